@@ -1,0 +1,411 @@
+//! The public [`Log`] handle: open (recovery), append (through the writer thread), reads.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::Sender;
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use crate::error::{Error, Result};
+use crate::index::{Index, Segment};
+use crate::read::{self, ReadAll, ReadStream, Subscription};
+use crate::record::{self, SEGMENT_HEADER_BYTES};
+use crate::recovery::{self, RecoveryMode, RecoveryReport, LOCK_FILE, WATERMARK_FILE};
+use crate::storage::{LockGuard, OpenMode, StdStorage, Storage};
+use crate::types::{AppendOutcome, Durability, EventData, ExpectedVersion, Position, StreamWrite, Timestamp};
+use crate::writer::{self, Request, Writer};
+use crate::{
+    BATCH_BYTES_MAX, BATCH_EVENTS_MAX, BATCH_STREAMS_MAX, EVENT_BYTES_MAX, EVENT_TYPE_BYTES_MAX, METADATA_BYTES_MAX,
+    METADATA_ENTRIES_MAX, SEGMENT_BYTES_LIMIT, STREAM_NAME_BYTES_MAX,
+};
+
+/// The store clock: gives `recorded_at`. The log keeps it non-decreasing.
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// How to open a log.
+#[derive(Clone)]
+pub struct LogOptions {
+    /// Durability of every append (default [`Durability::Sync`]).
+    pub durability: Durability,
+    /// What to do with damage found at open (default [`RecoveryMode::TolerateTornTail`]).
+    pub recovery: RecoveryMode,
+    /// A segment is sealed and a new one started once it reaches this size (default 128 MiB).
+    pub segment_bytes_max: u64,
+    /// Appends waiting for the writer before `append` blocks (default 4096).
+    pub queue_capacity: usize,
+    /// Events buffered per subscription before its feeder waits for the consumer (default 1024).
+    pub subscription_capacity: usize,
+    /// The file system (default [`StdStorage`]).
+    pub storage: Arc<dyn Storage>,
+    /// The store clock (default: the system clock).
+    pub clock: Clock,
+}
+
+impl Default for LogOptions {
+    fn default() -> LogOptions {
+        LogOptions {
+            durability: Durability::Sync,
+            recovery: RecoveryMode::TolerateTornTail,
+            segment_bytes_max: 128 << 20,
+            queue_capacity: 4096,
+            subscription_capacity: 1024,
+            storage: Arc::new(StdStorage),
+            clock: Arc::new(Timestamp::now),
+        }
+    }
+}
+
+impl std::fmt::Debug for LogOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogOptions")
+            .field("durability", &self.durability)
+            .field("recovery", &self.recovery)
+            .field("segment_bytes_max", &self.segment_bytes_max)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("subscription_capacity", &self.subscription_capacity)
+            .field("storage", &self.storage)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Commit progress that subscriptions wait on.
+#[derive(Debug, Default)]
+pub(crate) struct CommitState {
+    /// Positions below this are readable.
+    pub(crate) visible_end: u64,
+    /// The writer has stopped.
+    pub(crate) closed: bool,
+}
+
+/// State shared by the handle, the writer thread, readers and subscription feeders.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) index: RwLock<Index>,
+    pub(crate) commit: Mutex<CommitState>,
+    pub(crate) commit_changed: Condvar,
+    pub(crate) poisoned: Mutex<Option<String>>,
+    pub(crate) subscription_capacity: usize,
+}
+
+/// An open event log. `Log` is `Send + Sync`: share it (`&Log` or `Arc<Log>`) between threads;
+/// concurrent appends are group-committed. Dropping it stops the writer after a final sync.
+#[derive(Debug)]
+pub struct Log {
+    shared: Arc<Shared>,
+    dir: PathBuf,
+    durability: Durability,
+    sender: Option<Sender<Request>>,
+    writer_thread: Option<JoinHandle<()>>,
+    report: RecoveryReport,
+    _lock: Box<dyn LockGuard>,
+}
+
+pub(crate) fn take_lock(storage: &dyn Storage, dir: &Path) -> Result<Box<dyn LockGuard>> {
+    storage.lock(&dir.join(LOCK_FILE)).map_err(|error| {
+        if error.kind() == std::io::ErrorKind::WouldBlock {
+            Error::Locked { dir: dir.to_path_buf() }
+        } else {
+            Error::io(format!("locking {}", dir.display()), error)
+        }
+    })
+}
+
+impl Log {
+    /// Opens (or creates) the log in `dir`, recovering from a crash by the decision table of
+    /// docs/design/log-format.md. Fails with [`Error::Locked`] if the store is open elsewhere and
+    /// with [`Error::Corruption`] on damage the recovery mode does not accept.
+    pub fn open(dir: impl AsRef<Path>, options: LogOptions) -> Result<Log> {
+        let dir = dir.as_ref().to_path_buf();
+        let storage = options.storage.clone();
+        if options.segment_bytes_max > SEGMENT_BYTES_LIMIT || options.segment_bytes_max < SEGMENT_HEADER_BYTES as u64 {
+            return Err(Error::LimitExceeded {
+                what: "segment_bytes_max",
+                actual: options.segment_bytes_max,
+                limit: SEGMENT_BYTES_LIMIT,
+            });
+        }
+        storage.create_dir_all(&dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        let lock = take_lock(storage.as_ref(), &dir)?;
+        let recovered = recovery::recover(storage.as_ref(), &dir, options.recovery)?;
+        let mut index = recovered.index;
+        let mut dir_changed = false;
+        if index.segments.is_empty() {
+            let first = index.end;
+            let (path, file) = writer::create_segment(storage.as_ref(), &dir, first)
+                .map_err(|e| Error::io("creating the first segment", e))?;
+            index.segments.push(Segment {
+                first_position: first,
+                path,
+                file,
+                offsets: Vec::new(),
+                end_offset: SEGMENT_HEADER_BYTES as u64,
+            });
+        }
+        let watermark_path = dir.join(WATERMARK_FILE);
+        let watermark_file = match storage.open(&watermark_path, OpenMode::ReadWrite) {
+            Ok(file) => file,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                dir_changed = true;
+                storage
+                    .open(&watermark_path, OpenMode::CreateTruncate)
+                    .map_err(|e| Error::io("creating the durable-watermark file", e))?
+            }
+            Err(error) => return Err(Error::io("opening the durable-watermark file", error)),
+        };
+        // Recovery synced the last segment, so everything recovered is durable now.
+        let durable_end = index.end;
+        watermark_file
+            .write_all_at(&recovery::encode_watermark(durable_end), 0)
+            .and_then(|()| watermark_file.sync_data())
+            .map_err(|e| Error::io("writing the durable-watermark file", e))?;
+        if dir_changed {
+            storage.sync_dir(&dir).map_err(|e| Error::io(format!("syncing directory {}", dir.display()), e))?;
+        }
+        let last = index.segments.last().map(|s| (s.first_position, s.file.clone(), s.end_offset));
+        let Some((segment_first, segment_file, segment_len)) = last else {
+            unreachable!("a segment was created above when none was recovered");
+        };
+        let end = index.end;
+        let shared = Arc::new(Shared {
+            index: RwLock::new(index),
+            commit: Mutex::new(CommitState { visible_end: end, closed: false }),
+            commit_changed: Condvar::new(),
+            poisoned: Mutex::new(None),
+            subscription_capacity: options.subscription_capacity.max(1),
+        });
+        let (sender, receiver) = crossbeam_channel::bounded(options.queue_capacity.max(1));
+        let writer = Writer::new(writer::WriterInit {
+            shared: shared.clone(),
+            storage,
+            dir: dir.clone(),
+            durability: options.durability,
+            segment_bytes_max: options.segment_bytes_max,
+            segment_file,
+            segment_first,
+            segment_len,
+            next_position: end,
+            ids: recovered.ids,
+            last_recorded_at: recovered.last_recorded_at,
+            clock: options.clock.clone(),
+            watermark_file,
+        });
+        let writer_thread = std::thread::Builder::new()
+            .name("rapport-log-writer".to_owned())
+            .spawn(move || writer.run(receiver))
+            .map_err(|e| Error::io("spawning the writer thread", e))?;
+        Ok(Log {
+            shared,
+            dir,
+            durability: options.durability,
+            sender: Some(sender),
+            writer_thread: Some(writer_thread),
+            report: recovered.report,
+            _lock: lock,
+        })
+    }
+
+    /// What recovery found and did at open.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.report
+    }
+
+    /// The store directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The durability mode of appends.
+    pub fn durability(&self) -> Durability {
+        self.durability
+    }
+
+    /// Appends `events` to one stream if `expected` holds. All or nothing.
+    pub fn append(&self, stream: &str, expected: ExpectedVersion, events: Vec<EventData>) -> Result<AppendOutcome> {
+        self.append_multi(vec![StreamWrite { stream: stream.to_owned(), expected, events }])
+    }
+
+    /// Appends to several streams atomically: every event of every stream, or none. A write with
+    /// no events only checks its expectation.
+    pub fn append_multi(&self, writes: Vec<StreamWrite>) -> Result<AppendOutcome> {
+        let bytes = validate(&writes)?;
+        self.check_poisoned()?;
+        let (reply, response) = crossbeam_channel::bounded(1);
+        self.send(Request::Append { writes, bytes, reply })?;
+        response.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// Makes every appended event durable now (useful after bulk appends with
+    /// [`Durability::None`] or [`Durability::Buffered`]).
+    pub fn sync(&self) -> Result<()> {
+        self.check_poisoned()?;
+        let (reply, response) = crossbeam_channel::bounded(1);
+        self.send(Request::Sync { reply })?;
+        response.recv().map_err(|_| Error::Closed)?
+    }
+
+    fn send(&self, request: Request) -> Result<()> {
+        let sender = self.sender.as_ref().ok_or(Error::Closed)?;
+        sender.send(request).map_err(|_| Error::Closed)
+    }
+
+    fn check_poisoned(&self) -> Result<()> {
+        match self.shared.poisoned.lock().as_ref() {
+            Some(cause) => Err(Error::Poisoned { cause: cause.clone() }),
+            None => Ok(()),
+        }
+    }
+
+    /// The position the next appended event will get (= number of events in the log).
+    pub fn end_position(&self) -> Position {
+        Position(self.shared.index.read().end)
+    }
+
+    /// Version of the stream's last event, `None` if it has none.
+    pub fn stream_version(&self, stream: &str) -> Option<u64> {
+        self.shared.index.read().stream_version(stream)
+    }
+
+    /// Names of every stream, sorted.
+    pub fn streams(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.shared.index.read().streams.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    /// Every event from `from` up to the end of the log as it is now. Checksums are verified on
+    /// every read; damage is returned as [`Error::Corruption`] and ends the iteration.
+    pub fn read_all(&self, from: Position) -> ReadAll {
+        let end = self.shared.index.read().end;
+        ReadAll::new(self.shared.clone(), from.0, end)
+    }
+
+    /// The stream's events from version `from_version` up to its current end.
+    pub fn read_stream(&self, stream: &str, from_version: u64) -> ReadStream {
+        let positions = {
+            let index = self.shared.index.read();
+            index
+                .streams
+                .get(stream)
+                .map(|positions| positions.get(from_version as usize..).unwrap_or(&[]).to_vec())
+                .unwrap_or_default()
+        };
+        ReadStream::new(self.shared.clone(), positions)
+    }
+
+    /// The event at `position`, if it exists.
+    pub fn read_event(&self, position: Position) -> Result<Option<crate::RecordedEvent>> {
+        read::read_event(&self.shared, position.0)
+    }
+
+    /// Every event from `from` on: first the ones already in the log, then each new one as it is
+    /// committed, with no gap or duplicate between the two. The feeder thread waits when the
+    /// consumer falls [`LogOptions::subscription_capacity`] events behind (back-pressure).
+    pub fn subscribe(&self, from: Position) -> Subscription {
+        Subscription::start(self.shared.clone(), from.0)
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        // Closing the channel tells the writer to finish: it syncs and writes the watermark.
+        drop(self.sender.take());
+        if let Some(thread) = self.writer_thread.take() {
+            let _ = thread.join();
+        }
+        let mut commit = self.shared.commit.lock();
+        commit.closed = true;
+        drop(commit);
+        self.shared.commit_changed.notify_all();
+    }
+}
+
+/// Checks every bound and rule an append must satisfy; returns the encoded bytes.
+fn validate(writes: &[StreamWrite]) -> Result<usize> {
+    if writes.is_empty() {
+        return Err(Error::InvalidAppend("no stream given".to_owned()));
+    }
+    if writes.len() > BATCH_STREAMS_MAX {
+        return Err(Error::LimitExceeded {
+            what: "streams in one append",
+            actual: writes.len() as u64,
+            limit: BATCH_STREAMS_MAX as u64,
+        });
+    }
+    let mut n_events = 0usize;
+    let mut bytes = 0usize;
+    let mut ids = std::collections::HashSet::new();
+    for (write_idx, write) in writes.iter().enumerate() {
+        if write.stream.is_empty() {
+            return Err(Error::InvalidAppend("stream name is empty".to_owned()));
+        }
+        if write.stream.len() > STREAM_NAME_BYTES_MAX {
+            return Err(Error::LimitExceeded {
+                what: "stream name bytes",
+                actual: write.stream.len() as u64,
+                limit: STREAM_NAME_BYTES_MAX as u64,
+            });
+        }
+        if writes[..write_idx].iter().any(|w| w.stream == write.stream) {
+            return Err(Error::InvalidAppend(format!("stream {:?} is listed twice", write.stream)));
+        }
+        for event in &write.events {
+            if event.event_type.is_empty() {
+                return Err(Error::InvalidAppend("event type is empty".to_owned()));
+            }
+            if event.event_type.len() > EVENT_TYPE_BYTES_MAX {
+                return Err(Error::LimitExceeded {
+                    what: "event type bytes",
+                    actual: event.event_type.len() as u64,
+                    limit: EVENT_TYPE_BYTES_MAX as u64,
+                });
+            }
+            if event.metadata.len() > METADATA_ENTRIES_MAX {
+                return Err(Error::LimitExceeded {
+                    what: "metadata entries",
+                    actual: event.metadata.len() as u64,
+                    limit: METADATA_ENTRIES_MAX as u64,
+                });
+            }
+            let metadata_bytes = record::metadata_bytes(&event.metadata);
+            if metadata_bytes > METADATA_BYTES_MAX {
+                return Err(Error::LimitExceeded {
+                    what: "metadata bytes",
+                    actual: metadata_bytes as u64,
+                    limit: METADATA_BYTES_MAX as u64,
+                });
+            }
+            let event_bytes = event.payload.len() + metadata_bytes;
+            if event_bytes > EVENT_BYTES_MAX {
+                return Err(Error::LimitExceeded {
+                    what: "event bytes (payload + metadata)",
+                    actual: event_bytes as u64,
+                    limit: EVENT_BYTES_MAX as u64,
+                });
+            }
+            if !ids.insert(event.id) {
+                return Err(Error::DuplicateIdInBatch { id: event.id });
+            }
+            n_events += 1;
+            bytes += record::encoded_len(&write.stream, event);
+        }
+    }
+    if n_events == 0 {
+        return Err(Error::InvalidAppend("no events to append".to_owned()));
+    }
+    if n_events > BATCH_EVENTS_MAX {
+        return Err(Error::LimitExceeded {
+            what: "events in one append",
+            actual: n_events as u64,
+            limit: BATCH_EVENTS_MAX as u64,
+        });
+    }
+    if bytes > BATCH_BYTES_MAX {
+        return Err(Error::LimitExceeded {
+            what: "encoded bytes of one append",
+            actual: bytes as u64,
+            limit: BATCH_BYTES_MAX as u64,
+        });
+    }
+    Ok(bytes)
+}

@@ -1,0 +1,227 @@
+//! Newtypes and value types shared by the whole log API.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Global, gapless position of an event in the log (0 is the first event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Position(pub u64);
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Version of an event inside its stream (0 is the stream's first event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct StreamVersion(pub u64);
+
+/// 128-bit event id chosen by the writer (a UUID, a hash of an external id, ...).
+/// Appending an id that is already in the log is idempotent.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct EventId(pub [u8; 16]);
+
+impl EventId {
+    /// Builds an id from a `u128` (big-endian bytes).
+    pub fn from_u128(value: u128) -> EventId {
+        EventId(value.to_be_bytes())
+    }
+    /// The id as a `u128`.
+    pub fn as_u128(&self) -> u128 {
+        u128::from_be_bytes(self.0)
+    }
+    /// Parses the 32-hex-digit form printed by `Display` (dashes are ignored).
+    pub fn parse_hex(text: &str) -> Option<EventId> {
+        let digits: String = text.chars().filter(|c| *c != '-').collect();
+        if digits.len() != 32 {
+            return None;
+        }
+        u128::from_str_radix(&digits, 16).ok().map(EventId::from_u128)
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.as_u128())
+    }
+}
+
+impl fmt::Debug for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EventId({self})")
+    }
+}
+
+/// Microseconds since the Unix epoch, UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// The system clock now.
+    pub fn now() -> Timestamp {
+        let micros = match SystemTime::now().duration_since(UNIX_EPOCH) {
+            Ok(since) => i64::try_from(since.as_micros()).unwrap_or(i64::MAX),
+            Err(before) => -i64::try_from(before.duration().as_micros()).unwrap_or(i64::MAX),
+        };
+        Timestamp(micros)
+    }
+    /// Microseconds since the epoch.
+    pub fn as_micros(&self) -> i64 {
+        self.0
+    }
+}
+
+/// What the caller expects of a stream's current state before an append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExpectedVersion {
+    /// No check.
+    Any,
+    /// The stream must have no events.
+    NoStream,
+    /// The stream must have at least one event.
+    Exists,
+    /// The stream's last event must have exactly this version.
+    Exact(u64),
+}
+
+impl ExpectedVersion {
+    /// Whether a stream whose last version is `actual` satisfies the expectation.
+    pub fn is_satisfied_by(&self, actual: Option<u64>) -> bool {
+        match (self, actual) {
+            (ExpectedVersion::Any, _) => true,
+            (ExpectedVersion::NoStream, None) => true,
+            (ExpectedVersion::NoStream, Some(_)) => false,
+            (ExpectedVersion::Exists, actual) => actual.is_some(),
+            (ExpectedVersion::Exact(expected), Some(actual)) => *expected == actual,
+            (ExpectedVersion::Exact(_), None) => false,
+        }
+    }
+}
+
+/// How hard an append works to make its data survive a crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Durability {
+    /// `fdatasync` before the append returns; concurrent appends share one sync (group commit).
+    /// Survives process crashes and power loss.
+    #[default]
+    Sync,
+    /// Written to the OS before the append returns (survives a process crash); synced at the
+    /// latest `max_delay` later, so a power cut may lose the last `max_delay` of appends.
+    Buffered {
+        /// Longest time an acknowledged append stays unsynced.
+        max_delay: Duration,
+    },
+    /// Written to the OS, never synced except when a segment is sealed or the log is closed.
+    /// For bulk imports that can be re-run.
+    None,
+}
+
+/// One event to append: everything but what the log assigns (position, version, recorded_at).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventData {
+    /// Idempotency key.
+    pub id: EventId,
+    /// Persisted event type name, e.g. `ticket.opened`.
+    pub event_type: String,
+    /// Schema version of the payload.
+    pub schema_version: u16,
+    /// Domain time: when it happened in the world.
+    pub occurred_at: Timestamp,
+    /// Id of the request or conversation this event belongs to.
+    pub correlation_id: Option<EventId>,
+    /// Id of the event or command that caused this one.
+    pub causation_id: Option<EventId>,
+    /// Small string map (at most [`crate::METADATA_ENTRIES_MAX`] entries).
+    pub metadata: Vec<(String, String)>,
+    /// Opaque payload bytes.
+    pub payload: Vec<u8>,
+}
+
+impl EventData {
+    /// An event with the given id, type and payload, schema version 1, occurred now, no metadata.
+    pub fn new(id: EventId, event_type: impl Into<String>, payload: impl Into<Vec<u8>>) -> EventData {
+        EventData {
+            id,
+            event_type: event_type.into(),
+            schema_version: 1,
+            occurred_at: Timestamp::now(),
+            correlation_id: None,
+            causation_id: None,
+            metadata: Vec::new(),
+            payload: payload.into(),
+        }
+    }
+}
+
+/// An event as stored: the typed envelope plus the payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedEvent {
+    /// Global position.
+    pub position: Position,
+    /// Stream name.
+    pub stream: String,
+    /// Version inside the stream.
+    pub version: StreamVersion,
+    /// Store clock at commit.
+    pub recorded_at: Timestamp,
+    /// Everything the writer supplied.
+    pub data: EventData,
+}
+
+/// Events to append to one stream, with the expectation on that stream.
+/// `events` may be empty in a multi-stream append: the expectation is then only checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamWrite {
+    /// Stream name (1..=[`crate::STREAM_NAME_BYTES_MAX`] bytes).
+    pub stream: String,
+    /// Expectation checked atomically with the append.
+    pub expected: ExpectedVersion,
+    /// Events, in order.
+    pub events: Vec<EventData>,
+}
+
+/// Versions one append gave to one stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamAppended {
+    /// Stream name.
+    pub stream: String,
+    /// Version of the first event written to it.
+    pub first_version: StreamVersion,
+    /// Version of the last event written to it.
+    pub last_version: StreamVersion,
+}
+
+/// Where an append's events are in the log and how durable they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commit {
+    /// Position of the first event.
+    pub first_position: Position,
+    /// Position of the last event.
+    pub last_position: Position,
+    /// Per written stream, the versions assigned.
+    pub streams: Vec<StreamAppended>,
+    /// The durability mode the append ran under.
+    pub durability: Durability,
+    /// Whether the events were on stable storage (fdatasync'ed) when the call returned.
+    pub synced: bool,
+}
+
+/// The outcome of a successful append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppendOutcome {
+    /// The events were new and are now in the log.
+    Appended(Commit),
+    /// Every event id was already in the log with the same content: nothing was written;
+    /// the commit describes the original positions.
+    AlreadyAppended(Commit),
+}
+
+impl AppendOutcome {
+    /// The commit, whichever way it came about.
+    pub fn commit(&self) -> &Commit {
+        match self {
+            AppendOutcome::Appended(commit) | AppendOutcome::AlreadyAppended(commit) => commit,
+        }
+    }
+}

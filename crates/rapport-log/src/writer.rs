@@ -1,0 +1,483 @@
+//! The single writer thread: takes every pending append off the queue, checks expectations and
+//! idempotency in order, assigns gapless positions, writes the whole group with one `write` and
+//! (in `Sync` mode) one `fdatasync`, then publishes it to readers and answers every caller.
+//! Any write or sync failure poisons the writer (docs/design/log-format.md, "Commit").
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use crate::error::{Error, Result};
+use crate::index::{IdIndex, Index};
+use crate::log::{Clock, Shared};
+use crate::read;
+use crate::record::{self, Assigned, SEGMENT_HEADER_BYTES};
+use crate::recovery::{self, TEMP_SUFFIX};
+use crate::storage::{OpenMode, Storage, StorageFile};
+use crate::types::{
+    AppendOutcome, Commit, Durability, EventId, Position, StreamAppended, StreamVersion, StreamWrite, Timestamp,
+};
+
+/// Largest group the writer assembles before writing it.
+const GROUP_BYTES_MAX: usize = 16 << 20;
+
+/// A message to the writer.
+pub(crate) enum Request {
+    Append { writes: Vec<StreamWrite>, bytes: usize, reply: Sender<Result<AppendOutcome>> },
+    Sync { reply: Sender<Result<()>> },
+}
+
+impl Request {
+    fn bytes(&self) -> usize {
+        match self {
+            Request::Append { bytes, .. } => *bytes,
+            Request::Sync { .. } => 0,
+        }
+    }
+}
+
+/// Creates a segment durably: header written and synced under a temporary name, renamed, and the
+/// directory synced, all before anything is appended to it.
+pub(crate) fn create_segment(
+    storage: &dyn Storage,
+    dir: &Path,
+    first_position: u64,
+) -> std::io::Result<(PathBuf, Arc<dyn StorageFile>)> {
+    let path = recovery::segment_path(dir, first_position);
+    let temp = dir.join(format!("{first_position:020}{TEMP_SUFFIX}"));
+    let file = storage.open(&temp, OpenMode::CreateTruncate)?;
+    file.write_all_at(&record::encode_segment_header(Position(first_position)), 0)?;
+    file.sync_data()?;
+    storage.rename(&temp, &path)?;
+    storage.sync_dir(dir)?;
+    Ok((path, file))
+}
+
+pub(crate) struct WriterInit {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) dir: PathBuf,
+    pub(crate) durability: Durability,
+    pub(crate) segment_bytes_max: u64,
+    pub(crate) segment_file: Arc<dyn StorageFile>,
+    pub(crate) segment_first: u64,
+    pub(crate) segment_len: u64,
+    pub(crate) next_position: u64,
+    pub(crate) ids: IdIndex,
+    pub(crate) last_recorded_at: Timestamp,
+    pub(crate) clock: Clock,
+    pub(crate) watermark_file: Arc<dyn StorageFile>,
+}
+
+pub(crate) struct Writer {
+    init: WriterInit,
+    /// Every position below this is on stable storage.
+    durable_end: u64,
+    /// When the oldest unsynced append was written (`Buffered` mode).
+    unsynced_since: Option<Instant>,
+    buf: Vec<u8>,
+    poisoned: Option<String>,
+}
+
+/// Where one record of the group goes, for the index update after the write.
+struct Placed {
+    offset: u64,
+    position: u64,
+    request_idx: usize,
+    write_idx: usize,
+}
+
+struct Accepted {
+    writes: Vec<StreamWrite>,
+    commit: Commit,
+    reply: Sender<Result<AppendOutcome>>,
+}
+
+enum Duplicates {
+    None,
+    All(Commit),
+}
+
+impl Writer {
+    pub(crate) fn new(init: WriterInit) -> Writer {
+        let durable_end = init.next_position;
+        Writer { init, durable_end, unsynced_since: None, buf: Vec::with_capacity(1 << 20), poisoned: None }
+    }
+
+    pub(crate) fn run(mut self, requests: Receiver<Request>) {
+        loop {
+            let first = match self.sync_deadline() {
+                Some(deadline) => match requests.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                    Ok(request) => request,
+                    Err(RecvTimeoutError::Timeout) => {
+                        let _ = self.sync_now();
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                },
+                None => match requests.recv() {
+                    Ok(request) => request,
+                    Err(_) => break,
+                },
+            };
+            let mut group_bytes = first.bytes();
+            let mut group = vec![first];
+            while group_bytes < GROUP_BYTES_MAX {
+                match requests.try_recv() {
+                    Ok(request) => {
+                        group_bytes += request.bytes();
+                        group.push(request);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.commit_group(group);
+            if self.sync_deadline().is_some_and(|deadline| deadline <= Instant::now()) {
+                let _ = self.sync_now();
+            }
+        }
+        // Clean shutdown: make everything durable and record it.
+        if self.poisoned.is_none() {
+            let _ = self.sync_now();
+            let _ = self.init.watermark_file.sync_data();
+        }
+    }
+
+    fn sync_deadline(&self) -> Option<Instant> {
+        match (self.init.durability, self.unsynced_since) {
+            (Durability::Buffered { max_delay }, Some(since)) => Some(since + max_delay),
+            _ => None,
+        }
+    }
+
+    fn poison(&mut self, cause: String) -> Error {
+        *self.init.shared.poisoned.lock() = Some(cause.clone());
+        self.poisoned = Some(cause.clone());
+        Error::Poisoned { cause }
+    }
+
+    fn poisoned_error(&self) -> Option<Error> {
+        self.poisoned.as_ref().map(|cause| Error::Poisoned { cause: cause.clone() })
+    }
+
+    /// Syncs the current segment if anything is unsynced, then records the watermark.
+    fn sync_now(&mut self) -> Result<()> {
+        if let Some(error) = self.poisoned_error() {
+            return Err(error);
+        }
+        self.unsynced_since = None;
+        if self.durable_end == self.init.next_position {
+            return Ok(());
+        }
+        if let Err(error) = self.init.segment_file.sync_data() {
+            return Err(self.poison(format!("fdatasync failed: {error}")));
+        }
+        self.durable_end = self.init.next_position;
+        self.write_watermark()
+    }
+
+    /// Records the durable watermark. No fsync: it only ever names data that is already durable,
+    /// so losing this write loses detection power, never data.
+    fn write_watermark(&mut self) -> Result<()> {
+        let bytes = recovery::encode_watermark(self.durable_end);
+        if let Err(error) = self.init.watermark_file.write_all_at(&bytes, 0) {
+            return Err(self.poison(format!("writing the durable watermark failed: {error}")));
+        }
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> Result<()> {
+        // Seal: the old segment is synced before the new one exists, so damage in a sealed
+        // segment is never a torn write.
+        self.sync_now()?;
+        let first = self.init.next_position;
+        let (path, file) = match create_segment(self.init.storage.as_ref(), &self.init.dir, first) {
+            Ok(created) => created,
+            Err(error) => return Err(self.poison(format!("creating segment {first} failed: {error}"))),
+        };
+        self.init.segment_file = file.clone();
+        self.init.segment_first = first;
+        self.init.segment_len = SEGMENT_HEADER_BYTES as u64;
+        self.init.shared.index.write().segments.push(crate::index::Segment {
+            first_position: first,
+            path,
+            file,
+            offsets: Vec::new(),
+            end_offset: SEGMENT_HEADER_BYTES as u64,
+        });
+        Ok(())
+    }
+
+    fn commit_group(&mut self, group: Vec<Request>) {
+        let mut appends = Vec::with_capacity(group.len());
+        for request in group {
+            match request {
+                Request::Append { writes, reply, .. } => appends.push((writes, reply)),
+                Request::Sync { reply } => {
+                    let _ = reply.send(self.sync_now());
+                }
+            }
+        }
+        if !appends.is_empty() {
+            self.commit_appends(appends);
+        }
+    }
+
+    fn commit_appends(&mut self, appends: Vec<(Vec<StreamWrite>, Sender<Result<AppendOutcome>>)>) {
+        if let Some(cause) = &self.poisoned {
+            for (_, reply) in appends {
+                let _ = reply.send(Err(Error::Poisoned { cause: cause.clone() }));
+            }
+            return;
+        }
+        if self.init.segment_len >= self.init.segment_bytes_max && self.init.segment_len > SEGMENT_HEADER_BYTES as u64 {
+            if let Err(error) = self.rotate() {
+                let cause = error.to_string();
+                for (_, reply) in appends {
+                    let _ = reply.send(Err(Error::Poisoned { cause: cause.clone() }));
+                }
+                return;
+            }
+        }
+        let now = (self.init.clock)();
+        let recorded_at = now.max(self.init.last_recorded_at);
+        self.init.last_recorded_at = recorded_at;
+
+        let segment_start = self.init.segment_len;
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        let mut next_version: HashMap<String, u64> = HashMap::new();
+        let mut group_ids: HashSet<EventId> = HashSet::new();
+        let mut accepted: Vec<Accepted> = Vec::new();
+        let mut placed: Vec<Placed> = Vec::new();
+        let mut deferred = Vec::new();
+        let mut next_position = self.init.next_position;
+        {
+            let index = self.init.shared.index.read();
+            for (writes, reply) in appends {
+                match self.find_duplicates(&index, &writes) {
+                    Ok(Duplicates::None) => {}
+                    Ok(Duplicates::All(commit)) => {
+                        let _ = reply.send(Ok(AppendOutcome::AlreadyAppended(commit)));
+                        continue;
+                    }
+                    Err(error) => {
+                        let _ = reply.send(Err(error));
+                        continue;
+                    }
+                }
+                if writes.iter().flat_map(|w| &w.events).any(|e| group_ids.contains(&e.id)) {
+                    // Same id as an append earlier in this group: decide after that one is in
+                    // the log (it then is an idempotent re-append or a conflict).
+                    deferred.push((writes, reply));
+                    continue;
+                }
+                let actual = |next_version: &HashMap<String, u64>, stream: &str| match next_version.get(stream) {
+                    Some(next) => next.checked_sub(1),
+                    None => index.stream_version(stream),
+                };
+                if let Some(write) =
+                    writes.iter().find(|w| !w.expected.is_satisfied_by(actual(&next_version, &w.stream)))
+                {
+                    let error = Error::WrongExpectedVersion {
+                        stream: write.stream.clone(),
+                        expected: write.expected,
+                        actual: actual(&next_version, &write.stream),
+                    };
+                    let _ = reply.send(Err(error));
+                    continue;
+                }
+                let batch_len = writes.iter().map(|w| w.events.len()).sum::<usize>() as u32;
+                let first_position = next_position;
+                let mut batch_index = 0u32;
+                let mut streams = Vec::new();
+                let request_idx = accepted.len();
+                for (write_idx, write) in writes.iter().enumerate() {
+                    if write.events.is_empty() {
+                        continue;
+                    }
+                    let first_version = actual(&next_version, &write.stream).map_or(0, |v| v + 1);
+                    let mut version = first_version;
+                    for event in &write.events {
+                        let assigned = Assigned {
+                            position: Position(next_position),
+                            version: StreamVersion(version),
+                            durable_before: self.durable_end,
+                            batch_index,
+                            batch_len,
+                            recorded_at,
+                        };
+                        placed.push(Placed {
+                            offset: segment_start + buf.len() as u64,
+                            position: next_position,
+                            request_idx,
+                            write_idx,
+                        });
+                        record::encode_record(&mut buf, &write.stream, event, &assigned);
+                        group_ids.insert(event.id);
+                        next_position += 1;
+                        version += 1;
+                        batch_index += 1;
+                    }
+                    next_version.insert(write.stream.clone(), version);
+                    streams.push(StreamAppended {
+                        stream: write.stream.clone(),
+                        first_version: StreamVersion(first_version),
+                        last_version: StreamVersion(version - 1),
+                    });
+                }
+                debug_assert_eq!(batch_index, batch_len, "every event of the batch was encoded");
+                let commit = Commit {
+                    first_position: Position(first_position),
+                    last_position: Position(next_position - 1),
+                    streams,
+                    durability: self.init.durability,
+                    synced: false,
+                };
+                accepted.push(Accepted { writes, commit, reply });
+            }
+        }
+        if !accepted.is_empty() {
+            let written = self.write_group(&buf, segment_start, next_position);
+            match written {
+                Err(error) => {
+                    let cause = error.to_string();
+                    for entry in accepted {
+                        let _ = entry.reply.send(Err(Error::Poisoned { cause: cause.clone() }));
+                    }
+                }
+                Ok(synced) => self.publish(accepted, &placed, next_position, synced),
+            }
+        }
+        self.buf = buf;
+        if !deferred.is_empty() {
+            self.commit_appends(deferred);
+        }
+    }
+
+    /// Writes the group and, in `Sync` mode, syncs it. Returns whether it is synced.
+    fn write_group(&mut self, buf: &[u8], segment_start: u64, next_position: u64) -> Result<bool> {
+        if let Err(error) = self.init.segment_file.write_all_at(buf, segment_start) {
+            return Err(self.poison(format!("write failed: {error}")));
+        }
+        self.init.segment_len = segment_start + buf.len() as u64;
+        let old_next = self.init.next_position;
+        self.init.next_position = next_position;
+        match self.init.durability {
+            Durability::Sync => {
+                if let Err(error) = self.init.segment_file.sync_data() {
+                    // fsyncgate: the data may never reach the disk; it must not be published.
+                    self.init.next_position = old_next;
+                    return Err(self.poison(format!("fdatasync failed: {error}")));
+                }
+                self.durable_end = next_position;
+                Ok(true)
+            }
+            Durability::Buffered { .. } => {
+                self.unsynced_since.get_or_insert_with(Instant::now);
+                Ok(false)
+            }
+            Durability::None => Ok(false),
+        }
+    }
+
+    /// Makes the group visible to readers and answers its callers.
+    fn publish(&mut self, accepted: Vec<Accepted>, placed: &[Placed], next_position: u64, synced: bool) {
+        {
+            let mut index = self.init.shared.index.write();
+            let Index { segments, streams, end } = &mut *index;
+            let segment = segments.last_mut();
+            let Some(segment) = segment else { unreachable!("the log always has a segment") };
+            assert_eq!(segment.first_position, self.init.segment_first, "writer and index disagree on the segment");
+            assert_eq!(segment.end_position(), *end, "positions must stay gapless");
+            for record in placed {
+                assert!(record.offset <= u64::from(u32::MAX), "segment offset over 4 GiB");
+                segment.offsets.push(record.offset as u32);
+                let stream = &accepted[record.request_idx].writes[record.write_idx].stream;
+                match streams.get_mut(stream.as_str()) {
+                    Some(positions) => positions.push(record.position),
+                    None => {
+                        streams.insert(stream.clone(), vec![record.position]);
+                    }
+                }
+            }
+            segment.end_offset = self.init.segment_len;
+            *end = next_position;
+        }
+        for entry in &accepted {
+            let mut position = entry.commit.first_position.0;
+            for write in &entry.writes {
+                for event in &write.events {
+                    self.init.ids.insert(event.id, position);
+                    position += 1;
+                }
+            }
+        }
+        {
+            let mut commit = self.init.shared.commit.lock();
+            commit.visible_end = next_position;
+        }
+        self.init.shared.commit_changed.notify_all();
+        for mut entry in accepted {
+            entry.commit.synced = synced;
+            let _ = entry.reply.send(Ok(AppendOutcome::Appended(entry.commit)));
+        }
+        if synced {
+            let _ = self.write_watermark();
+        }
+    }
+
+    /// Idempotency: all ids new, all already appended with the same content, or an error.
+    fn find_duplicates(&self, index: &Index, writes: &[StreamWrite]) -> Result<Duplicates> {
+        let mut found = Vec::new();
+        let mut first_new = None;
+        for write in writes {
+            for event in &write.events {
+                match self.init.ids.get(&event.id) {
+                    Some(position) => found.push((write, event, *position)),
+                    None => first_new = first_new.or(Some(event.id)),
+                }
+            }
+        }
+        let Some(&(_, first_found, first_position)) = found.first() else { return Ok(Duplicates::None) };
+        if first_new.is_some() {
+            return Err(Error::PartialDuplicateBatch { id: first_found.id, position: Position(first_position) });
+        }
+        let mut streams: Vec<StreamAppended> = Vec::new();
+        let (mut lowest, mut highest) = (u64::MAX, 0);
+        for (write, event, position) in found {
+            let bytes = read::read_record_bytes(index, position)?;
+            let record = record::decode_record(&bytes).map_err(|error| Error::Corruption {
+                segment: index.segment_of(position).map(|s| s.path.clone()).unwrap_or_default(),
+                offset: 0,
+                reason: format!("re-reading position {position} for an idempotency check: {error:?}"),
+            })?;
+            if !record.same_content(&write.stream, event) {
+                return Err(Error::EventIdConflict { id: event.id, position: Position(position) });
+            }
+            lowest = lowest.min(position);
+            highest = highest.max(position);
+            match streams.iter_mut().find(|s| s.stream == write.stream) {
+                Some(entry) => {
+                    entry.first_version = entry.first_version.min(record.version);
+                    entry.last_version = entry.last_version.max(record.version);
+                }
+                None => streams.push(StreamAppended {
+                    stream: write.stream.clone(),
+                    first_version: record.version,
+                    last_version: record.version,
+                }),
+            }
+        }
+        Ok(Duplicates::All(Commit {
+            first_position: Position(lowest),
+            last_position: Position(highest),
+            streams,
+            durability: self.init.durability,
+            synced: highest < self.durable_end,
+        }))
+    }
+}
