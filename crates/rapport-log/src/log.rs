@@ -266,6 +266,12 @@ impl Log {
         self.shared.index.read().stream_version(stream)
     }
 
+    /// Heap bytes of the in-memory indexes that map positions and streams to records (the
+    /// idempotency index of event ids is not included). Used by the benchmarks.
+    pub fn index_heap_bytes(&self) -> usize {
+        self.shared.index.read().heap_bytes()
+    }
+
     /// Names of every stream, sorted.
     pub fn streams(&self) -> Vec<String> {
         let mut names: Vec<String> = self.shared.index.read().streams.keys().cloned().collect();
@@ -287,7 +293,7 @@ impl Log {
             index
                 .streams
                 .get(stream)
-                .map(|positions| positions.get(from_version as usize..).unwrap_or(&[]).to_vec())
+                .map(|positions| positions.from_version(usize::try_from(from_version).unwrap_or(usize::MAX)))
                 .unwrap_or_default()
         };
         ReadStream::new(self.shared.clone(), positions)

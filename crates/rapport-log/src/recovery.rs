@@ -372,6 +372,12 @@ pub(crate) fn scan(storage: &dyn Storage, dir: &Path, writable: bool) -> Result<
         });
     }
     scan.index.end = expected_position;
+    for segment in &mut scan.index.segments {
+        segment.offsets.shrink_to_fit();
+    }
+    for positions in scan.index.streams.values_mut() {
+        positions.shrink_to_fit();
+    }
     Ok(scan)
 }
 

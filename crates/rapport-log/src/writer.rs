@@ -400,7 +400,9 @@ impl Writer {
                 match streams.get_mut(stream.as_str()) {
                     Some(positions) => positions.push(record.position),
                     None => {
-                        streams.insert(stream.clone(), vec![record.position]);
+                        let mut positions = crate::index::PositionList::default();
+                        positions.push(record.position);
+                        streams.insert(stream.clone(), positions);
                     }
                 }
             }
