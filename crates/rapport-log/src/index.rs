@@ -65,7 +65,7 @@ impl PositionList {
     }
 
     /// Positions from version `from` on.
-    pub(crate) fn from_version(&self, from: usize) -> Vec<u64> {
+    pub(crate) fn positions_from(&self, from: usize) -> Vec<u64> {
         match self {
             PositionList::Narrow(list) => list.get(from..).unwrap_or(&[]).iter().map(|p| u64::from(*p)).collect(),
             PositionList::Wide(list) => list.get(from..).unwrap_or(&[]).to_vec(),

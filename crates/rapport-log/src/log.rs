@@ -293,7 +293,7 @@ impl Log {
             index
                 .streams
                 .get(stream)
-                .map(|positions| positions.from_version(usize::try_from(from_version).unwrap_or(usize::MAX)))
+                .map(|positions| positions.positions_from(usize::try_from(from_version).unwrap_or(usize::MAX)))
                 .unwrap_or_default()
         };
         ReadStream::new(self.shared.clone(), positions)
