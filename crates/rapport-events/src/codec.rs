@@ -1,0 +1,317 @@
+//! The one place that turns [`CxEvent`]s into log payloads and back. Wire format: postcard
+//! (stable, specified, compact). Each type has a current schema version; payloads written with
+//! an older version are decoded with that version's struct and *upcast* to the current one, so
+//! old history always replays. To change a type: freeze the old struct here as `...V<n>`, bump
+//! its version in [`current_version`], add the upcaster to [`decode`], and test it with real
+//! bytes of the old version.
+
+use serde::{Deserialize, Serialize};
+
+use crate::channel::Channel;
+use crate::error::{Error, Result};
+use crate::event::*;
+use crate::identity::Identity;
+
+/// An encoded event: what goes into the log envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    /// Persisted type name.
+    pub event_type: &'static str,
+    /// Schema version of `payload`.
+    pub schema_version: u16,
+    /// postcard bytes.
+    pub payload: Vec<u8>,
+}
+
+/// The schema version this build writes for `event_type`, `None` for unknown types.
+pub fn current_version(event_type: &str) -> Option<u16> {
+    Some(match event_type {
+        // v1 had no `topic` (see `MessageReceivedV1`).
+        "message.received" => 2,
+        "customer.identified"
+        | "customer.order_placed"
+        | "customer.rated"
+        | "message.sent"
+        | "ticket.opened"
+        | "ticket.status_changed"
+        | "ticket.assigned"
+        | "ticket.tagged"
+        | "ticket.priority_changed"
+        | "ticket.merged"
+        | "ticket.channel_switched"
+        | "ticket.labeled"
+        | "ticket.flagged"
+        | "ticket.updated" => 1,
+        _ => return None,
+    })
+}
+
+fn to_bytes<T: Serialize>(event_type: &'static str, value: &T) -> Result<Vec<u8>> {
+    postcard::to_allocvec(value).map_err(|error| Error::Encode { event_type, reason: error.to_string() })
+}
+
+/// Encodes with the current schema version.
+pub fn encode(event: &CxEvent) -> Result<Encoded> {
+    let event_type = event.event_type();
+    let payload = match event {
+        CxEvent::CustomerIdentified(e) => to_bytes(event_type, e)?,
+        CxEvent::OrderPlaced(e) => to_bytes(event_type, e)?,
+        CxEvent::CustomerRated(e) => to_bytes(event_type, e)?,
+        CxEvent::MessageReceived(e) => to_bytes(event_type, e)?,
+        CxEvent::MessageSent(e) => to_bytes(event_type, e)?,
+        CxEvent::TicketOpened(e) => to_bytes(event_type, e)?,
+        CxEvent::TicketStatusChanged(e) => to_bytes(event_type, e)?,
+        CxEvent::TicketAssigned(e) => to_bytes(event_type, e)?,
+        CxEvent::TicketTagged(e) => to_bytes(event_type, e)?,
+        CxEvent::TicketPriorityChanged(e) => to_bytes(event_type, e)?,
+        CxEvent::TicketMerged(e) => to_bytes(event_type, e)?,
+        CxEvent::TicketChannelSwitched(e) => to_bytes(event_type, e)?,
+        CxEvent::TicketLabeled(e) => to_bytes(event_type, e)?,
+        CxEvent::TicketFlagged(e) => to_bytes(event_type, e)?,
+        CxEvent::TicketUpdated(e) => to_bytes(event_type, e)?,
+    };
+    let Some(schema_version) = current_version(event_type) else {
+        unreachable!("every CxEvent type has a current version: {event_type}");
+    };
+    Ok(Encoded { event_type, schema_version, payload })
+}
+
+/// `message.received` as written by schema version 1 (before `topic`). Frozen: never change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageReceivedV1 {
+    /// Where.
+    pub channel: Channel,
+    /// Who.
+    pub from: Identity,
+    /// The ticket.
+    pub ticket_id: Option<TicketId>,
+    /// Subject line.
+    pub subject: Option<String>,
+    /// Text.
+    pub body: Option<String>,
+}
+
+impl From<MessageReceivedV1> for MessageReceived {
+    fn from(old: MessageReceivedV1) -> MessageReceived {
+        MessageReceived {
+            channel: old.channel,
+            from: old.from,
+            ticket_id: old.ticket_id,
+            topic: None,
+            subject: old.subject,
+            body: old.body,
+        }
+    }
+}
+
+/// Decodes a payload of `event_type` at `schema_version`, upcasting old versions.
+pub fn decode(event_type: &str, schema_version: u16, payload: &[u8]) -> Result<CxEvent> {
+    let current = current_version(event_type).ok_or_else(|| Error::UnknownEventType(event_type.to_owned()))?;
+    if schema_version == 0 || schema_version > current {
+        return Err(Error::UnsupportedSchemaVersion {
+            event_type: event_type.to_owned(),
+            version: schema_version,
+            current,
+        });
+    }
+    fn parse<'a, T: Deserialize<'a>>(event_type: &str, version: u16, payload: &'a [u8]) -> Result<T> {
+        let (value, rest) = postcard::take_from_bytes(payload).map_err(|error| Error::Decode {
+            event_type: event_type.to_owned(),
+            version,
+            reason: error.to_string(),
+        })?;
+        if !rest.is_empty() {
+            return Err(Error::Decode {
+                event_type: event_type.to_owned(),
+                version,
+                reason: format!("{} trailing bytes", rest.len()),
+            });
+        }
+        Ok(value)
+    }
+    let v = schema_version;
+    Ok(match (event_type, v) {
+        ("message.received", 1) => CxEvent::MessageReceived(parse::<MessageReceivedV1>(event_type, v, payload)?.into()),
+        ("message.received", _) => CxEvent::MessageReceived(parse(event_type, v, payload)?),
+        ("customer.identified", _) => CxEvent::CustomerIdentified(parse(event_type, v, payload)?),
+        ("customer.order_placed", _) => CxEvent::OrderPlaced(parse(event_type, v, payload)?),
+        ("customer.rated", _) => CxEvent::CustomerRated(parse(event_type, v, payload)?),
+        ("message.sent", _) => CxEvent::MessageSent(parse(event_type, v, payload)?),
+        ("ticket.opened", _) => CxEvent::TicketOpened(parse(event_type, v, payload)?),
+        ("ticket.status_changed", _) => CxEvent::TicketStatusChanged(parse(event_type, v, payload)?),
+        ("ticket.assigned", _) => CxEvent::TicketAssigned(parse(event_type, v, payload)?),
+        ("ticket.tagged", _) => CxEvent::TicketTagged(parse(event_type, v, payload)?),
+        ("ticket.priority_changed", _) => CxEvent::TicketPriorityChanged(parse(event_type, v, payload)?),
+        ("ticket.merged", _) => CxEvent::TicketMerged(parse(event_type, v, payload)?),
+        ("ticket.channel_switched", _) => CxEvent::TicketChannelSwitched(parse(event_type, v, payload)?),
+        ("ticket.labeled", _) => CxEvent::TicketLabeled(parse(event_type, v, payload)?),
+        ("ticket.flagged", _) => CxEvent::TicketFlagged(parse(event_type, v, payload)?),
+        ("ticket.updated", _) => CxEvent::TicketUpdated(parse(event_type, v, payload)?),
+        (other, _) => return Err(Error::UnknownEventType(other.to_owned())),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::NormalizeOptions;
+    use crate::money::Amount;
+
+    fn kim() -> Identity {
+        Identity::parse("email", "kim@example.com", &NormalizeOptions::default()).unwrap()
+    }
+
+    fn ticket(id: &str) -> TicketId {
+        TicketId::new(id).unwrap()
+    }
+
+    fn samples() -> Vec<CxEvent> {
+        vec![
+            CxEvent::CustomerIdentified(CustomerIdentified {
+                identities: vec![kim(), Identity::parse("kakao", "kim_1", &NormalizeOptions::default()).unwrap()],
+                traits: [("tier".to_owned(), "gold".to_owned())].into(),
+            }),
+            CxEvent::OrderPlaced(OrderPlaced {
+                identity: kim(),
+                order_id: "o-1".into(),
+                amount: Amount::parse("29.33").unwrap(),
+                currency: "USD".into(),
+            }),
+            CxEvent::CustomerRated(CustomerRated { identity: kim(), survey: Survey::Nps, score: 9, ticket_id: None }),
+            CxEvent::MessageReceived(MessageReceived {
+                channel: Channel::Other("servicedesk".into()),
+                from: kim(),
+                ticket_id: Some(ticket("T-1")),
+                topic: Some("order o-1".into()),
+                subject: None,
+                body: Some("hi".into()),
+            }),
+            CxEvent::MessageSent(MessageSent {
+                ticket_id: ticket("T-1"),
+                channel: Channel::Email,
+                agent: "lee".into(),
+                public: true,
+                body: None,
+            }),
+            CxEvent::TicketOpened(TicketOpened {
+                ticket_id: ticket("T-1"),
+                requester: kim(),
+                channel: Channel::KakaoTalk,
+                subject: Some("broken".into()),
+                priority: Some(Priority::High),
+                ticket_type: Some(TicketType::Incident),
+                topic: None,
+                group: Some("L1".into()),
+                assignee: None,
+                tags: vec!["vip".into()],
+                status: None,
+                follow_up_of: Some(ticket("T-0")),
+            }),
+            CxEvent::TicketStatusChanged(TicketStatusChanged { ticket_id: ticket("T-1"), status: Status::Pending }),
+            CxEvent::TicketAssigned(TicketAssigned {
+                ticket_id: ticket("T-1"),
+                group: None,
+                assignee: Some("lee".into()),
+            }),
+            CxEvent::TicketTagged(TicketTagged { ticket_id: ticket("T-1"), add: vec!["a".into()], remove: vec![] }),
+            CxEvent::TicketPriorityChanged(TicketPriorityChanged { ticket_id: ticket("T-1"), priority: Priority::Low }),
+            CxEvent::TicketMerged(TicketMerged { source: ticket("T-2"), target: ticket("T-1") }),
+            CxEvent::TicketChannelSwitched(TicketChannelSwitched {
+                ticket_id: ticket("T-1"),
+                from: Channel::KakaoTalk,
+                to: Channel::Phone,
+            }),
+            CxEvent::TicketLabeled(TicketLabeled {
+                ticket_id: ticket("T-1"),
+                department: Some("logistics".into()),
+                inquiry_type: Some("delivery".into()),
+            }),
+            CxEvent::TicketFlagged(TicketFlagged {
+                ticket_id: ticket("T-1"),
+                flag: TicketFlag::Urgent,
+                reason: Some("press".into()),
+            }),
+            CxEvent::TicketUpdated(TicketUpdated {
+                ticket_id: ticket("T-1"),
+                status: Some(Status::Hold),
+                group: Some("L2".into()),
+                assignee: None,
+                priority: None,
+                activity: Some("Accepted/Wait - Vendor".into()),
+            }),
+        ]
+    }
+
+    #[test]
+    fn every_type_round_trips_through_postcard_and_json() {
+        for event in samples() {
+            let encoded = encode(&event).unwrap();
+            assert_eq!(encoded.schema_version, current_version(event.event_type()).unwrap());
+            assert_eq!(decode(encoded.event_type, encoded.schema_version, &encoded.payload).unwrap(), event);
+            let json = event.to_json();
+            let back = CxEvent::from_json(event.event_type(), json, &NormalizeOptions::default()).unwrap();
+            assert_eq!(back, event, "JSON round trip of {}", event.event_type());
+        }
+    }
+
+    #[test]
+    fn message_received_v1_is_upcast() {
+        // Real bytes of schema version 1, produced with the frozen v1 struct.
+        let old = MessageReceivedV1 {
+            channel: Channel::Email,
+            from: kim(),
+            ticket_id: Some(ticket("T-9")),
+            subject: Some("refund".into()),
+            body: Some("please".into()),
+        };
+        let bytes = postcard::to_allocvec(&old).unwrap();
+        let decoded = decode("message.received", 1, &bytes).unwrap();
+        let CxEvent::MessageReceived(message) = decoded else { panic!("wrong type: {decoded:?}") };
+        assert_eq!(message.topic, None);
+        assert_eq!(message.subject.as_deref(), Some("refund"));
+        assert_eq!(message.ticket_id, Some(ticket("T-9")));
+        // The same bytes read as v2 are wrong, which is why the version matters.
+        assert!(
+            decode("message.received", 2, &bytes).is_err()
+                || decode("message.received", 2, &bytes).unwrap() != CxEvent::MessageReceived(message)
+        );
+    }
+
+    #[test]
+    fn unknown_types_versions_and_garbage_are_errors() {
+        assert!(matches!(decode("nope", 1, &[]), Err(Error::UnknownEventType(_))));
+        assert!(matches!(decode("ticket.opened", 2, &[]), Err(Error::UnsupportedSchemaVersion { .. })));
+        assert!(matches!(decode("ticket.opened", 0, &[]), Err(Error::UnsupportedSchemaVersion { .. })));
+        assert!(matches!(decode("ticket.opened", 1, &[0xff, 0xff, 0xff]), Err(Error::Decode { .. })));
+        let encoded = encode(&samples()[0]).unwrap();
+        let mut trailing = encoded.payload.clone();
+        trailing.push(0);
+        assert!(matches!(decode(encoded.event_type, 1, &trailing), Err(Error::Decode { .. })));
+    }
+
+    #[test]
+    fn validation_rejects_bad_values() {
+        let rated =
+            CxEvent::CustomerRated(CustomerRated { identity: kim(), survey: Survey::Csat, score: 6, ticket_id: None });
+        assert!(matches!(rated.validate(), Err(Error::InvalidValue { field: "score", .. })));
+        let json = serde_json::json!({"identity": {"kind": "email", "value": "a@b.c"}, "order_id": "1", "amount": 1.5, "currency": "usd"});
+        assert!(CxEvent::from_json("customer.order_placed", json, &NormalizeOptions::default()).is_err());
+        let json = serde_json::json!({"channel": "fax", "from": {"kind": "email", "value": "a@b.c"}});
+        assert!(CxEvent::from_json("message.received", json, &NormalizeOptions::default()).is_err());
+        let json = serde_json::json!({"channel": "email", "from": {"kind": "phone", "value": "abc"}});
+        assert!(matches!(
+            CxEvent::from_json("message.received", json, &NormalizeOptions::default()),
+            Err(Error::InvalidIdentity { .. })
+        ));
+    }
+
+    #[test]
+    fn phones_in_json_use_the_default_country_code() {
+        let korea = NormalizeOptions { default_country_code: Some("82".into()) };
+        let json = serde_json::json!({"channel": "phone", "from": {"kind": "phone", "value": "010-1234-5678"}});
+        let CxEvent::MessageReceived(message) = CxEvent::from_json("message.received", json, &korea).unwrap() else {
+            panic!("wrong type")
+        };
+        assert_eq!(message.from.value(), "821012345678");
+    }
+}

@@ -1,0 +1,86 @@
+//! The one error type of `rapport-events`.
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can be wrong with an identity, a channel, an event or its encoding.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The identity kind is not one Rapport knows.
+    #[error("unknown identity kind {0:?} (expected email, phone, kakao, twitter, facebook, instagram, line, chat or external:<system>)")]
+    UnknownIdentityKind(String),
+    /// The identity value is empty after normalization.
+    #[error("empty {kind} identity")]
+    EmptyIdentity {
+        /// The kind.
+        kind: String,
+    },
+    /// The value cannot be normalized for its kind.
+    #[error("invalid {kind} identity {value:?}: {reason}")]
+    InvalidIdentity {
+        /// The kind.
+        kind: String,
+        /// The value as given.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The channel name is not one Rapport knows.
+    #[error("unknown channel {0:?} (expected phone, email, chat, sms, social, kakaotalk, web, self_service or other:<name>)")]
+    UnknownChannel(String),
+    /// An enumerated field has a value outside its set.
+    #[error("invalid {field} {value:?} (expected one of {expected})")]
+    InvalidValue {
+        /// The field.
+        field: &'static str,
+        /// The value given.
+        value: String,
+        /// The accepted values.
+        expected: &'static str,
+    },
+    /// A field is over its size limit.
+    #[error("{field} is {actual} bytes, over the limit of {limit}")]
+    TooLong {
+        /// The field.
+        field: &'static str,
+        /// Its size.
+        actual: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The event type stored in the log is not one this build knows.
+    #[error("unknown event type {0:?}")]
+    UnknownEventType(String),
+    /// The schema version is newer than this build, or has no upcaster.
+    #[error("event type {event_type:?} has schema version {version}; this build reads up to {current}")]
+    UnsupportedSchemaVersion {
+        /// The event type.
+        event_type: String,
+        /// The stored version.
+        version: u16,
+        /// The newest version this build knows.
+        current: u16,
+    },
+    /// The payload bytes do not decode as the stored type and version.
+    #[error("payload of {event_type:?} v{version} does not decode: {reason}")]
+    Decode {
+        /// The event type.
+        event_type: String,
+        /// The schema version.
+        version: u16,
+        /// The decoder's message.
+        reason: String,
+    },
+    /// Encoding failed (should not happen for valid events).
+    #[error("cannot encode {event_type:?}: {reason}")]
+    Encode {
+        /// The event type.
+        event_type: &'static str,
+        /// The encoder's message.
+        reason: String,
+    },
+    /// A monetary amount is not a finite decimal within range.
+    #[error("invalid amount {0:?}")]
+    InvalidAmount(String),
+}

@@ -1,0 +1,688 @@
+//! The typed CX events. Each has a persisted type name and a schema version (see
+//! [`crate::codec`]); JSON field names are the JSONL interchange format of docs/events.md.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::channel::Channel;
+use crate::error::Error;
+use crate::identity::{Identity, NormalizeOptions};
+use crate::money::Amount;
+use crate::{NAME_BYTES_MAX, TEXT_BYTES_MAX};
+
+/// A ticket id (`1-364285768`, `T-42`, ...): 1 to [`NAME_BYTES_MAX`] bytes, no surrounding space.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TicketId(pub String);
+
+impl TicketId {
+    /// Validates and wraps an id.
+    pub fn new(id: impl Into<String>) -> Result<TicketId, Error> {
+        let id = TicketId(id.into());
+        id.validate()?;
+        Ok(id)
+    }
+
+    /// The id text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        if self.0.trim().is_empty() || self.0.trim() != self.0 {
+            return Err(Error::InvalidValue {
+                field: "ticket_id",
+                value: self.0.clone(),
+                expected: "a non-empty id without surrounding white space",
+            });
+        }
+        check_len("ticket_id", &self.0, NAME_BYTES_MAX)
+    }
+}
+
+impl fmt::Display for TicketId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+macro_rules! name_enum {
+    ($(#[$meta:meta])* $name:ident, $field:literal, $expected:literal, { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
+        }
+        impl $name {
+            /// The persisted name.
+            pub fn as_str(&self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+        impl FromStr for $name {
+            type Err = Error;
+            fn from_str(text: &str) -> Result<$name, Error> {
+                match text.trim().to_ascii_lowercase().as_str() {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(Error::InvalidValue { field: $field, value: text.to_owned(), expected: $expected }),
+                }
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+name_enum!(
+    /// Ticket status, as in Zendesk.
+    Status, "status", "new, open, pending, hold, solved, closed", {
+    /// Not yet touched by an agent.
+    New = "new",
+    /// Being worked on.
+    Open = "open",
+    /// Waiting on the requester.
+    Pending = "pending",
+    /// Waiting on a third party.
+    Hold = "hold",
+    /// Solved; may be reopened.
+    Solved = "solved",
+    /// Closed; terminal.
+    Closed = "closed",
+});
+
+name_enum!(
+    /// Ticket priority.
+    Priority, "priority", "low, normal, high, urgent", {
+    /// Low.
+    Low = "low",
+    /// Normal.
+    Normal = "normal",
+    /// High.
+    High = "high",
+    /// Urgent.
+    Urgent = "urgent",
+});
+
+name_enum!(
+    /// Ticket type.
+    TicketType, "type", "question, incident, problem, task", {
+    /// A question.
+    Question = "question",
+    /// An incident.
+    Incident = "incident",
+    /// A problem (root cause of incidents).
+    Problem = "problem",
+    /// A task.
+    Task = "task",
+});
+
+name_enum!(
+    /// Satisfaction survey kind.
+    Survey, "survey", "csat, nps, ces", {
+    /// Customer satisfaction, 1–5.
+    Csat = "csat",
+    /// Net promoter score, 0–10.
+    Nps = "nps",
+    /// Customer effort score, 1–7.
+    Ces = "ces",
+});
+
+impl Survey {
+    /// The valid score range.
+    pub fn score_range(&self) -> std::ops::RangeInclusive<u8> {
+        match self {
+            Survey::Csat => 1..=5,
+            Survey::Nps => 0..=10,
+            Survey::Ces => 1..=7,
+        }
+    }
+}
+
+name_enum!(
+    /// Severity flags of the voice-of-customer labels.
+    TicketFlag, "flag", "urgent, repeat_inquiry", {
+    /// Set by a command: abuse, consumer-agency complaint, press, ...
+    Urgent = "urgent",
+    /// The requester opened a ticket of the same inquiry type again within the window.
+    RepeatInquiry = "repeat_inquiry",
+});
+
+/// `customer.identified`: identities that all belong to one person, and traits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerIdentified {
+    /// The identities.
+    pub identities: Vec<Identity>,
+    /// Traits (latest value per key wins).
+    #[serde(default)]
+    pub traits: BTreeMap<String, String>,
+}
+
+/// `customer.order_placed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderPlaced {
+    /// Who ordered.
+    pub identity: Identity,
+    /// The order id.
+    pub order_id: String,
+    /// The order value.
+    pub amount: Amount,
+    /// ISO 4217 code.
+    pub currency: String,
+}
+
+/// `customer.rated`: a survey answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerRated {
+    /// Who answered.
+    pub identity: Identity,
+    /// Which survey.
+    pub survey: Survey,
+    /// The score, in the survey's range.
+    pub score: u8,
+    /// The ticket rated, if any.
+    #[serde(default)]
+    pub ticket_id: Option<TicketId>,
+}
+
+/// `message.received`: a customer wrote or called. Schema 2 added `topic`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageReceived {
+    /// Where.
+    pub channel: Channel,
+    /// Who.
+    pub from: Identity,
+    /// The ticket, once routed (imports may leave it out; the store fills it in).
+    #[serde(default)]
+    pub ticket_id: Option<TicketId>,
+    /// What it is about (an order number, a product); routing requires topics to match.
+    #[serde(default)]
+    pub topic: Option<String>,
+    /// Subject line.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// Text.
+    #[serde(default)]
+    pub body: Option<String>,
+}
+
+/// `message.sent`: an agent's public reply or internal note.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageSent {
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// Where.
+    pub channel: Channel,
+    /// The agent.
+    pub agent: String,
+    /// Public reply (`true`) or internal note.
+    pub public: bool,
+    /// Text.
+    #[serde(default)]
+    pub body: Option<String>,
+}
+
+/// `ticket.opened`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketOpened {
+    /// The new ticket's id.
+    pub ticket_id: TicketId,
+    /// Who asked.
+    pub requester: Identity,
+    /// Channel of creation.
+    pub channel: Channel,
+    /// Subject.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// Priority (none = not set).
+    #[serde(default)]
+    pub priority: Option<Priority>,
+    /// Type.
+    #[serde(default, rename = "type")]
+    pub ticket_type: Option<TicketType>,
+    /// Topic used by cross-channel routing.
+    #[serde(default)]
+    pub topic: Option<String>,
+    /// Group (team).
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Assignee (agent).
+    #[serde(default)]
+    pub assignee: Option<String>,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Initial status (none = `new`).
+    #[serde(default)]
+    pub status: Option<Status>,
+    /// The closed ticket this one follows up.
+    #[serde(default)]
+    pub follow_up_of: Option<TicketId>,
+}
+
+/// `ticket.status_changed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketStatusChanged {
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// The new status.
+    pub status: Status,
+}
+
+/// `ticket.assigned`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketAssigned {
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// New group, if it changes.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// New assignee, if it changes.
+    #[serde(default)]
+    pub assignee: Option<String>,
+}
+
+/// `ticket.tagged`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketTagged {
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// Tags added.
+    #[serde(default)]
+    pub add: Vec<String>,
+    /// Tags removed.
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
+/// `ticket.priority_changed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketPriorityChanged {
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// The new priority.
+    pub priority: Priority,
+}
+
+/// `ticket.merged`: `source` is closed into `target`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketMerged {
+    /// The ticket that closes.
+    pub source: TicketId,
+    /// The ticket that receives its messages and channels.
+    pub target: TicketId,
+}
+
+/// `ticket.channel_switched`: the conversation moved to another channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketChannelSwitched {
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// The channel used before.
+    pub from: Channel,
+    /// The channel used now.
+    pub to: Channel,
+}
+
+/// `ticket.labeled`: voice-of-customer classification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketLabeled {
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// Department the inquiry concerns.
+    #[serde(default)]
+    pub department: Option<String>,
+    /// Inquiry type (e.g. `delivery`, `refund`).
+    #[serde(default)]
+    pub inquiry_type: Option<String>,
+}
+
+/// `ticket.flagged`: a severity flag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketFlagged {
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// The flag.
+    pub flag: TicketFlag,
+    /// Why.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `ticket.updated`: several fields changed in one step of an external system (one source row
+/// of an import). Fields left out do not change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketUpdated {
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// New status.
+    #[serde(default)]
+    pub status: Option<Status>,
+    /// New group.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// New assignee.
+    #[serde(default)]
+    pub assignee: Option<String>,
+    /// New priority.
+    #[serde(default)]
+    pub priority: Option<Priority>,
+    /// The source system's name for the step (e.g. `Accepted/Wait - User`).
+    #[serde(default)]
+    pub activity: Option<String>,
+}
+
+/// Every event Rapport records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CxEvent {
+    /// `customer.identified`
+    CustomerIdentified(CustomerIdentified),
+    /// `customer.order_placed`
+    OrderPlaced(OrderPlaced),
+    /// `customer.rated`
+    CustomerRated(CustomerRated),
+    /// `message.received`
+    MessageReceived(MessageReceived),
+    /// `message.sent`
+    MessageSent(MessageSent),
+    /// `ticket.opened`
+    TicketOpened(TicketOpened),
+    /// `ticket.status_changed`
+    TicketStatusChanged(TicketStatusChanged),
+    /// `ticket.assigned`
+    TicketAssigned(TicketAssigned),
+    /// `ticket.tagged`
+    TicketTagged(TicketTagged),
+    /// `ticket.priority_changed`
+    TicketPriorityChanged(TicketPriorityChanged),
+    /// `ticket.merged`
+    TicketMerged(TicketMerged),
+    /// `ticket.channel_switched`
+    TicketChannelSwitched(TicketChannelSwitched),
+    /// `ticket.labeled`
+    TicketLabeled(TicketLabeled),
+    /// `ticket.flagged`
+    TicketFlagged(TicketFlagged),
+    /// `ticket.updated`
+    TicketUpdated(TicketUpdated),
+}
+
+fn check_len(field: &'static str, text: &str, limit: usize) -> Result<(), Error> {
+    if text.len() > limit {
+        return Err(Error::TooLong { field, actual: text.len(), limit });
+    }
+    Ok(())
+}
+
+fn check_name(field: &'static str, text: &str) -> Result<(), Error> {
+    if text.trim().is_empty() {
+        return Err(Error::InvalidValue { field, value: text.to_owned(), expected: "a non-empty name" });
+    }
+    check_len(field, text, NAME_BYTES_MAX)
+}
+
+fn check_opt_name(field: &'static str, text: &Option<String>) -> Result<(), Error> {
+    text.as_deref().map_or(Ok(()), |t| check_name(field, t))
+}
+
+fn check_opt_text(field: &'static str, text: &Option<String>) -> Result<(), Error> {
+    text.as_deref().map_or(Ok(()), |t| check_len(field, t, TEXT_BYTES_MAX))
+}
+
+impl CxEvent {
+    /// Persisted type name.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            CxEvent::CustomerIdentified(_) => "customer.identified",
+            CxEvent::OrderPlaced(_) => "customer.order_placed",
+            CxEvent::CustomerRated(_) => "customer.rated",
+            CxEvent::MessageReceived(_) => "message.received",
+            CxEvent::MessageSent(_) => "message.sent",
+            CxEvent::TicketOpened(_) => "ticket.opened",
+            CxEvent::TicketStatusChanged(_) => "ticket.status_changed",
+            CxEvent::TicketAssigned(_) => "ticket.assigned",
+            CxEvent::TicketTagged(_) => "ticket.tagged",
+            CxEvent::TicketPriorityChanged(_) => "ticket.priority_changed",
+            CxEvent::TicketMerged(_) => "ticket.merged",
+            CxEvent::TicketChannelSwitched(_) => "ticket.channel_switched",
+            CxEvent::TicketLabeled(_) => "ticket.labeled",
+            CxEvent::TicketFlagged(_) => "ticket.flagged",
+            CxEvent::TicketUpdated(_) => "ticket.updated",
+        }
+    }
+
+    /// The ticket the event is about (the target for merges), if any.
+    pub fn ticket_id(&self) -> Option<&TicketId> {
+        match self {
+            CxEvent::CustomerIdentified(_) | CxEvent::OrderPlaced(_) => None,
+            CxEvent::CustomerRated(e) => e.ticket_id.as_ref(),
+            CxEvent::MessageReceived(e) => e.ticket_id.as_ref(),
+            CxEvent::MessageSent(e) => Some(&e.ticket_id),
+            CxEvent::TicketOpened(e) => Some(&e.ticket_id),
+            CxEvent::TicketStatusChanged(e) => Some(&e.ticket_id),
+            CxEvent::TicketAssigned(e) => Some(&e.ticket_id),
+            CxEvent::TicketTagged(e) => Some(&e.ticket_id),
+            CxEvent::TicketPriorityChanged(e) => Some(&e.ticket_id),
+            CxEvent::TicketMerged(e) => Some(&e.target),
+            CxEvent::TicketChannelSwitched(e) => Some(&e.ticket_id),
+            CxEvent::TicketLabeled(e) => Some(&e.ticket_id),
+            CxEvent::TicketFlagged(e) => Some(&e.ticket_id),
+            CxEvent::TicketUpdated(e) => Some(&e.ticket_id),
+        }
+    }
+
+    /// The customer identities the event carries (used by identity resolution).
+    pub fn identities(&self) -> Vec<&Identity> {
+        match self {
+            CxEvent::CustomerIdentified(e) => e.identities.iter().collect(),
+            CxEvent::OrderPlaced(e) => vec![&e.identity],
+            CxEvent::CustomerRated(e) => vec![&e.identity],
+            CxEvent::MessageReceived(e) => vec![&e.from],
+            CxEvent::TicketOpened(e) => vec![&e.requester],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Checks sizes, ranges and non-empty names.
+    pub fn validate(&self) -> Result<(), Error> {
+        match self {
+            CxEvent::CustomerIdentified(e) => {
+                if e.identities.is_empty() {
+                    return Err(Error::InvalidValue {
+                        field: "identities",
+                        value: "[]".into(),
+                        expected: "at least one identity",
+                    });
+                }
+                if e.identities.len() > 64 {
+                    return Err(Error::TooLong { field: "identities", actual: e.identities.len(), limit: 64 });
+                }
+                for (key, value) in &e.traits {
+                    check_name("trait key", key)?;
+                    check_len("trait value", value, TEXT_BYTES_MAX)?;
+                }
+                Ok(())
+            }
+            CxEvent::OrderPlaced(e) => {
+                check_name("order_id", &e.order_id)?;
+                if e.currency.len() != 3 || !e.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+                    return Err(Error::InvalidValue {
+                        field: "currency",
+                        value: e.currency.clone(),
+                        expected: "a 3-letter upper-case ISO 4217 code",
+                    });
+                }
+                Ok(())
+            }
+            CxEvent::CustomerRated(e) => {
+                if !e.survey.score_range().contains(&e.score) {
+                    return Err(Error::InvalidValue {
+                        field: "score",
+                        value: e.score.to_string(),
+                        expected: "csat 1-5, nps 0-10, ces 1-7",
+                    });
+                }
+                e.ticket_id.as_ref().map_or(Ok(()), TicketId::validate)
+            }
+            CxEvent::MessageReceived(e) => {
+                e.ticket_id.as_ref().map_or(Ok(()), TicketId::validate)?;
+                check_opt_name("topic", &e.topic)?;
+                check_opt_text("subject", &e.subject)?;
+                check_opt_text("body", &e.body)
+            }
+            CxEvent::MessageSent(e) => {
+                e.ticket_id.validate()?;
+                check_name("agent", &e.agent)?;
+                check_opt_text("body", &e.body)
+            }
+            CxEvent::TicketOpened(e) => {
+                e.ticket_id.validate()?;
+                check_opt_text("subject", &e.subject)?;
+                check_opt_name("topic", &e.topic)?;
+                check_opt_name("group", &e.group)?;
+                check_opt_name("assignee", &e.assignee)?;
+                e.tags.iter().try_for_each(|t| check_name("tag", t))?;
+                e.follow_up_of.as_ref().map_or(Ok(()), TicketId::validate)
+            }
+            CxEvent::TicketStatusChanged(e) => e.ticket_id.validate(),
+            CxEvent::TicketAssigned(e) => {
+                e.ticket_id.validate()?;
+                check_opt_name("group", &e.group)?;
+                check_opt_name("assignee", &e.assignee)
+            }
+            CxEvent::TicketTagged(e) => {
+                e.ticket_id.validate()?;
+                e.add.iter().chain(&e.remove).try_for_each(|t| check_name("tag", t))
+            }
+            CxEvent::TicketPriorityChanged(e) => e.ticket_id.validate(),
+            CxEvent::TicketMerged(e) => {
+                e.source.validate()?;
+                e.target.validate()
+            }
+            CxEvent::TicketChannelSwitched(e) => e.ticket_id.validate(),
+            CxEvent::TicketLabeled(e) => {
+                e.ticket_id.validate()?;
+                check_opt_name("department", &e.department)?;
+                check_opt_name("inquiry_type", &e.inquiry_type)
+            }
+            CxEvent::TicketFlagged(e) => {
+                e.ticket_id.validate()?;
+                check_opt_text("reason", &e.reason)
+            }
+            CxEvent::TicketUpdated(e) => {
+                e.ticket_id.validate()?;
+                check_opt_name("group", &e.group)?;
+                check_opt_name("assignee", &e.assignee)?;
+                check_opt_name("activity", &e.activity)
+            }
+        }
+    }
+
+    /// The JSON fields of the event (the JSONL format without `type`, `at` and `id`).
+    pub fn to_json(&self) -> serde_json::Value {
+        let value = match self {
+            CxEvent::CustomerIdentified(e) => serde_json::to_value(e),
+            CxEvent::OrderPlaced(e) => serde_json::to_value(e),
+            CxEvent::CustomerRated(e) => serde_json::to_value(e),
+            CxEvent::MessageReceived(e) => serde_json::to_value(e),
+            CxEvent::MessageSent(e) => serde_json::to_value(e),
+            CxEvent::TicketOpened(e) => serde_json::to_value(e),
+            CxEvent::TicketStatusChanged(e) => serde_json::to_value(e),
+            CxEvent::TicketAssigned(e) => serde_json::to_value(e),
+            CxEvent::TicketTagged(e) => serde_json::to_value(e),
+            CxEvent::TicketPriorityChanged(e) => serde_json::to_value(e),
+            CxEvent::TicketMerged(e) => serde_json::to_value(e),
+            CxEvent::TicketChannelSwitched(e) => serde_json::to_value(e),
+            CxEvent::TicketLabeled(e) => serde_json::to_value(e),
+            CxEvent::TicketFlagged(e) => serde_json::to_value(e),
+            CxEvent::TicketUpdated(e) => serde_json::to_value(e),
+        };
+        // Serializing these plain structs to a JSON value cannot fail (no maps with non-string keys).
+        value.unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Parses the JSON fields of an event of type `event_type`, normalizing every identity with
+    /// `options`, then validates it.
+    pub fn from_json(
+        event_type: &str,
+        mut fields: serde_json::Value,
+        options: &NormalizeOptions,
+    ) -> Result<CxEvent, Error> {
+        normalize_identities(event_type, &mut fields, options)?;
+        fn parse<T: serde::de::DeserializeOwned>(event_type: &str, fields: serde_json::Value) -> Result<T, Error> {
+            serde_json::from_value(fields).map_err(|error| Error::Decode {
+                event_type: event_type.to_owned(),
+                version: 0,
+                reason: error.to_string(),
+            })
+        }
+        let event = match event_type {
+            "customer.identified" => CxEvent::CustomerIdentified(parse(event_type, fields)?),
+            "customer.order_placed" => CxEvent::OrderPlaced(parse(event_type, fields)?),
+            "customer.rated" => CxEvent::CustomerRated(parse(event_type, fields)?),
+            "message.received" => CxEvent::MessageReceived(parse(event_type, fields)?),
+            "message.sent" => CxEvent::MessageSent(parse(event_type, fields)?),
+            "ticket.opened" => CxEvent::TicketOpened(parse(event_type, fields)?),
+            "ticket.status_changed" => CxEvent::TicketStatusChanged(parse(event_type, fields)?),
+            "ticket.assigned" => CxEvent::TicketAssigned(parse(event_type, fields)?),
+            "ticket.tagged" => CxEvent::TicketTagged(parse(event_type, fields)?),
+            "ticket.priority_changed" => CxEvent::TicketPriorityChanged(parse(event_type, fields)?),
+            "ticket.merged" => CxEvent::TicketMerged(parse(event_type, fields)?),
+            "ticket.channel_switched" => CxEvent::TicketChannelSwitched(parse(event_type, fields)?),
+            "ticket.labeled" => CxEvent::TicketLabeled(parse(event_type, fields)?),
+            "ticket.flagged" => CxEvent::TicketFlagged(parse(event_type, fields)?),
+            "ticket.updated" => CxEvent::TicketUpdated(parse(event_type, fields)?),
+            other => return Err(Error::UnknownEventType(other.to_owned())),
+        };
+        event.validate()?;
+        Ok(event)
+    }
+}
+
+/// Rewrites every `{kind, value}` identity under the known identity fields to its normalized
+/// form, so that deserialization sees normalized values (phone numbers need the options).
+fn normalize_identities(
+    event_type: &str,
+    fields: &mut serde_json::Value,
+    options: &NormalizeOptions,
+) -> Result<(), Error> {
+    fn normalize_one(value: &mut serde_json::Value, options: &NormalizeOptions) -> Result<(), Error> {
+        let parsed = match value {
+            serde_json::Value::String(pair) => Identity::parse_pair(pair, options)?,
+            serde_json::Value::Object(object) => {
+                let kind = object.get("kind").and_then(|k| k.as_str()).unwrap_or_default().to_owned();
+                let raw = object.get("value").and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+                Identity::parse(&kind, &raw, options)?
+            }
+            _ => return Ok(()), // left for the deserializer to reject with its own message
+        };
+        *value = serde_json::json!({ "kind": parsed.kind().name(), "value": parsed.value() });
+        Ok(())
+    }
+    let Some(object) = fields.as_object_mut() else { return Ok(()) };
+    let keys: &[&str] = match event_type {
+        "customer.order_placed" | "customer.rated" => &["identity"],
+        "message.received" => &["from"],
+        "ticket.opened" => &["requester"],
+        _ => &[],
+    };
+    for &key in keys {
+        if let Some(value) = object.get_mut(key) {
+            normalize_one(value, options)?;
+        }
+    }
+    if event_type != "customer.identified" {
+        return Ok(());
+    }
+    if let Some(serde_json::Value::Array(list)) = object.get_mut("identities") {
+        for value in list {
+            normalize_one(value, options)?;
+        }
+    }
+    Ok(())
+}

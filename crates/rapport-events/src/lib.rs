@@ -1,0 +1,45 @@
+//! The CX event vocabulary of Rapport: normalized customer [`Identity`]s, [`Channel`]s, the
+//! typed [`CxEvent`]s that the store records, and the [`codec`] that turns them into log
+//! payloads (postcard) and back, upcasting old schema versions.
+//!
+//! It is not: storage (that is `rapport-log`) or business rules (those live in the aggregates).
+//! Persisted names are constants (`"ticket.opened"`), never derived from Rust type names.
+//!
+//! ```
+//! use rapport_events::{codec, CxEvent, Identity, MessageReceived, Channel, NormalizeOptions};
+//! let from = Identity::parse("email", " Kim@Example.com ", &NormalizeOptions::default())?;
+//! assert_eq!(from.to_string(), "email:kim@example.com");
+//! let event = CxEvent::MessageReceived(MessageReceived {
+//!     channel: Channel::KakaoTalk, from, ticket_id: None, topic: Some("order-1".into()),
+//!     subject: None, body: Some("where is my order?".into()),
+//! });
+//! let encoded = codec::encode(&event)?;
+//! assert_eq!(encoded.event_type, "message.received");
+//! assert_eq!(codec::decode(encoded.event_type, encoded.schema_version, &encoded.payload)?, event);
+//! # Ok::<(), rapport_events::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+mod channel;
+pub mod codec;
+mod error;
+mod event;
+mod identity;
+mod money;
+
+pub use crate::channel::Channel;
+pub use crate::error::{Error, Result};
+pub use crate::event::{
+    CustomerIdentified, CustomerRated, CxEvent, MessageReceived, MessageSent, OrderPlaced, Priority, Status, Survey,
+    TicketAssigned, TicketChannelSwitched, TicketFlag, TicketFlagged, TicketId, TicketLabeled, TicketMerged,
+    TicketOpened, TicketPriorityChanged, TicketStatusChanged, TicketTagged, TicketType, TicketUpdated,
+};
+pub use crate::identity::{Identity, IdentityKind, NormalizeOptions};
+pub use crate::money::Amount;
+
+/// Longest identity value after normalization, in bytes.
+pub const IDENTITY_VALUE_BYTES_MAX: usize = 320;
+/// Longest free-text field (subject, body), in bytes.
+pub const TEXT_BYTES_MAX: usize = 64 << 10;
+/// Longest short name (ticket id, agent, group, tag, topic, channel name), in bytes.
+pub const NAME_BYTES_MAX: usize = 200;
