@@ -8,7 +8,7 @@ use crossbeam_channel::Sender;
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::error::{Error, Result};
-use crate::index::{Index, Segment};
+use crate::index::{IdIndex, Index, Segment};
 use crate::read::{self, ReadAll, ReadStream, Subscription};
 use crate::record::{self, SEGMENT_HEADER_BYTES};
 use crate::recovery::{self, RecoveryMode, RecoveryReport, LOCK_FILE, WATERMARK_FILE};
@@ -82,6 +82,8 @@ pub(crate) struct CommitState {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) index: RwLock<Index>,
+    /// Event id -> position of every event in the log (idempotency). Written only by the writer.
+    pub(crate) ids: RwLock<IdIndex>,
     pub(crate) commit: Mutex<CommitState>,
     pub(crate) commit_changed: Condvar,
     pub(crate) poisoned: Mutex<Option<String>>,
@@ -169,6 +171,7 @@ impl Log {
         let end = index.end;
         let shared = Arc::new(Shared {
             index: RwLock::new(index),
+            ids: RwLock::new(recovered.ids),
             commit: Mutex::new(CommitState { visible_end: end, closed: false }),
             commit_changed: Condvar::new(),
             poisoned: Mutex::new(None),
@@ -185,7 +188,6 @@ impl Log {
             segment_first,
             segment_len,
             next_position: end,
-            ids: recovered.ids,
             last_recorded_at: recovered.last_recorded_at,
             clock: options.clock.clone(),
             watermark_file,
@@ -270,6 +272,11 @@ impl Log {
     /// idempotency index of event ids is not included). Used by the benchmarks.
     pub fn index_heap_bytes(&self) -> usize {
         self.shared.index.read().heap_bytes()
+    }
+
+    /// Position of the event with this id, if it is in the log.
+    pub fn event_position(&self, id: crate::EventId) -> Option<Position> {
+        self.shared.ids.read().get(&id).map(|position| Position(*position))
     }
 
     /// Names of every stream, sorted.

@@ -11,7 +11,7 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::error::{Error, Result};
-use crate::index::{IdIndex, Index};
+use crate::index::Index;
 use crate::log::{Clock, Shared};
 use crate::read;
 use crate::record::{self, Assigned, SEGMENT_HEADER_BYTES};
@@ -66,7 +66,6 @@ pub(crate) struct WriterInit {
     pub(crate) segment_first: u64,
     pub(crate) segment_len: u64,
     pub(crate) next_position: u64,
-    pub(crate) ids: IdIndex,
     pub(crate) last_recorded_at: Timestamp,
     pub(crate) clock: Clock,
     pub(crate) watermark_file: Arc<dyn StorageFile>,
@@ -411,9 +410,10 @@ impl Writer {
         }
         for entry in &accepted {
             let mut position = entry.commit.first_position.0;
+            let mut ids = self.init.shared.ids.write();
             for write in &entry.writes {
                 for event in &write.events {
-                    self.init.ids.insert(event.id, position);
+                    ids.insert(event.id, position);
                     position += 1;
                 }
             }
@@ -436,14 +436,16 @@ impl Writer {
     fn find_duplicates(&self, index: &Index, writes: &[StreamWrite]) -> Result<Duplicates> {
         let mut found = Vec::new();
         let mut first_new = None;
+        let ids = self.init.shared.ids.read();
         for write in writes {
             for event in &write.events {
-                match self.init.ids.get(&event.id) {
+                match ids.get(&event.id) {
                     Some(position) => found.push((write, event, *position)),
                     None => first_new = first_new.or(Some(event.id)),
                 }
             }
         }
+        drop(ids);
         let Some(&(_, first_found, first_position)) = found.first() else { return Ok(Duplicates::None) };
         if first_new.is_some() {
             return Err(Error::PartialDuplicateBatch { id: first_found.id, position: Position(first_position) });

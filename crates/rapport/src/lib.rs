@@ -1,0 +1,47 @@
+//! Rapport: an embedded, event-sourced store of customer interactions. Every message, order,
+//! rating and ticket change is an immutable event in one append-only log ([`rapport_log`]);
+//! tickets (one per problem, whatever the channel) are a projection of it, kept current as the
+//! log grows and rebuilt from it at open.
+//!
+//! It is not: a server, or a helpdesk UI. Limits are the log's (see `rapport_log`).
+//!
+//! # Quickstart
+//! ```
+//! use rapport::{Input, Meta, Store, StoreOptions};
+//! use rapport::events::{Channel, CxEvent, Identity, MessageReceived, NormalizeOptions};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = Store::open(dir.path(), StoreOptions::default())?;
+//! let kim = Identity::parse("email", "kim@example.com", &NormalizeOptions::default())?;
+//! let message = |channel| Input::Event(CxEvent::MessageReceived(MessageReceived {
+//!     channel, from: kim.clone(), ticket_id: None, topic: Some("order-7".into()),
+//!     subject: None, body: Some("my order arrived broken".into()),
+//! }));
+//! // The same problem on two channels stays one ticket.
+//! let first = store.submit(message(Channel::Email), Meta::now())?;
+//! let second = store.submit(message(Channel::KakaoTalk), Meta::now())?;
+//! assert_eq!(first.ticket_id, second.ticket_id);
+//! let ticket = store.ticket(first.ticket_id.as_ref().unwrap())?.unwrap();
+//! assert_eq!(ticket.channels(), &[Channel::Email, Channel::KakaoTalk]);
+//! assert_eq!(ticket.customer_messages(), 2);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+
+mod error;
+pub mod ids;
+mod planner;
+mod projection;
+mod store;
+
+pub use crate::error::{Error, Result};
+pub use crate::planner::ADDRESSED_METADATA_KEY;
+pub use crate::projection::{ticket_stream, CUSTOMER_STREAM_PREFIX, TICKET_STREAM_PREFIX};
+pub use crate::store::{Input, Meta, Store, StoreOptions, Submitted};
+
+/// The CX event vocabulary (re-exported).
+pub use rapport_events as events;
+/// The event log (re-exported).
+pub use rapport_log as log;
+/// The ticket aggregate (re-exported).
+pub use rapport_ticket as ticket;

@@ -1,0 +1,71 @@
+//! The ticket projection: a fold over the whole log with a checkpoint. It holds every ticket's
+//! state, each requester's tickets (for cross-channel routing) and the follow-up chains.
+
+use std::collections::HashMap;
+
+use rapport_events::{codec, CxEvent, Identity, TicketId};
+use rapport_log::RecordedEvent;
+use rapport_ticket::Ticket;
+
+use crate::error::{Error, Result};
+
+/// Prefix of ticket streams: the stream of ticket `T-1` is `ticket-T-1`.
+pub const TICKET_STREAM_PREFIX: &str = "ticket-";
+/// Prefix of customer-fact streams (orders, ratings, identifications).
+pub const CUSTOMER_STREAM_PREFIX: &str = "customer-";
+
+/// The stream of a ticket.
+pub fn ticket_stream(ticket_id: &TicketId) -> String {
+    format!("{TICKET_STREAM_PREFIX}{ticket_id}")
+}
+
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Projection {
+    /// Invariant: every event below this position has been applied exactly once.
+    pub(crate) checkpoint: u64,
+    pub(crate) tickets: HashMap<TicketId, Ticket>,
+    /// Tickets of each requester identity, in creation order.
+    pub(crate) by_requester: HashMap<Identity, Vec<TicketId>>,
+    /// Root ticket -> its follow-ups in creation order.
+    pub(crate) follow_ups: HashMap<TicketId, Vec<TicketId>>,
+    /// Follow-up -> root of its chain.
+    pub(crate) root_of: HashMap<TicketId, TicketId>,
+    /// Events per stream applied (customer and ticket streams alike).
+    pub(crate) events_applied: u64,
+}
+
+impl Projection {
+    /// Folds one recorded event. Positions must arrive in order, each once.
+    pub(crate) fn apply(&mut self, recorded: &RecordedEvent) -> Result<()> {
+        assert_eq!(recorded.position.0, self.checkpoint, "projection must see every position once, in order");
+        let event = codec::decode(&recorded.data.event_type, recorded.data.schema_version, &recorded.data.payload)
+            .map_err(|source| Error::Decode { position: recorded.position.0, source })?;
+        if let Some(ticket_id) = recorded.stream.strip_prefix(TICKET_STREAM_PREFIX) {
+            let ticket_id = TicketId(ticket_id.to_owned());
+            self.apply_ticket_event(&ticket_id, &event, recorded.data.occurred_at.0);
+        }
+        self.checkpoint += 1;
+        self.events_applied += 1;
+        Ok(())
+    }
+
+    pub(crate) fn apply_ticket_event(&mut self, ticket_id: &TicketId, event: &CxEvent, at: i64) {
+        let state = self.tickets.remove(ticket_id);
+        let existed = state.is_some();
+        if let Some(ticket) = Ticket::evolve(state, event, at) {
+            if !existed {
+                self.index_new_ticket(&ticket);
+            }
+            self.tickets.insert(ticket_id.clone(), ticket);
+        }
+    }
+
+    fn index_new_ticket(&mut self, ticket: &Ticket) {
+        self.by_requester.entry(ticket.requester().clone()).or_default().push(ticket.id().clone());
+        if let Some(parent) = ticket.follow_up_of() {
+            let root = self.root_of.get(parent).cloned().unwrap_or_else(|| parent.clone());
+            self.follow_ups.entry(root.clone()).or_default().push(ticket.id().clone());
+            self.root_of.insert(ticket.id().clone(), root);
+        }
+    }
+}

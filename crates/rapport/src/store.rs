@@ -1,0 +1,310 @@
+//! [`Store`]: the log plus the projections, command execution with optimistic concurrency, and
+//! queries. Every state the store answers from is a fold of the log up to its checkpoint.
+
+use std::path::Path;
+
+use parking_lot::{Mutex, RwLock, RwLockReadGuard};
+use rapport_events::{CxEvent, NormalizeOptions, TicketId};
+use rapport_log::{AppendOutcome, Error as LogError, EventId, Log, LogOptions, Position, Timestamp};
+use rapport_ticket::{Ticket, TicketCommand};
+
+use crate::error::{Error, Result};
+use crate::ids::fresh_event_id;
+use crate::planner::{ItemPlan, Planner};
+use crate::projection::Projection;
+
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Options of the underlying log (durability, recovery mode, segment size, ...).
+    pub log: LogOptions,
+    /// Identity normalization (the default country code for phone numbers).
+    pub normalize: NormalizeOptions,
+    /// An inbound message without a ticket id joins the requester's newest unsolved ticket only
+    /// if that ticket was updated within this many minutes (default 72 h).
+    pub routing_window_minutes: u32,
+    /// A ticket is a `repeat_inquiry` when its requester opened another ticket of the same
+    /// inquiry type within this many days before it (default 30).
+    pub repeat_inquiry_window_days: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> StoreOptions {
+        StoreOptions {
+            log: LogOptions::default(),
+            normalize: NormalizeOptions::default(),
+            routing_window_minutes: 72 * 60,
+            repeat_inquiry_window_days: 30,
+        }
+    }
+}
+
+/// Something to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A fact from the outside world, in the vocabulary of docs/events.md (what a JSONL line
+    /// holds). Messages without a ticket id are routed; facts about closed tickets open
+    /// follow-ups.
+    Event(CxEvent),
+    /// A command to one ticket.
+    Command {
+        /// The ticket.
+        ticket_id: TicketId,
+        /// The command.
+        command: TicketCommand,
+    },
+    /// Merge `source` into `target`.
+    Merge {
+        /// Closes.
+        source: TicketId,
+        /// Survives.
+        target: TicketId,
+    },
+}
+
+/// When and under which id an input is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meta {
+    /// Idempotency key: the id of the input's own event (derived events get ids computed from
+    /// it). Submitting the same id again records nothing. `None`: a fresh id.
+    pub id: Option<EventId>,
+    /// Domain time (`occurred_at`).
+    pub at: Timestamp,
+}
+
+impl Meta {
+    /// Happened now, fresh id.
+    pub fn now() -> Meta {
+        Meta { id: None, at: Timestamp::now() }
+    }
+    /// Happened at `at`, fresh id.
+    pub fn at(at: Timestamp) -> Meta {
+        Meta { id: None, at }
+    }
+    /// The same with an idempotency key.
+    pub fn with_id(self, id: EventId) -> Meta {
+        Meta { id: Some(id), ..self }
+    }
+}
+
+/// What recording one input did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Submitted {
+    /// The ticket the input ended up on, if any.
+    pub ticket_id: Option<TicketId>,
+    /// Events appended for it (0 if it changed nothing or was already recorded).
+    pub events: usize,
+    /// The input's id was already in the log: nothing was recorded.
+    pub already_recorded: bool,
+    /// A message without a ticket id was routed by the store.
+    pub routed: bool,
+    /// A ticket the store opened for it (routing found no ticket).
+    pub opened: Option<TicketId>,
+    /// A follow-up ticket the store opened (the addressed ticket was closed).
+    pub follow_up_opened: Option<TicketId>,
+    /// Position of the last event appended for it.
+    pub last_position: Option<Position>,
+}
+
+/// How many times a conflicting batch is re-planned before giving up.
+const CONFLICT_RETRIES_MAX: u32 = 32;
+
+/// The embedded store. `Send + Sync`: share it between threads.
+#[derive(Debug)]
+pub struct Store {
+    log: Log,
+    options: StoreOptions,
+    projection: RwLock<Projection>,
+    /// Serializes catch-up so that positions are applied in order, each once.
+    catch_up_lock: Mutex<()>,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir` and rebuilds the projections from the log.
+    pub fn open(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
+        let log = Log::open(dir, options.log.clone())?;
+        let store =
+            Store { log, options, projection: RwLock::new(Projection::default()), catch_up_lock: Mutex::new(()) };
+        store.catch_up()?;
+        Ok(store)
+    }
+
+    /// The underlying log (reads, subscriptions, recovery report).
+    pub fn log(&self) -> &Log {
+        &self.log
+    }
+
+    /// The options the store was opened with.
+    pub fn options(&self) -> &StoreOptions {
+        &self.options
+    }
+
+    /// Applies every event appended since the checkpoint. Called after each append; readers get
+    /// the state up to the log's end when they ask.
+    pub fn catch_up(&self) -> Result<Position> {
+        let _serial = self.catch_up_lock.lock();
+        let from = self.projection.read().checkpoint;
+        if from >= self.log.end_position().0 {
+            return Ok(Position(from));
+        }
+        let mut projection = self.projection.write();
+        for recorded in self.log.read_all(Position(projection.checkpoint)) {
+            projection.apply(&recorded?)?;
+        }
+        Ok(Position(projection.checkpoint))
+    }
+
+    fn current(&self) -> Result<RwLockReadGuard<'_, Projection>> {
+        self.catch_up()?;
+        Ok(self.projection.read())
+    }
+
+    /// Records one input: decides against the current state, appends with the exact stream
+    /// versions it decided on, and on a conflict with a concurrent writer decides again.
+    pub fn submit(&self, input: Input, meta: Meta) -> Result<Submitted> {
+        let mut results = self.submit_many(vec![(input, meta)], false)?;
+        match results.pop() {
+            Some(result) => result,
+            None => unreachable!("one input gives one result"),
+        }
+    }
+
+    /// Runs a command on a ticket.
+    pub fn execute(&self, ticket_id: &TicketId, command: TicketCommand, meta: Meta) -> Result<Submitted> {
+        self.submit(Input::Command { ticket_id: ticket_id.clone(), command }, meta)
+    }
+
+    /// Records many inputs in order, appending them in large atomic batches (one sync per batch)
+    /// — the fast path for imports. Each input gets its own result; a refused input records
+    /// nothing and does not stop the others. With `dry_run`, everything is decided (against the
+    /// state the earlier inputs would create) and nothing is written.
+    pub fn submit_many(&self, inputs: Vec<(Input, Meta)>, dry_run: bool) -> Result<Vec<Result<Submitted>>> {
+        let mut results: Vec<Result<Submitted>> = Vec::with_capacity(inputs.len());
+        let mut batch_start = 0;
+        let mut attempts = 0u32;
+        while batch_start < inputs.len() {
+            let projection = self.current()?;
+            let mut planner = Planner::new(&projection, &self.options);
+            let mut batch_results: Vec<Result<Submitted>> = Vec::new();
+            let mut next = batch_start;
+            while next < inputs.len() {
+                let (input, meta) = &inputs[next];
+                let source_id = meta.id.unwrap_or_else(fresh_event_id);
+                if meta.id.is_some()
+                    && (planner.planned_ids.contains(&source_id) || self.log.event_position(source_id).is_some())
+                {
+                    batch_results.push(Ok(Submitted { already_recorded: true, ..Submitted::default() }));
+                    next += 1;
+                    continue;
+                }
+                let plan: ItemPlan = match planner.plan(input, source_id, meta.at) {
+                    Ok(plan) => plan,
+                    Err(error) => {
+                        batch_results.push(Err(error));
+                        next += 1;
+                        continue;
+                    }
+                };
+                if !dry_run && planner.needs_flush_before(&plan) {
+                    break;
+                }
+                planner.add(&plan);
+                batch_results.push(Ok(plan.summary));
+                next += 1;
+            }
+            if dry_run || planner.writes.is_empty() {
+                results.extend(batch_results);
+                batch_start = next;
+                continue;
+            }
+            let writes = std::mem::take(&mut planner.writes);
+            drop(planner);
+            drop(projection);
+            match self.log.append_multi(writes) {
+                Ok(outcome) => {
+                    let last = match &outcome {
+                        AppendOutcome::Appended(commit) | AppendOutcome::AlreadyAppended(commit) => {
+                            commit.last_position
+                        }
+                    };
+                    for result in batch_results.iter_mut().flatten() {
+                        if result.events > 0 {
+                            result.last_position = Some(last);
+                        }
+                    }
+                    results.extend(batch_results);
+                    batch_start = next;
+                    attempts = 0;
+                    self.catch_up()?;
+                }
+                Err(LogError::WrongExpectedVersion { stream, .. }) => {
+                    // A concurrent writer changed a ticket we decided on: decide again.
+                    attempts += 1;
+                    if attempts >= CONFLICT_RETRIES_MAX {
+                        return Err(Error::TooManyConflicts(stream, attempts));
+                    }
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(results)
+    }
+
+    /// The ticket with this id, as of the end of the log.
+    pub fn ticket(&self, ticket_id: &TicketId) -> Result<Option<Ticket>> {
+        Ok(self.current()?.tickets.get(ticket_id).cloned())
+    }
+
+    /// Every ticket, sorted by id.
+    pub fn tickets(&self) -> Result<Vec<Ticket>> {
+        let projection = self.current()?;
+        let mut tickets: Vec<Ticket> = projection.tickets.values().cloned().collect();
+        tickets.sort_by(|a, b| a.id().cmp(b.id()));
+        Ok(tickets)
+    }
+
+    /// Number of tickets.
+    pub fn ticket_count(&self) -> Result<usize> {
+        Ok(self.current()?.tickets.len())
+    }
+
+    /// Channels of a ticket including those of the tickets merged into it.
+    pub fn ticket_channels(&self, ticket_id: &TicketId) -> Result<Vec<rapport_events::Channel>> {
+        let projection = self.current()?;
+        let Some(ticket) = projection.tickets.get(ticket_id) else { return Ok(Vec::new()) };
+        let mut channels = ticket.channels().to_vec();
+        let mut pending: Vec<&TicketId> = ticket.merged_from().iter().collect();
+        let mut seen = std::collections::HashSet::new();
+        while let Some(source) = pending.pop() {
+            if !seen.insert(source.clone()) {
+                continue;
+            }
+            if let Some(merged) = projection.tickets.get(source) {
+                for channel in merged.channels() {
+                    if !channels.contains(channel) {
+                        channels.push(channel.clone());
+                    }
+                }
+                pending.extend(merged.merged_from());
+            }
+        }
+        Ok(channels)
+    }
+
+    /// The events of a ticket's stream, decoded, with their log envelope.
+    pub fn ticket_history(&self, ticket_id: &TicketId) -> Result<Vec<(rapport_log::RecordedEvent, CxEvent)>> {
+        let stream = crate::projection::ticket_stream(ticket_id);
+        let mut history = Vec::new();
+        for recorded in self.log.read_stream(&stream, 0) {
+            let recorded = recorded?;
+            let event = rapport_events::codec::decode(
+                &recorded.data.event_type,
+                recorded.data.schema_version,
+                &recorded.data.payload,
+            )
+            .map_err(|source| Error::Decode { position: recorded.position.0, source })?;
+            history.push((recorded, event));
+        }
+        Ok(history)
+    }
+}
