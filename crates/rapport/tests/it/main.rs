@@ -1,0 +1,3 @@
+//! Integration tests of the `rapport` facade, one binary; one module per area.
+
+mod store;
