@@ -140,7 +140,7 @@ fn merge_closes_the_source_and_shows_its_channels_on_the_target() {
     let source = store.ticket(&kakao).unwrap().unwrap();
     assert_eq!(source.status(), Status::Closed);
     assert_eq!(source.merged_into(), Some(&phone));
-    assert_eq!(store.ticket(&phone).unwrap().unwrap().merged_from(), &[kakao.clone()]);
+    assert_eq!(store.ticket(&phone).unwrap().unwrap().merged_from(), std::slice::from_ref(&kakao));
     assert_eq!(store.ticket_channels(&phone).unwrap(), vec![Channel::Phone, Channel::KakaoTalk]);
 }
 
