@@ -41,7 +41,10 @@ pub fn current_version(event_type: &str) -> Option<u16> {
         | "ticket.channel_switched"
         | "ticket.labeled"
         | "ticket.flagged"
-        | "ticket.updated" => 1,
+        | "ticket.updated"
+        | "customer.merged"
+        | "customer.merge_conflict"
+        | "customer.split" => 1,
         _ => return None,
     })
 }
@@ -69,6 +72,9 @@ pub fn encode(event: &CxEvent) -> Result<Encoded> {
         CxEvent::TicketLabeled(e) => to_bytes(event_type, e)?,
         CxEvent::TicketFlagged(e) => to_bytes(event_type, e)?,
         CxEvent::TicketUpdated(e) => to_bytes(event_type, e)?,
+        CxEvent::CustomersMerged(e) => to_bytes(event_type, e)?,
+        CxEvent::CustomerMergeConflict(e) => to_bytes(event_type, e)?,
+        CxEvent::CustomersSplit(e) => to_bytes(event_type, e)?,
     };
     let Some(schema_version) = current_version(event_type) else {
         unreachable!("every CxEvent type has a current version: {event_type}");
@@ -147,6 +153,9 @@ pub fn decode(event_type: &str, schema_version: u16, payload: &[u8]) -> Result<C
         ("ticket.labeled", _) => CxEvent::TicketLabeled(parse(event_type, v, payload)?),
         ("ticket.flagged", _) => CxEvent::TicketFlagged(parse(event_type, v, payload)?),
         ("ticket.updated", _) => CxEvent::TicketUpdated(parse(event_type, v, payload)?),
+        ("customer.merged", _) => CxEvent::CustomersMerged(parse(event_type, v, payload)?),
+        ("customer.merge_conflict", _) => CxEvent::CustomerMergeConflict(parse(event_type, v, payload)?),
+        ("customer.split", _) => CxEvent::CustomersSplit(parse(event_type, v, payload)?),
         (other, _) => return Err(Error::UnknownEventType(other.to_owned())),
     })
 }
@@ -239,6 +248,17 @@ mod tests {
                 priority: None,
                 activity: Some("Accepted/Wait - Vendor".into()),
             }),
+            CxEvent::CustomersMerged(CustomersMerged {
+                survivor: CustomerId(1),
+                merged: vec![CustomerId(4)],
+                cause: kim(),
+            }),
+            CxEvent::CustomerMergeConflict(CustomerMergeConflict {
+                customers: vec![CustomerId(1), CustomerId(2)],
+                kind: "external:shop".into(),
+                cause: kim(),
+            }),
+            CxEvent::CustomersSplit(CustomersSplit { customer: CustomerId(1), identities: vec![kim()] }),
         ]
     }
 

@@ -49,6 +49,33 @@ impl fmt::Display for TicketId {
     }
 }
 
+/// A customer (person) id of the customer-360 projection: assigned in log order, `C1`, `C2`, ...
+/// A merged customer's id stays valid and resolves to the survivor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CustomerId(pub u64);
+
+impl fmt::Display for CustomerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "C{}", self.0)
+    }
+}
+
+impl FromStr for CustomerId {
+    type Err = Error;
+    fn from_str(text: &str) -> Result<CustomerId, Error> {
+        let digits = text.trim().strip_prefix(['C', 'c']).unwrap_or("");
+        match digits.parse::<u64>() {
+            Ok(n) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => Ok(CustomerId(n)),
+            _ => Err(Error::InvalidValue {
+                field: "customer id",
+                value: text.to_owned(),
+                expected: "C followed by digits",
+            }),
+        }
+    }
+}
+
 macro_rules! name_enum {
     ($(#[$meta:meta])* $name:ident, $field:literal, $expected:literal, { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*
@@ -377,6 +404,40 @@ pub struct TicketUpdated {
     pub activity: Option<String>,
 }
 
+/// `customer.merged`: identities on one event linked several customers; all of them merged into
+/// the oldest. Recorded by the store just before the linking event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomersMerged {
+    /// The customer that remains (the earliest created).
+    pub survivor: CustomerId,
+    /// The customers merged into it; their ids resolve to the survivor from now on.
+    pub merged: Vec<CustomerId>,
+    /// The identity that caused the merge (the first one on the event owned by a merged customer).
+    pub cause: Identity,
+}
+
+/// `customer.merge_conflict`: a merge was refused because the customers hold different values
+/// of an identity kind that is unique per person. Recorded by the store before the event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerMergeConflict {
+    /// The customers that stay apart.
+    pub customers: Vec<CustomerId>,
+    /// The unique kind with two values (e.g. `external:shopify`).
+    pub kind: String,
+    /// The identity on the event that would have caused the merge.
+    pub cause: Identity,
+}
+
+/// `customer.split`: undoes a wrong merge. The identities, and every event that reached the
+/// customer through them, move to a new customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomersSplit {
+    /// The customer to split.
+    pub customer: CustomerId,
+    /// The identities that move to the new customer.
+    pub identities: Vec<Identity>,
+}
+
 /// Every event Rapport records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CxEvent {
@@ -410,6 +471,12 @@ pub enum CxEvent {
     TicketFlagged(TicketFlagged),
     /// `ticket.updated`
     TicketUpdated(TicketUpdated),
+    /// `customer.merged`
+    CustomersMerged(CustomersMerged),
+    /// `customer.merge_conflict`
+    CustomerMergeConflict(CustomerMergeConflict),
+    /// `customer.split`
+    CustomersSplit(CustomersSplit),
 }
 
 fn check_len(field: &'static str, text: &str, limit: usize) -> Result<(), Error> {
@@ -453,13 +520,20 @@ impl CxEvent {
             CxEvent::TicketLabeled(_) => "ticket.labeled",
             CxEvent::TicketFlagged(_) => "ticket.flagged",
             CxEvent::TicketUpdated(_) => "ticket.updated",
+            CxEvent::CustomersMerged(_) => "customer.merged",
+            CxEvent::CustomerMergeConflict(_) => "customer.merge_conflict",
+            CxEvent::CustomersSplit(_) => "customer.split",
         }
     }
 
     /// The ticket the event is about (the target for merges), if any.
     pub fn ticket_id(&self) -> Option<&TicketId> {
         match self {
-            CxEvent::CustomerIdentified(_) | CxEvent::OrderPlaced(_) => None,
+            CxEvent::CustomerIdentified(_)
+            | CxEvent::OrderPlaced(_)
+            | CxEvent::CustomersMerged(_)
+            | CxEvent::CustomerMergeConflict(_)
+            | CxEvent::CustomersSplit(_) => None,
             CxEvent::CustomerRated(e) => e.ticket_id.as_ref(),
             CxEvent::MessageReceived(e) => e.ticket_id.as_ref(),
             CxEvent::MessageSent(e) => Some(&e.ticket_id),
@@ -580,6 +654,27 @@ impl CxEvent {
                 check_opt_name("assignee", &e.assignee)?;
                 check_opt_name("activity", &e.activity)
             }
+            CxEvent::CustomersMerged(e) => {
+                if e.merged.is_empty() || e.merged.contains(&e.survivor) {
+                    return Err(Error::InvalidValue {
+                        field: "merged",
+                        value: format!("{:?}", e.merged),
+                        expected: "at least one customer other than the survivor",
+                    });
+                }
+                Ok(())
+            }
+            CxEvent::CustomerMergeConflict(e) => check_name("kind", &e.kind),
+            CxEvent::CustomersSplit(e) => {
+                if e.identities.is_empty() {
+                    return Err(Error::InvalidValue {
+                        field: "identities",
+                        value: "[]".into(),
+                        expected: "at least one identity to move",
+                    });
+                }
+                Ok(())
+            }
         }
     }
 
@@ -601,6 +696,9 @@ impl CxEvent {
             CxEvent::TicketLabeled(e) => serde_json::to_value(e),
             CxEvent::TicketFlagged(e) => serde_json::to_value(e),
             CxEvent::TicketUpdated(e) => serde_json::to_value(e),
+            CxEvent::CustomersMerged(e) => serde_json::to_value(e),
+            CxEvent::CustomerMergeConflict(e) => serde_json::to_value(e),
+            CxEvent::CustomersSplit(e) => serde_json::to_value(e),
         };
         // Serializing these plain structs to a JSON value cannot fail (no maps with non-string keys).
         value.unwrap_or(serde_json::Value::Null)
@@ -637,6 +735,9 @@ impl CxEvent {
             "ticket.labeled" => CxEvent::TicketLabeled(parse(event_type, fields)?),
             "ticket.flagged" => CxEvent::TicketFlagged(parse(event_type, fields)?),
             "ticket.updated" => CxEvent::TicketUpdated(parse(event_type, fields)?),
+            "customer.merged" => CxEvent::CustomersMerged(parse(event_type, fields)?),
+            "customer.merge_conflict" => CxEvent::CustomerMergeConflict(parse(event_type, fields)?),
+            "customer.split" => CxEvent::CustomersSplit(parse(event_type, fields)?),
             other => return Err(Error::UnknownEventType(other.to_owned())),
         };
         event.validate()?;
@@ -667,6 +768,7 @@ fn normalize_identities(
     let Some(object) = fields.as_object_mut() else { return Ok(()) };
     let keys: &[&str] = match event_type {
         "customer.order_placed" | "customer.rated" => &["identity"],
+        "customer.merged" | "customer.merge_conflict" => &["cause"],
         "message.received" => &["from"],
         "ticket.opened" => &["requester"],
         _ => &[],
@@ -676,7 +778,7 @@ fn normalize_identities(
             normalize_one(value, options)?;
         }
     }
-    if event_type != "customer.identified" {
+    if event_type != "customer.identified" && event_type != "customer.split" {
         return Ok(());
     }
     if let Some(serde_json::Value::Array(list)) = object.get_mut("identities") {

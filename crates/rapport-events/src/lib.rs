@@ -30,9 +30,10 @@ mod money;
 pub use crate::channel::Channel;
 pub use crate::error::{Error, Result};
 pub use crate::event::{
-    CustomerIdentified, CustomerRated, CxEvent, MessageReceived, MessageSent, OrderPlaced, Priority, Status, Survey,
-    TicketAssigned, TicketChannelSwitched, TicketFlag, TicketFlagged, TicketId, TicketLabeled, TicketMerged,
-    TicketOpened, TicketPriorityChanged, TicketStatusChanged, TicketTagged, TicketType, TicketUpdated,
+    CustomerId, CustomerIdentified, CustomerMergeConflict, CustomerRated, CustomersMerged, CustomersSplit, CxEvent,
+    MessageReceived, MessageSent, OrderPlaced, Priority, Status, Survey, TicketAssigned, TicketChannelSwitched,
+    TicketFlag, TicketFlagged, TicketId, TicketLabeled, TicketMerged, TicketOpened, TicketPriorityChanged,
+    TicketStatusChanged, TicketTagged, TicketType, TicketUpdated,
 };
 pub use crate::identity::{Identity, IdentityKind, NormalizeOptions};
 pub use crate::money::Amount;

@@ -447,6 +447,9 @@ impl Ticket {
             CxEvent::CustomerRated(_)
             | CxEvent::CustomerIdentified(_)
             | CxEvent::OrderPlaced(_)
+            | CxEvent::CustomersMerged(_)
+            | CxEvent::CustomerMergeConflict(_)
+            | CxEvent::CustomersSplit(_)
             | CxEvent::TicketOpened(_) => {}
         }
         ticket.updated_at = ticket.updated_at.max(at);

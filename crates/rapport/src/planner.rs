@@ -417,6 +417,12 @@ impl Scratch<'_, '_> {
                 ),
             CxEvent::TicketMerged(e) => self.plan_merge(&e.source, &e.target),
             CxEvent::TicketChannelSwitched(_) => Err(Error::DerivedEvent("ticket.channel_switched")),
+            CxEvent::CustomersMerged(_) => Err(Error::DerivedEvent("customer.merged")),
+            CxEvent::CustomerMergeConflict(_) => Err(Error::DerivedEvent("customer.merge_conflict")),
+            CxEvent::CustomersSplit(e) => {
+                self.push(format!("{CUSTOMER_STREAM_PREFIX}{}", e.customer), event.clone(), true, None);
+                Ok(())
+            }
         }
     }
 
