@@ -107,7 +107,17 @@ pub struct Submitted {
 }
 
 /// How many times a conflicting batch is re-planned before giving up.
-const CONFLICT_RETRIES_MAX: u32 = 32;
+const CONFLICT_RETRIES_MAX: u32 = 64;
+/// Longest back-off between two attempts, in microseconds.
+const CONFLICT_BACKOFF_MICROS_MAX: u64 = 4_000;
+
+/// Waits a random time that grows with the attempt, so that writers that keep colliding on one
+/// ticket spread out instead of retrying in lock step (livelock).
+fn back_off(attempt: u32) {
+    let ceiling = (20u64 << attempt.min(16)).min(CONFLICT_BACKOFF_MICROS_MAX);
+    let jitter = (fresh_event_id().as_u128() as u64) % ceiling.max(1);
+    std::thread::sleep(std::time::Duration::from_micros(jitter));
+}
 
 /// The embedded store. `Send + Sync`: share it between threads.
 #[derive(Debug)]
@@ -243,6 +253,7 @@ impl Store {
                     if attempts >= CONFLICT_RETRIES_MAX {
                         return Err(Error::TooManyConflicts(stream, attempts));
                     }
+                    back_off(attempts);
                 }
                 Err(error) => return Err(error.into()),
             }
