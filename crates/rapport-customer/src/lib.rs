@@ -1,9 +1,15 @@
-//! The customer-360 projection: identity resolution (which events belong to which person),
-//! and the resolution state the store's planner decides on.
+//! The customer-360 projection: identity resolution (which events belong to which person, when
+//! people merge, how a wrong merge is undone), one profile per person (identities, traits,
+//! channels, tickets, orders, ratings, conflicts) and RFM.
 //!
-//! It is not: storage or the store's batching (that is `rapport`).
+//! It is not: storage or batching (that is `rapport`); it folds the events it is given and
+//! reads older ones only through a callback when a split needs a rebuild.
 #![deny(missing_docs)]
 
+mod profile;
+mod projection;
 pub mod resolution;
 
+pub use crate::profile::{day_of, rfm, MergeConflict, Orders, Profile, Rating, Rfm};
+pub use crate::projection::{CustomerProjection, ReadAt, Touch};
 pub use crate::resolution::{apply, decide, Decision, Overlay, ResolutionOptions, Resolver, ResolverMut, ResolverView};

@@ -1,0 +1,316 @@
+//! The unified profile of one customer: a fold of the events that reached the customer, plus RFM
+//! computed on demand. Kept small (no payload copies): the timeline is positions only.
+
+use std::collections::BTreeMap;
+
+use rapport_events::{Amount, Channel, CustomerId, CxEvent, Survey, TicketId};
+
+/// Microseconds per day.
+const DAY_MICROS: i64 = 86_400_000_000;
+
+/// The day number (days since 1970-01-01, UTC) of a time in unix microseconds.
+pub fn day_of(at_micros: i64) -> i32 {
+    at_micros.div_euclid(DAY_MICROS) as i32
+}
+
+/// One survey answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rating {
+    /// When (unix microseconds).
+    pub at: i64,
+    /// Which survey.
+    pub survey: Survey,
+    /// The score.
+    pub score: u8,
+    /// The ticket rated.
+    pub ticket_id: Option<TicketId>,
+}
+
+/// A refused merge, as recorded on each customer involved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeConflict {
+    /// The customers kept apart.
+    pub customers: Vec<CustomerId>,
+    /// The unique kind with two values.
+    pub kind: String,
+    /// When (unix microseconds).
+    pub at: i64,
+}
+
+/// Orders of a customer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Orders {
+    /// Number of orders.
+    pub count: u32,
+    /// Sum of amounts (amounts in different currencies are added as they are).
+    pub total: Amount,
+    /// Time of the first order.
+    pub first_at: Option<i64>,
+    /// Time of the last order.
+    pub last_at: Option<i64>,
+    /// Spend per purchase day, sorted by day: `(day number, ten-thousandths)`.
+    pub days: Vec<(i32, i64)>,
+}
+
+impl Orders {
+    /// Average order value.
+    pub fn average(&self) -> Option<f64> {
+        (self.count > 0).then(|| self.total.as_f64() / f64::from(self.count))
+    }
+
+    fn add(&mut self, at: i64, amount: Amount) {
+        self.count += 1;
+        self.total = Amount::from_ten_thousandths(self.total.ten_thousandths() + amount.ten_thousandths());
+        self.first_at = Some(self.first_at.map_or(at, |first| first.min(at)));
+        self.last_at = Some(self.last_at.map_or(at, |last| last.max(at)));
+        let day = day_of(at);
+        match self.days.binary_search_by_key(&day, |(d, _)| *d) {
+            Ok(idx) => self.days[idx].1 += amount.ten_thousandths(),
+            Err(idx) => self.days.insert(idx, (day, amount.ten_thousandths())),
+        }
+    }
+
+    fn absorb(&mut self, other: &Orders) {
+        self.count += other.count;
+        self.total = Amount::from_ten_thousandths(self.total.ten_thousandths() + other.total.ten_thousandths());
+        self.first_at = match (self.first_at, other.first_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_at = match (self.last_at, other.last_at) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        for (day, spend) in &other.days {
+            match self.days.binary_search_by_key(day, |(d, _)| *d) {
+                Ok(idx) => self.days[idx].1 += spend,
+                Err(idx) => self.days.insert(idx, (*day, *spend)),
+            }
+        }
+    }
+}
+
+/// Recency, frequency, monetary value and age, by the convention of the `lifetimes` package:
+/// calendar days, distinct purchase days.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rfm {
+    /// Distinct purchase days − 1 (repeat purchase days).
+    pub frequency: u32,
+    /// Last purchase day − first purchase day.
+    pub recency_days: i64,
+    /// Observation end − first purchase day.
+    pub t_days: i64,
+    /// Mean spend of the purchase days after the first (0 when `frequency` is 0).
+    pub monetary: f64,
+}
+
+/// RFM of `days` (sorted `(day, spend)`) as of the observation end day `end_day`; purchase days
+/// after it are not counted. `None` without purchases up to then.
+pub fn rfm(days: &[(i32, i64)], end_day: i32) -> Option<Rfm> {
+    let observed: Vec<&(i32, i64)> = days.iter().take_while(|(day, _)| *day <= end_day).collect();
+    let (first, _) = **observed.first()?;
+    let (last, _) = **observed.last()?;
+    let frequency = (observed.len() - 1) as u32;
+    let monetary = if frequency == 0 {
+        0.0
+    } else {
+        observed[1..].iter().map(|(_, spend)| *spend as f64 / 10_000.0).sum::<f64>() / f64::from(frequency)
+    };
+    Some(Rfm { frequency, recency_days: i64::from(last - first), t_days: i64::from(end_day - first), monetary })
+}
+
+/// One customer's profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// The id.
+    pub id: CustomerId,
+    /// Customers merged into this one.
+    pub merged_from: Vec<CustomerId>,
+    /// The customer this one was split from, if any.
+    pub split_from: Option<CustomerId>,
+    /// Traits, latest value per key.
+    pub traits: BTreeMap<String, String>,
+    /// Time of the first event that reached the customer.
+    pub first_seen: Option<i64>,
+    /// Time of the latest.
+    pub last_seen: Option<i64>,
+    /// Inbound interactions per channel (customer messages, tickets opened on a channel).
+    pub channels: Vec<(Channel, u32)>,
+    /// Tickets the customer requested, on any identity, in order of creation.
+    pub tickets: Vec<TicketId>,
+    /// Orders.
+    pub orders: Orders,
+    /// Survey answers in time order.
+    pub ratings: Vec<Rating>,
+    /// Refused merges.
+    pub conflicts: Vec<MergeConflict>,
+    /// Positions of every event that touched the customer, ascending.
+    pub timeline: Vec<u64>,
+}
+
+impl Profile {
+    /// An empty profile.
+    pub fn new(id: CustomerId) -> Profile {
+        Profile {
+            id,
+            merged_from: Vec::new(),
+            split_from: None,
+            traits: BTreeMap::new(),
+            first_seen: None,
+            last_seen: None,
+            channels: Vec::new(),
+            tickets: Vec::new(),
+            orders: Orders::default(),
+            ratings: Vec::new(),
+            conflicts: Vec::new(),
+            timeline: Vec::new(),
+        }
+    }
+
+    /// Latest answer of a survey.
+    pub fn latest(&self, survey: Survey) -> Option<&Rating> {
+        self.ratings.iter().rev().find(|r| r.survey == survey)
+    }
+
+    /// RFM as of the observation end (unix microseconds).
+    pub fn rfm(&self, observation_end: i64) -> Option<Rfm> {
+        rfm(&self.orders.days, day_of(observation_end))
+    }
+
+    /// Records that the event at `position` (time `at`) touched the customer.
+    pub(crate) fn touch(&mut self, position: u64, at: i64) {
+        if self.timeline.last().is_none_or(|last| *last < position) {
+            self.timeline.push(position);
+        } else if let Err(idx) = self.timeline.binary_search(&position) {
+            self.timeline.insert(idx, position);
+        }
+        self.first_seen = Some(self.first_seen.map_or(at, |first| first.min(at)));
+        self.last_seen = Some(self.last_seen.map_or(at, |last| last.max(at)));
+    }
+
+    fn count_channel(&mut self, channel: &Channel) {
+        match self.channels.iter_mut().find(|(c, _)| c == channel) {
+            Some((_, count)) => *count += 1,
+            None => self.channels.push((channel.clone(), 1)),
+        }
+    }
+
+    /// Folds what an event says about the customer (not the timeline: see [`Profile::touch`]).
+    /// `derived`: the store derived the event (a ticket it opened for a message is not a second
+    /// interaction).
+    pub(crate) fn fold(&mut self, event: &CxEvent, at: i64, derived: bool) {
+        match event {
+            CxEvent::CustomerIdentified(e) => {
+                for (key, value) in &e.traits {
+                    self.traits.insert(key.clone(), value.clone());
+                }
+            }
+            CxEvent::OrderPlaced(e) => self.orders.add(at, e.amount),
+            CxEvent::CustomerRated(e) => {
+                let rating = Rating { at, survey: e.survey, score: e.score, ticket_id: e.ticket_id.clone() };
+                let idx = self.ratings.partition_point(|r| r.at <= at);
+                self.ratings.insert(idx, rating);
+            }
+            CxEvent::MessageReceived(e) => self.count_channel(&e.channel),
+            CxEvent::TicketOpened(e) => {
+                if !self.tickets.contains(&e.ticket_id) {
+                    self.tickets.push(e.ticket_id.clone());
+                }
+                if !derived {
+                    self.count_channel(&e.channel);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Takes over everything of a merged customer.
+    pub(crate) fn absorb(&mut self, other: Profile) {
+        self.merged_from.push(other.id);
+        self.merged_from.extend(other.merged_from);
+        for (key, value) in other.traits {
+            self.traits.entry(key).or_insert(value);
+        }
+        self.first_seen = match (self.first_seen, other.first_seen) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_seen = match (self.last_seen, other.last_seen) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        for (channel, count) in other.channels {
+            match self.channels.iter_mut().find(|(c, _)| *c == channel) {
+                Some((_, mine)) => *mine += count,
+                None => self.channels.push((channel, count)),
+            }
+        }
+        for ticket in other.tickets {
+            if !self.tickets.contains(&ticket) {
+                self.tickets.push(ticket);
+            }
+        }
+        self.orders.absorb(&other.orders);
+        for rating in other.ratings {
+            let idx = self.ratings.partition_point(|r| r.at <= rating.at);
+            self.ratings.insert(idx, rating);
+        }
+        self.conflicts.extend(other.conflicts);
+        let mut timeline = Vec::with_capacity(self.timeline.len() + other.timeline.len());
+        let (mut a, mut b) = (self.timeline.iter().peekable(), other.timeline.iter().peekable());
+        loop {
+            let next = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) if x <= y => a.next(),
+                (Some(_), Some(_)) => b.next(),
+                (Some(_), None) => a.next(),
+                (None, Some(_)) => b.next(),
+                (None, None) => break,
+            };
+            if let Some(position) = next {
+                if timeline.last() != Some(position) {
+                    timeline.push(*position);
+                }
+            }
+        }
+        self.timeline = timeline;
+    }
+
+    /// Heap bytes held, excluding the timeline (for the memory benchmark).
+    pub fn heap_bytes_without_timeline(&self) -> usize {
+        self.merged_from.capacity() * 8
+            + self.traits.iter().map(|(k, v)| k.capacity() + v.capacity() + 48).sum::<usize>()
+            + self.channels.capacity() * std::mem::size_of::<(Channel, u32)>()
+            + self.tickets.iter().map(|t| t.0.capacity() + 24).sum::<usize>()
+            + self.orders.days.capacity() * 16
+            + self.ratings.capacity() * std::mem::size_of::<Rating>()
+            + self.conflicts.capacity() * std::mem::size_of::<MergeConflict>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfm_follows_the_lifetimes_convention() {
+        // Purchases on days 10 (twice: one purchase day), 15, 30; observation end day 40.
+        let days = vec![(10, 100_000), (15, 200_000), (30, 400_000)];
+        let rfm = rfm(&days, 40).unwrap();
+        assert_eq!(rfm.frequency, 2);
+        assert_eq!(rfm.recency_days, 20);
+        assert_eq!(rfm.t_days, 30);
+        assert!((rfm.monetary - 30.0).abs() < 1e-9, "mean of 20 and 40: {}", rfm.monetary);
+        let single = super::rfm(&[(10, 100_000)], 12).unwrap();
+        assert_eq!((single.frequency, single.recency_days, single.t_days, single.monetary), (0, 0, 2, 0.0));
+        let cut = super::rfm(&days, 20).unwrap();
+        assert_eq!(cut.frequency, 1, "purchases after the observation end do not count");
+        assert_eq!(super::rfm(&days, 5), None);
+    }
+
+    #[test]
+    fn day_numbers_are_utc_days() {
+        assert_eq!(day_of(0), 0);
+        assert_eq!(day_of(DAY_MICROS - 1), 0);
+        assert_eq!(day_of(-1), -1);
+    }
+}

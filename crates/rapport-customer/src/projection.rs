@@ -1,0 +1,214 @@
+//! The customer-360 projection: resolution state plus one [`Profile`] per surviving customer,
+//! folded event by event in log order. A split rebuilds the two profiles from the log, through
+//! a reader the caller passes in (this crate does no I/O).
+
+use std::collections::HashMap;
+
+use rapport_events::{CustomerId, CxEvent, Identity, TicketId};
+
+use crate::profile::{MergeConflict, Profile};
+use crate::resolution::{self, ResolutionOptions, Resolver, ResolverView};
+
+/// An event as the projection sees it.
+#[derive(Debug, Clone)]
+pub struct Touch {
+    /// Log position.
+    pub position: u64,
+    /// The ticket whose stream holds the event, if any.
+    pub ticket: Option<TicketId>,
+    /// The event.
+    pub event: CxEvent,
+    /// Domain time (unix microseconds).
+    pub at: i64,
+    /// Derived by the store from another event.
+    pub derived: bool,
+}
+
+/// Reads an older event by position (for split rebuilds).
+pub type ReadAt<'r> = dyn FnMut(u64) -> Option<Touch> + 'r;
+
+/// Identity resolution plus profiles.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerProjection {
+    options: ResolutionOptions,
+    resolver: Resolver,
+    profiles: HashMap<CustomerId, Profile>,
+    ticket_requester: HashMap<TicketId, Identity>,
+}
+
+impl CustomerProjection {
+    /// An empty projection.
+    pub fn new(options: ResolutionOptions) -> CustomerProjection {
+        CustomerProjection { options, ..CustomerProjection::default() }
+    }
+
+    /// The resolution options.
+    pub fn options(&self) -> &ResolutionOptions {
+        &self.options
+    }
+
+    /// The resolution state (for planning on an overlay).
+    pub fn resolver(&self) -> &Resolver {
+        &self.resolver
+    }
+
+    /// The customer that holds `identity`.
+    pub fn owner(&self, identity: &Identity) -> Option<CustomerId> {
+        self.resolver.owner(identity)
+    }
+
+    /// The profile of a customer; merged ids resolve to the survivor.
+    pub fn profile(&self, customer: CustomerId) -> Option<&Profile> {
+        self.profiles.get(&self.resolver.resolve(customer))
+    }
+
+    /// The profile of the customer holding `identity`.
+    pub fn profile_of(&self, identity: &Identity) -> Option<&Profile> {
+        self.owner(identity).and_then(|customer| self.profiles.get(&customer))
+    }
+
+    /// The identities of a customer, sorted.
+    pub fn identities(&self, customer: CustomerId) -> Vec<Identity> {
+        let mut identities = self.resolver.identities_of(customer).to_vec();
+        identities.sort();
+        identities
+    }
+
+    /// Every surviving customer's profile, in id order.
+    pub fn profiles(&self) -> Vec<&Profile> {
+        let mut profiles: Vec<&Profile> = self.profiles.values().collect();
+        profiles.sort_by_key(|p| p.id);
+        profiles
+    }
+
+    /// Number of surviving customers.
+    pub fn len(&self) -> usize {
+        self.profiles.len()
+    }
+
+    /// Whether there is no customer.
+    pub fn is_empty(&self) -> bool {
+        self.profiles.is_empty()
+    }
+
+    /// The requester identity of a ticket.
+    pub fn ticket_requester(&self, ticket: &TicketId) -> Option<&Identity> {
+        self.ticket_requester.get(ticket)
+    }
+
+    fn profile_mut(&mut self, customer: CustomerId) -> &mut Profile {
+        self.profiles.entry(customer).or_insert_with(|| Profile::new(customer))
+    }
+
+    /// Folds one event (positions in order, each once).
+    pub fn apply(&mut self, touch: &Touch, read: &mut ReadAt<'_>) {
+        match &touch.event {
+            CxEvent::CustomersSplit(split) => self.split(touch, split.customer, &split.identities, read),
+            CxEvent::CustomersMerged(merged) => {
+                // Informational: the merge itself happens when the linking event is folded.
+                let survivor = self.resolver.resolve(merged.survivor);
+                if self.profiles.contains_key(&survivor) {
+                    self.profile_mut(survivor).touch(touch.position, touch.at);
+                }
+            }
+            CxEvent::CustomerMergeConflict(conflict) => {
+                for customer in &conflict.customers {
+                    let customer = self.resolver.resolve(*customer);
+                    if self.profiles.contains_key(&customer) {
+                        self.profile_mut(customer).touch(touch.position, touch.at);
+                    }
+                }
+            }
+            event if !event.identities().is_empty() => self.apply_identified(touch),
+            _ => {
+                // A ticket event without identities reaches the ticket's requester.
+                let owner =
+                    touch.ticket.as_ref().and_then(|t| self.ticket_requester.get(t)).and_then(|i| self.owner(i));
+                if let Some(customer) = owner {
+                    let profile = self.profile_mut(customer);
+                    profile.touch(touch.position, touch.at);
+                    profile.fold(&touch.event, touch.at, touch.derived);
+                }
+            }
+        }
+    }
+
+    fn apply_identified(&mut self, touch: &Touch) {
+        let identities: Vec<Identity> = touch.event.identities().into_iter().cloned().collect();
+        if let CxEvent::TicketOpened(opened) = &touch.event {
+            self.ticket_requester.insert(opened.ticket_id.clone(), opened.requester.clone());
+        }
+        let Some(decision) = resolution::decide(&self.resolver, &identities, &self.options) else { return };
+        if let Some(target) = decision.target {
+            for merged in &decision.merged {
+                if let Some(profile) = self.profiles.remove(merged) {
+                    self.profile_mut(target).absorb(profile);
+                }
+            }
+        }
+        if let Some((customers, kind)) = &decision.conflict {
+            for customer in customers {
+                let conflict = MergeConflict { customers: customers.clone(), kind: kind.clone(), at: touch.at };
+                self.profile_mut(*customer).conflicts.push(conflict);
+            }
+        }
+        let target = resolution::apply(&mut self.resolver, &decision);
+        for separate in &decision.separate {
+            if let Some(customer) = self.resolver.owner(separate) {
+                self.profile_mut(customer).touch(touch.position, touch.at);
+            }
+        }
+        let profile = self.profile_mut(target);
+        profile.touch(touch.position, touch.at);
+        profile.fold(&touch.event, touch.at, touch.derived);
+    }
+
+    /// The customers an older event belongs to now (after a split moved identities).
+    fn owners_now(&self, touch: &Touch) -> Vec<CustomerId> {
+        let identities = touch.event.identities();
+        let mut owners: Vec<CustomerId> = if identities.is_empty() {
+            touch
+                .ticket
+                .as_ref()
+                .and_then(|t| self.ticket_requester.get(t))
+                .and_then(|i| self.owner(i))
+                .into_iter()
+                .collect()
+        } else {
+            identities.into_iter().filter_map(|i| self.owner(i)).collect()
+        };
+        owners.dedup();
+        owners
+    }
+
+    fn split(&mut self, touch: &Touch, customer: CustomerId, identities: &[Identity], read: &mut ReadAt<'_>) {
+        let customer = self.resolver.resolve(customer);
+        let Some(old) = self.profiles.remove(&customer) else { return };
+        let moved = self.resolver.split(customer, identities);
+        let mut kept = Profile::new(customer);
+        kept.merged_from = old.merged_from;
+        kept.split_from = old.split_from;
+        kept.conflicts = old.conflicts;
+        let mut split_off = Profile::new(moved);
+        split_off.split_from = Some(customer);
+        // Rebuild both from the log: every event goes where its identities are now.
+        for position in old.timeline {
+            let Some(older) = read(position) else { continue };
+            let owners = self.owners_now(&older);
+            let to_kept = owners.contains(&customer) || !owners.contains(&moved);
+            let to_moved = owners.contains(&moved);
+            if to_kept {
+                kept.touch(position, older.at);
+                kept.fold(&older.event, older.at, older.derived);
+            }
+            if to_moved {
+                split_off.touch(position, older.at);
+                split_off.fold(&older.event, older.at, older.derived);
+            }
+        }
+        kept.touch(touch.position, touch.at);
+        split_off.touch(touch.position, touch.at);
+        self.profiles.insert(customer, kept);
+        self.profiles.insert(moved, split_off);
+    }
+}
