@@ -34,6 +34,12 @@ pub enum Error {
     /// Optimistic concurrency kept conflicting.
     #[error("ticket {0} kept changing under concurrent writers; gave up after {1} attempts")]
     TooManyConflicts(String, u32),
+    /// No customer has this id.
+    #[error("customer {0} does not exist")]
+    UnknownCustomer(rapport_events::CustomerId),
+    /// A split that cannot be done.
+    #[error("invalid split: {0}")]
+    InvalidSplit(String),
     /// A ticket id that the store would derive is already used by another ticket.
     #[error("ticket id {0} is taken")]
     TicketIdTaken(TicketId),

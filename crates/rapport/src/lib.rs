@@ -28,17 +28,21 @@
 //! ```
 #![deny(missing_docs)]
 
+mod customers;
 mod error;
 pub mod ids;
 mod planner;
 mod projection;
 mod store;
 
+pub use crate::customers::{CustomerFlags, CustomerKey, CustomerView, Segment};
 pub use crate::error::{Error, Result};
 pub use crate::planner::ADDRESSED_METADATA_KEY;
-pub use crate::projection::{ticket_stream, CUSTOMER_STREAM_PREFIX, TICKET_STREAM_PREFIX};
+pub use crate::projection::{ticket_stream, CUSTOMER_STREAM_PREFIX, IDENTITY_STREAM_PREFIX, TICKET_STREAM_PREFIX};
 pub use crate::store::{Input, Meta, Store, StoreOptions, Submitted};
 
+/// The customer-360 projection (re-exported).
+pub use rapport_customer as customer;
 /// The CX event vocabulary (re-exported).
 pub use rapport_events as events;
 /// The event log (re-exported).

@@ -5,15 +5,17 @@
 
 use std::collections::{HashMap, HashSet};
 
+use rapport_customer::{Overlay, ResolverView};
 use rapport_events::{
-    CxEvent, Identity, MessageReceived, Status, TicketFlag, TicketId, TicketLabeled, TicketOpened, TicketUpdated,
+    CustomerMergeConflict, CustomersMerged, CxEvent, Identity, MessageReceived, Status, TicketFlag, TicketId,
+    TicketLabeled, TicketOpened, TicketUpdated,
 };
 use rapport_log::{EventId, ExpectedVersion, StreamWrite, Timestamp};
 use rapport_ticket::{OpenTicket, Ticket, TicketCommand, TicketError};
 
 use crate::error::{Error, Result};
 use crate::ids::derived_event_id;
-use crate::projection::{ticket_stream, Projection, CUSTOMER_STREAM_PREFIX};
+use crate::projection::{ticket_stream, Projection, CUSTOMER_STREAM_PREFIX, IDENTITY_STREAM_PREFIX};
 use crate::store::{Input, StoreOptions, Submitted};
 
 /// Metadata key recording the ticket id a fact was addressed to when the store routed it
@@ -51,6 +53,16 @@ pub(crate) struct Planner<'a> {
     pub(crate) writes: Vec<StreamWrite>,
     write_idx: HashMap<String, usize>,
     pub(crate) n_events: usize,
+    /// Identity resolution of the batch so far.
+    customers: Overlay<'a>,
+    /// A split was planned: the batch must be appended before anything else is decided.
+    pub(crate) flush_after: bool,
+}
+
+/// Customer streams hold merge and conflict records that only explain what the projection does;
+/// they may be written out of item order inside a batch. Every other stream keeps item order.
+fn is_explanation_stream(stream: &str) -> bool {
+    stream.starts_with(CUSTOMER_STREAM_PREFIX)
 }
 
 /// The most events one batch holds before it is appended.
@@ -71,17 +83,35 @@ impl<'a> Planner<'a> {
             writes: Vec::new(),
             write_idx: HashMap::new(),
             n_events: 0,
+            customers: Overlay::new(base.customers.resolver()),
+            flush_after: false,
         }
+    }
+
+    /// Whether events can still be appended to the write at `idx` without reordering items:
+    /// only explanation streams were written after it.
+    fn can_append_to(&self, idx: usize) -> bool {
+        self.writes[idx + 1..].iter().all(|w| is_explanation_stream(&w.stream))
     }
 
     fn ticket(&self, id: &TicketId) -> Option<&Ticket> {
         self.tickets.get(id).or_else(|| self.base.tickets.get(id))
     }
 
+    /// Tickets of the customer who holds `identity` (on any of their identities); just the
+    /// identity's own tickets when it belongs to no customer yet.
     fn requester_tickets(&self, identity: &Identity) -> Vec<&TicketId> {
-        let base = self.base.by_requester.get(identity).into_iter().flatten();
-        let new = self.new_by_requester.get(identity).into_iter().flatten();
-        base.chain(new).collect()
+        let Some(customer) = self.customers.owner(identity) else {
+            let base = self.base.by_requester.get(identity).into_iter().flatten();
+            let new = self.new_by_requester.get(identity).into_iter().flatten();
+            return base.chain(new).collect();
+        };
+        let mut tickets: Vec<&TicketId> = Vec::new();
+        for holder in self.customers.identities_of(customer) {
+            tickets.extend(self.base.by_requester.get(holder).into_iter().flatten());
+            tickets.extend(self.new_by_requester.get(holder).into_iter().flatten());
+        }
+        tickets
     }
 
     fn root_of(&self, id: &TicketId) -> TicketId {
@@ -99,27 +129,88 @@ impl<'a> Planner<'a> {
         if self.writes.is_empty() {
             return false;
         }
-        if self.n_events + plan.events.len() > BATCH_EVENTS {
+        // Room for the merge/conflict records resolution may add: one per identity-carrying event.
+        let identity_events = plan.events.iter().filter(|e| !e.event.identities().is_empty()).count();
+        if self.n_events + plan.events.len() + identity_events > BATCH_EVENTS {
+            return true;
+        }
+        if plan.events.iter().any(|e| matches!(e.event, CxEvent::CustomersSplit(_))) {
             return true;
         }
         let mut new_streams = 0;
         for event in &plan.events {
             match self.write_idx.get(&event.stream) {
-                // A stream written earlier in the batch, but not last: appending to it would
-                // reorder this item before the items in between.
-                Some(idx) if *idx + 1 != self.writes.len() => return true,
+                // A stream written earlier in the batch, not last: appending to it would reorder
+                // this item before the items in between.
+                Some(idx) if !is_explanation_stream(&event.stream) && !self.can_append_to(*idx) => return true,
                 Some(_) => {}
                 None => new_streams += 1,
             }
         }
-        self.writes.len() + new_streams > BATCH_STREAMS
+        self.writes.len() + new_streams + identity_events > BATCH_STREAMS
     }
 
-    /// Adds a planned item to the batch and the overlay.
-    pub(crate) fn add(&mut self, plan: &ItemPlan) {
+    /// Adds a planned item to the batch and the overlays. Identity resolution runs here, in item
+    /// order, and records `customer.merged` / `customer.merge_conflict` explanations.
+    pub(crate) fn add(&mut self, plan: &ItemPlan, source_id: EventId) {
+        let mut explanations = 0u32;
+        let base = self.base;
+        let options = base.customers.options();
         for planned in &plan.events {
+            self.push(planned);
+            if matches!(planned.event, CxEvent::CustomersSplit(_)) {
+                self.flush_after = true;
+            }
+            let identities: Vec<Identity> = planned.event.identities().into_iter().cloned().collect();
+            if identities.is_empty() {
+                continue;
+            }
+            let Some(decision) = rapport_customer::decide(&self.customers, &identities, options) else {
+                continue;
+            };
+            let explanation = match (&decision.conflict, decision.target, &decision.cause) {
+                (Some((customers, kind)), _, Some(cause)) => {
+                    Some(CxEvent::CustomerMergeConflict(CustomerMergeConflict {
+                        customers: customers.clone(),
+                        kind: kind.clone(),
+                        cause: cause.clone(),
+                    }))
+                }
+                (None, Some(survivor), Some(cause)) if !decision.merged.is_empty() => {
+                    Some(CxEvent::CustomersMerged(CustomersMerged {
+                        survivor,
+                        merged: decision.merged.clone(),
+                        cause: cause.clone(),
+                    }))
+                }
+                _ => None,
+            };
+            rapport_customer::apply(&mut self.customers, &decision);
+            if let Some(explanation) = explanation {
+                let customer = match &explanation {
+                    CxEvent::CustomersMerged(merged) => merged.survivor,
+                    CxEvent::CustomerMergeConflict(conflict) => conflict.customers[0],
+                    _ => unreachable!("only merge and conflict explanations"),
+                };
+                // Ids apart from the planning-time derived ones (which count up from 0).
+                let id = derived_event_id(source_id, 1_000_000 + explanations);
+                explanations += 1;
+                self.push(&PlannedEvent {
+                    stream: format!("{CUSTOMER_STREAM_PREFIX}{customer}"),
+                    event: explanation,
+                    id,
+                    causation: Some(source_id),
+                    addressed: None,
+                    at: planned.at,
+                });
+            }
+        }
+    }
+
+    fn push(&mut self, planned: &PlannedEvent) {
+        {
             let idx = match self.write_idx.get(&planned.stream) {
-                Some(idx) if *idx + 1 == self.writes.len() => *idx,
+                Some(idx) if is_explanation_stream(&planned.stream) || self.can_append_to(*idx) => *idx,
                 _ => {
                     let expected = self.expected_version(&planned.stream);
                     self.writes.push(StreamWrite { stream: planned.stream.clone(), expected, events: Vec::new() });
@@ -198,12 +289,12 @@ struct Scratch<'p, 'a> {
     derived: u32,
 }
 
-fn customer_stream(identity: &Identity) -> String {
-    let name = format!("{CUSTOMER_STREAM_PREFIX}{identity}");
+fn identity_stream(identity: &Identity) -> String {
+    let name = format!("{IDENTITY_STREAM_PREFIX}{identity}");
     if name.len() <= rapport_log::STREAM_NAME_BYTES_MAX {
         name
     } else {
-        format!("{CUSTOMER_STREAM_PREFIX}h{}", crate::ids::event_id_from_str(&name))
+        format!("{IDENTITY_STREAM_PREFIX}h{}", crate::ids::event_id_from_str(&name))
     }
 }
 
@@ -357,15 +448,15 @@ impl Scratch<'_, '_> {
         match event {
             CxEvent::CustomerIdentified(e) => {
                 let Some(first) = e.identities.first() else { unreachable!("validated: at least one identity") };
-                self.push(customer_stream(first), event.clone(), true, None);
+                self.push(identity_stream(first), event.clone(), true, None);
                 Ok(())
             }
             CxEvent::OrderPlaced(e) => {
-                self.push(customer_stream(&e.identity), event.clone(), true, None);
+                self.push(identity_stream(&e.identity), event.clone(), true, None);
                 Ok(())
             }
             CxEvent::CustomerRated(e) => {
-                self.push(customer_stream(&e.identity), event.clone(), true, None);
+                self.push(identity_stream(&e.identity), event.clone(), true, None);
                 Ok(())
             }
             CxEvent::MessageReceived(message) => self.plan_message(message),

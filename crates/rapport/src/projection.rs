@@ -1,8 +1,9 @@
-//! The ticket projection: a fold over the whole log with a checkpoint. It holds every ticket's
-//! state, each requester's tickets (for cross-channel routing) and the follow-up chains.
+//! The store's projections: a fold over the whole log with a checkpoint. It holds every ticket's
+//! state, each requester's tickets, the follow-up chains, and the customer-360 projection.
 
 use std::collections::HashMap;
 
+use rapport_customer::{CustomerProjection, ReadAt, ResolutionOptions, Touch};
 use rapport_events::{codec, CxEvent, Identity, TicketId};
 use rapport_log::RecordedEvent;
 use rapport_ticket::Ticket;
@@ -11,12 +12,28 @@ use crate::error::{Error, Result};
 
 /// Prefix of ticket streams: the stream of ticket `T-1` is `ticket-T-1`.
 pub const TICKET_STREAM_PREFIX: &str = "ticket-";
-/// Prefix of customer-fact streams (orders, ratings, identifications).
+/// Prefix of identity-fact streams (orders, ratings, identifications):
+/// `identity-email:kim@example.com`.
+pub const IDENTITY_STREAM_PREFIX: &str = "identity-";
+/// Prefix of customer streams (merges, merge conflicts, splits): `customer-C12`.
 pub const CUSTOMER_STREAM_PREFIX: &str = "customer-";
 
 /// The stream of a ticket.
 pub fn ticket_stream(ticket_id: &TicketId) -> String {
     format!("{TICKET_STREAM_PREFIX}{ticket_id}")
+}
+
+/// Decodes a recorded event into what the customer projection folds.
+pub(crate) fn touch_of(recorded: &RecordedEvent) -> Result<Touch> {
+    let event = codec::decode(&recorded.data.event_type, recorded.data.schema_version, &recorded.data.payload)
+        .map_err(|source| Error::Decode { position: recorded.position.0, source })?;
+    Ok(Touch {
+        position: recorded.position.0,
+        ticket: recorded.stream.strip_prefix(TICKET_STREAM_PREFIX).map(|id| TicketId(id.to_owned())),
+        event,
+        at: recorded.data.occurred_at.0,
+        derived: recorded.data.causation_id.is_some(),
+    })
 }
 
 #[derive(Debug, Default, Clone)]
@@ -30,20 +47,26 @@ pub(crate) struct Projection {
     pub(crate) follow_ups: HashMap<TicketId, Vec<TicketId>>,
     /// Follow-up -> root of its chain.
     pub(crate) root_of: HashMap<TicketId, TicketId>,
-    /// Events per stream applied (customer and ticket streams alike).
+    /// Events applied.
     pub(crate) events_applied: u64,
+    /// Identity resolution and customer profiles.
+    pub(crate) customers: CustomerProjection,
 }
 
 impl Projection {
-    /// Folds one recorded event. Positions must arrive in order, each once.
-    pub(crate) fn apply(&mut self, recorded: &RecordedEvent) -> Result<()> {
+    pub(crate) fn new(resolution: ResolutionOptions) -> Projection {
+        Projection { customers: CustomerProjection::new(resolution), ..Projection::default() }
+    }
+
+    /// Folds one recorded event. Positions must arrive in order, each once. `read` fetches older
+    /// events (a customer split rebuilds profiles from the log).
+    pub(crate) fn apply(&mut self, recorded: &RecordedEvent, read: &mut ReadAt<'_>) -> Result<()> {
         assert_eq!(recorded.position.0, self.checkpoint, "projection must see every position once, in order");
-        let event = codec::decode(&recorded.data.event_type, recorded.data.schema_version, &recorded.data.payload)
-            .map_err(|source| Error::Decode { position: recorded.position.0, source })?;
-        if let Some(ticket_id) = recorded.stream.strip_prefix(TICKET_STREAM_PREFIX) {
-            let ticket_id = TicketId(ticket_id.to_owned());
-            self.apply_ticket_event(&ticket_id, &event, recorded.data.occurred_at.0);
+        let touch = touch_of(recorded)?;
+        if let Some(ticket_id) = &touch.ticket {
+            self.apply_ticket_event(ticket_id, &touch.event, touch.at);
         }
+        self.customers.apply(&touch, read);
         self.checkpoint += 1;
         self.events_applied += 1;
         Ok(())

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
+use rapport_customer::ResolutionOptions;
 use rapport_events::{CxEvent, NormalizeOptions, TicketId};
 use rapport_log::{AppendOutcome, Error as LogError, EventId, Log, LogOptions, Position, Timestamp};
 use rapport_ticket::{Ticket, TicketCommand};
@@ -26,6 +27,8 @@ pub struct StoreOptions {
     /// A ticket is a `repeat_inquiry` when its requester opened another ticket of the same
     /// inquiry type within this many days before it (default 30).
     pub repeat_inquiry_window_days: u32,
+    /// Identity resolution: unique kinds and blocked values.
+    pub resolution: ResolutionOptions,
 }
 
 impl Default for StoreOptions {
@@ -35,6 +38,7 @@ impl Default for StoreOptions {
             normalize: NormalizeOptions::default(),
             routing_window_minutes: 72 * 60,
             repeat_inquiry_window_days: 30,
+            resolution: ResolutionOptions::default(),
         }
     }
 }
@@ -124,7 +128,7 @@ fn back_off(attempt: u32) {
 pub struct Store {
     log: Log,
     options: StoreOptions,
-    projection: RwLock<Projection>,
+    pub(crate) projection: RwLock<Projection>,
     /// Serializes catch-up so that positions are applied in order, each once.
     catch_up_lock: Mutex<()>,
 }
@@ -133,8 +137,12 @@ impl Store {
     /// Opens (or creates) the store in `dir` and rebuilds the projections from the log.
     pub fn open(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let log = Log::open(dir, options.log.clone())?;
-        let store =
-            Store { log, options, projection: RwLock::new(Projection::default()), catch_up_lock: Mutex::new(()) };
+        let store = Store {
+            projection: RwLock::new(Projection::new(options.resolution.clone())),
+            log,
+            options,
+            catch_up_lock: Mutex::new(()),
+        };
         store.catch_up()?;
         Ok(store)
     }
@@ -158,8 +166,13 @@ impl Store {
             return Ok(Position(from));
         }
         let mut projection = self.projection.write();
+        let log = &self.log;
+        let mut read = |position: u64| {
+            let recorded = log.read_event(Position(position)).ok().flatten()?;
+            crate::projection::touch_of(&recorded).ok()
+        };
         for recorded in self.log.read_all(Position(projection.checkpoint)) {
-            projection.apply(&recorded?)?;
+            projection.apply(&recorded?, &mut read)?;
         }
         Ok(Position(projection.checkpoint))
     }
@@ -218,9 +231,12 @@ impl Store {
                 if !dry_run && planner.needs_flush_before(&plan) {
                     break;
                 }
-                planner.add(&plan);
+                planner.add(&plan, source_id);
                 batch_results.push(Ok(plan.summary));
                 next += 1;
+                if !dry_run && planner.flush_after {
+                    break;
+                }
             }
             if dry_run || planner.writes.is_empty() {
                 results.extend(batch_results);

@@ -1,3 +1,4 @@
 //! Integration tests of the `rapport` facade, one binary; one module per area.
 
+mod customers;
 mod store;

@@ -1,0 +1,245 @@
+//! Customer-360 queries of the [`Store`]: the unified profile by identity or customer id, its
+//! timeline, the profile as of a past time, segments, and splitting a wrong merge.
+
+use rapport_customer::{CustomerProjection, Profile, Rfm, Touch};
+use rapport_events::{Channel, CustomerId, CustomersSplit, CxEvent, Identity, NormalizeOptions, TicketFlag, TicketId};
+use rapport_log::{Position, RecordedEvent, Timestamp};
+
+use crate::error::{Error, Result};
+use crate::projection::{touch_of, Projection};
+use crate::store::{Input, Meta, Store};
+
+/// How a caller names a customer: one of their identities or a customer id (`C12`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CustomerKey {
+    /// An identity the customer holds.
+    Identity(Identity),
+    /// A customer id; merged ids resolve to the survivor.
+    Id(CustomerId),
+}
+
+impl CustomerKey {
+    /// Parses `C12` as an id and anything else as a `kind:value` identity.
+    pub fn parse(text: &str, options: &NormalizeOptions) -> Result<CustomerKey> {
+        if let Ok(id) = text.parse::<CustomerId>() {
+            return Ok(CustomerKey::Id(id));
+        }
+        Ok(CustomerKey::Identity(Identity::parse_pair(text, options)?))
+    }
+}
+
+/// Flags shown on a customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CustomerFlags {
+    /// One of the customer's tickets is a repeat inquiry.
+    pub repeat_inquiry: bool,
+    /// One of the customer's unsolved tickets is flagged urgent.
+    pub open_urgent: bool,
+    /// A merge involving the customer was refused.
+    pub merge_conflict: bool,
+}
+
+/// The unified view of one customer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerView {
+    /// The profile (identities excluded; see `identities`).
+    pub profile: Profile,
+    /// Identities, sorted.
+    pub identities: Vec<Identity>,
+    /// Unsolved tickets (new, open, pending, hold).
+    pub open_tickets: Vec<TicketId>,
+    /// Flags.
+    pub flags: CustomerFlags,
+    /// RFM at the observation end, if the customer has orders by then.
+    pub rfm: Option<Rfm>,
+}
+
+impl CustomerView {
+    /// The customer id.
+    pub fn id(&self) -> CustomerId {
+        self.profile.id
+    }
+    /// Every ticket, in creation order.
+    pub fn tickets(&self) -> &[TicketId] {
+        &self.profile.tickets
+    }
+}
+
+/// A segment of customers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    /// Customers with an unsolved ticket flagged urgent.
+    OpenUrgentTicket,
+    /// Customers with a repeat-inquiry ticket.
+    RepeatInquiry,
+    /// Customers with a recorded merge conflict.
+    MergeConflict,
+    /// The `n` customers with the largest total spend (ties by id).
+    TopSpend(usize),
+    /// Customers who used the channel.
+    Channel(Channel),
+}
+
+fn view(projection: &Projection, customers: &CustomerProjection, profile: &Profile, end: i64) -> CustomerView {
+    let mut flags = CustomerFlags { merge_conflict: !profile.conflicts.is_empty(), ..CustomerFlags::default() };
+    let mut open_tickets = Vec::new();
+    for ticket_id in &profile.tickets {
+        let Some(ticket) = projection.tickets.get(ticket_id) else { continue };
+        flags.repeat_inquiry |= ticket.flags().contains(&TicketFlag::RepeatInquiry);
+        if ticket.is_unsolved() {
+            open_tickets.push(ticket_id.clone());
+            flags.open_urgent |= ticket.flags().contains(&TicketFlag::Urgent);
+        }
+    }
+    CustomerView {
+        profile: profile.clone(),
+        identities: customers.identities(profile.id),
+        open_tickets,
+        flags,
+        rfm: profile.rfm(end),
+    }
+}
+
+impl Store {
+    fn observation_end(&self, projection: &Projection, observation_end: Option<Timestamp>) -> i64 {
+        observation_end
+            .map(|t| t.0)
+            .unwrap_or_else(|| projection.customers.profiles().iter().filter_map(|p| p.last_seen).max().unwrap_or(0))
+    }
+
+    /// The unified profile of a customer. RFM is computed at `observation_end` (default: the time
+    /// of the latest event of any customer).
+    pub fn customer(&self, key: &CustomerKey, observation_end: Option<Timestamp>) -> Result<Option<CustomerView>> {
+        self.catch_up()?;
+        let projection = self.projection.read();
+        let customers = &projection.customers;
+        let profile = match key {
+            CustomerKey::Identity(identity) => customers.profile_of(identity),
+            CustomerKey::Id(id) => customers.profile(*id),
+        };
+        let end = self.observation_end(&projection, observation_end);
+        Ok(profile.map(|profile| view(&projection, customers, profile, end)))
+    }
+
+    /// The customer id for a key (merged ids resolve to the survivor).
+    pub fn customer_id(&self, key: &CustomerKey) -> Result<Option<CustomerId>> {
+        self.catch_up()?;
+        let projection = self.projection.read();
+        Ok(match key {
+            CustomerKey::Identity(identity) => projection.customers.owner(identity),
+            CustomerKey::Id(id) => projection.customers.profile(*id).map(|p| p.id),
+        })
+    }
+
+    /// Every customer, in id order.
+    pub fn customers(&self, observation_end: Option<Timestamp>) -> Result<Vec<CustomerView>> {
+        self.catch_up()?;
+        let projection = self.projection.read();
+        let end = self.observation_end(&projection, observation_end);
+        Ok(projection
+            .customers
+            .profiles()
+            .into_iter()
+            .map(|p| view(&projection, &projection.customers, p, end))
+            .collect())
+    }
+
+    /// Number of customers.
+    pub fn customer_count(&self) -> Result<usize> {
+        self.catch_up()?;
+        Ok(self.projection.read().customers.len())
+    }
+
+    /// Customer ids in a segment, in a stable order (id order; spend order for `TopSpend`).
+    pub fn segment(&self, segment: &Segment) -> Result<Vec<CustomerId>> {
+        let views = self.customers(None)?;
+        Ok(match segment {
+            Segment::OpenUrgentTicket => views.iter().filter(|v| v.flags.open_urgent).map(CustomerView::id).collect(),
+            Segment::RepeatInquiry => views.iter().filter(|v| v.flags.repeat_inquiry).map(CustomerView::id).collect(),
+            Segment::MergeConflict => views.iter().filter(|v| v.flags.merge_conflict).map(CustomerView::id).collect(),
+            Segment::Channel(channel) => views
+                .iter()
+                .filter(|v| v.profile.channels.iter().any(|(c, _)| c == channel))
+                .map(CustomerView::id)
+                .collect(),
+            Segment::TopSpend(n) => {
+                let mut ranked: Vec<(i64, CustomerId)> =
+                    views.iter().map(|v| (v.profile.orders.total.ten_thousandths(), v.id())).collect();
+                ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+                ranked.into_iter().take(*n).map(|(_, id)| id).collect()
+            }
+        })
+    }
+
+    /// Every event that touched the customer (messages on any channel, ticket changes, orders,
+    /// ratings, merges, splits), in time order (then log order): `limit` entries from `offset`.
+    pub fn timeline(&self, key: &CustomerKey, offset: usize, limit: usize) -> Result<Vec<(RecordedEvent, CxEvent)>> {
+        let positions = match self.customer(key, None)? {
+            Some(view) => view.profile.timeline,
+            None => return Ok(Vec::new()),
+        };
+        let mut events = Vec::with_capacity(positions.len());
+        for position in positions {
+            let Some(recorded) = self.log().read_event(Position(position))? else { continue };
+            let touch = touch_of(&recorded)?;
+            events.push((recorded, touch.event));
+        }
+        events.sort_by_key(|(recorded, _)| (recorded.data.occurred_at, recorded.position));
+        Ok(events.into_iter().skip(offset).take(limit).collect())
+    }
+
+    /// The customer as they were at `at`: the customer's events up to then, replayed through a
+    /// fresh projection (identity resolution included, so merges that happened later are not
+    /// there yet). `None` if the customer did not exist yet.
+    pub fn customer_as_of(&self, key: &CustomerKey, at: Timestamp) -> Result<Option<CustomerView>> {
+        let Some(now) = self.customer(key, None)? else { return Ok(None) };
+        let mut replay = Projection::new(self.options().resolution.clone());
+        let mut touches: Vec<(RecordedEvent, Touch)> = Vec::new();
+        for position in &now.profile.timeline {
+            let Some(recorded) = self.log().read_event(Position(*position))? else { continue };
+            if recorded.data.occurred_at > at {
+                continue;
+            }
+            let touch = touch_of(&recorded)?;
+            touches.push((recorded, touch));
+        }
+        let by_position: std::collections::HashMap<u64, Touch> =
+            touches.iter().map(|(_, touch)| (touch.position, touch.clone())).collect();
+        let mut read = |position: u64| by_position.get(&position).cloned();
+        for (recorded, touch) in &touches {
+            if let Some(ticket_id) = &touch.ticket {
+                replay.apply_ticket_event(ticket_id, &touch.event, touch.at);
+            }
+            let _ = recorded;
+            replay.customers.apply(touch, &mut read);
+        }
+        let identity = match key {
+            CustomerKey::Identity(identity) => Some(identity.clone()),
+            CustomerKey::Id(_) => now.identities.iter().find(|i| replay.customers.owner(i).is_some()).cloned(),
+        };
+        let profile = identity.and_then(|identity| replay.customers.profile_of(&identity).cloned());
+        Ok(profile.map(|profile| view(&replay, &replay.customers, &profile, at.0)))
+    }
+
+    /// Undoes a wrong merge: `identities` of `customer`, and every event that reached the
+    /// customer through them, move to a new customer. Returns the new customer's id.
+    pub fn split(&self, customer: CustomerId, identities: Vec<Identity>, meta: Meta) -> Result<CustomerId> {
+        let Some(current) = self.customer(&CustomerKey::Id(customer), None)? else {
+            return Err(Error::UnknownCustomer(customer));
+        };
+        if identities.is_empty() {
+            return Err(Error::InvalidSplit("no identity to move".to_owned()));
+        }
+        if let Some(missing) = identities.iter().find(|i| !current.identities.contains(i)) {
+            return Err(Error::InvalidSplit(format!("{missing} does not belong to {}", current.id())));
+        }
+        if identities.len() == current.identities.len() {
+            return Err(Error::InvalidSplit("a split must leave at least one identity".to_owned()));
+        }
+        let first = identities[0].clone();
+        let event = CxEvent::CustomersSplit(CustomersSplit { customer: current.id(), identities });
+        self.submit(Input::Event(event), meta)?;
+        self.customer_id(&CustomerKey::Identity(first))?
+            .ok_or_else(|| Error::InvalidSplit("the split did not take effect".to_owned()))
+    }
+}

@@ -1,0 +1,262 @@
+//! Customer-360 through the store: routing by customer once identities are linked, merges
+//! recorded as events, lookups by merged ids, profile contents, split and what follows it,
+//! rebuild-after-reopen equal to the live projection, as-of, timeline and segments.
+
+use std::collections::BTreeMap;
+
+use rapport::events::{
+    Amount, Channel, CustomerId, CustomerIdentified, CustomerRated, CxEvent, Identity, MessageReceived,
+    NormalizeOptions, OrderPlaced, Survey, TicketFlag, TicketFlagged, TicketId,
+};
+use rapport::log::Timestamp;
+use rapport::{CustomerKey, Input, Meta, Segment, Store, StoreOptions};
+
+const HOUR: i64 = 3_600_000_000;
+const DAY: i64 = 24 * HOUR;
+
+fn identity(pair: &str) -> Identity {
+    Identity::parse_pair(pair, &NormalizeOptions::default()).unwrap()
+}
+
+fn key(pair: &str) -> CustomerKey {
+    CustomerKey::parse(pair, &NormalizeOptions::default()).unwrap()
+}
+
+fn at(micros: i64) -> Meta {
+    Meta::at(Timestamp(micros))
+}
+
+fn identified(pairs: &[&str]) -> Input {
+    Input::Event(CxEvent::CustomerIdentified(CustomerIdentified {
+        identities: pairs.iter().map(|p| identity(p)).collect(),
+        traits: BTreeMap::from([("tier".to_owned(), "gold".to_owned())]),
+    }))
+}
+
+fn message(from: &str, channel: Channel) -> Input {
+    Input::Event(CxEvent::MessageReceived(MessageReceived {
+        channel,
+        from: identity(from),
+        ticket_id: None,
+        topic: None,
+        subject: None,
+        body: Some("help".into()),
+    }))
+}
+
+fn order(who: &str, id: &str, amount: &str) -> Input {
+    Input::Event(CxEvent::OrderPlaced(OrderPlaced {
+        identity: identity(who),
+        order_id: id.into(),
+        amount: Amount::parse(amount).unwrap(),
+        currency: "USD".into(),
+    }))
+}
+
+fn rated(who: &str, survey: Survey, score: u8) -> Input {
+    Input::Event(CxEvent::CustomerRated(CustomerRated { identity: identity(who), survey, score, ticket_id: None }))
+}
+
+fn open_store(dir: &std::path::Path) -> Store {
+    Store::open(dir, StoreOptions::default()).unwrap()
+}
+
+#[test]
+fn a_kakao_message_joins_the_ticket_the_email_opened_once_linked() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    let by_email = store.submit(message("email:kim@example.com", Channel::Email), at(0)).unwrap();
+    store.submit(identified(&["email:kim@example.com", "kakao:kim_1"]), at(HOUR)).unwrap();
+    let by_kakao = store.submit(message("kakao:kim_1", Channel::KakaoTalk), at(2 * HOUR)).unwrap();
+    assert_eq!(by_kakao.ticket_id, by_email.ticket_id, "one ticket for one person across channels");
+    let view = store.customer(&key("kakao:kim_1"), None).unwrap().unwrap();
+    assert_eq!(view.identities, vec![identity("email:kim@example.com"), identity("kakao:kim_1")]);
+    assert_eq!(view.tickets(), &[by_email.ticket_id.unwrap()]);
+    assert_eq!(view.profile.channels, vec![(Channel::Email, 1), (Channel::KakaoTalk, 1)]);
+    assert_eq!(view.profile.traits.get("tier").map(String::as_str), Some("gold"));
+}
+
+#[test]
+fn linking_two_customers_merges_into_the_oldest_and_records_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    store.submit(order("kakao:kim_1", "o-1", "10"), at(0)).unwrap();
+    store.submit(order("email:kim@example.com", "o-2", "30.5"), at(DAY)).unwrap();
+    assert_eq!(store.customer_count().unwrap(), 2);
+    store.submit(identified(&["email:kim@example.com", "kakao:kim_1"]), at(2 * DAY)).unwrap();
+    assert_eq!(store.customer_count().unwrap(), 1);
+    let view = store.customer(&CustomerKey::Id(CustomerId(2)), None).unwrap().unwrap();
+    assert_eq!(view.id(), CustomerId(1), "a merged id resolves to the survivor (the oldest)");
+    assert_eq!(view.profile.merged_from, vec![CustomerId(2)]);
+    assert_eq!(view.profile.orders.count, 2);
+    assert_eq!(view.profile.orders.total, Amount::parse("40.5").unwrap());
+    let merges: Vec<_> = store
+        .log()
+        .read_all(rapport::log::Position(0))
+        .map(|r| r.unwrap())
+        .filter(|r| r.data.event_type == "customer.merged")
+        .collect();
+    assert_eq!(merges.len(), 1, "the merge is an event");
+    assert!(merges[0].data.causation_id.is_some(), "caused by the linking event");
+    let timeline = store.timeline(&key("email:kim@example.com"), 0, 100).unwrap();
+    let types: Vec<&str> = timeline.iter().map(|(r, _)| r.data.event_type.as_str()).collect();
+    assert_eq!(types, vec!["customer.order_placed", "customer.order_placed", "customer.identified", "customer.merged"]);
+    assert_eq!(store.timeline(&key("email:kim@example.com"), 1, 2).unwrap().len(), 2, "pagination");
+}
+
+#[test]
+fn unique_external_ids_raise_a_conflict_instead_of_a_merge() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    store.submit(identified(&["external:shop:1", "email:a@x.io"]), at(0)).unwrap();
+    store.submit(identified(&["external:shop:2", "email:b@x.io"]), at(1)).unwrap();
+    store.submit(identified(&["email:a@x.io", "email:b@x.io"]), at(2)).unwrap();
+    assert_eq!(store.customer_count().unwrap(), 2);
+    assert_eq!(store.segment(&Segment::MergeConflict).unwrap(), vec![CustomerId(1), CustomerId(2)]);
+    let view = store.customer(&key("email:a@x.io"), None).unwrap().unwrap();
+    assert!(view.flags.merge_conflict);
+    assert_eq!(view.profile.conflicts[0].kind, "external:shop");
+}
+
+#[test]
+fn split_moves_identities_and_their_events_and_later_events_follow() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    store.submit(order("email:kim@example.com", "o-1", "10"), at(0)).unwrap();
+    store.submit(order("phone:+14155550100", "o-2", "20"), at(DAY)).unwrap();
+    store.submit(message("phone:+14155550100", Channel::Phone), at(DAY)).unwrap();
+    // A wrong link merges the two people.
+    store.submit(identified(&["email:kim@example.com", "phone:+14155550100"]), at(2 * DAY)).unwrap();
+    assert_eq!(store.customer_count().unwrap(), 1);
+    let new = store.split(CustomerId(1), vec![identity("phone:+14155550100")], at(3 * DAY)).unwrap();
+    assert_ne!(new, CustomerId(1));
+    let kim = store.customer(&key("email:kim@example.com"), None).unwrap().unwrap();
+    let other = store.customer(&key("phone:+14155550100"), None).unwrap().unwrap();
+    assert_eq!(kim.id(), CustomerId(1));
+    assert_eq!(other.id(), new);
+    assert_eq!(kim.profile.orders.count, 1, "orders reached each person through their own identity");
+    assert_eq!(other.profile.orders.count, 1);
+    assert_eq!(other.tickets().len(), 1, "the phone ticket moved with the phone number");
+    assert!(kim.tickets().is_empty());
+    assert_eq!(other.profile.split_from, Some(CustomerId(1)));
+    // The same link fact does not merge them back; later events follow the split.
+    store.submit(identified(&["email:kim@example.com", "phone:+14155550100"]), at(4 * DAY)).unwrap();
+    store.submit(order("phone:+14155550100", "o-3", "5"), at(5 * DAY)).unwrap();
+    assert_eq!(store.customer_count().unwrap(), 2);
+    assert_eq!(store.customer(&key("phone:+14155550100"), None).unwrap().unwrap().profile.orders.count, 2);
+    // Refused splits write nothing.
+    let end = store.log().end_position();
+    assert!(store.split(CustomerId(1), vec![identity("phone:+14155550100")], at(6 * DAY)).is_err());
+    assert!(store.split(CustomerId(1), vec![identity("email:kim@example.com")], at(6 * DAY)).is_err(), "last identity");
+    assert!(store.split(CustomerId(99), vec![identity("email:kim@example.com")], at(6 * DAY)).is_err());
+    assert_eq!(store.log().end_position(), end);
+}
+
+#[test]
+fn profile_has_orders_ratings_rfm_and_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    let kim = "email:kim@example.com";
+    store.submit(order(kim, "o-1", "10"), at(0)).unwrap();
+    store.submit(order(kim, "o-2", "5"), at(2 * HOUR)).unwrap();
+    store.submit(order(kim, "o-3", "20"), at(10 * DAY)).unwrap();
+    store.submit(order(kim, "o-4", "40"), at(20 * DAY)).unwrap();
+    store.submit(rated(kim, Survey::Csat, 4), at(21 * DAY)).unwrap();
+    store.submit(rated(kim, Survey::Csat, 2), at(22 * DAY)).unwrap();
+    store.submit(rated(kim, Survey::Nps, 9), at(22 * DAY)).unwrap();
+    let ticket = store.submit(message(kim, Channel::Chat), at(23 * DAY)).unwrap().ticket_id.unwrap();
+    store
+        .submit(
+            Input::Event(CxEvent::TicketFlagged(TicketFlagged {
+                ticket_id: ticket,
+                flag: TicketFlag::Urgent,
+                reason: None,
+            })),
+            at(23 * DAY),
+        )
+        .unwrap();
+    let view = store.customer(&key(kim), Some(Timestamp(30 * DAY))).unwrap().unwrap();
+    assert_eq!(view.profile.orders.count, 4);
+    assert_eq!(view.profile.orders.average(), Some(18.75));
+    let rfm = view.rfm.unwrap();
+    assert_eq!((rfm.frequency, rfm.recency_days, rfm.t_days), (2, 20, 30));
+    assert!((rfm.monetary - 30.0).abs() < 1e-9);
+    assert_eq!(view.profile.latest(Survey::Csat).map(|r| r.score), Some(2));
+    assert_eq!(view.profile.latest(Survey::Nps).map(|r| r.score), Some(9));
+    assert_eq!(view.profile.ratings.len(), 3);
+    assert!(view.flags.open_urgent);
+    assert_eq!(store.segment(&Segment::OpenUrgentTicket).unwrap(), vec![view.id()]);
+    assert_eq!(store.segment(&Segment::Channel(Channel::Chat)).unwrap(), vec![view.id()]);
+    assert!(store.segment(&Segment::Channel(Channel::Sms)).unwrap().is_empty());
+}
+
+#[test]
+fn top_spend_segment_is_ordered() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    for (n, amount) in ["5", "50", "20", "50"].iter().enumerate() {
+        store.submit(order(&format!("external:shop:{}", n + 1), &format!("o{n}"), amount), at(0)).unwrap();
+    }
+    assert_eq!(store.segment(&Segment::TopSpend(3)).unwrap(), vec![CustomerId(2), CustomerId(4), CustomerId(3)]);
+}
+
+#[test]
+fn as_of_shows_the_customer_before_later_merges() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    store.submit(order("kakao:kim_1", "o-1", "10"), at(0)).unwrap();
+    store.submit(order("email:kim@example.com", "o-2", "30"), at(DAY)).unwrap();
+    store.submit(identified(&["email:kim@example.com", "kakao:kim_1"]), at(2 * DAY)).unwrap();
+    store.submit(order("kakao:kim_1", "o-3", "1"), at(3 * DAY)).unwrap();
+    let before = store.customer_as_of(&key("kakao:kim_1"), Timestamp(DAY + 1)).unwrap().unwrap();
+    assert_eq!(before.identities, vec![identity("kakao:kim_1")], "not merged yet at that time");
+    assert_eq!(before.profile.orders.count, 1);
+    let after = store.customer_as_of(&key("kakao:kim_1"), Timestamp(2 * DAY)).unwrap().unwrap();
+    assert_eq!(after.identities.len(), 2);
+    assert_eq!(after.profile.orders.count, 2);
+    assert_eq!(store.customer_as_of(&key("kakao:kim_1"), Timestamp(-1)).unwrap(), None);
+}
+
+#[test]
+fn rebuilding_from_the_log_gives_the_same_profiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = {
+        let store = open_store(dir.path());
+        let mut inputs = Vec::new();
+        for n in 0..40i64 {
+            let who = format!("kakao:user{}", n % 9);
+            inputs.push((order(&who, &format!("o{n}"), "3.5"), at(n * HOUR)));
+            if n % 5 == 0 {
+                let link = [format!("kakao:user{}", n % 9), format!("email:user{}@x.io", (n + 3) % 9)];
+                inputs.push((identified(&[&link[0], &link[1]]), at(n * HOUR)));
+            }
+            inputs.push((message(&who, Channel::KakaoTalk), at(n * HOUR)));
+        }
+        for result in store.submit_many(inputs, false).unwrap() {
+            result.unwrap();
+        }
+        store.split(CustomerId(1), vec![identity("kakao:user0")], at(100 * HOUR)).ok();
+        store.customers(Some(Timestamp(200 * HOUR))).unwrap()
+    };
+    let store = open_store(dir.path());
+    assert_eq!(store.customers(Some(Timestamp(200 * HOUR))).unwrap(), live);
+    assert!(live.len() > 1);
+    for view in &live {
+        for identity in &view.identities {
+            assert_eq!(store.customer_id(&CustomerKey::Identity(identity.clone())).unwrap(), Some(view.id()));
+        }
+    }
+}
+
+#[test]
+fn tickets_count_across_all_identities() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    store.submit(message("email:kim@example.com", Channel::Email), at(0)).unwrap();
+    store.submit(message("kakao:kim_1", Channel::KakaoTalk), at(100 * HOUR)).unwrap();
+    store.submit(identified(&["email:kim@example.com", "kakao:kim_1"]), at(101 * HOUR)).unwrap();
+    let view = store.customer(&key("email:kim@example.com"), None).unwrap().unwrap();
+    assert_eq!(view.tickets().len(), 2);
+    assert_eq!(view.open_tickets.len(), 2);
+    let _ = TicketId::new("x").unwrap();
+}
