@@ -28,6 +28,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod cdnow;
 mod customers;
 mod error;
 pub mod ids;

@@ -1,4 +1,5 @@
 //! Integration tests of the `rapport` facade, one binary; one module per area.
 
+mod cdnow;
 mod customers;
 mod store;
