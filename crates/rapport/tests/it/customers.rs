@@ -260,3 +260,33 @@ fn tickets_count_across_all_identities() {
     assert_eq!(view.open_tickets.len(), 2);
     let _ = TicketId::new("x").unwrap();
 }
+
+#[test]
+fn the_architecture_example_holds() {
+    // docs/ARCHITECTURE.md, "Identity resolution, by example", step by step.
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    let id_of = |pair: &str| store.customer_id(&key(pair)).unwrap();
+    store.submit(message("kakao:kim_1", Channel::KakaoTalk), at(0)).unwrap();
+    assert_eq!(id_of("kakao:kim_1"), Some(CustomerId(1)));
+    store.submit(order("email:kim@x.io", "o-1", "9"), at(1)).unwrap();
+    assert_eq!(id_of("email:kim@x.io"), Some(CustomerId(2)));
+    store.submit(identified(&["email:kim@x.io", "kakao:kim_1"]), at(2)).unwrap();
+    assert_eq!(id_of("email:kim@x.io"), Some(CustomerId(1)));
+    assert_eq!(store.customer_id(&CustomerKey::Id(CustomerId(2))).unwrap(), Some(CustomerId(1)));
+    store.submit(identified(&["external:shop:7", "email:kim@x.io"]), at(3)).unwrap();
+    assert_eq!(id_of("external:shop:7"), Some(CustomerId(1)));
+    store.submit(identified(&["external:shop:9", "kakao:kim_1"]), at(4)).unwrap();
+    assert_eq!(id_of("external:shop:9"), Some(CustomerId(3)));
+    store.submit(identified(&["email:lee@x.io", "external:shop:8"]), at(5)).unwrap();
+    assert_eq!(id_of("email:lee@x.io"), Some(CustomerId(4)));
+    store.submit(identified(&["email:lee@x.io", "email:kim@x.io"]), at(6)).unwrap();
+    assert_eq!(id_of("email:lee@x.io"), Some(CustomerId(4)), "conflict: nothing merges");
+    let conflict = store.customer(&key("email:lee@x.io"), None).unwrap().unwrap().profile.conflicts;
+    assert_eq!(conflict[0].customers, vec![CustomerId(1), CustomerId(4)]);
+    assert_eq!(conflict[0].kind, "external:shop");
+    let new = store.split(CustomerId(1), vec![identity("kakao:kim_1")], at(7)).unwrap();
+    assert_eq!(new, CustomerId(5));
+    store.submit(identified(&["kakao:kim_1", "email:kim@x.io"]), at(8)).unwrap();
+    assert_eq!(id_of("kakao:kim_1"), Some(CustomerId(5)), "the same link never merges them back");
+}
