@@ -12,4 +12,6 @@ pub mod resolution;
 
 pub use crate::profile::{day_of, rfm, MergeConflict, Orders, Profile, Rating, Rfm};
 pub use crate::projection::{CustomerProjection, ReadAt, Touch};
-pub use crate::resolution::{apply, decide, Decision, Overlay, ResolutionOptions, Resolver, ResolverMut, ResolverView};
+pub use crate::resolution::{
+    apply, decide, Decision, FastHasher, FastMap, Overlay, ResolutionOptions, Resolver, ResolverMut, ResolverView,
+};

@@ -2,12 +2,10 @@
 //! folded event by event in log order. A split rebuilds the two profiles from the log, through
 //! a reader the caller passes in (this crate does no I/O).
 
-use std::collections::HashMap;
-
 use rapport_events::{CustomerId, CxEvent, Identity, TicketId};
 
 use crate::profile::{MergeConflict, Profile};
-use crate::resolution::{self, ResolutionOptions, Resolver, ResolverView};
+use crate::resolution::{self, FastMap, ResolutionOptions, Resolver, ResolverView};
 
 /// An event as the projection sees it.
 #[derive(Debug, Clone)]
@@ -32,8 +30,8 @@ pub type ReadAt<'r> = dyn FnMut(u64) -> Option<Touch> + 'r;
 pub struct CustomerProjection {
     options: ResolutionOptions,
     resolver: Resolver,
-    profiles: HashMap<CustomerId, Profile>,
-    ticket_requester: HashMap<TicketId, Identity>,
+    profiles: FastMap<CustomerId, Profile>,
+    ticket_requester: FastMap<TicketId, Identity>,
 }
 
 impl CustomerProjection {
@@ -134,7 +132,7 @@ impl CustomerProjection {
     }
 
     fn apply_identified(&mut self, touch: &Touch) {
-        let identities: Vec<Identity> = touch.event.identities().into_iter().cloned().collect();
+        let identities = touch.event.identities();
         if let CxEvent::TicketOpened(opened) = &touch.event {
             self.ticket_requester.insert(opened.ticket_id.clone(), opened.requester.clone());
         }

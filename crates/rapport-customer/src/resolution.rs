@@ -14,8 +14,52 @@
 //! 4. Two identities a split separated never link their customers again.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use rapport_events::{CustomerId, Identity, IdentityKind};
+
+/// A small, fast hasher (FxHash's multiply-rotate) for the resolver's maps: keys are identities
+/// and ids that callers cannot choose adversarially in a way that matters for an embedded store.
+#[derive(Default, Clone, Copy)]
+pub struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut raw = [0u8; 8];
+            raw.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(raw));
+        }
+        for byte in chunks.remainder() {
+            self.add(u64::from(*byte));
+        }
+    }
+    fn write_u8(&mut self, value: u8) {
+        self.add(u64::from(value));
+    }
+    fn write_u32(&mut self, value: u32) {
+        self.add(u64::from(value));
+    }
+    fn write_u64(&mut self, value: u64) {
+        self.add(value);
+    }
+    fn write_usize(&mut self, value: usize) {
+        self.add(value as u64);
+    }
+}
+
+impl FastHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+/// Hash map with [`FastHasher`].
+pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
 
 /// What resolution treats specially.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,9 +151,19 @@ fn unique_values<'a>(
 
 /// Decides what an event with `identities` (in event order) does. `None` when no identity is
 /// usable (all blocked).
-pub fn decide(view: &impl ResolverView, identities: &[Identity], options: &ResolutionOptions) -> Option<Decision> {
+pub fn decide(view: &impl ResolverView, identities: &[&Identity], options: &ResolutionOptions) -> Option<Decision> {
+    if let [only] = identities {
+        // Fast path: most events carry one identity (orders, ratings, messages).
+        if options.is_blocked(only) {
+            return None;
+        }
+        return Some(match view.owner(only) {
+            Some(owner) => Decision { target: Some(owner), ..Decision::default() },
+            None => Decision { join: vec![(*only).clone()], ..Decision::default() },
+        });
+    }
     let mut usable: Vec<&Identity> = Vec::new();
-    for identity in identities {
+    for identity in identities.iter().copied() {
         if !options.is_blocked(identity) && !usable.contains(&identity) {
             usable.push(identity);
         }
@@ -215,10 +269,10 @@ pub fn apply(state: &mut impl ResolverMut, decision: &Decision) -> CustomerId {
 /// The live resolution state.
 #[derive(Debug, Clone, Default)]
 pub struct Resolver {
-    owners: HashMap<Identity, CustomerId>,
+    owners: FastMap<Identity, CustomerId>,
     /// Merged customer -> the customer it was merged into (follow to the survivor).
-    redirects: HashMap<CustomerId, CustomerId>,
-    identities: HashMap<CustomerId, Vec<Identity>>,
+    redirects: FastMap<CustomerId, CustomerId>,
+    identities: FastMap<CustomerId, Vec<Identity>>,
     separated: HashSet<(Identity, Identity)>,
     next_id: u64,
 }
@@ -271,8 +325,7 @@ impl Resolver {
     /// from now on. Returns the new customer's id.
     pub fn split(&mut self, customer: CustomerId, identities: &[Identity]) -> CustomerId {
         let customer = self.resolve(customer);
-        let moving: Vec<Identity> =
-            identities.iter().filter(|i| self.owners.get(*i) == Some(&customer)).cloned().collect();
+        let moving: Vec<Identity> = identities.iter().filter(|i| self.owner(i) == Some(customer)).cloned().collect();
         let staying: Vec<Identity> = self
             .identities
             .get(&customer)
@@ -331,7 +384,7 @@ impl ResolverMut for Resolver {
             if customer == survivor {
                 continue;
             }
-            let moved = self.identities.remove(&customer).unwrap_or_default();
+            let moved: Vec<Identity> = self.identities.remove(&customer).unwrap_or_default();
             for identity in &moved {
                 self.owners.insert(identity.clone(), survivor);
             }

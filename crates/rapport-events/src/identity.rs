@@ -44,6 +44,14 @@ pub enum IdentityKind {
 impl IdentityKind {
     /// Parses a kind name (`email`, `external:shopify`, ...).
     pub fn parse(text: &str) -> Result<IdentityKind, Error> {
+        // Fast path for the stored (already lower-case) names: no allocation.
+        match text {
+            "email" => return Ok(IdentityKind::Email),
+            "phone" => return Ok(IdentityKind::Phone),
+            "kakao" => return Ok(IdentityKind::Kakao),
+            "chat" => return Ok(IdentityKind::Chat),
+            _ => {}
+        }
         let lower = text.trim().to_ascii_lowercase();
         Ok(match lower.as_str() {
             "email" => IdentityKind::Email,
@@ -222,29 +230,60 @@ impl fmt::Display for Identity {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct IdentityRepr {
-    kind: String,
+#[derive(Serialize)]
+struct IdentityRef<'a> {
+    kind: std::borrow::Cow<'a, str>,
+    value: &'a str,
+}
+
+#[derive(Deserialize)]
+struct IdentityRepr<'a> {
+    #[serde(borrow)]
+    kind: std::borrow::Cow<'a, str>,
     value: String,
 }
 
 impl Serialize for Identity {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        IdentityRepr { kind: self.kind.name().into_owned(), value: self.value.clone() }.serialize(serializer)
+        IdentityRef { kind: self.kind.name(), value: &self.value }.serialize(serializer)
+    }
+}
+
+impl Identity {
+    /// Whether `value` is already in the normalized form of `kind` (then normalizing would
+    /// return it unchanged; checked without allocating).
+    fn is_normalized(kind: &IdentityKind, value: &str) -> bool {
+        if value.is_empty() || value.trim() != value || value.len() > IDENTITY_VALUE_BYTES_MAX {
+            return false;
+        }
+        match kind {
+            IdentityKind::Phone => value.len() >= 8 && value.len() <= 15 && value.bytes().all(|b| b.is_ascii_digit()),
+            IdentityKind::Email => {
+                value.matches('@').count() == 1
+                    && !value.starts_with('@')
+                    && !value.ends_with('@')
+                    && !value.chars().any(|c| c.is_uppercase() || c.is_whitespace())
+            }
+            IdentityKind::Twitter | IdentityKind::Instagram => {
+                !value.starts_with('@') && !value.chars().any(|c| c.is_uppercase() || c.is_whitespace())
+            }
+            IdentityKind::Kakao
+            | IdentityKind::Facebook
+            | IdentityKind::Line
+            | IdentityKind::Chat
+            | IdentityKind::External(_) => true,
+        }
     }
 }
 
 impl<'de> Deserialize<'de> for Identity {
-    /// Deserializing re-normalizes (without a default country code): stored identities are
-    /// already normalized, so this only rejects values that never were.
+    /// Stored identities are already normalized: they are taken as they are when they are in
+    /// normalized form, and normalized again (without a default country code) otherwise, so a
+    /// value that never was valid is rejected.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Identity, D::Error> {
         let repr = IdentityRepr::deserialize(deserializer)?;
         let kind = IdentityKind::parse(&repr.kind).map_err(serde::de::Error::custom)?;
-        if kind == IdentityKind::Phone {
-            // Stored phone values are E.164 digits already; keep them as they are.
-            if repr.value.is_empty() || !repr.value.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(serde::de::Error::custom(format!("invalid stored phone {:?}", repr.value)));
-            }
+        if Identity::is_normalized(&kind, &repr.value) {
             return Ok(Identity { kind, value: repr.value });
         }
         Identity::new(kind, &repr.value, &NormalizeOptions::default()).map_err(serde::de::Error::custom)

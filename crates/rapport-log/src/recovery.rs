@@ -2,7 +2,6 @@
 //! damage by the decision table of docs/design/log-format.md ("Recovery"). `verify` runs the
 //! same scan without changing anything.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -157,10 +156,10 @@ pub(crate) fn read_whole(file: &dyn StorageFile, path: &Path) -> Result<Vec<u8>>
     Ok(bytes)
 }
 
-/// A record of the batch being assembled during the scan.
-struct PendingRecord {
+/// A record of the batch being assembled during the scan (borrowing from the segment bytes).
+struct PendingRecord<'b> {
     offset: u64,
-    stream: String,
+    stream: &'b str,
     id: EventId,
 }
 
@@ -256,7 +255,8 @@ pub(crate) fn scan(storage: &dyn Storage, dir: &Path, writable: bool) -> Result<
         let mut pending: Vec<PendingRecord> = Vec::new();
         let mut batch_start_offset = offset;
         let mut batch_len = 0u32;
-        let mut pending_versions: HashMap<String, u64> = HashMap::new();
+        // Next version of each stream written by the batch in progress (few streams per batch).
+        let mut pending_versions: Vec<(&str, u64)> = Vec::new();
         // `Some((offset, reason, semantic))` when the scan of this segment stopped on damage.
         let mut stopped: Option<(usize, String, bool)> = None;
         while offset < bytes.len() {
@@ -274,8 +274,9 @@ pub(crate) fn scan(storage: &dyn Storage, dir: &Path, writable: bool) -> Result<
             // Checks that a torn write cannot explain: the checksum is good, the content is not.
             let position_expected = expected_position + pending.len() as u64;
             let version_expected = pending_versions
-                .get(record.stream)
-                .copied()
+                .iter()
+                .find(|(stream, _)| *stream == record.stream)
+                .map(|(_, next)| *next)
                 .unwrap_or_else(|| scan.index.streams.get(record.stream).map_or(0, |v| v.len() as u64));
             let semantic = if record.position.0 != position_expected {
                 Some(format!("record has position {} where {position_expected} was expected", record.position))
@@ -304,8 +305,11 @@ pub(crate) fn scan(storage: &dyn Storage, dir: &Path, writable: bool) -> Result<
                 batch_start_offset = offset;
                 batch_len = record.batch_len;
             }
-            pending_versions.insert(record.stream.to_owned(), version_expected + 1);
-            pending.push(PendingRecord { offset: offset as u64, stream: record.stream.to_owned(), id: record.id });
+            match pending_versions.iter_mut().find(|(stream, _)| *stream == record.stream) {
+                Some((_, next)) => *next = version_expected + 1,
+                None => pending_versions.push((record.stream, version_expected + 1)),
+            }
+            pending.push(PendingRecord { offset: offset as u64, stream: record.stream, id: record.id });
             scan.last_recorded_at = scan.last_recorded_at.max(record.recorded_at);
             offset += record.len;
             if pending.len() as u32 == batch_len {
@@ -315,7 +319,14 @@ pub(crate) fn scan(storage: &dyn Storage, dir: &Path, writable: bool) -> Result<
                     expected_position += 1;
                     assert!(entry.offset <= u64::from(u32::MAX), "segment offset {} over 4 GiB", entry.offset);
                     segment.offsets.push(entry.offset as u32);
-                    scan.index.streams.entry(entry.stream).or_default().push(position);
+                    match scan.index.streams.get_mut(entry.stream) {
+                        Some(positions) => positions.push(position),
+                        None => {
+                            let mut positions = crate::index::PositionList::default();
+                            positions.push(position);
+                            scan.index.streams.insert(entry.stream.to_owned(), positions);
+                        }
+                    }
                     scan.ids.insert(entry.id, position);
                 }
                 pending_versions.clear();

@@ -161,7 +161,7 @@ impl<'a> Planner<'a> {
             if matches!(planned.event, CxEvent::CustomersSplit(_)) {
                 self.flush_after = true;
             }
-            let identities: Vec<Identity> = planned.event.identities().into_iter().cloned().collect();
+            let identities = planned.event.identities();
             if identities.is_empty() {
                 continue;
             }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use rapport_customer::{CustomerProjection, ReadAt, ResolutionOptions, Touch};
 use rapport_events::{codec, CxEvent, Identity, TicketId};
-use rapport_log::RecordedEvent;
+use rapport_log::{RecordRef, RecordedEvent};
 use rapport_ticket::Ticket;
 
 use crate::error::{Error, Result};
@@ -36,6 +36,19 @@ pub(crate) fn touch_of(recorded: &RecordedEvent) -> Result<Touch> {
     })
 }
 
+/// The same, from a record borrowed from a sequential read (no copies of the envelope).
+pub(crate) fn touch_of_ref(record: &RecordRef<'_>) -> Result<Touch> {
+    let event = codec::decode(record.event_type, record.schema_version, record.payload)
+        .map_err(|source| Error::Decode { position: record.position.0, source })?;
+    Ok(Touch {
+        position: record.position.0,
+        ticket: record.stream.strip_prefix(TICKET_STREAM_PREFIX).map(|id| TicketId(id.to_owned())),
+        event,
+        at: record.occurred_at.0,
+        derived: record.causation_id.is_some(),
+    })
+}
+
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Projection {
     /// Invariant: every event below this position has been applied exactly once.
@@ -60,13 +73,12 @@ impl Projection {
 
     /// Folds one recorded event. Positions must arrive in order, each once. `read` fetches older
     /// events (a customer split rebuilds profiles from the log).
-    pub(crate) fn apply(&mut self, recorded: &RecordedEvent, read: &mut ReadAt<'_>) -> Result<()> {
-        assert_eq!(recorded.position.0, self.checkpoint, "projection must see every position once, in order");
-        let touch = touch_of(recorded)?;
+    pub(crate) fn apply(&mut self, touch: &Touch, read: &mut ReadAt<'_>) -> Result<()> {
+        assert_eq!(touch.position, self.checkpoint, "projection must see every position once, in order");
         if let Some(ticket_id) = &touch.ticket {
             self.apply_ticket_event(ticket_id, &touch.event, touch.at);
         }
-        self.customers.apply(&touch, read);
+        self.customers.apply(touch, read);
         self.checkpoint += 1;
         self.events_applied += 1;
         Ok(())

@@ -171,8 +171,10 @@ impl Store {
             let recorded = log.read_event(Position(position)).ok().flatten()?;
             crate::projection::touch_of(&recorded).ok()
         };
-        for recorded in self.log.read_all(Position(projection.checkpoint)) {
-            projection.apply(&recorded?, &mut read)?;
+        let mut reader = self.log.read_all(Position(projection.checkpoint));
+        while let Some(record) = reader.next_ref() {
+            let touch = crate::projection::touch_of_ref(&record?)?;
+            projection.apply(&touch, &mut read)?;
         }
         Ok(Position(projection.checkpoint))
     }

@@ -23,7 +23,11 @@ fn run(resolver: &mut Resolver, events: &[&[&str]]) -> Vec<Option<CustomerId>> {
     let options = ResolutionOptions::default();
     events
         .iter()
-        .map(|event| decide(resolver, &ids(event), &options).map(|decision| apply(resolver, &decision)))
+        .map(|event| {
+            let owned = ids(event);
+            let refs: Vec<&Identity> = owned.iter().collect();
+            decide(resolver, &refs, &options).map(|decision| apply(resolver, &decision))
+        })
         .collect()
 }
 
@@ -65,7 +69,8 @@ fn three_customers_merge_into_the_oldest() {
     let mut resolver = Resolver::default();
     run(&mut resolver, &[&["kakao:c"], &["kakao:b"], &["kakao:a"]]);
     let options = ResolutionOptions::default();
-    let decision = decide(&resolver, &ids(&["kakao:a", "kakao:b", "kakao:c"]), &options).unwrap();
+    let owned = ids(&["kakao:a", "kakao:b", "kakao:c"]);
+    let decision = decide(&resolver, &owned.iter().collect::<Vec<_>>(), &options).unwrap();
     assert_eq!(decision.target, Some(CustomerId(1)));
     assert_eq!(decision.merged, vec![CustomerId(2), CustomerId(3)]);
     assert_eq!(decision.cause, Some(identity("kakao:a")), "the first identity owned by a merged customer");
@@ -80,7 +85,8 @@ fn unique_kinds_prevent_merges_and_record_a_conflict() {
     let mut resolver = Resolver::default();
     run(&mut resolver, &[&["external:shop:1", "email:a@x.io"], &["external:shop:2", "email:b@x.io"]]);
     let options = ResolutionOptions::default();
-    let decision = decide(&resolver, &ids(&["email:b@x.io", "email:a@x.io", "kakao:new"]), &options).unwrap();
+    let owned = ids(&["email:b@x.io", "email:a@x.io", "kakao:new"]);
+    let decision = decide(&resolver, &owned.iter().collect::<Vec<_>>(), &options).unwrap();
     assert!(decision.merged.is_empty());
     assert_eq!(decision.conflict, Some((vec![CustomerId(1), CustomerId(2)], "external:shop".to_owned())));
     assert_eq!(decision.target, Some(CustomerId(2)), "unknown identities go to the first listed identity's customer");
@@ -107,7 +113,8 @@ fn blocked_values_never_link() {
     assert_eq!(resolver.customer_count(), 3);
     assert_eq!(owner(&resolver, "email:test@test.com"), None, "blocked values are not owned");
     let options = ResolutionOptions::default();
-    assert_eq!(decide(&resolver, &ids(&["chat:0000", "chat:--"]), &options), None, "all zeros and dashes");
+    let owned = ids(&["chat:0000", "chat:--"]);
+    assert_eq!(decide(&resolver, &owned.iter().collect::<Vec<_>>(), &options), None, "all zeros and dashes");
 }
 
 #[test]
@@ -137,7 +144,7 @@ proptest! {
         // Live path: one event at a time.
         let mut live = Resolver::default();
         for event in &events {
-            let identities: Vec<Identity> = event.iter().map(|n| pool[*n].clone()).collect();
+            let identities: Vec<&Identity> = event.iter().map(|n| &pool[*n]).collect();
             if let Some(decision) = decide(&live, &identities, &options) {
                 apply(&mut live, &decision);
             }
@@ -150,7 +157,7 @@ proptest! {
                 chunk
                     .iter()
                     .filter_map(|event| {
-                        let identities: Vec<Identity> = event.iter().map(|n| pool[*n].clone()).collect();
+                        let identities: Vec<&Identity> = event.iter().map(|n| &pool[*n]).collect();
                         let decision = decide(&overlay, &identities, &options)?;
                         apply(&mut overlay, &decision);
                         Some(decision)

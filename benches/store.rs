@@ -1,0 +1,215 @@
+//! Store benchmarks that print a table: command execution (one ticket, many tickets, batched),
+//! the CDNOW import, projection rebuild rate at open, profile lookup latency and memory per
+//! customer. Run: `cargo bench -p rapport-benches --bench store` (release build; the data must
+//! be in ../shared/data). Figures are for comparison within one run on one machine.
+#![allow(missing_docs)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::time::Instant;
+
+use rapport::cdnow::import_cdnow;
+use rapport::events::{Channel, Identity, NormalizeOptions};
+use rapport::log::{Durability, LogOptions, Timestamp};
+use rapport::ticket::{OpenTicket, TicketCommand};
+use rapport::{CustomerKey, Input, Meta, Store, StoreOptions};
+
+/// Counts live heap bytes so the memory figures are measured, not estimated.
+struct Counting;
+
+static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
+
+#[allow(unsafe_code)]
+// SAFETY: every call is forwarded unchanged to the system allocator; the wrapper only adds
+// atomic counters, which cannot affect the validity of the returned memory.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: forwarded with the caller's layout.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: `ptr` came from `alloc` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE_BYTES.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: forwarded unchanged.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn data(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data").join(name)
+}
+
+fn store(dir: &std::path::Path, durability: Durability) -> Store {
+    let log = LogOptions { durability, ..LogOptions::default() };
+    Store::open(dir, StoreOptions { log, ..StoreOptions::default() }).expect("open store")
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn row(name: &str, count: usize, seconds: f64, unit: &str) {
+    println!("{name:<52} {count:>9} {unit:<8} {:>12.0} {unit}/s", count as f64 / seconds);
+}
+
+fn reply(n: usize) -> TicketCommand {
+    TicketCommand::SendMessage { channel: Channel::Email, agent: format!("agent-{}", n % 7), public: true, body: None }
+}
+
+fn open(ticket: &str) -> Input {
+    let id = rapport::events::TicketId::new(ticket).expect("ticket id");
+    let requester =
+        Identity::parse("email", &format!("{ticket}@example.com"), &NormalizeOptions::default()).expect("identity");
+    Input::Command {
+        ticket_id: id.clone(),
+        command: TicketCommand::Open(OpenTicket::new(id, requester, Channel::Email)),
+    }
+}
+
+fn commands() {
+    println!("\n== command execution (durability, workload, count, throughput)");
+    for durability in [Durability::Sync, Durability::None] {
+        let label = if durability == Durability::Sync { "sync" } else { "none" };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = store(dir.path(), durability);
+        store.submit(open("T-0"), Meta::now()).expect("open");
+        let ticket = rapport::events::TicketId::new("T-0").expect("id");
+        let n = if durability == Durability::Sync { 2_000 } else { 20_000 };
+        let start = Instant::now();
+        for i in 0..n {
+            store.execute(&ticket, reply(i), Meta::now()).expect("reply");
+        }
+        row(&format!("[{label}] one ticket, one command per call"), n, start.elapsed().as_secs_f64(), "commands");
+
+        let tickets = 500;
+        let inputs: Vec<(Input, Meta)> = (0..tickets).map(|t| (open(&format!("M-{t}")), Meta::now())).collect();
+        for result in store.submit_many(inputs, false).expect("open many") {
+            result.expect("opened");
+        }
+        let start = Instant::now();
+        for i in 0..n {
+            let ticket = rapport::events::TicketId::new(format!("M-{}", i % tickets)).expect("id");
+            store.execute(&ticket, reply(i), Meta::now()).expect("reply");
+        }
+        row(
+            &format!("[{label}] {tickets} tickets, one command per call"),
+            n,
+            start.elapsed().as_secs_f64(),
+            "commands",
+        );
+
+        let batched = 50_000;
+        let inputs: Vec<(Input, Meta)> = (0..batched)
+            .map(|i| {
+                let ticket = rapport::events::TicketId::new(format!("M-{}", i % tickets)).expect("id");
+                (Input::Command { ticket_id: ticket, command: reply(i) }, Meta::now())
+            })
+            .collect();
+        let start = Instant::now();
+        for result in store.submit_many(inputs, false).expect("batched") {
+            result.expect("reply");
+        }
+        row(&format!("[{label}] {tickets} tickets, submit_many"), batched, start.elapsed().as_secs_f64(), "commands");
+    }
+}
+
+fn customers() {
+    println!("\n== customer-360 on CDNOW (cdnow-master.txt.gz)");
+    let path = data("cdnow-master.txt.gz");
+    if !path.exists() {
+        println!("skipped: {} not found", path.display());
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let start = Instant::now();
+    {
+        let store = store(dir.path(), Durability::None);
+        let report = import_cdnow(&store, &path, |_| {}).expect("import").expect("valid file");
+        store.log().sync().expect("sync");
+        row(
+            "import (parse, resolve, append, project)",
+            report.imported as usize,
+            start.elapsed().as_secs_f64(),
+            "events",
+        );
+    }
+    let start = Instant::now();
+    let log = rapport::log::Log::open(dir.path(), LogOptions::default()).expect("open log");
+    let log_seconds = start.elapsed().as_secs_f64();
+    let events = log.end_position().0 as usize;
+    row("open the log alone: scan, verify, index", events, log_seconds, "events");
+    let start = Instant::now();
+    let mut replayed = 0usize;
+    let mut reader = log.read_all(rapport::log::Position(0));
+    while let Some(record) = reader.next_ref() {
+        let record = record.expect("read");
+        let event = rapport::events::codec::decode(record.event_type, record.schema_version, record.payload);
+        replayed += usize::from(event.is_ok());
+    }
+    row("read + decode every event (no projection)", replayed, start.elapsed().as_secs_f64(), "events");
+    drop(reader);
+    drop(log);
+    let before = LIVE_BYTES.load(Ordering::Relaxed);
+    let start = Instant::now();
+    let store = store(dir.path(), Durability::Sync);
+    let seconds = start.elapsed().as_secs_f64();
+    row("open the store: log + rebuild projections", events, seconds, "events");
+    row("  of which projection rebuild (store - log alone)", events, (seconds - log_seconds).max(1e-9), "events");
+    let after = LIVE_BYTES.load(Ordering::Relaxed);
+    let views = store.customers(None).expect("customers");
+    let customers = views.len();
+    let timeline_bytes: usize = views.iter().map(|v| v.profile.timeline.capacity() * 8).sum();
+    let log_index = store.log().index_heap_bytes();
+    let total = (after - before).max(0) as usize;
+    println!(
+        "memory after open: {total} B live heap for {customers} customers and {events} events; \
+         log index {log_index} B, timelines {timeline_bytes} B"
+    );
+    println!(
+        "  per customer excluding timelines and the log's position/stream index: {:.0} B",
+        (total - timeline_bytes.min(total) - log_index.min(total)) as f64 / customers as f64
+    );
+    // Lookup latency by identity.
+    let keys: Vec<CustomerKey> =
+        views.iter().step_by(7).filter_map(|v| v.identities.first().cloned()).map(CustomerKey::Identity).collect();
+    let mut samples = Vec::with_capacity(keys.len() * 5);
+    for _ in 0..5 {
+        for key in &keys {
+            let start = Instant::now();
+            let view = store.customer(key, Some(Timestamp(0))).expect("lookup");
+            samples.push(start.elapsed().as_secs_f64() * 1e6);
+            assert!(view.is_some());
+        }
+    }
+    samples.sort_by(f64::total_cmp);
+    println!(
+        "profile lookup by identity ({} lookups): p50 {:.2} µs, p99 {:.2} µs",
+        samples.len(),
+        percentile(&samples, 0.5),
+        percentile(&samples, 0.99)
+    );
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter argument selects one group.
+    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let run = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
+    if run("commands") {
+        commands();
+    }
+    if run("customers") {
+        customers();
+    }
+}
