@@ -394,11 +394,46 @@ pub(crate) fn scan(storage: &dyn Storage, dir: &Path, writable: bool) -> Result<
 
 /// Position of a valid record in `rest` (skipping its first byte) that was written when the
 /// record at `damaged_position` was already durable, if any (case 4 of the decision table).
+///
+/// The search starts at the damaged record's declared end (bytes inside its own payload may
+/// look like records: an exported log, say) and, once it finds a valid record, steps record by
+/// record so later payloads cannot vouch either. If the declared end lies beyond the data,
+/// nothing was written after the record and nothing can vouch.
 fn vouching_record(rest: &[u8], damaged_position: u64) -> Option<u64> {
-    (1..rest.len()).find_map(|at| match record::decode_record(&rest[at..]) {
-        Ok(record) if record.durable_before > damaged_position => Some(record.position.0),
-        _ => None,
-    })
+    let declared_end = rest
+        .get(0..4)
+        .map(|raw| u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]) as usize + 8)
+        .filter(|end| (record::RECORD_HEADER_BYTES..=record::RECORD_BYTES_MAX).contains(end))
+        .unwrap_or(1);
+    let mut at = declared_end;
+    while at < rest.len() {
+        match record::decode_record(&rest[at..]) {
+            Ok(record) if record.durable_before > damaged_position => return Some(record.position.0),
+            Ok(record) => at += record.len,
+            Err(_) => at += 1,
+        }
+    }
+    None
+}
+
+/// The path of segment `idx`, or of the first segment when the directory has none (all of them
+/// are missing while the watermark says data was synced).
+fn damaged_path(scan: &Scan, dir: &Path, idx: usize) -> PathBuf {
+    scan.paths.get(idx).cloned().unwrap_or_else(|| segment_path(dir, 0))
+}
+
+/// `path` + `.quarantined`, or `.quarantined.N` when an earlier salvage already used that name
+/// (a salvage never overwrites what an earlier one set aside).
+fn quarantine_target(storage: &dyn Storage, dir: &Path, path: &Path) -> Result<PathBuf> {
+    let existing = storage.list(dir).map_err(io_err(format!("listing {}", dir.display())))?;
+    let base = format!("{}{QUARANTINE_SUFFIX}", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
+    let mut name = base.clone();
+    let mut n = 0u32;
+    while existing.contains(&name) {
+        n += 1;
+        name = format!("{base}.{n}");
+    }
+    Ok(dir.join(name))
 }
 
 /// Everything `Log::open` needs after recovery.
@@ -421,7 +456,7 @@ pub(crate) fn recover(storage: &dyn Storage, dir: &Path, mode: RecoveryMode) -> 
     match scan.damage.take() {
         None => {}
         Some(Damage::Torn { segment_idx, offset, reason }) => {
-            let path = scan.paths[segment_idx].clone();
+            let path = damaged_path(&scan, dir, segment_idx);
             if mode == RecoveryMode::Absolute {
                 return Err(Error::Corruption { segment: path, offset, reason: format!("torn tail: {reason}") });
             }
@@ -430,7 +465,7 @@ pub(crate) fn recover(storage: &dyn Storage, dir: &Path, mode: RecoveryMode) -> 
             report.truncated = Some(truncate(&scan, segment_idx, offset, reason)?);
         }
         Some(Damage::Corrupt { segment_idx, offset, reason }) => {
-            let path = scan.paths[segment_idx].clone();
+            let path = damaged_path(&scan, dir, segment_idx);
             if mode != RecoveryMode::SalvagePrefix {
                 return Err(Error::Corruption { segment: path, offset, reason });
             }
@@ -440,12 +475,12 @@ pub(crate) fn recover(storage: &dyn Storage, dir: &Path, mode: RecoveryMode) -> 
                 first_quarantined = segment_idx;
                 scan.index.segments.truncate(segment_idx);
             } else {
+                // Also when nothing is cut (the log ends below the watermark): the report then
+                // says which synced positions were lost.
                 report.truncated = Some(truncate(&scan, segment_idx, offset, reason)?);
             }
-            for path in &scan.paths[first_quarantined..] {
-                let mut target = path.as_os_str().to_owned();
-                target.push(QUARANTINE_SUFFIX);
-                let target = PathBuf::from(target);
+            for path in scan.paths.get(first_quarantined..).unwrap_or(&[]) {
+                let target = quarantine_target(storage, dir, path)?;
                 storage.rename(path, &target).map_err(io_err(format!("quarantining {}", path.display())))?;
                 report.quarantined.push(target);
                 dir_changed = true;
@@ -504,14 +539,14 @@ pub fn verify(dir: impl AsRef<Path>, storage: Arc<dyn Storage>) -> Result<Verify
         None => {}
         Some(Damage::Torn { segment_idx, offset, reason }) => {
             report.torn_tail = Some(Truncation {
-                segment: scan.paths[*segment_idx].clone(),
+                segment: damaged_path(&scan, dir, *segment_idx),
                 offset: *offset,
                 bytes_dropped: scan.file_lens[*segment_idx].saturating_sub(*offset),
                 reason: reason.clone(),
             });
         }
         Some(Damage::Corrupt { segment_idx, offset, reason }) => {
-            report.corruption = Some((scan.paths[*segment_idx].clone(), *offset, reason.clone()));
+            report.corruption = Some((damaged_path(&scan, dir, *segment_idx), *offset, reason.clone()));
         }
     }
     Ok(report)

@@ -2,6 +2,9 @@
 //! Shared helpers live here; each module covers one area.
 
 mod api;
+mod corruption;
+mod fuzz_corpus;
+mod kill9;
 
 use std::sync::Arc;
 
