@@ -131,7 +131,6 @@ impl Log {
         let lock = take_lock(storage.as_ref(), &dir)?;
         let recovered = recovery::recover(storage.as_ref(), &dir, options.recovery)?;
         let mut index = recovered.index;
-        let mut dir_changed = false;
         if index.segments.is_empty() {
             let first = index.end;
             let (path, file) = writer::create_segment(storage.as_ref(), &dir, first)
@@ -147,23 +146,20 @@ impl Log {
         let watermark_path = dir.join(WATERMARK_FILE);
         let watermark_file = match storage.open(&watermark_path, OpenMode::ReadWrite) {
             Ok(file) => file,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                dir_changed = true;
-                storage
-                    .open(&watermark_path, OpenMode::CreateTruncate)
-                    .map_err(|e| Error::io("creating the durable-watermark file", e))?
-            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => storage
+                .open(&watermark_path, OpenMode::CreateTruncate)
+                .map_err(|e| Error::io("creating the durable-watermark file", e))?,
             Err(error) => return Err(Error::io("opening the durable-watermark file", error)),
         };
+        // Always sync the directory: a segment that a crashed process renamed into place may not
+        // have a durable directory entry yet, and the watermark is about to name its data.
+        storage.sync_dir(&dir).map_err(|e| Error::io(format!("syncing directory {}", dir.display()), e))?;
         // Recovery synced the last segment, so everything recovered is durable now.
         let durable_end = index.end;
         watermark_file
             .write_all_at(&recovery::encode_watermark(durable_end), 0)
             .and_then(|()| watermark_file.sync_data())
             .map_err(|e| Error::io("writing the durable-watermark file", e))?;
-        if dir_changed {
-            storage.sync_dir(&dir).map_err(|e| Error::io(format!("syncing directory {}", dir.display()), e))?;
-        }
         let last = index.segments.last().map(|s| (s.first_position, s.file.clone(), s.end_offset));
         let Some((segment_first, segment_file, segment_len)) = last else {
             unreachable!("a segment was created above when none was recovered");

@@ -64,6 +64,7 @@ struct SimState {
     op_count: u64,
     fault_at_op: Option<(u64, FaultRepeat)>,
     faults_fired: u64,
+    sync_faults_fired: u64,
     rng: u64,
 }
 
@@ -137,6 +138,11 @@ impl SimStorage {
     /// How many injected faults have fired so far.
     pub fn faults_fired(&self) -> u64 {
         self.state.lock().faults_fired
+    }
+
+    /// How many injected faults hit a `sync_data` (each one dropped that file's pending writes).
+    pub fn sync_faults_fired(&self) -> u64 {
+        self.state.lock().sync_faults_fired
     }
 
     /// Operations performed so far.
@@ -308,6 +314,7 @@ impl StorageFile for SimHandle {
             // fsyncgate: the pending writes are dropped for good, although the process still
             // sees them in its page cache.
             file.pending.clear();
+            state.sync_faults_fired += 1;
             return Err(injected());
         }
         for op in std::mem::take(&mut file.pending) {

@@ -75,6 +75,9 @@ pub(crate) struct Writer {
     init: WriterInit,
     /// Every position below this is on stable storage.
     durable_end: u64,
+    /// Bytes of the current segment that hold acknowledged groups (synced ones in `Sync` mode,
+    /// OS-buffered ones otherwise).
+    acked_offset: u64,
     /// When the oldest unsynced append was written (`Buffered` mode).
     unsynced_since: Option<Instant>,
     buf: Vec<u8>,
@@ -103,7 +106,15 @@ enum Duplicates {
 impl Writer {
     pub(crate) fn new(init: WriterInit) -> Writer {
         let durable_end = init.next_position;
-        Writer { init, durable_end, unsynced_since: None, buf: Vec::with_capacity(1 << 20), poisoned: None }
+        let acked_offset = init.segment_len;
+        Writer {
+            init,
+            durable_end,
+            acked_offset,
+            unsynced_since: None,
+            buf: Vec::with_capacity(1 << 20),
+            poisoned: None,
+        }
     }
 
     pub(crate) fn run(mut self, requests: Receiver<Request>) {
@@ -153,6 +164,11 @@ impl Writer {
     }
 
     fn poison(&mut self, cause: String) -> Error {
+        // After a failed write or fsync the page cache may still show bytes of the failed group
+        // that will never reach the disk ("fsyncgate"). Cut them off (best effort) so that a
+        // reopen in this process cannot take them for data and name them in the watermark.
+        // Acknowledged groups stay: in Buffered and None modes they are the caller's data.
+        let _ = self.init.segment_file.set_len(self.acked_offset);
         *self.init.shared.poisoned.lock() = Some(cause.clone());
         self.poisoned = Some(cause.clone());
         Error::Poisoned { cause }
@@ -200,6 +216,7 @@ impl Writer {
         self.init.segment_file = file.clone();
         self.init.segment_first = first;
         self.init.segment_len = SEGMENT_HEADER_BYTES as u64;
+        self.acked_offset = SEGMENT_HEADER_BYTES as u64;
         self.init.shared.index.write().segments.push(crate::index::Segment {
             first_position: first,
             path,
@@ -385,6 +402,7 @@ impl Writer {
 
     /// Makes the group visible to readers and answers its callers.
     fn publish(&mut self, accepted: Vec<Accepted>, placed: &[Placed], next_position: u64, synced: bool) {
+        self.acked_offset = self.init.segment_len;
         {
             let mut index = self.init.shared.index.write();
             let Index { segments, streams, end } = &mut *index;
