@@ -34,6 +34,7 @@ mod error;
 pub mod ids;
 mod planner;
 mod projection;
+pub mod scenario;
 mod store;
 
 pub use crate::customers::{CustomerFlags, CustomerKey, CustomerView, Segment};

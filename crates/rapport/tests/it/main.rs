@@ -2,4 +2,5 @@
 
 mod cdnow;
 mod customers;
+mod scenario;
 mod store;

@@ -1,0 +1,35 @@
+//! The generated omnichannel scenario end to end: every input is accepted, each person ends as
+//! one customer with all identities and one ticket that carries all three channels, and a second
+//! run of the same scenario records nothing.
+
+use rapport::events::{Channel, NormalizeOptions};
+use rapport::log::{Durability, LogOptions};
+use rapport::{scenario, CustomerKey, Store, StoreOptions};
+
+#[test]
+fn scenario_people_become_one_profile_and_one_ticket() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = LogOptions { durability: Durability::None, ..LogOptions::default() };
+    let store = Store::open(dir.path(), StoreOptions { log, ..StoreOptions::default() }).unwrap();
+    let people = 40;
+    let inputs = scenario::omnichannel(7, people, 1_767_225_600_000_000);
+    let total = inputs.len();
+    for (n, result) in store.submit_many(inputs.clone(), false).unwrap().into_iter().enumerate() {
+        assert!(result.is_ok(), "input {n}: {result:?}");
+    }
+    assert_eq!(store.customer_count().unwrap(), people);
+    for person in [0usize, 13, 39] {
+        let key = CustomerKey::parse(&format!("kakao:kakao_user{person}"), &NormalizeOptions::default()).unwrap();
+        let view = store.customer(&key, None).unwrap().unwrap();
+        assert_eq!(view.identities.len(), 3, "person {person}: {:?}", view.identities);
+        assert_eq!(view.tickets().len(), 1, "person {person}: one ticket for one problem");
+        let ticket = store.ticket(&view.tickets()[0]).unwrap().unwrap();
+        assert_eq!(ticket.channels(), &[Channel::KakaoTalk, Channel::Email, Channel::Phone]);
+        assert_eq!(ticket.customer_messages(), 3);
+    }
+    let end = store.log().end_position();
+    let again = store.submit_many(inputs, false).unwrap();
+    assert_eq!(again.len(), total);
+    assert!(again.iter().all(|r| r.as_ref().is_ok_and(|s| s.already_recorded)));
+    assert_eq!(store.log().end_position(), end, "a second run records nothing");
+}
