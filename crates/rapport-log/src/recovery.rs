@@ -502,8 +502,34 @@ pub(crate) fn recover(storage: &dyn Storage, dir: &Path, mode: RecoveryMode) -> 
                 last.end_offset = truncation.offset;
             }
         }
-        // What a crashed process left in the page cache becomes durable before anything vouches
-        // for it (the watermark written at open).
+        // What a crashed process left in the page cache becomes durable before the watermark
+        // written at open names it. A plain fsync is not enough: if the earlier process saw an
+        // fsync fail, the kernel has marked those pages clean although they never reached the
+        // disk ("fsyncgate"), and a new fsync would skip them. So the part the watermark does
+        // not cover yet is written again (same bytes: the pages become dirty) and then synced.
+        let watermark = scan.watermark;
+        let rewrite_from = if watermark <= last.first_position {
+            Some(SEGMENT_HEADER_BYTES as u64)
+        } else {
+            last.offsets.get((watermark - last.first_position) as usize).map(|offset| u64::from(*offset))
+        };
+        if let Some(from) = rewrite_from.filter(|from| *from < last.end_offset) {
+            let mut tail = vec![0u8; (last.end_offset - from) as usize];
+            let mut done = 0;
+            while done < tail.len() {
+                let n = last
+                    .file
+                    .read_at(&mut tail[done..], from + done as u64)
+                    .map_err(io_err(format!("reading {}", last.path.display())))?;
+                if n == 0 {
+                    break;
+                }
+                done += n;
+            }
+            last.file
+                .write_all_at(&tail[..done], from)
+                .map_err(io_err(format!("rewriting the unsynced tail of {}", last.path.display())))?;
+        }
         last.file.sync_data().map_err(io_err(format!("syncing {}", last.path.display())))?;
     }
     report.segments = scan.index.segments.len();

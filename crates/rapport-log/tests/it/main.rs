@@ -2,9 +2,12 @@
 //! Shared helpers live here; each module covers one area.
 
 mod api;
+mod concurrency;
 mod corruption;
+mod crash;
 mod fuzz_corpus;
 mod kill9;
+mod model;
 
 use std::sync::Arc;
 
