@@ -137,13 +137,21 @@ impl Index {
     }
 }
 
-/// A fast hasher for event ids, which are already well mixed (or hashed by the caller).
+/// A fast hasher for event ids (multiply-rotate per word, then a full 64-bit finalizer).
 #[derive(Default)]
 pub(crate) struct IdHasher(u64);
 
 impl Hasher for IdHasher {
     fn finish(&self) -> u64 {
-        self.0
+        // murmur3's fmix64: every input bit reaches every output bit. Without it, ids that
+        // differ only in their high bytes (a counter in a big-endian id) would share their low
+        // bits, which pick the hash-table bucket: every insert would probe a long chain.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
     fn write(&mut self, bytes: &[u8]) {
         for chunk in bytes.chunks(8) {
@@ -156,3 +164,20 @@ impl Hasher for IdHasher {
 
 /// Event id -> position.
 pub(crate) type IdIndex = HashMap<EventId, u64, BuildHasherDefault<IdHasher>>;
+
+#[cfg(test)]
+mod tests {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+
+    use super::IdHasher;
+    use crate::types::EventId;
+
+    #[test]
+    fn ids_that_differ_in_high_bytes_spread_over_buckets() {
+        // Big-endian ids with a counter: the case that once collapsed into a few buckets.
+        let build = BuildHasherDefault::<IdHasher>::default();
+        let buckets: std::collections::HashSet<u64> =
+            (0..4096u128).map(|n| build.hash_one(EventId::from_u128(n << 64)) & 0xfff).collect();
+        assert!(buckets.len() > 2000, "only {} of 4096 low-bit buckets used", buckets.len());
+    }
+}

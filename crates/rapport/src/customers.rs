@@ -193,7 +193,7 @@ impl Store {
     /// there yet). `None` if the customer did not exist yet.
     pub fn customer_as_of(&self, key: &CustomerKey, at: Timestamp) -> Result<Option<CustomerView>> {
         let Some(now) = self.customer(key, None)? else { return Ok(None) };
-        let mut replay = Projection::new(self.options().resolution.clone());
+        let mut replay = Projection::new(self.options().resolution.clone(), self.metrics_options());
         let mut touches: Vec<(RecordedEvent, Touch)> = Vec::new();
         for position in &now.profile.timeline {
             let Some(recorded) = self.log().read_event(Position(*position))? else { continue };

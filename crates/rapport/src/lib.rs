@@ -36,6 +36,7 @@ mod planner;
 mod projection;
 pub mod scenario;
 mod store;
+mod store_metrics;
 
 pub use crate::customers::{CustomerFlags, CustomerKey, CustomerView, Segment};
 pub use crate::error::{Error, Result};
@@ -49,5 +50,7 @@ pub use rapport_customer as customer;
 pub use rapport_events as events;
 /// The event log (re-exported).
 pub use rapport_log as log;
+/// CX metrics and CLV models (re-exported).
+pub use rapport_metrics as metrics;
 /// The ticket aggregate (re-exported).
 pub use rapport_ticket as ticket;

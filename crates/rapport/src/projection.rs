@@ -1,11 +1,13 @@
 //! The store's projections: a fold over the whole log with a checkpoint. It holds every ticket's
-//! state, each requester's tickets, the follow-up chains, and the customer-360 projection.
+//! state, each requester's tickets, the follow-up chains, the customer-360 projection and the
+//! metrics projection.
 
 use std::collections::HashMap;
 
 use rapport_customer::{CustomerProjection, ReadAt, ResolutionOptions, Touch};
 use rapport_events::{codec, CxEvent, Identity, TicketId};
 use rapport_log::{RecordRef, RecordedEvent};
+use rapport_metrics::{MetricsOptions, MetricsProjection};
 use rapport_ticket::Ticket;
 
 use crate::error::{Error, Result};
@@ -64,11 +66,17 @@ pub(crate) struct Projection {
     pub(crate) events_applied: u64,
     /// Identity resolution and customer profiles.
     pub(crate) customers: CustomerProjection,
+    /// Per-ticket metric state, ratings and agent activity.
+    pub(crate) metrics: MetricsProjection,
 }
 
 impl Projection {
-    pub(crate) fn new(resolution: ResolutionOptions) -> Projection {
-        Projection { customers: CustomerProjection::new(resolution), ..Projection::default() }
+    pub(crate) fn new(resolution: ResolutionOptions, metrics: MetricsOptions) -> Projection {
+        Projection {
+            customers: CustomerProjection::new(resolution),
+            metrics: MetricsProjection::new(metrics),
+            ..Projection::default()
+        }
     }
 
     /// Folds one recorded event. Positions must arrive in order, each once. `read` fetches older
@@ -79,6 +87,7 @@ impl Projection {
             self.apply_ticket_event(ticket_id, &touch.event, touch.at);
         }
         self.customers.apply(touch, read);
+        self.metrics.apply(touch.ticket.as_ref(), &touch.event, touch.at);
         self.checkpoint += 1;
         self.events_applied += 1;
         Ok(())

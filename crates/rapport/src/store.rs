@@ -7,6 +7,7 @@ use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 use rapport_customer::ResolutionOptions;
 use rapport_events::{CxEvent, NormalizeOptions, TicketId};
 use rapport_log::{AppendOutcome, Error as LogError, EventId, Log, LogOptions, Position, Timestamp};
+use rapport_metrics::MetricsOptions;
 use rapport_ticket::{Ticket, TicketCommand};
 
 use crate::error::{Error, Result};
@@ -29,6 +30,9 @@ pub struct StoreOptions {
     pub repeat_inquiry_window_days: u32,
     /// Identity resolution: unique kinds and blocked values.
     pub resolution: ResolutionOptions,
+    /// Metric definitions: business-hours schedules and SLA policies (default: always open, no
+    /// SLA). [`Store::set_metrics_options`] changes them later and recomputes from the log.
+    pub metrics: MetricsOptions,
 }
 
 impl Default for StoreOptions {
@@ -39,6 +43,7 @@ impl Default for StoreOptions {
             routing_window_minutes: 72 * 60,
             repeat_inquiry_window_days: 30,
             resolution: ResolutionOptions::default(),
+            metrics: MetricsOptions::default(),
         }
     }
 }
@@ -130,7 +135,7 @@ pub struct Store {
     options: StoreOptions,
     pub(crate) projection: RwLock<Projection>,
     /// Serializes catch-up so that positions are applied in order, each once.
-    catch_up_lock: Mutex<()>,
+    pub(crate) catch_up_lock: Mutex<()>,
 }
 
 impl Store {
@@ -138,7 +143,7 @@ impl Store {
     pub fn open(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let log = Log::open(dir, options.log.clone())?;
         let store = Store {
-            projection: RwLock::new(Projection::new(options.resolution.clone())),
+            projection: RwLock::new(Projection::new(options.resolution.clone(), options.metrics.clone())),
             log,
             options,
             catch_up_lock: Mutex::new(()),

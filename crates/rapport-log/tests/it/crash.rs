@@ -723,6 +723,11 @@ fn fsyncgate_case(seed: u64, k: u64, repeat: FaultRepeat, restart: bool, fsync_h
         }
     }
     assert!(sim.faults_fired() > 0, "{ctx}: test bug: the fault never fired");
+    // A barrier: the fault may have hit the watermark write that follows an acknowledgement, and
+    // the writer thread handles it (cutting the failed bytes off) after the counter above moved.
+    // The writer answers requests in order, so once this append is answered it is done.
+    let barrier = send(&log, &mut journal, 0, batches.next());
+    assert!(matches!(barrier, Err(Error::Poisoned { .. })), "{ctx}: append after the fault: {barrier:?}");
     // Poisoned for good, and nothing is retried: no further I/O at all, not even at close.
     let ops = sim.op_count();
     for _ in 0..3 {

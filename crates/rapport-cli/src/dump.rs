@@ -1,0 +1,67 @@
+//! `rapport dump`: every event (or one stream's) as JSON lines, in log order.
+
+use std::io::{BufWriter, Write};
+use std::process::ExitCode;
+
+use base64::Engine;
+use rapport::log::{Log, LogOptions, Position, RecordedEvent};
+use serde_json::json;
+
+use crate::util::{rfc3339, write_json_line, CliError};
+use crate::StoreArg;
+
+/// Arguments of `rapport dump`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DumpArgs {
+    #[command(flatten)]
+    store: StoreArg,
+    /// First position to print.
+    #[arg(long, default_value_t = 0)]
+    from: u64,
+    /// Only this stream.
+    #[arg(long)]
+    stream: Option<String>,
+}
+
+/// The JSON form of one event.
+pub(crate) fn event_json(event: &RecordedEvent) -> serde_json::Value {
+    let data = &event.data;
+    let metadata: serde_json::Map<String, serde_json::Value> =
+        data.metadata.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    // A Rapport event is printed as its JSON form; anything else only as base64.
+    let payload = rapport::events::codec::decode(&data.event_type, data.schema_version, &data.payload)
+        .map(|event| event.to_json())
+        .unwrap_or(serde_json::Value::Null);
+    json!({
+        "position": event.position.0,
+        "stream": event.stream,
+        "version": event.version.0,
+        "event_id": data.id.to_string(),
+        "type": data.event_type,
+        "schema_version": data.schema_version,
+        "recorded_at": rfc3339(event.recorded_at.0),
+        "occurred_at": rfc3339(data.occurred_at.0),
+        "correlation_id": data.correlation_id.map(|id| id.to_string()),
+        "causation_id": data.causation_id.map(|id| id.to_string()),
+        "metadata": metadata,
+        "payload": payload,
+        "payload_base64": base64::engine::general_purpose::STANDARD.encode(&data.payload),
+    })
+}
+
+pub(crate) fn run(args: &DumpArgs) -> Result<ExitCode, CliError> {
+    let log = Log::open(&args.store.store, LogOptions::default())?;
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let events: Box<dyn Iterator<Item = Result<RecordedEvent, rapport::log::Error>>> = match &args.stream {
+        Some(stream) => {
+            Box::new(log.read_stream(stream, 0).filter(|e| e.as_ref().map_or(true, |e| e.position.0 >= args.from)))
+        }
+        None => Box::new(log.read_all(Position(args.from))),
+    };
+    for event in events {
+        write_json_line(&mut out, &event_json(&event?))?;
+    }
+    out.flush().map_err(CliError::io("writing to stdout"))?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,165 @@
+//! SLA policies: matched by a filter (priority, group, channel, tag; first match wins), with
+//! targets per priority for first reply, next reply and resolution, each in calendar or business
+//! time. Each target on each ticket is achieved, breached or active; a breach is dated at the
+//! moment the target ran out (never back-dated to the ticket's creation).
+
+use std::collections::BTreeMap;
+
+use rapport_events::{Channel, Priority};
+use serde::Deserialize;
+
+use crate::error::MetricsError;
+use crate::schedule::{Schedule, MINUTE_MICROS};
+use crate::ticket::TicketMetricsState;
+
+/// Which tickets a policy applies to; every field that is set must match.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaFilter {
+    /// Ticket priority.
+    #[serde(default)]
+    pub priority: Option<Priority>,
+    /// Ticket group.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Channel of creation.
+    #[serde(default)]
+    pub channel: Option<Channel>,
+    /// A tag the ticket has.
+    #[serde(default)]
+    pub tag: Option<String>,
+}
+
+/// Targets for one priority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaTargets {
+    /// Creation -> first public agent reply.
+    #[serde(default)]
+    pub first_reply_minutes_max: Option<u32>,
+    /// Oldest unanswered customer message -> next public agent reply.
+    #[serde(default)]
+    pub next_reply_minutes_max: Option<u32>,
+    /// Creation -> solved.
+    #[serde(default)]
+    pub resolution_minutes_max: Option<u32>,
+    /// Count the minutes in business hours (the ticket's schedule) instead of calendar time.
+    #[serde(default)]
+    pub business_hours: bool,
+}
+
+/// One SLA policy.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaPolicy {
+    /// Name.
+    pub name: String,
+    /// Which tickets.
+    #[serde(default)]
+    pub filter: SlaFilter,
+    /// Targets per priority (`low`, `normal`, `high`, `urgent`); tickets without a priority use
+    /// `normal`.
+    pub targets: BTreeMap<Priority, SlaTargets>,
+}
+
+/// The outcome of one target on one ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlaStatus {
+    /// Met in time.
+    Achieved,
+    /// Missed; the target ran out at this time (unix microseconds).
+    Breached {
+        /// When the target ran out.
+        at: i64,
+    },
+    /// Still running; runs out at this time.
+    Active {
+        /// When the target runs out.
+        due: i64,
+    },
+}
+
+/// A ticket's SLA outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketSla {
+    /// The matching policy.
+    pub policy: String,
+    /// First reply target.
+    pub first_reply: Option<SlaStatus>,
+    /// Next reply target (breached if any cycle breached; active if a cycle is open).
+    pub next_reply: Option<SlaStatus>,
+    /// Resolution target.
+    pub resolution: Option<SlaStatus>,
+}
+
+/// Parses a JSON list of policies.
+pub fn policies_from_json(text: &str) -> Result<Vec<SlaPolicy>, MetricsError> {
+    serde_json::from_str(text).map_err(|e| MetricsError::InvalidSla(e.to_string()))
+}
+
+fn matches(filter: &SlaFilter, state: &TicketMetricsState) -> bool {
+    filter.priority.is_none_or(|p| state.priority.unwrap_or(Priority::Normal) == p)
+        && filter.group.as_ref().is_none_or(|g| state.group.as_ref() == Some(g))
+        && filter.channel.as_ref().is_none_or(|c| state.channels.first() == Some(c))
+        && filter.tag.as_ref().is_none_or(|t| state.tags.contains(t))
+}
+
+/// The deadline of a target that starts at `start`.
+fn deadline(schedule: &Schedule, start: i64, minutes: u32, business: bool) -> i64 {
+    let span = i64::from(minutes) * MINUTE_MICROS;
+    if business {
+        schedule.add_business(start, span).unwrap_or(i64::MAX)
+    } else {
+        start.saturating_add(span)
+    }
+}
+
+fn judge(schedule: &Schedule, start: i64, end: Option<i64>, minutes: u32, business: bool, now: i64) -> SlaStatus {
+    let due = deadline(schedule, start, minutes, business);
+    match end {
+        Some(end) if end <= due => SlaStatus::Achieved,
+        Some(_) => SlaStatus::Breached { at: due },
+        None if now >= due => SlaStatus::Breached { at: due },
+        None => SlaStatus::Active { due },
+    }
+}
+
+/// Evaluates the first matching policy on a ticket at `now`; `None` if no policy matches.
+pub fn evaluate(
+    policies: &[SlaPolicy],
+    schedule: &Schedule,
+    state: &TicketMetricsState,
+    now: i64,
+) -> Option<TicketSla> {
+    let policy = policies.iter().find(|p| matches(&p.filter, state))?;
+    let targets = policy.targets.get(&state.priority.unwrap_or(Priority::Normal)).copied().unwrap_or_default();
+    let business = targets.business_hours;
+    let first_reply = targets
+        .first_reply_minutes_max
+        .map(|m| judge(schedule, state.created_at, state.first_reply_at(), m, business, now));
+    let resolution = targets.resolution_minutes_max.map(|m| {
+        let solved = if matches!(state.status, rapport_events::Status::Solved | rapport_events::Status::Closed) {
+            state.last_solved_at
+        } else {
+            None
+        };
+        judge(schedule, state.created_at, solved, m, business, now)
+    });
+    let next_reply = targets.next_reply_minutes_max.and_then(|m| {
+        let mut outcome: Option<SlaStatus> = None;
+        let cycles = state.reply_cycles.iter().map(|(start, end)| (*start, Some(*end)));
+        let open = state.unanswered_since.map(|start| (start, None));
+        for (start, end) in cycles.chain(open) {
+            let status = judge(schedule, start, end, m, business, now);
+            outcome = Some(match (outcome, status) {
+                (Some(SlaStatus::Breached { at }), _) => SlaStatus::Breached { at },
+                (_, breached @ SlaStatus::Breached { .. }) => breached,
+                (_, active @ SlaStatus::Active { .. }) => active,
+                (Some(previous), SlaStatus::Achieved) => previous,
+                (None, SlaStatus::Achieved) => SlaStatus::Achieved,
+            });
+        }
+        outcome
+    });
+    Some(TicketSla { policy: policy.name.clone(), first_reply, next_reply, resolution })
+}

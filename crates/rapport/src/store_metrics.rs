@@ -1,0 +1,76 @@
+//! CX metrics of the [`Store`]: per-ticket metrics, the aggregate report, and changing the
+//! definitions (schedules, SLA policies), which recomputes the metrics from the log.
+
+use rapport_events::TicketId;
+use rapport_log::{Position, Timestamp};
+use rapport_metrics::report::{report, Report, ReportQuery};
+use rapport_metrics::{MetricsOptions, MetricsProjection, TicketMetrics, TicketSla};
+
+use crate::error::Result;
+use crate::projection::touch_of_ref;
+use crate::store::Store;
+
+impl Store {
+    /// Time of the latest event (`occurred_at`) in the store: the default `now` of metrics.
+    pub fn latest_event_at(&self) -> Result<Timestamp> {
+        self.catch_up()?;
+        Ok(Timestamp(self.projection.read().metrics.latest_at()))
+    }
+
+    /// The per-ticket metrics at `now` (default: the latest event's time).
+    pub fn ticket_metrics(&self, ticket_id: &TicketId, now: Option<Timestamp>) -> Result<Option<TicketMetrics>> {
+        self.catch_up()?;
+        let projection = self.projection.read();
+        let now = now.map_or_else(|| projection.metrics.latest_at(), |t| t.0);
+        Ok(projection.metrics.ticket_metrics(ticket_id, now))
+    }
+
+    /// The SLA outcome of a ticket at `now` under the first matching policy.
+    pub fn ticket_sla(&self, ticket_id: &TicketId, now: Option<Timestamp>) -> Result<Option<TicketSla>> {
+        self.catch_up()?;
+        let projection = self.projection.read();
+        let metrics = &projection.metrics;
+        let now = now.map_or_else(|| metrics.latest_at(), |t| t.0);
+        Ok(metrics.ticket(ticket_id).and_then(|record| {
+            rapport_metrics::evaluate_sla(
+                &metrics.options().sla,
+                metrics.schedule_of(&record.state),
+                &record.state,
+                now,
+            )
+        }))
+    }
+
+    /// Aggregates for a period, optionally grouped, with drill-down.
+    pub fn metrics_report(&self, query: &ReportQuery) -> Result<Report> {
+        self.catch_up()?;
+        Ok(report(&self.projection.read().metrics, query))
+    }
+
+    /// The metric definitions in force.
+    pub fn metrics_options(&self) -> MetricsOptions {
+        self.projection.read().metrics.options().clone()
+    }
+
+    /// Replaces the metric definitions (schedules, SLA policies) and recomputes every metric from
+    /// the log.
+    pub fn set_metrics_options(&self, options: MetricsOptions) -> Result<()> {
+        self.catch_up()?;
+        // Holding the catch-up lock keeps the checkpoint where it is while the log is replayed;
+        // events appended meanwhile are folded by the next catch-up, into every projection.
+        let _serial = self.catch_up_lock.lock();
+        let end = self.projection.read().checkpoint;
+        let mut rebuilt = MetricsProjection::new(options);
+        let mut reader = self.log().read_all(Position(0));
+        while let Some(record) = reader.next_ref() {
+            let record = record?;
+            if record.position.0 >= end {
+                break;
+            }
+            let touch = touch_of_ref(&record)?;
+            rebuilt.apply(touch.ticket.as_ref(), &touch.event, touch.at);
+        }
+        self.projection.write().metrics = rebuilt;
+        Ok(())
+    }
+}
