@@ -40,6 +40,18 @@ pub enum Error {
     /// A split that cannot be done.
     #[error("invalid split: {0}")]
     InvalidSplit(String),
+    /// A CLV model could not be fitted (no customers, no repeat purchases, no interior maximum).
+    #[error(transparent)]
+    Clv(#[from] rapport_metrics::clv::ClvError),
+    /// The fitted CLV models give no finite prediction for this customer.
+    #[error("the CLV models give no finite prediction for customer {0}")]
+    ClvPrediction(rapport_events::CustomerId),
+    /// A metric definition (schedule, SLA policy, report query) is invalid.
+    #[error(transparent)]
+    Metrics(#[from] rapport_metrics::MetricsError),
+    /// An argument of a query is out of range or malformed.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
     /// A ticket id that the store would derive is already used by another ticket.
     #[error("ticket id {0} is taken")]
     TicketIdTaken(TicketId),

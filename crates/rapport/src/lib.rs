@@ -29,6 +29,7 @@
 #![deny(missing_docs)]
 
 pub mod cdnow;
+mod clv;
 mod customers;
 mod error;
 pub mod ids;
@@ -38,6 +39,7 @@ pub mod scenario;
 mod store;
 mod store_metrics;
 
+pub use crate::clv::{ClvFit, ClvOptions, ClvPrediction, TimeUnit};
 pub use crate::customers::{CustomerFlags, CustomerKey, CustomerView, Segment};
 pub use crate::error::{Error, Result};
 pub use crate::planner::ADDRESSED_METADATA_KEY;

@@ -1,0 +1,337 @@
+//! `rapport customer`, `rapport customers` and `rapport split`: the customer-360 view.
+
+use std::io::{BufWriter, Write};
+use std::process::ExitCode;
+
+use rapport::events::{CustomerId, Identity, Survey};
+use rapport::log::Timestamp;
+use rapport::{ClvOptions, ClvPrediction, CustomerKey, CustomerView, Meta, Store, TimeUnit};
+use serde_json::{json, Value};
+
+use crate::util::{open_existing_store, parse_time, rfc3339, write_json_line, CliError};
+use crate::StoreArg;
+
+/// Arguments of `rapport customer`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct CustomerArgs {
+    /// `kind:value` (e.g. `email:kim@example.com`, `external:cdnow:00042`) or a customer id (`C12`).
+    key: String,
+    #[command(flatten)]
+    store: StoreArg,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    /// The profile as it was at this time (RFC 3339 or YYYY-MM-DD).
+    #[arg(long)]
+    as_of: Option<String>,
+    /// Also list the customer's timeline (every event that touched them, in time order).
+    #[arg(long)]
+    timeline: bool,
+    /// First timeline entry to print.
+    #[arg(long, default_value_t = 0)]
+    offset: usize,
+    /// Timeline entries to print.
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    /// End of observation for RFM and CLV (YYYY-MM-DD); default: the latest customer event.
+    #[arg(long)]
+    observation_end: Option<String>,
+    /// Skip the CLV prediction (it fits the models on every customer of the store).
+    #[arg(long)]
+    no_clv: bool,
+}
+
+/// Arguments of `rapport customers`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct CustomersArgs {
+    #[command(flatten)]
+    store: StoreArg,
+    /// One JSON object per line (the only output format; the flag is accepted for clarity).
+    #[arg(long)]
+    json: bool,
+    /// End of observation for RFM (YYYY-MM-DD); default: the latest customer event.
+    #[arg(long)]
+    observation_end: Option<String>,
+}
+
+/// Arguments of `rapport split`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SplitArgs {
+    /// The customer to split (`C12`, or one of their identities).
+    customer: String,
+    /// The identities (`kind:value`) that move to a new customer.
+    #[arg(required = true)]
+    identities: Vec<String>,
+    #[command(flatten)]
+    store: StoreArg,
+}
+
+fn survey_json(view: &CustomerView, survey: Survey) -> Value {
+    match view.profile.latest(survey) {
+        Some(rating) => json!({"score": rating.score, "at": rfc3339(rating.at)}),
+        None => Value::Null,
+    }
+}
+
+/// The JSON object of one customer.
+pub(crate) fn customer_json(view: &CustomerView) -> Value {
+    let profile = &view.profile;
+    let mut identities: Vec<String> = view.identities.iter().map(Identity::to_string).collect();
+    identities.sort();
+    let channels: serde_json::Map<String, Value> =
+        profile.channels.iter().map(|(channel, count)| (channel.to_string(), json!(count))).collect();
+    let conflicts: Vec<Value> = profile
+        .conflicts
+        .iter()
+        .map(|c| {
+            json!({
+                "customers": c.customers.iter().map(CustomerId::to_string).collect::<Vec<_>>(),
+                "kind": c.kind,
+                "at": rfc3339(c.at),
+            })
+        })
+        .collect();
+    let orders = &profile.orders;
+    json!({
+        "customer_id": profile.id.to_string(),
+        "identities": identities,
+        "merged_from": profile.merged_from.iter().map(CustomerId::to_string).collect::<Vec<_>>(),
+        "split_from": profile.split_from.map(|c| c.to_string()),
+        "merge_conflicts": conflicts,
+        "traits": profile.traits,
+        "first_seen": profile.first_seen.map(rfc3339),
+        "last_seen": profile.last_seen.map(rfc3339),
+        "channels": channels,
+        "tickets": {
+            "open": view.open_tickets.len(),
+            "total": profile.tickets.len(),
+            "ids": profile.tickets.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+            "open_ids": view.open_tickets.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+        },
+        "orders": {
+            "count": orders.count,
+            "total": orders.total.as_f64(),
+            "average": orders.average(),
+            "first_at": orders.first_at.map(rfc3339),
+            "last_at": orders.last_at.map(rfc3339),
+        },
+        "rfm": view.rfm.map(|rfm| json!({
+            "frequency": rfm.frequency,
+            "recency_days": rfm.recency_days,
+            "t_days": rfm.t_days,
+            "monetary": rfm.monetary,
+        })),
+        "ratings": {
+            "csat": survey_json(view, Survey::Csat),
+            "nps": survey_json(view, Survey::Nps),
+            "ces": survey_json(view, Survey::Ces),
+            "count": profile.ratings.len(),
+        },
+        "flags": {
+            "repeat_inquiry": view.flags.repeat_inquiry,
+            "open_urgent": view.flags.open_urgent,
+            "merge_conflict": view.flags.merge_conflict,
+        },
+        "timeline_events": profile.timeline.len(),
+    })
+}
+
+/// The JSON object of a CLV prediction.
+pub(crate) fn clv_json(prediction: &ClvPrediction) -> Value {
+    json!({
+        "p_alive": prediction.p_alive,
+        "expected_purchases": prediction.expected_purchases,
+        "expected_average_spend": prediction.expected_average_spend,
+        "clv": prediction.clv,
+    })
+}
+
+fn observation_end(text: &Option<String>) -> Result<Option<Timestamp>, CliError> {
+    text.as_deref().map(parse_time).transpose()
+}
+
+pub(crate) fn parse_key(store: &Store, text: &str) -> Result<CustomerKey, CliError> {
+    CustomerKey::parse(text, &store.options().normalize).map_err(|e| CliError::Invalid(format!("{text:?}: {e}")))
+}
+
+/// The CLV prediction of a customer: both models fitted in weeks on every customer's purchases up
+/// to the observation end; 12 months at 1 % a month. `Err` text when the store cannot be fitted.
+pub(crate) fn predict(store: &Store, customer: CustomerId, end: Timestamp) -> Result<Option<ClvPrediction>, String> {
+    let fit = store.fit_clv(end, TimeUnit::Weeks).map_err(|e| e.to_string())?;
+    store.predict_customer_clv(&fit, &ClvOptions::default(), customer).map_err(|e| e.to_string())
+}
+
+pub(crate) fn run_customer(args: &CustomerArgs) -> Result<ExitCode, CliError> {
+    let store = open_existing_store(&args.store.store)?;
+    let key = parse_key(&store, &args.key)?;
+    let end = observation_end(&args.observation_end)?;
+    let view = match &args.as_of {
+        Some(text) => store.customer_as_of(&key, parse_time(text)?)?,
+        None => store.customer(&key, end)?,
+    };
+    let Some(view) = view else {
+        return Err(CliError::NotFound(format!("no customer {} in {}", args.key, args.store.store.display())));
+    };
+    let mut value = customer_json(&view);
+    if !args.no_clv && args.as_of.is_none() && view.profile.orders.count > 0 {
+        let end = match end {
+            Some(end) => end,
+            None => Timestamp(store.customers(None)?.iter().filter_map(|v| v.profile.last_seen).max().unwrap_or(0)),
+        };
+        value["clv"] = match predict(&store, view.id(), end) {
+            Ok(Some(prediction)) => clv_json(&prediction),
+            Ok(None) => Value::Null,
+            Err(reason) => json!({"error": reason}),
+        };
+    }
+    let timeline = if args.timeline { store.timeline(&key, args.offset, args.limit)? } else { Vec::new() };
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    if args.json {
+        if args.timeline {
+            value["timeline"] = Value::Array(
+                timeline
+                    .iter()
+                    .map(|(recorded, event)| {
+                        json!({
+                            "position": recorded.position.0,
+                            "stream": recorded.stream,
+                            "type": event.event_type(),
+                            "at": rfc3339(recorded.data.occurred_at.0),
+                            "fields": event.to_json(),
+                        })
+                    })
+                    .collect(),
+            );
+        }
+        write_json_line(&mut out, &value)?;
+    } else {
+        print_customer(&mut out, &value)?;
+        if args.timeline {
+            let w = |out: &mut BufWriter<_>, text: String| {
+                writeln!(out, "{text}").map_err(CliError::io("writing to stdout"))
+            };
+            w(&mut out, format!("  timeline (from {}, {} entries):", args.offset, timeline.len()))?;
+            for (recorded, event) in &timeline {
+                w(
+                    &mut out,
+                    format!(
+                        "    {}  {:<24} {:<28} {}",
+                        rfc3339(recorded.data.occurred_at.0),
+                        event.event_type(),
+                        recorded.stream,
+                        event.to_json()
+                    ),
+                )?;
+            }
+        }
+    }
+    out.flush().map_err(CliError::io("writing to stdout"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the text form of a customer's JSON object.
+pub(crate) fn print_customer(out: &mut impl Write, value: &Value) -> Result<(), CliError> {
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".to_owned(),
+        other => other.to_string(),
+    };
+    let list = |v: &Value| v.as_array().map(|a| a.iter().map(text).collect::<Vec<_>>().join(", ")).unwrap_or_default();
+    let mut lines = vec![
+        format!("customer {}", text(&value["customer_id"])),
+        format!("  identities     {}", list(&value["identities"])),
+        format!("  first/last     {} .. {}", text(&value["first_seen"]), text(&value["last_seen"])),
+    ];
+    if value["merged_from"].as_array().is_some_and(|a| !a.is_empty()) {
+        lines.push(format!("  merged from    {}", list(&value["merged_from"])));
+    }
+    if let Some(channels) = value["channels"].as_object() {
+        let parts: Vec<String> = channels.iter().map(|(c, n)| format!("{c} ×{n}")).collect();
+        lines.push(format!("  channels       {}", parts.join(", ")));
+    }
+    let tickets = &value["tickets"];
+    lines.push(format!(
+        "  tickets        {} open of {}: {}",
+        text(&tickets["open"]),
+        text(&tickets["total"]),
+        list(&tickets["ids"])
+    ));
+    let orders = &value["orders"];
+    lines.push(format!(
+        "  orders         {} totalling {:.2} (average {})",
+        text(&orders["count"]),
+        orders["total"].as_f64().unwrap_or(0.0),
+        orders["average"].as_f64().map_or("-".to_owned(), |a| format!("{a:.2}"))
+    ));
+    let rfm = &value["rfm"];
+    if !rfm.is_null() {
+        lines.push(format!(
+            "  RFM            frequency {}  recency {} d  age {} d  monetary {:.2}",
+            text(&rfm["frequency"]),
+            text(&rfm["recency_days"]),
+            text(&rfm["t_days"]),
+            rfm["monetary"].as_f64().unwrap_or(0.0)
+        ));
+    }
+    let ratings = &value["ratings"];
+    lines.push(format!(
+        "  satisfaction   CSAT {}  NPS {}  CES {}",
+        text(&ratings["csat"]["score"]),
+        text(&ratings["nps"]["score"]),
+        text(&ratings["ces"]["score"])
+    ));
+    let flags = &value["flags"];
+    let set: Vec<&str> = ["repeat_inquiry", "open_urgent", "merge_conflict"]
+        .into_iter()
+        .filter(|f| flags[*f].as_bool() == Some(true))
+        .collect();
+    lines.push(format!("  flags          {}", if set.is_empty() { "-".to_owned() } else { set.join(", ") }));
+    let clv = &value["clv"];
+    if clv["clv"].is_number() {
+        lines.push(format!(
+            "  predicted      CLV {:.2} over 12 months; P(alive) {:.2}; {:.2} purchases in 52 weeks at {:.2} each",
+            clv["clv"].as_f64().unwrap_or(0.0),
+            clv["p_alive"].as_f64().unwrap_or(0.0),
+            clv["expected_purchases"].as_f64().unwrap_or(0.0),
+            clv["expected_average_spend"].as_f64().unwrap_or(0.0)
+        ));
+    } else if let Some(reason) = clv["error"].as_str() {
+        lines.push(format!("  predicted      no CLV: {reason}"));
+    }
+    for line in lines {
+        writeln!(out, "{line}").map_err(CliError::io("writing to stdout"))?;
+    }
+    Ok(())
+}
+
+pub(crate) fn run_customers(args: &CustomersArgs) -> Result<ExitCode, CliError> {
+    let store = open_existing_store(&args.store.store)?;
+    let end = observation_end(&args.observation_end)?;
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    for view in store.customers(end)? {
+        write_json_line(&mut out, &customer_json(&view))?;
+    }
+    out.flush().map_err(CliError::io("writing to stdout"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn run_split(args: &SplitArgs) -> Result<ExitCode, CliError> {
+    let store = open_existing_store(&args.store.store)?;
+    let key = parse_key(&store, &args.customer)?;
+    let Some(customer) = store.customer_id(&key)? else {
+        return Err(CliError::NotFound(format!("no customer {} in {}", args.customer, args.store.store.display())));
+    };
+    let identities = args
+        .identities
+        .iter()
+        .map(|text| {
+            Identity::parse_pair(text, &store.options().normalize)
+                .map_err(|e| CliError::Invalid(format!("{text:?}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let new_customer = store.split(customer, identities, Meta::now())?;
+    println!("split {customer}: {} moved to {new_customer}", args.identities.join(", "));
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,368 @@
+//! `rapport metrics`: the CX aggregates of a store (docs/metrics.md) as a table or JSON.
+
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use rapport::metrics::report::{Dimension, Drill, GroupReport, PeriodRow, Quantiles, Report, ReportQuery, SlaCounts};
+use rapport::metrics::{policies_from_json, MetricsOptions, Schedules};
+use rapport::Store;
+use serde_json::{json, Value};
+
+use crate::util::{open_existing_store, parse_time, rfc3339, CliError};
+use crate::StoreArg;
+
+/// Arguments of `rapport metrics`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct MetricsArgs {
+    #[command(flatten)]
+    store: StoreArg,
+    /// Start of the period (inclusive; RFC 3339 or YYYY-MM-DD).
+    #[arg(long)]
+    from: Option<String>,
+    /// End of the period (exclusive; RFC 3339 or YYYY-MM-DD).
+    #[arg(long)]
+    to: Option<String>,
+    /// Measure unsolved tickets at this time; default: the latest event in the store.
+    #[arg(long)]
+    now: Option<String>,
+    /// Group the aggregates: channel, group, priority, tag, agent or type.
+    #[arg(long)]
+    group_by: Option<String>,
+    /// Business-hours schedules (JSON, see docs/metrics.md); the metrics are recomputed with them.
+    #[arg(long)]
+    schedule: Option<PathBuf>,
+    /// SLA policies (JSON list, see docs/metrics.md); the metrics are recomputed with them.
+    #[arg(long)]
+    sla: Option<PathBuf>,
+    /// The N of "response rate within N hours" (repeatable; default 3, 6, 16, 24).
+    #[arg(long = "within-hours")]
+    within_hours: Vec<u32>,
+    /// Print one JSON object instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// In JSON, list the ticket ids behind every count (drill-down).
+    #[arg(long)]
+    drill: bool,
+}
+
+fn read(path: &PathBuf) -> Result<String, CliError> {
+    std::fs::read_to_string(path).map_err(CliError::io(format!("reading {}", path.display())))
+}
+
+/// Applies `--schedule` and `--sla` (recomputing the metrics from the log) when given.
+pub(crate) fn apply_definitions(
+    store: &Store,
+    schedule: Option<&PathBuf>,
+    sla: Option<&PathBuf>,
+) -> Result<(), CliError> {
+    if schedule.is_none() && sla.is_none() {
+        return Ok(());
+    }
+    let mut options: MetricsOptions = store.metrics_options();
+    if let Some(path) = schedule {
+        options.schedules =
+            Schedules::from_json(&read(path)?).map_err(|e| CliError::Invalid(format!("{}: {e}", path.display())))?;
+    }
+    if let Some(path) = sla {
+        options.sla =
+            policies_from_json(&read(path)?).map_err(|e| CliError::Invalid(format!("{}: {e}", path.display())))?;
+    }
+    store.set_metrics_options(options)?;
+    Ok(())
+}
+
+/// Builds the report query from the arguments.
+pub(crate) fn query(
+    from: &Option<String>,
+    to: &Option<String>,
+    now: &Option<String>,
+    group_by: &Option<String>,
+    within_hours: &[u32],
+) -> Result<ReportQuery, CliError> {
+    let time = |t: &Option<String>| -> Result<Option<i64>, CliError> {
+        Ok(t.as_deref().map(parse_time).transpose()?.map(|t| t.0))
+    };
+    let group_by = group_by
+        .as_deref()
+        .map(|g| g.parse::<Dimension>())
+        .transpose()
+        .map_err(|e| CliError::Invalid(e.to_string()))?;
+    let mut query =
+        ReportQuery { from: time(from)?, to: time(to)?, now: time(now)?, group_by, ..ReportQuery::default() };
+    if let (Some(from), Some(to)) = (query.from, query.to) {
+        if to <= from {
+            return Err(CliError::Invalid("--to must be after --from".into()));
+        }
+    }
+    if !within_hours.is_empty() {
+        query.response_hours = within_hours.to_vec();
+    }
+    Ok(query)
+}
+
+fn drill(d: &Drill, with_ids: bool) -> Value {
+    if with_ids {
+        json!({"count": d.count, "tickets": d.tickets.iter().map(|t| t.as_str()).collect::<Vec<_>>()})
+    } else {
+        json!(d.count)
+    }
+}
+
+fn quantiles_json(q: &Quantiles) -> Value {
+    json!({
+        "n": q.n,
+        "median_minutes": q.calendar_median, "p90_minutes": q.calendar_p90,
+        "median_business_minutes": q.business_median, "p90_business_minutes": q.business_p90,
+    })
+}
+
+fn sla_json(s: &SlaCounts, ids: bool) -> Value {
+    json!({
+        "achieved": drill(&s.achieved, ids), "breached": drill(&s.breached, ids), "active": drill(&s.active, ids),
+        "percent_achieved": s.percent_achieved,
+    })
+}
+
+fn periods_json(rows: &[PeriodRow], ids: bool) -> Value {
+    Value::Array(
+        rows.iter()
+            .map(|r| {
+                json!({
+                    "period": r.period, "created": drill(&r.created, ids), "solved": drill(&r.solved, ids),
+                    "created_change": r.created_change, "solved_change": r.solved_change,
+                })
+            })
+            .collect(),
+    )
+}
+
+fn group_json(g: &GroupReport, ids: bool) -> Value {
+    let s = &g.satisfaction;
+    json!({
+        "key": g.key,
+        "created": drill(&g.created, ids),
+        "solved": drill(&g.solved, ids),
+        "unsolved": drill(&g.unsolved, ids),
+        "reopened": drill(&g.reopened, ids),
+        "reopen_rate": g.reopen_rate,
+        "one_touch": drill(&g.one_touch, ids),
+        "one_touch_rate": g.one_touch_rate,
+        "repeat_inquiry": drill(&g.repeat_inquiry, ids),
+        "repeat_inquiry_rate": g.repeat_inquiry_rate,
+        "durations": g.durations.iter().map(|(name, q)| ((*name).to_owned(), quantiles_json(q))).collect::<serde_json::Map<_, _>>(),
+        "response_rates": g.response_rates.iter().map(|(hours, d, share)| json!({
+            "within_hours": hours, "tickets": drill(d, ids), "share": share,
+        })).collect::<Vec<_>>(),
+        "sla": {
+            "first_reply": sla_json(&g.sla_first_reply, ids),
+            "next_reply": sla_json(&g.sla_next_reply, ids),
+            "resolution": sla_json(&g.sla_resolution, ids),
+        },
+        "satisfaction": {
+            "csat_responses": s.csat_responses, "csat_satisfied": s.csat_satisfied, "csat_percent": s.csat_percent,
+            "nps_responses": s.nps_responses, "promoters": s.promoters, "detractors": s.detractors, "nps": s.nps,
+            "ces_responses": s.ces_responses, "ces_mean": s.ces_mean, "tickets": drill(&s.tickets, ids),
+        },
+        "daily": periods_json(&g.daily, ids),
+        "weekly": periods_json(&g.weekly, ids),
+        "monthly": periods_json(&g.monthly, ids),
+        "backlog": g.backlog.iter().map(|(day, n)| json!({"day": day, "unsolved": n})).collect::<Vec<_>>(),
+        "throughput": g.throughput.iter().map(|t| json!({
+            "agent": t.agent, "solved": t.solved, "active_days": t.active_days, "per_active_day": t.per_active_day,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// The JSON object of a report.
+pub(crate) fn report_json(report: &Report, ids: bool) -> Value {
+    json!({
+        "from": report.from.map(rfc3339),
+        "to": report.to.map(rfc3339),
+        "now": rfc3339(report.now),
+        "groups": report.groups.iter().map(|g| group_json(g, ids)).collect::<Vec<_>>(),
+    })
+}
+
+fn percent(value: Option<f64>) -> String {
+    value.map_or("-".to_owned(), |v| format!("{:.1}%", v * 100.0))
+}
+
+fn hours(minutes: Option<f64>) -> String {
+    minutes.map_or("-".to_owned(), |m| format!("{:.1}h", m / 60.0))
+}
+
+fn number(value: Option<f64>, digits: usize) -> String {
+    value.map_or("-".to_owned(), |v| format!("{v:.digits$}"))
+}
+
+/// Prints the report as readable tables.
+pub(crate) fn print_report(out: &mut impl Write, report: &Report) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "period {} .. {}, unsolved tickets measured at {}",
+        report.from.map_or("start".to_owned(), rfc3339),
+        report.to.map_or("now".to_owned(), rfc3339),
+        rfc3339(report.now)
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{:<28} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8}",
+        "group", "created", "solved", "backlog", "reopen", "one-touch", "repeat"
+    )?;
+    for g in &report.groups {
+        writeln!(
+            out,
+            "{:<28} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8}",
+            truncate(&g.key, 28),
+            g.created.count,
+            g.solved.count,
+            g.unsolved.count,
+            percent(g.reopen_rate),
+            percent(g.one_touch_rate),
+            percent(g.repeat_inquiry_rate)
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(out, "durations (calendar hours; business hours in brackets), median / p90")?;
+    writeln!(out, "{:<28} {:>24} {:>24} {:>24}", "group", "first reply", "first resolution", "full resolution")?;
+    for g in &report.groups {
+        let cell = |name: &str| {
+            let q = g.durations.get(name).cloned().unwrap_or_default();
+            format!(
+                "{}/{} [{}/{}]",
+                hours(q.calendar_median),
+                hours(q.calendar_p90),
+                hours(q.business_median),
+                hours(q.business_p90)
+            )
+        };
+        writeln!(
+            out,
+            "{:<28} {:>24} {:>24} {:>24}",
+            truncate(&g.key, 28),
+            cell("first_reply"),
+            cell("first_resolution"),
+            cell("full_resolution")
+        )?;
+    }
+    writeln!(out)?;
+    let within: Vec<String> = report
+        .groups
+        .first()
+        .map(|g| g.response_rates.iter().map(|(h, _, _)| format!("≤{h}h")).collect())
+        .unwrap_or_default();
+    writeln!(out, "resolved within N hours of creation, and SLA % achieved")?;
+    writeln!(
+        out,
+        "{:<28} {} {:>12} {:>12} {:>12}",
+        "group",
+        within.iter().map(|w| format!("{w:>8}")).collect::<String>(),
+        "SLA 1st rep",
+        "SLA next rep",
+        "SLA resolve"
+    )?;
+    for g in &report.groups {
+        let rates: String = g.response_rates.iter().map(|(_, _, share)| format!("{:>8}", percent(*share))).collect();
+        let sla = |s: &SlaCounts| {
+            s.percent_achieved.map_or("-".to_owned(), |p| format!("{p:.1}% of {}", s.achieved.count + s.breached.count))
+        };
+        writeln!(
+            out,
+            "{:<28} {rates} {:>12} {:>12} {:>12}",
+            truncate(&g.key, 28),
+            sla(&g.sla_first_reply),
+            sla(&g.sla_next_reply),
+            sla(&g.sla_resolution)
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(out, "satisfaction")?;
+    writeln!(out, "{:<28} {:>14} {:>14} {:>14}", "group", "CSAT (n)", "NPS (n)", "CES (n)")?;
+    for g in &report.groups {
+        let s = &g.satisfaction;
+        writeln!(
+            out,
+            "{:<28} {:>14} {:>14} {:>14}",
+            truncate(&g.key, 28),
+            format!("{} ({})", number(s.csat_percent, 1), s.csat_responses),
+            format!("{} ({})", number(s.nps, 1), s.nps_responses),
+            format!("{} ({})", number(s.ces_mean, 2), s.ces_responses)
+        )?;
+    }
+    if let [all] = report.groups.as_slice() {
+        writeln!(out)?;
+        writeln!(out, "monthly volume (created / solved, change against the previous month)")?;
+        for row in &all.monthly {
+            writeln!(
+                out,
+                "  {}  {:>6} {:>7}   {:>6} {:>7}",
+                row.period,
+                row.created.count,
+                row.created_change.map_or("".to_owned(), |c| format!("{:+.0}%", c * 100.0)),
+                row.solved.count,
+                row.solved_change.map_or("".to_owned(), |c| format!("{:+.0}%", c * 100.0)),
+            )?;
+        }
+        writeln!(out)?;
+        writeln!(out, "backlog at the end of each month (unsolved tickets)")?;
+        let mut last_month = String::new();
+        let mut month_end: Vec<(String, usize)> = Vec::new();
+        for (day, n) in &all.backlog {
+            let month = day.get(..7).unwrap_or(day).to_owned();
+            if month != last_month {
+                month_end.push((month.clone(), *n));
+                last_month = month;
+            } else if let Some(last) = month_end.last_mut() {
+                last.1 = *n;
+            }
+        }
+        for (month, n) in month_end {
+            writeln!(out, "  {month}  {n:>6}")?;
+        }
+        if !all.throughput.is_empty() {
+            let mut top = all.throughput.clone();
+            top.sort_by(|a, b| b.solved.cmp(&a.solved).then(a.agent.cmp(&b.agent)));
+            writeln!(out)?;
+            writeln!(out, "agent throughput (top 10 by solves): solves, active days, solves per active day")?;
+            for t in top.iter().take(10) {
+                writeln!(
+                    out,
+                    "  {:<24} {:>6} {:>6} {:>8}",
+                    truncate(&t.agent, 24),
+                    t.solved,
+                    t.active_days,
+                    number(t.per_active_day, 2)
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn truncate(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_owned()
+    } else {
+        let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+pub(crate) fn run(args: &MetricsArgs) -> Result<ExitCode, CliError> {
+    let store = open_existing_store(&args.store.store)?;
+    let query = query(&args.from, &args.to, &args.now, &args.group_by, &args.within_hours)?;
+    apply_definitions(&store, args.schedule.as_ref(), args.sla.as_ref())?;
+    let report = store.metrics_report(&query)?;
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    if args.json {
+        crate::util::write_json_line(&mut out, &report_json(&report, args.drill))?;
+    } else {
+        print_report(&mut out, &report).map_err(CliError::io("writing to stdout"))?;
+    }
+    out.flush().map_err(CliError::io("writing to stdout"))?;
+    Ok(ExitCode::SUCCESS)
+}

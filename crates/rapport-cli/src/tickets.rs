@@ -1,0 +1,229 @@
+//! `rapport ticket ID` and `rapport tickets`: tickets as the store sees them, with their metrics.
+
+use std::io::{BufWriter, Write};
+use std::process::ExitCode;
+
+use rapport::events::TicketId;
+use rapport::log::Timestamp;
+use rapport::metrics::{Minutes, TicketMetrics};
+use rapport::ticket::Ticket;
+use rapport::Store;
+use serde_json::{json, Value};
+
+use crate::util::{open_existing_store, parse_time, rfc3339, write_json_line, CliError};
+use crate::StoreArg;
+
+/// Arguments of `rapport ticket`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct TicketArgs {
+    /// The ticket id.
+    id: String,
+    #[command(flatten)]
+    store: StoreArg,
+    /// Print one JSON object (the ticket, its metrics and its events) instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Measure unsolved tickets at this time (RFC 3339 or YYYY-MM-DD); default: the latest event.
+    #[arg(long)]
+    now: Option<String>,
+}
+
+/// Arguments of `rapport tickets`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct TicketsArgs {
+    #[command(flatten)]
+    store: StoreArg,
+    /// One JSON object per line (the only output format; the flag is accepted for clarity).
+    #[arg(long)]
+    json: bool,
+    /// Measure unsolved tickets at this time (RFC 3339 or YYYY-MM-DD); default: the latest event.
+    #[arg(long)]
+    now: Option<String>,
+}
+
+fn minutes(value: Option<Minutes>, business: bool) -> Value {
+    match value {
+        Some(m) if business => json!(m.business),
+        Some(m) => json!(m.calendar),
+        None => Value::Null,
+    }
+}
+
+/// The `metrics` object of a ticket (docs/metrics.md).
+pub(crate) fn metrics_json(metrics: Option<&TicketMetrics>) -> Value {
+    let Some(m) = metrics else { return Value::Null };
+    json!({
+        "first_reply_minutes": minutes(m.first_reply, false),
+        "first_reply_business_minutes": minutes(m.first_reply, true),
+        "first_resolution_minutes": minutes(m.first_resolution, false),
+        "first_resolution_business_minutes": minutes(m.first_resolution, true),
+        "full_resolution_minutes": minutes(m.full_resolution, false),
+        "full_resolution_business_minutes": minutes(m.full_resolution, true),
+        "requester_wait_minutes": m.requester_wait.calendar,
+        "requester_wait_business_minutes": m.requester_wait.business,
+        "agent_wait_minutes": m.agent_wait.calendar,
+        "agent_wait_business_minutes": m.agent_wait.business,
+        "on_hold_minutes": m.on_hold.calendar,
+        "on_hold_business_minutes": m.on_hold.business,
+        "reopens": m.reopens,
+        "replies": m.replies,
+        "group_stations": m.group_stations,
+        "assignee_stations": m.assignee_stations,
+        "one_touch": m.one_touch,
+        "channels": m.channels,
+    })
+}
+
+/// The JSON object of a ticket (without its events).
+pub(crate) fn ticket_json(store: &Store, ticket: &Ticket, now: Option<Timestamp>) -> Result<Value, CliError> {
+    let metrics = store.ticket_metrics(ticket.id(), now)?;
+    let channels: Vec<String> = store.ticket_channels(ticket.id())?.iter().map(|c| c.to_string()).collect();
+    Ok(json!({
+        "ticket_id": ticket.id().as_str(),
+        "status": ticket.status().as_str(),
+        "created_at": rfc3339(ticket.created_at()),
+        "updated_at": rfc3339(ticket.updated_at()),
+        "requester": ticket.requester().to_string(),
+        "channel": ticket.created_channel().to_string(),
+        "channels": channels,
+        "subject": ticket.subject(),
+        "priority": ticket.priority().map(|p| p.as_str()),
+        "type": ticket.ticket_type().map(|t| t.as_str()),
+        "topic": ticket.topic(),
+        "group": ticket.group(),
+        "assignee": ticket.assignee(),
+        "tags": ticket.tags().iter().collect::<Vec<_>>(),
+        "department": ticket.department(),
+        "inquiry_type": ticket.inquiry_type(),
+        "flags": ticket.flags().iter().map(|f| f.as_str()).collect::<Vec<_>>(),
+        "follow_up_of": ticket.follow_up_of().map(TicketId::as_str),
+        "merged_into": ticket.merged_into().map(TicketId::as_str),
+        "merged_from": ticket.merged_from().iter().map(TicketId::as_str).collect::<Vec<_>>(),
+        "customer_messages": ticket.customer_messages(),
+        "public_replies": ticket.public_replies(),
+        "internal_notes": ticket.internal_notes(),
+        "events": ticket.events(),
+        "metrics": metrics_json(metrics.as_ref()),
+    }))
+}
+
+fn now_arg(text: &Option<String>) -> Result<Option<Timestamp>, CliError> {
+    text.as_deref().map(parse_time).transpose()
+}
+
+pub(crate) fn run_tickets(args: &TicketsArgs) -> Result<ExitCode, CliError> {
+    let store = open_existing_store(&args.store.store)?;
+    let now = now_arg(&args.now)?;
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    for ticket in store.tickets()? {
+        write_json_line(&mut out, &ticket_json(&store, &ticket, now)?)?;
+    }
+    out.flush().map_err(CliError::io("writing to stdout"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn text_minutes(m: Option<Minutes>) -> String {
+    match m {
+        Some(m) => format!("{:.0} min ({:.0} business)", m.calendar, m.business),
+        None => "-".to_owned(),
+    }
+}
+
+pub(crate) fn run_ticket(args: &TicketArgs) -> Result<ExitCode, CliError> {
+    let store = open_existing_store(&args.store.store)?;
+    let now = now_arg(&args.now)?;
+    let id = TicketId::new(args.id.clone()).map_err(|e| CliError::Invalid(e.to_string()))?;
+    let Some(ticket) = store.ticket(&id)? else {
+        return Err(CliError::NotFound(format!("no ticket {id} in {}", args.store.store.display())));
+    };
+    let history = store.ticket_history(&id)?;
+    let mut value = ticket_json(&store, &ticket, now)?;
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    if args.json {
+        let events: Vec<Value> = history
+            .iter()
+            .map(|(recorded, event)| {
+                json!({
+                    "position": recorded.position.0,
+                    "version": recorded.version.0,
+                    "type": event.event_type(),
+                    "at": rfc3339(recorded.data.occurred_at.0),
+                    "derived": recorded.data.causation_id.is_some(),
+                    "fields": event.to_json(),
+                })
+            })
+            .collect();
+        value["history"] = Value::Array(events);
+        write_json_line(&mut out, &value)?;
+    } else {
+        let w =
+            |out: &mut BufWriter<_>, text: String| writeln!(out, "{text}").map_err(CliError::io("writing to stdout"));
+        w(&mut out, format!("ticket {}  [{}]  {}", ticket.id(), ticket.status(), ticket.subject().unwrap_or("")))?;
+        w(&mut out, format!("  requester  {}", ticket.requester()))?;
+        let channels: Vec<String> = store.ticket_channels(&id)?.iter().map(|c| c.to_string()).collect();
+        w(&mut out, format!("  channels   {}", channels.join(", ")))?;
+        w(
+            &mut out,
+            format!(
+                "  priority   {}   group {}   assignee {}",
+                ticket.priority().map_or("-", |p| p.as_str()),
+                ticket.group().unwrap_or("-"),
+                ticket.assignee().unwrap_or("-")
+            ),
+        )?;
+        let tags: Vec<&str> = ticket.tags().iter().map(String::as_str).collect();
+        w(&mut out, format!("  tags       {}", tags.join(" ")))?;
+        w(
+            &mut out,
+            format!("  created    {}   updated {}", rfc3339(ticket.created_at()), rfc3339(ticket.updated_at())),
+        )?;
+        if let Some(parent) = ticket.follow_up_of() {
+            w(&mut out, format!("  follow-up of {parent}"))?;
+        }
+        if let Some(target) = ticket.merged_into() {
+            w(&mut out, format!("  merged into {target}"))?;
+        }
+        if let Some(m) = store.ticket_metrics(&id, now)? {
+            w(&mut out, format!("  first reply       {}", text_minutes(m.first_reply)))?;
+            w(&mut out, format!("  first resolution  {}", text_minutes(m.first_resolution)))?;
+            w(&mut out, format!("  full resolution   {}", text_minutes(m.full_resolution)))?;
+            w(
+                &mut out,
+                format!(
+                    "  requester wait {}   agent wait {}   on hold {}",
+                    text_minutes(Some(m.requester_wait)),
+                    text_minutes(Some(m.agent_wait)),
+                    text_minutes(Some(m.on_hold))
+                ),
+            )?;
+            w(
+                &mut out,
+                format!(
+                    "  reopens {}  replies {}  group stations {}  assignee stations {}  one-touch {}",
+                    m.reopens,
+                    m.replies,
+                    m.group_stations,
+                    m.assignee_stations,
+                    m.one_touch.map_or("-".to_owned(), |b| b.to_string())
+                ),
+            )?;
+        }
+        w(&mut out, format!("  history ({} events):", history.len()))?;
+        for (recorded, event) in &history {
+            w(
+                &mut out,
+                format!(
+                    "    {:>4}  {}  {:<24} {}",
+                    recorded.version.0,
+                    rfc3339(recorded.data.occurred_at.0),
+                    event.event_type(),
+                    event.to_json()
+                ),
+            )?;
+        }
+    }
+    out.flush().map_err(CliError::io("writing to stdout"))?;
+    Ok(ExitCode::SUCCESS)
+}

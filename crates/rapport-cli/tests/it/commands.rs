@@ -1,0 +1,231 @@
+//! Goal: every subcommand works from the outside as documented. Method: build stores with
+//! `rapport import` (the generated scenario, the CDNOW sample from ../shared/data), then run the
+//! query commands and parse their output.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn rapport(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rapport")).args(args).output().expect("the rapport binary runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let output = rapport(args);
+    assert!(
+        output.status.success(),
+        "rapport {args:?} failed with {:?}: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8 output")
+}
+
+fn json_lines(text: &str) -> Vec<Value> {
+    text.lines().map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))).collect()
+}
+
+fn data(file: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(file).display().to_string()
+}
+
+fn scenario_store(dir: &Path) -> String {
+    let store = dir.join("store").display().to_string();
+    ok(&["import", "scenario", "--store", &store, "--people", "30", "--seed", "3"]);
+    store
+}
+
+#[test]
+fn tickets_json_has_every_documented_key_and_the_metrics_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = scenario_store(dir.path());
+    let tickets = json_lines(&ok(&["tickets", "--store", &store, "--json"]));
+    assert_eq!(tickets.len(), 30, "one ticket per scenario person");
+    for key in [
+        "ticket_id",
+        "status",
+        "created_at",
+        "requester",
+        "channels",
+        "priority",
+        "group",
+        "assignee",
+        "tags",
+        "follow_up_of",
+        "merged_into",
+        "events",
+        "metrics",
+    ] {
+        assert!(tickets.iter().all(|t| t.get(key).is_some()), "key {key} missing: {}", tickets[0]);
+    }
+    let metric_keys = [
+        "first_reply_minutes",
+        "first_resolution_minutes",
+        "full_resolution_minutes",
+        "requester_wait_minutes",
+        "agent_wait_minutes",
+        "on_hold_minutes",
+        "first_reply_business_minutes",
+        "first_resolution_business_minutes",
+        "full_resolution_business_minutes",
+        "requester_wait_business_minutes",
+        "agent_wait_business_minutes",
+        "on_hold_business_minutes",
+        "reopens",
+        "replies",
+        "group_stations",
+        "assignee_stations",
+        "one_touch",
+        "channels",
+    ];
+    for ticket in &tickets {
+        let metrics = &ticket["metrics"];
+        for key in metric_keys {
+            assert!(metrics.get(key).is_some(), "metrics.{key} missing: {metrics}");
+        }
+        // Every scenario ticket is written on three channels and answered.
+        assert_eq!(ticket["channels"].as_array().map(Vec::len), Some(3), "{ticket}");
+        assert_eq!(metrics["channels"], 3, "{metrics}");
+        assert!(metrics["replies"].as_u64().is_some_and(|n| n >= 1), "{metrics}");
+        // Without a schedule, business time is calendar time.
+        assert_eq!(metrics["first_reply_minutes"], metrics["first_reply_business_minutes"], "{metrics}");
+    }
+    let id = tickets[0]["ticket_id"].as_str().unwrap();
+    let one = json_lines(&ok(&["ticket", id, "--store", &store, "--json"]));
+    assert_eq!(one[0]["ticket_id"], id);
+    let history = one[0]["history"].as_array().expect("history");
+    assert_eq!(history.len() as u64, one[0]["events"].as_u64().unwrap(), "history lists every event");
+    assert!(ok(&["ticket", id, "--store", &store]).contains("history ("), "text form");
+    let missing = rapport(&["ticket", "no-such-ticket", "--store", &store]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no ticket no-such-ticket"), "{missing:?}");
+}
+
+#[test]
+fn customers_customer_and_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = scenario_store(dir.path());
+    let customers = json_lines(&ok(&["customers", "--store", &store, "--json"]));
+    assert_eq!(customers.len(), 30);
+    for key in ["customer_id", "identities", "merged_from", "merge_conflicts", "channels", "tickets", "orders", "rfm"] {
+        assert!(customers.iter().all(|c| c.get(key).is_some()), "key {key} missing: {}", customers[0]);
+    }
+    let kim = json_lines(&ok(&["customer", "kakao:kakao_user5", "--store", &store, "--json", "--timeline"]));
+    let identities: Vec<&str> = kim[0]["identities"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    let mut sorted = identities.clone();
+    sorted.sort_unstable();
+    assert_eq!(identities, sorted, "identities are sorted");
+    assert_eq!(identities.len(), 3, "{identities:?}");
+    assert_eq!(kim[0]["tickets"]["total"], 1);
+    assert!(kim[0]["timeline"].as_array().is_some_and(|t| !t.is_empty()));
+    // The same person by another identity, and by customer id.
+    let id = kim[0]["customer_id"].as_str().unwrap().to_owned();
+    let by_email = json_lines(&ok(&["customer", "email:person5@example.com", "--store", &store, "--json"]));
+    assert_eq!(by_email[0]["customer_id"].as_str(), Some(id.as_str()));
+    let by_id = json_lines(&ok(&["customer", &id, "--store", &store, "--json", "--no-clv"]));
+    assert_eq!(by_id[0]["identities"], kim[0]["identities"]);
+    // Split the KakaoTalk id off again.
+    let said = ok(&["split", &id, "kakao:kakao_user5", "--store", &store]);
+    assert!(said.contains("moved to"), "{said}");
+    let after = json_lines(&ok(&["customer", "kakao:kakao_user5", "--store", &store, "--json", "--no-clv"]));
+    assert_ne!(after[0]["customer_id"].as_str(), Some(id.as_str()), "the kakao id has a customer of its own");
+    assert_eq!(after[0]["identities"].as_array().map(Vec::len), Some(1));
+    let refused = rapport(&["split", &id, "kakao:nobody", "--store", &store]);
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+}
+
+#[test]
+fn metrics_report_json_and_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = scenario_store(dir.path());
+    let report = json_lines(&ok(&["metrics", "--store", &store, "--json", "--drill"]));
+    let all = &report[0]["groups"][0];
+    assert_eq!(all["key"], "all");
+    assert_eq!(all["created"]["count"], 30);
+    assert_eq!(all["created"]["tickets"].as_array().map(Vec::len), Some(30), "drill-down lists the tickets");
+    let rates: Vec<u64> =
+        all["response_rates"].as_array().unwrap().iter().filter_map(|r| r["within_hours"].as_u64()).collect();
+    assert_eq!(rates, [3, 6, 16, 24]);
+    let by_channel = json_lines(&ok(&["metrics", "--store", &store, "--json", "--group-by", "channel"]));
+    let keys: Vec<&str> =
+        by_channel[0]["groups"].as_array().unwrap().iter().filter_map(|g| g["key"].as_str()).collect();
+    assert!(keys.contains(&"kakaotalk"), "{keys:?}");
+    let table = ok(&["metrics", "--store", &store]);
+    assert!(table.contains("satisfaction") && table.contains("first reply"), "{table}");
+    let bad = rapport(&["metrics", "--store", &store, "--group-by", "colour"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("colour"), "{bad:?}");
+    // An SLA file recomputes the metrics with targets.
+    let sla = dir.path().join("sla.json");
+    std::fs::write(&sla, r#"[{"name": "all", "targets": {"normal": {"first_reply_minutes_max": 60}}}]"#).unwrap();
+    let with_sla = json_lines(&ok(&["metrics", "--store", &store, "--json", "--sla", sla.to_str().unwrap()]));
+    let first_reply = &with_sla[0]["groups"][0]["sla"]["first_reply"];
+    let judged = first_reply["achieved"].as_u64().unwrap() + first_reply["breached"].as_u64().unwrap();
+    assert_eq!(judged, 30, "every replied ticket is judged: {first_reply}");
+}
+
+#[test]
+fn cdnow_sample_import_and_clv_fit_reproduce_the_published_estimates() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").display().to_string();
+    let said = ok(&["import", "cdnow", &data("cdnow-sample.txt.gz"), "--store", &store]);
+    assert!(said.contains("6919 lines"), "{said}");
+    let again = ok(&["import", "cdnow", &data("cdnow-sample.txt.gz"), "--store", &store]);
+    assert!(again.contains("0 orders imported"), "a re-import appends nothing: {again}");
+    let fit = json_lines(&ok(&[
+        "clv",
+        "fit",
+        "--store",
+        &store,
+        "--calibration-end",
+        "1997-09-30",
+        "--unit",
+        "weeks",
+        "--json",
+    ]));
+    let fit = &fit[0];
+    // Fader, Hardie & Lee (2005), Table 1; Gamma-Gamma: Fader & Hardie (2013).
+    for (key, published) in [("r", 0.243), ("alpha", 4.414), ("a", 0.793), ("b", 2.426)] {
+        let value = fit[key].as_f64().unwrap();
+        assert!((value / published - 1.0).abs() < 0.005, "{key} = {value}, published {published}");
+    }
+    assert!((fit["log_likelihood"].as_f64().unwrap() + 9582.4).abs() < 0.1, "{fit}");
+    assert_eq!(fit["customers"], 2357);
+    for (key, published) in [("p", 6.25), ("q", 3.74), ("v", 15.44)] {
+        let value = fit["gamma_gamma"][key].as_f64().unwrap();
+        assert!((value / published - 1.0).abs() < 0.005, "gamma-gamma {key} = {value}, published {published}");
+    }
+    let top = json_lines(&ok(&[
+        "clv",
+        "predict",
+        "--store",
+        &store,
+        "--calibration-end",
+        "1997-09-30",
+        "--top",
+        "3",
+        "--json",
+    ]));
+    assert_eq!(top.len(), 3);
+    assert!(top[0]["clv"].as_f64() >= top[1]["clv"].as_f64(), "sorted by CLV: {top:?}");
+    assert!(top.iter().all(|p| (0.0..=1.0).contains(&p["p_alive"].as_f64().unwrap())));
+    let bad = rapport(&["clv", "fit", "--store", &store, "--calibration-end", "1997-13-01"]);
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+}
+
+#[test]
+fn read_commands_refuse_a_missing_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nothing").display().to_string();
+    for args in [
+        vec!["tickets", "--store", missing.as_str(), "--json"],
+        vec!["customers", "--store", missing.as_str()],
+        vec!["metrics", "--store", missing.as_str()],
+    ] {
+        let output = rapport(&args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&output.stderr).contains("no store in"), "{args:?}: {output:?}");
+        assert!(!Path::new(&missing).exists(), "{args:?} created a store");
+    }
+}

@@ -1,0 +1,185 @@
+//! Customer lifetime value of the [`Store`]'s customers: their purchase histories summarized as
+//! RFM at a calibration end, the BG/NBD and Gamma-Gamma models fitted on them
+//! ([`rapport_metrics::clv`]), and per-customer predictions (P(alive), expected purchases,
+//! expected spend, CLV). Nothing is cached: a fit reads the current profiles.
+
+use std::str::FromStr;
+
+use rapport_events::CustomerId;
+use rapport_log::Timestamp;
+use rapport_metrics::clv::{customer_lifetime_value, fit_bgnbd, fit_gamma_gamma, BgNbd, GammaGamma, RfmInput};
+
+use crate::error::{Error, Result};
+use crate::store::Store;
+
+/// The time unit of the models (α and every time argument are in it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeUnit {
+    /// Calendar days.
+    Days,
+    /// Weeks of 7 days (the unit of Fader, Hardie & Lee's CDNOW analysis).
+    Weeks,
+}
+
+impl TimeUnit {
+    /// Length of the unit in days.
+    pub fn days(self) -> f64 {
+        match self {
+            TimeUnit::Days => 1.0,
+            TimeUnit::Weeks => 7.0,
+        }
+    }
+
+    /// `days` or `weeks`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimeUnit::Days => "days",
+            TimeUnit::Weeks => "weeks",
+        }
+    }
+}
+
+impl FromStr for TimeUnit {
+    type Err = Error;
+    fn from_str(text: &str) -> Result<TimeUnit> {
+        match text {
+            "days" | "day" => Ok(TimeUnit::Days),
+            "weeks" | "week" => Ok(TimeUnit::Weeks),
+            other => Err(Error::InvalidArgument(format!("unknown time unit {other:?} (expected days or weeks)"))),
+        }
+    }
+}
+
+/// Both models fitted on the customers' purchases up to a calibration end.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClvFit {
+    /// End of the calibration period: purchase days up to and including its day count.
+    pub calibration_end: Timestamp,
+    /// The models' time unit.
+    pub unit: TimeUnit,
+    /// The purchase model.
+    pub bgnbd: BgNbd,
+    /// The spend model (fitted on the customers with a repeat purchase).
+    pub gamma_gamma: GammaGamma,
+}
+
+/// What to predict.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClvOptions {
+    /// Horizon of the expected purchases, in the fit's time unit.
+    pub purchases_horizon: f64,
+    /// Horizon of the CLV, in months of 30 days.
+    pub horizon_months: u32,
+    /// Monthly discount rate of the CLV (0.01 = 1 % a month).
+    pub monthly_discount_rate: f64,
+}
+
+impl Default for ClvOptions {
+    /// Expected purchases over 52 time units; CLV over 12 months at 1 % a month.
+    fn default() -> ClvOptions {
+        ClvOptions { purchases_horizon: 52.0, horizon_months: 12, monthly_discount_rate: 0.01 }
+    }
+}
+
+/// One customer's prediction.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClvPrediction {
+    /// The customer.
+    pub customer: CustomerId,
+    /// The history the prediction starts from (in the fit's unit).
+    pub history: RfmInput,
+    /// Probability that the customer is still active at the calibration end.
+    pub p_alive: f64,
+    /// Expected purchases in the next `purchases_horizon` time units.
+    pub expected_purchases: f64,
+    /// Expected spend per purchase (Gamma-Gamma).
+    pub expected_average_spend: f64,
+    /// Discounted value over the horizon.
+    pub clv: f64,
+}
+
+impl Store {
+    /// Every customer with a purchase on or before the calibration end's day, summarized as RFM
+    /// in `unit` (distinct purchase days; see `rapport_customer::rfm`), in customer id order.
+    pub fn clv_data(&self, calibration_end: Timestamp, unit: TimeUnit) -> Result<Vec<(CustomerId, RfmInput)>> {
+        let views = self.customers(Some(calibration_end))?;
+        Ok(views
+            .into_iter()
+            .filter_map(|view| {
+                let rfm = view.rfm?;
+                let history = RfmInput {
+                    frequency: f64::from(rfm.frequency),
+                    recency: rfm.recency_days as f64 / unit.days(),
+                    t: rfm.t_days as f64 / unit.days(),
+                    monetary: rfm.monetary,
+                };
+                Some((view.id(), history))
+            })
+            .collect())
+    }
+
+    /// Fits BG/NBD and Gamma-Gamma by maximum likelihood on [`Store::clv_data`].
+    pub fn fit_clv(&self, calibration_end: Timestamp, unit: TimeUnit) -> Result<ClvFit> {
+        let data: Vec<RfmInput> = self.clv_data(calibration_end, unit)?.into_iter().map(|(_, h)| h).collect();
+        let bgnbd = fit_bgnbd(&data)?;
+        let gamma_gamma = fit_gamma_gamma(&data)?;
+        Ok(ClvFit { calibration_end, unit, bgnbd, gamma_gamma })
+    }
+
+    /// Predictions for every customer of the fit's calibration data, in customer id order.
+    pub fn predict_clv(&self, fit: &ClvFit, options: &ClvOptions) -> Result<Vec<ClvPrediction>> {
+        let data = self.clv_data(fit.calibration_end, fit.unit)?;
+        data.into_iter().map(|(customer, history)| predict_one(fit, options, customer, history)).collect()
+    }
+
+    /// The prediction for one customer (`None` without a purchase by the calibration end).
+    pub fn predict_customer_clv(
+        &self,
+        fit: &ClvFit,
+        options: &ClvOptions,
+        customer: CustomerId,
+    ) -> Result<Option<ClvPrediction>> {
+        let Some(view) = self.customer(&crate::CustomerKey::Id(customer), Some(fit.calibration_end))? else {
+            return Ok(None);
+        };
+        let Some(rfm) = view.rfm else { return Ok(None) };
+        let history = RfmInput {
+            frequency: f64::from(rfm.frequency),
+            recency: rfm.recency_days as f64 / fit.unit.days(),
+            t: rfm.t_days as f64 / fit.unit.days(),
+            monetary: rfm.monetary,
+        };
+        predict_one(fit, options, view.id(), history).map(Some)
+    }
+}
+
+fn predict_one(fit: &ClvFit, options: &ClvOptions, customer: CustomerId, history: RfmInput) -> Result<ClvPrediction> {
+    if !(options.purchases_horizon.is_finite() && options.purchases_horizon >= 0.0) {
+        return Err(Error::InvalidArgument(format!(
+            "purchases horizon {} is not a non-negative number",
+            options.purchases_horizon
+        )));
+    }
+    if !(options.monthly_discount_rate.is_finite() && options.monthly_discount_rate > -1.0) {
+        return Err(Error::InvalidArgument(format!(
+            "monthly discount rate {} must be a number above -1",
+            options.monthly_discount_rate
+        )));
+    }
+    let RfmInput { frequency, recency, t, monetary } = history;
+    let p_alive = fit.bgnbd.p_alive(frequency, recency, t);
+    let expected_purchases = fit.bgnbd.conditional_expected_purchases(options.purchases_horizon, frequency, recency, t);
+    let expected_average_spend = fit.gamma_gamma.conditional_expected_average_profit(frequency, monetary);
+    let clv = customer_lifetime_value(
+        &fit.bgnbd,
+        &fit.gamma_gamma,
+        &history,
+        options.horizon_months,
+        options.monthly_discount_rate,
+        fit.unit.days(),
+    );
+    if !(p_alive.is_finite() && expected_purchases.is_finite() && clv.is_finite()) {
+        return Err(Error::ClvPrediction(customer));
+    }
+    Ok(ClvPrediction { customer, history, p_alive, expected_purchases, expected_average_spend, clv })
+}
