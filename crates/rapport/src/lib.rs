@@ -28,10 +28,12 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod bpi2013;
 pub mod cdnow;
 mod customers;
 mod error;
 pub mod ids;
+pub mod jsonl;
 mod planner;
 mod projection;
 pub mod scenario;
