@@ -1,6 +1,6 @@
 //! Store benchmarks that print a table: command execution (one ticket, many tickets, batched),
 //! the CDNOW import, projection rebuild rate at open, profile lookup latency and memory per
-//! customer. Run: `cargo bench -p rapport-benches --bench store` (release build; the data must
+//! customer, and the BPI 2013 incident import. Run: `cargo bench -p rapport-benches --bench store` (release build; the data must
 //! be in ../shared/data). Figures are for comparison within one run on one machine.
 #![allow(missing_docs)]
 
@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Instant;
 
+use rapport::bpi2013::import_bpi2013;
 use rapport::cdnow::import_cdnow;
 use rapport::events::{Channel, Identity, NormalizeOptions};
 use rapport::log::{Durability, LogOptions, Timestamp};
@@ -202,6 +203,35 @@ fn customers() {
     );
 }
 
+fn bpi() {
+    println!("\n== BPI 2013 incident import (bpi2013-incidents.csv.gz: gunzip, parse, decide, append, project)");
+    let path = data("bpi2013-incidents.csv.gz");
+    if !path.exists() {
+        println!("skipped: {} not found", path.display());
+        return;
+    }
+    for durability in [Durability::None, Durability::Sync] {
+        let label = if durability == Durability::Sync { "sync" } else { "none" };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = store(dir.path(), durability);
+        let start = Instant::now();
+        let report = import_bpi2013(&store, &path, |_| {}).expect("import").expect("valid file");
+        store.log().sync().expect("sync");
+        let seconds = start.elapsed().as_secs_f64();
+        assert_eq!(store.log().end_position().0, report.rows, "one stored event per row");
+        row(&format!("[{label}] import, {} tickets", report.tickets), report.imported as usize, seconds, "events");
+        let start = Instant::now();
+        let again = import_bpi2013(&store, &path, |_| {}).expect("re-import").expect("valid file");
+        assert_eq!(again.imported, 0, "a re-import records nothing");
+        row(
+            &format!("[{label}] re-import (all rows already recorded)"),
+            again.rows as usize,
+            start.elapsed().as_secs_f64(),
+            "rows",
+        );
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument selects one group.
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
@@ -211,5 +241,8 @@ fn main() {
     }
     if run("customers") {
         customers();
+    }
+    if run("bpi") {
+        bpi();
     }
 }

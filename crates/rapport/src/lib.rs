@@ -28,11 +28,13 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod bpi2013;
 pub mod cdnow;
 mod clv;
 mod customers;
 mod error;
 pub mod ids;
+pub mod jsonl;
 mod planner;
 mod projection;
 pub mod scenario;

@@ -137,17 +137,30 @@ impl<'a> Planner<'a> {
         if plan.events.iter().any(|e| matches!(e.event, CxEvent::CustomersSplit(_))) {
             return true;
         }
-        let mut new_streams = 0;
+        // Streams this item adds to the batch, in order: an earlier event of the item (a merge's
+        // source) may open a write after the one a later event (the merge's target) needs.
+        let mut added: Vec<&str> = Vec::new();
         for event in &plan.events {
+            let explanation = is_explanation_stream(&event.stream);
+            if let Some(pos) = added.iter().rposition(|stream| *stream == event.stream) {
+                if !explanation && !added[pos + 1..].iter().all(|stream| is_explanation_stream(stream)) {
+                    return true;
+                }
+                continue;
+            }
             match self.write_idx.get(&event.stream) {
-                // A stream written earlier in the batch, not last: appending to it would reorder
-                // this item before the items in between.
-                Some(idx) if !is_explanation_stream(&event.stream) && !self.can_append_to(*idx) => return true,
-                Some(_) => {}
-                None => new_streams += 1,
+                Some(&idx) => {
+                    // A stream written earlier in the batch, not last (counting what this item
+                    // adds): appending to it would reorder this item before the items in between.
+                    let last = self.can_append_to(idx) && added.iter().all(|stream| is_explanation_stream(stream));
+                    if !explanation && !last {
+                        return true;
+                    }
+                }
+                None => added.push(&event.stream),
             }
         }
-        self.writes.len() + new_streams + identity_events > BATCH_STREAMS
+        self.writes.len() + added.len() + identity_events > BATCH_STREAMS
     }
 
     /// Adds a planned item to the batch and the overlays. Identity resolution runs here, in item

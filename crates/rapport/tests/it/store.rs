@@ -294,3 +294,32 @@ fn concurrent_commands_on_one_ticket_retry_and_all_land() {
     assert_eq!(versions, (0..versions.len() as u64).collect::<Vec<_>>(), "stream versions are contiguous");
     assert_eq!(store.log().read_all(Position(0)).count() as u64, store.log().end_position().0);
 }
+
+#[test]
+fn a_batched_merge_into_the_ticket_written_last_is_recorded() {
+    // A merge writes its source's stream, then its target's. When the target is the stream the
+    // batch wrote last and the source is not in the batch yet, the source opens a write after
+    // the target's: the target's event needs the next batch, or the log refuses the batch for
+    // naming a stream twice. First the control: the source was written earlier in the batch.
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    let inputs = vec![
+        (open("T-2", "email:lee@example.com"), at(0)),
+        (open("T-1", "email:kim@example.com"), at(1)),
+        (Input::Merge { source: id("T-2"), target: id("T-1") }, at(2)),
+    ];
+    let results = store.submit_many(inputs, false).unwrap();
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(store.ticket(&id("T-2")).unwrap().unwrap().merged_into(), Some(&id("T-1")));
+    assert_eq!(store.ticket(&id("T-1")).unwrap().unwrap().merged_from(), &[id("T-2")]);
+    // The case: T-3 is written last (the status change starts a new batch), T-4 is not in it.
+    let inputs = vec![
+        (open("T-3", "email:kim@example.com"), at(3)),
+        (open("T-4", "email:lee@example.com"), at(4)),
+        (status("T-3", Status::Open), at(5)),
+        (Input::Merge { source: id("T-4"), target: id("T-3") }, at(6)),
+    ];
+    let results = store.submit_many(inputs, false).unwrap();
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(store.ticket(&id("T-3")).unwrap().unwrap().merged_from(), &[id("T-4")]);
+}

@@ -1,0 +1,335 @@
+//! The JSONL interchange end to end on real store directories. Method: import hand-written
+//! files (one line per importable type, bad lines, lines the store refuses) and the generated
+//! omnichannel scenario, export, import the export into a fresh store, and require the two
+//! stores to agree on tickets, customers, the number of events (derived ones included) and the
+//! exported text; re-imports must append nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rapport::events::{Channel, CxEvent, MessageReceived, MessageSent, NormalizeOptions, Status, TicketId};
+use rapport::ids::event_id_from_str;
+use rapport::jsonl::{
+    export_jsonl, import_jsonl, JsonlImportOptions, JsonlImportReport, JsonlLineError, IMPORTABLE_TYPES,
+};
+use rapport::log::{Durability, LogOptions, Position, Timestamp};
+use rapport::ticket::TicketCommand;
+use rapport::{scenario, Input, Meta, Store, StoreOptions};
+
+/// One line per importable type, each with an id; every line changes the store.
+const ALL_TYPES: &str = r#"{"type":"customer.identified","at":"2024-05-01T09:00:00Z","id":"all-01","identities":["email:Kim@X.io",{"kind":"kakao","value":" kim_1 "}],"traits":{"tier":"gold"}}
+{"type":"customer.order_placed","at":"2024-05-01T09:01:00Z","id":"all-02","identity":{"kind":"email","value":"kim@x.io"},"order_id":"O-1","amount":29.33,"currency":"USD"}
+{"type":"ticket.opened","at":"2024-05-01T09:02:00.250Z","id":"all-03","ticket_id":"T-1","requester":"email:kim@x.io","channel":"email","subject":"Broken","priority":"normal","ticket_type":"incident","topic":"O-1","group":"support","assignee":"Minji","tags":["vip"],"status":"open"}
+{"type":"message.received","at":"2024-05-01T18:03:00+09:00","id":"all-04","channel":"kakaotalk","from":"kakao:kim_1","ticket_id":"T-1","topic":"O-1","subject":null,"body":"still broken"}
+
+{"type":"message.sent","at":"2024-05-01T09:04:00Z","id":"all-05","ticket_id":"T-1","channel":"kakaotalk","agent":"Minji","public":true,"body":"on it"}
+{"type":"ticket.status_changed","at":"2024-05-01T09:05:00Z","id":"all-06","ticket_id":"T-1","status":"pending"}
+{"type":"ticket.assigned","at":"2024-05-01T09:06:00Z","id":"all-07","ticket_id":"T-1","group":"returns","assignee":"Joon"}
+{"type":"ticket.tagged","at":"2024-05-01T09:07:00Z","id":"all-08","ticket_id":"T-1","add":["refund"],"remove":["vip"]}
+{"type":"ticket.priority_changed","at":"2024-05-01T09:08:00Z","id":"all-09","ticket_id":"T-1","priority":"urgent"}
+{"type":"ticket.labeled","at":"2024-05-01T09:09:00Z","id":"all-10","ticket_id":"T-1","department":"logistics","inquiry_type":"delivery"}
+{"type":"ticket.flagged","at":"2024-05-01T09:10:00Z","id":"all-11","ticket_id":"T-1","flag":"urgent","reason":"press"}
+{"type":"ticket.updated","at":"2024-05-01T09:11:00Z","id":"all-12","ticket_id":"T-1","status":"solved","group":"support","activity":"Completed/Resolved"}
+{"type":"customer.rated","at":"2024-05-01T09:12:00Z","id":"all-13","identity":"kakao:kim_1","survey":"csat","score":5,"ticket_id":"T-1"}
+{"type":"ticket.opened","at":"2024-05-01T09:13:00Z","id":"all-14","ticket_id":"T-2","requester":"email:kim@x.io","channel":"phone"}
+{"type":"ticket.merged","at":"2024-05-01T09:14:00Z","id":"all-15","source":"T-2","target":"T-1"}
+{"type":"customer.split","at":"2024-05-01T09:15:00Z","id":"all-16","customer":1,"identities":["kakao:kim_1"]}
+"#;
+
+fn bulk_store(dir: &std::path::Path) -> Store {
+    let log = LogOptions { durability: Durability::None, ..LogOptions::default() };
+    Store::open(dir, StoreOptions { log, ..StoreOptions::default() }).unwrap()
+}
+
+fn import(store: &Store, text: &str, skip_invalid: bool) -> Result<JsonlImportReport, Vec<JsonlLineError>> {
+    import_jsonl(store, text.as_bytes(), &JsonlImportOptions { skip_invalid }, |_| {}).unwrap()
+}
+
+fn export(store: &Store) -> String {
+    let mut out = Vec::new();
+    let lines = export_jsonl(store, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(text.lines().count() as u64, lines, "the count returned is the lines written");
+    text
+}
+
+fn id(text: &str) -> TicketId {
+    TicketId::new(text).unwrap()
+}
+
+/// The events of a JSONL text by event id (hex), with their type and time, parsed the way the
+/// format says (independently of the importer's code).
+fn events_by_id(text: &str) -> BTreeMap<String, (String, i64, CxEvent)> {
+    let mut events = BTreeMap::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let serde_json::Value::Object(mut object) = serde_json::from_str(line).unwrap() else { panic!("{line}") };
+        let event_type = object.remove("type").unwrap().as_str().unwrap().to_owned();
+        let at = object.remove("at").unwrap().as_str().unwrap().to_owned();
+        let at = chrono::DateTime::parse_from_rfc3339(&at).unwrap().timestamp_micros();
+        let id = event_id_from_str(object.remove("id").unwrap().as_str().unwrap()).to_string();
+        if let Some(ticket_type) = object.remove("ticket_type") {
+            object.insert("type".to_owned(), ticket_type);
+        }
+        let event =
+            CxEvent::from_json(&event_type, serde_json::Value::Object(object), &NormalizeOptions::default()).unwrap();
+        assert!(events.insert(id, (event_type, at, event)).is_none(), "one line per id: {line}");
+    }
+    events
+}
+
+/// Two stores hold the same facts and derived the same things from them.
+fn assert_same_store(a: &Store, b: &Store) {
+    assert_eq!(a.log().end_position(), b.log().end_position(), "the same number of events, derived ones included");
+    assert_eq!(a.tickets().unwrap(), b.tickets().unwrap());
+    assert_eq!(a.customers(None).unwrap(), b.customers(None).unwrap());
+    assert_eq!(export(a), export(b));
+}
+
+#[test]
+fn every_type_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = bulk_store(dir.path());
+    let report = import(&store, ALL_TYPES, false).unwrap();
+    assert_eq!(report, JsonlImportReport { lines: 16, imported: 16, already_recorded: 0, refused: Vec::new() });
+    let exported = export(&store);
+    let input = events_by_id(ALL_TYPES);
+    let output = events_by_id(&exported);
+    assert_eq!(output, input, "every line comes back as it went in (ids, types, times, fields)");
+    let types: BTreeSet<&str> = output.values().map(|(event_type, _, _)| event_type.as_str()).collect();
+    assert_eq!(types, IMPORTABLE_TYPES.into_iter().collect(), "the file covers every importable type");
+    assert!(
+        store.log().end_position().0 > 16,
+        "the store derived events (channel switch, merge on the target) that the export leaves out"
+    );
+    // The store did what the lines say.
+    let ticket = store.ticket(&id("T-1")).unwrap().unwrap();
+    assert_eq!(ticket.status(), Status::Solved);
+    assert_eq!((ticket.group(), ticket.assignee()), (Some("support"), Some("Joon")));
+    assert_eq!(ticket.tags().iter().collect::<Vec<_>>(), ["refund"]);
+    assert_eq!(ticket.merged_from(), &[id("T-2")]);
+    assert_eq!(ticket.channels(), &[Channel::Email, Channel::KakaoTalk]);
+    assert_eq!(store.customer_count().unwrap(), 2, "the split made a second customer");
+    // Import the export into a fresh store: the same store.
+    let dir2 = tempfile::tempdir().unwrap();
+    let copy = bulk_store(dir2.path());
+    let report = import(&copy, &exported, false).unwrap();
+    assert_eq!((report.imported, report.refused.len()), (16, 0));
+    assert_same_store(&store, &copy);
+}
+
+#[test]
+fn import_export_import_gives_the_same_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = bulk_store(dir.path());
+    let inputs = scenario::omnichannel(11, 30, 1_767_225_600_000_000);
+    for (n, result) in original.submit_many(inputs, false).unwrap().into_iter().enumerate() {
+        assert!(result.is_ok(), "input {n}: {result:?}");
+    }
+    import(&original, ALL_TYPES, false).unwrap();
+    let exported = export(&original);
+    let dir2 = tempfile::tempdir().unwrap();
+    let copy = bulk_store(dir2.path());
+    let mut calls = Vec::new();
+    let report =
+        import_jsonl(&copy, exported.as_bytes(), &JsonlImportOptions::default(), |n| calls.push(n)).unwrap().unwrap();
+    let lines = exported.lines().count() as u64;
+    assert_eq!((report.lines, report.imported, report.already_recorded), (lines, lines, 0));
+    assert_eq!(calls.last(), Some(&lines), "progress reaches the last line: {calls:?}");
+    assert!(calls.windows(2).all(|w| w[0] < w[1]), "progress grows: {calls:?}");
+    assert!(original.customer_count().unwrap() >= 30);
+    assert_same_store(&original, &copy);
+    // The copy after a reopen (projections rebuilt from its log) is still the same.
+    drop(copy);
+    let reopened = bulk_store(dir2.path());
+    assert_same_store(&original, &reopened);
+}
+
+#[test]
+fn reimport_appends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = bulk_store(dir.path());
+    import(&store, ALL_TYPES, false).unwrap();
+    let end = store.log().end_position();
+    let again = import(&store, ALL_TYPES, false).unwrap();
+    assert_eq!(again, JsonlImportReport { lines: 16, imported: 0, already_recorded: 16, refused: Vec::new() });
+    assert_eq!(store.log().end_position(), end);
+    // Lines without ids: the id comes from the content and its occurrence, so the same file
+    // again appends nothing while two identical lines in it are two events.
+    let no_ids = "\u{feff}{\"type\":\"customer.order_placed\",\"at\":\"2024-06-01T00:00:00Z\",\"identity\":\"email:lee@x.io\",\"order_id\":\"O-9\",\"amount\":5,\"currency\":\"EUR\"}\n\
+                  {\"type\":\"customer.order_placed\",\"at\":\"2024-06-01T00:00:00Z\",\"identity\":\"email:lee@x.io\",\"order_id\":\"O-9\",\"amount\":5,\"currency\":\"EUR\"}\n\
+                  {\"type\":\"customer.rated\",\"at\":\"2024-06-01T00:00:00Z\",\"identity\":\"email:lee@x.io\",\"survey\":\"nps\",\"score\":10}\n";
+    let first = import(&store, no_ids, false).unwrap();
+    assert_eq!((first.lines, first.imported), (3, 3), "identical lines are distinct events");
+    let end = store.log().end_position();
+    let second = import(&store, no_ids, false).unwrap();
+    assert_eq!((second.imported, second.already_recorded), (0, 3));
+    assert_eq!(store.log().end_position(), end);
+    let view =
+        store.customer(&rapport::CustomerKey::parse("email:lee@x.io", &NormalizeOptions::default()).unwrap(), None);
+    assert_eq!(view.unwrap().unwrap().profile.orders.count, 2);
+}
+
+/// The all-types file with two bad lines (3 and 5) and a line the store will refuse (7).
+fn with_bad_lines() -> String {
+    let mut lines: Vec<String> =
+        ALL_TYPES.lines().filter(|l| !l.trim().is_empty()).take(4).map(str::to_owned).collect();
+    lines
+        .insert(2, r#"{"type":"ticket.status_changed","at":"yesterday","ticket_id":"T-1","status":"open"}"#.to_owned());
+    lines.insert(
+        4,
+        r#"{"type":"ticket.channel_switched","at":"2024-05-01T09:00:00Z","ticket_id":"T-1","from":"email","to":"sms"}"#
+            .to_owned(),
+    );
+    lines.push(r#"{"type":"message.sent","at":"2024-05-01T10:00:00Z","ticket_id":"T-404","channel":"email","agent":"Minji","public":true}"#.to_owned());
+    lines.join("\n")
+}
+
+#[test]
+fn a_file_with_a_bad_line_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = bulk_store(dir.path());
+    let errors = import(&store, &with_bad_lines(), false).unwrap_err();
+    let lines: Vec<u64> = errors.iter().map(|e| e.line).collect();
+    assert_eq!(lines, [3, 5], "{errors:?}");
+    assert!(errors[0].to_string().starts_with("line 3: \"at\" is not an RFC 3339 time"), "{}", errors[0]);
+    assert_eq!(errors[1].to_string(), "line 5: ticket.channel_switched is derived by the store and cannot be imported");
+    assert_eq!(store.log().end_position(), Position(0), "nothing was written");
+    // Not JSON at all, an over-long line, and bytes that are not UTF-8 are lines like any other.
+    let long =
+        format!("{{\"type\":\"customer.identified\",\"pad\":\"{}\"}}", "x".repeat(rapport::jsonl::LINE_BYTES_MAX));
+    let mut bytes = format!("not json\n{long}\n").into_bytes();
+    bytes.extend_from_slice(b"{\"type\":\"\xff\"}\n");
+    let errors = import_jsonl(&store, bytes.as_slice(), &JsonlImportOptions::default(), |_| {}).unwrap().unwrap_err();
+    let reasons: Vec<(u64, &str)> = errors.iter().map(|e| (e.line, e.reason.as_str())).collect();
+    assert_eq!(reasons[1], (2, "line is longer than 1048576 bytes"));
+    assert_eq!(reasons[2], (3, "not UTF-8"));
+    assert!(reasons[0].0 == 1 && reasons[0].1.starts_with("not JSON"), "{reasons:?}");
+    assert_eq!(store.log().end_position(), Position(0));
+}
+
+#[test]
+fn skip_invalid_imports_the_valid_lines_and_lists_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = bulk_store(dir.path());
+    let report = import(&store, &with_bad_lines(), true).unwrap();
+    let refused: Vec<u64> = report.refused.iter().map(|e| e.line).collect();
+    assert_eq!(refused, [3, 5, 7], "{:?}", report.refused);
+    assert_eq!(report.refused[2].reason, "ticket T-404 does not exist");
+    assert_eq!((report.lines, report.imported, report.already_recorded), (7, 4, 0));
+    assert!(store.ticket(&id("T-1")).unwrap().is_some());
+    assert!(store.ticket(&id("T-404")).unwrap().is_none());
+    let exported = export(&store);
+    assert_eq!(exported.lines().count(), 4, "only the valid lines were recorded:\n{exported}");
+    // A split is checked like `Store::split` checks it, also without skip_invalid (the store
+    // decides it), and writes nothing.
+    let end = store.log().end_position();
+    let split = r#"{"type":"customer.split","at":"2024-05-02T00:00:00Z","customer":99,"identities":["email:kim@x.io"]}
+{"type":"customer.split","at":"2024-05-02T00:00:00Z","customer":1,"identities":["email:kim@x.io","kakao:kim_1"]}"#;
+    let report = import(&store, split, false).unwrap();
+    let reasons: Vec<(u64, &str)> = report.refused.iter().map(|e| (e.line, e.reason.as_str())).collect();
+    assert_eq!(
+        reasons,
+        [(1, "customer C99 does not exist"), (2, "invalid split: a split must leave at least one identity")]
+    );
+    assert_eq!(store.log().end_position(), end);
+}
+
+#[test]
+fn routed_messages_and_follow_ups_survive_the_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = bulk_store(dir.path());
+    let kim = rapport::events::Identity::parse_pair("email:kim@x.io", &NormalizeOptions::default()).unwrap();
+    let hour = 3_600_000_000i64;
+    let message = |ticket_id: Option<TicketId>| {
+        Input::Event(CxEvent::MessageReceived(MessageReceived {
+            channel: Channel::Email,
+            from: kim.clone(),
+            ticket_id,
+            topic: None,
+            subject: None,
+            body: Some("hello".into()),
+        }))
+    };
+    let meta =
+        |n: i64, key: &str| Meta::at(Timestamp(1_714_550_000_000_000 + n * hour)).with_id(event_id_from_str(key));
+    let first = original.submit(message(None), meta(0, "m1")).unwrap();
+    let ticket = first.opened.clone().expect("the store opened a ticket for the routed message");
+    let second = original.submit(message(None), meta(1, "m2")).unwrap();
+    assert_eq!(second.ticket_id.as_ref(), Some(&ticket), "routed to the same ticket");
+    let close =
+        Input::Command { ticket_id: ticket.clone(), command: TicketCommand::ChangeStatus { status: Status::Closed } };
+    original.submit(close, meta(2, "close")).unwrap();
+    let late = original.submit(message(Some(ticket.clone())), meta(3, "m3")).unwrap();
+    let follow_up = late.follow_up_opened.clone().expect("a message to a closed ticket opens a follow-up");
+    let reply = Input::Event(CxEvent::MessageSent(MessageSent {
+        ticket_id: ticket.clone(),
+        channel: Channel::Email,
+        agent: "Minji".into(),
+        public: true,
+        body: None,
+    }));
+    assert_eq!(original.submit(reply, meta(4, "reply")).unwrap().ticket_id, Some(follow_up.clone()));
+    let solve =
+        Input::Command { ticket_id: ticket.clone(), command: TicketCommand::ChangeStatus { status: Status::Solved } };
+    assert_eq!(original.submit(solve, meta(5, "solve")).unwrap().ticket_id, Some(follow_up.clone()));
+
+    let exported = export(&original);
+    let events = events_by_id(&exported);
+    assert_eq!(events.len(), 6, "one line per input, none for the tickets the store opened:\n{exported}");
+    let submitted = |key: &str| events[&event_id_from_str(key).to_string()].2.clone();
+    assert!(matches!(submitted("m1"), CxEvent::MessageReceived(MessageReceived { ticket_id: None, .. })), "{exported}");
+    assert!(matches!(submitted("m2"), CxEvent::MessageReceived(MessageReceived { ticket_id: None, .. })), "{exported}");
+    let CxEvent::MessageReceived(m3) = submitted("m3") else { panic!("{exported}") };
+    assert_eq!(m3.ticket_id.as_ref(), Some(&ticket), "exported as addressed to the closed ticket");
+    let CxEvent::MessageSent(sent) = submitted("reply") else { panic!("{exported}") };
+    assert_eq!(sent.ticket_id, ticket);
+    assert!(!exported.contains("\"ticket.opened\""), "{exported}");
+
+    let dir2 = tempfile::tempdir().unwrap();
+    let copy = bulk_store(dir2.path());
+    assert_eq!(import(&copy, &exported, false).unwrap().imported, 6);
+    assert_same_store(&original, &copy);
+    let follow_up = copy.ticket(&follow_up).unwrap().unwrap();
+    assert_eq!(follow_up.follow_up_of(), Some(&ticket));
+    assert_eq!((follow_up.customer_messages(), follow_up.public_replies()), (1, 1));
+    assert_eq!(follow_up.status(), Status::Solved);
+}
+
+/// The lines of the fenced blocks of `language` in docs/events.md.
+fn doc_blocks(language: &str) -> Vec<String> {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/events.md");
+    let doc = std::fs::read_to_string(path).unwrap();
+    let mut lines = Vec::new();
+    let mut inside = false;
+    for line in doc.lines() {
+        match line.trim() {
+            "```" if inside => inside = false,
+            fence if fence == format!("```{language}") => inside = true,
+            _ if inside => lines.push(line.to_owned()),
+            _ => {}
+        }
+    }
+    lines
+}
+
+#[test]
+fn the_examples_in_docs_events_md_import() {
+    let examples = doc_blocks("jsonl");
+    let text = examples.join("\n");
+    let dir = tempfile::tempdir().unwrap();
+    let store = bulk_store(dir.path());
+    let report = import(&store, &text, false).unwrap();
+    assert_eq!(report.refused, Vec::new());
+    assert_eq!(report.imported, examples.len() as u64, "every example records something");
+    let types: BTreeSet<String> = events_by_id(&text).into_values().map(|(event_type, _, _)| event_type).collect();
+    assert_eq!(types, IMPORTABLE_TYPES.into_iter().map(str::to_owned).collect(), "one example per importable type");
+    let ticket = store.ticket(&id("T-1")).unwrap().unwrap();
+    assert_eq!(ticket.channels(), &[Channel::Email, Channel::KakaoTalk], "the message was routed to T-1 by topic");
+    assert_eq!(ticket.merged_from(), &[id("T-2")]);
+    // The export example is what the export writes.
+    let exported = export(&store);
+    let shown: Vec<String> = doc_blocks("text").into_iter().filter(|l| l.starts_with("{\"type\"")).collect();
+    assert!(!shown.is_empty());
+    for line in shown {
+        assert!(exported.lines().any(|l| l == line), "docs/events.md shows {line}\nbut the export is\n{exported}");
+    }
+}
