@@ -1,24 +1,64 @@
 //! `rapport import cdnow|bpi2013|jsonl` and `rapport export jsonl`: move data in and out of a
 //! store, with progress bars on stderr.
 
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use rapport::bpi2013::import_bpi2013;
 use rapport::cdnow::import_cdnow;
+use rapport::jsonl::{export_jsonl, import_jsonl, JsonlImportOptions};
 use rapport::StoreOptions;
 
-use crate::util::{open_store, parse_time, progress_bar, spinner, CliError};
+use crate::util::{open_existing_store, open_store, parse_time, progress_bar, spinner, CliError};
 use crate::StoreArg;
 
 /// Import commands.
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum ImportCommand {
+    /// Events in the JSONL interchange format (docs/events.md). By default a file with a bad line
+    /// imports nothing; `--skip-invalid` imports the rest and lists the rejects.
+    Jsonl(JsonlArgs),
+    /// The BPI Challenge 2013 incident log (bpi2013-incidents.csv.gz): one ticket per SR number,
+    /// one stored event per row, follow-ups after a close.
+    Bpi2013(FileArgs),
     /// CDNOW purchase logs (cdnow-master.txt.gz or cdnow-sample.txt.gz): one order per line.
     Cdnow(FileArgs),
     /// The generated omnichannel scenario: people writing about one problem on KakaoTalk, e-mail
     /// and phone, linked into one profile and one ticket, with replies, ratings and orders.
     Scenario(ScenarioArgs),
+}
+
+/// Arguments of `rapport import jsonl`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct JsonlArgs {
+    /// The JSONL file (`-` for standard input; gzip when it ends in .gz).
+    file: PathBuf,
+    #[command(flatten)]
+    store: StoreArg,
+    /// Import the valid lines of a file that has bad ones, and print the rejects.
+    #[arg(long)]
+    skip_invalid: bool,
+}
+
+/// Export commands.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum ExportCommand {
+    /// Every input event in the JSONL interchange format, in log order (events the store derived
+    /// itself are left out: importing the export re-derives them).
+    Jsonl(ExportArgs),
+}
+
+/// Arguments of `rapport export jsonl`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ExportArgs {
+    #[command(flatten)]
+    store: StoreArg,
+    /// Write to this file instead of standard output.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 /// Arguments of `rapport import scenario`.
@@ -48,6 +88,8 @@ pub(crate) struct FileArgs {
 
 pub(crate) fn run(command: &ImportCommand) -> Result<ExitCode, CliError> {
     match command {
+        ImportCommand::Jsonl(args) => jsonl(args),
+        ImportCommand::Bpi2013(args) => bpi2013(args),
         ImportCommand::Cdnow(args) => cdnow(args),
         ImportCommand::Scenario(args) => scenario(args),
     }
@@ -98,6 +140,110 @@ fn scenario(args: &ScenarioArgs) -> Result<ExitCode, CliError> {
         store.log().end_position().0
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn jsonl(args: &JsonlArgs) -> Result<ExitCode, CliError> {
+    let reader: Box<dyn BufRead> = if args.file.as_os_str() == "-" {
+        Box::new(BufReader::new(std::io::stdin()))
+    } else {
+        let file = File::open(&args.file).map_err(CliError::io(format!("opening {}", args.file.display())))?;
+        if args.file.extension().is_some_and(|e| e == "gz") {
+            Box::new(BufReader::new(flate2::read::GzDecoder::new(file)))
+        } else {
+            Box::new(BufReader::new(file))
+        }
+    };
+    let store = open_store(&args.store.store, StoreOptions::default())?;
+    let bar = spinner("jsonl lines");
+    let started = Instant::now();
+    let options = JsonlImportOptions { skip_invalid: args.skip_invalid };
+    let result = import_jsonl(&store, reader, &options, |done| bar.set_position(done))?;
+    bar.finish_and_clear();
+    let report = match result {
+        Ok(report) => report,
+        Err(bad_lines) => {
+            for error in &bad_lines {
+                eprintln!("{}: {error}", args.file.display());
+            }
+            return Err(CliError::Invalid(format!(
+                "{}: {} bad line(s); nothing was imported (--skip-invalid imports the rest)",
+                args.file.display(),
+                bad_lines.len()
+            )));
+        }
+    };
+    for error in &report.refused {
+        println!("refused: {error}");
+    }
+    println!(
+        "{}: {} lines, {} imported, {} already in the store or changing nothing, {} refused; {:.2} s",
+        args.file.display(),
+        report.lines,
+        report.imported,
+        report.already_recorded,
+        report.refused.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bpi2013(args: &FileArgs) -> Result<ExitCode, CliError> {
+    let store = open_store(&args.store.store, StoreOptions::default())?;
+    let bar = spinner("bpi2013 rows");
+    let started = Instant::now();
+    let result = import_bpi2013(&store, &args.file, |done| bar.set_position(done))?;
+    bar.finish_and_clear();
+    let report =
+        result.map_err(|e| CliError::Invalid(format!("{}: {e}; nothing was imported", args.file.display())))?;
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "{}: {} rows, {} events imported, {} already in the store; {} tickets + {} follow-ups, {} unmatched rows; {:.2} s ({:.0} rows/s)",
+        args.file.display(),
+        report.rows,
+        report.imported,
+        report.already_recorded,
+        report.tickets,
+        report.follow_ups,
+        report.unmatched,
+        seconds,
+        report.rows as f64 / seconds.max(1e-9)
+    );
+    println!("store: {} tickets, {} events", store.ticket_count()?, store.log().end_position().0);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `rapport export jsonl`.
+pub(crate) fn export(command: &ExportCommand) -> Result<ExitCode, CliError> {
+    let ExportCommand::Jsonl(args) = command;
+    let store = open_existing_store(&args.store.store)?;
+    match &args.out {
+        Some(path) => {
+            let file = File::create(path).map_err(CliError::io(format!("creating {}", path.display())))?;
+            let mut out = BufWriter::new(file);
+            let lines = export_jsonl(&store, &mut out)?;
+            out.flush().map_err(CliError::io(format!("writing {}", path.display())))?;
+            eprintln!("{lines} events written to {}", path.display());
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut out = BufWriter::new(stdout.lock());
+            export_jsonl(&store, &mut out).map_err(broken_pipe_is_quiet)?;
+            out.flush().map_err(CliError::io("writing to stdout"))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An export into a closed pipe (`| head`) stops quietly.
+fn broken_pipe_is_quiet(error: rapport::Error) -> CliError {
+    match &error {
+        rapport::Error::Log(rapport::log::Error::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            CliError::BrokenPipe
+        }
+        _ => CliError::Store(error),
+    }
 }
 
 fn cdnow(args: &FileArgs) -> Result<ExitCode, CliError> {

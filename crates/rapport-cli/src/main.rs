@@ -32,6 +32,9 @@ enum Command {
     /// Import a data set into a store (created if needed). Re-importing appends nothing new.
     #[command(subcommand)]
     Import(import::ImportCommand),
+    /// Export a store's input events.
+    #[command(subcommand)]
+    Export(import::ExportCommand),
     /// Print every event as one JSON object per line: position, stream, version, event_id, type,
     /// schema_version, recorded_at, occurred_at, correlation/causation ids, metadata, the payload
     /// as `payload` (JSON, when it is a Rapport event) and `payload_base64`.
@@ -70,6 +73,7 @@ pub(crate) struct StoreArg {
 fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Command::Import(command) => import::run(&command),
+        Command::Export(command) => import::export(&command),
         Command::Dump(args) => dump::run(&args),
         Command::Verify(args) => verify::run(&args),
         Command::Ticket(args) => tickets::run_ticket(&args),

@@ -118,11 +118,15 @@ impl Store {
             .collect())
     }
 
-    /// Fits BG/NBD and Gamma-Gamma by maximum likelihood on [`Store::clv_data`].
+    /// Fits BG/NBD by maximum likelihood on [`Store::clv_data`], and Gamma-Gamma on the customers
+    /// of it with repeat purchases of positive value.
     pub fn fit_clv(&self, calibration_end: Timestamp, unit: TimeUnit) -> Result<ClvFit> {
         let data: Vec<RfmInput> = self.clv_data(calibration_end, unit)?.into_iter().map(|(_, h)| h).collect();
         let bgnbd = fit_bgnbd(&data)?;
-        let gamma_gamma = fit_gamma_gamma(&data)?;
+        // Gamma-Gamma models the value of repeat purchases: customers whose repeat purchases were
+        // all free (CDNOW has $0 lines) carry no spend to fit on, as in `lifetimes`.
+        let spenders: Vec<RfmInput> = data.iter().copied().filter(|h| h.frequency > 0.0 && h.monetary > 0.0).collect();
+        let gamma_gamma = fit_gamma_gamma(&spenders)?;
         Ok(ClvFit { calibration_end, unit, bgnbd, gamma_gamma })
     }
 

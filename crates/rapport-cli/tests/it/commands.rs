@@ -229,3 +229,50 @@ fn read_commands_refuse_a_missing_store() {
         assert!(!Path::new(&missing).exists(), "{args:?} created a store");
     }
 }
+
+#[test]
+fn jsonl_export_import_round_trip_and_bad_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = scenario_store(dir.path());
+    let exported = dir.path().join("events.jsonl");
+    ok(&["export", "jsonl", "--store", &store, "--out", exported.to_str().unwrap()]);
+    let copy = dir.path().join("copy").display().to_string();
+    let said = ok(&["import", "jsonl", exported.to_str().unwrap(), "--store", &copy]);
+    assert!(said.contains("0 refused"), "{said}");
+    // The copy holds the same tickets and customers.
+    assert_eq!(ok(&["tickets", "--store", &store, "--json"]), ok(&["tickets", "--store", &copy, "--json"]));
+    assert_eq!(ok(&["customers", "--store", &store, "--json"]), ok(&["customers", "--store", &copy, "--json"]));
+    // A file with a bad line imports nothing, and says which line.
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"type\":\"customer.identified\",\"at\":\"2026-01-01T00:00:00Z\",\"identities\":[\"email:a@b.io\"]}\n\
+         {\"type\":\"customer.rated\",\"at\":\"yesterday\"}\n",
+    )
+    .unwrap();
+    let fresh = dir.path().join("fresh").display().to_string();
+    let refused = rapport(&["import", "jsonl", bad.to_str().unwrap(), "--store", &fresh]);
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("line 2"), "{refused:?}");
+    let nothing = json_lines(&ok(&["customers", "--store", &fresh, "--json"]));
+    assert!(nothing.is_empty(), "nothing was imported: {nothing:?}");
+    let skipped = ok(&["import", "jsonl", bad.to_str().unwrap(), "--store", &fresh, "--skip-invalid"]);
+    assert!(skipped.contains("refused: line 2"), "{skipped}");
+    assert_eq!(json_lines(&ok(&["customers", "--store", &fresh, "--json"])).len(), 1);
+}
+
+#[test]
+fn bpi2013_import_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").display().to_string();
+    let said = ok(&["import", "bpi2013", &data("bpi2013-incidents.csv.gz"), "--store", &store]);
+    assert!(said.contains("65533 rows, 65533 events imported"), "{said}");
+    let tickets = json_lines(&ok(&["tickets", "--store", &store, "--json"]));
+    let follow_ups = tickets.iter().filter(|t| !t["follow_up_of"].is_null()).count();
+    assert_eq!(tickets.len(), 7554 + follow_ups, "one ticket per SR number plus the follow-ups");
+    assert!(tickets.iter().all(|t| t["channels"] == serde_json::json!(["other:servicedesk"])));
+    let dump = ok(&["dump", "--store", &store]);
+    assert_eq!(dump.lines().count(), 65_533, "one stored event per row");
+    let verified = ok(&["verify", "--store", &store]);
+    assert!(verified.contains("65533 events"), "{verified}");
+}
