@@ -11,7 +11,10 @@ use std::time::Instant;
 
 use rapport::bpi2013::import_bpi2013;
 use rapport::cdnow::import_cdnow;
-use rapport::events::{Channel, Identity, NormalizeOptions};
+use rapport::events::{
+    Amount, Channel, CustomerIdentified, CustomerRated, CxEvent, Identity, MessageReceived, NormalizeOptions,
+    OrderPlaced, Survey,
+};
 use rapport::log::{Durability, LogOptions, Timestamp};
 use rapport::ticket::{OpenTicket, TicketCommand};
 use rapport::{CustomerKey, Input, Meta, Store, StoreOptions};
@@ -232,6 +235,69 @@ fn bpi() {
     }
 }
 
+/// `customer_as_of` on one customer with thousands of events (orders, messages on three
+/// channels, ratings): the latency an agent sees when they open "the customer as of last month".
+fn as_of() {
+    println!("\n== customer as of a past time (one customer with many events)");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = store(dir.path(), Durability::None);
+    let options = NormalizeOptions::default();
+    let email = Identity::parse("email", "heavy@example.com", &options).expect("identity");
+    let kakao = Identity::parse("kakao", "heavy_user", &options).expect("identity");
+    let start = 1_767_225_600_000_000i64;
+    let hour = 3_600_000_000i64;
+    let mut inputs = Vec::new();
+    for n in 0..5_000i64 {
+        let at = Meta::at(Timestamp(start + n * hour));
+        let event = match n % 4 {
+            0 => CxEvent::OrderPlaced(OrderPlaced {
+                identity: email.clone(),
+                order_id: format!("o-{n}"),
+                amount: Amount::parse("19.90").expect("amount"),
+                currency: "USD".into(),
+            }),
+            1 => CxEvent::MessageReceived(MessageReceived {
+                channel: Channel::KakaoTalk,
+                from: kakao.clone(),
+                ticket_id: None,
+                topic: Some(format!("topic-{}", n / 40)),
+                subject: None,
+                body: Some("hello".into()),
+            }),
+            2 => CxEvent::CustomerIdentified(CustomerIdentified {
+                identities: vec![email.clone(), kakao.clone()],
+                traits: Default::default(),
+            }),
+            _ => CxEvent::CustomerRated(CustomerRated {
+                identity: email.clone(),
+                survey: Survey::Csat,
+                score: 4,
+                ticket_id: None,
+            }),
+        };
+        inputs.push((Input::Event(event), at));
+    }
+    for result in store.submit_many(inputs, false).expect("submit") {
+        result.expect("accepted");
+    }
+    let key = CustomerKey::Identity(email);
+    let events = store.customer(&key, None).expect("customer").expect("exists").profile.timeline.len();
+    let mut latencies = Vec::new();
+    for n in 0..20i64 {
+        let at = Timestamp(start + (n * 250 + 125) * hour);
+        let started = Instant::now();
+        let view = store.customer_as_of(&key, at).expect("as of");
+        latencies.push(started.elapsed().as_secs_f64() * 1e3);
+        assert!(view.is_some(), "the customer existed then");
+    }
+    latencies.sort_by(f64::total_cmp);
+    println!(
+        "  customer with {events} timeline events: as-of p50 {:.2} ms, max {:.2} ms (20 points in time)",
+        percentile(&latencies, 0.5),
+        latencies.last().copied().unwrap_or(0.0)
+    );
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument selects one group.
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
@@ -244,5 +310,8 @@ fn main() {
     }
     if run("bpi") {
         bpi();
+    }
+    if run("as_of") {
+        as_of();
     }
 }
