@@ -2,5 +2,6 @@
 
 mod cdnow;
 mod customers;
+mod metrics;
 mod scenario;
 mod store;
