@@ -133,11 +133,11 @@ fn response_rates(group: &GroupReport) {
 fn backlog_trend(group: &GroupReport, months: usize) {
     // Month-end backlog and monthly volumes, the last `months` months.
     let mut rows: Vec<(String, usize)> = Vec::new();
-    for (day, unsolved) in &group.backlog {
-        let month = day.get(..7).unwrap_or(day).to_owned();
+    for row in &group.backlog {
+        let month = row.day.get(..7).unwrap_or(&row.day).to_owned();
         match rows.last_mut() {
-            Some(last) if last.0 == month => last.1 = *unsolved,
-            _ => rows.push((month, *unsolved)),
+            Some(last) if last.0 == month => last.1 = row.unsolved.count,
+            _ => rows.push((month, row.unsolved.count)),
         }
     }
     println!("  {:<8} {:>8} {:>8} {:>9} {:>15}", "month", "created", "solved", "MoM", "backlog at end");

@@ -4,7 +4,9 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use rapport::metrics::report::{Dimension, Drill, GroupReport, PeriodRow, Quantiles, Report, ReportQuery, SlaCounts};
+use rapport::metrics::report::{
+    Dimension, Drill, GroupReport, PeriodRow, Quantiles, Report, ReportQuery, Satisfaction, SlaCounts,
+};
 use rapport::metrics::{policies_from_json, MetricsOptions, Schedules};
 use rapport::Store;
 use serde_json::{json, Value};
@@ -109,9 +111,10 @@ fn drill(d: &Drill, with_ids: bool) -> Value {
     }
 }
 
-fn quantiles_json(q: &Quantiles) -> Value {
+fn quantiles_json(q: &Quantiles, ids: bool) -> Value {
     json!({
         "n": q.n,
+        "tickets": drill(&q.tickets, ids),
         "median_minutes": q.calendar_median, "p90_minutes": q.calendar_p90,
         "median_business_minutes": q.business_median, "p90_business_minutes": q.business_p90,
     })
@@ -137,8 +140,15 @@ fn periods_json(rows: &[PeriodRow], ids: bool) -> Value {
     )
 }
 
+fn satisfaction_json(s: &Satisfaction, ids: bool) -> Value {
+    json!({
+        "csat_responses": s.csat_responses, "csat_satisfied": s.csat_satisfied, "csat_percent": s.csat_percent,
+        "nps_responses": s.nps_responses, "promoters": s.promoters, "detractors": s.detractors, "nps": s.nps,
+        "ces_responses": s.ces_responses, "ces_mean": s.ces_mean, "tickets": drill(&s.tickets, ids),
+    })
+}
+
 fn group_json(g: &GroupReport, ids: bool) -> Value {
-    let s = &g.satisfaction;
     json!({
         "key": g.key,
         "created": drill(&g.created, ids),
@@ -150,7 +160,7 @@ fn group_json(g: &GroupReport, ids: bool) -> Value {
         "one_touch_rate": g.one_touch_rate,
         "repeat_inquiry": drill(&g.repeat_inquiry, ids),
         "repeat_inquiry_rate": g.repeat_inquiry_rate,
-        "durations": g.durations.iter().map(|(name, q)| ((*name).to_owned(), quantiles_json(q))).collect::<serde_json::Map<_, _>>(),
+        "durations": g.durations.iter().map(|(name, q)| ((*name).to_owned(), quantiles_json(q, ids))).collect::<serde_json::Map<_, _>>(),
         "response_rates": g.response_rates.iter().map(|(hours, d, share)| json!({
             "within_hours": hours, "tickets": drill(d, ids), "share": share,
         })).collect::<Vec<_>>(),
@@ -159,17 +169,16 @@ fn group_json(g: &GroupReport, ids: bool) -> Value {
             "next_reply": sla_json(&g.sla_next_reply, ids),
             "resolution": sla_json(&g.sla_resolution, ids),
         },
-        "satisfaction": {
-            "csat_responses": s.csat_responses, "csat_satisfied": s.csat_satisfied, "csat_percent": s.csat_percent,
-            "nps_responses": s.nps_responses, "promoters": s.promoters, "detractors": s.detractors, "nps": s.nps,
-            "ces_responses": s.ces_responses, "ces_mean": s.ces_mean, "tickets": drill(&s.tickets, ids),
-        },
+        "satisfaction": satisfaction_json(&g.satisfaction, ids),
+        "satisfaction_monthly": g.satisfaction_monthly.iter().map(|row| json!({
+            "period": row.period, "satisfaction": satisfaction_json(&row.satisfaction, ids),
+        })).collect::<Vec<_>>(),
         "daily": periods_json(&g.daily, ids),
         "weekly": periods_json(&g.weekly, ids),
         "monthly": periods_json(&g.monthly, ids),
-        "backlog": g.backlog.iter().map(|(day, n)| json!({"day": day, "unsolved": n})).collect::<Vec<_>>(),
+        "backlog": g.backlog.iter().map(|row| json!({"day": row.day, "unsolved": drill(&row.unsolved, ids)})).collect::<Vec<_>>(),
         "throughput": g.throughput.iter().map(|t| json!({
-            "agent": t.agent, "solved": t.solved, "active_days": t.active_days, "per_active_day": t.per_active_day,
+            "agent": t.agent, "solved": t.solved, "tickets": drill(&t.tickets, ids), "active_days": t.active_days, "per_active_day": t.per_active_day,
         })).collect::<Vec<_>>(),
     })
 }
@@ -178,7 +187,8 @@ fn group_json(g: &GroupReport, ids: bool) -> Value {
 pub(crate) fn report_json(report: &Report, ids: bool) -> Value {
     json!({
         "from": report.from.map(rfc3339),
-        "to": report.to.map(rfc3339),
+        "to": rfc3339(report.to),
+        "rows_truncated": report.rows_truncated,
         "now": rfc3339(report.now),
         "groups": report.groups.iter().map(|g| group_json(g, ids)).collect::<Vec<_>>(),
     })
@@ -202,7 +212,7 @@ pub(crate) fn print_report(out: &mut impl Write, report: &Report) -> std::io::Re
         out,
         "period {} .. {}, unsolved tickets measured at {}",
         report.from.map_or("start".to_owned(), rfc3339),
-        report.to.map_or("now".to_owned(), rfc3339),
+        rfc3339(report.to),
         rfc3339(report.now)
     )?;
     writeln!(out)?;
@@ -309,13 +319,13 @@ pub(crate) fn print_report(out: &mut impl Write, report: &Report) -> std::io::Re
         writeln!(out, "backlog at the end of each month (unsolved tickets)")?;
         let mut last_month = String::new();
         let mut month_end: Vec<(String, usize)> = Vec::new();
-        for (day, n) in &all.backlog {
-            let month = day.get(..7).unwrap_or(day).to_owned();
+        for row in &all.backlog {
+            let month = row.day.get(..7).unwrap_or(&row.day).to_owned();
             if month != last_month {
-                month_end.push((month.clone(), *n));
+                month_end.push((month.clone(), row.unsolved.count));
                 last_month = month;
             } else if let Some(last) = month_end.last_mut() {
-                last.1 = *n;
+                last.1 = row.unsolved.count;
             }
         }
         for (month, n) in month_end {

@@ -1,13 +1,27 @@
 //! The one error type of `rapport-metrics`.
 
-/// What can be wrong with metric definitions.
+/// What can be wrong with metric definitions and queries.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum MetricsError {
     /// A business-hours schedule is invalid.
-    #[error("invalid schedule: {0}")]
-    InvalidSchedule(String),
-    /// An SLA policy is invalid.
-    #[error("invalid SLA policy: {0}")]
-    InvalidSla(String),
+    #[error("invalid schedule {schedule:?}: {reason}")]
+    InvalidSchedule {
+        /// The schedule's name (`(file)` when the file itself does not parse).
+        schedule: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An SLA policy file is invalid.
+    #[error("invalid SLA policies: {reason}")]
+    InvalidSla {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A report dimension name is not one of the known ones.
+    #[error("unknown dimension {value:?} (expected channel, group, priority, tag, agent or type)")]
+    UnknownDimension {
+        /// The name given.
+        value: String,
+    },
 }

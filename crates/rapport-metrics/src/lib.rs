@@ -1,7 +1,35 @@
-//! CX metrics computed from the event log: customer lifetime value models (BG/NBD and
-//! Gamma-Gamma), and (with the metrics issue) per-ticket metrics, SLA, satisfaction and trends.
+//! CX metrics computed from the event log: per-ticket metrics by Zendesk's definitions in
+//! calendar and business minutes, business-hours [`Schedule`]s, SLA policies, and (in
+//! [`report`]) satisfaction, volume, trends and backlog with drill-down; plus customer lifetime
+//! value models ([`clv`]: BG/NBD and Gamma-Gamma). A [`MetricsProjection`] folds events one by
+//! one in O(1) expected time (plus O(log) business-time arithmetic) and answers per-ticket
+//! metrics at any `now`; aggregates are computed on demand. Definitions: docs/metrics.md.
 //!
-//! It is not: storage or I/O. Every metric is a pure fold over events; `now` is a parameter.
+//! It is not: storage or I/O, and it knows no ticket rules (follow-ups and merges arrive as
+//! events). Every metric is a pure fold over events; `now` is a parameter and should not
+//! precede the latest event folded.
+//!
+//! ```
+//! use rapport_events::{Channel, CxEvent, Identity, NormalizeOptions, TicketId, TicketOpened, TicketStatusChanged, Status};
+//! use rapport_metrics::{MetricsOptions, MetricsProjection};
+//!
+//! let ticket = TicketId::new("T-1").unwrap();
+//! let opened = CxEvent::TicketOpened(TicketOpened {
+//!     ticket_id: ticket.clone(),
+//!     requester: Identity::parse("email", "kim@example.com", &NormalizeOptions::default()).unwrap(),
+//!     channel: Channel::Email,
+//!     subject: None, priority: None, ticket_type: None, topic: None,
+//!     group: None, assignee: None, tags: vec![], status: None, follow_up_of: None,
+//! });
+//! let solved = CxEvent::TicketStatusChanged(TicketStatusChanged { ticket_id: ticket.clone(), status: Status::Solved });
+//! let minute = 60_000_000;
+//! let mut metrics = MetricsProjection::new(MetricsOptions::default());
+//! metrics.apply(Some(&ticket), &opened, 0);
+//! metrics.apply(Some(&ticket), &solved, 90 * minute);
+//! let m = metrics.ticket_metrics(&ticket, 120 * minute).unwrap();
+//! assert_eq!(m.full_resolution.unwrap().calendar, 90.0);
+//! assert_eq!(m.requester_wait.calendar, 90.0); // new 0..90, then solved
+//! ```
 #![deny(missing_docs)]
 
 pub mod clv;
@@ -14,9 +42,13 @@ mod ticket;
 
 pub use crate::error::MetricsError;
 pub use crate::projection::{MetricsOptions, MetricsProjection, RatingRecord, TicketRecord};
-pub use crate::schedule::{OpenInterval, Schedule, Schedules, MINUTE_MICROS};
+pub use crate::schedule::{
+    OpenInterval, Schedule, Schedules, ADD_BUSINESS_HORIZON_DAYS, HOLIDAYS_MAX, INTERVALS_PER_DAY_MAX, MINUTE_MICROS,
+    SCHEDULES_MAX,
+};
 pub use crate::sla::{
     evaluate as evaluate_sla, policies_from_json, SlaFilter, SlaPolicy, SlaStatus, SlaTargets, TicketSla,
+    SLA_POLICIES_MAX,
 };
 pub use crate::ticket::{Minutes, TicketMetrics, TicketMetricsState};
 

@@ -126,7 +126,9 @@ impl MetricsProjection {
         Some(record.state.metrics(self.schedule_of(&record.state), now))
     }
 
-    /// Folds one event; `ticket` is the ticket whose stream holds it.
+    /// Folds one event; `ticket` is the ticket whose stream holds it. O(1) expected time per
+    /// event (hash lookups, amortized pushes), plus O(log) for agent activity days and the
+    /// business-time arithmetic of a status change.
     pub fn apply(&mut self, ticket: Option<&TicketId>, event: &CxEvent, at: i64) {
         self.latest_at = self.latest_at.max(at);
         if let CxEvent::CustomerRated(rating) = event {
@@ -144,6 +146,7 @@ impl MetricsProjection {
         }
         let Some(ticket_id) = ticket else { return };
         if let CxEvent::TicketOpened(opened) = event {
+            // A second `ticket.opened` on a stream changes nothing (the first one created it).
             if self.tickets.contains_key(ticket_id) {
                 return;
             }
@@ -152,17 +155,17 @@ impl MetricsProjection {
                 TicketRecord { ticket_id: ticket_id.clone(), state, transitions: vec![(at, true)], solves: Vec::new() };
             self.tickets.insert(ticket_id.clone(), record);
         }
-        // The target of a merge takes over the source's channels.
+        // The target of a merge takes over the source's channels (as they are at the merge).
         let merged_channels = match event {
-            CxEvent::TicketMerged(merged) if &merged.target == ticket_id => {
+            CxEvent::TicketMerged(merged) if &merged.target == ticket_id && &merged.source != ticket_id => {
                 self.tickets.get(&merged.source).map(|r| r.state.channels.clone())
             }
             _ => None,
         };
-        let Some(mut record) = self.tickets.remove(ticket_id) else { return };
+        let Some(record) = self.tickets.get_mut(ticket_id) else { return };
         let schedule = self.options.schedules.for_group(record.state.schedule_group.as_deref());
         let was_unsolved = unsolved(&record.state);
-        let solves_before = record.state.last_solved_at;
+        let solves_before = record.state.solves;
         match event {
             CxEvent::TicketMerged(merged) if &merged.source == ticket_id => record.state.merged_away(schedule, at),
             _ => record.state.apply(schedule, event, at),
@@ -174,18 +177,28 @@ impl MetricsProjection {
         if was_unsolved != is_unsolved {
             record.transitions.push((at, is_unsolved));
         }
-        if record.state.last_solved_at != solves_before {
+        if record.state.solves != solves_before {
             let assignee = record.state.assignee.clone();
             if let Some(agent) = &assignee {
-                self.agent_days.entry(agent.clone()).or_default().insert(day(at));
+                mark_active(&mut self.agent_days, agent, at);
             }
             record.solves.push((at, assignee));
         }
         if let CxEvent::MessageSent(message) = event {
             if message.public {
-                self.agent_days.entry(message.agent.clone()).or_default().insert(day(at));
+                mark_active(&mut self.agent_days, &message.agent, at);
             }
         }
-        self.tickets.insert(ticket_id.clone(), record);
+    }
+}
+
+fn mark_active(agent_days: &mut BTreeMap<String, BTreeSet<i32>>, agent: &str, at: i64) {
+    match agent_days.get_mut(agent) {
+        Some(days) => {
+            days.insert(day(at));
+        }
+        None => {
+            agent_days.insert(agent.to_owned(), BTreeSet::from([day(at)]));
+        }
     }
 }

@@ -1,8 +1,8 @@
-//! Aggregates over the metrics projection, computed on demand for a period and optionally
-//! grouped by a dimension. Every count carries the ticket ids behind it (drill-down).
-//! Definitions: docs/metrics.md.
+//! Aggregates over the metrics projection, computed on demand for a period `[from, to)` and
+//! optionally grouped by a dimension. Every count carries the ticket ids behind it (drill-down).
+//! Definitions and the period rules: docs/metrics.md.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
 use chrono::{DateTime, Datelike};
@@ -11,23 +11,26 @@ use rapport_events::{Survey, TicketId};
 use crate::error::MetricsError;
 use crate::projection::{MetricsProjection, RatingRecord, TicketRecord};
 use crate::sla::{evaluate, SlaStatus, TicketSla};
-use crate::ticket::TicketMetrics;
+use crate::ticket::{Minutes, TicketMetrics};
 
 const DAY_MICROS: i64 = 86_400_000_000;
 const HOUR_MICROS: i64 = 3_600_000_000;
+/// Per-day rows (volume, backlog, satisfaction) of one report, at most: about ten years. A
+/// longer period keeps its latest days and sets [`Report::rows_truncated`].
+pub const REPORT_DAYS_MAX: usize = 3_660;
 
 /// What to group aggregates by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dimension {
     /// Channel of creation.
     Channel,
-    /// Current group.
+    /// Current group (ratings: the group at rating time).
     Group,
     /// Current priority.
     Priority,
     /// Each tag (a ticket counts under every tag it has).
     Tag,
-    /// Current assignee.
+    /// Current assignee (ratings: the assignee at rating time).
     Agent,
     /// Inquiry type label.
     Type,
@@ -43,11 +46,7 @@ impl FromStr for Dimension {
             "tag" => Dimension::Tag,
             "agent" => Dimension::Agent,
             "type" => Dimension::Type,
-            other => {
-                return Err(MetricsError::InvalidSla(format!(
-                    "unknown dimension {other:?} (expected channel, group, priority, tag, agent or type)"
-                )))
-            }
+            other => return Err(MetricsError::UnknownDimension { value: other.to_owned() }),
         })
     }
 }
@@ -57,9 +56,10 @@ impl FromStr for Dimension {
 pub struct ReportQuery {
     /// Start of the period (inclusive, unix microseconds); `None`: from the beginning.
     pub from: Option<i64>,
-    /// End of the period (exclusive); `None`: to `now`.
+    /// End of the period (exclusive); `None`: up to and including `now`.
     pub to: Option<i64>,
-    /// The moment unsolved tickets are measured at; `None`: the latest event's time.
+    /// The moment unsolved tickets and running SLA targets are measured at; `None`: the latest
+    /// event's time. It should not precede the latest event: the projection does not rewind.
     pub now: Option<i64>,
     /// Grouping.
     pub group_by: Option<Dimension>,
@@ -78,14 +78,29 @@ impl Default for ReportQuery {
 pub struct Drill {
     /// How many.
     pub count: usize,
-    /// Which (ticket ids, sorted).
+    /// Which (ticket ids, sorted, each once).
     pub tickets: Vec<TicketId>,
 }
 
 impl Drill {
     fn of(mut tickets: Vec<TicketId>) -> Drill {
-        tickets.sort();
+        tickets.sort_unstable();
         tickets.dedup();
+        Drill { count: tickets.len(), tickets }
+    }
+}
+
+/// Every ticket of the report by rank: rank `r` is the `r`-th ticket in id order, so sorting
+/// ranks sorts ids (integers sort much faster than strings).
+struct Ranked<'a> {
+    ids: Vec<&'a TicketId>,
+}
+
+impl Ranked<'_> {
+    fn drill(&self, mut ranks: Vec<u32>) -> Drill {
+        ranks.sort_unstable();
+        ranks.dedup();
+        let tickets: Vec<TicketId> = ranks.iter().map(|rank| self.ids[*rank as usize].clone()).collect();
         Drill { count: tickets.len(), tickets }
     }
 }
@@ -107,19 +122,22 @@ pub struct Quantiles {
     pub business_median: Option<f64>,
     /// Business 90th percentile.
     pub business_p90: Option<f64>,
+    /// The tickets the quantiles are taken over.
+    pub tickets: Drill,
 }
 
+/// The value of rank ⌈p·n⌉ (at least 1) of an ascending list.
 fn nearest_rank(sorted: &[f64], p: f64) -> Option<f64> {
     if sorted.is_empty() {
         return None;
     }
     let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    Some(sorted[rank - 1])
+    sorted.get(rank - 1).copied()
 }
 
-fn quantiles(values: &[crate::ticket::Minutes]) -> Quantiles {
-    let mut calendar: Vec<f64> = values.iter().map(|m| m.calendar).collect();
-    let mut business: Vec<f64> = values.iter().map(|m| m.business).collect();
+fn quantiles(values: &[(u32, Minutes)], ranked: &Ranked<'_>) -> Quantiles {
+    let mut calendar: Vec<f64> = values.iter().map(|(_, m)| m.calendar).collect();
+    let mut business: Vec<f64> = values.iter().map(|(_, m)| m.business).collect();
     calendar.sort_by(f64::total_cmp);
     business.sort_by(f64::total_cmp);
     Quantiles {
@@ -128,19 +146,20 @@ fn quantiles(values: &[crate::ticket::Minutes]) -> Quantiles {
         calendar_p90: nearest_rank(&calendar, 0.9),
         business_median: nearest_rank(&business, 0.5),
         business_p90: nearest_rank(&business, 0.9),
+        tickets: ranked.drill(values.iter().map(|(rank, _)| *rank).collect()),
     }
 }
 
 /// SLA attainment of one target.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SlaCounts {
-    /// Met in time.
+    /// Targets met at a moment inside the period (the reply or the solve).
     pub achieved: Drill,
-    /// Missed (counted in the period where the target ran out).
+    /// Targets that ran out at a moment inside the period (whenever the ticket was created).
     pub breached: Drill,
-    /// Still running.
+    /// Targets still running at `now`.
     pub active: Drill,
-    /// achieved / (achieved + breached).
+    /// achieved / (achieved + breached), in percent.
     pub percent_achieved: Option<f64>,
 }
 
@@ -169,6 +188,15 @@ pub struct Satisfaction {
     pub tickets: Drill,
 }
 
+/// Satisfaction of the ratings given in one calendar period.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SatisfactionRow {
+    /// `2012-05-14`, `2012-W20` or `2012-05` (UTC).
+    pub period: String,
+    /// The scores.
+    pub satisfaction: Satisfaction,
+}
+
 /// Tickets created and solved in one calendar period.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PeriodRow {
@@ -176,12 +204,22 @@ pub struct PeriodRow {
     pub period: String,
     /// Created in the period.
     pub created: Drill,
-    /// Solved (latest solve) in the period.
+    /// Solved or closed now, with the latest solve in the period.
     pub solved: Drill,
-    /// Change of `created` against the previous period (0.25 = +25 %).
+    /// Change of `created` against the previous calendar period (0.25 = +25 %); `None` for the
+    /// first row or when the previous period had none.
     pub created_change: Option<f64>,
-    /// Change of `solved` against the previous period.
+    /// Change of `solved` against the previous calendar period.
     pub solved_change: Option<f64>,
+}
+
+/// Tickets unsolved at the end of one day.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BacklogRow {
+    /// `2012-05-14` (UTC).
+    pub day: String,
+    /// The tickets unsolved at the day's end.
+    pub unsolved: Drill,
 }
 
 /// Solves per agent.
@@ -189,9 +227,11 @@ pub struct PeriodRow {
 pub struct AgentThroughput {
     /// The agent.
     pub agent: String,
-    /// Solves while the agent was the assignee.
+    /// Solves in the period while the agent was the assignee.
     pub solved: usize,
-    /// Days on which the agent replied or solved.
+    /// The tickets of those solves.
+    pub tickets: Drill,
+    /// Days (UTC) overlapping the period on which the agent replied publicly or solved.
     pub active_days: usize,
     /// `solved / active_days`.
     pub per_active_day: Option<f64>,
@@ -204,7 +244,7 @@ pub struct GroupReport {
     pub key: String,
     /// Tickets created in the period.
     pub created: Drill,
-    /// Tickets solved in the period (latest solve).
+    /// Tickets solved or closed now whose latest solve is in the period.
     pub solved: Drill,
     /// Of the created: unsolved at `now`.
     pub unsolved: Drill,
@@ -212,9 +252,9 @@ pub struct GroupReport {
     pub reopened: Drill,
     /// reopened / created.
     pub reopen_rate: Option<f64>,
-    /// Of the created and solved: one-touch.
+    /// Of the created and now solved or closed: one-touch.
     pub one_touch: Drill,
-    /// one-touch / (created and solved).
+    /// one-touch / (created and now solved or closed).
     pub one_touch_rate: Option<f64>,
     /// Of the created: flagged `repeat_inquiry`.
     pub repeat_inquiry: Drill,
@@ -222,7 +262,7 @@ pub struct GroupReport {
     pub repeat_inquiry_rate: Option<f64>,
     /// Quantiles of each duration metric over the created tickets that have it.
     pub durations: BTreeMap<&'static str, Quantiles>,
-    /// `(N, tickets first resolved within N hours of creation, share of created)`.
+    /// `(N, created tickets first resolved within N calendar hours of creation, share of created)`.
     pub response_rates: Vec<(u32, Drill, Option<f64>)>,
     /// SLA: first reply.
     pub sla_first_reply: SlaCounts,
@@ -232,15 +272,21 @@ pub struct GroupReport {
     pub sla_resolution: SlaCounts,
     /// Satisfaction of ratings given in the period.
     pub satisfaction: Satisfaction,
+    /// Satisfaction per day.
+    pub satisfaction_daily: Vec<SatisfactionRow>,
+    /// Satisfaction per ISO week.
+    pub satisfaction_weekly: Vec<SatisfactionRow>,
+    /// Satisfaction per month.
+    pub satisfaction_monthly: Vec<SatisfactionRow>,
     /// Per day.
     pub daily: Vec<PeriodRow>,
     /// Per ISO week.
     pub weekly: Vec<PeriodRow>,
     /// Per month.
     pub monthly: Vec<PeriodRow>,
-    /// `(day, tickets unsolved at the end of the day)`.
-    pub backlog: Vec<(String, usize)>,
-    /// Per agent.
+    /// Tickets unsolved at the end of each day.
+    pub backlog: Vec<BacklogRow>,
+    /// Per agent, sorted by agent.
     pub throughput: Vec<AgentThroughput>,
 }
 
@@ -249,10 +295,13 @@ pub struct GroupReport {
 pub struct Report {
     /// Period start.
     pub from: Option<i64>,
-    /// Period end.
-    pub to: Option<i64>,
+    /// Period end (exclusive) as used: the query's, or `now` + 1 µs.
+    pub to: i64,
     /// Measurement time.
     pub now: i64,
+    /// The period had more than [`REPORT_DAYS_MAX`] days: the per-day, per-week and per-month
+    /// rows start [`REPORT_DAYS_MAX`] days before its end (totals still cover all of it).
+    pub rows_truncated: bool,
     /// One entry per group (a single `all` entry without grouping), sorted by key.
     pub groups: Vec<GroupReport>,
 }
@@ -275,12 +324,12 @@ fn keys(record: &TicketRecord, dimension: Option<Dimension>) -> Vec<String> {
 fn rating_keys(rating: &RatingRecord, projection: &MetricsProjection, dimension: Option<Dimension>) -> Vec<String> {
     let none = || "(none)".to_owned();
     match dimension {
+        None => vec!["all".to_owned()],
         Some(Dimension::Agent) => vec![rating.agent.clone().unwrap_or_else(none)],
         Some(Dimension::Group) => vec![rating.group.clone().unwrap_or_else(none)],
         Some(Dimension::Channel) => vec![rating.channel.as_ref().map_or_else(none, |c| c.to_string())],
-        _ => match rating.ticket_id.as_ref().and_then(|t| projection.ticket(t)) {
+        Some(_) => match rating.ticket_id.as_ref().and_then(|t| projection.ticket(t)) {
             Some(record) => keys(record, dimension),
-            None if dimension.is_none() => vec!["all".to_owned()],
             None => vec![none()],
         },
     }
@@ -290,41 +339,110 @@ fn in_range(at: i64, from: Option<i64>, to: i64) -> bool {
     from.is_none_or(|from| at >= from) && at < to
 }
 
-fn date_of(at: i64) -> chrono::NaiveDate {
-    DateTime::from_timestamp_micros(at).unwrap_or_default().date_naive()
+fn day_of(at: i64) -> i64 {
+    at.div_euclid(DAY_MICROS)
 }
 
-fn period_key(at: i64, kind: u8) -> String {
-    let date = date_of(at);
-    match kind {
-        0 => date.format("%Y-%m-%d").to_string(),
-        1 => {
-            let week = date.iso_week();
-            format!("{}-W{:02}", week.year(), week.week())
+/// The UTC day, ISO week and month keys of day number `day`.
+fn period_keys(day: i64) -> [String; 3] {
+    let date = DateTime::from_timestamp_micros(day.saturating_mul(DAY_MICROS)).unwrap_or_default().date_naive();
+    let week = date.iso_week();
+    [
+        date.format("%Y-%m-%d").to_string(),
+        format!("{}-W{:02}", week.year(), week.week()),
+        date.format("%Y-%m").to_string(),
+    ]
+}
+
+/// The days the rows cover, and for each granularity (day, week, month) the row of each day.
+struct Calendar {
+    first_day: i64,
+    /// `rows[kind][day - first_day]`: the row index of that day.
+    row_of_day: [Vec<usize>; 3],
+    /// `names[kind][row]`.
+    names: [Vec<String>; 3],
+}
+
+impl Calendar {
+    fn new(first_day: i64, last_day: i64) -> Calendar {
+        let mut calendar = Calendar { first_day, row_of_day: Default::default(), names: Default::default() };
+        let mut day = first_day;
+        while day <= last_day {
+            let keys = period_keys(day);
+            for (kind, key) in keys.into_iter().enumerate() {
+                if calendar.names[kind].last() != Some(&key) {
+                    calendar.names[kind].push(key);
+                }
+                calendar.row_of_day[kind].push(calendar.names[kind].len() - 1);
+            }
+            day += 1;
         }
-        _ => date.format("%Y-%m").to_string(),
+        calendar
+    }
+
+    fn days(&self) -> usize {
+        self.row_of_day[0].len()
+    }
+
+    /// The row of instant `at` for granularity `kind`, if its day is covered.
+    fn row(&self, kind: usize, at: i64) -> Option<usize> {
+        let index = usize::try_from(day_of(at) - self.first_day).ok()?;
+        self.row_of_day[kind].get(index).copied()
     }
 }
 
-fn periods(tickets: &[(&TicketRecord, TicketMetrics)], from: Option<i64>, to: i64, kind: u8) -> Vec<PeriodRow> {
-    let mut rows: BTreeMap<String, (Vec<TicketId>, Vec<TicketId>)> = BTreeMap::new();
-    for (record, _) in tickets {
+/// One ticket with what the report needs of it, computed once.
+struct Row<'a> {
+    record: &'a TicketRecord,
+    /// Position in id order ([`Ranked`]).
+    rank: u32,
+    metrics: TicketMetrics,
+    sla: Option<TicketSla>,
+}
+
+fn is_unsolved(record: &TicketRecord) -> bool {
+    record.transitions.last().is_some_and(|(_, unsolved)| *unsolved)
+}
+
+/// The latest solve of a ticket that is solved or closed now.
+fn solved_at(record: &TicketRecord) -> Option<i64> {
+    if is_unsolved(record) {
+        None
+    } else {
+        record.state.last_solved_at
+    }
+}
+
+fn periods(
+    rows: &[&Row<'_>],
+    ranked: &Ranked<'_>,
+    calendar: &Calendar,
+    (from, to): (Option<i64>, i64),
+    kind: usize,
+) -> Vec<PeriodRow> {
+    let mut buckets: Vec<(Vec<u32>, Vec<u32>)> = vec![Default::default(); calendar.names[kind].len()];
+    for row in rows {
+        let record = row.record;
         if in_range(record.state.created_at, from, to) {
-            rows.entry(period_key(record.state.created_at, kind)).or_default().0.push(record.ticket_id.clone());
+            if let Some(index) = calendar.row(kind, record.state.created_at) {
+                buckets[index].0.push(row.rank);
+            }
         }
-        if let (Some(solved), false) = (record.state.last_solved_at, is_unsolved(record)) {
-            if in_range(solved, from, to) {
-                rows.entry(period_key(solved, kind)).or_default().1.push(record.ticket_id.clone());
+        if let Some(solved) = solved_at(record).filter(|at| in_range(*at, from, to)) {
+            if let Some(index) = calendar.row(kind, solved) {
+                buckets[index].1.push(row.rank);
             }
         }
     }
+    let change = |now: usize, before: usize| (before > 0).then(|| (now as f64 - before as f64) / before as f64);
     let mut previous: Option<(usize, usize)> = None;
-    rows.into_iter()
-        .map(|(period, (created, solved))| {
-            let (created, solved) = (Drill::of(created), Drill::of(solved));
-            let change = |now: usize, before: usize| (before > 0).then(|| (now as f64 - before as f64) / before as f64);
+    buckets
+        .into_iter()
+        .zip(&calendar.names[kind])
+        .map(|((created, solved), period)| {
+            let (created, solved) = (ranked.drill(created), ranked.drill(solved));
             let row = PeriodRow {
-                period,
+                period: period.clone(),
                 created_change: previous.and_then(|(c, _)| change(created.count, c)),
                 solved_change: previous.and_then(|(_, s)| change(solved.count, s)),
                 created,
@@ -336,59 +454,70 @@ fn periods(tickets: &[(&TicketRecord, TicketMetrics)], from: Option<i64>, to: i6
         .collect()
 }
 
-fn is_unsolved(record: &TicketRecord) -> bool {
-    record.transitions.last().is_some_and(|(_, unsolved)| *unsolved)
-}
-
-fn backlog(tickets: &[(&TicketRecord, TicketMetrics)], from: Option<i64>, to: i64) -> Vec<(String, usize)> {
-    let mut changes: Vec<(i64, i64)> = Vec::new();
-    for (record, _) in tickets {
-        for (at, unsolved) in &record.transitions {
-            changes.push((*at, if *unsolved { 1 } else { -1 }));
+/// A ticket is unsolved at instant `x` when the latest of its transitions before `x` (by time,
+/// ties in fold order) says so; a ticket without transitions before `x` does not exist yet.
+fn backlog(rows: &[&Row<'_>], ranked: &Ranked<'_>, calendar: &Calendar) -> Vec<BacklogRow> {
+    let mut changes: Vec<(i64, usize, usize, bool)> = Vec::new();
+    for (ticket_index, row) in rows.iter().enumerate() {
+        for (order, (at, unsolved)) in row.record.transitions.iter().enumerate() {
+            changes.push((*at, ticket_index, order, *unsolved));
         }
     }
-    changes.sort_unstable();
-    let Some(first) = changes.first().map(|(at, _)| *at) else { return Vec::new() };
-    let start_day = from.unwrap_or(first).div_euclid(DAY_MICROS);
-    let end_day = (to - 1).div_euclid(DAY_MICROS);
-    // Bounded: at most ten years of days.
-    let end_day = end_day.min(start_day + 3660);
-    let mut rows = Vec::new();
-    let mut open = 0i64;
+    changes.sort_unstable_by_key(|(at, ticket, order, _)| (*at, *ticket, *order));
+    let mut open: BTreeSet<u32> = BTreeSet::new();
     let mut next = 0;
-    for day in start_day..=end_day {
-        let day_end = (day + 1) * DAY_MICROS;
-        while next < changes.len() && changes[next].0 < day_end {
-            open += changes[next].1;
+    let mut out = Vec::with_capacity(calendar.days());
+    for (index, day_name) in calendar.names[0].iter().enumerate() {
+        let day_end = (calendar.first_day + index as i64 + 1).saturating_mul(DAY_MICROS);
+        while let Some((at, ticket, _, unsolved)) = changes.get(next) {
+            if *at >= day_end {
+                break;
+            }
+            let rank = rows[*ticket].rank;
+            if *unsolved {
+                open.insert(rank);
+            } else {
+                open.remove(&rank);
+            }
             next += 1;
         }
-        rows.push((period_key(day * DAY_MICROS, 0), open.max(0) as usize));
+        let tickets: Vec<TicketId> = open.iter().map(|rank| ranked.ids[*rank as usize].clone()).collect();
+        out.push(BacklogRow { day: day_name.clone(), unsolved: Drill { count: tickets.len(), tickets } });
     }
-    rows
+    out
 }
 
-fn sla_counts(outcomes: &[(TicketId, Option<SlaStatus>)], from: Option<i64>, to: i64) -> SlaCounts {
+/// Where a target's outcome counts: achieved and breached in the period containing their
+/// moment, active at `now`.
+fn sla_counts(
+    rows: &[&Row<'_>],
+    ranked: &Ranked<'_>,
+    pick: fn(&TicketSla) -> Option<SlaStatus>,
+    (from, to): (Option<i64>, i64),
+) -> SlaCounts {
     let (mut achieved, mut breached, mut active) = (Vec::new(), Vec::new(), Vec::new());
-    for (ticket, status) in outcomes {
-        match status {
-            Some(SlaStatus::Achieved) => achieved.push(ticket.clone()),
-            // A breach belongs to the period in which it happened.
-            Some(SlaStatus::Breached { at }) if in_range(*at, from, to) => breached.push(ticket.clone()),
-            Some(SlaStatus::Breached { .. }) => {}
-            Some(SlaStatus::Active { .. }) => active.push(ticket.clone()),
-            None => {}
+    for row in rows {
+        match row.sla.as_ref().and_then(pick) {
+            Some(SlaStatus::Achieved { at }) if in_range(at, from, to) => achieved.push(row.rank),
+            Some(SlaStatus::Breached { at }) if in_range(at, from, to) => breached.push(row.rank),
+            Some(SlaStatus::Active { .. }) => active.push(row.rank),
+            Some(SlaStatus::Achieved { .. } | SlaStatus::Breached { .. }) | None => {}
         }
     }
-    let (achieved, breached, active) = (Drill::of(achieved), Drill::of(breached), Drill::of(active));
+    let (achieved, breached, active) = (ranked.drill(achieved), ranked.drill(breached), ranked.drill(active));
     let percent_achieved = rate(achieved.count, achieved.count + breached.count).map(|r| r * 100.0);
     SlaCounts { achieved, breached, active, percent_achieved }
 }
 
-fn satisfaction(ratings: &[&RatingRecord]) -> Satisfaction {
+/// Scores of the ratings; answers outside their survey's range are ignored.
+fn satisfaction<'a>(ratings: impl IntoIterator<Item = &'a RatingRecord>) -> Satisfaction {
     let mut s = Satisfaction::default();
     let mut ces_sum = 0u64;
     let mut tickets = Vec::new();
     for rating in ratings {
+        if !rating.survey.score_range().contains(&rating.score) {
+            continue;
+        }
         if let Some(ticket) = &rating.ticket_id {
             tickets.push(ticket.clone());
         }
@@ -417,136 +546,196 @@ fn satisfaction(ratings: &[&RatingRecord]) -> Satisfaction {
     s
 }
 
-/// Computes the report.
+fn satisfaction_rows(ratings: &[&RatingRecord], calendar: &Calendar, kind: usize) -> Vec<SatisfactionRow> {
+    let mut buckets: Vec<Vec<&RatingRecord>> = vec![Vec::new(); calendar.names[kind].len()];
+    for rating in ratings {
+        if let Some(index) = calendar.row(kind, rating.at) {
+            buckets[index].push(rating);
+        }
+    }
+    buckets
+        .into_iter()
+        .zip(&calendar.names[kind])
+        .map(|(ratings, period)| SatisfactionRow {
+            period: period.clone(),
+            satisfaction: satisfaction(ratings.iter().copied()),
+        })
+        .collect()
+}
+
+fn throughput(
+    rows: &[&Row<'_>],
+    ranked: &Ranked<'_>,
+    projection: &MetricsProjection,
+    (from, to): (Option<i64>, i64),
+) -> Vec<AgentThroughput> {
+    let mut solved: BTreeMap<&str, (usize, Vec<u32>)> = BTreeMap::new();
+    for row in rows {
+        for (at, agent) in &row.record.solves {
+            if let (Some(agent), true) = (agent, in_range(*at, from, to)) {
+                let entry = solved.entry(agent.as_str()).or_default();
+                entry.0 += 1;
+                entry.1.push(row.rank);
+            }
+        }
+    }
+    // Days that overlap [from, to): day d covers [d, d + 1) days.
+    let first_day = from.map(day_of);
+    let last_day = day_of(to.saturating_sub(1));
+    solved
+        .into_iter()
+        .map(|(agent, (solved, tickets))| {
+            let active_days = projection.agent_days().get(agent).map_or(0, |days| {
+                days.iter()
+                    .filter(|d| first_day.is_none_or(|first| i64::from(**d) >= first) && i64::from(**d) <= last_day)
+                    .count()
+            });
+            AgentThroughput {
+                agent: agent.to_owned(),
+                solved,
+                tickets: ranked.drill(tickets),
+                active_days,
+                per_active_day: rate(solved, active_days),
+            }
+        })
+        .collect()
+}
+
+/// What every group's aggregation shares.
+struct Context<'a> {
+    projection: &'a MetricsProjection,
+    query: &'a ReportQuery,
+    ranked: Ranked<'a>,
+    calendar: Calendar,
+    from: Option<i64>,
+    to: i64,
+}
+
+fn group_report(context: &Context<'_>, key: String, rows: &[&Row<'_>], ratings: &[&RatingRecord]) -> GroupReport {
+    let Context { projection, query, ref ranked, ref calendar, from, to } = *context;
+    let created: Vec<&Row<'_>> =
+        rows.iter().copied().filter(|r| in_range(r.record.state.created_at, from, to)).collect();
+    let ids = |filter: &dyn Fn(&Row<'_>) -> bool| {
+        ranked.drill(created.iter().filter(|r| filter(r)).map(|r| r.rank).collect())
+    };
+    let created_drill = ids(&|_| true);
+    let solved = ranked.drill(
+        rows.iter().filter(|r| solved_at(r.record).is_some_and(|at| in_range(at, from, to))).map(|r| r.rank).collect(),
+    );
+    let unsolved = ids(&|r| is_unsolved(r.record));
+    let reopened = ids(&|r| r.metrics.reopens > 0);
+    let solved_created = created.iter().filter(|r| r.metrics.one_touch.is_some()).count();
+    let one_touch = ids(&|r| r.metrics.one_touch == Some(true));
+    let repeat_inquiry = ids(&|r| r.record.state.repeat_inquiry);
+    let metric = |pick: &dyn Fn(&TicketMetrics) -> Option<Minutes>| {
+        let values: Vec<(u32, Minutes)> =
+            created.iter().filter_map(|r| pick(&r.metrics).map(|m| (r.rank, m))).collect();
+        quantiles(&values, ranked)
+    };
+    let durations = BTreeMap::from([
+        ("first_reply", metric(&|m| m.first_reply)),
+        ("first_resolution", metric(&|m| m.first_resolution)),
+        ("full_resolution", metric(&|m| m.full_resolution)),
+        ("requester_wait", metric(&|m| Some(m.requester_wait))),
+        ("agent_wait", metric(&|m| Some(m.agent_wait))),
+        ("on_hold", metric(&|m| Some(m.on_hold))),
+    ]);
+    let response_rates = query
+        .response_hours
+        .iter()
+        .map(|hours| {
+            let within = i64::from(*hours) * HOUR_MICROS;
+            let drill = ids(&|r| {
+                r.record.state.first_solved_at.is_some_and(|at| at.saturating_sub(r.record.state.created_at) <= within)
+            });
+            let share = rate(drill.count, created_drill.count);
+            (*hours, drill, share)
+        })
+        .collect();
+    GroupReport {
+        reopen_rate: rate(reopened.count, created_drill.count),
+        one_touch_rate: rate(one_touch.count, solved_created),
+        repeat_inquiry_rate: rate(repeat_inquiry.count, created_drill.count),
+        daily: periods(rows, ranked, calendar, (from, to), 0),
+        weekly: periods(rows, ranked, calendar, (from, to), 1),
+        monthly: periods(rows, ranked, calendar, (from, to), 2),
+        backlog: backlog(rows, ranked, calendar),
+        sla_first_reply: sla_counts(rows, ranked, |s| s.first_reply, (from, to)),
+        sla_next_reply: sla_counts(rows, ranked, |s| s.next_reply, (from, to)),
+        sla_resolution: sla_counts(rows, ranked, |s| s.resolution, (from, to)),
+        satisfaction: satisfaction(ratings.iter().copied()),
+        satisfaction_daily: satisfaction_rows(ratings, calendar, 0),
+        satisfaction_weekly: satisfaction_rows(ratings, calendar, 1),
+        satisfaction_monthly: satisfaction_rows(ratings, calendar, 2),
+        throughput: throughput(rows, ranked, projection, (from, to)),
+        key,
+        created: created_drill,
+        solved,
+        unsolved,
+        reopened,
+        one_touch,
+        repeat_inquiry,
+        durations,
+        response_rates,
+    }
+}
+
+/// Computes the report: every ticket's metrics and SLA at `now` once, then each group's
+/// aggregates. O(tickets · log + days · backlog) time.
 pub fn report(projection: &MetricsProjection, query: &ReportQuery) -> Report {
     let now = query.now.unwrap_or_else(|| projection.latest_at());
     let to = query.to.unwrap_or(now.saturating_add(1));
     let from = query.from;
-    let mut groups: BTreeMap<String, Vec<(&TicketRecord, TicketMetrics)>> = BTreeMap::new();
-    for record in projection.tickets() {
-        let metrics = record.state.metrics(projection.schedule_of(&record.state), now);
-        for key in keys(record, query.group_by) {
-            groups.entry(key).or_default().push((record, metrics.clone()));
-        }
-    }
-    let mut rating_groups: BTreeMap<String, Vec<&RatingRecord>> = BTreeMap::new();
-    for rating in projection.ratings().iter().filter(|r| in_range(r.at, from, to)) {
-        for key in rating_keys(rating, projection, query.group_by) {
-            rating_groups.entry(key).or_default().push(rating);
-        }
-    }
-    for key in rating_groups.keys() {
-        groups.entry(key.clone()).or_default();
-    }
-    let reports = groups
-        .into_iter()
-        .map(|(key, tickets)| {
-            let created: Vec<&(&TicketRecord, TicketMetrics)> =
-                tickets.iter().filter(|(r, _)| in_range(r.state.created_at, from, to)).collect();
-            let ids = |filter: &dyn Fn(&TicketRecord, &TicketMetrics) -> bool| {
-                Drill::of(created.iter().filter(|(r, m)| filter(r, m)).map(|(r, _)| r.ticket_id.clone()).collect())
-            };
-            let created_drill = ids(&|_, _| true);
-            let solved = Drill::of(
-                tickets
-                    .iter()
-                    .filter(|(r, _)| !is_unsolved(r) && r.state.last_solved_at.is_some_and(|at| in_range(at, from, to)))
-                    .map(|(r, _)| r.ticket_id.clone())
-                    .collect(),
-            );
-            let unsolved = ids(&|r, _| is_unsolved(r));
-            let reopened = ids(&|_, m| m.reopens > 0);
-            let solved_created = created.iter().filter(|(_, m)| m.one_touch.is_some()).count();
-            let one_touch = ids(&|_, m| m.one_touch == Some(true));
-            let repeat_inquiry = ids(&|r, _| r.state.repeat_inquiry);
-            let mut durations = BTreeMap::new();
-            let metric = |pick: &dyn Fn(&TicketMetrics) -> Option<crate::ticket::Minutes>| {
-                let values: Vec<crate::ticket::Minutes> = created.iter().filter_map(|(_, m)| pick(m)).collect();
-                quantiles(&values)
-            };
-            durations.insert("first_reply", metric(&|m| m.first_reply));
-            durations.insert("first_resolution", metric(&|m| m.first_resolution));
-            durations.insert("full_resolution", metric(&|m| m.full_resolution));
-            durations.insert("requester_wait", metric(&|m| Some(m.requester_wait)));
-            durations.insert("agent_wait", metric(&|m| Some(m.agent_wait)));
-            durations.insert("on_hold", metric(&|m| Some(m.on_hold)));
-            let response_rates = query
-                .response_hours
-                .iter()
-                .map(|hours| {
-                    let within = i64::from(*hours) * HOUR_MICROS;
-                    let drill =
-                        ids(&|r, _| r.state.first_solved_at.is_some_and(|at| at - r.state.created_at <= within));
-                    let share = rate(drill.count, created_drill.count);
-                    (*hours, drill, share)
-                })
-                .collect();
-            let slas: Vec<(TicketId, Option<TicketSla>)> = created
-                .iter()
-                .map(|(r, _)| {
-                    (
-                        r.ticket_id.clone(),
-                        evaluate(&projection.options().sla, projection.schedule_of(&r.state), &r.state, now),
-                    )
-                })
-                .collect();
-            let pick = |f: fn(&TicketSla) -> Option<SlaStatus>| -> Vec<(TicketId, Option<SlaStatus>)> {
-                slas.iter().map(|(id, sla)| (id.clone(), sla.as_ref().and_then(f))).collect()
-            };
-            let ratings: &[&RatingRecord] = rating_groups.get(&key).map(Vec::as_slice).unwrap_or(&[]);
-            let mut throughput: BTreeMap<String, usize> = BTreeMap::new();
-            for (record, _) in &tickets {
-                for (at, agent) in &record.solves {
-                    if let (Some(agent), true) = (agent, in_range(*at, from, to)) {
-                        *throughput.entry(agent.clone()).or_default() += 1;
-                    }
-                }
-            }
-            let throughput = throughput
-                .into_iter()
-                .map(|(agent, solved)| {
-                    let active_days = projection
-                        .agent_days()
-                        .get(&agent)
-                        .map(|days| {
-                            days.iter()
-                                .filter(|d| {
-                                    in_range(
-                                        i64::from(**d) * DAY_MICROS,
-                                        from.map(|f| f.div_euclid(DAY_MICROS) * DAY_MICROS),
-                                        to,
-                                    )
-                                })
-                                .count()
-                        })
-                        .unwrap_or(0);
-                    AgentThroughput { agent, solved, active_days, per_active_day: rate(solved, active_days) }
-                })
-                .collect();
-            GroupReport {
-                reopen_rate: rate(reopened.count, created_drill.count),
-                one_touch_rate: rate(one_touch.count, solved_created),
-                repeat_inquiry_rate: rate(repeat_inquiry.count, created_drill.count),
-                daily: periods(&tickets, from, to, 0),
-                weekly: periods(&tickets, from, to, 1),
-                monthly: periods(&tickets, from, to, 2),
-                backlog: backlog(&tickets, from, to),
-                sla_first_reply: sla_counts(&pick(|s| s.first_reply), from, to),
-                sla_next_reply: sla_counts(&pick(|s| s.next_reply), from, to),
-                sla_resolution: sla_counts(&pick(|s| s.resolution), from, to),
-                satisfaction: satisfaction(ratings),
-                key,
-                created: created_drill,
-                solved,
-                unsolved,
-                reopened,
-                one_touch,
-                repeat_inquiry,
-                durations,
-                response_rates,
-                throughput,
+    let mut records: Vec<&TicketRecord> = projection.tickets().collect();
+    records.sort_unstable_by(|a, b| a.ticket_id.cmp(&b.ticket_id));
+    let ranked = Ranked { ids: records.iter().map(|r| &r.ticket_id).collect() };
+    let rows: Vec<Row<'_>> = records
+        .iter()
+        .enumerate()
+        .map(|(rank, record)| {
+            let schedule = projection.schedule_of(&record.state);
+            Row {
+                record,
+                // Fewer than 2^32 tickets: a projection that large would not fit in memory.
+                rank: u32::try_from(rank).unwrap_or(u32::MAX),
+                metrics: record.state.metrics(schedule, now),
+                sla: evaluate(&projection.options().sla, schedule, &record.state, now),
             }
         })
         .collect();
-    Report { from, to: query.to, now, groups: reports }
+    let ratings: Vec<&RatingRecord> = projection.ratings().iter().filter(|r| in_range(r.at, from, to)).collect();
+    // The rows run from the period's first day (or the earliest creation, solve or rating in
+    // it) to its last day.
+    let earliest = rows
+        .iter()
+        .flat_map(|r| [Some(r.record.state.created_at), solved_at(r.record)])
+        .flatten()
+        .chain(ratings.iter().map(|r| r.at))
+        .filter(|at| in_range(*at, from, to))
+        .min();
+    let last_day = day_of(to.saturating_sub(1));
+    let first_day = from.or(earliest).map(day_of);
+    let (calendar, rows_truncated) = match first_day {
+        Some(first_day) if first_day <= last_day => {
+            let truncated = last_day - first_day >= REPORT_DAYS_MAX as i64;
+            let first_day = first_day.max(last_day - (REPORT_DAYS_MAX as i64 - 1));
+            (Calendar::new(first_day, last_day), truncated)
+        }
+        _ => (Calendar::new(0, -1), false),
+    };
+    let mut groups: BTreeMap<String, (Vec<&Row<'_>>, Vec<&RatingRecord>)> = BTreeMap::new();
+    for row in &rows {
+        for key in keys(row.record, query.group_by) {
+            groups.entry(key).or_default().0.push(row);
+        }
+    }
+    for rating in &ratings {
+        for key in rating_keys(rating, projection, query.group_by) {
+            groups.entry(key).or_default().1.push(rating);
+        }
+    }
+    let context = Context { projection, query, ranked, calendar, from, to };
+    let groups =
+        groups.into_iter().map(|(key, (rows, ratings))| group_report(&context, key, &rows, &ratings)).collect();
+    Report { from, to, now, rows_truncated, groups }
 }

@@ -1,7 +1,7 @@
 //! SLA policies: matched by a filter (priority, group, channel, tag; first match wins), with
 //! targets per priority for first reply, next reply and resolution, each in calendar or business
-//! time. Each target on each ticket is achieved, breached or active; a breach is dated at the
-//! moment the target ran out (never back-dated to the ticket's creation).
+//! time. Each target on each ticket is achieved (dated when it was met), breached (dated at the
+//! moment the target ran out — never back-dated to the ticket's creation) or active.
 
 use std::collections::BTreeMap;
 
@@ -62,11 +62,17 @@ pub struct SlaPolicy {
     pub targets: BTreeMap<Priority, SlaTargets>,
 }
 
+/// SLA policies per policy file, at most.
+pub const SLA_POLICIES_MAX: usize = 1_000;
+
 /// The outcome of one target on one ticket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SlaStatus {
     /// Met in time.
-    Achieved,
+    Achieved {
+        /// When it was met (the reply or the solve; unix microseconds).
+        at: i64,
+    },
     /// Missed; the target ran out at this time (unix microseconds).
     Breached {
         /// When the target ran out.
@@ -86,15 +92,26 @@ pub struct TicketSla {
     pub policy: String,
     /// First reply target.
     pub first_reply: Option<SlaStatus>,
-    /// Next reply target (breached if any cycle breached; active if a cycle is open).
+    /// Next reply target over every reply cycle: breached (at the earliest breach) if any cycle
+    /// breached, else active if a cycle is open, else achieved (at the latest answering reply).
     pub next_reply: Option<SlaStatus>,
     /// Resolution target.
     pub resolution: Option<SlaStatus>,
 }
 
-/// Parses a JSON list of policies.
+/// Parses a JSON list of policies (at most [`SLA_POLICIES_MAX`], each with a non-empty name).
 pub fn policies_from_json(text: &str) -> Result<Vec<SlaPolicy>, MetricsError> {
-    serde_json::from_str(text).map_err(|e| MetricsError::InvalidSla(e.to_string()))
+    let policies: Vec<SlaPolicy> =
+        serde_json::from_str(text).map_err(|e| MetricsError::InvalidSla { reason: e.to_string() })?;
+    if policies.len() > SLA_POLICIES_MAX {
+        return Err(MetricsError::InvalidSla {
+            reason: format!("{} policies; at most {SLA_POLICIES_MAX}", policies.len()),
+        });
+    }
+    if let Some(index) = policies.iter().position(|p| p.name.trim().is_empty()) {
+        return Err(MetricsError::InvalidSla { reason: format!("policy {index} has an empty name") });
+    }
+    Ok(policies)
 }
 
 fn matches(filter: &SlaFilter, state: &TicketMetricsState) -> bool {
@@ -117,7 +134,7 @@ fn deadline(schedule: &Schedule, start: i64, minutes: u32, business: bool) -> i6
 fn judge(schedule: &Schedule, start: i64, end: Option<i64>, minutes: u32, business: bool, now: i64) -> SlaStatus {
     let due = deadline(schedule, start, minutes, business);
     match end {
-        Some(end) if end <= due => SlaStatus::Achieved,
+        Some(end) if end <= due => SlaStatus::Achieved { at: end },
         Some(_) => SlaStatus::Breached { at: due },
         None if now >= due => SlaStatus::Breached { at: due },
         None => SlaStatus::Active { due },
@@ -146,20 +163,20 @@ pub fn evaluate(
         judge(schedule, state.created_at, solved, m, business, now)
     });
     let next_reply = targets.next_reply_minutes_max.and_then(|m| {
-        let mut outcome: Option<SlaStatus> = None;
         let cycles = state.reply_cycles.iter().map(|(start, end)| (*start, Some(*end)));
         let open = state.unanswered_since.map(|start| (start, None));
+        let (mut breached, mut active, mut achieved) = (None::<i64>, None::<i64>, None::<i64>);
         for (start, end) in cycles.chain(open) {
-            let status = judge(schedule, start, end, m, business, now);
-            outcome = Some(match (outcome, status) {
-                (Some(SlaStatus::Breached { at }), _) => SlaStatus::Breached { at },
-                (_, breached @ SlaStatus::Breached { .. }) => breached,
-                (_, active @ SlaStatus::Active { .. }) => active,
-                (Some(previous), SlaStatus::Achieved) => previous,
-                (None, SlaStatus::Achieved) => SlaStatus::Achieved,
-            });
+            match judge(schedule, start, end, m, business, now) {
+                SlaStatus::Breached { at } => breached = Some(breached.map_or(at, |b| b.min(at))),
+                SlaStatus::Active { due } => active = Some(due),
+                SlaStatus::Achieved { at } => achieved = Some(achieved.map_or(at, |a| a.max(at))),
+            }
         }
-        outcome
+        breached
+            .map(|at| SlaStatus::Breached { at })
+            .or(active.map(|due| SlaStatus::Active { due }))
+            .or(achieved.map(|at| SlaStatus::Achieved { at }))
     });
     Some(TicketSla { policy: policy.name.clone(), first_reply, next_reply, resolution })
 }

@@ -1,5 +1,6 @@
-//! Per-ticket metrics by Zendesk's definitions, folded event by event (O(1) per event), in
-//! calendar and business time. Definitions: docs/metrics.md.
+//! Per-ticket metrics by Zendesk's definitions, folded event by event in O(1) per event (plus the
+//! business-time arithmetic of [`Schedule::business_micros`], which does not depend on how long
+//! the interval is), in calendar and business time. Definitions: docs/metrics.md.
 
 use rapport_events::{Channel, CxEvent, Priority, Status};
 
@@ -15,27 +16,39 @@ pub struct Minutes {
 }
 
 impl Minutes {
-    fn between(schedule: &Schedule, from: i64, to: i64) -> Minutes {
-        if to <= from {
-            return Minutes::default();
-        }
+    /// Minutes from whole microseconds (`micros / 60e6`, one division each).
+    pub fn from_micros(calendar_micros: i64, business_micros: i64) -> Minutes {
         Minutes {
-            calendar: (to - from) as f64 / MINUTE_MICROS as f64,
-            business: schedule.business_micros(from, to) as f64 / MINUTE_MICROS as f64,
+            calendar: calendar_micros as f64 / MINUTE_MICROS as f64,
+            business: business_micros as f64 / MINUTE_MICROS as f64,
         }
-    }
-
-    fn add(&mut self, other: Minutes) {
-        self.calendar += other.calendar;
-        self.business += other.business;
     }
 }
 
-/// Who wrote the first message of a ticket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum FirstMessage {
-    Customer,
-    Agent,
+/// A duration in whole microseconds: sums stay exact, and are turned into [`Minutes`] once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Micros {
+    calendar: i64,
+    business: i64,
+}
+
+impl Micros {
+    /// `[from, to)`; empty when `to <= from` (events may carry times out of order).
+    fn between(schedule: &Schedule, from: i64, to: i64) -> Micros {
+        if to <= from {
+            return Micros::default();
+        }
+        Micros { calendar: to.saturating_sub(from), business: schedule.business_micros(from, to) }
+    }
+
+    fn add(&mut self, other: Micros) {
+        self.calendar = self.calendar.saturating_add(other.calendar);
+        self.business = self.business.saturating_add(other.business);
+    }
+
+    fn minutes(self) -> Minutes {
+        Minutes::from_micros(self.calendar, self.business)
+    }
 }
 
 /// Everything the per-ticket metrics need, updated per event.
@@ -46,17 +59,22 @@ pub struct TicketMetricsState {
     /// Current status and since when.
     pub status: Status,
     status_since: i64,
-    first_message: Option<FirstMessage>,
+    /// Whether an agent opened the ticket with a public message: decided by the ticket's first
+    /// public message (customer message or public agent message); an agent's counts as the
+    /// opening message only when it is recorded at the creation instant.
+    opened_by_agent: Option<bool>,
     /// Public agent messages.
     pub replies: u32,
     first_reply_at: Option<i64>,
-    /// Times the status became solved (or closed from a non-solved status).
+    /// The first time the status became solved (or closed from a non-solved status).
     pub first_solved_at: Option<i64>,
     /// The latest such time.
     pub last_solved_at: Option<i64>,
-    requester_wait: Minutes,
-    agent_wait: Minutes,
-    on_hold: Minutes,
+    /// How many times the status became solved (or closed from a non-solved status).
+    pub solves: u32,
+    requester_wait: Micros,
+    agent_wait: Micros,
+    on_hold: Micros,
     /// Transitions from solved to open, pending or hold.
     pub reopens: u32,
     /// Current group.
@@ -71,7 +89,7 @@ pub struct TicketMetricsState {
     pub priority: Option<Priority>,
     /// Distinct channels, in order of first use (merged tickets' channels included).
     pub channels: Vec<Channel>,
-    /// Current tags.
+    /// Current tags, each once, in order of first use.
     pub tags: Vec<String>,
     /// Inquiry-type label.
     pub inquiry_type: Option<String>,
@@ -126,14 +144,15 @@ impl TicketMetricsState {
             created_at: at,
             status: Status::New,
             status_since: at,
-            first_message: None,
+            opened_by_agent: None,
             replies: 0,
             first_reply_at: None,
             first_solved_at: None,
             last_solved_at: None,
-            requester_wait: Minutes::default(),
-            agent_wait: Minutes::default(),
-            on_hold: Minutes::default(),
+            solves: 0,
+            requester_wait: Micros::default(),
+            agent_wait: Micros::default(),
+            on_hold: Micros::default(),
             reopens: 0,
             group: None,
             assignee: None,
@@ -141,7 +160,7 @@ impl TicketMetricsState {
             assignee_stations: 0,
             priority: event.priority,
             channels: vec![event.channel.clone()],
-            tags: event.tags.clone(),
+            tags: Vec::new(),
             inquiry_type: None,
             repeat_inquiry: false,
             unanswered_since: None,
@@ -150,6 +169,7 @@ impl TicketMetricsState {
         };
         state.set_group(event.group.as_deref());
         state.set_assignee(event.assignee.as_deref());
+        state.add_tags(&event.tags);
         state
     }
 
@@ -171,6 +191,15 @@ impl TicketMetricsState {
         }
     }
 
+    /// Adds tags not yet present (each tag once, in order of first use).
+    fn add_tags(&mut self, tags: &[String]) {
+        for tag in tags {
+            if !self.tags.contains(tag) {
+                self.tags.push(tag.clone());
+            }
+        }
+    }
+
     fn add_channel(&mut self, channel: &Channel) {
         if !self.channels.contains(channel) {
             self.channels.push(channel.clone());
@@ -186,7 +215,7 @@ impl TicketMetricsState {
 
     /// Closes the current status interval at `at` and accrues it.
     fn accrue(&mut self, schedule: &Schedule, at: i64) {
-        let spent = Minutes::between(schedule, self.status_since, at);
+        let spent = Micros::between(schedule, self.status_since, at);
         match self.status {
             Status::New | Status::Open => self.requester_wait.add(spent),
             Status::Hold => {
@@ -210,6 +239,7 @@ impl TicketMetricsState {
         if solved_now {
             self.first_solved_at.get_or_insert(at);
             self.last_solved_at = Some(at);
+            self.solves += 1;
         }
         if before == Status::Solved && matches!(status, Status::Open | Status::Pending | Status::Hold) {
             self.reopens += 1;
@@ -226,17 +256,18 @@ impl TicketMetricsState {
                 }
             }
             CxEvent::MessageReceived(message) => {
-                self.first_message.get_or_insert(FirstMessage::Customer);
+                self.opened_by_agent.get_or_insert(false);
                 self.add_channel(&message.channel);
                 self.unanswered_since.get_or_insert(at);
             }
             CxEvent::MessageSent(message) => {
                 self.add_channel(&message.channel);
                 if message.public {
-                    let first = *self.first_message.get_or_insert(FirstMessage::Agent);
+                    // An agent who opens a ticket with a public message has not replied yet
+                    // (Zendesk: first reply time then ends at the agent's next public comment).
+                    let opened_by_agent = *self.opened_by_agent.get_or_insert(at == self.created_at);
                     self.replies += 1;
-                    // An agent who opens a ticket with a public message has not replied yet.
-                    let counted = if first == FirstMessage::Agent { 2 } else { 1 };
+                    let counted = if opened_by_agent { 2 } else { 1 };
                     if self.replies == counted {
                         self.first_reply_at = Some(at);
                     }
@@ -264,11 +295,7 @@ impl TicketMetricsState {
             CxEvent::TicketPriorityChanged(change) => self.priority = Some(change.priority),
             CxEvent::TicketTagged(tagged) => {
                 self.tags.retain(|t| !tagged.remove.contains(t));
-                for tag in &tagged.add {
-                    if !self.tags.contains(tag) {
-                        self.tags.push(tag.clone());
-                    }
-                }
+                self.add_tags(&tagged.add);
             }
             CxEvent::TicketLabeled(label) => {
                 if let Some(inquiry_type) = &label.inquiry_type {
@@ -296,7 +323,7 @@ impl TicketMetricsState {
         let mut agent_wait = self.agent_wait;
         let mut on_hold = self.on_hold;
         if is_unsolved(self.status) {
-            let open = Minutes::between(schedule, self.status_since, now.max(self.status_since));
+            let open = Micros::between(schedule, self.status_since, now);
             match self.status {
                 Status::Pending => agent_wait.add(open),
                 Status::Hold => {
@@ -306,14 +333,14 @@ impl TicketMetricsState {
                 _ => requester_wait.add(open),
             }
         }
-        let since_creation = |at: Option<i64>| at.map(|at| Minutes::between(schedule, self.created_at, at));
+        let since_creation = |at: Option<i64>| at.map(|at| Micros::between(schedule, self.created_at, at).minutes());
         TicketMetrics {
             first_reply: since_creation(self.first_reply_at),
             first_resolution: since_creation(self.first_solved_at),
             full_resolution: if is_unsolved(self.status) { None } else { since_creation(self.last_solved_at) },
-            requester_wait,
-            agent_wait,
-            on_hold,
+            requester_wait: requester_wait.minutes(),
+            agent_wait: agent_wait.minutes(),
+            on_hold: on_hold.minutes(),
             reopens: self.reopens,
             replies: self.replies,
             group_stations: self.group_stations,
@@ -326,5 +353,16 @@ impl TicketMetricsState {
     /// Time of the first public agent reply, as counted by `first_reply`.
     pub fn first_reply_at(&self) -> Option<i64> {
         self.first_reply_at
+    }
+
+    /// Whether an agent opened the ticket with a public message (`None` while the ticket has
+    /// no public message).
+    pub fn opened_by_agent(&self) -> Option<bool> {
+        self.opened_by_agent
+    }
+
+    /// Since when the ticket has its current status.
+    pub fn status_since(&self) -> i64 {
+        self.status_since
     }
 }

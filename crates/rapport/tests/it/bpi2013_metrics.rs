@@ -159,7 +159,7 @@ fn bpi2013_aggregates_match_a_model_computed_from_the_csv() {
         assert!(share.is_some_and(|s| (s - expected_share).abs() < 1e-12), "share within {hours} h: {share:?}");
     }
 
-    let backlog: BTreeMap<&str, usize> = all.backlog.iter().map(|(day, n)| (day.as_str(), *n)).collect();
+    let backlog: BTreeMap<&str, usize> = all.backlog.iter().map(|row| (row.day.as_str(), row.unsolved.count)).collect();
     for day in ["2011-06-30", "2012-03-31", "2012-04-15", "2012-05-01", "2012-05-15", "2012-05-22"] {
         let day_end = micros(&format!("{day}T00:00:00+00:00")) + 86_400_000_000;
         let expected = tickets.iter().filter(|t| t.status_before(day_end).is_some_and(unsolved)).count();

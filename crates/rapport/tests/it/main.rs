@@ -5,5 +5,6 @@ mod bpi2013_metrics;
 mod cdnow;
 mod customers;
 mod jsonl;
+mod metrics;
 mod scenario;
 mod store;

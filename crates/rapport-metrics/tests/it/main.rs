@@ -1,0 +1,5 @@
+//! Integration tests of `rapport-metrics`, one binary: the incremental metrics projection, the
+//! SLA evaluation, the report and the business-hours arithmetic against an independent
+//! from-scratch model (`model`) under proptest.
+
+mod model;
