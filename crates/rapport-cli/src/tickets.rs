@@ -23,9 +23,22 @@ pub(crate) struct TicketArgs {
     /// Print one JSON object (the ticket, its metrics and its events) instead of text.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    now: NowArg,
+}
+
+/// When unsolved tickets are measured.
+#[derive(Debug, clap::Args)]
+pub(crate) struct NowArg {
     /// Measure unsolved tickets at this time (RFC 3339 or YYYY-MM-DD); default: the latest event.
     #[arg(long)]
     now: Option<String>,
+}
+
+impl NowArg {
+    fn parse(&self) -> Result<Option<Timestamp>, CliError> {
+        self.now.as_deref().map(parse_time).transpose()
+    }
 }
 
 /// Arguments of `rapport tickets`.
@@ -36,9 +49,8 @@ pub(crate) struct TicketsArgs {
     /// One JSON object per line (the only output format; the flag is accepted for clarity).
     #[arg(long)]
     json: bool,
-    /// Measure unsolved tickets at this time (RFC 3339 or YYYY-MM-DD); default: the latest event.
-    #[arg(long)]
-    now: Option<String>,
+    #[command(flatten)]
+    now: NowArg,
 }
 
 fn minutes(value: Option<Minutes>, business: bool) -> Value {
@@ -107,13 +119,9 @@ pub(crate) fn ticket_json(store: &Store, ticket: &Ticket, now: Option<Timestamp>
     }))
 }
 
-fn now_arg(text: &Option<String>) -> Result<Option<Timestamp>, CliError> {
-    text.as_deref().map(parse_time).transpose()
-}
-
 pub(crate) fn run_tickets(args: &TicketsArgs) -> Result<ExitCode, CliError> {
     let store = open_existing_store(&args.store.store)?;
-    let now = now_arg(&args.now)?;
+    let now = args.now.parse()?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     for ticket in store.tickets()? {
@@ -132,7 +140,7 @@ fn text_minutes(m: Option<Minutes>) -> String {
 
 pub(crate) fn run_ticket(args: &TicketArgs) -> Result<ExitCode, CliError> {
     let store = open_existing_store(&args.store.store)?;
-    let now = now_arg(&args.now)?;
+    let now = args.now.parse()?;
     let id = TicketId::new(args.id.clone()).map_err(|e| CliError::Invalid(e.to_string()))?;
     let Some(ticket) = store.ticket(&id)? else {
         return Err(CliError::NotFound(format!("no ticket {id} in {}", args.store.store.display())));
