@@ -87,7 +87,7 @@ pub enum Error {
     /// The request was malformed (empty batch, empty stream name, ...).
     #[error("invalid append: {0}")]
     InvalidAppend(String),
-    /// The log has been closed (its writer thread is gone).
+    /// The log has been closed (or a committing thread panicked).
     #[error("log is closed")]
     Closed,
 }

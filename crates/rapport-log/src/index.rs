@@ -164,6 +164,8 @@ impl Hasher for IdHasher {
 
 /// Event id -> position.
 pub(crate) type IdIndex = HashMap<EventId, u64, BuildHasherDefault<IdHasher>>;
+/// A set of event ids.
+pub(crate) type IdSet = std::collections::HashSet<EventId, BuildHasherDefault<IdHasher>>;
 
 #[cfg(test)]
 mod tests {

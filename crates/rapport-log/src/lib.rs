@@ -1,7 +1,8 @@
 //! Append-only, checksummed, segmented event log. A [`Log`] is a directory of segment files;
 //! every append gets a gapless global [`Position`] and a per-stream [`StreamVersion`], assigned
-//! at commit by a single writer thread that batches concurrent appends into one `fdatasync`
-//! (group commit). Event ids make appends idempotent, also across restarts.
+//! at commit by one writer at a time (the caller that leads the group), which batches concurrent
+//! appends into one `fdatasync` (group commit). Event ids make appends idempotent, also across
+//! restarts.
 //!
 //! It is not: a query engine, a server, or aware of what payloads mean (they are bytes).
 //! Byte layout, commit sequence and the recovery decision table: docs/design/log-format.md.
@@ -19,6 +20,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod commit;
 mod error;
 mod index;
 mod log;

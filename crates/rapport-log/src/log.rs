@@ -1,12 +1,12 @@
-//! The public [`Log`] handle: open (recovery), append (through the writer thread), reads.
+//! The public [`Log`] handle: open (recovery), append (group commit in `commit`), reads.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use crossbeam_channel::Sender;
 use parking_lot::{Condvar, Mutex, RwLock};
 
+use crate::commit::{self, Answer, Committer};
 use crate::error::{Error, Result};
 use crate::index::{IdIndex, Index, Segment};
 use crate::read::{self, ReadAll, ReadStream, Subscription};
@@ -78,7 +78,7 @@ pub(crate) struct CommitState {
     pub(crate) closed: bool,
 }
 
-/// State shared by the handle, the writer thread, readers and subscription feeders.
+/// State shared by the handle, the writer, readers and subscription feeders.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) index: RwLock<Index>,
@@ -97,7 +97,7 @@ pub struct Log {
     shared: Arc<Shared>,
     dir: PathBuf,
     durability: Durability,
-    sender: Option<Sender<Request>>,
+    committer: Arc<Committer>,
     writer_thread: Option<JoinHandle<()>>,
     report: RecoveryReport,
     _lock: Box<dyn LockGuard>,
@@ -173,7 +173,6 @@ impl Log {
             poisoned: Mutex::new(None),
             subscription_capacity: options.subscription_capacity.max(1),
         });
-        let (sender, receiver) = crossbeam_channel::bounded(options.queue_capacity.max(1));
         let writer = Writer::new(writer::WriterInit {
             shared: shared.clone(),
             storage,
@@ -188,15 +187,14 @@ impl Log {
             clock: options.clock.clone(),
             watermark_file,
         });
-        let writer_thread = std::thread::Builder::new()
-            .name("rapport-log-writer".to_owned())
-            .spawn(move || writer.run(receiver))
-            .map_err(|e| Error::io("spawning the writer thread", e))?;
+        let committer = Arc::new(Committer::new(writer, options.queue_capacity));
+        let writer_thread =
+            commit::spawn_writer_thread(committer.clone()).map_err(|e| Error::io("spawning the writer thread", e))?;
         Ok(Log {
             shared,
             dir,
             durability: options.durability,
-            sender: Some(sender),
+            committer,
             writer_thread: Some(writer_thread),
             report: recovered.report,
             _lock: lock,
@@ -228,23 +226,20 @@ impl Log {
     pub fn append_multi(&self, writes: Vec<StreamWrite>) -> Result<AppendOutcome> {
         let bytes = validate(&writes)?;
         self.check_poisoned()?;
-        let (reply, response) = crossbeam_channel::bounded(1);
-        self.send(Request::Append { writes, bytes, reply })?;
-        response.recv().map_err(|_| Error::Closed)?
+        match self.committer.submit(Request::Append { writes, bytes }) {
+            Answer::Append(result) => result,
+            Answer::Sync(_) => unreachable!("an append is answered as an append"),
+        }
     }
 
     /// Makes every appended event durable now (useful after bulk appends with
     /// [`Durability::None`] or [`Durability::Buffered`]).
     pub fn sync(&self) -> Result<()> {
         self.check_poisoned()?;
-        let (reply, response) = crossbeam_channel::bounded(1);
-        self.send(Request::Sync { reply })?;
-        response.recv().map_err(|_| Error::Closed)?
-    }
-
-    fn send(&self, request: Request) -> Result<()> {
-        let sender = self.sender.as_ref().ok_or(Error::Closed)?;
-        sender.send(request).map_err(|_| Error::Closed)
+        match self.committer.submit(Request::Sync) {
+            Answer::Sync(result) => result,
+            Answer::Append(_) => unreachable!("a sync is answered as a sync"),
+        }
     }
 
     fn check_poisoned(&self) -> Result<()> {
@@ -317,11 +312,13 @@ impl Log {
 
 impl Drop for Log {
     fn drop(&mut self) {
-        // Closing the channel tells the writer to finish: it syncs and writes the watermark.
-        drop(self.sender.take());
+        // No append is in flight (dropping needs the only handle): stop the writer thread, then
+        // sync and record everything.
+        self.committer.stop_writer_thread();
         if let Some(thread) = self.writer_thread.take() {
             let _ = thread.join();
         }
+        self.committer.close();
         let mut commit = self.shared.commit.lock();
         commit.closed = true;
         drop(commit);
@@ -343,7 +340,8 @@ fn validate(writes: &[StreamWrite]) -> Result<usize> {
     }
     let mut n_events = 0usize;
     let mut bytes = 0usize;
-    let mut ids = std::collections::HashSet::new();
+    let events_total: usize = writes.iter().map(|w| w.events.len()).sum();
+    let mut ids = crate::index::IdSet::with_capacity_and_hasher(events_total.min(BATCH_EVENTS_MAX), Default::default());
     for (write_idx, write) in writes.iter().enumerate() {
         if write.stream.is_empty() {
             return Err(Error::InvalidAppend("stream name is empty".to_owned()));

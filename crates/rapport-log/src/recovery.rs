@@ -262,6 +262,10 @@ pub(crate) fn scan(storage: &dyn Storage, dir: &Path, writable: bool) -> Result<
         while offset < bytes.len() {
             let record = match record::decode_record(&bytes[offset..]) {
                 Ok(record) => record,
+                // Zero bytes from a batch boundary to the end of the last segment are space the
+                // writer preallocated: the end of the data, not damage ("Preallocated space").
+                // (A zero length field never starts a record, so this is checked only here.)
+                Err(_) if is_last && pending.is_empty() && bytes[offset..].iter().all(|b| *b == 0) => break,
                 Err(DecodeError::Incomplete { .. }) => {
                     stopped = Some((offset, "incomplete record at the end of the segment".to_owned(), false));
                     break;
@@ -496,11 +500,20 @@ pub(crate) fn recover(storage: &dyn Storage, dir: &Path, mode: RecoveryMode) -> 
     if dir_changed {
         storage.sync_dir(dir).map_err(io_err(format!("syncing directory {}", dir.display())))?;
     }
+    // `file_lens[i]` is the length segment `i` had when it was scanned.
+    let last_file_len = scan.index.segments.len().checked_sub(1).and_then(|idx| scan.file_lens.get(idx)).copied();
     if let Some(last) = scan.index.segments.last_mut() {
         if let Some(truncation) = &report.truncated {
             if truncation.segment == last.path {
                 last.end_offset = truncation.offset;
             }
+        }
+        // Preallocated space after the records goes: the writer zero-fills its own space again,
+        // so it never builds on zeros whose durability an earlier process cannot vouch for.
+        if report.truncated.is_none() && last_file_len.is_some_and(|len| len > last.end_offset) {
+            last.file
+                .set_len(last.end_offset)
+                .map_err(io_err(format!("releasing preallocated space of {}", last.path.display())))?;
         }
         // What a crashed process left in the page cache becomes durable before the watermark
         // written at open names it. A plain fsync is not enough: if the earlier process saw an

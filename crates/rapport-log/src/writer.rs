@@ -1,40 +1,51 @@
-//! The single writer thread: takes every pending append off the queue, checks expectations and
-//! idempotency in order, assigns gapless positions, writes the whole group with one `write` and
-//! (in `Sync` mode) one `fdatasync`, then publishes it to readers and answers every caller.
-//! Any write or sync failure poisons the writer (docs/design/log-format.md, "Commit").
+//! The tail of the log: commits one group at a time for whichever caller leads it (`commit`):
+//! checks expectations and idempotency in order, assigns gapless positions, writes the whole group
+//! with one `write` and (in `Sync` mode) one `fdatasync`, then publishes it to readers and returns
+//! every caller's answer. Any write or sync failure poisons the writer
+//! (docs/design/log-format.md, "Commit sequence").
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-
+use crate::commit::{Answer, Queued, Slot};
 use crate::error::{Error, Result};
-use crate::index::Index;
+use crate::index::{IdSet, Index};
 use crate::log::{Clock, Shared};
 use crate::read;
 use crate::record::{self, Assigned, SEGMENT_HEADER_BYTES};
 use crate::recovery::{self, TEMP_SUFFIX};
 use crate::storage::{OpenMode, Storage, StorageFile};
 use crate::types::{
-    AppendOutcome, Commit, Durability, EventId, Position, StreamAppended, StreamVersion, StreamWrite, Timestamp,
+    AppendOutcome, Commit, Durability, Position, StreamAppended, StreamVersion, StreamWrite, Timestamp,
 };
 
-/// Largest group the writer assembles before writing it.
-const GROUP_BYTES_MAX: usize = 16 << 20;
+/// Zero-filled space kept ahead of the tail in `Sync` mode (docs/design/log-format.md,
+/// "Preallocated space"): an `fdatasync` after appending to a file that grows must also commit
+/// the file-system journal (new size, new blocks); overwriting space that is already allocated
+/// and written does not, which made the sync of a small group about a quarter cheaper (ext4).
+/// The sync that carries a new chunk's zeros is slower by the chunk's write: 256 KiB keeps that
+/// near a third of a millisecond (1 MiB doubled the p99 of 512-event appends; 4 MiB also cost
+/// throughput).
+const PREALLOCATE_BYTES: u64 = 256 << 10;
+/// Preallocation writes every byte twice, and saves a constant per `fdatasync` (the journal
+/// commit), so it pays for small groups only. Measured per-append throughput of one writer with
+/// it: +30 % at 43 KiB per group, +15 % at 87 KiB, even at 174 KiB, -5 % at 700 KiB. Above this
+/// average group size the tail just grows.
+const PREALLOCATE_GROUP_BYTES_MAX: u64 = 128 << 10;
 
-/// A message to the writer.
+/// What a caller asks of the writer.
 pub(crate) enum Request {
-    Append { writes: Vec<StreamWrite>, bytes: usize, reply: Sender<Result<AppendOutcome>> },
-    Sync { reply: Sender<Result<()>> },
+    Append { writes: Vec<StreamWrite>, bytes: usize },
+    Sync,
 }
 
 impl Request {
-    fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         match self {
             Request::Append { bytes, .. } => *bytes,
-            Request::Sync { .. } => 0,
+            Request::Sync => 0,
         }
     }
 }
@@ -82,6 +93,20 @@ pub(crate) struct Writer {
     unsynced_since: Option<Instant>,
     buf: Vec<u8>,
     poisoned: Option<String>,
+    /// Answers of the group being committed, in request order.
+    answers: Vec<(Arc<Slot>, Answer)>,
+    /// The group synced: `DURABLE` is to be recorded once its callers are answered.
+    watermark_due: bool,
+    /// How long the last group's `fdatasync` took (`Sync` mode; zero otherwise).
+    last_sync: Duration,
+    /// Length of the current segment file: the records (`segment_len`) and, in `Sync` mode,
+    /// zero-filled space after them. Invariant: `file_len >= init.segment_len`; at most
+    /// `segment_bytes_max` unless the records themselves passed it.
+    file_len: u64,
+    /// Average bytes of the recent groups (exponential, weight 1/8), to decide on preallocation.
+    group_bytes_avg: u64,
+    /// Zeros to preallocate from (allocated on first use).
+    zeros: Vec<u8>,
 }
 
 /// Where one record of the group goes, for the index update after the write.
@@ -95,7 +120,7 @@ struct Placed {
 struct Accepted {
     writes: Vec<StreamWrite>,
     commit: Commit,
-    reply: Sender<Result<AppendOutcome>>,
+    reply: Arc<Slot>,
 }
 
 enum Duplicates {
@@ -114,49 +139,77 @@ impl Writer {
             unsynced_since: None,
             buf: Vec::with_capacity(1 << 20),
             poisoned: None,
+            answers: Vec::new(),
+            watermark_due: false,
+            last_sync: Duration::ZERO,
+            file_len: acked_offset,
+            group_bytes_avg: 0,
+            zeros: Vec::new(),
         }
     }
 
-    pub(crate) fn run(mut self, requests: Receiver<Request>) {
-        loop {
-            let first = match self.sync_deadline() {
-                Some(deadline) => match requests.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                    Ok(request) => request,
-                    Err(RecvTimeoutError::Timeout) => {
-                        let _ = self.sync_now();
-                        continue;
+    /// Commits `group` (requests in arrival order) and returns every request's answer.
+    pub(crate) fn commit_group(&mut self, group: Vec<Queued>) -> Vec<(Arc<Slot>, Answer)> {
+        debug_assert!(self.answers.is_empty(), "answers of an earlier group were not taken");
+        let mut appends = Vec::with_capacity(group.len());
+        for Queued { request, slot, .. } in group {
+            match request {
+                Request::Append { writes, .. } => appends.push((writes, slot)),
+                Request::Sync => {
+                    // Appends queued before the sync request are committed first.
+                    if !appends.is_empty() {
+                        self.commit_appends(std::mem::take(&mut appends));
                     }
-                    Err(RecvTimeoutError::Disconnected) => break,
-                },
-                None => match requests.recv() {
-                    Ok(request) => request,
-                    Err(_) => break,
-                },
-            };
-            let mut group_bytes = first.bytes();
-            let mut group = vec![first];
-            while group_bytes < GROUP_BYTES_MAX {
-                match requests.try_recv() {
-                    Ok(request) => {
-                        group_bytes += request.bytes();
-                        group.push(request);
-                    }
-                    Err(_) => break,
+                    let synced = self.sync_now();
+                    self.answers.push((slot, Answer::Sync(synced)));
                 }
             }
-            self.commit_group(group);
-            if self.sync_deadline().is_some_and(|deadline| deadline <= Instant::now()) {
-                let _ = self.sync_now();
-            }
         }
-        // Clean shutdown: make everything durable and record it.
+        if !appends.is_empty() {
+            self.commit_appends(appends);
+        }
+        std::mem::take(&mut self.answers)
+    }
+
+    /// What follows answering a group: records `DURABLE` if the group synced, and in `Buffered`
+    /// mode syncs if the oldest unsynced append is due.
+    pub(crate) fn after_answers(&mut self) {
+        if std::mem::take(&mut self.watermark_due) && self.poisoned.is_none() {
+            let _ = self.write_watermark();
+        }
+        self.sync_if_due();
+    }
+
+    /// Syncs if the oldest unsynced append (`Buffered` mode) has waited `max_delay`.
+    pub(crate) fn sync_if_due(&mut self) {
+        if self.sync_deadline().is_some_and(|deadline| deadline <= Instant::now()) {
+            let _ = self.sync_now();
+        }
+    }
+
+    /// Clean shutdown: makes everything durable and records it. A poisoned writer does nothing
+    /// (no fsync is ever retried).
+    pub(crate) fn close(&mut self) {
         if self.poisoned.is_none() {
             let _ = self.sync_now();
+            // A cleanly closed store has no preallocated space (best effort: open releases it too).
+            if self.file_len > self.init.segment_len
+                && self.init.segment_file.set_len(self.init.segment_len).is_ok()
+                && self.init.segment_file.sync_data().is_ok()
+            {
+                self.file_len = self.init.segment_len;
+            }
             let _ = self.init.watermark_file.sync_data();
         }
     }
 
-    fn sync_deadline(&self) -> Option<Instant> {
+    /// How long the last group's `fdatasync` took (zero outside `Sync` mode).
+    pub(crate) fn last_sync(&self) -> Duration {
+        self.last_sync
+    }
+
+    /// When the oldest unsynced append must be synced (`Buffered` mode).
+    pub(crate) fn sync_deadline(&self) -> Option<Instant> {
         match (self.init.durability, self.unsynced_since) {
             (Durability::Buffered { max_delay }, Some(since)) => Some(since + max_delay),
             _ => None,
@@ -169,6 +222,7 @@ impl Writer {
         // reopen in this process cannot take them for data and name them in the watermark.
         // Acknowledged groups stay: in Buffered and None modes they are the caller's data.
         let _ = self.init.segment_file.set_len(self.acked_offset);
+        self.file_len = self.acked_offset;
         *self.init.shared.poisoned.lock() = Some(cause.clone());
         self.poisoned = Some(cause.clone());
         Error::Poisoned { cause }
@@ -208,6 +262,13 @@ impl Writer {
         // Seal: the old segment is synced before the new one exists, so damage in a sealed
         // segment is never a torn write.
         self.sync_now()?;
+        // Preallocation stops at `segment_bytes_max`, which the records have reached: a sealed
+        // segment ends with its last record (docs/design/log-format.md, "Preallocated space").
+        assert!(
+            self.file_len <= self.init.segment_len,
+            "sealing a segment with {} zero-filled bytes after its records",
+            self.file_len - self.init.segment_len
+        );
         let first = self.init.next_position;
         let (path, file) = match create_segment(self.init.storage.as_ref(), &self.init.dir, first) {
             Ok(created) => created,
@@ -217,6 +278,7 @@ impl Writer {
         self.init.segment_first = first;
         self.init.segment_len = SEGMENT_HEADER_BYTES as u64;
         self.acked_offset = SEGMENT_HEADER_BYTES as u64;
+        self.file_len = SEGMENT_HEADER_BYTES as u64;
         self.init.shared.index.write().segments.push(crate::index::Segment {
             first_position: first,
             path,
@@ -227,25 +289,10 @@ impl Writer {
         Ok(())
     }
 
-    fn commit_group(&mut self, group: Vec<Request>) {
-        let mut appends = Vec::with_capacity(group.len());
-        for request in group {
-            match request {
-                Request::Append { writes, reply, .. } => appends.push((writes, reply)),
-                Request::Sync { reply } => {
-                    let _ = reply.send(self.sync_now());
-                }
-            }
-        }
-        if !appends.is_empty() {
-            self.commit_appends(appends);
-        }
-    }
-
-    fn commit_appends(&mut self, appends: Vec<(Vec<StreamWrite>, Sender<Result<AppendOutcome>>)>) {
+    fn commit_appends(&mut self, appends: Vec<(Vec<StreamWrite>, Arc<Slot>)>) {
         if let Some(cause) = &self.poisoned {
             for (_, reply) in appends {
-                let _ = reply.send(Err(Error::Poisoned { cause: cause.clone() }));
+                self.answers.push((reply, Answer::Append(Err(Error::Poisoned { cause: cause.clone() }))));
             }
             return;
         }
@@ -253,7 +300,7 @@ impl Writer {
             if let Err(error) = self.rotate() {
                 let cause = error.to_string();
                 for (_, reply) in appends {
-                    let _ = reply.send(Err(Error::Poisoned { cause: cause.clone() }));
+                    self.answers.push((reply, Answer::Append(Err(Error::Poisoned { cause: cause.clone() }))));
                 }
                 return;
             }
@@ -266,7 +313,8 @@ impl Writer {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         let mut next_version: HashMap<String, u64> = HashMap::new();
-        let mut group_ids: HashSet<EventId> = HashSet::new();
+        // Ids of the group's accepted appends, built only once a second append needs them.
+        let mut group_ids: Option<IdSet> = None;
         let mut accepted: Vec<Accepted> = Vec::new();
         let mut placed: Vec<Placed> = Vec::new();
         let mut deferred = Vec::new();
@@ -277,19 +325,24 @@ impl Writer {
                 match self.find_duplicates(&index, &writes) {
                     Ok(Duplicates::None) => {}
                     Ok(Duplicates::All(commit)) => {
-                        let _ = reply.send(Ok(AppendOutcome::AlreadyAppended(commit)));
+                        self.answers.push((reply, Answer::Append(Ok(AppendOutcome::AlreadyAppended(commit)))));
                         continue;
                     }
                     Err(error) => {
-                        let _ = reply.send(Err(error));
+                        self.answers.push((reply, Answer::Append(Err(error))));
                         continue;
                     }
                 }
-                if writes.iter().flat_map(|w| &w.events).any(|e| group_ids.contains(&e.id)) {
-                    // Same id as an append earlier in this group: decide after that one is in
-                    // the log (it then is an idempotent re-append or a conflict).
-                    deferred.push((writes, reply));
-                    continue;
+                if !accepted.is_empty() {
+                    let group_ids = group_ids.get_or_insert_with(|| {
+                        accepted.iter().flat_map(|a| &a.writes).flat_map(|w| &w.events).map(|e| e.id).collect()
+                    });
+                    if writes.iter().flat_map(|w| &w.events).any(|e| group_ids.contains(&e.id)) {
+                        // Same id as an append earlier in this group: decide after that one is in
+                        // the log (it then is an idempotent re-append or a conflict).
+                        deferred.push((writes, reply));
+                        continue;
+                    }
                 }
                 let actual = |next_version: &HashMap<String, u64>, stream: &str| match next_version.get(stream) {
                     Some(next) => next.checked_sub(1),
@@ -303,7 +356,7 @@ impl Writer {
                         expected: write.expected,
                         actual: actual(&next_version, &write.stream),
                     };
-                    let _ = reply.send(Err(error));
+                    self.answers.push((reply, Answer::Append(Err(error))));
                     continue;
                 }
                 let batch_len = writes.iter().map(|w| w.events.len()).sum::<usize>() as u32;
@@ -333,7 +386,6 @@ impl Writer {
                             write_idx,
                         });
                         record::encode_record(&mut buf, &write.stream, event, &assigned);
-                        group_ids.insert(event.id);
                         next_position += 1;
                         version += 1;
                         batch_index += 1;
@@ -353,6 +405,9 @@ impl Writer {
                     durability: self.init.durability,
                     synced: false,
                 };
+                if let Some(group_ids) = &mut group_ids {
+                    group_ids.extend(writes.iter().flat_map(|w| &w.events).map(|e| e.id));
+                }
                 accepted.push(Accepted { writes, commit, reply });
             }
         }
@@ -362,7 +417,7 @@ impl Writer {
                 Err(error) => {
                     let cause = error.to_string();
                     for entry in accepted {
-                        let _ = entry.reply.send(Err(Error::Poisoned { cause: cause.clone() }));
+                        self.answers.push((entry.reply, Answer::Append(Err(Error::Poisoned { cause: cause.clone() }))));
                     }
                 }
                 Ok(synced) => self.publish(accepted, &placed, next_position, synced),
@@ -376,15 +431,24 @@ impl Writer {
 
     /// Writes the group and, in `Sync` mode, syncs it. Returns whether it is synced.
     fn write_group(&mut self, buf: &[u8], segment_start: u64, next_position: u64) -> Result<bool> {
+        let group_end = segment_start + buf.len() as u64;
+        self.group_bytes_avg = (self.group_bytes_avg * 7 + buf.len() as u64) / 8;
+        if let Err(error) = self.preallocate(group_end) {
+            return Err(self.poison(format!("preallocating segment space failed: {error}")));
+        }
         if let Err(error) = self.init.segment_file.write_all_at(buf, segment_start) {
             return Err(self.poison(format!("write failed: {error}")));
         }
-        self.init.segment_len = segment_start + buf.len() as u64;
+        self.init.segment_len = group_end;
+        self.file_len = self.file_len.max(group_end);
         let old_next = self.init.next_position;
         self.init.next_position = next_position;
         match self.init.durability {
             Durability::Sync => {
-                if let Err(error) = self.init.segment_file.sync_data() {
+                let started = Instant::now();
+                let synced = self.init.segment_file.sync_data();
+                self.last_sync = started.elapsed();
+                if let Err(error) = synced {
                     // fsyncgate: the data may never reach the disk; it must not be published.
                     self.init.next_position = old_next;
                     return Err(self.poison(format!("fdatasync failed: {error}")));
@@ -400,6 +464,34 @@ impl Writer {
         }
     }
 
+    /// In `Sync` mode with small groups, makes sure zero-filled space follows `group_end`: when
+    /// the group does not fit into what is left, zero-fills the next [`PREALLOCATE_BYTES`]
+    /// (never where the group goes, never past `segment_bytes_max`). The group's `fdatasync`
+    /// makes the zeros durable with it; later syncs then overwrite allocated space only.
+    fn preallocate(&mut self, group_end: u64) -> std::io::Result<()> {
+        if self.init.durability != Durability::Sync
+            || group_end <= self.file_len
+            || self.group_bytes_avg > PREALLOCATE_GROUP_BYTES_MAX
+        {
+            return Ok(());
+        }
+        let target = (group_end + PREALLOCATE_BYTES).min(self.init.segment_bytes_max);
+        let mut at = self.file_len.max(group_end);
+        if target <= at {
+            return Ok(());
+        }
+        if self.zeros.is_empty() {
+            self.zeros = vec![0; PREALLOCATE_BYTES as usize];
+        }
+        while at < target {
+            let n = (target - at).min(self.zeros.len() as u64) as usize;
+            self.init.segment_file.write_all_at(&self.zeros[..n], at)?;
+            at += n as u64;
+        }
+        self.file_len = target;
+        Ok(())
+    }
+
     /// Makes the group visible to readers and answers its callers.
     fn publish(&mut self, accepted: Vec<Accepted>, placed: &[Placed], next_position: u64, synced: bool) {
         self.acked_offset = self.init.segment_len;
@@ -410,25 +502,27 @@ impl Writer {
             let Some(segment) = segment else { unreachable!("the log always has a segment") };
             assert_eq!(segment.first_position, self.init.segment_first, "writer and index disagree on the segment");
             assert_eq!(segment.end_position(), *end, "positions must stay gapless");
-            for record in placed {
-                assert!(record.offset <= u64::from(u32::MAX), "segment offset over 4 GiB");
-                segment.offsets.push(record.offset as u32);
-                let stream = &accepted[record.request_idx].writes[record.write_idx].stream;
-                match streams.get_mut(stream.as_str()) {
-                    Some(positions) => positions.push(record.position),
-                    None => {
-                        let mut positions = crate::index::PositionList::default();
-                        positions.push(record.position);
-                        streams.insert(stream.clone(), positions);
-                    }
+            segment.offsets.reserve(placed.len());
+            // Records of one stream write are consecutive: one stream lookup per write.
+            for run in placed.chunk_by(|a, b| (a.request_idx, a.write_idx) == (b.request_idx, b.write_idx)) {
+                let stream = &accepted[run[0].request_idx].writes[run[0].write_idx].stream;
+                if !streams.contains_key(stream.as_str()) {
+                    streams.insert(stream.clone(), crate::index::PositionList::default());
+                }
+                let Some(positions) = streams.get_mut(stream.as_str()) else { unreachable!("inserted above") };
+                for record in run {
+                    assert!(record.offset <= u64::from(u32::MAX), "segment offset over 4 GiB");
+                    segment.offsets.push(record.offset as u32);
+                    positions.push(record.position);
                 }
             }
             segment.end_offset = self.init.segment_len;
             *end = next_position;
         }
+        let mut ids = self.init.shared.ids.write();
+        ids.reserve(placed.len());
         for entry in &accepted {
             let mut position = entry.commit.first_position.0;
-            let mut ids = self.init.shared.ids.write();
             for write in &entry.writes {
                 for event in &write.events {
                     ids.insert(event.id, position);
@@ -436,6 +530,7 @@ impl Writer {
                 }
             }
         }
+        drop(ids);
         {
             let mut commit = self.init.shared.commit.lock();
             commit.visible_end = next_position;
@@ -443,11 +538,9 @@ impl Writer {
         self.init.shared.commit_changed.notify_all();
         for mut entry in accepted {
             entry.commit.synced = synced;
-            let _ = entry.reply.send(Ok(AppendOutcome::Appended(entry.commit)));
+            self.answers.push((entry.reply, Answer::Append(Ok(AppendOutcome::Appended(entry.commit)))));
         }
-        if synced {
-            let _ = self.write_watermark();
-        }
+        self.watermark_due |= synced;
     }
 
     /// Idempotency: all ids new, all already appended with the same content, or an error.

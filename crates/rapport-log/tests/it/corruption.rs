@@ -999,26 +999,66 @@ fn bit_flips_in_the_header_and_payload_of_records() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Case 3: zero-filled tails.
+// Zero-filled tails: preallocated space, or the space of writes that never landed.
 
+/// Zero bytes from a batch boundary to the end of the last segment are space the writer
+/// preallocated (docs/design/log-format.md, "Preallocated space"): the end of the data, neither a
+/// torn tail nor corruption, and open releases them silently. Zeros where synced data was, zeros
+/// inside a batch and zeros followed by anything else are still damage, and so are zeros after
+/// the last record of a sealed segment (preallocation stops at the segment size, which a sealed
+/// segment has reached; see `case_6_damage_in_sealed_segment_is_refused`).
 #[test]
-fn case_3_zero_filled_tail_is_truncated_without_losing_events() {
+fn zero_filled_tail_of_the_last_segment_is_the_end_of_the_data() {
     let f = fixture();
     let s2 = f.seg(2);
     let (len, last_batch, zeros) = (f.seg_len(2), f.off(LAST_BATCH), [0u8; 4096]);
     let too_short = "below the header size";
-    // The file was extended (preallocation, or a write whose data never landed) but the
-    // watermark names nothing beyond the real data: every event stays.
     #[rustfmt::skip]
     let rows = [
-        row("4096 zero bytes after the last record", |m| m.append(s2, &zeros), torn(s2, len, EVENTS, too_short)),
-        row("7 zero bytes after the last record", |m| m.append(s2, &zeros[..7]), torn(s2, len, EVENTS, "incomplete record")),
-        row("zeros after an unsynced tail", |m| m.append(s2, &zeros).watermark(LAST_UNSYNCED), torn(s2, len, EVENTS, too_short)),
-        // The unsynced last batch never landed: its space reads as zeros.
-        row("last batch zeroed, unsynced", |m| m.zero(s2, last_batch, len).append(s2, &zeros[..999]).watermark(LAST_BATCH), torn(s2, last_batch, LAST_BATCH, too_short)),
+        row("4096 zero bytes after the last record", |m| m.append(s2, &zeros), clean(EVENTS)),
+        row("7 zero bytes after the last record", |m| m.append(s2, &zeros[..7]), clean(EVENTS)),
+        row("zeros after an unsynced tail", |m| m.append(s2, &zeros).watermark(LAST_UNSYNCED), clean(EVENTS)),
+        // The unsynced last batch never landed: its preallocated space still reads as zeros.
+        row("last batch zeroed, unsynced", |m| m.zero(s2, last_batch, len).append(s2, &zeros[..999]).watermark(LAST_BATCH), clean(LAST_BATCH)),
+        // Case 7: the watermark says the zeroed batch was synced.
+        row("last batch zeroed, synced", |m| m.zero(s2, last_batch, len).append(s2, &zeros), corrupt(s2, last_batch, LAST_BATCH, "log ends at position 18", &[])),
+        // Case 2: only the first record of the last batch landed.
+        row("last batch zeroed after its first record, unsynced", |m| m.zero(s2, f.off(19), len).append(s2, &zeros).watermark(LAST_BATCH), torn(s2, last_batch, LAST_BATCH, too_short)),
+        // Case 3: zeros, then bytes that are not zero.
+        row("zeros then a stray byte, unsynced", |m| m.append(s2, &zeros).append(s2, &[1]).watermark(LAST_UNSYNCED), torn(s2, len, EVENTS, too_short)),
+        row("zeros then a valid record, unsynced", |m| m.append(s2, &zeros).append(s2, &f.files.0[s2][f.off(20) as usize..len as usize]).watermark(LAST_UNSYNCED), torn(s2, len, EVENTS, too_short)),
         row("zero-filled region below the watermark", |m| m.zero(s2, f.off(12) + 7, f.off(12) + 90), corrupt(s2, f.off(11), 11, BELOW, &[])),
     ];
     check_table(&rows, &BOTH);
+}
+
+/// Open releases the preallocated space of the last segment (the writer zero-fills its own space
+/// again), and a clean close leaves none behind, so a closed store holds exactly its records.
+#[test]
+fn open_releases_and_close_leaves_no_preallocated_space() {
+    let f = fixture();
+    let s2 = f.seg(2);
+    for backend in BOTH {
+        let store = Store::new(&f.with(|m| m.append(s2, &[0u8; 3000])), backend);
+        let log = store.open(RecoveryMode::TolerateTornTail).expect("open");
+        assert_eq!(log.recovery_report().truncated, None, "{backend:?}");
+        assert_eq!(store.files().len_of(s2), f.seg_len(2), "{backend:?}: open released the zeros");
+        drop(log);
+        // A session with `Sync` appends preallocates; its clean close releases it again.
+        let sync = |log: &Log| {
+            for n in 0..5 {
+                log.append("after", ExpectedVersion::Any, vec![event(900 + n)]).expect("append");
+            }
+        };
+        let files = extended(Durability::Sync, sync);
+        let segment = files.0.keys().filter(|n| n.ends_with(".seg")).max().expect("a segment").clone();
+        let bytes = &files.0[&segment];
+        assert_ne!(bytes.last(), Some(&0), "{backend:?}: the closed store ends with a record, not with zeros");
+        let store = Store::new(&files, backend);
+        let report = verify(&store.dir, store.storage.clone()).expect("verify");
+        assert!(report.torn_tail.is_none() && report.corruption.is_none(), "{backend:?}: {report:?}");
+        assert_eq!(report.events, EVENTS + 5, "{backend:?}");
+    }
 }
 
 /// The fixture plus what `session` appends in one more session with `durability` (clean close).

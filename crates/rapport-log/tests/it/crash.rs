@@ -324,6 +324,8 @@ struct Kept {
     acked_lost: usize,
     /// The first reopen truncated a torn tail.
     truncated: bool,
+    /// After the power cut, the last segment ended with zero-filled (preallocated) space.
+    zero_tail: bool,
 }
 
 /// Compares the recovered log with the journal (see the module documentation). With
@@ -490,7 +492,12 @@ fn run_cases<C: FnOnce() -> Kept + std::panic::UnwindSafe>(cases: impl IntoItera
 // Power cuts at random moments, with 1–3 appending threads.
 
 fn crash_case(seed: u64, durability: Durability) -> Kept {
-    let ctx = format!("seed {seed}, {durability:?}");
+    crash_case_in(seed, durability, TINY_SEGMENT)
+}
+
+/// `crash_case` with segments of `segment` bytes.
+fn crash_case_in(seed: u64, durability: Durability, segment: u64) -> Kept {
+    let ctx = format!("seed {seed}, {durability:?}, segments of {segment} bytes");
     let mut rng = Rng::new(seed);
     let sim = SimStorage::new(seed);
     let threads = 1 + rng.below(3) as usize;
@@ -513,13 +520,12 @@ fn crash_case(seed: u64, durability: Durability) -> Kept {
             (false, true) => format!("before disk operation {ops_target}, inside the writer"),
         }
     );
-    let Ok(log) = Log::open(DIR, LogOptions { storage: probe.storage(), ..options(&sim, durability, TINY_SEGMENT) })
-    else {
+    let Ok(log) = Log::open(DIR, LogOptions { storage: probe.storage(), ..options(&sim, durability, segment) }) else {
         // The power went out during the first open: nothing was acknowledged.
         assert!(probe.power_was_cut(), "{ctx}: the first open failed without a power cut");
-        let log = open(&sim, durability, TINY_SEGMENT, &ctx);
+        let log = open(&sim, durability, segment, &ctx);
         let (events, kept) = check_recovered(&log, &[], true, &ctx);
-        reopen_is_stable(&sim, log, &events, durability, TINY_SEGMENT, &ctx);
+        reopen_is_stable(&sim, log, &events, durability, segment, &ctx);
         return kept;
     };
     let journal = Mutex::new(Vec::<Attempt>::new());
@@ -587,9 +593,15 @@ fn crash_case(seed: u64, durability: Durability) -> Kept {
     assert!(crashed.load(Ordering::SeqCst), "{ctx}: test bug: the power was never cut");
     drop(log);
     let journal = journal.into_inner().unwrap_or_else(|e| e.into_inner());
-    let log = open(&sim, durability, TINY_SEGMENT, &ctx);
-    let (events, kept) = check_recovered(&log, &journal, durability == Durability::Sync, &ctx);
-    reopen_is_stable(&sim, log, &events, durability, TINY_SEGMENT, &ctx);
+    let last = sim.paths().into_iter().filter(|path| path.to_string_lossy().ends_with(".seg")).max();
+    let zero_tail = last.and_then(|path| sim.read_file(&path).ok()).is_some_and(|bytes| {
+        let records = record_bytes(&bytes) as usize;
+        bytes.len() > records && bytes[records..].iter().all(|b| *b == 0)
+    });
+    let log = open(&sim, durability, segment, &ctx);
+    let (events, mut kept) = check_recovered(&log, &journal, durability == Durability::Sync, &ctx);
+    kept.zero_tail = zero_tail;
+    reopen_is_stable(&sim, log, &events, durability, segment, &ctx);
     kept
 }
 
@@ -600,6 +612,16 @@ fn power_cut_under_sync_loses_nothing_acknowledged() {
     // batch; if no seed ever does, the loop stopped cutting the power mid-append.
     let torn_or_unacked = kept.iter().filter(|k| k.truncated || k.unacked_present > 0).count();
     assert!(torn_or_unacked > 0, "no seed cut the power in the middle of an append: {kept:?}");
+}
+
+/// The same with segments big enough for the writer's zero-filled preallocation
+/// (docs/design/log-format.md, "Preallocated space"): the power cut leaves zeros, records and
+/// zeros torn sector by sector after the last synced group, and nothing acknowledged is lost.
+#[test]
+fn power_cut_under_sync_with_preallocated_space_loses_nothing_acknowledged() {
+    let kept = run_cases((0..200).map(|seed| move || crash_case_in(10_000 + seed, Durability::Sync, BIG_SEGMENT)));
+    assert!(kept.iter().any(|k| k.zero_tail), "no power cut left preallocated space behind: {kept:?}");
+    assert!(kept.iter().any(|k| k.truncated), "no power cut left a torn tail: {kept:?}");
 }
 
 #[test]
@@ -790,11 +812,26 @@ fn failed_fsync_then_restart_then_power_cut_loses_nothing_acknowledged() {
 // ---------------------------------------------------------------------------------------------
 // Faults and power cuts during segment rotation.
 
-/// Appends until the current segment holds at least `TINY_SEGMENT` bytes, so that the next
-/// append rotates.
+/// Bytes of a segment that hold records: the file may continue with zero-filled space that the
+/// writer preallocated (docs/design/log-format.md, "Preallocated space"), and a record's length
+/// field is never zero.
+fn record_bytes(segment: &[u8]) -> u64 {
+    let mut at = 32;
+    while let Some(raw) = segment.get(at..at + 4) {
+        let len = u32::from_le_bytes(raw.try_into().expect("4 bytes")) as usize;
+        if len == 0 {
+            break;
+        }
+        at += len + 8;
+    }
+    at.min(segment.len()) as u64
+}
+
+/// Appends until the current segment holds at least `TINY_SEGMENT` bytes of records, so that the
+/// next append rotates.
 fn fill_segment(sim: &SimStorage, log: &Log, batches: &mut Batches, journal: &mut Vec<Attempt>, ctx: &str) {
     for i in 0..100 {
-        if sim.read_file(&last_segment(sim)).map_or(0, |b| b.len()) as u64 >= TINY_SEGMENT {
+        if sim.read_file(&last_segment(sim)).map_or(0, |b| record_bytes(&b)) >= TINY_SEGMENT {
             return;
         }
         let result = send(log, journal, 0, batches.next());
@@ -858,12 +895,13 @@ fn rotation_fault_case(seed: u64, k: u64, repeat: FaultRepeat, restart: bool) ->
 }
 
 /// A rotating `Sync` append is: create `.seg.tmp` (1), write (2) and sync (3) its header,
-/// rename (4), sync the directory (5), write the group (6), sync it (7), write the watermark (8);
-/// k = 1..=9 covers every step and the first one after.
+/// rename (4), sync the directory (5), zero-fill the new segment's preallocated space (6), write
+/// the group (7), sync it (8), write the watermark (9); k = 1..=10 covers every step and the
+/// first one after.
 #[test]
 fn power_cut_at_every_step_of_a_rotation_leaves_an_openable_store() {
     run_cases((0..16).flat_map(|seed| {
-        (1..=9).map(move |k| move || rotation_fault_case(6000 + seed, k, FaultRepeat::Forever, false))
+        (1..=10).map(move |k| move || rotation_fault_case(6000 + seed, k, FaultRepeat::Forever, false))
     }));
 }
 
@@ -872,7 +910,7 @@ fn failed_rotation_step_then_restart_then_power_cut_loses_nothing_acknowledged()
     run_cases((0..12).flat_map(|seed| {
         [FaultRepeat::Once, FaultRepeat::Forever]
             .into_iter()
-            .flat_map(move |repeat| (1..=9).map(move |k| move || rotation_fault_case(7000 + seed, k, repeat, true)))
+            .flat_map(move |repeat| (1..=10).map(move |k| move || rotation_fault_case(7000 + seed, k, repeat, true)))
     }));
 }
 

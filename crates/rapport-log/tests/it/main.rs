@@ -2,6 +2,7 @@
 //! Shared helpers live here; each module covers one area.
 
 mod api;
+mod commit;
 mod concurrency;
 mod corruption;
 mod crash;
