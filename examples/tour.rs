@@ -242,13 +242,8 @@ fn run() -> Result<(), Failure> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_message("omnichannel scenario");
-    let mut refused = 0;
-    for chunk in inputs.chunks(1024) {
-        for result in store.submit_many(chunk.to_vec(), false)? {
-            refused += usize::from(result.is_err());
-        }
-        bar.inc(chunk.len() as u64);
-    }
+    let results = store.submit_many_with_progress(inputs, false, |done| bar.set_position(done as u64))?;
+    let refused = results.iter().filter(|result| result.is_err()).count();
     bar.finish_and_clear();
     if refused > 0 {
         return Err(format!("the scenario had {refused} refused inputs").into());

@@ -10,11 +10,10 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
 use rapport::log::{Durability, EventData, EventId, ExpectedVersion, Log, LogOptions, Position};
 use serde_json::json;
 
-use crate::util::CliError;
+use crate::util::{progress_bar, CliError};
 
 /// Benchmarks.
 #[derive(Debug, clap::Subcommand)]
@@ -113,16 +112,6 @@ fn measured(events: usize, appends: usize, elapsed: Duration, mut latencies_us: 
     }
 }
 
-fn progress(total: usize, label: &str) -> ProgressBar {
-    let bar = ProgressBar::new(total as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>14} {bar:40} {pos}/{len} {per_sec} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar.set_message(label.to_owned());
-    bar
-}
-
 fn payload(bytes: usize, seed: usize) -> Vec<u8> {
     (0..bytes).map(|i| (i.wrapping_mul(31).wrapping_add(seed) % 251) as u8).collect()
 }
@@ -152,14 +141,35 @@ fn run_rapport(dir: &Path, args: &AppendArgs) -> Result<Measured, CliError> {
         DurabilityArg::None => Durability::None,
     };
     let log = Log::open(dir.join("rapport"), LogOptions { durability, ..LogOptions::default() })?;
-    let per_writer = args.events / args.writers;
-    let bar = progress(per_writer * args.writers, "rapport");
     let nonce = u128::from(std::process::id()) << 96;
+    run_writers(args, "rapport", |writer, stream, body, first, n| {
+        let events: Vec<EventData> = (first..first + n)
+            .map(|i| {
+                let id = nonce | ((writer as u128) << 64) | i as u128;
+                EventData::new(EventId::from_u128(id), "bench.event", body.to_vec())
+            })
+            .collect();
+        log.append(stream, ExpectedVersion::Any, events)?;
+        Ok(())
+    })
+}
+
+/// Runs the workload on `args.writers` threads, each appending its share of `args.events` in
+/// appends of `args.batch` events to its own stream, and times every append.
+/// `append(writer, stream, payload, first, n)` performs one append: events `first..first + n` of
+/// that writer.
+fn run_writers(
+    args: &AppendArgs,
+    label: &str,
+    append: impl Fn(usize, &str, &[u8], usize, usize) -> Result<(), CliError> + Sync,
+) -> Result<Measured, CliError> {
+    let per_writer = args.events / args.writers;
+    let bar = progress_bar((per_writer * args.writers) as u64, label);
     let start = Instant::now();
     let results: Vec<Result<Vec<f64>, CliError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..args.writers)
             .map(|writer| {
-                let (log, bar) = (&log, &bar);
+                let (append, bar) = (&append, &bar);
                 scope.spawn(move || {
                     let stream = format!("writer-{writer}");
                     let body = payload(args.payload_bytes, writer);
@@ -167,14 +177,8 @@ fn run_rapport(dir: &Path, args: &AppendArgs) -> Result<Measured, CliError> {
                     let mut sent = 0;
                     while sent < per_writer {
                         let n = args.batch.min(per_writer - sent);
-                        let events: Vec<EventData> = (0..n)
-                            .map(|i| {
-                                let id = nonce | ((writer as u128) << 64) | (sent + i) as u128;
-                                EventData::new(EventId::from_u128(id), "bench.event", body.clone())
-                            })
-                            .collect();
                         let started = Instant::now();
-                        log.append(&stream, ExpectedVersion::Any, events)?;
+                        append(writer, &stream, &body, sent, n)?;
                         latencies.push(started.elapsed().as_secs_f64() * 1e6);
                         sent += n;
                         bar.inc(n as u64);
@@ -213,56 +217,21 @@ fn run_sqlite(dir: &Path, args: &AppendArgs) -> Result<Measured, CliError> {
     // SQLite has one writer at a time: the writers share one connection behind a lock, and
     // their latency includes waiting for it (as Rapport's includes its queue).
     let connection = Mutex::new(connection);
-    let per_writer = args.events / args.writers;
-    let bar = progress(per_writer * args.writers, "sqlite");
-    let start = Instant::now();
-    let results: Vec<Result<Vec<f64>, CliError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..args.writers)
-            .map(|writer| {
-                let (connection, bar) = (&connection, &bar);
-                scope.spawn(move || {
-                    let stream = format!("writer-{writer}");
-                    let body = payload(args.payload_bytes, writer);
-                    let mut latencies = Vec::new();
-                    let mut sent = 0;
-                    while sent < per_writer {
-                        let n = args.batch.min(per_writer - sent);
-                        let started = Instant::now();
-                        {
-                            let mut guard = connection.lock().map_err(|_| CliError::Invalid("lock poisoned".into()))?;
-                            let tx = guard.transaction()?;
-                            {
-                                let mut insert = tx.prepare_cached(
-                                    "INSERT INTO events (stream, version, event_id, type, payload) VALUES (?1, ?2, ?3, ?4, ?5)",
-                                )?;
-                                for i in 0..n {
-                                    let id = ((writer as u128) << 64 | (sent + i) as u128).to_be_bytes();
-                                    insert.execute(rusqlite::params![stream, (sent + i) as i64, &id[..], "bench.event", body])?;
-                                }
-                            }
-                            tx.commit()?;
-                        }
-                        latencies.push(started.elapsed().as_secs_f64() * 1e6);
-                        sent += n;
-                        bar.inc(n as u64);
-                    }
-                    Ok(latencies)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(CliError::Invalid("writer panicked".into()))))
-            .collect()
-    });
-    let elapsed = start.elapsed();
-    bar.finish_and_clear();
-    let mut latencies = Vec::new();
-    for result in results {
-        latencies.extend(result?);
-    }
-    let appends = latencies.len();
-    Ok(measured(per_writer * args.writers, appends, elapsed, latencies))
+    run_writers(args, "sqlite", |writer, stream, body, first, n| {
+        let mut guard = connection.lock().map_err(|_| CliError::Invalid("lock poisoned".into()))?;
+        let tx = guard.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO events (stream, version, event_id, type, payload) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for i in first..first + n {
+                let id = ((writer as u128) << 64 | i as u128).to_be_bytes();
+                insert.execute(rusqlite::params![stream, i as i64, &id[..], "bench.event", body])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    })
 }
 
 /// Raw reference: `pwrite` + `fdatasync` of one record-sized buffer at a time, appended to a file.
@@ -357,7 +326,7 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode, CliError> {
         if given_non_empty { (args.store.clone().unwrap_or_default(), None) } else { work_dir(&args.store)? };
     if !given_non_empty {
         let log = Log::open(&dir, LogOptions { durability: Durability::None, ..LogOptions::default() })?;
-        let bar = progress(args.events, "filling");
+        let bar = progress_bar(args.events as u64, "filling");
         let body = payload(args.payload_bytes, 1);
         let mut written = 0;
         while written < args.events {

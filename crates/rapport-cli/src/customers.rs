@@ -176,7 +176,7 @@ pub(crate) fn run_customer(args: &CustomerArgs) -> Result<ExitCode, CliError> {
     if !args.no_clv && args.as_of.is_none() && view.profile.orders.count > 0 {
         let end = match end {
             Some(end) => end,
-            None => Timestamp(store.customers(None)?.iter().filter_map(|v| v.profile.last_seen).max().unwrap_or(0)),
+            None => store.default_observation_end()?,
         };
         value["clv"] = match predict(&store, view.id(), end) {
             Ok(Some(prediction)) => clv_json(&prediction),

@@ -10,7 +10,7 @@ use std::time::Instant;
 use rapport::bpi2013::import_bpi2013;
 use rapport::cdnow::import_cdnow;
 use rapport::jsonl::{export_jsonl, import_jsonl, JsonlImportOptions};
-use rapport::StoreOptions;
+use rapport::{open_data_file, StoreOptions};
 
 use crate::util::{open_existing_store, open_store, parse_time, progress_bar, spinner, CliError};
 use crate::StoreArg;
@@ -106,22 +106,15 @@ fn scenario(args: &ScenarioArgs) -> Result<ExitCode, CliError> {
     let started = Instant::now();
     let (mut recorded, mut already, mut refused) = (0u64, 0u64, 0u64);
     let mut first_refusal = None;
-    let mut rest = inputs;
-    while !rest.is_empty() {
-        let tail = rest.split_off(rest.len().min(4096));
-        let chunk = std::mem::replace(&mut rest, tail);
-        let n = chunk.len() as u64;
-        for result in store.submit_many(chunk, false)? {
-            match result {
-                Ok(submitted) if submitted.already_recorded => already += 1,
-                Ok(_) => recorded += 1,
-                Err(error) => {
-                    refused += 1;
-                    first_refusal.get_or_insert(error.to_string());
-                }
+    for result in store.submit_many_with_progress(inputs, false, |done| bar.set_position(done as u64))? {
+        match result {
+            Ok(submitted) if submitted.already_recorded => already += 1,
+            Ok(_) => recorded += 1,
+            Err(error) => {
+                refused += 1;
+                first_refusal.get_or_insert(error.to_string());
             }
         }
-        bar.inc(n);
     }
     bar.finish_and_clear();
     println!(
@@ -146,12 +139,8 @@ fn jsonl(args: &JsonlArgs) -> Result<ExitCode, CliError> {
     let reader: Box<dyn BufRead> = if args.file.as_os_str() == "-" {
         Box::new(BufReader::new(std::io::stdin()))
     } else {
-        let file = File::open(&args.file).map_err(CliError::io(format!("opening {}", args.file.display())))?;
-        if args.file.extension().is_some_and(|e| e == "gz") {
-            Box::new(BufReader::new(flate2::read::GzDecoder::new(file)))
-        } else {
-            Box::new(BufReader::new(file))
-        }
+        let file = open_data_file(&args.file).map_err(CliError::io(format!("opening {}", args.file.display())))?;
+        Box::new(BufReader::new(file))
     };
     let store = open_store(&args.store.store, StoreOptions::default())?;
     let bar = spinner("jsonl lines");

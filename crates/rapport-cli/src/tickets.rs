@@ -86,11 +86,20 @@ pub(crate) fn metrics_json(metrics: Option<&TicketMetrics>) -> Value {
     })
 }
 
+/// What the store knows of a ticket beyond its state: every channel (merged tickets' included)
+/// and the metrics at `now`.
+fn channels_and_metrics(
+    store: &Store,
+    ticket: &Ticket,
+    now: Option<Timestamp>,
+) -> Result<(Vec<String>, Option<TicketMetrics>), CliError> {
+    let channels = store.ticket_channels(ticket.id())?.iter().map(|c| c.to_string()).collect();
+    Ok((channels, store.ticket_metrics(ticket.id(), now)?))
+}
+
 /// The JSON object of a ticket (without its events).
-pub(crate) fn ticket_json(store: &Store, ticket: &Ticket, now: Option<Timestamp>) -> Result<Value, CliError> {
-    let metrics = store.ticket_metrics(ticket.id(), now)?;
-    let channels: Vec<String> = store.ticket_channels(ticket.id())?.iter().map(|c| c.to_string()).collect();
-    Ok(json!({
+fn ticket_json(ticket: &Ticket, channels: &[String], metrics: Option<&TicketMetrics>) -> Value {
+    json!({
         "ticket_id": ticket.id().as_str(),
         "status": ticket.status().as_str(),
         "created_at": rfc3339(ticket.created_at()),
@@ -115,8 +124,8 @@ pub(crate) fn ticket_json(store: &Store, ticket: &Ticket, now: Option<Timestamp>
         "public_replies": ticket.public_replies(),
         "internal_notes": ticket.internal_notes(),
         "events": ticket.events(),
-        "metrics": metrics_json(metrics.as_ref()),
-    }))
+        "metrics": metrics_json(metrics),
+    })
 }
 
 pub(crate) fn run_tickets(args: &TicketsArgs) -> Result<ExitCode, CliError> {
@@ -125,7 +134,8 @@ pub(crate) fn run_tickets(args: &TicketsArgs) -> Result<ExitCode, CliError> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     for ticket in store.tickets()? {
-        write_json_line(&mut out, &ticket_json(&store, &ticket, now)?)?;
+        let (channels, metrics) = channels_and_metrics(&store, &ticket, now)?;
+        write_json_line(&mut out, &ticket_json(&ticket, &channels, metrics.as_ref()))?;
     }
     out.flush().map_err(CliError::io("writing to stdout"))?;
     Ok(ExitCode::SUCCESS)
@@ -146,7 +156,8 @@ pub(crate) fn run_ticket(args: &TicketArgs) -> Result<ExitCode, CliError> {
         return Err(CliError::NotFound(format!("no ticket {id} in {}", args.store.store.display())));
     };
     let history = store.ticket_history(&id)?;
-    let mut value = ticket_json(&store, &ticket, now)?;
+    let (channels, metrics) = channels_and_metrics(&store, &ticket, now)?;
+    let mut value = ticket_json(&ticket, &channels, metrics.as_ref());
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     if args.json {
@@ -170,7 +181,6 @@ pub(crate) fn run_ticket(args: &TicketArgs) -> Result<ExitCode, CliError> {
             |out: &mut BufWriter<_>, text: String| writeln!(out, "{text}").map_err(CliError::io("writing to stdout"));
         w(&mut out, format!("ticket {}  [{}]  {}", ticket.id(), ticket.status(), ticket.subject().unwrap_or("")))?;
         w(&mut out, format!("  requester  {}", ticket.requester()))?;
-        let channels: Vec<String> = store.ticket_channels(&id)?.iter().map(|c| c.to_string()).collect();
         w(&mut out, format!("  channels   {}", channels.join(", ")))?;
         w(
             &mut out,
@@ -193,7 +203,7 @@ pub(crate) fn run_ticket(args: &TicketArgs) -> Result<ExitCode, CliError> {
         if let Some(target) = ticket.merged_into() {
             w(&mut out, format!("  merged into {target}"))?;
         }
-        if let Some(m) = store.ticket_metrics(&id, now)? {
+        if let Some(m) = metrics {
             w(&mut out, format!("  first reply       {}", text_minutes(m.first_reply)))?;
             w(&mut out, format!("  first resolution  {}", text_minutes(m.first_resolution)))?;
             w(&mut out, format!("  full resolution   {}", text_minutes(m.full_resolution)))?;

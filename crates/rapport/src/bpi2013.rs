@@ -15,7 +15,6 @@
 //! nothing, and an SR's ids do not move when other SRs are added to the file.
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::Read;
 use std::path::Path;
 
 use chrono::DateTime;
@@ -24,6 +23,7 @@ use rapport_events::{
 };
 use rapport_log::Timestamp;
 
+use crate::data_file::open_data_file;
 use crate::error::Result;
 use crate::ids::event_id_from_str;
 use crate::store::{Input, Meta, Store};
@@ -54,9 +54,6 @@ pub struct BpiLineError {
     /// What is wrong.
     pub reason: String,
 }
-
-/// Rows submitted to the store per call (the store cuts them into atomic batches).
-const CHUNK_ROWS: usize = 16_384;
 
 /// The identity kind of requesters: `external:bpi2013`.
 const IDENTITY_SYSTEM: &str = "bpi2013";
@@ -358,7 +355,7 @@ impl RowPlanner {
 /// stops the import with its line number. `progress` is called with the rows submitted so far.
 ///
 /// Should the store still refuse a row (another writer changed one of its tickets meanwhile),
-/// that row writes nothing, the rows submitted with it may be recorded, and the error names the
+/// that row writes nothing, the other rows may be recorded, and the error names the
 /// row; once the cause is gone, running the import again records the rest (the ids are stable).
 pub fn import_bpi2013(
     store: &Store,
@@ -367,12 +364,7 @@ pub fn import_bpi2013(
 ) -> Result<std::result::Result<BpiReport, BpiLineError>> {
     let io_error =
         |context: &str, source| rapport_log::Error::Io { context: format!("{context} {}", path.display()), source };
-    let file = std::fs::File::open(path).map_err(|e| io_error("opening", e))?;
-    let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
-        Box::new(flate2::read::GzDecoder::new(std::io::BufReader::with_capacity(1 << 16, file)))
-    } else {
-        Box::new(file)
-    };
+    let reader = open_data_file(path).map_err(|e| io_error("opening", e))?;
     // Records end at `\n` only (a `\r` before it is trimmed with the field): with the default
     // CRLF terminator, csv counts the `\n` of a `\r\n` into the next record, whose line number
     // then comes out one too low.
@@ -420,29 +412,22 @@ pub fn import_bpi2013(
     // A ticket the store has already and this import did not open is someone else's.
     for (line, input, meta) in &items {
         let (Input::Event(CxEvent::TicketOpened(opened)), Some(id)) = (input, meta.id) else { continue };
-        if store.log().event_position(id).is_none() && store.ticket(&opened.ticket_id)?.is_some() {
+        if store.log().event_position(id).is_none() && store.contains_ticket(&opened.ticket_id)? {
             let reason =
                 format!("ticket {} exists in the store already and was not opened by this import", opened.ticket_id);
             return Ok(Err(BpiLineError { line: *line, reason }));
         }
     }
     let mut report = planner.report;
-    let mut done = 0u64;
-    let mut rest = items;
-    while !rest.is_empty() {
-        let tail = rest.split_off(rest.len().min(CHUNK_ROWS));
-        let chunk = std::mem::replace(&mut rest, tail);
-        let (lines, inputs): (Vec<u64>, Vec<(Input, Meta)>) =
-            chunk.into_iter().map(|(line, input, meta)| (line, (input, meta))).unzip();
-        done += inputs.len() as u64;
-        for (line, result) in lines.into_iter().zip(store.submit_many(inputs, false)?) {
-            match result {
-                Ok(submitted) if submitted.already_recorded => report.already_recorded += 1,
-                Ok(_) => report.imported += 1,
-                Err(error) => return Ok(Err(BpiLineError { line, reason: format!("refused by the store: {error}") })),
-            }
+    let (lines, inputs): (Vec<u64>, Vec<(Input, Meta)>) =
+        items.into_iter().map(|(line, input, meta)| (line, (input, meta))).unzip();
+    let results = store.submit_many_with_progress(inputs, false, |done| progress(done as u64))?;
+    for (line, result) in lines.into_iter().zip(results) {
+        match result {
+            Ok(submitted) if submitted.already_recorded => report.already_recorded += 1,
+            Ok(_) => report.imported += 1,
+            Err(error) => return Ok(Err(BpiLineError { line, reason: format!("refused by the store: {error}") })),
         }
-        progress(done);
     }
     Ok(Ok(report))
 }

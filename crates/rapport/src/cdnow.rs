@@ -5,12 +5,13 @@
 //! zeros kept), at that date 00:00 UTC, in USD, with an order id unique per line. Line-derived
 //! event ids make a re-import append nothing.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use rapport_events::{Amount, CxEvent, Identity, IdentityKind, NormalizeOptions, OrderPlaced};
 use rapport_log::Timestamp;
 
+use crate::data_file::open_data_file;
 use crate::error::Result;
 use crate::ids::event_id_from_str;
 use crate::store::{Input, Meta, Store};
@@ -37,9 +38,6 @@ pub struct CdnowLineError {
     /// What is wrong.
     pub reason: String,
 }
-
-/// Lines submitted per batch.
-const CHUNK_LINES: usize = 8192;
 
 /// The unix microseconds of a `YYYYMMDD` date at 00:00 UTC.
 fn date_micros(text: &str) -> Option<i64> {
@@ -99,13 +97,8 @@ pub fn import_cdnow(
     path: &Path,
     mut progress: impl FnMut(u64),
 ) -> Result<std::result::Result<CdnowReport, CdnowLineError>> {
-    let file = std::fs::File::open(path)
+    let reader = open_data_file(path)
         .map_err(|e| rapport_log::Error::Io { context: format!("opening {}", path.display()), source: e })?;
-    let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
-        Box::new(flate2::read::GzDecoder::new(file))
-    } else {
-        Box::new(file)
-    };
     let source = path
         .file_name()
         .map(|n| n.to_string_lossy().trim_end_matches(".gz").trim_end_matches(".txt").to_owned())
@@ -132,21 +125,13 @@ pub fn import_cdnow(
     }
     let mut report =
         CdnowReport { lines: items.len() as u64, customers: customers.len() as u64, ..CdnowReport::default() };
-    let mut done = 0u64;
-    let mut rest = items;
-    while !rest.is_empty() {
-        let tail = rest.split_off(rest.len().min(CHUNK_LINES));
-        let chunk = std::mem::replace(&mut rest, tail);
-        done += chunk.len() as u64;
-        for result in store.submit_many(chunk, false)? {
-            let submitted = result?;
-            if submitted.already_recorded {
-                report.already_recorded += 1;
-            } else {
-                report.imported += 1;
-            }
+    for result in store.submit_many_with_progress(items, false, |done| progress(done as u64))? {
+        let submitted = result?;
+        if submitted.already_recorded {
+            report.already_recorded += 1;
+        } else {
+            report.imported += 1;
         }
-        progress(done);
     }
     Ok(Ok(report))
 }

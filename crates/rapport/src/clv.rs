@@ -5,6 +5,7 @@
 
 use std::str::FromStr;
 
+use rapport_customer::Rfm;
 use rapport_events::CustomerId;
 use rapport_log::Timestamp;
 use rapport_metrics::clv::{customer_lifetime_value, fit_bgnbd, fit_gamma_gamma, BgNbd, GammaGamma, RfmInput};
@@ -103,19 +104,7 @@ impl Store {
     /// in `unit` (distinct purchase days; see `rapport_customer::rfm`), in customer id order.
     pub fn clv_data(&self, calibration_end: Timestamp, unit: TimeUnit) -> Result<Vec<(CustomerId, RfmInput)>> {
         let views = self.customers(Some(calibration_end))?;
-        Ok(views
-            .into_iter()
-            .filter_map(|view| {
-                let rfm = view.rfm?;
-                let history = RfmInput {
-                    frequency: f64::from(rfm.frequency),
-                    recency: rfm.recency_days as f64 / unit.days(),
-                    t: rfm.t_days as f64 / unit.days(),
-                    monetary: rfm.monetary,
-                };
-                Some((view.id(), history))
-            })
-            .collect())
+        Ok(views.into_iter().filter_map(|view| Some((view.id(), history(&view.rfm?, unit)))).collect())
     }
 
     /// Fits BG/NBD by maximum likelihood on [`Store::clv_data`], and Gamma-Gamma on the customers
@@ -132,6 +121,7 @@ impl Store {
 
     /// Predictions for every customer of the fit's calibration data, in customer id order.
     pub fn predict_clv(&self, fit: &ClvFit, options: &ClvOptions) -> Result<Vec<ClvPrediction>> {
+        options.validate()?;
         let data = self.clv_data(fit.calibration_end, fit.unit)?;
         data.into_iter().map(|(customer, history)| predict_one(fit, options, customer, history)).collect()
     }
@@ -143,33 +133,45 @@ impl Store {
         options: &ClvOptions,
         customer: CustomerId,
     ) -> Result<Option<ClvPrediction>> {
+        options.validate()?;
         let Some(view) = self.customer(&crate::CustomerKey::Id(customer), Some(fit.calibration_end))? else {
             return Ok(None);
         };
         let Some(rfm) = view.rfm else { return Ok(None) };
-        let history = RfmInput {
-            frequency: f64::from(rfm.frequency),
-            recency: rfm.recency_days as f64 / fit.unit.days(),
-            t: rfm.t_days as f64 / fit.unit.days(),
-            monetary: rfm.monetary,
-        };
-        predict_one(fit, options, view.id(), history).map(Some)
+        predict_one(fit, options, view.id(), history(&rfm, fit.unit)).map(Some)
     }
 }
 
+impl ClvOptions {
+    fn validate(&self) -> Result<()> {
+        if !(self.purchases_horizon.is_finite() && self.purchases_horizon >= 0.0) {
+            return Err(Error::InvalidArgument(format!(
+                "purchases horizon {} is not a non-negative number",
+                self.purchases_horizon
+            )));
+        }
+        if !(self.monthly_discount_rate.is_finite() && self.monthly_discount_rate > -1.0) {
+            return Err(Error::InvalidArgument(format!(
+                "monthly discount rate {} must be a number above -1",
+                self.monthly_discount_rate
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A customer's RFM in the models' time unit.
+fn history(rfm: &Rfm, unit: TimeUnit) -> RfmInput {
+    RfmInput {
+        frequency: f64::from(rfm.frequency),
+        recency: rfm.recency_days as f64 / unit.days(),
+        t: rfm.t_days as f64 / unit.days(),
+        monetary: rfm.monetary,
+    }
+}
+
+/// One customer's prediction; `options` are valid.
 fn predict_one(fit: &ClvFit, options: &ClvOptions, customer: CustomerId, history: RfmInput) -> Result<ClvPrediction> {
-    if !(options.purchases_horizon.is_finite() && options.purchases_horizon >= 0.0) {
-        return Err(Error::InvalidArgument(format!(
-            "purchases horizon {} is not a non-negative number",
-            options.purchases_horizon
-        )));
-    }
-    if !(options.monthly_discount_rate.is_finite() && options.monthly_discount_rate > -1.0) {
-        return Err(Error::InvalidArgument(format!(
-            "monthly discount rate {} must be a number above -1",
-            options.monthly_discount_rate
-        )));
-    }
     let RfmInput { frequency, recency, t, monetary } = history;
     let p_alive = fit.bgnbd.p_alive(frequency, recency, t);
     let expected_purchases = fit.bgnbd.conditional_expected_purchases(options.purchases_horizon, frequency, recency, t);

@@ -4,6 +4,7 @@
 use rapport_customer::{CustomerProjection, Profile, Rfm, Touch};
 use rapport_events::{Channel, CustomerId, CustomersSplit, CxEvent, Identity, NormalizeOptions, TicketFlag, TicketId};
 use rapport_log::{Position, RecordedEvent, Timestamp};
+use rapport_metrics::MetricsOptions;
 
 use crate::error::{Error, Result};
 use crate::projection::{touch_of, Projection};
@@ -107,6 +108,13 @@ impl Store {
             .unwrap_or_else(|| projection.customers.profiles().iter().filter_map(|p| p.last_seen).max().unwrap_or(0))
     }
 
+    /// The default observation end of RFM and CLV: the time of the latest event of any customer
+    /// (0 in a store without customers).
+    pub fn default_observation_end(&self) -> Result<Timestamp> {
+        self.catch_up()?;
+        Ok(Timestamp(self.observation_end(&self.projection.read(), None)))
+    }
+
     /// The unified profile of a customer. RFM is computed at `observation_end` (default: the time
     /// of the latest event of any customer).
     pub fn customer(&self, key: &CustomerKey, observation_end: Option<Timestamp>) -> Result<Option<CustomerView>> {
@@ -193,7 +201,8 @@ impl Store {
     /// there yet). `None` if the customer did not exist yet.
     pub fn customer_as_of(&self, key: &CustomerKey, at: Timestamp) -> Result<Option<CustomerView>> {
         let Some(now) = self.customer(key, None)? else { return Ok(None) };
-        let mut replay = Projection::new(self.options().resolution.clone(), self.metrics_options());
+        // The view needs tickets and profiles only; the replay's metrics stay empty.
+        let mut replay = Projection::new(self.options().resolution.clone(), MetricsOptions::default());
         let mut touches: Vec<(RecordedEvent, Touch)> = Vec::new();
         for position in &now.profile.timeline {
             let Some(recorded) = self.log().read_event(Position(*position))? else { continue };

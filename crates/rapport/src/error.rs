@@ -46,9 +46,6 @@ pub enum Error {
     /// The fitted CLV models give no finite prediction for this customer.
     #[error("the CLV models give no finite prediction for customer {0}")]
     ClvPrediction(rapport_events::CustomerId),
-    /// A metric definition (schedule, SLA policy, report query) is invalid.
-    #[error(transparent)]
-    Metrics(#[from] rapport_metrics::MetricsError),
     /// An argument of a query is out of range or malformed.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

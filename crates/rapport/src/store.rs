@@ -209,6 +209,17 @@ impl Store {
     /// nothing and does not stop the others. With `dry_run`, everything is decided (against the
     /// state the earlier inputs would create) and nothing is written.
     pub fn submit_many(&self, inputs: Vec<(Input, Meta)>, dry_run: bool) -> Result<Vec<Result<Submitted>>> {
+        self.submit_many_with_progress(inputs, dry_run, |_| {})
+    }
+
+    /// [`Store::submit_many`], calling `progress` with the number of inputs done after each
+    /// batch (imports show it).
+    pub fn submit_many_with_progress(
+        &self,
+        inputs: Vec<(Input, Meta)>,
+        dry_run: bool,
+        mut progress: impl FnMut(usize),
+    ) -> Result<Vec<Result<Submitted>>> {
         let mut results: Vec<Result<Submitted>> = Vec::with_capacity(inputs.len());
         let mut batch_start = 0;
         let mut attempts = 0u32;
@@ -248,6 +259,7 @@ impl Store {
             if dry_run || planner.writes.is_empty() {
                 results.extend(batch_results);
                 batch_start = next;
+                progress(batch_start);
                 continue;
             }
             let writes = std::mem::take(&mut planner.writes);
@@ -267,6 +279,7 @@ impl Store {
                     }
                     results.extend(batch_results);
                     batch_start = next;
+                    progress(batch_start);
                     attempts = 0;
                     self.catch_up()?;
                 }
@@ -287,6 +300,11 @@ impl Store {
     /// The ticket with this id, as of the end of the log.
     pub fn ticket(&self, ticket_id: &TicketId) -> Result<Option<Ticket>> {
         Ok(self.current()?.tickets.get(ticket_id).cloned())
+    }
+
+    /// Whether a ticket with this id exists (without copying it).
+    pub fn contains_ticket(&self, ticket_id: &TicketId) -> Result<bool> {
+        Ok(self.current()?.tickets.contains_key(ticket_id))
     }
 
     /// Every ticket, sorted by id.
