@@ -1,76 +1,8 @@
 //! Newtypes and value types shared by the whole log API.
 
-use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-/// Global, gapless position of an event in the log (0 is the first event).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Position(pub u64);
-
-impl fmt::Display for Position {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-/// Version of an event inside its stream (0 is the stream's first event).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct StreamVersion(pub u64);
-
-/// 128-bit event id chosen by the writer (a UUID, a hash of an external id, ...).
-/// Appending an id that is already in the log is idempotent.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct EventId(pub [u8; 16]);
-
-impl EventId {
-    /// Builds an id from a `u128` (big-endian bytes).
-    pub fn from_u128(value: u128) -> EventId {
-        EventId(value.to_be_bytes())
-    }
-    /// The id as a `u128`.
-    pub fn as_u128(&self) -> u128 {
-        u128::from_be_bytes(self.0)
-    }
-    /// Parses the 32-hex-digit form printed by `Display` (dashes are ignored).
-    pub fn parse_hex(text: &str) -> Option<EventId> {
-        let digits: String = text.chars().filter(|c| *c != '-').collect();
-        if digits.len() != 32 {
-            return None;
-        }
-        u128::from_str_radix(&digits, 16).ok().map(EventId::from_u128)
-    }
-}
-
-impl fmt::Display for EventId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:032x}", self.as_u128())
-    }
-}
-
-impl fmt::Debug for EventId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "EventId({self})")
-    }
-}
-
-/// Microseconds since the Unix epoch, UTC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Timestamp(pub i64);
-
-impl Timestamp {
-    /// The system clock now.
-    pub fn now() -> Timestamp {
-        let micros = match SystemTime::now().duration_since(UNIX_EPOCH) {
-            Ok(since) => i64::try_from(since.as_micros()).unwrap_or(i64::MAX),
-            Err(before) => -i64::try_from(before.duration().as_micros()).unwrap_or(i64::MAX),
-        };
-        Timestamp(micros)
-    }
-    /// Microseconds since the epoch.
-    pub fn as_micros(&self) -> i64 {
-        self.0
-    }
-}
+pub use rapport_types::{EventId, Position, StreamVersion, Timestamp};
 
 /// What the caller expects of a stream's current state before an append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
