@@ -9,8 +9,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Instant;
 
-use rapport::bpi2013::import_bpi2013;
-use rapport::cdnow::import_cdnow;
 use rapport::events::{
     Amount, Channel, CustomerIdentified, CustomerRated, CxEvent, Identity, MessageReceived, NormalizeOptions,
     OrderPlaced, Survey,
@@ -18,6 +16,8 @@ use rapport::events::{
 use rapport::log::{Durability, LogOptions, Timestamp};
 use rapport::ticket::{OpenTicket, TicketCommand};
 use rapport::{CustomerKey, Input, Meta, Store, StoreOptions};
+use rapport_import::bpi2013::import_bpi2013;
+use rapport_import::cdnow::import_cdnow;
 
 /// Counts live heap bytes so the memory figures are measured, not estimated.
 struct Counting;

@@ -206,9 +206,10 @@ fn run() -> Result<(), Failure> {
 
     let started = Instant::now();
     let bar = spinner("BPI 2013 tickets");
-    let bpi =
-        rapport::bpi2013::import_bpi2013(&store, &data.join("bpi2013-incidents.csv.gz"), |n| bar.set_position(n))?
-            .map_err(|e| format!("bpi2013: {e}"))?;
+    let bpi = rapport_import::bpi2013::import_bpi2013(&store, &data.join("bpi2013-incidents.csv.gz"), |n| {
+        bar.set_position(n)
+    })?
+    .map_err(|e| format!("bpi2013: {e}"))?;
     bar.finish_and_clear();
     println!(
         "  BPI 2013: {} rows -> {} tickets ({} of them follow-ups after a close), {} new events, {:.2} s",
@@ -221,8 +222,9 @@ fn run() -> Result<(), Failure> {
 
     let started = Instant::now();
     let bar = spinner("CDNOW purchases");
-    let cdnow = rapport::cdnow::import_cdnow(&store, &data.join("cdnow-master.txt.gz"), |n| bar.set_position(n))?
-        .map_err(|e| format!("cdnow: {e}"))?;
+    let cdnow =
+        rapport_import::cdnow::import_cdnow(&store, &data.join("cdnow-master.txt.gz"), |n| bar.set_position(n))?
+            .map_err(|e| format!("cdnow: {e}"))?;
     bar.finish_and_clear();
     println!(
         "  CDNOW: {} orders of {} customers, {} new events, {:.2} s",
@@ -235,7 +237,7 @@ fn run() -> Result<(), Failure> {
     let started = Instant::now();
     let scenario_start = micros_of("2026-01-05")?;
     let people = 300;
-    let inputs = rapport::scenario::omnichannel(7, people, scenario_start);
+    let inputs = rapport_testkit::scenario::omnichannel(7, people, scenario_start);
     let bar = ProgressBar::new(inputs.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("  {msg:<22} {bar:30} {pos}/{len}")

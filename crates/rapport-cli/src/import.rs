@@ -7,10 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use rapport::bpi2013::import_bpi2013;
-use rapport::cdnow::import_cdnow;
-use rapport::jsonl::{export_jsonl, import_jsonl, JsonlImportOptions};
-use rapport::{open_data_file, StoreOptions};
+use rapport::StoreOptions;
+use rapport_import::bpi2013::import_bpi2013;
+use rapport_import::cdnow::import_cdnow;
+use rapport_import::jsonl::{export_jsonl, import_jsonl, JsonlImportOptions};
+use rapport_import::open_data_file;
 
 use crate::util::{open_existing_store, open_store, parse_time, progress_bar, spinner, CliError};
 use crate::StoreArg;
@@ -101,7 +102,7 @@ fn scenario(args: &ScenarioArgs) -> Result<ExitCode, CliError> {
     }
     let start = parse_time(&args.start)?;
     let store = open_store(&args.store.store, StoreOptions::default())?;
-    let inputs = rapport::scenario::omnichannel(args.seed, args.people, start.0);
+    let inputs = rapport_testkit::scenario::omnichannel(args.seed, args.people, start.0);
     let bar = progress_bar(inputs.len() as u64, "scenario");
     let started = Instant::now();
     let (mut recorded, mut already, mut refused) = (0u64, 0u64, 0u64);

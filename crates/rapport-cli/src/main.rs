@@ -1,8 +1,7 @@
-//! The `rapport` command-line tool: import, export, inspect, verify and benchmark a store, and
+//! The `rapport` command-line tool: import, export, inspect and verify a store, and
 //! query its tickets, customers and CX metrics. Every subcommand opens the store itself; errors go
 //! to stderr with exit code 2 (`verify` exits with 1 on corruption); progress goes to stderr.
 
-mod bench;
 mod clv;
 mod customers;
 mod dump;
@@ -57,9 +56,6 @@ enum Command {
     /// Customer lifetime value: fit BG/NBD + Gamma-Gamma, predict.
     #[command(subcommand)]
     Clv(clv::ClvCommand),
-    /// Benchmarks that compare Rapport with SQLite on this machine.
-    #[command(subcommand)]
-    Bench(bench::BenchCommand),
 }
 
 /// The store directory argument shared by subcommands.
@@ -83,7 +79,6 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Split(args) => customers::run_split(&args),
         Command::Metrics(args) => metrics::run(&args),
         Command::Clv(command) => clv::run(&command),
-        Command::Bench(command) => bench::run(command),
     }
 }
 

@@ -16,9 +16,6 @@ pub(crate) enum CliError {
     /// The log failed.
     #[error(transparent)]
     Log(#[from] rapport::log::Error),
-    /// SQLite (the benchmark peer) failed.
-    #[error("sqlite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
     /// Other I/O.
     #[error("{context}: {source}")]
     Io {

@@ -28,23 +28,17 @@
 //! ```
 #![deny(missing_docs)]
 
-pub mod bpi2013;
-pub mod cdnow;
 mod clv;
 mod customers;
-mod data_file;
 mod error;
 pub mod ids;
-pub mod jsonl;
 mod planner;
 mod projection;
-pub mod scenario;
 mod store;
 mod store_metrics;
 
 pub use crate::clv::{ClvFit, ClvOptions, ClvPrediction, TimeUnit};
 pub use crate::customers::{CustomerFlags, CustomerKey, CustomerView, Segment};
-pub use crate::data_file::open_data_file;
 pub use crate::error::{Error, Result};
 pub use crate::planner::ADDRESSED_METADATA_KEY;
 pub use crate::projection::{ticket_stream, CUSTOMER_STREAM_PREFIX, IDENTITY_STREAM_PREFIX, TICKET_STREAM_PREFIX};

@@ -4,10 +4,10 @@
 
 use std::path::PathBuf;
 
-use rapport::cdnow::import_cdnow;
 use rapport::events::NormalizeOptions;
 use rapport::log::{Durability, LogOptions, Timestamp};
 use rapport::{CustomerKey, Store, StoreOptions};
+use rapport_import::cdnow::import_cdnow;
 
 fn data(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(name)

@@ -8,12 +8,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rapport::events::{Channel, CxEvent, MessageReceived, MessageSent, NormalizeOptions, Status, TicketId};
 use rapport::ids::event_id_from_str;
-use rapport::jsonl::{
-    export_jsonl, import_jsonl, JsonlImportOptions, JsonlImportReport, JsonlLineError, IMPORTABLE_TYPES,
-};
 use rapport::log::{Durability, LogOptions, Position, Timestamp};
 use rapport::ticket::TicketCommand;
-use rapport::{scenario, Input, Meta, Store, StoreOptions};
+use rapport::{Input, Meta, Store, StoreOptions};
+use rapport_import::jsonl::{
+    export_jsonl, import_jsonl, JsonlImportOptions, JsonlImportReport, JsonlLineError, IMPORTABLE_TYPES,
+};
+use rapport_testkit::scenario;
 
 /// One line per importable type, each with an id; every line changes the store.
 const ALL_TYPES: &str = r#"{"type":"customer.identified","at":"2024-05-01T09:00:00Z","id":"all-01","identities":["email:Kim@X.io",{"kind":"kakao","value":" kim_1 "}],"traits":{"tier":"gold"}}
@@ -194,8 +195,10 @@ fn a_file_with_a_bad_line_writes_nothing() {
     assert_eq!(errors[1].to_string(), "line 5: ticket.channel_switched is derived by the store and cannot be imported");
     assert_eq!(store.log().end_position(), Position(0), "nothing was written");
     // Not JSON at all, an over-long line, and bytes that are not UTF-8 are lines like any other.
-    let long =
-        format!("{{\"type\":\"customer.identified\",\"pad\":\"{}\"}}", "x".repeat(rapport::jsonl::LINE_BYTES_MAX));
+    let long = format!(
+        "{{\"type\":\"customer.identified\",\"pad\":\"{}\"}}",
+        "x".repeat(rapport_import::jsonl::LINE_BYTES_MAX)
+    );
     let mut bytes = format!("not json\n{long}\n").into_bytes();
     bytes.extend_from_slice(b"{\"type\":\"\xff\"}\n");
     let errors = import_jsonl(&store, bytes.as_slice(), &JsonlImportOptions::default(), |_| {}).unwrap().unwrap_err();

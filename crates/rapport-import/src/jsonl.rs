@@ -13,14 +13,14 @@ use std::collections::HashMap;
 use std::io::{BufRead, Read, Write};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rapport_events::{codec, Amount, CxEvent, NormalizeOptions, TicketId};
-use rapport_log::{EventId, Position, Timestamp};
+use rapport::events::{codec, Amount, CxEvent, NormalizeOptions, TicketId};
+use rapport::log::{EventId, Position, Timestamp};
 use serde_json::{Map, Value};
 
-use crate::error::{Error, Result};
-use crate::ids::event_id_from_str;
-use crate::planner::ADDRESSED_METADATA_KEY;
-use crate::store::{Input, Meta, Store};
+use rapport::ids::event_id_from_str;
+use rapport::ADDRESSED_METADATA_KEY;
+use rapport::{Error, Result};
+use rapport::{Input, Meta, Store};
 
 /// Longest line [`import_jsonl`] reads, in bytes (line end excluded). A longer line is an error
 /// for that line; the import goes on with the next one.
@@ -212,7 +212,7 @@ fn parse_time(text: &str) -> std::result::Result<Timestamp, String> {
 fn format_time(at: Timestamp) -> Result<String> {
     match DateTime::<Utc>::from_timestamp_micros(at.0) {
         Some(time) => Ok(time.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
-        None => Err(rapport_events::Error::InvalidValue {
+        None => Err(rapport::events::Error::InvalidValue {
             field: "occurred_at",
             value: at.0.to_string(),
             expected: "a time between the years -262143 and 262142",
@@ -275,7 +275,7 @@ pub fn import_jsonl(
     let mut buf = Vec::new();
     let mut line_no = 0u64;
     while let Some(fits) = next_line(&mut reader, &mut buf)
-        .map_err(|e| rapport_log::Error::Io { context: "reading JSONL".into(), source: e })?
+        .map_err(|e| rapport::log::Error::Io { context: "reading JSONL".into(), source: e })?
     {
         line_no += 1;
         let error = |reason: String| JsonlLineError { line: line_no, reason };
@@ -425,11 +425,11 @@ fn line_of(event: &CxEvent, at: Timestamp, id: EventId) -> Result<String> {
 /// `at` (RFC 3339 of `occurred_at`), `id` (the event id as 32 hex digits), and the event fields.
 /// Events the store derived itself (`causation_id` is `Some`: follow-up opens, channel switches,
 /// merge records, routed ticket opens, repeat-inquiry flags, ...) are NOT exported, and a routed
-/// message is exported as it was submitted (the metadata key [`crate::ADDRESSED_METADATA_KEY`]
+/// message is exported as it was submitted (the metadata key [`rapport::ADDRESSED_METADATA_KEY`]
 /// holds the ticket id it was addressed to, empty = none) so that `import(export(store))`
 /// re-derives exactly the same store. Returns lines written.
 pub fn export_jsonl(store: &Store, mut writer: impl Write) -> Result<u64> {
-    let io_error = |source| rapport_log::Error::Io { context: "writing JSONL".into(), source };
+    let io_error = |source| rapport::log::Error::Io { context: "writing JSONL".into(), source };
     let mut lines = 0u64;
     let mut reader = store.log().read_all(Position(0));
     while let Some(record) = reader.next_ref() {

@@ -8,10 +8,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::path::PathBuf;
 
-use rapport::bpi2013::{import_bpi2013, BpiReport};
 use rapport::events::{Channel, Identity, NormalizeOptions, Priority, Status, TicketId};
 use rapport::log::{Durability, LogOptions, Position};
 use rapport::{Store, StoreOptions};
+use rapport_import::bpi2013::{import_bpi2013, BpiReport};
 
 fn data(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(name)

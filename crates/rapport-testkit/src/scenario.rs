@@ -5,15 +5,15 @@
 
 use std::collections::BTreeMap;
 
-use rapport_events::{
+use rapport::events::{
     Amount, Channel, CustomerIdentified, CustomerRated, CxEvent, Identity, MessageReceived, MessageSent,
     NormalizeOptions, OrderPlaced, Status, Survey, TicketFlag, TicketFlagged, TicketId, TicketLabeled,
     TicketStatusChanged,
 };
-use rapport_log::Timestamp;
+use rapport::log::Timestamp;
 
-use crate::ids::event_id_from_str;
-use crate::store::{Input, Meta};
+use rapport::ids::event_id_from_str;
+use rapport::{Input, Meta};
 
 const MINUTE: i64 = 60_000_000;
 const HOUR: i64 = 60 * MINUTE;

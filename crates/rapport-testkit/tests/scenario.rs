@@ -4,7 +4,8 @@
 
 use rapport::events::{Channel, NormalizeOptions};
 use rapport::log::{Durability, LogOptions};
-use rapport::{scenario, CustomerKey, Store, StoreOptions};
+use rapport::{CustomerKey, Store, StoreOptions};
+use rapport_testkit::scenario;
 
 #[test]
 fn scenario_people_become_one_profile_and_one_ticket() {

@@ -8,13 +8,13 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use rapport_events::{Amount, CxEvent, Identity, IdentityKind, NormalizeOptions, OrderPlaced};
-use rapport_log::Timestamp;
+use rapport::events::{Amount, CxEvent, Identity, IdentityKind, NormalizeOptions, OrderPlaced};
+use rapport::log::Timestamp;
 
 use crate::data_file::open_data_file;
-use crate::error::Result;
-use crate::ids::event_id_from_str;
-use crate::store::{Input, Meta, Store};
+use rapport::ids::event_id_from_str;
+use rapport::Result;
+use rapport::{Input, Meta, Store};
 
 /// What an import did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -98,7 +98,7 @@ pub fn import_cdnow(
     mut progress: impl FnMut(u64),
 ) -> Result<std::result::Result<CdnowReport, CdnowLineError>> {
     let reader = open_data_file(path)
-        .map_err(|e| rapport_log::Error::Io { context: format!("opening {}", path.display()), source: e })?;
+        .map_err(|e| rapport::log::Error::Io { context: format!("opening {}", path.display()), source: e })?;
     let source = path
         .file_name()
         .map(|n| n.to_string_lossy().trim_end_matches(".gz").trim_end_matches(".txt").to_owned())
@@ -108,7 +108,7 @@ pub fn import_cdnow(
     for (idx, line) in BufReader::new(reader).lines().enumerate() {
         let line_no = idx as u64 + 1;
         let line =
-            line.map_err(|e| rapport_log::Error::Io { context: format!("reading {}", path.display()), source: e })?;
+            line.map_err(|e| rapport::log::Error::Io { context: format!("reading {}", path.display()), source: e })?;
         if line.trim().is_empty() {
             continue;
         }

@@ -1,4 +1,4 @@
-//! `rapport bench append` and `rapport bench replay`: Rapport against SQLite (WAL) on the same
+//! `rapport-bench append` and `rapport-bench replay`: Rapport against SQLite (WAL) on the same
 //! workload in the same run, with a raw write+fdatasync reference, printed as a table or JSON.
 //! Progress goes to stderr, never to stdout.
 
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use rapport::log::{Durability, EventData, EventId, ExpectedVersion, Log, LogOptions, Position};
 use serde_json::json;
 
-use crate::util::{progress_bar, CliError};
+use crate::{progress_bar, CliError};
 
 /// Benchmarks.
 #[derive(Debug, clap::Subcommand)]

@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
 
-use rapport::bpi2013::import_bpi2013;
 use rapport::log::{Durability, LogOptions};
 use rapport::metrics::report::ReportQuery;
 use rapport::{Store, StoreOptions};
+use rapport_import::bpi2013::import_bpi2013;
 
 fn data(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(name)

@@ -18,15 +18,15 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 use chrono::DateTime;
-use rapport_events::{
+use rapport::events::{
     Channel, CxEvent, Identity, IdentityKind, NormalizeOptions, Priority, Status, TicketId, TicketOpened, TicketUpdated,
 };
-use rapport_log::Timestamp;
+use rapport::log::Timestamp;
 
 use crate::data_file::open_data_file;
-use crate::error::Result;
-use crate::ids::event_id_from_str;
-use crate::store::{Input, Meta, Store};
+use rapport::ids::event_id_from_str;
+use rapport::Result;
+use rapport::{Input, Meta, Store};
 
 /// What an import did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -363,7 +363,7 @@ pub fn import_bpi2013(
     mut progress: impl FnMut(u64),
 ) -> Result<std::result::Result<BpiReport, BpiLineError>> {
     let io_error =
-        |context: &str, source| rapport_log::Error::Io { context: format!("{context} {}", path.display()), source };
+        |context: &str, source| rapport::log::Error::Io { context: format!("{context} {}", path.display()), source };
     let reader = open_data_file(path).map_err(|e| io_error("opening", e))?;
     // Records end at `\n` only (a `\r` before it is trimmed with the field): with the default
     // CRLF terminator, csv counts the `\n` of a `\r\n` into the next record, whose line number
@@ -375,7 +375,7 @@ pub fn import_bpi2013(
         .from_reader(reader);
     let mut record = csv::StringRecord::new();
     let line_of = |record: &csv::StringRecord| record.position().map_or(0, csv::Position::line);
-    let read_error = |error: csv::Error| -> std::result::Result<BpiLineError, rapport_log::Error> {
+    let read_error = |error: csv::Error| -> std::result::Result<BpiLineError, rapport::log::Error> {
         let line = error.position().map_or(0, csv::Position::line);
         let reason = error.to_string();
         match error.into_kind() {

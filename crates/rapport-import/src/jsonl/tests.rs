@@ -4,7 +4,7 @@
 
 use std::io::BufReader;
 
-use rapport_events::{Channel, Status};
+use rapport::events::{Channel, Status};
 
 use super::*;
 
@@ -129,7 +129,7 @@ fn ticket_type_has_its_own_key() {
     );
     let parsed = parse(&text).unwrap();
     let CxEvent::TicketOpened(opened) = &parsed.event else { panic!("{:?}", parsed.event) };
-    assert_eq!(opened.ticket_type, Some(rapport_events::TicketType::Incident));
+    assert_eq!(opened.ticket_type, Some(rapport::events::TicketType::Incident));
     let line = line_of(&parsed.event, parsed.at, EventId::from_u128(1)).unwrap();
     assert!(
         line.starts_with(
@@ -160,7 +160,7 @@ fn ids_come_from_the_id_field_or_the_content() {
     assert_ne!(a.id, c.id);
     assert_eq!(
         a.event,
-        CxEvent::TicketStatusChanged(rapport_events::TicketStatusChanged {
+        CxEvent::TicketStatusChanged(rapport::events::TicketStatusChanged {
             ticket_id: TicketId::new("T-1").unwrap(),
             status: Status::Open
         })
@@ -195,9 +195,9 @@ fn long_lines_are_skipped_without_being_kept() {
 
 #[test]
 fn addressed_metadata_restores_the_submitted_ticket() {
-    let routed = CxEvent::MessageReceived(rapport_events::MessageReceived {
+    let routed = CxEvent::MessageReceived(rapport::events::MessageReceived {
         channel: Channel::Email,
-        from: rapport_events::Identity::parse_pair("email:kim@x.io", &NormalizeOptions::default()).unwrap(),
+        from: rapport::events::Identity::parse_pair("email:kim@x.io", &NormalizeOptions::default()).unwrap(),
         ticket_id: Some(TicketId::new("t-abc").unwrap()),
         topic: None,
         subject: None,
@@ -207,7 +207,7 @@ fn addressed_metadata_restores_the_submitted_ticket() {
     assert_eq!(message.ticket_id, None, "routed by the store: submitted without a ticket");
     let CxEvent::MessageReceived(message) = as_submitted(routed, "T-1").unwrap() else { panic!() };
     assert_eq!(message.ticket_id, Some(TicketId::new("T-1").unwrap()), "sent to a closed ticket");
-    let update = CxEvent::TicketStatusChanged(rapport_events::TicketStatusChanged {
+    let update = CxEvent::TicketStatusChanged(rapport::events::TicketStatusChanged {
         ticket_id: TicketId::new("T-1-f1").unwrap(),
         status: Status::Solved,
     });

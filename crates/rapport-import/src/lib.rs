@@ -1,0 +1,14 @@
+//! Importers and exporters of Rapport stores: the JSONL interchange format of docs/events.md
+//! ([`jsonl`]), the BPI Challenge 2013 incident log ([`bpi2013`]) and the CDNOW purchase logs
+//! ([`cdnow`]). Data files are opened by [`open_data_file`] (gzip by the `.gz` name).
+//!
+//! It is not: part of the embedded store. The facade (`rapport`) compiles no gzip or CSV code;
+//! programs that import files depend on this crate as well.
+#![deny(missing_docs)]
+
+pub mod bpi2013;
+pub mod cdnow;
+mod data_file;
+pub mod jsonl;
+
+pub use crate::data_file::open_data_file;
