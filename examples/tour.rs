@@ -237,7 +237,7 @@ fn run() -> Result<(), Failure> {
     let started = Instant::now();
     let scenario_start = micros_of("2026-01-05")?;
     let people = 300;
-    let inputs = rapport_testkit::scenario::omnichannel(7, people, scenario_start);
+    let inputs = rapport_testkit::scenario::omnichannel(store.ids(), 7, people, scenario_start);
     let bar = ProgressBar::new(inputs.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("  {msg:<22} {bar:30} {pos}/{len}")

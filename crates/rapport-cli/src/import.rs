@@ -102,7 +102,7 @@ fn scenario(args: &ScenarioArgs) -> Result<ExitCode, CliError> {
     }
     let start = parse_time(&args.start)?;
     let store = open_store(&args.store.store, StoreOptions::default())?;
-    let inputs = rapport_testkit::scenario::omnichannel(args.seed, args.people, start.0);
+    let inputs = rapport_testkit::scenario::omnichannel(store.ids(), args.seed, args.people, start.0);
     let bar = progress_bar(inputs.len() as u64, "scenario");
     let started = Instant::now();
     let (mut recorded, mut already, mut refused) = (0u64, 0u64, 0u64);

@@ -24,7 +24,7 @@ use rapport::events::{
 use rapport::log::Timestamp;
 
 use crate::data_file::open_data_file;
-use rapport::ids::event_id_from_str;
+use rapport::Ids;
 use rapport::Result;
 use rapport::{Input, Meta, Store};
 
@@ -220,8 +220,9 @@ struct SrState {
 
 /// Turns the rows into inputs, one per row, checking everything the store would check and the
 /// order of each SR's rows.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct RowPlanner {
+    ids: Ids,
     srs: HashMap<String, SrState>,
     /// Every ticket the file opens.
     opened: BTreeSet<TicketId>,
@@ -229,6 +230,10 @@ struct RowPlanner {
 }
 
 impl RowPlanner {
+    fn new(ids: Ids) -> RowPlanner {
+        RowPlanner { ids, srs: HashMap::new(), opened: BTreeSet::new(), report: BpiReport::default() }
+    }
+
     fn requester(sr: &str) -> std::result::Result<Identity, String> {
         Identity::new(IdentityKind::External(IDENTITY_SYSTEM.to_owned()), sr, &NormalizeOptions::default())
             .map_err(|e| e.to_string())
@@ -338,7 +343,7 @@ impl RowPlanner {
             }
         };
         event.validate().map_err(|e| e.to_string())?;
-        let id = event_id_from_str(&format!("{IDENTITY_SYSTEM}:{}:{}", row.sr, state.rows));
+        let id = self.ids.import_id(IDENTITY_SYSTEM, &[row.sr.as_bytes(), &state.rows.to_le_bytes()]);
         state.rows += 1;
         state.at = row.at;
         if let RowStatus::Set(status) = row.status {
@@ -391,7 +396,7 @@ pub fn import_bpi2013(
         Ok(false) => return Ok(Err(BpiLineError { line: 1, reason: "empty file: no header".to_owned() })),
         Err(error) => return Ok(Err(read_error(error)?)),
     };
-    let mut planner = RowPlanner::default();
+    let mut planner = RowPlanner::new(store.ids().clone());
     let mut items: Vec<(u64, Input, Meta)> = Vec::new();
     loop {
         match csv.read_record(&mut record) {

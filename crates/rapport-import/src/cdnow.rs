@@ -12,7 +12,7 @@ use rapport::events::{Amount, CxEvent, Identity, IdentityKind, NormalizeOptions,
 use rapport::log::Timestamp;
 
 use crate::data_file::open_data_file;
-use rapport::ids::event_id_from_str;
+use rapport::Ids;
 use rapport::Result;
 use rapport::{Input, Meta, Store};
 
@@ -70,7 +70,12 @@ fn date_micros(text: &str) -> Option<i64> {
 }
 
 /// Parses one line; `None` for the header.
-fn parse_line(line_no: u64, line: &str, source: &str) -> std::result::Result<Option<(Input, Meta)>, CdnowLineError> {
+fn parse_line(
+    ids: &Ids,
+    line_no: u64,
+    line: &str,
+    source: &str,
+) -> std::result::Result<Option<(Input, Meta)>, CdnowLineError> {
     let fields: Vec<&str> = line.split_whitespace().collect();
     let error = |reason: &str| CdnowLineError { line: line_no, reason: reason.to_owned() };
     let (customer, date, dollars) = match fields.as_slice() {
@@ -84,7 +89,7 @@ fn parse_line(line_no: u64, line: &str, source: &str) -> std::result::Result<Opt
     let identity = Identity::new(IdentityKind::External("cdnow".to_owned()), customer, &NormalizeOptions::default())
         .map_err(|e| error(&e.to_string()))?;
     let order_id = format!("{source}-{line_no}");
-    let meta = Meta::at(Timestamp(at)).with_id(event_id_from_str(&format!("cdnow:{order_id}")));
+    let meta = Meta::at(Timestamp(at)).with_id(ids.import_id("cdnow", &[order_id.as_bytes()]));
     let event = CxEvent::OrderPlaced(OrderPlaced { identity, order_id, amount, currency: "USD".to_owned() });
     Ok(Some((Input::Event(event), meta)))
 }
@@ -112,7 +117,7 @@ pub fn import_cdnow(
         if line.trim().is_empty() {
             continue;
         }
-        match parse_line(line_no, &line, &source) {
+        match parse_line(store.ids(), line_no, &line, &source) {
             Ok(Some(item)) => {
                 if let Input::Event(CxEvent::OrderPlaced(order)) = &item.0 {
                     customers.insert(order.identity.value().to_owned());
@@ -140,6 +145,10 @@ pub fn import_cdnow(
 mod tests {
     use super::*;
 
+    fn test_ids() -> Ids {
+        Ids::new(rapport::IdKey::from_bytes([1; 32]))
+    }
+
     #[test]
     fn dates_are_utc_midnights() {
         assert_eq!(date_micros("19700101"), Some(0));
@@ -152,18 +161,18 @@ mod tests {
 
     #[test]
     fn lines_of_both_formats_parse() {
-        assert!(parse_line(1, " customer_id  date number_of_cds  dollar_value", "m").unwrap().is_none());
-        let (input, meta) = parse_line(2, " 00002 19970112  5   77.00", "m").unwrap().unwrap();
+        assert!(parse_line(&test_ids(), 1, " customer_id  date number_of_cds  dollar_value", "m").unwrap().is_none());
+        let (input, meta) = parse_line(&test_ids(), 2, " 00002 19970112  5   77.00", "m").unwrap().unwrap();
         let Input::Event(CxEvent::OrderPlaced(order)) = input else { panic!("not an order") };
         assert_eq!(order.identity.to_string(), "external:cdnow:00002");
         assert_eq!(order.amount, Amount::parse("77").unwrap());
         assert_eq!(order.order_id, "m-2");
         assert_eq!(meta.at, Timestamp(date_micros("19970112").unwrap()));
-        let (input, _) = parse_line(1, " 00004 0001 19970101  2   29.33", "s").unwrap().unwrap();
+        let (input, _) = parse_line(&test_ids(), 1, " 00004 0001 19970101  2   29.33", "s").unwrap().unwrap();
         let Input::Event(CxEvent::OrderPlaced(order)) = input else { panic!("not an order") };
         assert_eq!(order.identity.value(), "00004");
         for bad in ["00002 1997011 5 77.00", "00002 19970112 5 abc", "00002 19970112"] {
-            assert!(parse_line(3, bad, "m").is_err(), "{bad:?} accepted");
+            assert!(parse_line(&test_ids(), 3, bad, "m").is_err(), "{bad:?} accepted");
         }
     }
 }

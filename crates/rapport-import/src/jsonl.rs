@@ -17,7 +17,7 @@ use rapport::events::{codec, Amount, CxEvent, NormalizeOptions, TicketId};
 use rapport::log::{EventId, Position, Timestamp};
 use serde_json::{Map, Value};
 
-use rapport::ids::event_id_from_str;
+use rapport::Ids;
 use rapport::ADDRESSED_METADATA_KEY;
 use rapport::{Error, Result};
 use rapport::{Input, Meta, Store};
@@ -146,10 +146,10 @@ fn next_line(reader: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<Op
 }
 
 /// Parses and checks one non-blank line.
-fn parse_line(text: &str, options: &NormalizeOptions) -> std::result::Result<ParsedLine, String> {
+fn parse_line(ids: &Ids, text: &str, options: &NormalizeOptions) -> std::result::Result<ParsedLine, String> {
     let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
     let content_id = match value.get("id") {
-        None => Some(event_id_from_str(&format!("jsonl:{value}"))),
+        None => Some(ids.import_id("jsonl", &[value.to_string().as_bytes()])),
         Some(_) => None,
     };
     let Value::Object(mut object) = value else { return Err("not a JSON object".to_owned()) };
@@ -176,7 +176,7 @@ fn parse_line(text: &str, options: &NormalizeOptions) -> std::result::Result<Par
             Some(Value::String(id)) if id.len() > ID_BYTES_MAX => {
                 return Err(format!("\"id\" is {} bytes, over the limit of {ID_BYTES_MAX}", id.len()))
             }
-            Some(Value::String(id)) => LineId::Given(event_id_from_str(&id)),
+            Some(Value::String(id)) => LineId::Given(ids.user_id(&id)),
             other => return Err(format!("\"id\" is not a string: {}", other.unwrap_or(Value::Null))),
         },
     };
@@ -295,7 +295,7 @@ pub fn import_jsonl(
             continue;
         }
         report.lines += 1;
-        match parse_line(text, normalize) {
+        match parse_line(store.ids(), text, normalize) {
             Ok(parsed) => items.push((line_no, parsed)),
             Err(reason) => bad.push(error(reason)),
         }
@@ -313,7 +313,7 @@ pub fn import_jsonl(
             LineId::Content(content) => {
                 let occurrence = occurrences.entry(content).or_insert(0);
                 *occurrence += 1;
-                event_id_from_str(&format!("jsonl-line:{content}:{occurrence}"))
+                store.ids().import_id("jsonl-line", &[&content.0, &occurrence.to_le_bytes()])
             }
         };
         let meta = Meta::at(parsed.at).with_id(id);
@@ -434,7 +434,9 @@ pub fn export_jsonl(store: &Store, mut writer: impl Write) -> Result<u64> {
     let mut reader = store.log().read_all(Position(0));
     while let Some(record) = reader.next_ref() {
         let record = record?;
-        if record.causation_id.is_some() {
+        // Derived events are re-derived by the importing store; the store's own header belongs
+        // to this store (its id key) and is never exported.
+        if record.causation_id.is_some() || rapport::is_system_type(record.event_type) {
             continue;
         }
         let event = codec::decode(record.event_type, record.schema_version, record.payload)

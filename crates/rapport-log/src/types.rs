@@ -71,13 +71,16 @@ pub struct EventData {
 }
 
 impl EventData {
-    /// An event with the given id, type and payload, schema version 1, occurred now, no metadata.
+    /// An event with the given id, type and payload, schema version 1, no metadata, and
+    /// `occurred_at` at the epoch: set it for domain time. Nothing here reads the clock, so the
+    /// same call twice builds the same event and a retry of it is idempotent (an id already in
+    /// the log with other content is [`crate::Error::EventIdConflict`]).
     pub fn new(id: EventId, event_type: impl Into<String>, payload: impl Into<Vec<u8>>) -> EventData {
         EventData {
             id,
             event_type: event_type.into(),
             schema_version: 1,
-            occurred_at: Timestamp::now(),
+            occurred_at: Timestamp(0),
             correlation_id: None,
             causation_id: None,
             metadata: Vec::new(),
@@ -155,5 +158,23 @@ impl AppendOutcome {
         match self {
             AppendOutcome::Appended(commit) | AppendOutcome::AlreadyAppended(commit) => commit,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Log, LogOptions};
+
+    #[test]
+    fn a_retry_of_the_same_event_data_new_is_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::open(dir.path(), LogOptions::default()).unwrap();
+        let build = || EventData::new(EventId::from_u128(7), "greeting", b"hello".to_vec());
+        let first = log.append("s", ExpectedVersion::Any, vec![build()]).unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+        let again = log.append("s", ExpectedVersion::Any, vec![build()]).unwrap();
+        assert!(matches!(again, AppendOutcome::AlreadyAppended(_)), "{again:?}");
+        assert_eq!(again.commit().first_position, first.commit().first_position);
     }
 }

@@ -12,7 +12,7 @@ use rapport::events::{
 };
 use rapport::log::Timestamp;
 
-use rapport::ids::event_id_from_str;
+use rapport::Ids;
 use rapport::{Input, Meta};
 
 const MINUTE: i64 = 60_000_000;
@@ -40,9 +40,12 @@ fn identity(kind: &str, value: &str) -> Option<Identity> {
     Identity::parse(kind, value, &NormalizeOptions::default()).ok()
 }
 
-/// The inputs of the scenario, in time order, with stable ids (`scenario:<seed>:<person>:<step>`).
-/// `start` is the time of the first event (unix microseconds).
-pub fn omnichannel(seed: u64, people: usize, start: i64) -> Vec<(Input, Meta)> {
+/// The inputs of the scenario, in time order, with stable ids (the store's import ids of
+/// `scenario`, `<seed>:<person>:<step>`, so a second run records nothing). `ids` are the rules
+/// of the store the inputs are for (`Store::ids`); `start` is the time of the first event (unix
+/// microseconds).
+pub fn omnichannel(ids: &Ids, seed: u64, people: usize, start: i64) -> Vec<(Input, Meta)> {
+    let id_of = |key: &str| ids.import_id("scenario", &[key.as_bytes()]);
     let mut rng = Rng(seed | 1);
     let mut timed: Vec<(i64, String, Input)> = Vec::new();
     let topics = ["delivery", "refund", "broken item", "login", "billing"];
@@ -59,7 +62,7 @@ pub fn omnichannel(seed: u64, people: usize, start: i64) -> Vec<(Input, Meta)> {
         // Orders first: the person is a customer before they are a requester.
         let key = |k: &str| format!("scenario:{seed}:{person}:{k}");
         // The ticket the store opens for the first message: its id derives from the message's id.
-        let ticket = TicketId(format!("t-{}", &event_id_from_str(&key("kakao")).to_string()[..12]));
+        let Ok(ticket) = ids.opened_ticket_id(id_of(&key("kakao"))) else { continue };
         for order in 0..rng.below(4) {
             let amount =
                 Amount::from_ten_thousandths((5 + rng.below(120)) as i64 * 10_000 + rng.below(100) as i64 * 100);
@@ -161,8 +164,5 @@ pub fn omnichannel(seed: u64, people: usize, start: i64) -> Vec<(Input, Meta)> {
         }
     }
     timed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
-    timed
-        .into_iter()
-        .map(|(at, key, input)| (input, Meta::at(Timestamp(at)).with_id(event_id_from_str(&key))))
-        .collect()
+    timed.into_iter().map(|(at, key, input)| (input, Meta::at(Timestamp(at)).with_id(id_of(&key)))).collect()
 }

@@ -13,7 +13,7 @@ fn scenario_people_become_one_profile_and_one_ticket() {
     let log = LogOptions { durability: Durability::None, ..LogOptions::default() };
     let store = Store::open(dir.path(), StoreOptions { log, ..StoreOptions::default() }).unwrap();
     let people = 40;
-    let inputs = scenario::omnichannel(7, people, 1_767_225_600_000_000);
+    let inputs = scenario::omnichannel(store.ids(), 7, people, 1_767_225_600_000_000);
     let total = inputs.len();
     for (n, result) in store.submit_many(inputs.clone(), false).unwrap().into_iter().enumerate() {
         assert!(result.is_ok(), "input {n}: {result:?}");

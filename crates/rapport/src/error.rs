@@ -52,4 +52,36 @@ pub enum Error {
     /// A ticket id that the store would derive is already used by another ticket.
     #[error("ticket id {0} is taken")]
     TicketIdTaken(TicketId),
+    /// The store was written in another format version (the first release wrote format 1).
+    #[error(
+        "store {} is in format {found}, this release reads format {expected}: keep the old store and \
+         run `rapport migrate {} NEW_DIR` to replay its input events into a new store under the new rules",
+        dir.display(),
+        dir.display()
+    )]
+    StoreFormat {
+        /// The store directory.
+        dir: std::path::PathBuf,
+        /// The format the store is in.
+        found: u32,
+        /// The format this release reads.
+        expected: u32,
+    },
+    /// The store's header record (position 0) is damaged.
+    #[error("the store header at position {position} is invalid: {reason}")]
+    StoreHeader {
+        /// Where.
+        position: rapport_log::Position,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The operating system's random generator failed (creating a store's id key).
+    #[error("the system random generator failed: {0}")]
+    Random(String),
+    /// An input's time is outside the range every layer can represent and export.
+    #[error("time {at} is outside {}..={}", rapport_log::Timestamp::MIN, rapport_log::Timestamp::MAX)]
+    TimeOutOfRange {
+        /// The time given.
+        at: rapport_log::Timestamp,
+    },
 }

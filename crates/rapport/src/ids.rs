@@ -1,67 +1,206 @@
-//! Event ids: stable ids from external strings (FNV-1a, 128 bit), ids of derived events as a
-//! function of their source's id (so re-importing a file derives the same ids), and fresh ids.
+//! Event ids. Every id the store or an importer derives is a keyed hash (BLAKE3 keyed by the
+//! store's secret [`IdKey`], kept in the log's first record) of a namespace and its parts, so no
+//! input can forge one: a JSONL `id` of `bpi2013:1-364285768:0` is hashed in the *user*
+//! namespace and never equals the id the BPI importer gives that row, and the ids of derived
+//! events cannot be predicted from outside. Only 32 hex digits (what `rapport export jsonl`
+//! writes) are taken as an id as they are, so that an export imported into a new store keeps its
+//! input ids; the rest is re-derived under the new store's key.
 
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::OnceLock;
 
+use rapport_events::TicketId;
 use rapport_log::EventId;
 
-const FNV_OFFSET: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
-const FNV_PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
+use crate::error::{Error, Result};
 
-fn fnv1a(parts: &[&[u8]]) -> u128 {
-    let mut hash = FNV_OFFSET;
-    for part in parts {
-        for byte in *part {
-            hash ^= u128::from(*byte);
-            hash = hash.wrapping_mul(FNV_PRIME);
+/// Bytes of the store's id key.
+pub const ID_KEY_BYTES: usize = 32;
+
+/// The store's secret id key: 32 random bytes chosen when the store is created.
+#[derive(Clone, PartialEq, Eq)]
+pub struct IdKey([u8; ID_KEY_BYTES]);
+
+impl fmt::Debug for IdKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("IdKey(..)")
+    }
+}
+
+impl IdKey {
+    /// A new random key from the operating system's generator.
+    pub fn generate() -> Result<IdKey> {
+        let mut key = [0u8; ID_KEY_BYTES];
+        getrandom::fill(&mut key).map_err(|error| Error::Random(error.to_string()))?;
+        Ok(IdKey(key))
+    }
+    /// A key from its bytes (as stored).
+    pub fn from_bytes(bytes: [u8; ID_KEY_BYTES]) -> IdKey {
+        IdKey(bytes)
+    }
+    /// The key's bytes (for storing it).
+    pub fn as_bytes(&self) -> &[u8; ID_KEY_BYTES] {
+        &self.0
+    }
+}
+
+/// Where an id comes from; each kind is a namespace of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Namespace {
+    /// An id a caller gave as text (a JSONL `id`, a webhook's delivery id).
+    User,
+    /// A row of an importer, named by the importer (`cdnow`, `bpi2013`, `jsonl-line`, ...).
+    Import,
+    /// The `index`-th event the store derived from an input.
+    Derived,
+    /// A stream name shortened to a hash.
+    StreamName,
+}
+
+impl Namespace {
+    fn tag(self) -> &'static [u8] {
+        match self {
+            Namespace::User => b"rapport.id.user",
+            Namespace::Import => b"rapport.id.import",
+            Namespace::Derived => b"rapport.id.derived",
+            Namespace::StreamName => b"rapport.id.stream",
         }
-        // Separator, so ("ab","c") and ("a","bc") differ.
-        hash ^= 0xff;
-        hash = hash.wrapping_mul(FNV_PRIME);
-    }
-    hash
-}
-
-/// The event id for an external id string: the string itself when it is 32 hex digits (what
-/// `rapport export` writes), otherwise a stable 128-bit hash of it.
-pub fn event_id_from_str(text: &str) -> EventId {
-    match EventId::parse_hex(text) {
-        Some(id) if text.len() == 32 => id,
-        _ => EventId::from_u128(fnv1a(&[b"rapport-id", text.as_bytes()])),
     }
 }
 
-/// The id of the `index`-th event derived from the event `source`.
-pub fn derived_event_id(source: EventId, index: u32) -> EventId {
-    EventId::from_u128(fnv1a(&[b"rapport-derived", &source.0, &index.to_le_bytes()]))
+/// The store's id rules under its key. Get it from `Store::ids`.
+#[derive(Debug, Clone)]
+pub struct Ids {
+    key: IdKey,
 }
 
-/// A fresh id, unique in practice: clock, process id, a counter, hashed.
+impl Ids {
+    /// The rules under `key`.
+    pub fn new(key: IdKey) -> Ids {
+        Ids { key }
+    }
+
+    fn hash(&self, namespace: Namespace, parts: &[&[u8]]) -> EventId {
+        let mut hasher = blake3::Hasher::new_keyed(&self.key.0);
+        // Every part is length-prefixed, so ("ab", "c") and ("a", "bc") differ.
+        for part in std::iter::once(namespace.tag()).chain(parts.iter().copied()) {
+            hasher.update(&(part.len() as u64).to_le_bytes());
+            hasher.update(part);
+        }
+        let mut id = [0u8; 16];
+        hasher.finalize_xof().fill(&mut id);
+        EventId(id)
+    }
+
+    /// The id of an input whose caller gave `text` as its id: the text itself when it is 32 hex
+    /// digits (an exported id), otherwise a keyed hash in the user namespace.
+    pub fn user_id(&self, text: &str) -> EventId {
+        match EventId::parse_hex(text) {
+            Some(id) if text.len() == 32 => id,
+            _ => self.hash(Namespace::User, &[text.as_bytes()]),
+        }
+    }
+
+    /// The id of a row an importer read: `importer` names the importer (its own namespace),
+    /// `parts` are the row's source key and content. Never the file's name or path.
+    pub fn import_id(&self, importer: &str, parts: &[&[u8]]) -> EventId {
+        let mut all: Vec<&[u8]> = Vec::with_capacity(parts.len() + 1);
+        all.push(importer.as_bytes());
+        all.extend_from_slice(parts);
+        self.hash(Namespace::Import, &all)
+    }
+
+    /// The id of the `index`-th event derived from the input `source`.
+    pub fn derived_id(&self, source: EventId, index: u32) -> EventId {
+        self.hash(Namespace::Derived, &[&source.0, &index.to_le_bytes()])
+    }
+
+    /// The id of the ticket the store opens for the input `source` (a routed message that found
+    /// no ticket): `t-` and 16 hex digits of an *unkeyed* hash of the input's id. Unkeyed on
+    /// purpose: an export keeps its input ids, and its later lines name these tickets, so every
+    /// store must derive the same ticket from the same input. An input that picks its own (hex)
+    /// id can only make its own ticket collide, which is refused as [`Error::TicketIdTaken`];
+    /// 64 bits keep accidental collisions below one in a million up to 6 million tickets.
+    pub fn opened_ticket_id(&self, source: EventId) -> Result<TicketId> {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"rapport.ticket.opened-for");
+        hasher.update(&source.0);
+        let mut bytes = [0u8; 8];
+        hasher.finalize_xof().fill(&mut bytes);
+        Ok(TicketId::new(format!("t-{:016x}", u64::from_be_bytes(bytes)))?)
+    }
+
+    /// A short, stable stand-in for a name too long for a stream name.
+    pub(crate) fn stream_name_hash(&self, name: &str) -> EventId {
+        self.hash(Namespace::StreamName, &[name.as_bytes()])
+    }
+}
+
+/// A fresh id, unique in practice: a counter hashed under a random key of this process.
 pub fn fresh_event_id() -> EventId {
+    static PROCESS_IDS: OnceLock<Ids> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
+    let ids = PROCESS_IDS.get_or_init(|| {
+        // Without the OS generator, fall back to the clock and the process id: still unique,
+        // only predictable, and fresh ids are not a secret (they are returned to the caller).
+        let key = IdKey::generate().unwrap_or_else(|_| {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default();
+            let mut bytes = [0u8; ID_KEY_BYTES];
+            bytes[..16].copy_from_slice(&nanos.to_le_bytes());
+            bytes[16..20].copy_from_slice(&std::process::id().to_le_bytes());
+            IdKey(bytes)
+        });
+        Ids::new(key)
+    });
     let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-    EventId::from_u128(fnv1a(&[
-        b"rapport-fresh",
-        &nanos.to_le_bytes(),
-        &std::process::id().to_le_bytes(),
-        &count.to_le_bytes(),
-    ]))
+    ids.hash(Namespace::User, &[b"fresh", &count.to_le_bytes()])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn ids(byte: u8) -> Ids {
+        Ids::new(IdKey::from_bytes([byte; ID_KEY_BYTES]))
+    }
+
     #[test]
     fn ids_are_stable_and_distinct() {
-        assert_eq!(event_id_from_str("line-1"), event_id_from_str("line-1"));
-        assert_ne!(event_id_from_str("line-1"), event_id_from_str("line-2"));
+        let ids = ids(1);
+        assert_eq!(ids.user_id("line-1"), ids.user_id("line-1"));
+        assert_ne!(ids.user_id("line-1"), ids.user_id("line-2"));
         let hex = "000102030405060708090a0b0c0d0e0f";
-        assert_eq!(event_id_from_str(hex).to_string(), hex);
-        let source = event_id_from_str("x");
-        assert_ne!(derived_event_id(source, 0), derived_event_id(source, 1));
+        assert_eq!(ids.user_id(hex).to_string(), hex);
+        let source = ids.user_id("x");
+        assert_ne!(ids.derived_id(source, 0), ids.derived_id(source, 1));
         assert_ne!(fresh_event_id(), fresh_event_id());
+    }
+
+    #[test]
+    fn namespaces_keep_user_ids_apart_from_importer_and_derived_ids() {
+        let ids = ids(2);
+        // The first release derived `bpi2013:1-364285768:0` for a BPI row; a user giving that
+        // text as an id must not name the row.
+        assert_ne!(ids.user_id("bpi2013:1-364285768:0"), ids.import_id("bpi2013", &[b"1-364285768", b"0"]));
+        assert_ne!(ids.import_id("bpi2013", &[b"ab", b"c"]), ids.import_id("bpi2013", &[b"a", b"bc"]));
+        assert_ne!(ids.import_id("cdnow", &[b"x"]), ids.import_id("bpi2013", &[b"x"]));
+        let source = ids.user_id("x");
+        assert_ne!(ids.derived_id(source, 0), ids.user_id(&format!("{source}:0")));
+    }
+
+    #[test]
+    fn another_store_key_derives_other_ids() {
+        let (one, two) = (ids(3), ids(4));
+        assert_ne!(one.import_id("cdnow", &[b"row"]), two.import_id("cdnow", &[b"row"]));
+        let source = EventId::from_u128(7);
+        assert_ne!(one.derived_id(source, 0), two.derived_id(source, 0));
+        // Exported (hex) ids are kept by every store.
+        let hex = "0f0e0d0c0b0a09080706050403020100";
+        assert_eq!(one.user_id(hex), two.user_id(hex));
+        assert!(!format!("{:?}", IdKey::from_bytes([9; ID_KEY_BYTES])).contains('9'), "the key is never printed");
     }
 }

@@ -31,6 +31,7 @@
 mod clv;
 mod customers;
 mod error;
+mod format;
 pub mod ids;
 mod planner;
 mod projection;
@@ -40,6 +41,8 @@ mod store_metrics;
 pub use crate::clv::{ClvFit, ClvOptions, ClvPrediction, TimeUnit};
 pub use crate::customers::{CustomerFlags, CustomerKey, CustomerView, Segment};
 pub use crate::error::{Error, Result};
+pub use crate::format::{is_system_type, STORE_CREATED_TYPE, STORE_FORMAT_VERSION, STORE_STREAM, SYSTEM_TYPE_PREFIX};
+pub use crate::ids::{IdKey, Ids};
 pub use crate::planner::ADDRESSED_METADATA_KEY;
 pub use crate::projection::{ticket_stream, CUSTOMER_STREAM_PREFIX, IDENTITY_STREAM_PREFIX, TICKET_STREAM_PREFIX};
 pub use crate::store::{Input, Meta, Store, StoreOptions, Submitted};

@@ -14,7 +14,7 @@ use rapport_log::{EventId, ExpectedVersion, StreamWrite, Timestamp};
 use rapport_ticket::{OpenTicket, Ticket, TicketCommand, TicketError};
 
 use crate::error::{Error, Result};
-use crate::ids::derived_event_id;
+use crate::ids::Ids;
 use crate::projection::{ticket_stream, Projection, CUSTOMER_STREAM_PREFIX, IDENTITY_STREAM_PREFIX};
 use crate::store::{Input, StoreOptions, Submitted};
 
@@ -45,6 +45,7 @@ pub(crate) struct ItemPlan {
 pub(crate) struct Planner<'a> {
     base: &'a Projection,
     options: &'a StoreOptions,
+    ids: &'a Ids,
     tickets: HashMap<TicketId, Ticket>,
     new_by_requester: HashMap<Identity, Vec<TicketId>>,
     new_follow_ups: HashMap<TicketId, Vec<TicketId>>,
@@ -71,10 +72,11 @@ pub(crate) const BATCH_EVENTS: usize = 2048;
 pub(crate) const BATCH_STREAMS: usize = 48;
 
 impl<'a> Planner<'a> {
-    pub(crate) fn new(base: &'a Projection, options: &'a StoreOptions) -> Planner<'a> {
+    pub(crate) fn new(base: &'a Projection, options: &'a StoreOptions, ids: &'a Ids) -> Planner<'a> {
         Planner {
             base,
             options,
+            ids,
             tickets: HashMap::new(),
             new_by_requester: HashMap::new(),
             new_follow_ups: HashMap::new(),
@@ -206,7 +208,7 @@ impl<'a> Planner<'a> {
                     _ => unreachable!("only merge and conflict explanations"),
                 };
                 // Ids apart from the planning-time derived ones (which count up from 0).
-                let id = derived_event_id(source_id, 1_000_000 + explanations);
+                let id = self.ids.derived_id(source_id, 1_000_000 + explanations);
                 explanations += 1;
                 self.push(&PlannedEvent {
                     stream: format!("{CUSTOMER_STREAM_PREFIX}{customer}"),
@@ -302,12 +304,12 @@ struct Scratch<'p, 'a> {
     derived: u32,
 }
 
-fn identity_stream(identity: &Identity) -> String {
+fn identity_stream(ids: &Ids, identity: &Identity) -> String {
     let name = format!("{IDENTITY_STREAM_PREFIX}{identity}");
     if name.len() <= rapport_log::STREAM_NAME_BYTES_MAX {
         name
     } else {
-        format!("{IDENTITY_STREAM_PREFIX}h{}", crate::ids::event_id_from_str(&name))
+        format!("{IDENTITY_STREAM_PREFIX}h{}", ids.stream_name_hash(&name))
     }
 }
 
@@ -340,7 +342,7 @@ impl Scratch<'_, '_> {
         let (id, causation) = if is_primary {
             (self.source_id, None)
         } else {
-            let id = derived_event_id(self.source_id, self.derived);
+            let id = self.planner.ids.derived_id(self.source_id, self.derived);
             self.derived += 1;
             (id, Some(self.source_id))
         };
@@ -461,15 +463,15 @@ impl Scratch<'_, '_> {
         match event {
             CxEvent::CustomerIdentified(e) => {
                 let Some(first) = e.identities.first() else { unreachable!("validated: at least one identity") };
-                self.push(identity_stream(first), event.clone(), true, None);
+                self.push(identity_stream(self.planner.ids, first), event.clone(), true, None);
                 Ok(())
             }
             CxEvent::OrderPlaced(e) => {
-                self.push(identity_stream(&e.identity), event.clone(), true, None);
+                self.push(identity_stream(self.planner.ids, &e.identity), event.clone(), true, None);
                 Ok(())
             }
             CxEvent::CustomerRated(e) => {
-                self.push(identity_stream(&e.identity), event.clone(), true, None);
+                self.push(identity_stream(self.planner.ids, &e.identity), event.clone(), true, None);
                 Ok(())
             }
             CxEvent::MessageReceived(message) => self.plan_message(message),
@@ -597,7 +599,7 @@ impl Scratch<'_, '_> {
                 self.plan_command(&ticket_id, &command, Some(String::new()))?;
             }
             None => {
-                let ticket_id = TicketId::new(format!("t-{}", &self.source_id.to_string()[..12]))?;
+                let ticket_id = self.planner.ids.opened_ticket_id(self.source_id)?;
                 if self.ticket(&ticket_id).is_some() {
                     return Err(Error::TicketIdTaken(ticket_id));
                 }

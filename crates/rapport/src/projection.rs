@@ -93,6 +93,12 @@ impl Projection {
         Ok(())
     }
 
+    /// Passes over a record that belongs to the store itself (its header): nothing folds it.
+    pub(crate) fn skip(&mut self, position: u64) {
+        assert_eq!(position, self.checkpoint, "projection must see every position once, in order");
+        self.checkpoint += 1;
+    }
+
     pub(crate) fn apply_ticket_event(&mut self, ticket_id: &TicketId, event: &CxEvent, at: i64) {
         let state = self.tickets.remove(ticket_id);
         let existed = state.is_some();

@@ -11,7 +11,8 @@ use rapport_metrics::MetricsOptions;
 use rapport_ticket::{Ticket, TicketCommand};
 
 use crate::error::{Error, Result};
-use crate::ids::fresh_event_id;
+use crate::format::{is_system_type, read_or_create};
+use crate::ids::{fresh_event_id, IdKey, Ids};
 use crate::planner::{ItemPlan, Planner};
 use crate::projection::Projection;
 
@@ -33,6 +34,10 @@ pub struct StoreOptions {
     /// Metric definitions: business-hours schedules and SLA policies (default: always open, no
     /// SLA). [`Store::set_metrics_options`] changes them later and recomputes from the log.
     pub metrics: MetricsOptions,
+    /// The id key of a store being created (default: random). Two stores created with the same
+    /// key derive the same ids from the same inputs — for reproducible tests and demos; a
+    /// production store keeps the random default. Ignored when the store exists.
+    pub id_key: Option<IdKey>,
 }
 
 impl Default for StoreOptions {
@@ -44,6 +49,7 @@ impl Default for StoreOptions {
             repeat_inquiry_window_days: 30,
             resolution: ResolutionOptions::default(),
             metrics: MetricsOptions::default(),
+            id_key: None,
         }
     }
 }
@@ -133,6 +139,8 @@ fn back_off(attempt: u32) {
 pub struct Store {
     log: Log,
     options: StoreOptions,
+    /// The id rules under the store's key (from its header record).
+    ids: Ids,
     pub(crate) projection: RwLock<Projection>,
     /// Serializes catch-up so that positions are applied in order, each once.
     pub(crate) catch_up_lock: Mutex<()>,
@@ -140,12 +148,22 @@ pub struct Store {
 
 impl Store {
     /// Opens (or creates) the store in `dir` and rebuilds the projections from the log.
+    ///
+    /// A new store gets a header record at position 0 with its format version and a random id
+    /// key; a store in another format (the first release's) is refused with
+    /// [`Error::StoreFormat`], which says how to migrate it.
     pub fn open(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
+        let dir = dir.as_ref();
         let log = Log::open(dir, options.log.clone())?;
+        let header = match read_or_create(&log, dir, Some(options.id_key.clone()))? {
+            Some(header) => header,
+            None => unreachable!("read_or_create writes a header into an empty log"),
+        };
         let store = Store {
             projection: RwLock::new(Projection::new(options.resolution.clone(), options.metrics.clone())),
             log,
             options,
+            ids: Ids::new(header.id_key),
             catch_up_lock: Mutex::new(()),
         };
         store.catch_up()?;
@@ -160,6 +178,12 @@ impl Store {
     /// The options the store was opened with.
     pub fn options(&self) -> &StoreOptions {
         &self.options
+    }
+
+    /// The store's id rules: ids of user-given and imported inputs and of derived events, all
+    /// keyed by the store's secret (see [`Ids`]).
+    pub fn ids(&self) -> &Ids {
+        &self.ids
     }
 
     /// Applies every event appended since the checkpoint. Called after each append; readers get
@@ -178,7 +202,12 @@ impl Store {
         };
         let mut reader = self.log.read_all(Position(projection.checkpoint));
         while let Some(record) = reader.next_ref() {
-            let touch = crate::projection::touch_of_ref(&record?)?;
+            let record = record?;
+            if is_system_type(record.event_type) {
+                projection.skip(record.position.0);
+                continue;
+            }
+            let touch = crate::projection::touch_of_ref(&record)?;
             projection.apply(&touch, &mut read)?;
         }
         Ok(Position(projection.checkpoint))
@@ -225,11 +254,16 @@ impl Store {
         let mut attempts = 0u32;
         while batch_start < inputs.len() {
             let projection = self.current()?;
-            let mut planner = Planner::new(&projection, &self.options);
+            let mut planner = Planner::new(&projection, &self.options, &self.ids);
             let mut batch_results: Vec<Result<Submitted>> = Vec::new();
             let mut next = batch_start;
             while next < inputs.len() {
                 let (input, meta) = &inputs[next];
+                if !meta.at.is_in_range() {
+                    batch_results.push(Err(Error::TimeOutOfRange { at: meta.at }));
+                    next += 1;
+                    continue;
+                }
                 let source_id = meta.id.unwrap_or_else(fresh_event_id);
                 if meta.id.is_some()
                     && (planner.planned_ids.contains(&source_id) || self.log.event_position(source_id).is_some())

@@ -67,6 +67,9 @@ impl Store {
             if record.position.0 >= end {
                 break;
             }
+            if crate::format::is_system_type(record.event_type) {
+                continue;
+            }
             let touch = touch_of_ref(&record)?;
             rebuilt.apply(touch.ticket.as_ref(), &touch.event, touch.at);
         }

@@ -27,7 +27,7 @@ fn row(text: &str) -> std::result::Result<Row, String> {
 
 /// Plans the rows in order; the events, or the first error with its row index.
 fn plan(lines: &[String]) -> std::result::Result<(Vec<CxEvent>, BpiReport), (usize, String)> {
-    let mut planner = RowPlanner::default();
+    let mut planner = RowPlanner::new(Ids::new(rapport::IdKey::from_bytes([1; 32])));
     let mut events = Vec::new();
     for (idx, text) in lines.iter().enumerate() {
         let (input, _) = row(text).and_then(|row| planner.plan(row)).map_err(|e| (idx, e))?;

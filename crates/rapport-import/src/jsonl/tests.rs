@@ -8,8 +8,12 @@ use rapport::events::{Channel, Status};
 
 use super::*;
 
+fn test_ids() -> Ids {
+    Ids::new(rapport::IdKey::from_bytes([1; 32]))
+}
+
 fn parse(text: &str) -> std::result::Result<ParsedLine, String> {
-    parse_line(text, &NormalizeOptions::default())
+    parse_line(&test_ids(), text, &NormalizeOptions::default())
 }
 
 /// Asserts that `text` is refused with a reason containing `expected`.
@@ -149,7 +153,7 @@ fn ids_come_from_the_id_field_or_the_content() {
     let with_id =
         parse(&format!(r#"{{"type":"ticket.status_changed",{AT},"id":"ev-1","ticket_id":"T-1","status":"open"}}"#))
             .unwrap();
-    assert_eq!(with_id.id, LineId::Given(event_id_from_str("ev-1")));
+    assert_eq!(with_id.id, LineId::Given(test_ids().user_id("ev-1")));
     let a = parse(&format!(r#"{{"type":"ticket.status_changed",{AT},"ticket_id":"T-1","status":"open"}}"#)).unwrap();
     // The same object written with other spacing and key order: the same content id.
     let b = parse(&format!(r#"{{ "status" : "open", "ticket_id":"T-1",  {AT}, "type":"ticket.status_changed" }}"#))
