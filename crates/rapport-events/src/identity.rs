@@ -37,6 +37,8 @@ pub enum PhoneProblem {
     /// No `+` or `00` prefix and no [`NormalizeOptions::default_region`] to read a national
     /// number in.
     NoInternationalPrefix,
+    /// More digits than the 15 of the longest E.164 number (after an international prefix).
+    TooManyDigits(usize),
     /// The default region is not an ISO 3166-1 alpha-2 code libphonenumber knows.
     UnknownRegion(String),
     /// libphonenumber cannot read it as a number (its message: too short, too long, invalid
@@ -57,6 +59,9 @@ impl fmt::Display for PhoneProblem {
             PhoneProblem::UnexpectedCharacter(c) => write!(f, "unexpected character {c:?} in a phone number"),
             PhoneProblem::NoInternationalPrefix => {
                 f.write_str("no international prefix (+ or 00) and no default region to read a national number in")
+            }
+            PhoneProblem::TooManyDigits(n_digits) => {
+                write!(f, "{n_digits} digits; an E.164 number has at most {E164_DIGITS_MAX}")
             }
             PhoneProblem::UnknownRegion(region) => {
                 write!(f, "unknown default region {region:?} (expected an ISO 3166-1 alpha-2 code such as \"KR\")")
@@ -186,7 +191,13 @@ impl Identity {
         if trimmed.is_empty() {
             return Err(Error::EmptyIdentity { kind: kind.name().into_owned() });
         }
-        check_no_control_chars(&format!("{kind} identity"), value)?;
+        if let Some(character) = characters::first_control_char(value) {
+            return Err(Error::ControlCharacter {
+                field: format!("{kind} identity"),
+                value: value.to_owned(),
+                character,
+            });
+        }
         let normalized = match &kind {
             IdentityKind::Email => {
                 let lower = characters::fold_lookalike_free(trimmed).map_err(confusable)?;
@@ -273,6 +284,9 @@ impl Identity {
     }
 }
 
+/// Most digits of an E.164 number (country code included).
+const E164_DIGITS_MAX: usize = 15;
+
 /// Digits, a leading `+` (or `00`) and separators, read by libphonenumber with the default
 /// region when there is no international prefix; valid numbers only. The stored form is E.164
 /// with its `+` (`+821012345678`), so that the printed form reads back as the same number
@@ -288,7 +302,13 @@ fn normalize_phone(text: &str, options: &NormalizeOptions) -> Result<String, Pho
             other => return Err(PhoneProblem::UnexpectedCharacter(other)),
         }
     }
-    let number = if plus || digits.starts_with("00") {
+    let international = plus || digits.starts_with("00");
+    let n_digits = if plus || !international { digits.len() } else { digits.len() - 2 };
+    if n_digits > E164_DIGITS_MAX {
+        // Also keeps libphonenumber's regular expressions off unbounded input.
+        return Err(PhoneProblem::TooManyDigits(n_digits));
+    }
+    let number = if international {
         let international = if plus { digits.as_str() } else { &digits[2..] };
         phonenumber::parse(None, format!("+{international}"))
     } else {
@@ -314,13 +334,15 @@ fn normalize_phone(text: &str, options: &NormalizeOptions) -> Result<String, Pho
 /// `+` and 1 to 15 digits, the first not 0: the stored form of a phone number.
 fn is_e164(value: &str) -> bool {
     value.strip_prefix('+').is_some_and(|digits| {
-        (1..=15).contains(&digits.len()) && !digits.starts_with('0') && digits.bytes().all(|b| b.is_ascii_digit())
+        (1..=E164_DIGITS_MAX).contains(&digits.len())
+            && !digits.starts_with('0')
+            && digits.bytes().all(|b| b.is_ascii_digit())
     })
 }
 
 /// The stored form of a phone number before it kept its `+`: 8 to 15 digits, the first not 0.
 fn is_legacy_phone(value: &str) -> bool {
-    (8..=15).contains(&value.len()) && !value.starts_with('0') && value.bytes().all(|b| b.is_ascii_digit())
+    (8..=E164_DIGITS_MAX).contains(&value.len()) && !value.starts_with('0') && value.bytes().all(|b| b.is_ascii_digit())
 }
 
 impl fmt::Display for Identity {

@@ -67,14 +67,19 @@ fn is_control(c: char) -> bool {
 /// (U+202A..U+202E, U+2066..U+2069) in `value`, the `field` of something. The one rule for
 /// identities, ids and other short strings; the error shows the value escaped.
 pub fn check_no_control_chars(field: &str, value: &str) -> Result<(), Error> {
-    // ASCII fast path: only C0 controls and DEL can be wrong.
-    if value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
-        return Ok(());
-    }
-    match value.chars().find(|c| is_control(*c)) {
+    match first_control_char(value) {
         None => Ok(()),
         Some(character) => Err(Error::ControlCharacter { field: field.to_owned(), value: value.to_owned(), character }),
     }
+}
+
+/// The first character [`check_no_control_chars`] refuses.
+pub(crate) fn first_control_char(value: &str) -> Option<char> {
+    // ASCII fast path: only C0 controls and DEL can be wrong.
+    if value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return None;
+    }
+    value.chars().find(|c| is_control(*c))
 }
 
 /// Whether `c` is invisible formatting (general category Cf: zero-width space, joiners, word

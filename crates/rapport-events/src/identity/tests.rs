@@ -90,6 +90,8 @@ fn dates_and_impossible_numbers_are_not_phones() {
         matches!(&no_such_country, Err(Error::InvalidPhone { reason: PhoneProblem::Unreadable(_), .. })),
         "{no_such_country:?}"
     );
+    check_phone("+1234567890123456", &NormalizeOptions::default(), Err(PhoneProblem::TooManyDigits(16)));
+    check_phone(&"1".repeat(300), &region("US"), Err(PhoneProblem::TooManyDigits(300)));
     check_phone("+1 415 555 0100 x12", &NormalizeOptions::default(), Err(PhoneProblem::UnexpectedCharacter('x')));
 }
 
