@@ -191,7 +191,8 @@ impl Identity {
         if trimmed.is_empty() {
             return Err(Error::EmptyIdentity { kind: kind.name().into_owned() });
         }
-        if let Some(character) = characters::first_control_char(value) {
+        // Surrounding white space (a CSV line's `\r\n`, a tab) is trimmed, not refused.
+        if let Some(character) = characters::first_control_char(trimmed) {
             return Err(Error::ControlCharacter {
                 field: format!("{kind} identity"),
                 value: value.to_owned(),

@@ -21,6 +21,7 @@ fn region(code: &str) -> NormalizeOptions {
 fn email_is_trimmed_and_lower_cased() {
     assert_eq!(parse("email", "Kim@Example.com ").unwrap(), parse("email", "kim@example.com").unwrap());
     assert_eq!(parse("email", " KIM@EXAMPLE.COM").unwrap().value(), "kim@example.com");
+    assert_eq!(parse("email", "\tkim@example.com\r\n").unwrap().value(), "kim@example.com");
     for bad in ["kim", "@example.com", "kim@", "a@b@c", "k im@example.com"] {
         assert!(matches!(parse("email", bad), Err(Error::InvalidIdentity { .. })), "{bad:?} accepted");
     }
@@ -187,7 +188,8 @@ fn look_alikes() {
         ("kakao", "kim\u{1b}[2J", Control),
         ("kakao", "kim\u{202e}moc", Control),
         ("email", "kim\u{2066}@example.com", Control),
-        ("external:shop", "7\u{85}", Control),
+        ("external:shop", "7\u{85}8", Control),
+        ("kakao", "kim\u{7f}", Control),
     ];
     for (kind, value, expected) in table {
         let actual = parse(kind, value);
