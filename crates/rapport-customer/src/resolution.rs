@@ -72,19 +72,15 @@ pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
 pub struct ResolutionOptions {
     /// Kinds a person has at most one value of. `external:*` stands for every external kind.
     pub unique_kinds: BTreeSet<String>,
-    /// Values (compared lower-case, after normalization) that never link people.
+    /// Values that never link people, beyond the placeholders every store blocks
+    /// (`Identity::is_placeholder`: `unknown`, `test@test.com`, all-zero phones, ...). Written
+    /// lower-case; compared after normalization, without format characters.
     pub blocked_values: BTreeSet<String>,
 }
 
 impl Default for ResolutionOptions {
     fn default() -> ResolutionOptions {
-        ResolutionOptions {
-            unique_kinds: ["external:*".to_owned()].into(),
-            blocked_values: ["null", "none", "anonymous", "unknown", "test@test.com", "n/a"]
-                .into_iter()
-                .map(str::to_owned)
-                .collect(),
-        }
+        ResolutionOptions { unique_kinds: ["external:*".to_owned()].into(), blocked_values: BTreeSet::new() }
     }
 }
 
@@ -97,10 +93,8 @@ impl ResolutionOptions {
 
     /// Whether the identity must never link people.
     pub fn is_blocked(&self, identity: &Identity) -> bool {
-        let value = identity.value().trim();
-        value.is_empty()
-            || value.chars().all(|c| c == '0' || c == '-')
-            || self.blocked_values.contains(&value.to_lowercase())
+        // One rule for the workspace: rapport-events owns it (docs/events.md, identity rules).
+        identity.is_blocked(&self.blocked_values)
     }
 }
 

@@ -321,17 +321,17 @@ mod tests {
         let json = serde_json::json!({"channel": "email", "from": {"kind": "phone", "value": "abc"}});
         assert!(matches!(
             CxEvent::from_json("message.received", json, &NormalizeOptions::default()),
-            Err(Error::InvalidIdentity { .. })
+            Err(Error::InvalidPhone { .. })
         ));
     }
 
     #[test]
-    fn phones_in_json_use_the_default_country_code() {
-        let korea = NormalizeOptions { default_country_code: Some("82".into()) };
+    fn phones_in_json_use_the_default_region() {
+        let korea = NormalizeOptions { default_region: Some("KR".into()) };
         let json = serde_json::json!({"channel": "phone", "from": {"kind": "phone", "value": "010-1234-5678"}});
         let CxEvent::MessageReceived(message) = CxEvent::from_json("message.received", json, &korea).unwrap() else {
             panic!("wrong type")
         };
-        assert_eq!(message.from.value(), "821012345678");
+        assert_eq!(message.from.value(), "+821012345678");
     }
 }

@@ -83,4 +83,33 @@ pub enum Error {
     /// A monetary amount is not a finite decimal within range.
     #[error("invalid amount {0:?}")]
     InvalidAmount(String),
+    /// A value holds a control character or a bidirectional override
+    /// ([`check_no_control_chars`](crate::check_no_control_chars)).
+    #[error("{field} {value:?} contains the control character {character:?} (U+{code:04X})", code = u32::from(*.character))]
+    ControlCharacter {
+        /// What the value is (`"email identity"`, `"ticket id"`).
+        field: String,
+        /// The value as given (printed escaped).
+        value: String,
+        /// The first offending character.
+        character: char,
+    },
+    /// An e-mail address or handle that could pass for another one (docs/events.md, identities).
+    #[error("{kind} identity {value:?} is refused as a possible look-alike: {reason}")]
+    ConfusableIdentity {
+        /// The kind.
+        kind: String,
+        /// The value as given (printed escaped).
+        value: String,
+        /// What makes it a look-alike.
+        reason: crate::ConfusableReason,
+    },
+    /// A phone number that does not parse as a valid E.164 number.
+    #[error("invalid phone number {value:?}: {reason}")]
+    InvalidPhone {
+        /// The value as given (printed escaped).
+        value: String,
+        /// What is wrong.
+        reason: crate::PhoneProblem,
+    },
 }

@@ -1,21 +1,77 @@
 //! Customer identities (`kind:value`), normalized so that one person's address written two ways
-//! is one identity: e-mail trimmed and lower-cased, phone numbers as E.164 digits, handles
-//! without `@`. Invalid input is a typed error, never a silently different identity.
+//! is one identity, and refused when it could pass for another person's: e-mail and handles in
+//! NFKC, lower-cased and within TS #39's Moderately Restrictive script mixes; phone numbers
+//! validated by libphonenumber's metadata and stored as E.164 digits. Invalid input is a typed
+//! error, never a silently different identity. Rules: docs/events.md, "Identity rules".
 
+mod characters;
+mod placeholder;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeSet;
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub use self::characters::{check_no_control_chars, ConfusableReason};
 use crate::error::Error;
 use crate::{IDENTITY_VALUE_BYTES_MAX, NAME_BYTES_MAX};
 
 /// Options for normalization.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NormalizeOptions {
-    /// Country calling code (digits, e.g. `"82"`) prefixed to phone numbers written without an
-    /// international prefix (`+` or `00`); a leading trunk `0` is dropped first. Without it such
-    /// numbers are taken as already international.
-    pub default_country_code: Option<String>,
+    /// Region (ISO 3166-1 alpha-2, e.g. `"KR"`, `"US"`) in whose numbering plan phone numbers
+    /// written without an international prefix (`+` or `00`) are read (`010-1234-5678` in
+    /// `"KR"` is `+82 10 1234 5678`). Without it such numbers are refused: a national number
+    /// read as international would merge unrelated people.
+    pub default_region: Option<String>,
+}
+
+/// Why a phone number is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PhoneProblem {
+    /// A character other than digits, a leading `+` and the separators `space - . ( ) /`.
+    UnexpectedCharacter(char),
+    /// No `+` or `00` prefix and no [`NormalizeOptions::default_region`] to read a national
+    /// number in.
+    NoInternationalPrefix,
+    /// More digits than the 15 of the longest E.164 number (after an international prefix).
+    TooManyDigits(usize),
+    /// The default region is not an ISO 3166-1 alpha-2 code libphonenumber knows.
+    UnknownRegion(String),
+    /// libphonenumber cannot read it as a number (its message: too short, too long, invalid
+    /// country code, ...).
+    Unreadable(String),
+    /// It reads as a number, but not one the numbering plan of its country code assigns.
+    NotValid {
+        /// The country calling code it was read with.
+        country_code: u16,
+        /// The number in E.164 form as read.
+        e164: String,
+    },
+}
+
+impl fmt::Display for PhoneProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PhoneProblem::UnexpectedCharacter(c) => write!(f, "unexpected character {c:?} in a phone number"),
+            PhoneProblem::NoInternationalPrefix => {
+                f.write_str("no international prefix (+ or 00) and no default region to read a national number in")
+            }
+            PhoneProblem::TooManyDigits(n_digits) => {
+                write!(f, "{n_digits} digits; an E.164 number has at most {E164_DIGITS_MAX}")
+            }
+            PhoneProblem::UnknownRegion(region) => {
+                write!(f, "unknown default region {region:?} (expected an ISO 3166-1 alpha-2 code such as \"KR\")")
+            }
+            PhoneProblem::Unreadable(reason) => write!(f, "not readable as a phone number: {reason}"),
+            PhoneProblem::NotValid { country_code, e164 } => {
+                write!(f, "{e164} is not a valid number in the numbering plan of country code +{country_code}")
+            }
+        }
+    }
 }
 
 /// The kind of an identity.
@@ -118,7 +174,8 @@ impl Identity {
         Identity::new(kind, value, options)
     }
 
-    /// Normalizes `value` for an already parsed kind.
+    /// Normalizes `value` for an already parsed kind; refuses control characters in every
+    /// kind, look-alikes in e-mail addresses and handles, and phone numbers that are not valid.
     pub fn new(kind: IdentityKind, value: &str, options: &NormalizeOptions) -> Result<Identity, Error> {
         let trimmed = value.trim();
         let invalid = |reason: &str| Error::InvalidIdentity {
@@ -126,12 +183,25 @@ impl Identity {
             value: value.to_owned(),
             reason: reason.to_owned(),
         };
+        let confusable = |reason: ConfusableReason| Error::ConfusableIdentity {
+            kind: kind.name().into_owned(),
+            value: value.to_owned(),
+            reason,
+        };
         if trimmed.is_empty() {
             return Err(Error::EmptyIdentity { kind: kind.name().into_owned() });
         }
+        // Surrounding white space (a CSV line's `\r\n`, a tab) is trimmed, not refused.
+        if let Some(character) = characters::first_control_char(trimmed) {
+            return Err(Error::ControlCharacter {
+                field: format!("{kind} identity"),
+                value: value.to_owned(),
+                character,
+            });
+        }
         let normalized = match &kind {
             IdentityKind::Email => {
-                let lower = trimmed.to_lowercase();
+                let lower = characters::fold_lookalike_free(trimmed).map_err(confusable)?;
                 let Some((local, domain)) = lower.split_once('@') else {
                     return Err(invalid("no @"));
                 };
@@ -143,17 +213,21 @@ impl Identity {
                 }
                 lower
             }
-            IdentityKind::Phone => normalize_phone(trimmed, options).map_err(|reason| invalid(&reason))?,
+            IdentityKind::Phone => normalize_phone(trimmed, options)
+                .map_err(|reason| Error::InvalidPhone { value: value.to_owned(), reason })?,
             IdentityKind::Twitter | IdentityKind::Instagram => {
-                let handle = trimmed.trim_start_matches('@').to_lowercase();
+                let handle = trimmed.trim_start_matches('@');
                 if handle.is_empty() {
                     return Err(Error::EmptyIdentity { kind: kind.name().into_owned() });
                 }
+                let handle = characters::fold_lookalike_free(handle).map_err(confusable)?;
                 if handle.chars().any(char::is_whitespace) {
                     return Err(invalid("contains white space"));
                 }
                 handle
             }
+            // Ids of other systems are compared exactly as written: their system defines
+            // equality. Only control characters are refused (above).
             IdentityKind::Kakao
             | IdentityKind::Facebook
             | IdentityKind::Line
@@ -193,35 +267,83 @@ impl Identity {
     pub fn value(&self) -> &str {
         &self.value
     }
+
+    /// Whether the value is a placeholder that forms and CRMs fill in when there is no real
+    /// address: `unknown`, `n/a`, `none`, `test@test.com`, `noemail@...`, `0000@...`, all-zero or
+    /// repeated-digit phone numbers, ... (docs/events.md, "Identity rules"). Compared after
+    /// removing format characters (zero-width space, joiners, BOM, ...), NFKC and lower-casing.
+    pub fn is_placeholder(&self) -> bool {
+        placeholder::is_placeholder(&self.kind, &characters::block_key(&self.value))
+    }
+
+    /// Whether resolution must ignore this identity: a placeholder, or a value of
+    /// `blocked_values` (written lower-case; compared like [`Identity::is_placeholder`]). The
+    /// one block-list rule of the workspace.
+    pub fn is_blocked(&self, blocked_values: &BTreeSet<String>) -> bool {
+        let key = characters::block_key(&self.value);
+        placeholder::is_placeholder(&self.kind, &key) || blocked_values.contains(key.trim())
+    }
 }
 
-/// E.164 digits (no `+`): 8 to 15 digits after removing separators and international prefixes.
-fn normalize_phone(text: &str, options: &NormalizeOptions) -> Result<String, String> {
+/// Most digits of an E.164 number (country code included).
+const E164_DIGITS_MAX: usize = 15;
+
+/// Digits, a leading `+` (or `00`) and separators, read by libphonenumber with the default
+/// region when there is no international prefix; valid numbers only. The stored form is E.164
+/// with its `+` (`+821012345678`), so that the printed form reads back as the same number
+/// whatever the default region (before libphonenumber it was the digits alone).
+fn normalize_phone(text: &str, options: &NormalizeOptions) -> Result<String, PhoneProblem> {
     let mut digits = String::with_capacity(text.len());
-    let mut international = false;
+    let mut plus = false;
     for (idx, c) in text.chars().enumerate() {
         match c {
-            '+' if idx == 0 => international = true,
+            '+' if idx == 0 => plus = true,
             '0'..='9' => digits.push(c),
             ' ' | '-' | '.' | '(' | ')' | '/' => {}
-            other => return Err(format!("unexpected character {other:?} in a phone number")),
+            other => return Err(PhoneProblem::UnexpectedCharacter(other)),
         }
     }
-    if !international {
-        if let Some(rest) = digits.strip_prefix("00") {
-            digits = rest.to_owned();
-        } else if let Some(code) = &options.default_country_code {
-            let national = digits.strip_prefix('0').unwrap_or(&digits);
-            digits = format!("{code}{national}");
-        }
+    let international = plus || digits.starts_with("00");
+    let n_digits = if plus || !international { digits.len() } else { digits.len() - 2 };
+    if n_digits > E164_DIGITS_MAX {
+        // Also keeps libphonenumber's regular expressions off unbounded input.
+        return Err(PhoneProblem::TooManyDigits(n_digits));
     }
-    if digits.starts_with('0') {
-        return Err("country code cannot start with 0".to_owned());
+    let number = if international {
+        let international = if plus { digits.as_str() } else { &digits[2..] };
+        phonenumber::parse(None, format!("+{international}"))
+    } else {
+        let Some(region) = &options.default_region else {
+            return Err(PhoneProblem::NoInternationalPrefix);
+        };
+        let id = region
+            .trim()
+            .to_ascii_uppercase()
+            .parse::<phonenumber::country::Id>()
+            .map_err(|_| PhoneProblem::UnknownRegion(region.clone()))?;
+        phonenumber::parse(Some(id), &digits)
     }
-    if !(8..=15).contains(&digits.len()) {
-        return Err(format!("{} digits; an E.164 number has 8 to 15", digits.len()));
+    .map_err(|error| PhoneProblem::Unreadable(error.to_string()))?;
+    let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
+    if !number.is_valid() {
+        return Err(PhoneProblem::NotValid { country_code: number.code().value(), e164 });
     }
-    Ok(digits)
+    debug_assert!(is_e164(&e164), "libphonenumber's E.164 form {e164:?}");
+    Ok(e164)
+}
+
+/// `+` and 1 to 15 digits, the first not 0: the stored form of a phone number.
+fn is_e164(value: &str) -> bool {
+    value.strip_prefix('+').is_some_and(|digits| {
+        (1..=E164_DIGITS_MAX).contains(&digits.len())
+            && !digits.starts_with('0')
+            && digits.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+/// The stored form of a phone number before it kept its `+`: 8 to 15 digits, the first not 0.
+fn is_legacy_phone(value: &str) -> bool {
+    (8..=E164_DIGITS_MAX).contains(&value.len()) && !value.starts_with('0') && value.bytes().all(|b| b.is_ascii_digit())
 }
 
 impl fmt::Display for Identity {
@@ -257,7 +379,7 @@ impl Identity {
             return false;
         }
         match kind {
-            IdentityKind::Phone => value.len() >= 8 && value.len() <= 15 && value.bytes().all(|b| b.is_ascii_digit()),
+            IdentityKind::Phone => is_e164(value),
             IdentityKind::Email => {
                 value.matches('@').count() == 1
                     && !value.starts_with('@')
@@ -277,82 +399,21 @@ impl Identity {
 }
 
 impl<'de> Deserialize<'de> for Identity {
-    /// Stored identities are already normalized: they are taken as they are when they are in
-    /// normalized form, and normalized again (without a default country code) otherwise, so a
-    /// value that never was valid is rejected.
+    /// Stored identities are already normalized: they are taken as they are when they have the
+    /// normalized shape, and normalized again (without a default region) otherwise, so a value
+    /// that never was valid is rejected. The look-alike, control-character and libphonenumber
+    /// rules are not applied again to a value of normalized shape: they judge input, and a log
+    /// written before them must stay readable.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Identity, D::Error> {
         let repr = IdentityRepr::deserialize(deserializer)?;
         let kind = IdentityKind::parse(&repr.kind).map_err(serde::de::Error::custom)?;
+        if kind == IdentityKind::Phone && is_legacy_phone(&repr.value) {
+            // Stored before phones kept their `+` (8 to 15 digits, international by then).
+            return Ok(Identity { kind, value: format!("+{}", repr.value) });
+        }
         if Identity::is_normalized(&kind, &repr.value) {
             return Ok(Identity { kind, value: repr.value });
         }
         Identity::new(kind, &repr.value, &NormalizeOptions::default()).map_err(serde::de::Error::custom)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(kind: &str, value: &str) -> Result<Identity, Error> {
-        Identity::parse(kind, value, &NormalizeOptions::default())
-    }
-
-    #[test]
-    fn email_is_trimmed_and_lower_cased() {
-        assert_eq!(parse("email", "Kim@Example.com ").unwrap(), parse("email", "kim@example.com").unwrap());
-        assert_eq!(parse("email", " KIM@EXAMPLE.COM").unwrap().value(), "kim@example.com");
-        for bad in ["kim", "@example.com", "kim@", "a@b@c", "k im@example.com"] {
-            assert!(matches!(parse("email", bad), Err(Error::InvalidIdentity { .. })), "{bad:?} accepted");
-        }
-    }
-
-    #[test]
-    fn phones_become_e164_digits() {
-        let korea = NormalizeOptions { default_country_code: Some("82".into()) };
-        let national = Identity::parse("phone", "010-1234-5678", &korea).unwrap();
-        let international = Identity::parse("phone", "+82 10 1234 5678", &korea).unwrap();
-        let double_zero = Identity::parse("phone", "0082 (10) 1234.5678", &korea).unwrap();
-        assert_eq!(national.value(), "821012345678");
-        assert_eq!(national, international);
-        assert_eq!(national, double_zero);
-        assert_eq!(parse("phone", "+1 (415) 555-0100").unwrap().value(), "14155550100");
-        for bad in ["12ab34", "+1 555", "0123456789", "+1234567890123456", "ext. 12"] {
-            assert!(matches!(parse("phone", bad), Err(Error::InvalidIdentity { .. })), "{bad:?} accepted");
-        }
-    }
-
-    #[test]
-    fn handles_and_external_ids() {
-        assert_eq!(parse("twitter", "@KimSupport").unwrap().value(), "kimsupport");
-        assert_eq!(parse("external:cdnow", "00012").unwrap().to_string(), "external:cdnow:00012");
-        assert_eq!(parse("kakao", " kim_1 ").unwrap().value(), "kim_1");
-        assert!(parse("external:cdnow", "00012").unwrap().kind().is_external());
-    }
-
-    #[test]
-    fn empty_and_unknown_are_errors() {
-        assert!(matches!(parse("email", "   "), Err(Error::EmptyIdentity { .. })));
-        assert!(matches!(parse("twitter", "@"), Err(Error::EmptyIdentity { .. })));
-        assert!(matches!(parse("fax", "123"), Err(Error::UnknownIdentityKind(_))));
-        assert!(matches!(parse("external:", "1"), Err(Error::UnknownIdentityKind(_))));
-        assert!(matches!(parse("external:a b", "1"), Err(Error::UnknownIdentityKind(_))));
-    }
-
-    #[test]
-    fn pair_form_round_trips() {
-        let options = NormalizeOptions::default();
-        for text in ["email:kim@example.com", "phone:14155550100", "external:cdnow:00012", "kakao:kim_1"] {
-            assert_eq!(Identity::parse_pair(text, &options).unwrap().to_string(), text);
-        }
-        assert!(Identity::parse_pair("nokind", &options).is_err());
-    }
-
-    #[test]
-    fn serde_round_trip() {
-        let identity = parse("phone", "+82 10 1234 5678").unwrap();
-        let json = serde_json::to_string(&identity).unwrap();
-        assert_eq!(json, r#"{"kind":"phone","value":"821012345678"}"#);
-        assert_eq!(serde_json::from_str::<Identity>(&json).unwrap(), identity);
     }
 }

@@ -35,7 +35,9 @@ pub use crate::event::{
     TicketFlag, TicketFlagged, TicketId, TicketLabeled, TicketMerged, TicketOpened, TicketPriorityChanged,
     TicketStatusChanged, TicketTagged, TicketType, TicketUpdated,
 };
-pub use crate::identity::{Identity, IdentityKind, NormalizeOptions};
+pub use crate::identity::{
+    check_no_control_chars, ConfusableReason, Identity, IdentityKind, NormalizeOptions, PhoneProblem,
+};
 pub use crate::money::Amount;
 
 /// Longest identity value after normalization, in bytes.

@@ -21,7 +21,7 @@ use crate::projection::Projection;
 pub struct StoreOptions {
     /// Options of the underlying log (durability, recovery mode, segment size, ...).
     pub log: LogOptions,
-    /// Identity normalization (the default country code for phone numbers).
+    /// Identity normalization (the default region for national phone numbers).
     pub normalize: NormalizeOptions,
     /// An inbound message without a ticket id joins the requester's newest unsolved ticket only
     /// if that ticket was updated within this many minutes (default 72 h).
