@@ -34,3 +34,22 @@ fn scenario_people_become_one_profile_and_one_ticket() {
     assert!(again.iter().all(|r| r.as_ref().is_ok_and(|s| s.already_recorded)));
     assert_eq!(store.log().end_position(), end, "a second run records nothing");
 }
+
+#[test]
+fn every_generated_person_has_valid_identities() {
+    // The generator skips a person whose identities do not parse; none may be skipped.
+    let ids = rapport::Ids::new(rapport::IdKey::from_bytes([3; 32]));
+    let people = 10_000;
+    let inputs = scenario::omnichannel(&ids, 1, people, 1_767_225_600_000_000);
+    let mut kakao = std::collections::BTreeSet::new();
+    for (input, _) in &inputs {
+        if let rapport::Input::Event(event) = input {
+            for identity in event.identities() {
+                if identity.to_string().starts_with("kakao:") {
+                    kakao.insert(identity.to_string());
+                }
+            }
+        }
+    }
+    assert_eq!(kakao.len(), people, "every person appears");
+}
