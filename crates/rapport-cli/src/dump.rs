@@ -28,6 +28,19 @@ pub(crate) fn event_json(event: &RecordedEvent) -> serde_json::Value {
     let data = &event.data;
     let metadata: serde_json::Map<String, serde_json::Value> =
         data.metadata.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    // The store's header holds its secret id key: shown as a note, never as bytes.
+    if data.event_type == rapport::STORE_CREATED_TYPE {
+        return json!({
+            "position": event.position.0,
+            "stream": event.stream,
+            "version": event.version.0,
+            "event_id": data.id.to_string(),
+            "type": data.event_type,
+            "schema_version": data.schema_version,
+            "recorded_at": rfc3339(event.recorded_at.0),
+            "payload": {"note": "the store's header: format version and secret id key (not shown)"},
+        });
+    }
     // A Rapport event is printed as its JSON form; anything else only as base64.
     let payload = rapport::events::codec::decode(&data.event_type, data.schema_version, &data.payload)
         .map(|event| event.to_json())
@@ -50,6 +63,7 @@ pub(crate) fn event_json(event: &RecordedEvent) -> serde_json::Value {
 }
 
 pub(crate) fn run(args: &DumpArgs) -> Result<ExitCode, CliError> {
+    crate::util::require_store(&args.store.store)?;
     let log = Log::open(&args.store.store, LogOptions::default())?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());

@@ -1,7 +1,6 @@
 //! `rapport import cdnow|bpi2013|jsonl` and `rapport export jsonl`: move data in and out of a
 //! store, with progress bars on stderr.
 
-use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,7 +12,7 @@ use rapport_import::cdnow::import_cdnow;
 use rapport_import::jsonl::{export_jsonl, import_jsonl, JsonlImportOptions};
 use rapport_import::open_data_file;
 
-use crate::util::{open_existing_store, open_store, parse_time, progress_bar, spinner, CliError};
+use crate::util::{open_existing_store, open_store, parse_time, progress_bar, spinner, CliError, OutputFile};
 use crate::StoreArg;
 
 /// Import commands.
@@ -155,7 +154,7 @@ fn jsonl(args: &JsonlArgs) -> Result<ExitCode, CliError> {
             for error in &bad_lines {
                 eprintln!("{}: {error}", args.file.display());
             }
-            return Err(CliError::Invalid(format!(
+            return Err(CliError::Refused(format!(
                 "{}: {} bad line(s); nothing was imported (--skip-invalid imports the rest)",
                 args.file.display(),
                 bad_lines.len()
@@ -184,7 +183,7 @@ fn bpi2013(args: &FileArgs) -> Result<ExitCode, CliError> {
     let result = import_bpi2013(&store, &args.file, |done| bar.set_position(done))?;
     bar.finish_and_clear();
     let report =
-        result.map_err(|e| CliError::Invalid(format!("{}: {e}; nothing was imported", args.file.display())))?;
+        result.map_err(|e| CliError::Refused(format!("{}: {e}; nothing was imported", args.file.display())))?;
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "{}: {} rows, {} events imported, {} already in the store; {} tickets + {} follow-ups, {} unmatched rows; {:.2} s ({:.0} rows/s)",
@@ -205,16 +204,18 @@ fn bpi2013(args: &FileArgs) -> Result<ExitCode, CliError> {
 /// `rapport export jsonl`.
 pub(crate) fn export(command: &ExportCommand) -> Result<ExitCode, CliError> {
     let ExportCommand::Jsonl(args) = command;
+    // The output is checked (never inside a store) and created before the store is opened; it
+    // is written beside the target and renamed only on success, so a failed export leaves no
+    // partial file.
+    let out = args.out.as_deref().map(OutputFile::create).transpose()?;
     let store = open_existing_store(&args.store.store)?;
-    match &args.out {
-        Some(path) => {
-            let file = File::create(path).map_err(CliError::io(format!("creating {}", path.display())))?;
-            let mut out = BufWriter::new(file);
-            let lines = export_jsonl(&store, &mut out)?;
-            out.flush().map_err(CliError::io(format!("writing {}", path.display())))?;
+    match (out, &args.out) {
+        (Some(mut out), Some(path)) => {
+            let lines = export_jsonl(&store, out.writer())?;
+            out.commit()?;
             eprintln!("{lines} events written to {}", path.display());
         }
-        None => {
+        _ => {
             let stdout = std::io::stdout();
             let mut out = BufWriter::new(stdout.lock());
             export_jsonl(&store, &mut out).map_err(broken_pipe_is_quiet)?;
@@ -243,7 +244,7 @@ fn cdnow(args: &FileArgs) -> Result<ExitCode, CliError> {
     let result = import_cdnow(&store, &args.file, |done| bar.set_position(done))?;
     bar.finish_and_clear();
     let report =
-        result.map_err(|e| CliError::Invalid(format!("{}: {e}; nothing was imported", args.file.display())))?;
+        result.map_err(|e| CliError::Refused(format!("{}: {e}; nothing was imported", args.file.display())))?;
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "{}: {} lines, {} orders imported, {} already in the store, {} customers in the file; {:.2} s ({:.0} lines/s)",

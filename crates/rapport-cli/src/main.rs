@@ -1,6 +1,6 @@
 //! The `rapport` command-line tool: import, export, inspect and verify a store, and
 //! query its tickets, customers and CX metrics. Every subcommand opens the store itself; errors go
-//! to stderr with exit code 2 (`verify` exits with 1 on corruption); progress goes to stderr.
+//! to stderr with the exit codes of [`EXIT_CODES_HELP`]; progress goes to stderr.
 
 mod clv;
 mod customers;
@@ -18,9 +18,26 @@ use clap::{Parser, Subcommand};
 
 use crate::util::CliError;
 
+/// The exit codes, as `--help` prints them (and README.md).
+const EXIT_CODES_HELP: &str = "Exit codes:
+  0  success
+  1  corruption found (verify, or any command that met a damaged record)
+  2  usage error (bad arguments or option values)
+  3  no such store, ticket or customer (a directory that is not a store included)
+  4  any other error (I/O, refused input, a store in another format, ...)";
+
+/// Exit code: corruption found.
+const EXIT_CORRUPTION: u8 = 1;
+/// Exit code: usage error (clap uses it too).
+const EXIT_USAGE: u8 = 2;
+/// Exit code: no such store, ticket or customer.
+const EXIT_NOT_FOUND: u8 = 3;
+/// Exit code: any other error.
+const EXIT_OTHER: u8 = 4;
+
 /// Rapport: an embedded, event-sourced store of customer interactions.
 #[derive(Debug, Parser)]
-#[command(name = "rapport", version, about)]
+#[command(name = "rapport", version, about, after_help = EXIT_CODES_HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -89,7 +106,24 @@ fn main() -> ExitCode {
         Err(CliError::BrokenPipe) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
-            ExitCode::from(2)
+            ExitCode::from(exit_code(&error))
         }
+    }
+}
+
+/// The exit code of a failed command (see [`EXIT_CODES_HELP`]).
+fn exit_code(error: &CliError) -> u8 {
+    let log_code = |error: &rapport::log::Error| match error {
+        rapport::log::Error::Corruption { .. } => EXIT_CORRUPTION,
+        _ => EXIT_OTHER,
+    };
+    match error {
+        CliError::Invalid(_) => EXIT_USAGE,
+        CliError::NotFound(_) => EXIT_NOT_FOUND,
+        CliError::Log(error) | CliError::Store(rapport::Error::Log(error)) => log_code(error),
+        CliError::Store(rapport::Error::StoreHeader { .. } | rapport::Error::Decode { .. }) => EXIT_CORRUPTION,
+        CliError::Store(rapport::Error::UnknownCustomer(_)) => EXIT_NOT_FOUND,
+        CliError::Store(_) | CliError::Io { .. } | CliError::Refused(_) => EXIT_OTHER,
+        CliError::BrokenPipe => 0,
     }
 }

@@ -25,9 +25,13 @@ pub(crate) enum CliError {
         #[source]
         source: std::io::Error,
     },
-    /// Bad arguments or input.
+    /// Bad arguments or option values (exit code 2).
     #[error("{0}")]
     Invalid(String),
+    /// Input the store or an importer refused: bad lines of a file, a split that cannot be done
+    /// (exit code 4).
+    #[error("{0}")]
+    Refused(String),
     /// The store, ticket or customer asked for does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -65,13 +69,111 @@ pub(crate) fn write_json_line(out: &mut impl Write, value: &serde_json::Value) -
     out.write_all(&line).map_err(CliError::io("writing to stdout"))
 }
 
+/// Whether `dir` holds a Rapport store: a segment file (`<20 digits>.seg`), the watermark
+/// (`DURABLE`) or the lock file (`LOCK`). Read commands refuse anything else, so a typo or a
+/// wrong directory is never taken for an empty store.
+pub(crate) fn is_store_dir(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else { return false };
+    entries.flatten().any(|entry| {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        name == "DURABLE"
+            || name == "LOCK"
+            || name
+                .strip_suffix(".seg")
+                .is_some_and(|stem| stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
+/// Refuses a path that is not an existing store, with exit code 3 (nothing is created).
+pub(crate) fn require_store(dir: &Path) -> Result<(), CliError> {
+    if !dir.exists() {
+        return Err(CliError::NotFound(format!(
+            "no store in {}: the directory does not exist (create one with `rapport import`)",
+            dir.display()
+        )));
+    }
+    if !is_store_dir(dir) {
+        return Err(CliError::NotFound(format!(
+            "no store in {}: the directory holds no Rapport store files (segments, DURABLE, LOCK)",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Opens a store that must already exist (read commands never create an empty one by mistake).
 pub(crate) fn open_existing_store(dir: &Path) -> Result<Store, CliError> {
-    let exists = std::fs::read_dir(dir).map(|mut entries| entries.next().is_some()).unwrap_or(false);
-    if !exists {
-        return Err(CliError::NotFound(format!("no store in {} (create one with `rapport import`)", dir.display())));
-    }
+    require_store(dir)?;
     Ok(Store::open(dir, StoreOptions::default())?)
+}
+
+/// An output file written atomically: into a temporary file beside the target, renamed over it
+/// only by [`OutputFile::commit`]; dropped uncommitted (a failed export), the temporary file is
+/// removed and the target is untouched. A target inside a store directory is refused: an
+/// export must never overwrite a segment, the watermark or the lock.
+pub(crate) struct OutputFile {
+    target: std::path::PathBuf,
+    temp: std::path::PathBuf,
+    writer: std::io::BufWriter<std::fs::File>,
+    committed: bool,
+}
+
+impl OutputFile {
+    pub(crate) fn create(target: &Path) -> Result<OutputFile, CliError> {
+        let name = target
+            .file_name()
+            .ok_or_else(|| CliError::Invalid(format!("{} names no file", target.display())))?
+            .to_string_lossy()
+            .into_owned();
+        if target.is_dir() {
+            return Err(CliError::Invalid(format!("{} is a directory", target.display())));
+        }
+        let parent = match target.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        let parent = parent.canonicalize().map_err(CliError::io(format!("resolving {}", parent.display())))?;
+        if let Some(store) = parent.ancestors().find(|dir| is_store_dir(dir)) {
+            return Err(CliError::Invalid(format!(
+                "{} is inside the store directory {}: outputs are never written into a store",
+                target.display(),
+                store.display()
+            )));
+        }
+        let temp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .map_err(CliError::io(format!("creating {}", temp.display())))?;
+        Ok(OutputFile { target: parent.join(name), temp, writer: std::io::BufWriter::new(file), committed: false })
+    }
+
+    pub(crate) fn writer(&mut self) -> &mut impl Write {
+        &mut self.writer
+    }
+
+    /// Flushes and syncs the temporary file, then renames it over the target.
+    pub(crate) fn commit(mut self) -> Result<(), CliError> {
+        self.writer.flush().map_err(CliError::io(format!("writing {}", self.temp.display())))?;
+        self.writer.get_ref().sync_all().map_err(CliError::io(format!("syncing {}", self.temp.display())))?;
+        std::fs::rename(&self.temp, &self.target).map_err(CliError::io(format!(
+            "renaming {} to {}",
+            self.temp.display(),
+            self.target.display()
+        )))?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for OutputFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.temp);
+        }
+    }
 }
 
 /// Opens (or creates) a store for writing.

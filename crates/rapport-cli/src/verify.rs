@@ -20,6 +20,7 @@ pub(crate) struct VerifyArgs {
 }
 
 pub(crate) fn run(args: &VerifyArgs) -> Result<ExitCode, CliError> {
+    crate::util::require_store(&args.store.store)?;
     let report = verify(&args.store.store, Arc::new(StdStorage) as Arc<dyn Storage>)?;
     if args.json {
         let value = json!({

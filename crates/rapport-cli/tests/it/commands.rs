@@ -7,11 +7,11 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn rapport(args: &[&str]) -> Output {
+pub(crate) fn rapport(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rapport")).args(args).output().expect("the rapport binary runs")
 }
 
-fn ok(args: &[&str]) -> String {
+pub(crate) fn ok(args: &[&str]) -> String {
     let output = rapport(args);
     assert!(
         output.status.success(),
@@ -30,7 +30,7 @@ fn data(file: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(file).display().to_string()
 }
 
-fn scenario_store(dir: &Path) -> String {
+pub(crate) fn scenario_store(dir: &Path) -> String {
     let store = dir.join("store").display().to_string();
     ok(&["import", "scenario", "--store", &store, "--people", "30", "--seed", "3"]);
     store
@@ -98,7 +98,7 @@ fn tickets_json_has_every_documented_key_and_the_metrics_object() {
     assert_eq!(history.len() as u64, one[0]["events"].as_u64().unwrap(), "history lists every event");
     assert!(ok(&["ticket", id, "--store", &store]).contains("history ("), "text form");
     let missing = rapport(&["ticket", "no-such-ticket", "--store", &store]);
-    assert_eq!(missing.status.code(), Some(2));
+    assert_eq!(missing.status.code(), Some(3), "no such ticket");
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no ticket no-such-ticket"), "{missing:?}");
 }
 
@@ -132,7 +132,7 @@ fn customers_customer_and_split() {
     assert_ne!(after[0]["customer_id"].as_str(), Some(id.as_str()), "the kakao id has a customer of its own");
     assert_eq!(after[0]["identities"].as_array().map(Vec::len), Some(1));
     let refused = rapport(&["split", &id, "kakao:nobody", "--store", &store]);
-    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    assert_eq!(refused.status.code(), Some(4), "a refused split: {refused:?}");
 }
 
 #[test]
@@ -224,7 +224,7 @@ fn read_commands_refuse_a_missing_store() {
         vec!["metrics", "--store", missing.as_str()],
     ] {
         let output = rapport(&args);
-        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert_eq!(output.status.code(), Some(3), "no such store: {args:?}");
         assert!(String::from_utf8_lossy(&output.stderr).contains("no store in"), "{args:?}: {output:?}");
         assert!(!Path::new(&missing).exists(), "{args:?} created a store");
     }
@@ -252,7 +252,7 @@ fn jsonl_export_import_round_trip_and_bad_files() {
     .unwrap();
     let fresh = dir.path().join("fresh").display().to_string();
     let refused = rapport(&["import", "jsonl", bad.to_str().unwrap(), "--store", &fresh]);
-    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    assert_eq!(refused.status.code(), Some(4), "refused input: {refused:?}");
     assert!(String::from_utf8_lossy(&refused.stderr).contains("line 2"), "{refused:?}");
     let nothing = json_lines(&ok(&["customers", "--store", &fresh, "--json"]));
     assert!(nothing.is_empty(), "nothing was imported: {nothing:?}");

@@ -2,3 +2,4 @@
 //! directory and checks what it prints (JSON keys and values, exit codes, error messages).
 
 mod commands;
+mod safety;
