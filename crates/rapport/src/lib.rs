@@ -48,12 +48,17 @@ pub use crate::projection::{ticket_stream, CUSTOMER_STREAM_PREFIX, IDENTITY_STRE
 pub use crate::store::{Input, Meta, Store, StoreOptions, Submitted};
 
 /// The customer-360 projection (re-exported).
+#[doc(inline)]
 pub use rapport_customer as customer;
 /// The CX event vocabulary (re-exported).
+#[doc(inline)]
 pub use rapport_events as events;
 /// The event log (re-exported).
+#[doc(inline)]
 pub use rapport_log as log;
 /// CX metrics and CLV models (re-exported).
+#[doc(inline)]
 pub use rapport_metrics as metrics;
 /// The ticket aggregate (re-exported).
+#[doc(inline)]
 pub use rapport_ticket as ticket;
