@@ -65,6 +65,7 @@ pub(crate) fn event_json(event: &RecordedEvent) -> serde_json::Value {
 pub(crate) fn run(args: &DumpArgs) -> Result<ExitCode, CliError> {
     crate::util::require_store(&args.store.store)?;
     let log = Log::open(&args.store.store, LogOptions::default())?;
+    crate::util::report_recovery(log.recovery_report());
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let events: Box<dyn Iterator<Item = Result<RecordedEvent, rapport::log::Error>>> = match &args.stream {

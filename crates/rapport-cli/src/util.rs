@@ -105,7 +105,29 @@ pub(crate) fn require_store(dir: &Path) -> Result<(), CliError> {
 /// Opens a store that must already exist (read commands never create an empty one by mistake).
 pub(crate) fn open_existing_store(dir: &Path) -> Result<Store, CliError> {
     require_store(dir)?;
-    Ok(Store::open(dir, StoreOptions::default())?)
+    let store = Store::open(dir, StoreOptions::default())?;
+    report_recovery(store.log().recovery_report());
+    Ok(store)
+}
+
+/// Says on stderr what recovery changed when the store was opened: every truncation, whoever
+/// does it, is reported (docs/design/log-format.md).
+pub(crate) fn report_recovery(report: &rapport::log::RecoveryReport) {
+    if let Some(cut) = &report.truncated {
+        eprintln!(
+            "warning: recovery truncated {} bytes at offset {} of {} ({})",
+            cut.bytes_dropped,
+            cut.offset,
+            cut.segment.display(),
+            cut.reason
+        );
+    }
+    for path in &report.quarantined {
+        eprintln!("warning: recovery moved {} aside", path.display());
+    }
+    if let Some(note) = &report.watermark_note {
+        eprintln!("note: {note}");
+    }
 }
 
 /// An output file written atomically: into a temporary file beside the target, renamed over it
@@ -179,7 +201,9 @@ impl Drop for OutputFile {
 /// Opens (or creates) a store for writing.
 pub(crate) fn open_store(dir: &Path, options: StoreOptions) -> Result<Store, CliError> {
     std::fs::create_dir_all(dir).map_err(CliError::io(format!("creating {}", dir.display())))?;
-    Ok(Store::open(dir, options)?)
+    let store = Store::open(dir, options)?;
+    report_recovery(store.log().recovery_report());
+    Ok(store)
 }
 
 /// Parses a time argument: RFC 3339 (`2012-05-01T12:00:00+02:00`) or a date (`2012-05-01`,
