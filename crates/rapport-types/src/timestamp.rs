@@ -199,9 +199,9 @@ fn parse(text: &str) -> Result<Timestamp, TimestampError> {
     if bytes.get(at) == Some(&b'.') {
         at += 1;
         let start = at;
-        while bytes.get(at).is_some_and(u8::is_ascii_digit) {
+        while let Some(digit) = bytes.get(at).filter(|byte| byte.is_ascii_digit()) {
             if at - start < 6 {
-                micros = micros * 10 + i64::from(bytes[at] - b'0');
+                micros = micros * 10 + i64::from(digit - b'0');
             }
             at += 1;
         }
