@@ -22,12 +22,18 @@ pub struct Touch {
     pub derived: bool,
 }
 
-/// Reads an older event by position (for split rebuilds).
-pub type ReadAt<'r> = dyn FnMut(u64) -> Option<Touch> + 'r;
+/// Reads an older event by position (for split rebuilds). `Ok(None)` means the event is
+/// deliberately left out of this fold (a replay up to a point in time); a reader over the whole
+/// log returns an error for a position it cannot read, and for one that is missing. Every
+/// error stops the fold: [`CustomerProjection::apply`] returns it and changes nothing.
+pub type ReadAt<'r, E> = dyn FnMut(u64) -> Result<Option<Touch>, E> + 'r;
 
 /// Identity resolution plus profiles.
 #[derive(Debug, Clone, Default)]
 pub struct CustomerProjection {
+    /// The position after the latest event applied (0 before any). Invariant: every event
+    /// folded is below it, and an event whose fold failed left it (and everything else) as it was.
+    checkpoint: u64,
     options: ResolutionOptions,
     resolver: Resolver,
     profiles: FastMap<CustomerId, Profile>,
@@ -43,6 +49,11 @@ impl CustomerProjection {
     /// The resolution options.
     pub fn options(&self) -> &ResolutionOptions {
         &self.options
+    }
+
+    /// The position after the latest event applied (0 before any).
+    pub fn checkpoint(&self) -> u64 {
+        self.checkpoint
     }
 
     /// The resolution state (for planning on an overlay).
@@ -98,10 +109,18 @@ impl CustomerProjection {
         self.profiles.entry(customer).or_insert_with(|| Profile::new(customer))
     }
 
-    /// Folds one event (positions in order, each once).
-    pub fn apply(&mut self, touch: &Touch, read: &mut ReadAt<'_>) {
+    /// Folds one event (positions in order, each once). A split reads the customer's older
+    /// events through `read`; if that fails, the error is returned, nothing changes and the
+    /// checkpoint stays before this event.
+    pub fn apply<E>(&mut self, touch: &Touch, read: &mut ReadAt<'_, E>) -> Result<(), E> {
+        self.fold(touch, read)?;
+        self.checkpoint = self.checkpoint.max(touch.position.saturating_add(1));
+        Ok(())
+    }
+
+    fn fold<E>(&mut self, touch: &Touch, read: &mut ReadAt<'_, E>) -> Result<(), E> {
         match &touch.event {
-            CxEvent::CustomersSplit(split) => self.split(touch, split.customer, &split.identities, read),
+            CxEvent::CustomersSplit(split) => return self.split(touch, split.customer, &split.identities, read),
             CxEvent::CustomersMerged(merged) => {
                 // Informational: the merge itself happens when the linking event is folded.
                 let survivor = self.resolver.resolve(merged.survivor);
@@ -125,10 +144,11 @@ impl CustomerProjection {
                 if let Some(customer) = owner {
                     let profile = self.profile_mut(customer);
                     profile.touch(touch.position, touch.at);
-                    profile.fold(&touch.event, touch.at, touch.derived);
+                    profile.fold(&touch.event, touch.position, touch.at, touch.derived);
                 }
             }
         }
+        Ok(())
     }
 
     fn apply_identified(&mut self, touch: &Touch) {
@@ -158,7 +178,7 @@ impl CustomerProjection {
         }
         let profile = self.profile_mut(target);
         profile.touch(touch.position, touch.at);
-        profile.fold(&touch.event, touch.at, touch.derived);
+        profile.fold(&touch.event, touch.position, touch.at, touch.derived);
     }
 
     /// The customers an older event belongs to now (after a split moved identities).
@@ -179,9 +199,23 @@ impl CustomerProjection {
         owners
     }
 
-    fn split(&mut self, touch: &Touch, customer: CustomerId, identities: &[Identity], read: &mut ReadAt<'_>) {
+    fn split<E>(
+        &mut self,
+        touch: &Touch,
+        customer: CustomerId,
+        identities: &[Identity],
+        read: &mut ReadAt<'_, E>,
+    ) -> Result<(), E> {
         let customer = self.resolver.resolve(customer);
-        let Some(old) = self.profiles.remove(&customer) else { return };
+        let Some(timeline) = self.profiles.get(&customer).map(|p| p.timeline.clone()) else { return Ok(()) };
+        // Read everything first: a failing read must leave the projection as it was.
+        let mut older_events = Vec::with_capacity(timeline.len());
+        for position in timeline {
+            if let Some(older) = read(position)? {
+                older_events.push((position, older));
+            }
+        }
+        let Some(old) = self.profiles.remove(&customer) else { return Ok(()) };
         let moved = self.resolver.split(customer, identities);
         let mut kept = Profile::new(customer);
         kept.merged_from = old.merged_from;
@@ -190,23 +224,26 @@ impl CustomerProjection {
         let mut split_off = Profile::new(moved);
         split_off.split_from = Some(customer);
         // Rebuild both from the log: every event goes where its identities are now.
-        for position in old.timeline {
-            let Some(older) = read(position) else { continue };
+        for (position, older) in older_events {
             let owners = self.owners_now(&older);
             let to_kept = owners.contains(&customer) || !owners.contains(&moved);
             let to_moved = owners.contains(&moved);
             if to_kept {
                 kept.touch(position, older.at);
-                kept.fold(&older.event, older.at, older.derived);
+                kept.fold(&older.event, position, older.at, older.derived);
             }
             if to_moved {
                 split_off.touch(position, older.at);
-                split_off.fold(&older.event, older.at, older.derived);
+                split_off.fold(&older.event, position, older.at, older.derived);
             }
         }
         kept.touch(touch.position, touch.at);
         split_off.touch(touch.position, touch.at);
         self.profiles.insert(customer, kept);
         self.profiles.insert(moved, split_off);
+        Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -80,7 +80,16 @@ pub enum Error {
         /// The encoder's message.
         reason: String,
     },
-    /// A monetary amount is not a finite decimal within range.
+    /// A monetary amount is not a finite decimal with at most four fraction digits.
     #[error("invalid amount {0:?}")]
     InvalidAmount(String),
+    /// A monetary amount's absolute value is over the limit.
+    #[error("amount of {ten_thousandths} ten-thousandths is beyond the limit of ±{limit}")]
+    AmountOutOfRange {
+        /// The amount, in ten-thousandths of the currency unit (`i128::MAX` when even that
+        /// cannot hold it).
+        ten_thousandths: i128,
+        /// [`crate::AMOUNT_TEN_THOUSANDTHS_MAX`].
+        limit: i64,
+    },
 }

@@ -26,6 +26,7 @@ mod error;
 mod event;
 mod identity;
 mod money;
+mod registry;
 
 pub use crate::channel::Channel;
 pub use crate::error::{Error, Result};
@@ -36,7 +37,8 @@ pub use crate::event::{
     TicketStatusChanged, TicketTagged, TicketType, TicketUpdated,
 };
 pub use crate::identity::{Identity, IdentityKind, NormalizeOptions};
-pub use crate::money::Amount;
+pub use crate::money::{Amount, Total, AMOUNT_TEN_THOUSANDTHS_MAX};
+pub use crate::registry::{event_type_info, input_type_names, names, EventTypeInfo, Origin, EVENT_TYPES};
 
 /// Longest identity value after normalization, in bytes.
 pub const IDENTITY_VALUE_BYTES_MAX: usize = 320;

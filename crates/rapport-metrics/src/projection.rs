@@ -66,13 +66,7 @@ pub struct MetricsProjection {
 }
 
 fn unsolved(state: &TicketMetricsState) -> bool {
-    matches!(
-        state.status,
-        rapport_events::Status::New
-            | rapport_events::Status::Open
-            | rapport_events::Status::Pending
-            | rapport_events::Status::Hold
-    )
+    state.status.is_unsolved()
 }
 
 fn day(at: i64) -> i32 {

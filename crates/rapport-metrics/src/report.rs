@@ -401,7 +401,7 @@ struct Row<'a> {
 }
 
 fn is_unsolved(record: &TicketRecord) -> bool {
-    record.transitions.last().is_some_and(|(_, unsolved)| *unsolved)
+    record.state.status.is_unsolved()
 }
 
 /// The latest solve of a ticket that is solved or closed now.

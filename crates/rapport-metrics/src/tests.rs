@@ -14,7 +14,7 @@ use crate::projection::{MetricsOptions, MetricsProjection};
 use crate::report::{report, Dimension, ReportQuery};
 use crate::schedule::{OpenInterval, Schedule, Schedules, MINUTE_MICROS};
 use crate::sla::{SlaPolicy, SlaStatus, SlaTargets};
-use crate::ticket::TicketMetrics;
+use crate::ticket::{Minutes, TicketMetrics};
 use crate::MetricsError;
 
 /// 2026-03-02 (a Monday) 00:00 UTC plus `minutes`.
@@ -649,6 +649,41 @@ fn report_counts_rates_and_drill_down() {
     // Full resolution 120 and 420: nearest-rank median = rank ceil(0.5 * 2) = 1 -> 120.
     assert_eq!(all.durations["full_resolution"].calendar_median, Some(120.0));
     assert_eq!(all.durations["full_resolution"].tickets.tickets, vec![id("A"), id("B")]);
+}
+
+fn opened_as(ticket: &str, initial: Status) -> CxEvent {
+    let CxEvent::TicketOpened(mut opened) = opened(ticket, None) else { unreachable!("opened() opens") };
+    opened.status = Some(initial);
+    CxEvent::TicketOpened(opened)
+}
+
+#[test]
+fn a_ticket_opened_solved_or_closed_is_solved_at_its_opening_instant() {
+    // A historical import opens S solved and C closed at minute 30; O stays open.
+    let p = run(
+        MetricsOptions::default(),
+        &[
+            (30, "S", opened_as("S", Status::Solved)),
+            (30, "C", opened_as("C", Status::Closed)),
+            (30, "O", opened("O", None)),
+        ],
+    );
+    for ticket in ["S", "C"] {
+        let m = metrics(&p, ticket, 90);
+        assert_eq!(m.first_resolution, Some(Minutes::default()), "{ticket}: resolution time 0");
+        assert_eq!(m.full_resolution, Some(Minutes::default()), "{ticket}");
+        assert_eq!(m.requester_wait, Minutes::default(), "{ticket}: never waited");
+        assert_eq!((m.reopens, m.one_touch), (0, Some(true)), "{ticket}");
+        let record = p.ticket(&id(ticket)).unwrap();
+        assert_eq!(record.state.solves, 1, "{ticket}: one solve");
+        assert_eq!(record.transitions, vec![(t(30), true), (t(30), false)], "{ticket}: solved at creation");
+    }
+    let report = report(&p, &ReportQuery { now: Some(t(90)), ..ReportQuery::default() });
+    let all = &report.groups[0];
+    assert_eq!(all.created.count, 3);
+    assert_eq!(all.solved.tickets, vec![id("C"), id("S")], "both count as solved");
+    let backlog: Vec<Vec<TicketId>> = all.backlog.iter().map(|r| r.unsolved.tickets.clone()).collect();
+    assert_eq!(backlog, vec![vec![id("O")]], "only O is in the backlog");
 }
 
 #[test]

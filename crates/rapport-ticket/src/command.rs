@@ -26,7 +26,8 @@ pub struct OpenTicket {
     pub assignee: Option<String>,
     /// Tags.
     pub tags: Vec<String>,
-    /// Initial status (`None` = `new`; must not be `closed`).
+    /// Initial status (`None` = `new`). Any status: a historical import may open a ticket
+    /// `solved` or `closed` (a ticket opened `closed` takes no further changes).
     pub status: Option<Status>,
     /// The closed ticket this one follows up.
     pub follow_up_of: Option<TicketId>,

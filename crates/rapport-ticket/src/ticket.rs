@@ -97,9 +97,9 @@ impl Ticket {
     pub fn status(&self) -> Status {
         self.status
     }
-    /// Whether the status is new, open, pending or hold.
+    /// Whether the status is new, open, pending or hold ([`Status::is_unsolved`]).
     pub fn is_unsolved(&self) -> bool {
-        matches!(self.status, Status::New | Status::Open | Status::Pending | Status::Hold)
+        self.status.is_unsolved()
     }
     /// The closed ticket this one follows up.
     pub fn follow_up_of(&self) -> Option<&TicketId> {
@@ -186,13 +186,8 @@ impl Ticket {
         if &open.ticket_id != ticket_id {
             return Err(TicketError::WrongTicket { command: open.ticket_id.clone(), state: ticket_id.clone() });
         }
-        if open.status == Some(Status::Closed) {
-            return Err(TicketError::InvalidTransition {
-                ticket_id: ticket_id.clone(),
-                from: Status::New,
-                to: Status::Closed,
-            });
-        }
+        // Any initial status is allowed, `solved` and `closed` included: a historical import
+        // opens tickets as they are in the source (as Zendesk's ticket import API does).
         if open.follow_up_of.as_ref() == Some(ticket_id) {
             return Err(TicketError::InvalidEvent("a ticket cannot follow up itself".to_owned()));
         }
@@ -505,7 +500,7 @@ impl Ticket {
     }
 
     fn set_status(&mut self, status: Status) {
-        if self.status == Status::Solved && matches!(status, Status::Open | Status::Pending | Status::Hold) {
+        if self.status.is_reopen_to(status) {
             self.reopens += 1;
         }
         self.status = status;

@@ -95,6 +95,47 @@ fn closed_is_terminal() {
     }
 }
 
+fn open_as(initial: Status) -> TicketCommand {
+    let mut open = OpenTicket::new(id("T-1"), kim(), Channel::Email);
+    open.status = Some(initial);
+    TicketCommand::Open(open)
+}
+
+#[test]
+fn a_historical_import_may_open_a_ticket_solved_or_closed() {
+    for initial in [Status::Open, Status::Pending, Status::Hold, Status::Solved, Status::Closed] {
+        let (state, history) = run(&[open_as(initial)]).unwrap();
+        assert_eq!(state.unwrap().status(), initial, "opened {initial}");
+        assert!(
+            matches!(&history[..], [CxEvent::TicketOpened(opened)] if opened.status == Some(initial)),
+            "{history:?}"
+        );
+    }
+}
+
+#[test]
+fn a_ticket_opened_closed_is_terminal_and_one_opened_solved_reopens() {
+    let err = run(&[open_as(Status::Closed), status(Status::Open)]).unwrap_err();
+    assert_eq!(err, TicketError::Closed(id("T-1")));
+    let (state, _) = run(&[open_as(Status::Solved), message(Channel::Email)]).unwrap();
+    let ticket = state.unwrap();
+    assert_eq!((ticket.status(), ticket.reopens()), (Status::Open, 1), "a message reopens a ticket opened solved");
+}
+
+#[test]
+fn unsolved_and_reopen_are_defined_once_on_status() {
+    use Status::*;
+    let all = [New, Open, Pending, Hold, Solved, Closed];
+    let unsolved: Vec<Status> = all.into_iter().filter(Status::is_unsolved).collect();
+    assert_eq!(unsolved, [New, Open, Pending, Hold]);
+    for from in all {
+        for to in all {
+            let expected = from == Solved && matches!(to, Open | Pending | Hold);
+            assert_eq!(from.is_reopen_to(to), expected, "{from} -> {to}");
+        }
+    }
+}
+
 #[test]
 fn solved_to_open_pending_or_hold_is_a_reopen() {
     let (state, _) = run(&[
