@@ -98,7 +98,7 @@ pub(crate) fn customer_json(view: &CustomerView) -> Value {
         "merged_from": profile.merged_from.iter().map(CustomerId::to_string).collect::<Vec<_>>(),
         "split_from": profile.split_from.map(|c| c.to_string()),
         "merge_conflicts": conflicts,
-        "traits": profile.traits,
+        "traits": profile.traits.iter().map(|(key, t)| (key, &t.value)).collect::<std::collections::BTreeMap<_, _>>(),
         "first_seen": profile.first_seen.map(rfc3339),
         "last_seen": profile.last_seen.map(rfc3339),
         "channels": channels,

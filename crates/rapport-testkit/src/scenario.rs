@@ -59,10 +59,14 @@ pub fn omnichannel(seed: u64, people: usize, start: i64) -> Vec<(Input, Meta)> {
         // Orders first: the person is a customer before they are a requester.
         let key = |k: &str| format!("scenario:{seed}:{person}:{k}");
         // The ticket the store opens for the first message: its id derives from the message's id.
-        let ticket = TicketId(format!("t-{}", &event_id_from_str(&key("kakao")).to_string()[..12]));
+        let Ok(ticket) = TicketId::new(format!("t-{}", &event_id_from_str(&key("kakao")).to_string()[..12])) else {
+            continue;
+        };
         for order in 0..rng.below(4) {
-            let amount =
-                Amount::from_ten_thousandths((5 + rng.below(120)) as i64 * 10_000 + rng.below(100) as i64 * 100);
+            // At most 125 units: far inside the amount bound.
+            let Ok(amount) = Amount::new((5 + rng.below(120)) as i64 * 10_000 + rng.below(100) as i64 * 100) else {
+                continue;
+            };
             timed.push((
                 at - (order as i64 + 1) * 7 * DAY,
                 key(&format!("order{order}")),

@@ -171,7 +171,7 @@ impl Store {
                 .map(CustomerView::id)
                 .collect(),
             Segment::TopSpend(n) => {
-                let mut ranked: Vec<(i64, CustomerId)> =
+                let mut ranked: Vec<(i128, CustomerId)> =
                     views.iter().map(|v| (v.profile.orders.total.ten_thousandths(), v.id())).collect();
                 ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
                 ranked.into_iter().take(*n).map(|(_, id)| id).collect()
@@ -205,7 +205,8 @@ impl Store {
         let mut replay = Projection::new(self.options().resolution.clone(), MetricsOptions::default());
         let mut touches: Vec<(RecordedEvent, Touch)> = Vec::new();
         for position in &now.profile.timeline {
-            let Some(recorded) = self.log().read_event(Position(*position))? else { continue };
+            let recorded =
+                self.log().read_event(Position(*position))?.ok_or(Error::MissingEvent { position: *position })?;
             if recorded.data.occurred_at > at {
                 continue;
             }
@@ -214,13 +215,14 @@ impl Store {
         }
         let by_position: std::collections::HashMap<u64, Touch> =
             touches.iter().map(|(_, touch)| (touch.position, touch.clone())).collect();
-        let mut read = |position: u64| by_position.get(&position).cloned();
+        // Events after `at` are left out of this replay on purpose (`Ok(None)`).
+        let mut read = |position: u64| -> Result<Option<Touch>> { Ok(by_position.get(&position).cloned()) };
         for (recorded, touch) in &touches {
             if let Some(ticket_id) = &touch.ticket {
                 replay.apply_ticket_event(ticket_id, &touch.event, touch.at);
             }
             let _ = recorded;
-            replay.customers.apply(touch, &mut read);
+            replay.customers.apply(touch, &mut read)?;
         }
         let identity = match key {
             CustomerKey::Identity(identity) => Some(identity.clone()),

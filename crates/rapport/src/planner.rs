@@ -249,7 +249,7 @@ impl<'a> Planner<'a> {
             self.planned_ids.insert(planned.id);
             self.n_events += 1;
             if let Some(ticket_id) = planned.stream.strip_prefix(crate::projection::TICKET_STREAM_PREFIX) {
-                let ticket_id = TicketId(ticket_id.to_owned());
+                let ticket_id = stream_ticket_id(ticket_id);
                 self.evolve_overlay(&ticket_id, &planned.event, planned.at.0);
             }
         }
@@ -275,7 +275,7 @@ impl<'a> Planner<'a> {
     /// Customer-fact streams only ever grow, so any version will do.
     fn expected_version(&self, stream: &str) -> ExpectedVersion {
         match stream.strip_prefix(crate::projection::TICKET_STREAM_PREFIX) {
-            Some(ticket_id) => match self.base.tickets.get(&TicketId(ticket_id.to_owned())) {
+            Some(ticket_id) => match self.base.tickets.get(&stream_ticket_id(ticket_id)) {
                 Some(ticket) => ExpectedVersion::Exact(ticket.events() - 1),
                 None => ExpectedVersion::NoStream,
             },
@@ -311,21 +311,17 @@ fn identity_stream(identity: &Identity) -> String {
     }
 }
 
+/// The ticket of a stream the planner named with `ticket_stream` (from a valid id).
+fn stream_ticket_id(name: &str) -> TicketId {
+    match TicketId::new(name) {
+        Ok(ticket_id) => ticket_id,
+        Err(error) => unreachable!("planned ticket streams are named after valid ids: {error}"),
+    }
+}
+
 /// The natural event type of a command: the event of that type is the input's own event.
 fn primary_type(command: &TicketCommand) -> &'static str {
-    match command {
-        TicketCommand::Open(_) => "ticket.opened",
-        TicketCommand::ReceiveMessage { .. } => "message.received",
-        TicketCommand::SendMessage { .. } => "message.sent",
-        TicketCommand::ChangeStatus { .. } => "ticket.status_changed",
-        TicketCommand::Assign { .. } => "ticket.assigned",
-        TicketCommand::Tag { .. } => "ticket.tagged",
-        TicketCommand::ChangePriority { .. } => "ticket.priority_changed",
-        TicketCommand::Label { .. } => "ticket.labeled",
-        TicketCommand::Flag { .. } => "ticket.flagged",
-        TicketCommand::Update { .. } => "ticket.updated",
-        TicketCommand::MergeInto { .. } => "ticket.merged",
-    }
+    command.event_type()
 }
 
 impl Scratch<'_, '_> {
@@ -345,7 +341,7 @@ impl Scratch<'_, '_> {
             (id, Some(self.source_id))
         };
         if let Some(ticket_id) = stream.strip_prefix(crate::projection::TICKET_STREAM_PREFIX) {
-            let ticket_id = TicketId(ticket_id.to_owned());
+            let ticket_id = stream_ticket_id(ticket_id);
             let state = self.ticket(&ticket_id).cloned();
             if let Some(ticket) = Ticket::evolve(state, &event, self.at.0) {
                 self.local.insert(ticket_id, ticket);
@@ -520,9 +516,10 @@ impl Scratch<'_, '_> {
                     None,
                 ),
             CxEvent::TicketMerged(e) => self.plan_merge(&e.source, &e.target),
-            CxEvent::TicketChannelSwitched(_) => Err(Error::DerivedEvent("ticket.channel_switched")),
-            CxEvent::CustomersMerged(_) => Err(Error::DerivedEvent("customer.merged")),
-            CxEvent::CustomerMergeConflict(_) => Err(Error::DerivedEvent("customer.merge_conflict")),
+            // The derived types of the events crate's table (`Origin::Derived`).
+            CxEvent::TicketChannelSwitched(_) | CxEvent::CustomersMerged(_) | CxEvent::CustomerMergeConflict(_) => {
+                Err(Error::DerivedEvent(event.event_type()))
+            }
             CxEvent::CustomersSplit(e) => {
                 self.push(format!("{CUSTOMER_STREAM_PREFIX}{}", e.customer), event.clone(), true, None);
                 Ok(())

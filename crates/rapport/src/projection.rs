@@ -25,13 +25,22 @@ pub fn ticket_stream(ticket_id: &TicketId) -> String {
     format!("{TICKET_STREAM_PREFIX}{ticket_id}")
 }
 
+/// The ticket whose stream is `stream`, if it is a ticket stream. The name was made from a
+/// valid id by [`ticket_stream`]; one that is not is a decode error at `position`.
+fn ticket_of_stream(stream: &str, position: u64) -> Result<Option<TicketId>> {
+    stream
+        .strip_prefix(TICKET_STREAM_PREFIX)
+        .map(|id| TicketId::new(id).map_err(|source| Error::Decode { position, source }))
+        .transpose()
+}
+
 /// Decodes a recorded event into what the customer projection folds.
 pub(crate) fn touch_of(recorded: &RecordedEvent) -> Result<Touch> {
     let event = codec::decode(&recorded.data.event_type, recorded.data.schema_version, &recorded.data.payload)
         .map_err(|source| Error::Decode { position: recorded.position.0, source })?;
     Ok(Touch {
         position: recorded.position.0,
-        ticket: recorded.stream.strip_prefix(TICKET_STREAM_PREFIX).map(|id| TicketId(id.to_owned())),
+        ticket: ticket_of_stream(&recorded.stream, recorded.position.0)?,
         event,
         at: recorded.data.occurred_at.0,
         derived: recorded.data.causation_id.is_some(),
@@ -44,7 +53,7 @@ pub(crate) fn touch_of_ref(record: &RecordRef<'_>) -> Result<Touch> {
         .map_err(|source| Error::Decode { position: record.position.0, source })?;
     Ok(Touch {
         position: record.position.0,
-        ticket: record.stream.strip_prefix(TICKET_STREAM_PREFIX).map(|id| TicketId(id.to_owned())),
+        ticket: ticket_of_stream(record.stream, record.position.0)?,
         event,
         at: record.occurred_at.0,
         derived: record.causation_id.is_some(),
@@ -80,13 +89,15 @@ impl Projection {
     }
 
     /// Folds one recorded event. Positions must arrive in order, each once. `read` fetches older
-    /// events (a customer split rebuilds profiles from the log).
-    pub(crate) fn apply(&mut self, touch: &Touch, read: &mut ReadAt<'_>) -> Result<()> {
+    /// events (a customer split rebuilds profiles from the log); if it fails, the error is
+    /// returned and nothing changes: the checkpoint stays at this event.
+    pub(crate) fn apply(&mut self, touch: &Touch, read: &mut ReadAt<'_, Error>) -> Result<()> {
         assert_eq!(touch.position, self.checkpoint, "projection must see every position once, in order");
+        // The customer fold is the only one that can fail (it reads), so it goes first.
+        self.customers.apply(touch, read)?;
         if let Some(ticket_id) = &touch.ticket {
             self.apply_ticket_event(ticket_id, &touch.event, touch.at);
         }
-        self.customers.apply(touch, read);
         self.metrics.apply(touch.ticket.as_ref(), &touch.event, touch.at);
         self.checkpoint += 1;
         self.events_applied += 1;

@@ -73,7 +73,7 @@ fn a_kakao_message_joins_the_ticket_the_email_opened_once_linked() {
     assert_eq!(view.identities, vec![identity("email:kim@example.com"), identity("kakao:kim_1")]);
     assert_eq!(view.tickets(), &[by_email.ticket_id.unwrap()]);
     assert_eq!(view.profile.channels, vec![(Channel::Email, 1), (Channel::KakaoTalk, 1)]);
-    assert_eq!(view.profile.traits.get("tier").map(String::as_str), Some("gold"));
+    assert_eq!(view.profile.trait_value("tier"), Some("gold"));
 }
 
 #[test]
