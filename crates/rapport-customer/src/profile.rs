@@ -4,20 +4,23 @@
 use std::collections::BTreeMap;
 
 use rapport_events::{Amount, Channel, CustomerId, CxEvent, Survey, TicketId, Total};
+use rapport_types::{Position, Timestamp};
 
 /// Microseconds per day.
 const DAY_MICROS: i64 = 86_400_000_000;
 
-/// The day number (days since 1970-01-01, UTC) of a time in unix microseconds.
-pub fn day_of(at_micros: i64) -> i32 {
-    at_micros.div_euclid(DAY_MICROS) as i32
+/// The day number (days since 1970-01-01, UTC) of an instant. Saturates beyond the `i32` range
+/// (which no instant in `Timestamp::MIN..=Timestamp::MAX` reaches).
+pub fn day_of(at: Timestamp) -> i32 {
+    let day = at.0.div_euclid(DAY_MICROS);
+    i32::try_from(day).unwrap_or(if day < 0 { i32::MIN } else { i32::MAX })
 }
 
 /// One survey answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rating {
-    /// When (unix microseconds).
-    pub at: i64,
+    /// When.
+    pub at: Timestamp,
     /// Which survey.
     pub survey: Survey,
     /// The score.
@@ -33,10 +36,10 @@ pub struct Rating {
 pub struct TraitValue {
     /// The value.
     pub value: String,
-    /// Occurred-at time of the event that set it (unix microseconds).
-    pub at: i64,
+    /// Occurred-at time of the event that set it.
+    pub at: Timestamp,
     /// Log position of that event.
-    pub position: u64,
+    pub position: Position,
 }
 
 impl TraitValue {
@@ -63,8 +66,8 @@ pub struct MergeConflict {
     pub customers: Vec<CustomerId>,
     /// The unique kind with two values.
     pub kind: String,
-    /// When (unix microseconds).
-    pub at: i64,
+    /// When.
+    pub at: Timestamp,
 }
 
 /// Orders of a customer in one currency (other than the profile's).
@@ -94,9 +97,9 @@ pub struct Orders {
     /// Sum of the amounts of the orders in `currency`.
     pub total: Total,
     /// Time of the first order (every currency).
-    pub first_at: Option<i64>,
+    pub first_at: Option<Timestamp>,
     /// Time of the last order (every currency).
-    pub last_at: Option<i64>,
+    pub last_at: Option<Timestamp>,
     /// Spend per purchase day of the orders in `currency`, sorted by day:
     /// `(day number, ten-thousandths)`.
     pub days: Vec<(i32, i128)>,
@@ -119,7 +122,7 @@ impl Orders {
         (in_currency > 0).then(|| self.total.as_f64() / f64::from(in_currency))
     }
 
-    fn add(&mut self, at: i64, amount: Amount, currency: &str) {
+    fn add(&mut self, at: Timestamp, amount: Amount, currency: &str) {
         self.count = self.count.saturating_add(1);
         self.first_at = Some(self.first_at.map_or(at, |first| first.min(at)));
         self.last_at = Some(self.last_at.map_or(at, |last| last.max(at)));
@@ -228,9 +231,9 @@ pub struct Profile {
     /// Traits, the latest value per key (see [`TraitValue`]).
     pub traits: BTreeMap<String, TraitValue>,
     /// Time of the first event that reached the customer.
-    pub first_seen: Option<i64>,
+    pub first_seen: Option<Timestamp>,
     /// Time of the latest.
-    pub last_seen: Option<i64>,
+    pub last_seen: Option<Timestamp>,
     /// Inbound interactions per channel (customer messages, tickets opened on a channel).
     pub channels: Vec<(Channel, u32)>,
     /// Tickets the customer requested, on any identity, in order of creation.
@@ -242,7 +245,7 @@ pub struct Profile {
     /// Refused merges.
     pub conflicts: Vec<MergeConflict>,
     /// Positions of every event that touched the customer, ascending.
-    pub timeline: Vec<u64>,
+    pub timeline: Vec<Position>,
 }
 
 impl Profile {
@@ -269,13 +272,13 @@ impl Profile {
         self.ratings.iter().rev().find(|r| r.survey == survey)
     }
 
-    /// RFM as of the observation end (unix microseconds).
-    pub fn rfm(&self, observation_end: i64) -> Option<Rfm> {
+    /// RFM as of the observation end.
+    pub fn rfm(&self, observation_end: Timestamp) -> Option<Rfm> {
         rfm(&self.orders.days, day_of(observation_end))
     }
 
     /// Records that the event at `position` (time `at`) touched the customer.
-    pub(crate) fn touch(&mut self, position: u64, at: i64) {
+    pub(crate) fn touch(&mut self, position: Position, at: Timestamp) {
         if self.timeline.last().is_none_or(|last| *last < position) {
             self.timeline.push(position);
         } else if let Err(idx) = self.timeline.binary_search(&position) {
@@ -300,7 +303,7 @@ impl Profile {
     /// Folds what the event at `position` (time `at`) says about the customer (not the
     /// timeline: see [`Profile::touch`]). `derived`: the store derived the event (a ticket it
     /// opened for a message is not a second interaction).
-    pub(crate) fn fold(&mut self, event: &CxEvent, position: u64, at: i64, derived: bool) {
+    pub(crate) fn fold(&mut self, event: &CxEvent, position: Position, at: Timestamp, derived: bool) {
         match event {
             CxEvent::CustomerIdentified(e) => {
                 for (key, value) in &e.traits {
@@ -379,7 +382,7 @@ impl Profile {
 
     /// Heap bytes held, excluding the timeline (for the memory benchmark).
     pub fn heap_bytes_without_timeline(&self) -> usize {
-        self.merged_from.capacity() * 8
+        self.merged_from.capacity() * std::mem::size_of::<CustomerId>()
             + self.traits.iter().map(|(k, v)| k.capacity() + v.value.capacity() + 64).sum::<usize>()
             + self.channels.capacity() * std::mem::size_of::<(Channel, u32)>()
             + self.tickets.iter().map(|t| t.as_str().len() + 24).sum::<usize>()
@@ -411,8 +414,9 @@ mod tests {
 
     #[test]
     fn day_numbers_are_utc_days() {
-        assert_eq!(day_of(0), 0);
-        assert_eq!(day_of(DAY_MICROS - 1), 0);
-        assert_eq!(day_of(-1), -1);
+        assert_eq!(day_of(Timestamp(0)), 0);
+        assert_eq!(day_of(Timestamp(DAY_MICROS - 1)), 0);
+        assert_eq!(day_of(Timestamp(-1)), -1);
+        assert_eq!(day_of(Timestamp(i64::MIN)), -106_751_992, "no overflow at the extremes");
     }
 }

@@ -3,6 +3,7 @@
 //! a reader the caller passes in (this crate does no I/O).
 
 use rapport_events::{CustomerId, CxEvent, Identity, TicketId};
+use rapport_types::{Position, Timestamp};
 
 use crate::profile::{MergeConflict, Profile};
 use crate::resolution::{self, FastMap, ResolutionOptions, Resolver, ResolverView};
@@ -11,13 +12,13 @@ use crate::resolution::{self, FastMap, ResolutionOptions, Resolver, ResolverView
 #[derive(Debug, Clone)]
 pub struct Touch {
     /// Log position.
-    pub position: u64,
+    pub position: Position,
     /// The ticket whose stream holds the event, if any.
     pub ticket: Option<TicketId>,
     /// The event.
     pub event: CxEvent,
-    /// Domain time (unix microseconds).
-    pub at: i64,
+    /// Domain time (the event's occurred-at).
+    pub at: Timestamp,
     /// Derived by the store from another event.
     pub derived: bool,
 }
@@ -26,14 +27,14 @@ pub struct Touch {
 /// deliberately left out of this fold (a replay up to a point in time); a reader over the whole
 /// log returns an error for a position it cannot read, and for one that is missing. Every
 /// error stops the fold: [`CustomerProjection::apply`] returns it and changes nothing.
-pub type ReadAt<'r, E> = dyn FnMut(u64) -> Result<Option<Touch>, E> + 'r;
+pub type ReadAt<'r, E> = dyn FnMut(Position) -> Result<Option<Touch>, E> + 'r;
 
 /// Identity resolution plus profiles.
 #[derive(Debug, Clone, Default)]
 pub struct CustomerProjection {
     /// The position after the latest event applied (0 before any). Invariant: every event
     /// folded is below it, and an event whose fold failed left it (and everything else) as it was.
-    checkpoint: u64,
+    checkpoint: Position,
     options: ResolutionOptions,
     resolver: Resolver,
     profiles: FastMap<CustomerId, Profile>,
@@ -52,7 +53,7 @@ impl CustomerProjection {
     }
 
     /// The position after the latest event applied (0 before any).
-    pub fn checkpoint(&self) -> u64 {
+    pub fn checkpoint(&self) -> Position {
         self.checkpoint
     }
 
@@ -114,7 +115,7 @@ impl CustomerProjection {
     /// checkpoint stays before this event.
     pub fn apply<E>(&mut self, touch: &Touch, read: &mut ReadAt<'_, E>) -> Result<(), E> {
         self.fold(touch, read)?;
-        self.checkpoint = self.checkpoint.max(touch.position.saturating_add(1));
+        self.checkpoint = self.checkpoint.max(Position(touch.position.0.saturating_add(1)));
         Ok(())
     }
 

@@ -8,6 +8,8 @@ use rapport_events::{
     TicketStatusChanged, TicketTagged, TicketType, TicketUpdated,
 };
 
+use rapport_types::Timestamp;
+
 use crate::command::{OpenTicket, TicketCommand};
 use crate::error::TicketError;
 
@@ -38,8 +40,8 @@ pub struct Ticket {
     public_replies: u32,
     internal_notes: u32,
     reopens: u32,
-    created_at: i64,
-    updated_at: i64,
+    created_at: Timestamp,
+    updated_at: Timestamp,
     /// Events folded into this state. Invariant: equals the stream's length.
     events: u64,
 }
@@ -141,12 +143,12 @@ impl Ticket {
     pub fn reopens(&self) -> u32 {
         self.reopens
     }
-    /// Time of the opening event (unix microseconds).
-    pub fn created_at(&self) -> i64 {
+    /// Time of the opening event.
+    pub fn created_at(&self) -> Timestamp {
         self.created_at
     }
-    /// Time of the latest event (unix microseconds).
-    pub fn updated_at(&self) -> i64 {
+    /// Time of the latest event.
+    pub fn updated_at(&self) -> Timestamp {
         self.updated_at
     }
     /// Events folded into this state (= the ticket stream's length).
@@ -359,9 +361,9 @@ impl Ticket {
         Ok(CxEvent::TicketMerged(TicketMerged { source: source.id.clone(), target: target_id.clone() }))
     }
 
-    /// Folds one recorded event at time `at` (unix microseconds). No rules: events that do not
-    /// concern this ticket leave it as it is.
-    pub fn evolve(state: Option<Ticket>, event: &CxEvent, at: i64) -> Option<Ticket> {
+    /// Folds one recorded event that occurred at `at`. No rules: events that do not concern
+    /// this ticket leave it as it is.
+    pub fn evolve(state: Option<Ticket>, event: &CxEvent, at: Timestamp) -> Option<Ticket> {
         let Some(mut ticket) = state else {
             return match event {
                 CxEvent::TicketOpened(opened) => Some(Ticket::opened(opened, at)),
@@ -453,11 +455,11 @@ impl Ticket {
     }
 
     /// Folds a whole history (all events at time `at`; for tests and examples).
-    pub fn replay(events: &[CxEvent], at: i64) -> Option<Ticket> {
+    pub fn replay(events: &[CxEvent], at: Timestamp) -> Option<Ticket> {
         events.iter().fold(None, |state, event| Ticket::evolve(state, event, at))
     }
 
-    fn opened(opened: &TicketOpened, at: i64) -> Ticket {
+    fn opened(opened: &TicketOpened, at: Timestamp) -> Ticket {
         Ticket {
             id: opened.ticket_id.clone(),
             requester: opened.requester.clone(),

@@ -250,12 +250,12 @@ impl<'a> Planner<'a> {
             self.n_events += 1;
             if let Some(ticket_id) = planned.stream.strip_prefix(crate::projection::TICKET_STREAM_PREFIX) {
                 let ticket_id = stream_ticket_id(ticket_id);
-                self.evolve_overlay(&ticket_id, &planned.event, planned.at.0);
+                self.evolve_overlay(&ticket_id, &planned.event, planned.at);
             }
         }
     }
 
-    fn evolve_overlay(&mut self, ticket_id: &TicketId, event: &CxEvent, at: i64) {
+    fn evolve_overlay(&mut self, ticket_id: &TicketId, event: &CxEvent, at: Timestamp) {
         let state = self.ticket(ticket_id).cloned();
         let existed = state.is_some();
         if let Some(ticket) = Ticket::evolve(state, event, at) {
@@ -343,7 +343,7 @@ impl Scratch<'_, '_> {
         if let Some(ticket_id) = stream.strip_prefix(crate::projection::TICKET_STREAM_PREFIX) {
             let ticket_id = stream_ticket_id(ticket_id);
             let state = self.ticket(&ticket_id).cloned();
-            if let Some(ticket) = Ticket::evolve(state, &event, self.at.0) {
+            if let Some(ticket) = Ticket::evolve(state, &event, self.at) {
                 self.local.insert(ticket_id, ticket);
             }
         }
@@ -537,14 +537,14 @@ impl Scratch<'_, '_> {
             return Ok(());
         }
         let window = i64::from(self.planner.options.repeat_inquiry_window_days) * 86_400_000_000;
-        let created = ticket.created_at();
+        let created = ticket.created_at().0;
         let requester = ticket.requester().clone();
         let earlier = self.planner.requester_tickets(&requester).into_iter().any(|other| {
             other != ticket_id
                 && self.ticket(other).is_some_and(|t| {
                     t.inquiry_type() == Some(inquiry_type.as_str())
-                        && t.created_at() <= created
-                        && created - t.created_at() <= window
+                        && t.created_at().0 <= created
+                        && created - t.created_at().0 <= window
                 })
         });
         if earlier {
@@ -581,7 +581,7 @@ impl Scratch<'_, '_> {
             .requester_tickets(&message.from)
             .into_iter()
             .filter_map(|id| self.ticket(id))
-            .filter(|t| t.is_unsolved() && at - t.updated_at() <= window)
+            .filter(|t| t.is_unsolved() && at - t.updated_at().0 <= window)
             .filter(|t| match (t.topic(), message.topic.as_deref()) {
                 (Some(ticket_topic), Some(message_topic)) => ticket_topic == message_topic,
                 _ => true,

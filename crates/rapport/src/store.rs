@@ -174,8 +174,8 @@ impl Store {
         let log = &self.log;
         // Every event below the checkpoint is in the log: a missing one is an error, as is any
         // I/O or decode error (a split must not silently drop events from the profiles).
-        let mut read = |position: u64| -> Result<Option<Touch>> {
-            let recorded = log.read_event(Position(position))?.ok_or(Error::MissingEvent { position })?;
+        let mut read = |position: Position| -> Result<Option<Touch>> {
+            let recorded = log.read_event(position)?.ok_or(Error::MissingEvent { position: position.0 })?;
             crate::projection::touch_of(&recorded).map(Some)
         };
         let mut reader = self.log.read_all(Position(projection.checkpoint));

@@ -68,7 +68,7 @@ impl Store {
                 break;
             }
             let touch = touch_of_ref(&record)?;
-            rebuilt.apply(touch.ticket.as_ref(), &touch.event, touch.at);
+            rebuilt.apply(touch.ticket.as_ref(), &touch.event, touch.at.0);
         }
         self.projection.write().metrics = rebuilt;
         Ok(())

@@ -9,6 +9,8 @@ use rapport_events::{
     AMOUNT_TEN_THOUSANDTHS_MAX,
 };
 
+use rapport_types::{Position, Timestamp};
+
 use super::{CustomerProjection, ReadAt, Touch};
 use crate::resolution::ResolutionOptions;
 
@@ -33,10 +35,10 @@ fn order(pair: &str, ten_thousandths: i64, currency: &str) -> CxEvent {
 }
 
 /// A reader over `history` (position = index) that never leaves anything out.
-fn reader(history: &[(CxEvent, i64)]) -> impl FnMut(u64) -> Result<Option<Touch>, String> + '_ {
+fn reader(history: &[(CxEvent, i64)]) -> impl FnMut(Position) -> Result<Option<Touch>, String> + '_ {
     move |position| {
-        let (event, at) = history.get(position as usize).ok_or(format!("no event at {position}"))?;
-        Ok(Some(Touch { position, ticket: None, event: event.clone(), at: *at, derived: false }))
+        let (event, at) = history.get(position.0 as usize).ok_or(format!("no event at {position}"))?;
+        Ok(Some(Touch { position, ticket: None, event: event.clone(), at: Timestamp(*at), derived: false }))
     }
 }
 
@@ -45,7 +47,13 @@ fn fold(history: &[(CxEvent, i64)]) -> CustomerProjection {
     let mut projection = CustomerProjection::new(ResolutionOptions::default());
     let mut read = reader(history);
     for (position, (event, at)) in history.iter().enumerate() {
-        let touch = Touch { position: position as u64, ticket: None, event: event.clone(), at: *at, derived: false };
+        let touch = Touch {
+            position: Position(position as u64),
+            ticket: None,
+            event: event.clone(),
+            at: Timestamp(*at),
+            derived: false,
+        };
         projection.apply(&touch, &mut read).unwrap();
     }
     projection
@@ -89,7 +97,7 @@ fn trait_values_at_the_same_time_go_by_log_position() {
     ];
     let projection = fold(&history);
     let value = projection.profile_of(&identity("email:a@x.io")).unwrap().traits.get("plan").cloned().unwrap();
-    assert_eq!((value.value.as_str(), value.at, value.position), ("new", 9, 0));
+    assert_eq!((value.value.as_str(), value.at, value.position), ("new", Timestamp(9), Position(0)));
 }
 
 #[test]
@@ -146,31 +154,31 @@ fn a_failing_reader_fails_the_split_and_changes_nothing() {
     ];
     let mut projection = fold(&history);
     let before = format!("{projection:?}");
-    assert_eq!(projection.checkpoint(), 4);
+    assert_eq!(projection.checkpoint(), Position(4));
     let split = Touch {
-        position: 4,
+        position: Position(4),
         ticket: None,
         event: CxEvent::CustomersSplit(CustomersSplit {
             customer: projection.owner(&identity("email:a@x.io")).unwrap(),
             identities: vec![identity("kakao:a_1")],
         }),
-        at: 5,
+        at: Timestamp(5),
         derived: false,
     };
     // An I/O or decode error on the third event of the timeline.
-    let mut failing = |position: u64| -> Result<Option<Touch>, String> {
-        if position == 2 {
+    let mut failing = |position: Position| -> Result<Option<Touch>, String> {
+        if position == Position(2) {
             return Err(format!("disk error at {position}"));
         }
         reader(&history)(position)
     };
     let read: &mut ReadAt<'_, String> = &mut failing;
     assert_eq!(projection.apply(&split, read), Err("disk error at 2".to_owned()));
-    assert_eq!(projection.checkpoint(), 4, "the checkpoint stays before the failed event");
+    assert_eq!(projection.checkpoint(), Position(4), "the checkpoint stays before the failed event");
     assert_eq!(format!("{projection:?}"), before, "nothing moved");
     // The same split with a working reader moves the kakao identity and its order.
     projection.apply(&split, &mut reader(&history)).unwrap();
-    assert_eq!(projection.checkpoint(), 5);
+    assert_eq!(projection.checkpoint(), Position(5));
     let moved = projection.profile_of(&identity("kakao:a_1")).unwrap();
     assert_eq!(moved.orders.total.ten_thousandths(), 20_000);
     assert_eq!(projection.profile_of(&identity("email:a@x.io")).unwrap().orders.total.ten_thousandths(), 10_000);

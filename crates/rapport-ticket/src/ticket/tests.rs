@@ -5,6 +5,8 @@
 use proptest::prelude::*;
 use rapport_events::{Channel, CxEvent, Identity, NormalizeOptions, Priority, Status, TicketFlag, TicketId};
 
+use rapport_types::Timestamp;
+
 use super::Ticket;
 use crate::command::{OpenTicket, TicketCommand};
 use crate::error::TicketError;
@@ -30,7 +32,7 @@ fn run(commands: &[TicketCommand]) -> Result<(Option<Ticket>, Vec<CxEvent>), Tic
     for command in commands {
         let events = Ticket::decide(&ticket_id, state.as_ref(), command)?;
         for event in &events {
-            state = Ticket::evolve(state, event, history.len() as i64);
+            state = Ticket::evolve(state, event, Timestamp(history.len() as i64));
             history.push(event.clone());
         }
     }
@@ -229,7 +231,7 @@ fn merge_rules() {
     let target_events =
         Ticket::decide(&id("T-2"), None, &TicketCommand::Open(OpenTicket::new(id("T-2"), kim(), Channel::Email)))
             .unwrap();
-    let target = Ticket::replay(&target_events, 0).unwrap();
+    let target = Ticket::replay(&target_events, Timestamp(0)).unwrap();
     assert_eq!(
         Ticket::decide_merge(&source, Some(&source), &id("T-1")).unwrap_err(),
         TicketError::MergeIntoItself(id("T-1"))
@@ -239,8 +241,8 @@ fn merge_rules() {
         Err(TicketError::InvalidMergeTarget { reason: "unknown", .. })
     ));
     let merged = Ticket::decide_merge(&source, Some(&target), &id("T-2")).unwrap();
-    let source_after = Ticket::evolve(Some(source.clone()), &merged, 5).unwrap();
-    let target_after = Ticket::evolve(Some(target.clone()), &merged, 5).unwrap();
+    let source_after = Ticket::evolve(Some(source.clone()), &merged, Timestamp(5)).unwrap();
+    let target_after = Ticket::evolve(Some(target.clone()), &merged, Timestamp(5)).unwrap();
     assert_eq!(source_after.status(), Status::Closed);
     assert_eq!(source_after.merged_into(), Some(&id("T-2")));
     assert_eq!(target_after.merged_from(), &[id("T-1")]);
@@ -331,7 +333,7 @@ proptest! {
                 Ok(events) => {
                     for event in &events {
                         let previous = state.as_ref().map(|t| t.status());
-                        state = Ticket::evolve(state, event, history.len() as i64);
+                        state = Ticket::evolve(state, event, Timestamp(history.len() as i64));
                         history.push(event.clone());
                         let now = state.as_ref().map(|t| t.status());
                         if previous == Some(Status::Solved) && matches!(now, Some(Status::Open | Status::Pending | Status::Hold)) {
@@ -355,7 +357,7 @@ proptest! {
         if let Some(ticket) = &state {
             prop_assert_eq!(ticket.events(), history.len() as u64, "event count equals history length");
             prop_assert_eq!(ticket.reopens(), reopens);
-            prop_assert_eq!(&Ticket::replay(&history, 0).map(|t| t.status()), &Some(ticket.status()), "replay gives the same state");
+            prop_assert_eq!(&Ticket::replay(&history, Timestamp(0)).map(|t| t.status()), &Some(ticket.status()), "replay gives the same state");
         } else {
             prop_assert!(history.is_empty());
         }
