@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, Read, Write};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rapport::events::{codec, event_type_info, input_type_names, Amount, CxEvent, NormalizeOptions, TicketId};
+use rapport::events::{codec, event_type_info, input_type_names, names, Amount, CxEvent, NormalizeOptions, TicketId};
 use rapport::log::{EventId, Position, Timestamp};
 use serde_json::{Map, Value};
 
@@ -160,7 +160,7 @@ fn parse_line(text: &str, options: &NormalizeOptions) -> std::result::Result<Par
             other => return Err(format!("\"id\" is not a string: {}", other.unwrap_or(Value::Null))),
         },
     };
-    if event_type == "ticket.opened" {
+    if event_type == names::TICKET_OPENED {
         if let Some(ticket_type) = object.remove(TICKET_TYPE_KEY) {
             object.insert("type".to_owned(), ticket_type);
         }
@@ -173,7 +173,7 @@ fn parse_line(text: &str, options: &NormalizeOptions) -> std::result::Result<Par
         if let Some(unknown) = keys.iter().find(|key| !known.contains_key(key.as_str())) {
             let expected: Vec<&str> = known
                 .keys()
-                .map(|key| if event_type == "ticket.opened" && key == "type" { TICKET_TYPE_KEY } else { key })
+                .map(|key| if event_type == names::TICKET_OPENED && key == "type" { TICKET_TYPE_KEY } else { key })
                 .collect();
             return Err(format!("unknown field {unknown:?} for {event_type} (expected {})", expected.join(", ")));
         }
@@ -391,7 +391,7 @@ fn line_of(event: &CxEvent, at: Timestamp, id: EventId) -> Result<String> {
         if value.is_null() {
             continue;
         }
-        let key = if event_type == "ticket.opened" && key == "type" { TICKET_TYPE_KEY.to_owned() } else { key };
+        let key = if event_type == names::TICKET_OPENED && key == "type" { TICKET_TYPE_KEY.to_owned() } else { key };
         line.push(',');
         line.push_str(&Value::from(key).to_string());
         line.push(':');

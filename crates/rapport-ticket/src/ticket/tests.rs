@@ -125,6 +125,25 @@ fn a_ticket_opened_closed_is_terminal_and_one_opened_solved_reopens() {
 }
 
 #[test]
+fn a_command_names_the_event_it_records() {
+    let (state, _) = run(&[open_cmd("T-1")]).unwrap();
+    let ticket = state.unwrap();
+    for command in [
+        status(Status::Open),
+        message(Channel::KakaoTalk),
+        TicketCommand::Assign { group: Some("L2".into()), assignee: None },
+        TicketCommand::Flag { flag: TicketFlag::Urgent, reason: None },
+    ] {
+        let events = Ticket::decide(&id("T-1"), Some(&ticket), &command).unwrap();
+        let types: Vec<&str> = events.iter().map(CxEvent::event_type).collect();
+        assert!(types.contains(&command.event_type()), "{command:?} decided {types:?}");
+        let info = rapport_events::event_type_info(command.event_type()).unwrap();
+        assert!(info.is_input(), "a command's own event is an input type: {}", info.name());
+    }
+    assert_eq!(open_cmd("T-1").event_type(), "ticket.opened");
+}
+
+#[test]
 fn unsolved_and_reopen_are_defined_once_on_status() {
     use Status::*;
     let all = [New, Open, Pending, Hold, Solved, Closed];
