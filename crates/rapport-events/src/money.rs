@@ -247,7 +247,7 @@ mod tests {
         assert!(matches!(Amount::parse("99999999999999999999999999999999999"), Err(Error::AmountOutOfRange { .. })));
         assert_eq!(Amount::parse("000000000000000000000000000000000001").unwrap().ten_thousandths(), 10_000);
         assert_eq!(Amount::from_f64(1e11).unwrap().ten_thousandths(), max);
-        assert!(matches!(Amount::from_f64(100_000_000_000.0001), Err(Error::AmountOutOfRange { .. })));
+        assert!(matches!(Amount::from_f64(100_000_000_000.000_1), Err(Error::AmountOutOfRange { .. })));
         assert!(matches!(Amount::from_f64(1e300), Err(Error::AmountOutOfRange { .. })));
         assert!(matches!(Amount::from_f64(f64::NAN), Err(Error::InvalidAmount(_))));
         let json: Result<Amount, _> = serde_json::from_str("100000000000.0001");
