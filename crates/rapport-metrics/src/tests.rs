@@ -9,6 +9,7 @@ use rapport_events::{
     Channel, CustomerRated, CxEvent, Identity, MessageReceived, MessageSent, NormalizeOptions, Priority, Status,
     Survey, TicketAssigned, TicketId, TicketMerged, TicketOpened, TicketStatusChanged, TicketUpdated,
 };
+use rapport_types::Timestamp;
 
 use crate::projection::{MetricsOptions, MetricsProjection};
 use crate::report::{report, Dimension, ReportQuery};
@@ -104,7 +105,7 @@ fn run(options: MetricsOptions, history: &[(i64, &str, CxEvent)]) -> MetricsProj
     let mut projection = MetricsProjection::new(options);
     for (minute, stream, event) in history {
         let ticket = (*stream != "-").then(|| id(stream));
-        projection.apply(ticket.as_ref(), event, t(*minute));
+        projection.apply(ticket.as_ref(), event, Timestamp(t(*minute)));
     }
     projection
 }
@@ -113,13 +114,13 @@ fn run(options: MetricsOptions, history: &[(i64, &str, CxEvent)]) -> MetricsProj
 fn run_at(options: MetricsOptions, history: &[(i64, &str, CxEvent)]) -> MetricsProjection {
     let mut projection = MetricsProjection::new(options);
     for (at, stream, event) in history {
-        projection.apply(Some(&id(stream)), event, *at);
+        projection.apply(Some(&id(stream)), event, Timestamp(*at));
     }
     projection
 }
 
 fn metrics(projection: &MetricsProjection, ticket: &str, now: i64) -> TicketMetrics {
-    projection.ticket_metrics(&id(ticket), t(now)).unwrap()
+    projection.ticket_metrics(&id(ticket), Timestamp(t(now))).unwrap()
 }
 
 fn with_schedule(group: &str, schedule: Schedule) -> MetricsOptions {
@@ -424,7 +425,7 @@ fn business_minutes_across_daylight_saving() {
             (at("2026-03-09T14:00:00Z"), "A", status("A", Status::Solved)),
         ],
     );
-    let m = p.ticket_metrics(&id("A"), at("2026-03-10T00:00:00Z")).unwrap();
+    let m = p.ticket_metrics(&id("A"), Timestamp(at("2026-03-10T00:00:00Z"))).unwrap();
     assert_eq!((m.full_resolution.unwrap().calendar, m.full_resolution.unwrap().business), (65.0 * 60.0, 120.0));
     // Berlin, open on Sundays only, 00:00-24:00. On Sunday 2026-10-25 the clocks go back
     // (03:00 CEST -> 02:00 CET), so that Sunday lasts 25 h: Sat 22:00Z -> Sun 23:00Z.
@@ -439,7 +440,7 @@ fn business_minutes_across_daylight_saving() {
             (at("2026-10-25T23:30:00Z"), "B", status("B", Status::Solved)),
         ],
     );
-    let m = p.ticket_metrics(&id("B"), at("2026-10-26T12:00:00Z")).unwrap();
+    let m = p.ticket_metrics(&id("B"), Timestamp(at("2026-10-26T12:00:00Z"))).unwrap();
     assert_eq!((m.full_resolution.unwrap().calendar, m.full_resolution.unwrap().business), (1590.0, 1500.0));
     assert_eq!(m.requester_wait.business, 1500.0);
 }

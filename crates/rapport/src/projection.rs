@@ -98,7 +98,7 @@ impl Projection {
         if let Some(ticket_id) = &touch.ticket {
             self.apply_ticket_event(ticket_id, &touch.event, touch.at);
         }
-        self.metrics.apply(touch.ticket.as_ref(), &touch.event, touch.at.0);
+        self.metrics.apply(touch.ticket.as_ref(), &touch.event, touch.at);
         self.checkpoint += 1;
         self.events_applied += 1;
         Ok(())
