@@ -270,7 +270,7 @@ fn run() -> Result<(), Failure> {
     let bpi_from = micros_of("2010-01-01")?;
     let bpi_to = micros_of("2012-06-01")?;
     let bpi_now =
-        store.tickets()?.iter().filter(|t| t.created_at() < bpi_to).map(|t| t.updated_at()).max().unwrap_or(bpi_to);
+        store.tickets()?.iter().filter(|t| t.created_at().0 < bpi_to).map(|t| t.updated_at().0).max().unwrap_or(bpi_to);
     let query = ReportQuery { from: Some(bpi_from), to: Some(bpi_to), now: Some(bpi_now), ..ReportQuery::default() };
     let started = Instant::now();
     let report = store.metrics_report(&query)?;
@@ -406,7 +406,7 @@ fn run() -> Result<(), Failure> {
         view.profile.latest(rapport::events::Survey::Csat).map_or("-".to_owned(), |r| r.score.to_string()),
         view.profile.latest(rapport::events::Survey::Nps).map_or("-".to_owned(), |r| r.score.to_string()),
     );
-    let latest = Timestamp(view.profile.last_seen.unwrap_or(0));
+    let latest = view.profile.last_seen.unwrap_or(Timestamp(0));
     match store.fit_clv(latest, TimeUnit::Weeks).and_then(|fit| store.predict_customer_clv(&fit, &ClvOptions::default(), view.id())) {
         Ok(Some(p)) => println!(
             "  predicted: CLV {:.2} over 12 months, P(alive) {:.2}, {:.1} purchases in the next 52 weeks (models fitted on every customer up to {})",

@@ -68,7 +68,7 @@ pub(crate) struct SplitArgs {
 
 fn survey_json(view: &CustomerView, survey: Survey) -> Value {
     match view.profile.latest(survey) {
-        Some(rating) => json!({"score": rating.score, "at": rfc3339(rating.at)}),
+        Some(rating) => json!({"score": rating.score, "at": rfc3339(rating.at.0)}),
         None => Value::Null,
     }
 }
@@ -87,7 +87,7 @@ pub(crate) fn customer_json(view: &CustomerView) -> Value {
             json!({
                 "customers": c.customers.iter().map(CustomerId::to_string).collect::<Vec<_>>(),
                 "kind": c.kind,
-                "at": rfc3339(c.at),
+                "at": rfc3339(c.at.0),
             })
         })
         .collect();
@@ -98,9 +98,9 @@ pub(crate) fn customer_json(view: &CustomerView) -> Value {
         "merged_from": profile.merged_from.iter().map(CustomerId::to_string).collect::<Vec<_>>(),
         "split_from": profile.split_from.map(|c| c.to_string()),
         "merge_conflicts": conflicts,
-        "traits": profile.traits,
-        "first_seen": profile.first_seen.map(rfc3339),
-        "last_seen": profile.last_seen.map(rfc3339),
+        "traits": profile.traits.iter().map(|(key, t)| (key, &t.value)).collect::<std::collections::BTreeMap<_, _>>(),
+        "first_seen": profile.first_seen.map(|t| rfc3339(t.0)),
+        "last_seen": profile.last_seen.map(|t| rfc3339(t.0)),
         "channels": channels,
         "tickets": {
             "open": view.open_tickets.len(),
@@ -112,8 +112,8 @@ pub(crate) fn customer_json(view: &CustomerView) -> Value {
             "count": orders.count,
             "total": orders.total.as_f64(),
             "average": orders.average(),
-            "first_at": orders.first_at.map(rfc3339),
-            "last_at": orders.last_at.map(rfc3339),
+            "first_at": orders.first_at.map(|t| rfc3339(t.0)),
+            "last_at": orders.last_at.map(|t| rfc3339(t.0)),
         },
         "rfm": view.rfm.map(|rfm| json!({
             "frequency": rfm.frequency,

@@ -102,8 +102,8 @@ fn ticket_json(ticket: &Ticket, channels: &[String], metrics: Option<&TicketMetr
     json!({
         "ticket_id": ticket.id().as_str(),
         "status": ticket.status().as_str(),
-        "created_at": rfc3339(ticket.created_at()),
-        "updated_at": rfc3339(ticket.updated_at()),
+        "created_at": rfc3339(ticket.created_at().0),
+        "updated_at": rfc3339(ticket.updated_at().0),
         "requester": ticket.requester().to_string(),
         "channel": ticket.created_channel().to_string(),
         "channels": channels,
@@ -195,7 +195,7 @@ pub(crate) fn run_ticket(args: &TicketArgs) -> Result<ExitCode, CliError> {
         w(&mut out, format!("  tags       {}", tags.join(" ")))?;
         w(
             &mut out,
-            format!("  created    {}   updated {}", rfc3339(ticket.created_at()), rfc3339(ticket.updated_at())),
+            format!("  created    {}   updated {}", rfc3339(ticket.created_at().0), rfc3339(ticket.updated_at().0)),
         )?;
         if let Some(parent) = ticket.follow_up_of() {
             w(&mut out, format!("  follow-up of {parent}"))?;

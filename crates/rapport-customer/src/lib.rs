@@ -10,7 +10,7 @@ mod profile;
 mod projection;
 pub mod resolution;
 
-pub use crate::profile::{day_of, rfm, MergeConflict, Orders, Profile, Rating, Rfm};
+pub use crate::profile::{day_of, rfm, CurrencyOrders, MergeConflict, Orders, Profile, Rating, Rfm, TraitValue};
 pub use crate::projection::{CustomerProjection, ReadAt, Touch};
 pub use crate::resolution::{
     apply, decide, Decision, FastHasher, FastMap, Overlay, ResolutionOptions, Resolver, ResolverMut, ResolverView,

@@ -3,27 +3,60 @@
 
 use std::collections::BTreeMap;
 
-use rapport_events::{Amount, Channel, CustomerId, CxEvent, Survey, TicketId};
+use rapport_events::{Amount, Channel, CustomerId, CxEvent, Survey, TicketId, Total};
+use rapport_types::{Position, Timestamp};
 
 /// Microseconds per day.
 const DAY_MICROS: i64 = 86_400_000_000;
 
-/// The day number (days since 1970-01-01, UTC) of a time in unix microseconds.
-pub fn day_of(at_micros: i64) -> i32 {
-    at_micros.div_euclid(DAY_MICROS) as i32
+/// The day number (days since 1970-01-01, UTC) of an instant. Saturates beyond the `i32` range
+/// (which no instant in `Timestamp::MIN..=Timestamp::MAX` reaches).
+pub fn day_of(at: Timestamp) -> i32 {
+    let day = at.0.div_euclid(DAY_MICROS);
+    i32::try_from(day).unwrap_or(if day < 0 { i32::MIN } else { i32::MAX })
 }
 
 /// One survey answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rating {
-    /// When (unix microseconds).
-    pub at: i64,
+    /// When.
+    pub at: Timestamp,
     /// Which survey.
     pub survey: Survey,
     /// The score.
     pub score: u8,
     /// The ticket rated.
     pub ticket_id: Option<TicketId>,
+}
+
+/// One trait value and when it was set: the latest value per key wins, by occurred-at time, and
+/// between values set at the same time, the later log position (a total, deterministic order:
+/// no two events share a position), in the fold and on a merge alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraitValue {
+    /// The value.
+    pub value: String,
+    /// Occurred-at time of the event that set it.
+    pub at: Timestamp,
+    /// Log position of that event.
+    pub position: Position,
+}
+
+impl TraitValue {
+    /// Whether this value replaces `other` (it is later by `(at, position)`).
+    fn supersedes(&self, other: &TraitValue) -> bool {
+        (self.at, self.position) > (other.at, other.position)
+    }
+}
+
+fn set_trait(traits: &mut BTreeMap<String, TraitValue>, key: String, value: TraitValue) {
+    match traits.get_mut(&key) {
+        Some(current) if value.supersedes(current) => *current = value,
+        Some(_) => {}
+        None => {
+            traits.insert(key, value);
+        }
+    }
 }
 
 /// A refused merge, as recorded on each customer involved.
@@ -33,46 +66,82 @@ pub struct MergeConflict {
     pub customers: Vec<CustomerId>,
     /// The unique kind with two values.
     pub kind: String,
-    /// When (unix microseconds).
-    pub at: i64,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// Orders of a customer in one currency (other than the profile's).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CurrencyOrders {
+    /// Number of orders.
+    pub count: u32,
+    /// Sum of their amounts.
+    pub total: Total,
+    /// Spend per purchase day, sorted by day: `(day number, ten-thousandths)`.
+    pub days: Vec<(i32, i128)>,
 }
 
 /// Orders of a customer.
+///
+/// Amounts of different currencies are never added: `total`, [`Orders::average`] and the
+/// per-day spend of `days` (RFM, CLV) are in the profile's `currency`, that of its first order
+/// (of the survivor's, after a merge; a profile without orders in it takes the merged one's).
+/// Orders in any other currency are counted and summed per currency in `other_currencies`, and
+/// are not purchases for RFM. Sums are `i128` ([`Total`]), so no merge can overflow them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Orders {
-    /// Number of orders.
+    /// Number of orders, every currency.
     pub count: u32,
-    /// Sum of amounts (amounts in different currencies are added as they are).
-    pub total: Amount,
-    /// Time of the first order.
-    pub first_at: Option<i64>,
-    /// Time of the last order.
-    pub last_at: Option<i64>,
-    /// Spend per purchase day, sorted by day: `(day number, ten-thousandths)`.
-    pub days: Vec<(i32, i64)>,
+    /// The currency of `total` and `days` (ISO 4217), `None` before the first order.
+    pub currency: Option<String>,
+    /// Sum of the amounts of the orders in `currency`.
+    pub total: Total,
+    /// Time of the first order (every currency).
+    pub first_at: Option<Timestamp>,
+    /// Time of the last order (every currency).
+    pub last_at: Option<Timestamp>,
+    /// Spend per purchase day of the orders in `currency`, sorted by day:
+    /// `(day number, ten-thousandths)`.
+    pub days: Vec<(i32, i128)>,
+    /// Orders in other currencies, by ISO 4217 code.
+    pub other_currencies: BTreeMap<String, CurrencyOrders>,
+}
+
+fn add_day(days: &mut Vec<(i32, i128)>, day: i32, spend: i128) {
+    match days.binary_search_by_key(&day, |(d, _)| *d) {
+        Ok(idx) => days[idx].1 = days[idx].1.saturating_add(spend),
+        Err(idx) => days.insert(idx, (day, spend)),
+    }
 }
 
 impl Orders {
-    /// Average order value.
+    /// Average value of the orders in `currency`.
     pub fn average(&self) -> Option<f64> {
-        (self.count > 0).then(|| self.total.as_f64() / f64::from(self.count))
+        let others: u32 = self.other_currencies.values().map(|o| o.count).sum();
+        let in_currency = self.count.saturating_sub(others);
+        (in_currency > 0).then(|| self.total.as_f64() / f64::from(in_currency))
     }
 
-    fn add(&mut self, at: i64, amount: Amount) {
-        self.count += 1;
-        self.total = Amount::from_ten_thousandths(self.total.ten_thousandths() + amount.ten_thousandths());
+    fn add(&mut self, at: Timestamp, amount: Amount, currency: &str) {
+        self.count = self.count.saturating_add(1);
         self.first_at = Some(self.first_at.map_or(at, |first| first.min(at)));
         self.last_at = Some(self.last_at.map_or(at, |last| last.max(at)));
-        let day = day_of(at);
-        match self.days.binary_search_by_key(&day, |(d, _)| *d) {
-            Ok(idx) => self.days[idx].1 += amount.ten_thousandths(),
-            Err(idx) => self.days.insert(idx, (day, amount.ten_thousandths())),
+        let currency_now = self.currency.get_or_insert_with(|| currency.to_owned());
+        if currency_now != currency {
+            let other = self.other_currencies.entry(currency.to_owned()).or_default();
+            other.count = other.count.saturating_add(1);
+            other.total.add(amount);
+            add_day(&mut other.days, day_of(at), i128::from(amount.ten_thousandths()));
+            return;
         }
+        self.total.add(amount);
+        add_day(&mut self.days, day_of(at), i128::from(amount.ten_thousandths()));
     }
 
-    fn absorb(&mut self, other: &Orders) {
-        self.count += other.count;
-        self.total = Amount::from_ten_thousandths(self.total.ten_thousandths() + other.total.ten_thousandths());
+    fn absorb(&mut self, other: Orders) {
+        let other_in_currency =
+            other.count.saturating_sub(other.other_currencies.values().map(|o| o.count).sum::<u32>());
+        self.count = self.count.saturating_add(other.count);
         self.first_at = match (self.first_at, other.first_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -81,11 +150,42 @@ impl Orders {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
-        for (day, spend) in &other.days {
-            match self.days.binary_search_by_key(day, |(d, _)| *d) {
-                Ok(idx) => self.days[idx].1 += spend,
-                Err(idx) => self.days.insert(idx, (*day, *spend)),
+        for (currency, orders) in other.other_currencies {
+            self.add_other(currency, orders);
+        }
+        let Some(other_currency) = other.currency else { return };
+        match &self.currency {
+            // No order of our own yet: the merged customer's currency becomes ours.
+            None => {
+                self.currency = Some(other_currency);
+                self.total = other.total;
+                self.days = other.days;
             }
+            Some(mine) if *mine == other_currency => {
+                self.total.add_total(other.total);
+                for (day, spend) in other.days {
+                    add_day(&mut self.days, day, spend);
+                }
+            }
+            Some(_) => self.add_other(
+                other_currency,
+                CurrencyOrders { count: other_in_currency, total: other.total, days: other.days },
+            ),
+        }
+    }
+
+    fn add_other(&mut self, currency: String, orders: CurrencyOrders) {
+        // A merged customer's other currency may be ours: then its orders join ours.
+        let (total, days) = if self.currency.as_ref() == Some(&currency) {
+            (&mut self.total, &mut self.days)
+        } else {
+            let mine = self.other_currencies.entry(currency).or_default();
+            mine.count = mine.count.saturating_add(orders.count);
+            (&mut mine.total, &mut mine.days)
+        };
+        total.add_total(orders.total);
+        for (day, spend) in orders.days {
+            add_day(days, day, spend);
         }
     }
 }
@@ -106,8 +206,8 @@ pub struct Rfm {
 
 /// RFM of `days` (sorted `(day, spend)`) as of the observation end day `end_day`; purchase days
 /// after it are not counted. `None` without purchases up to then.
-pub fn rfm(days: &[(i32, i64)], end_day: i32) -> Option<Rfm> {
-    let observed: Vec<&(i32, i64)> = days.iter().take_while(|(day, _)| *day <= end_day).collect();
+pub fn rfm(days: &[(i32, i128)], end_day: i32) -> Option<Rfm> {
+    let observed: Vec<&(i32, i128)> = days.iter().take_while(|(day, _)| *day <= end_day).collect();
     let (first, _) = **observed.first()?;
     let (last, _) = **observed.last()?;
     let frequency = (observed.len() - 1) as u32;
@@ -128,12 +228,12 @@ pub struct Profile {
     pub merged_from: Vec<CustomerId>,
     /// The customer this one was split from, if any.
     pub split_from: Option<CustomerId>,
-    /// Traits, latest value per key.
-    pub traits: BTreeMap<String, String>,
+    /// Traits, the latest value per key (see [`TraitValue`]).
+    pub traits: BTreeMap<String, TraitValue>,
     /// Time of the first event that reached the customer.
-    pub first_seen: Option<i64>,
+    pub first_seen: Option<Timestamp>,
     /// Time of the latest.
-    pub last_seen: Option<i64>,
+    pub last_seen: Option<Timestamp>,
     /// Inbound interactions per channel (customer messages, tickets opened on a channel).
     pub channels: Vec<(Channel, u32)>,
     /// Tickets the customer requested, on any identity, in order of creation.
@@ -145,7 +245,7 @@ pub struct Profile {
     /// Refused merges.
     pub conflicts: Vec<MergeConflict>,
     /// Positions of every event that touched the customer, ascending.
-    pub timeline: Vec<u64>,
+    pub timeline: Vec<Position>,
 }
 
 impl Profile {
@@ -172,13 +272,13 @@ impl Profile {
         self.ratings.iter().rev().find(|r| r.survey == survey)
     }
 
-    /// RFM as of the observation end (unix microseconds).
-    pub fn rfm(&self, observation_end: i64) -> Option<Rfm> {
+    /// RFM as of the observation end.
+    pub fn rfm(&self, observation_end: Timestamp) -> Option<Rfm> {
         rfm(&self.orders.days, day_of(observation_end))
     }
 
     /// Records that the event at `position` (time `at`) touched the customer.
-    pub(crate) fn touch(&mut self, position: u64, at: i64) {
+    pub(crate) fn touch(&mut self, position: Position, at: Timestamp) {
         if self.timeline.last().is_none_or(|last| *last < position) {
             self.timeline.push(position);
         } else if let Err(idx) = self.timeline.binary_search(&position) {
@@ -195,17 +295,22 @@ impl Profile {
         }
     }
 
-    /// Folds what an event says about the customer (not the timeline: see [`Profile::touch`]).
-    /// `derived`: the store derived the event (a ticket it opened for a message is not a second
-    /// interaction).
-    pub(crate) fn fold(&mut self, event: &CxEvent, at: i64, derived: bool) {
+    /// The current value of a trait.
+    pub fn trait_value(&self, key: &str) -> Option<&str> {
+        self.traits.get(key).map(|t| t.value.as_str())
+    }
+
+    /// Folds what the event at `position` (time `at`) says about the customer (not the
+    /// timeline: see [`Profile::touch`]). `derived`: the store derived the event (a ticket it
+    /// opened for a message is not a second interaction).
+    pub(crate) fn fold(&mut self, event: &CxEvent, position: Position, at: Timestamp, derived: bool) {
         match event {
             CxEvent::CustomerIdentified(e) => {
                 for (key, value) in &e.traits {
-                    self.traits.insert(key.clone(), value.clone());
+                    set_trait(&mut self.traits, key.clone(), TraitValue { value: value.clone(), at, position });
                 }
             }
-            CxEvent::OrderPlaced(e) => self.orders.add(at, e.amount),
+            CxEvent::OrderPlaced(e) => self.orders.add(at, e.amount, &e.currency),
             CxEvent::CustomerRated(e) => {
                 let rating = Rating { at, survey: e.survey, score: e.score, ticket_id: e.ticket_id.clone() };
                 let idx = self.ratings.partition_point(|r| r.at <= at);
@@ -229,7 +334,7 @@ impl Profile {
         self.merged_from.push(other.id);
         self.merged_from.extend(other.merged_from);
         for (key, value) in other.traits {
-            self.traits.entry(key).or_insert(value);
+            set_trait(&mut self.traits, key, value);
         }
         self.first_seen = match (self.first_seen, other.first_seen) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -250,7 +355,7 @@ impl Profile {
                 self.tickets.push(ticket);
             }
         }
-        self.orders.absorb(&other.orders);
+        self.orders.absorb(other.orders);
         for rating in other.ratings {
             let idx = self.ratings.partition_point(|r| r.at <= rating.at);
             self.ratings.insert(idx, rating);
@@ -277,11 +382,11 @@ impl Profile {
 
     /// Heap bytes held, excluding the timeline (for the memory benchmark).
     pub fn heap_bytes_without_timeline(&self) -> usize {
-        self.merged_from.capacity() * 8
-            + self.traits.iter().map(|(k, v)| k.capacity() + v.capacity() + 48).sum::<usize>()
+        self.merged_from.capacity() * std::mem::size_of::<CustomerId>()
+            + self.traits.iter().map(|(k, v)| k.capacity() + v.value.capacity() + 64).sum::<usize>()
             + self.channels.capacity() * std::mem::size_of::<(Channel, u32)>()
-            + self.tickets.iter().map(|t| t.0.capacity() + 24).sum::<usize>()
-            + self.orders.days.capacity() * 16
+            + self.tickets.iter().map(|t| t.as_str().len() + 24).sum::<usize>()
+            + self.orders.days.capacity() * std::mem::size_of::<(i32, i128)>()
             + self.ratings.capacity() * std::mem::size_of::<Rating>()
             + self.conflicts.capacity() * std::mem::size_of::<MergeConflict>()
     }
@@ -309,8 +414,9 @@ mod tests {
 
     #[test]
     fn day_numbers_are_utc_days() {
-        assert_eq!(day_of(0), 0);
-        assert_eq!(day_of(DAY_MICROS - 1), 0);
-        assert_eq!(day_of(-1), -1);
+        assert_eq!(day_of(Timestamp(0)), 0);
+        assert_eq!(day_of(Timestamp(DAY_MICROS - 1)), 0);
+        assert_eq!(day_of(Timestamp(-1)), -1);
+        assert_eq!(day_of(Timestamp(i64::MIN)), -106_751_992, "no overflow at the extremes");
     }
 }

@@ -3,6 +3,7 @@
 //! a reader the caller passes in (this crate does no I/O).
 
 use rapport_events::{CustomerId, CxEvent, Identity, TicketId};
+use rapport_types::{Position, Timestamp};
 
 use crate::profile::{MergeConflict, Profile};
 use crate::resolution::{self, FastMap, ResolutionOptions, Resolver, ResolverView};
@@ -11,23 +12,29 @@ use crate::resolution::{self, FastMap, ResolutionOptions, Resolver, ResolverView
 #[derive(Debug, Clone)]
 pub struct Touch {
     /// Log position.
-    pub position: u64,
+    pub position: Position,
     /// The ticket whose stream holds the event, if any.
     pub ticket: Option<TicketId>,
     /// The event.
     pub event: CxEvent,
-    /// Domain time (unix microseconds).
-    pub at: i64,
+    /// Domain time (the event's occurred-at).
+    pub at: Timestamp,
     /// Derived by the store from another event.
     pub derived: bool,
 }
 
-/// Reads an older event by position (for split rebuilds).
-pub type ReadAt<'r> = dyn FnMut(u64) -> Option<Touch> + 'r;
+/// Reads an older event by position (for split rebuilds). `Ok(None)` means the event is
+/// deliberately left out of this fold (a replay up to a point in time); a reader over the whole
+/// log returns an error for a position it cannot read, and for one that is missing. Every
+/// error stops the fold: [`CustomerProjection::apply`] returns it and changes nothing.
+pub type ReadAt<'r, E> = dyn FnMut(Position) -> Result<Option<Touch>, E> + 'r;
 
 /// Identity resolution plus profiles.
 #[derive(Debug, Clone, Default)]
 pub struct CustomerProjection {
+    /// The position after the latest event applied (0 before any). Invariant: every event
+    /// folded is below it, and an event whose fold failed left it (and everything else) as it was.
+    checkpoint: Position,
     options: ResolutionOptions,
     resolver: Resolver,
     profiles: FastMap<CustomerId, Profile>,
@@ -43,6 +50,11 @@ impl CustomerProjection {
     /// The resolution options.
     pub fn options(&self) -> &ResolutionOptions {
         &self.options
+    }
+
+    /// The position after the latest event applied (0 before any).
+    pub fn checkpoint(&self) -> Position {
+        self.checkpoint
     }
 
     /// The resolution state (for planning on an overlay).
@@ -98,10 +110,18 @@ impl CustomerProjection {
         self.profiles.entry(customer).or_insert_with(|| Profile::new(customer))
     }
 
-    /// Folds one event (positions in order, each once).
-    pub fn apply(&mut self, touch: &Touch, read: &mut ReadAt<'_>) {
+    /// Folds one event (positions in order, each once). A split reads the customer's older
+    /// events through `read`; if that fails, the error is returned, nothing changes and the
+    /// checkpoint stays before this event.
+    pub fn apply<E>(&mut self, touch: &Touch, read: &mut ReadAt<'_, E>) -> Result<(), E> {
+        self.fold(touch, read)?;
+        self.checkpoint = self.checkpoint.max(Position(touch.position.0.saturating_add(1)));
+        Ok(())
+    }
+
+    fn fold<E>(&mut self, touch: &Touch, read: &mut ReadAt<'_, E>) -> Result<(), E> {
         match &touch.event {
-            CxEvent::CustomersSplit(split) => self.split(touch, split.customer, &split.identities, read),
+            CxEvent::CustomersSplit(split) => return self.split(touch, split.customer, &split.identities, read),
             CxEvent::CustomersMerged(merged) => {
                 // Informational: the merge itself happens when the linking event is folded.
                 let survivor = self.resolver.resolve(merged.survivor);
@@ -125,10 +145,11 @@ impl CustomerProjection {
                 if let Some(customer) = owner {
                     let profile = self.profile_mut(customer);
                     profile.touch(touch.position, touch.at);
-                    profile.fold(&touch.event, touch.at, touch.derived);
+                    profile.fold(&touch.event, touch.position, touch.at, touch.derived);
                 }
             }
         }
+        Ok(())
     }
 
     fn apply_identified(&mut self, touch: &Touch) {
@@ -158,7 +179,7 @@ impl CustomerProjection {
         }
         let profile = self.profile_mut(target);
         profile.touch(touch.position, touch.at);
-        profile.fold(&touch.event, touch.at, touch.derived);
+        profile.fold(&touch.event, touch.position, touch.at, touch.derived);
     }
 
     /// The customers an older event belongs to now (after a split moved identities).
@@ -179,9 +200,23 @@ impl CustomerProjection {
         owners
     }
 
-    fn split(&mut self, touch: &Touch, customer: CustomerId, identities: &[Identity], read: &mut ReadAt<'_>) {
+    fn split<E>(
+        &mut self,
+        touch: &Touch,
+        customer: CustomerId,
+        identities: &[Identity],
+        read: &mut ReadAt<'_, E>,
+    ) -> Result<(), E> {
         let customer = self.resolver.resolve(customer);
-        let Some(old) = self.profiles.remove(&customer) else { return };
+        let Some(timeline) = self.profiles.get(&customer).map(|p| p.timeline.clone()) else { return Ok(()) };
+        // Read everything first: a failing read must leave the projection as it was.
+        let mut older_events = Vec::with_capacity(timeline.len());
+        for position in timeline {
+            if let Some(older) = read(position)? {
+                older_events.push((position, older));
+            }
+        }
+        let Some(old) = self.profiles.remove(&customer) else { return Ok(()) };
         let moved = self.resolver.split(customer, identities);
         let mut kept = Profile::new(customer);
         kept.merged_from = old.merged_from;
@@ -190,23 +225,26 @@ impl CustomerProjection {
         let mut split_off = Profile::new(moved);
         split_off.split_from = Some(customer);
         // Rebuild both from the log: every event goes where its identities are now.
-        for position in old.timeline {
-            let Some(older) = read(position) else { continue };
+        for (position, older) in older_events {
             let owners = self.owners_now(&older);
             let to_kept = owners.contains(&customer) || !owners.contains(&moved);
             let to_moved = owners.contains(&moved);
             if to_kept {
                 kept.touch(position, older.at);
-                kept.fold(&older.event, older.at, older.derived);
+                kept.fold(&older.event, position, older.at, older.derived);
             }
             if to_moved {
                 split_off.touch(position, older.at);
-                split_off.fold(&older.event, older.at, older.derived);
+                split_off.fold(&older.event, position, older.at, older.derived);
             }
         }
         kept.touch(touch.position, touch.at);
         split_off.touch(touch.position, touch.at);
         self.profiles.insert(customer, kept);
         self.profiles.insert(moved, split_off);
+        Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -80,7 +80,7 @@ pub enum Error {
         /// The encoder's message.
         reason: String,
     },
-    /// A monetary amount is not a finite decimal within range.
+    /// A monetary amount is not a finite decimal with at most four fraction digits.
     #[error("invalid amount {0:?}")]
     InvalidAmount(String),
     /// A value holds a control character or a bidirectional override
@@ -111,5 +111,14 @@ pub enum Error {
         value: String,
         /// What is wrong.
         reason: crate::PhoneProblem,
+    },
+    /// A monetary amount's absolute value is over the limit.
+    #[error("amount of {ten_thousandths} ten-thousandths is beyond the limit of ±{limit}")]
+    AmountOutOfRange {
+        /// The amount, in ten-thousandths of the currency unit (`i128::MAX` when even that
+        /// cannot hold it).
+        ten_thousandths: i128,
+        /// [`crate::AMOUNT_TEN_THOUSANDTHS_MAX`].
+        limit: i64,
     },
 }

@@ -11,12 +11,17 @@ use crate::channel::Channel;
 use crate::error::Error;
 use crate::identity::{Identity, NormalizeOptions};
 use crate::money::Amount;
+use crate::registry::{event_type_info, names, EventTypeInfo};
 use crate::{NAME_BYTES_MAX, TEXT_BYTES_MAX};
 
 /// A ticket id (`1-364285768`, `T-42`, ...): 1 to [`NAME_BYTES_MAX`] bytes, no surrounding space.
+///
+/// Built with [`TicketId::new`], which validates. Decoding (postcard or JSON) does not validate:
+/// stored history must always replay, and [`CxEvent::validate`] checks the ids of an event
+/// before it is recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct TicketId(pub String);
+pub struct TicketId(String);
 
 impl TicketId {
     /// Validates and wraps an id.
@@ -29,6 +34,11 @@ impl TicketId {
     /// The id text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The id text, owned.
+    pub fn into_string(self) -> String {
+        self.0
     }
 
     fn validate(&self) -> Result<(), Error> {
@@ -122,6 +132,20 @@ name_enum!(
     /// Closed; terminal.
     Closed = "closed",
 });
+
+impl Status {
+    /// Whether a ticket in this status is unsolved: `new`, `open`, `pending` or `hold`. The one
+    /// definition of "unsolved" (tickets, metrics and reports use it).
+    pub const fn is_unsolved(&self) -> bool {
+        matches!(self, Status::New | Status::Open | Status::Pending | Status::Hold)
+    }
+
+    /// Whether changing from this status to `to` is a reopen: `solved` -> `open`, `pending` or
+    /// `hold` (not from `closed`, which is terminal). The one definition of a reopen.
+    pub const fn is_reopen_to(&self, to: Status) -> bool {
+        matches!(self, Status::Solved) && matches!(to, Status::Open | Status::Pending | Status::Hold)
+    }
+}
 
 name_enum!(
     /// Ticket priority.
@@ -502,27 +526,27 @@ fn check_opt_text(field: &'static str, text: &Option<String>) -> Result<(), Erro
 }
 
 impl CxEvent {
-    /// Persisted type name.
+    /// Persisted type name (a constant of [`crate::names`]; its entry in [`crate::EVENT_TYPES`]).
     pub fn event_type(&self) -> &'static str {
         match self {
-            CxEvent::CustomerIdentified(_) => "customer.identified",
-            CxEvent::OrderPlaced(_) => "customer.order_placed",
-            CxEvent::CustomerRated(_) => "customer.rated",
-            CxEvent::MessageReceived(_) => "message.received",
-            CxEvent::MessageSent(_) => "message.sent",
-            CxEvent::TicketOpened(_) => "ticket.opened",
-            CxEvent::TicketStatusChanged(_) => "ticket.status_changed",
-            CxEvent::TicketAssigned(_) => "ticket.assigned",
-            CxEvent::TicketTagged(_) => "ticket.tagged",
-            CxEvent::TicketPriorityChanged(_) => "ticket.priority_changed",
-            CxEvent::TicketMerged(_) => "ticket.merged",
-            CxEvent::TicketChannelSwitched(_) => "ticket.channel_switched",
-            CxEvent::TicketLabeled(_) => "ticket.labeled",
-            CxEvent::TicketFlagged(_) => "ticket.flagged",
-            CxEvent::TicketUpdated(_) => "ticket.updated",
-            CxEvent::CustomersMerged(_) => "customer.merged",
-            CxEvent::CustomerMergeConflict(_) => "customer.merge_conflict",
-            CxEvent::CustomersSplit(_) => "customer.split",
+            CxEvent::CustomerIdentified(_) => names::CUSTOMER_IDENTIFIED,
+            CxEvent::OrderPlaced(_) => names::ORDER_PLACED,
+            CxEvent::CustomerRated(_) => names::CUSTOMER_RATED,
+            CxEvent::MessageReceived(_) => names::MESSAGE_RECEIVED,
+            CxEvent::MessageSent(_) => names::MESSAGE_SENT,
+            CxEvent::TicketOpened(_) => names::TICKET_OPENED,
+            CxEvent::TicketStatusChanged(_) => names::TICKET_STATUS_CHANGED,
+            CxEvent::TicketAssigned(_) => names::TICKET_ASSIGNED,
+            CxEvent::TicketTagged(_) => names::TICKET_TAGGED,
+            CxEvent::TicketPriorityChanged(_) => names::TICKET_PRIORITY_CHANGED,
+            CxEvent::TicketMerged(_) => names::TICKET_MERGED,
+            CxEvent::TicketChannelSwitched(_) => names::TICKET_CHANNEL_SWITCHED,
+            CxEvent::TicketLabeled(_) => names::TICKET_LABELED,
+            CxEvent::TicketFlagged(_) => names::TICKET_FLAGGED,
+            CxEvent::TicketUpdated(_) => names::TICKET_UPDATED,
+            CxEvent::CustomersMerged(_) => names::CUSTOMERS_MERGED,
+            CxEvent::CustomerMergeConflict(_) => names::CUSTOMER_MERGE_CONFLICT,
+            CxEvent::CustomersSplit(_) => names::CUSTOMERS_SPLIT,
         }
     }
 
@@ -584,6 +608,7 @@ impl CxEvent {
             }
             CxEvent::OrderPlaced(e) => {
                 check_name("order_id", &e.order_id)?;
+                e.amount.validate()?;
                 if e.currency.len() != 3 || !e.currency.bytes().all(|b| b.is_ascii_uppercase()) {
                     return Err(Error::InvalidValue {
                         field: "currency",
@@ -711,44 +736,18 @@ impl CxEvent {
         mut fields: serde_json::Value,
         options: &NormalizeOptions,
     ) -> Result<CxEvent, Error> {
-        normalize_identities(event_type, &mut fields, options)?;
-        fn parse<T: serde::de::DeserializeOwned>(event_type: &str, fields: serde_json::Value) -> Result<T, Error> {
-            serde_json::from_value(fields).map_err(|error| Error::Decode {
-                event_type: event_type.to_owned(),
-                version: 0,
-                reason: error.to_string(),
-            })
-        }
-        let event = match event_type {
-            "customer.identified" => CxEvent::CustomerIdentified(parse(event_type, fields)?),
-            "customer.order_placed" => CxEvent::OrderPlaced(parse(event_type, fields)?),
-            "customer.rated" => CxEvent::CustomerRated(parse(event_type, fields)?),
-            "message.received" => CxEvent::MessageReceived(parse(event_type, fields)?),
-            "message.sent" => CxEvent::MessageSent(parse(event_type, fields)?),
-            "ticket.opened" => CxEvent::TicketOpened(parse(event_type, fields)?),
-            "ticket.status_changed" => CxEvent::TicketStatusChanged(parse(event_type, fields)?),
-            "ticket.assigned" => CxEvent::TicketAssigned(parse(event_type, fields)?),
-            "ticket.tagged" => CxEvent::TicketTagged(parse(event_type, fields)?),
-            "ticket.priority_changed" => CxEvent::TicketPriorityChanged(parse(event_type, fields)?),
-            "ticket.merged" => CxEvent::TicketMerged(parse(event_type, fields)?),
-            "ticket.channel_switched" => CxEvent::TicketChannelSwitched(parse(event_type, fields)?),
-            "ticket.labeled" => CxEvent::TicketLabeled(parse(event_type, fields)?),
-            "ticket.flagged" => CxEvent::TicketFlagged(parse(event_type, fields)?),
-            "ticket.updated" => CxEvent::TicketUpdated(parse(event_type, fields)?),
-            "customer.merged" => CxEvent::CustomersMerged(parse(event_type, fields)?),
-            "customer.merge_conflict" => CxEvent::CustomerMergeConflict(parse(event_type, fields)?),
-            "customer.split" => CxEvent::CustomersSplit(parse(event_type, fields)?),
-            other => return Err(Error::UnknownEventType(other.to_owned())),
-        };
+        let info = event_type_info(event_type).ok_or_else(|| Error::UnknownEventType(event_type.to_owned()))?;
+        normalize_identities(info, &mut fields, options)?;
+        let event = info.parse_json(fields)?;
         event.validate()?;
         Ok(event)
     }
 }
 
-/// Rewrites every `{kind, value}` identity under the known identity fields to its normalized
+/// Rewrites every `{kind, value}` identity under the type's identity fields to its normalized
 /// form, so that deserialization sees normalized values (phone numbers need the options).
 fn normalize_identities(
-    event_type: &str,
+    info: &EventTypeInfo,
     fields: &mut serde_json::Value,
     options: &NormalizeOptions,
 ) -> Result<(), Error> {
@@ -766,24 +765,16 @@ fn normalize_identities(
         Ok(())
     }
     let Some(object) = fields.as_object_mut() else { return Ok(()) };
-    let keys: &[&str] = match event_type {
-        "customer.order_placed" | "customer.rated" => &["identity"],
-        "customer.merged" | "customer.merge_conflict" => &["cause"],
-        "message.received" => &["from"],
-        "ticket.opened" => &["requester"],
-        _ => &[],
-    };
-    for &key in keys {
+    for &key in info.identity_fields() {
         if let Some(value) = object.get_mut(key) {
             normalize_one(value, options)?;
         }
     }
-    if event_type != "customer.identified" && event_type != "customer.split" {
-        return Ok(());
-    }
-    if let Some(serde_json::Value::Array(list)) = object.get_mut("identities") {
-        for value in list {
-            normalize_one(value, options)?;
+    for &key in info.identity_list_fields() {
+        if let Some(serde_json::Value::Array(list)) = object.get_mut(key) {
+            for value in list {
+                normalize_one(value, options)?;
+            }
         }
     }
     Ok(())

@@ -26,6 +26,7 @@ mod error;
 mod event;
 mod identity;
 mod money;
+mod registry;
 
 pub use crate::channel::Channel;
 pub use crate::error::{Error, Result};
@@ -38,7 +39,8 @@ pub use crate::event::{
 pub use crate::identity::{
     check_no_control_chars, ConfusableReason, Identity, IdentityKind, NormalizeOptions, PhoneProblem,
 };
-pub use crate::money::Amount;
+pub use crate::money::{Amount, Total, AMOUNT_TEN_THOUSANDTHS_MAX};
+pub use crate::registry::{event_type_info, input_type_names, names, EventTypeInfo, Origin, EVENT_TYPES};
 
 /// Longest identity value after normalization, in bytes.
 pub const IDENTITY_VALUE_BYTES_MAX: usize = 320;

@@ -1,5 +1,6 @@
 //! Exact monetary amounts: a decimal with four fraction digits, stored as an integer so sums
-//! never drift.
+//! never drift. An [`Amount`] is bounded by [`AMOUNT_TEN_THOUSANDTHS_MAX`]; sums of amounts are
+//! [`Total`]s, kept in `i128`, so no number of orders can overflow them.
 
 use std::fmt;
 
@@ -7,7 +8,15 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::Error;
 
-/// A decimal amount in units of 1/10 000 of the currency unit.
+/// Largest absolute value of an [`Amount`], in ten-thousandths of the currency unit (the minor
+/// unit amounts are stored in): 10^15, i.e. 100 000 000 000 currency units. Every amount within
+/// it is carried exactly by a JSON number (a double holds integers up to 2^53 > 10^15).
+pub const AMOUNT_TEN_THOUSANDTHS_MAX: i64 = 1_000_000_000_000_000;
+
+/// A decimal amount in units of 1/10 000 of the currency unit; its absolute value is at most
+/// [`AMOUNT_TEN_THOUSANDTHS_MAX`] when built with [`Amount::new`], [`Amount::parse`] or
+/// [`Amount::from_f64`]. Decoding a stored payload does not check the bound (old history must
+/// replay); [`crate::CxEvent::validate`] checks it before an event is recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Amount {
     ten_thousandths: i64,
@@ -16,9 +25,11 @@ pub struct Amount {
 const SCALE: i64 = 10_000;
 
 impl Amount {
-    /// An amount from ten-thousandths of a unit.
-    pub const fn from_ten_thousandths(ten_thousandths: i64) -> Amount {
-        Amount { ten_thousandths }
+    /// An amount from ten-thousandths of a unit; refused beyond [`AMOUNT_TEN_THOUSANDTHS_MAX`].
+    pub fn new(ten_thousandths: i64) -> Result<Amount, Error> {
+        let amount = Amount { ten_thousandths };
+        amount.validate()?;
+        Ok(amount)
     }
 
     /// The amount in ten-thousandths of a unit.
@@ -31,7 +42,19 @@ impl Amount {
         self.ten_thousandths as f64 / SCALE as f64
     }
 
-    /// Parses a decimal like `29.33` or `-4`. At most four fraction digits.
+    /// Checks the bound: `|ten_thousandths| <= AMOUNT_TEN_THOUSANDTHS_MAX`.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.ten_thousandths.unsigned_abs() > AMOUNT_TEN_THOUSANDTHS_MAX.unsigned_abs() {
+            return Err(Error::AmountOutOfRange {
+                ten_thousandths: i128::from(self.ten_thousandths),
+                limit: AMOUNT_TEN_THOUSANDTHS_MAX,
+            });
+        }
+        Ok(())
+    }
+
+    /// Parses a decimal like `29.33` or `-4`. At most four fraction digits, absolute value at
+    /// most [`AMOUNT_TEN_THOUSANDTHS_MAX`] ten-thousandths.
     pub fn parse(text: &str) -> Result<Amount, Error> {
         let invalid = || Error::InvalidAmount(text.to_owned());
         let trimmed = text.trim();
@@ -50,36 +73,110 @@ impl Amount {
         if fraction.len() > 4 {
             return Err(invalid());
         }
-        let whole: i64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| invalid())? };
-        let mut fraction_value: i64 = if fraction.is_empty() { 0 } else { fraction.parse().map_err(|_| invalid())? };
+        // Leading zeros do not count; any other whole part longer than this is over the bound.
+        let whole = whole.trim_start_matches('0');
+        if whole.len() > 30 {
+            return Err(Error::AmountOutOfRange { ten_thousandths: i128::MAX, limit: AMOUNT_TEN_THOUSANDTHS_MAX });
+        }
+        let whole: i128 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| invalid())? };
+        let mut fraction_value: i128 = if fraction.is_empty() { 0 } else { fraction.parse().map_err(|_| invalid())? };
         for _ in fraction.len()..4 {
             fraction_value *= 10;
         }
-        let value = whole.checked_mul(SCALE).and_then(|w| w.checked_add(fraction_value)).ok_or_else(invalid)?;
-        Ok(Amount { ten_thousandths: if negative { -value } else { value } })
+        // At most 30 digits times 10^4 plus a fraction fits an i128 (~1.7 * 10^38).
+        let value = whole * i128::from(SCALE) + fraction_value;
+        let value = if negative { -value } else { value };
+        match i64::try_from(value) {
+            Ok(ten_thousandths) => Amount::new(ten_thousandths),
+            Err(_) => Err(Error::AmountOutOfRange { ten_thousandths: value, limit: AMOUNT_TEN_THOUSANDTHS_MAX }),
+        }
     }
 
-    /// From a float, rounded to four fraction digits.
+    /// From a float, rounded to four fraction digits; refused when not finite or beyond
+    /// [`AMOUNT_TEN_THOUSANDTHS_MAX`].
     pub fn from_f64(value: f64) -> Result<Amount, Error> {
         let scaled = (value * SCALE as f64).round();
-        if !scaled.is_finite() || scaled.abs() > 9.0e18 {
+        if !scaled.is_finite() {
             return Err(Error::InvalidAmount(value.to_string()));
         }
-        Ok(Amount { ten_thousandths: scaled as i64 })
+        // Compared as floats first: `as` saturates, and 10^15 is exact in a double.
+        if scaled.abs() > AMOUNT_TEN_THOUSANDTHS_MAX as f64 {
+            return Err(Error::AmountOutOfRange { ten_thousandths: scaled as i128, limit: AMOUNT_TEN_THOUSANDTHS_MAX });
+        }
+        Amount::new(scaled as i64)
+    }
+}
+
+/// A sum of [`Amount`]s (of one currency), in ten-thousandths, held in `i128`: even
+/// `u32::MAX` amounts of `i64::MAX` each cannot overflow it, so adding never fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Total {
+    ten_thousandths: i128,
+}
+
+impl Total {
+    /// Zero.
+    pub const ZERO: Total = Total { ten_thousandths: 0 };
+
+    /// A total from ten-thousandths of a unit.
+    pub const fn from_ten_thousandths(ten_thousandths: i128) -> Total {
+        Total { ten_thousandths }
+    }
+
+    /// The total in ten-thousandths of a unit.
+    pub const fn ten_thousandths(&self) -> i128 {
+        self.ten_thousandths
+    }
+
+    /// The total as a float (for statistics).
+    pub fn as_f64(&self) -> f64 {
+        self.ten_thousandths as f64 / SCALE as f64
+    }
+
+    /// Adds an amount. Saturates instead of wrapping, which an `i128` sum of `i64` amounts
+    /// cannot reach in fewer than 2^64 additions.
+    pub fn add(&mut self, amount: Amount) {
+        self.ten_thousandths = self.ten_thousandths.saturating_add(i128::from(amount.ten_thousandths));
+    }
+
+    /// Adds another total (saturating, as [`Total::add`]).
+    pub fn add_total(&mut self, other: Total) {
+        self.ten_thousandths = self.ten_thousandths.saturating_add(other.ten_thousandths);
+    }
+}
+
+impl From<Amount> for Total {
+    fn from(amount: Amount) -> Total {
+        Total { ten_thousandths: i128::from(amount.ten_thousandths) }
+    }
+}
+
+impl PartialEq<Amount> for Total {
+    fn eq(&self, other: &Amount) -> bool {
+        self.ten_thousandths == i128::from(other.ten_thousandths)
+    }
+}
+
+fn write_decimal(f: &mut fmt::Formatter<'_>, negative: bool, abs: u128) -> fmt::Result {
+    let sign = if negative { "-" } else { "" };
+    let whole = abs / SCALE as u128;
+    let fraction = abs % SCALE as u128;
+    if fraction == 0 {
+        return write!(f, "{sign}{whole}");
+    }
+    let text = format!("{fraction:04}");
+    write!(f, "{sign}{whole}.{}", text.trim_end_matches('0'))
+}
+
+impl fmt::Display for Total {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_decimal(f, self.ten_thousandths < 0, self.ten_thousandths.unsigned_abs())
     }
 }
 
 impl fmt::Display for Amount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sign = if self.ten_thousandths < 0 { "-" } else { "" };
-        let abs = self.ten_thousandths.unsigned_abs();
-        let whole = abs / SCALE as u64;
-        let fraction = abs % SCALE as u64;
-        if fraction == 0 {
-            return write!(f, "{sign}{whole}");
-        }
-        let text = format!("{fraction:04}");
-        write!(f, "{sign}{whole}.{}", text.trim_end_matches('0'))
+        write_decimal(f, self.ten_thousandths < 0, u128::from(self.ten_thousandths.unsigned_abs()))
     }
 }
 
@@ -108,6 +205,7 @@ impl<'de> Deserialize<'de> for Amount {
                 Human::Text(text) => Amount::parse(&text).map_err(serde::de::Error::custom),
             }
         } else {
+            // Stored payloads are not bound-checked here: old history must always replay.
             Ok(Amount { ten_thousandths: i64::deserialize(deserializer)? })
         }
     }
@@ -129,6 +227,45 @@ mod tests {
         for bad in ["", "-", "1.23456", "12a", "1e5", "."] {
             assert!(Amount::parse(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn amounts_are_bounded_by_ten_to_the_fifteen() {
+        let max = AMOUNT_TEN_THOUSANDTHS_MAX;
+        assert_eq!(max, 10_i64.pow(15));
+        for ok in [max, -max, 0] {
+            assert_eq!(Amount::new(ok).unwrap().ten_thousandths(), ok);
+        }
+        for over in [max + 1, -max - 1, i64::MAX, i64::MIN] {
+            let error = Amount::new(over).unwrap_err();
+            assert_eq!(error, Error::AmountOutOfRange { ten_thousandths: i128::from(over), limit: max }, "{over}");
+            assert!(error.to_string().contains(&over.to_string()), "the message names the value: {error}");
+        }
+        assert_eq!(Amount::parse("100000000000").unwrap().ten_thousandths(), max);
+        assert_eq!(Amount::parse("-100000000000.0000").unwrap().ten_thousandths(), -max);
+        assert!(matches!(Amount::parse("100000000000.0001"), Err(Error::AmountOutOfRange { .. })));
+        assert!(matches!(Amount::parse("99999999999999999999999999999999999"), Err(Error::AmountOutOfRange { .. })));
+        assert_eq!(Amount::parse("000000000000000000000000000000000001").unwrap().ten_thousandths(), 10_000);
+        assert_eq!(Amount::from_f64(1e11).unwrap().ten_thousandths(), max);
+        assert!(matches!(Amount::from_f64(100_000_000_000.000_1), Err(Error::AmountOutOfRange { .. })));
+        assert!(matches!(Amount::from_f64(1e300), Err(Error::AmountOutOfRange { .. })));
+        assert!(matches!(Amount::from_f64(f64::NAN), Err(Error::InvalidAmount(_))));
+        let json: Result<Amount, _> = serde_json::from_str("100000000000.0001");
+        assert!(json.is_err(), "JSON is refused beyond the bound: {json:?}");
+    }
+
+    #[test]
+    fn totals_add_in_i128_and_print_like_amounts() {
+        let max = Amount::new(AMOUNT_TEN_THOUSANDTHS_MAX).unwrap();
+        let mut total = Total::ZERO;
+        for _ in 0..10_000 {
+            total.add(max);
+        }
+        assert_eq!(total.ten_thousandths(), 10_000 * i128::from(AMOUNT_TEN_THOUSANDTHS_MAX));
+        assert!(total.ten_thousandths() > i128::from(i64::MAX), "beyond what an i64 sum could hold");
+        assert_eq!(total.to_string(), "1000000000000000");
+        assert_eq!(Total::from(Amount::parse("-4.5").unwrap()).to_string(), "-4.5");
+        assert_eq!(Total::from(Amount::parse("29.33").unwrap()), Amount::parse("29.33").unwrap());
     }
 
     #[test]

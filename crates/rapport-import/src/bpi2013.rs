@@ -110,15 +110,12 @@ fn map_impact(impact: &str) -> Option<Priority> {
     })
 }
 
-/// The status a ticket is opened with for a row's status. A ticket cannot be opened `closed`
-/// (closed is terminal and reached only by a transition): a `Completed/Closed` row that opens a
-/// ticket — in the 2013 log only a second `Completed/Closed` right after one, which opens a
-/// follow-up — opens it `solved`, the nearest status that is not terminal. The import still
-/// counts the source ticket as closed, so the row after it opens the next follow-up.
-/// `Unmatched` opens it `new`.
+/// The status a ticket is opened with for a row's status: the row's own, `closed` included (a
+/// historical import opens tickets as they are; in the 2013 log only a second
+/// `Completed/Closed` right after one opens a ticket closed: a follow-up, so the row after it
+/// opens the next one). `Unmatched` opens it `new`.
 fn opening_status(status: RowStatus) -> Option<Status> {
     match status {
-        RowStatus::Set(Status::Closed) => Some(Status::Solved),
         RowStatus::Set(status) => Some(status),
         RowStatus::Unmatched => None,
     }

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, Read, Write};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rapport::events::{codec, Amount, CxEvent, NormalizeOptions, TicketId};
+use rapport::events::{codec, event_type_info, input_type_names, names, Amount, CxEvent, NormalizeOptions, TicketId};
 use rapport::log::{EventId, Position, Timestamp};
 use serde_json::{Map, Value};
 
@@ -28,29 +28,6 @@ pub const LINE_BYTES_MAX: usize = 1 << 20;
 
 /// Longest `id` of a line, in bytes.
 pub const ID_BYTES_MAX: usize = 200;
-
-/// Event types a line may have.
-pub const IMPORTABLE_TYPES: [&str; 15] = [
-    "customer.identified",
-    "customer.order_placed",
-    "customer.rated",
-    "customer.split",
-    "message.received",
-    "message.sent",
-    "ticket.opened",
-    "ticket.status_changed",
-    "ticket.assigned",
-    "ticket.tagged",
-    "ticket.priority_changed",
-    "ticket.merged",
-    "ticket.labeled",
-    "ticket.flagged",
-    "ticket.updated",
-];
-
-/// Event types the store records itself (channel switches, merge and conflict records of
-/// identity resolution); a line with one of them is refused.
-pub const DERIVED_TYPES: [&str; 3] = ["ticket.channel_switched", "customer.merged", "customer.merge_conflict"];
 
 /// The key of the ticket type of `ticket.opened` in a line: the event's own field is called
 /// `type`, which the line uses for the event type.
@@ -158,11 +135,14 @@ fn parse_line(ids: &Ids, text: &str, options: &NormalizeOptions) -> std::result:
         Some(Value::String(event_type)) => event_type,
         Some(other) => return Err(format!("\"type\" is not a string: {other}")),
     };
-    if DERIVED_TYPES.contains(&event_type.as_str()) {
-        return Err(format!("{event_type} is derived by the store and cannot be imported"));
-    }
-    if !IMPORTABLE_TYPES.contains(&event_type.as_str()) {
-        return Err(format!("unknown event type {event_type:?} (expected one of {})", IMPORTABLE_TYPES.join(", ")));
+    // Which types a line may have: the input types of the events crate's table.
+    match event_type_info(&event_type) {
+        Some(info) if info.is_input() => {}
+        Some(_) => return Err(format!("{event_type} is derived by the store and cannot be imported")),
+        None => {
+            let expected: Vec<&str> = input_type_names().collect();
+            return Err(format!("unknown event type {event_type:?} (expected one of {})", expected.join(", ")));
+        }
     }
     let at = match object.remove("at") {
         None => return Err("missing \"at\"".to_owned()),
@@ -180,7 +160,7 @@ fn parse_line(ids: &Ids, text: &str, options: &NormalizeOptions) -> std::result:
             other => return Err(format!("\"id\" is not a string: {}", other.unwrap_or(Value::Null))),
         },
     };
-    if event_type == "ticket.opened" {
+    if event_type == names::TICKET_OPENED {
         if let Some(ticket_type) = object.remove(TICKET_TYPE_KEY) {
             object.insert("type".to_owned(), ticket_type);
         }
@@ -193,7 +173,7 @@ fn parse_line(ids: &Ids, text: &str, options: &NormalizeOptions) -> std::result:
         if let Some(unknown) = keys.iter().find(|key| !known.contains_key(key.as_str())) {
             let expected: Vec<&str> = known
                 .keys()
-                .map(|key| if event_type == "ticket.opened" && key == "type" { TICKET_TYPE_KEY } else { key })
+                .map(|key| if event_type == names::TICKET_OPENED && key == "type" { TICKET_TYPE_KEY } else { key })
                 .collect();
             return Err(format!("unknown field {unknown:?} for {event_type} (expected {})", expected.join(", ")));
         }
@@ -411,7 +391,7 @@ fn line_of(event: &CxEvent, at: Timestamp, id: EventId) -> Result<String> {
         if value.is_null() {
             continue;
         }
-        let key = if event_type == "ticket.opened" && key == "type" { TICKET_TYPE_KEY.to_owned() } else { key };
+        let key = if event_type == names::TICKET_OPENED && key == "type" { TICKET_TYPE_KEY.to_owned() } else { key };
         line.push(',');
         line.push_str(&Value::from(key).to_string());
         line.push(':');

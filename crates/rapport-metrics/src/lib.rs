@@ -22,11 +22,11 @@
 //!     group: None, assignee: None, tags: vec![], status: None, follow_up_of: None,
 //! });
 //! let solved = CxEvent::TicketStatusChanged(TicketStatusChanged { ticket_id: ticket.clone(), status: Status::Solved });
-//! let minute = 60_000_000;
+//! let minute = |n: i64| rapport_types::Timestamp(n * 60_000_000);
 //! let mut metrics = MetricsProjection::new(MetricsOptions::default());
-//! metrics.apply(Some(&ticket), &opened, 0);
-//! metrics.apply(Some(&ticket), &solved, 90 * minute);
-//! let m = metrics.ticket_metrics(&ticket, 120 * minute).unwrap();
+//! metrics.apply(Some(&ticket), &opened, minute(0));
+//! metrics.apply(Some(&ticket), &solved, minute(90));
+//! let m = metrics.ticket_metrics(&ticket, minute(120)).unwrap();
 //! assert_eq!(m.full_resolution.unwrap().calendar, 90.0);
 //! assert_eq!(m.requester_wait.calendar, 90.0); // new 0..90, then solved
 //! ```

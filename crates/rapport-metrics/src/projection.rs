@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rapport_customer::FastMap;
 use rapport_events::{Channel, CxEvent, Survey, TicketId};
+use rapport_types::Timestamp;
 
 use crate::schedule::{Schedule, Schedules};
 use crate::sla::SlaPolicy;
@@ -66,13 +67,7 @@ pub struct MetricsProjection {
 }
 
 fn unsolved(state: &TicketMetricsState) -> bool {
-    matches!(
-        state.status,
-        rapport_events::Status::New
-            | rapport_events::Status::Open
-            | rapport_events::Status::Pending
-            | rapport_events::Status::Hold
-    )
+    state.status.is_unsolved()
 }
 
 fn day(at: i64) -> i32 {
@@ -91,8 +86,8 @@ impl MetricsProjection {
     }
 
     /// Time of the latest event folded (the default `now` of reports).
-    pub fn latest_at(&self) -> i64 {
-        self.latest_at
+    pub fn latest_at(&self) -> Timestamp {
+        Timestamp(self.latest_at)
     }
 
     /// The schedule a ticket uses.
@@ -121,15 +116,17 @@ impl MetricsProjection {
     }
 
     /// The per-ticket metrics at `now`.
-    pub fn ticket_metrics(&self, ticket_id: &TicketId, now: i64) -> Option<TicketMetrics> {
+    pub fn ticket_metrics(&self, ticket_id: &TicketId, now: Timestamp) -> Option<TicketMetrics> {
         let record = self.tickets.get(ticket_id)?;
-        Some(record.state.metrics(self.schedule_of(&record.state), now))
+        Some(record.state.metrics(self.schedule_of(&record.state), now.0))
     }
 
     /// Folds one event; `ticket` is the ticket whose stream holds it. O(1) expected time per
     /// event (hash lookups, amortized pushes), plus O(log) for agent activity days and the
     /// business-time arithmetic of a status change.
-    pub fn apply(&mut self, ticket: Option<&TicketId>, event: &CxEvent, at: i64) {
+    pub fn apply(&mut self, ticket: Option<&TicketId>, event: &CxEvent, at: Timestamp) {
+        // Records keep unix microseconds: their arithmetic (durations, days) is on integers.
+        let at = at.0;
         self.latest_at = self.latest_at.max(at);
         if let CxEvent::CustomerRated(rating) = event {
             let context = rating.ticket_id.as_ref().and_then(|t| self.tickets.get(t));

@@ -401,7 +401,7 @@ struct Row<'a> {
 }
 
 fn is_unsolved(record: &TicketRecord) -> bool {
-    record.transitions.last().is_some_and(|(_, unsolved)| *unsolved)
+    record.state.status.is_unsolved()
 }
 
 /// The latest solve of a ticket that is solved or closed now.
@@ -683,7 +683,7 @@ fn group_report(context: &Context<'_>, key: String, rows: &[&Row<'_>], ratings: 
 /// Computes the report: every ticket's metrics and SLA at `now` once, then each group's
 /// aggregates. O(tickets · log + days · backlog) time.
 pub fn report(projection: &MetricsProjection, query: &ReportQuery) -> Report {
-    let now = query.now.unwrap_or_else(|| projection.latest_at());
+    let now = query.now.unwrap_or_else(|| projection.latest_at().0);
     let to = query.to.unwrap_or(now.saturating_add(1));
     let from = query.from;
     let mut records: Vec<&TicketRecord> = projection.tickets().collect();

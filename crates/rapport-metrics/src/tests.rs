@@ -9,12 +9,13 @@ use rapport_events::{
     Channel, CustomerRated, CxEvent, Identity, MessageReceived, MessageSent, NormalizeOptions, Priority, Status,
     Survey, TicketAssigned, TicketId, TicketMerged, TicketOpened, TicketStatusChanged, TicketUpdated,
 };
+use rapport_types::Timestamp;
 
 use crate::projection::{MetricsOptions, MetricsProjection};
 use crate::report::{report, Dimension, ReportQuery};
 use crate::schedule::{OpenInterval, Schedule, Schedules, MINUTE_MICROS};
 use crate::sla::{SlaPolicy, SlaStatus, SlaTargets};
-use crate::ticket::TicketMetrics;
+use crate::ticket::{Minutes, TicketMetrics};
 use crate::MetricsError;
 
 /// 2026-03-02 (a Monday) 00:00 UTC plus `minutes`.
@@ -104,7 +105,7 @@ fn run(options: MetricsOptions, history: &[(i64, &str, CxEvent)]) -> MetricsProj
     let mut projection = MetricsProjection::new(options);
     for (minute, stream, event) in history {
         let ticket = (*stream != "-").then(|| id(stream));
-        projection.apply(ticket.as_ref(), event, t(*minute));
+        projection.apply(ticket.as_ref(), event, Timestamp(t(*minute)));
     }
     projection
 }
@@ -113,13 +114,13 @@ fn run(options: MetricsOptions, history: &[(i64, &str, CxEvent)]) -> MetricsProj
 fn run_at(options: MetricsOptions, history: &[(i64, &str, CxEvent)]) -> MetricsProjection {
     let mut projection = MetricsProjection::new(options);
     for (at, stream, event) in history {
-        projection.apply(Some(&id(stream)), event, *at);
+        projection.apply(Some(&id(stream)), event, Timestamp(*at));
     }
     projection
 }
 
 fn metrics(projection: &MetricsProjection, ticket: &str, now: i64) -> TicketMetrics {
-    projection.ticket_metrics(&id(ticket), t(now)).unwrap()
+    projection.ticket_metrics(&id(ticket), Timestamp(t(now))).unwrap()
 }
 
 fn with_schedule(group: &str, schedule: Schedule) -> MetricsOptions {
@@ -424,7 +425,7 @@ fn business_minutes_across_daylight_saving() {
             (at("2026-03-09T14:00:00Z"), "A", status("A", Status::Solved)),
         ],
     );
-    let m = p.ticket_metrics(&id("A"), at("2026-03-10T00:00:00Z")).unwrap();
+    let m = p.ticket_metrics(&id("A"), Timestamp(at("2026-03-10T00:00:00Z"))).unwrap();
     assert_eq!((m.full_resolution.unwrap().calendar, m.full_resolution.unwrap().business), (65.0 * 60.0, 120.0));
     // Berlin, open on Sundays only, 00:00-24:00. On Sunday 2026-10-25 the clocks go back
     // (03:00 CEST -> 02:00 CET), so that Sunday lasts 25 h: Sat 22:00Z -> Sun 23:00Z.
@@ -439,7 +440,7 @@ fn business_minutes_across_daylight_saving() {
             (at("2026-10-25T23:30:00Z"), "B", status("B", Status::Solved)),
         ],
     );
-    let m = p.ticket_metrics(&id("B"), at("2026-10-26T12:00:00Z")).unwrap();
+    let m = p.ticket_metrics(&id("B"), Timestamp(at("2026-10-26T12:00:00Z"))).unwrap();
     assert_eq!((m.full_resolution.unwrap().calendar, m.full_resolution.unwrap().business), (1590.0, 1500.0));
     assert_eq!(m.requester_wait.business, 1500.0);
 }
@@ -649,6 +650,41 @@ fn report_counts_rates_and_drill_down() {
     // Full resolution 120 and 420: nearest-rank median = rank ceil(0.5 * 2) = 1 -> 120.
     assert_eq!(all.durations["full_resolution"].calendar_median, Some(120.0));
     assert_eq!(all.durations["full_resolution"].tickets.tickets, vec![id("A"), id("B")]);
+}
+
+fn opened_as(ticket: &str, initial: Status) -> CxEvent {
+    let CxEvent::TicketOpened(mut opened) = opened(ticket, None) else { unreachable!("opened() opens") };
+    opened.status = Some(initial);
+    CxEvent::TicketOpened(opened)
+}
+
+#[test]
+fn a_ticket_opened_solved_or_closed_is_solved_at_its_opening_instant() {
+    // A historical import opens S solved and C closed at minute 30; O stays open.
+    let p = run(
+        MetricsOptions::default(),
+        &[
+            (30, "S", opened_as("S", Status::Solved)),
+            (30, "C", opened_as("C", Status::Closed)),
+            (30, "O", opened("O", None)),
+        ],
+    );
+    for ticket in ["S", "C"] {
+        let m = metrics(&p, ticket, 90);
+        assert_eq!(m.first_resolution, Some(Minutes::default()), "{ticket}: resolution time 0");
+        assert_eq!(m.full_resolution, Some(Minutes::default()), "{ticket}");
+        assert_eq!(m.requester_wait, Minutes::default(), "{ticket}: never waited");
+        assert_eq!((m.reopens, m.one_touch), (0, Some(true)), "{ticket}");
+        let record = p.ticket(&id(ticket)).unwrap();
+        assert_eq!(record.state.solves, 1, "{ticket}: one solve");
+        assert_eq!(record.transitions, vec![(t(30), true), (t(30), false)], "{ticket}: solved at creation");
+    }
+    let report = report(&p, &ReportQuery { now: Some(t(90)), ..ReportQuery::default() });
+    let all = &report.groups[0];
+    assert_eq!(all.created.count, 3);
+    assert_eq!(all.solved.tickets, vec![id("C"), id("S")], "both count as solved");
+    let backlog: Vec<Vec<TicketId>> = all.backlog.iter().map(|r| r.unsolved.tickets.clone()).collect();
+    assert_eq!(backlog, vec![vec![id("O")]], "only O is in the backlog");
 }
 
 #[test]

@@ -133,10 +133,6 @@ pub struct TicketMetrics {
     pub channels: u32,
 }
 
-fn is_unsolved(status: Status) -> bool {
-    matches!(status, Status::New | Status::Open | Status::Pending | Status::Hold)
-}
-
 impl TicketMetricsState {
     /// The state right after `ticket.opened`.
     pub fn opened(event: &rapport_events::TicketOpened, at: i64) -> TicketMetricsState {
@@ -241,7 +237,7 @@ impl TicketMetricsState {
             self.last_solved_at = Some(at);
             self.solves += 1;
         }
-        if before == Status::Solved && matches!(status, Status::Open | Status::Pending | Status::Hold) {
+        if before.is_reopen_to(status) {
             self.reopens += 1;
         }
         self.status = status;
@@ -322,7 +318,7 @@ impl TicketMetricsState {
         let mut requester_wait = self.requester_wait;
         let mut agent_wait = self.agent_wait;
         let mut on_hold = self.on_hold;
-        if is_unsolved(self.status) {
+        if self.status.is_unsolved() {
             let open = Micros::between(schedule, self.status_since, now);
             match self.status {
                 Status::Pending => agent_wait.add(open),
@@ -337,7 +333,7 @@ impl TicketMetricsState {
         TicketMetrics {
             first_reply: since_creation(self.first_reply_at),
             first_resolution: since_creation(self.first_solved_at),
-            full_resolution: if is_unsolved(self.status) { None } else { since_creation(self.last_solved_at) },
+            full_resolution: if self.status.is_unsolved() { None } else { since_creation(self.last_solved_at) },
             requester_wait: requester_wait.minutes(),
             agent_wait: agent_wait.minutes(),
             on_hold: on_hold.minutes(),
@@ -345,7 +341,7 @@ impl TicketMetricsState {
             replies: self.replies,
             group_stations: self.group_stations,
             assignee_stations: self.assignee_stations,
-            one_touch: (!is_unsolved(self.status)).then_some(self.replies < 2),
+            one_touch: (!self.status.is_unsolved()).then_some(self.replies < 2),
             channels: self.channels.len() as u32,
         }
     }

@@ -64,8 +64,10 @@ pub fn omnichannel(ids: &Ids, seed: u64, people: usize, start: i64) -> Vec<(Inpu
         // The ticket the store opens for the first message: its id derives from the message's id.
         let Ok(ticket) = ids.opened_ticket_id(id_of(&key("kakao"))) else { continue };
         for order in 0..rng.below(4) {
-            let amount =
-                Amount::from_ten_thousandths((5 + rng.below(120)) as i64 * 10_000 + rng.below(100) as i64 * 100);
+            // At most 125 units: far inside the amount bound.
+            let Ok(amount) = Amount::new((5 + rng.below(120)) as i64 * 10_000 + rng.below(100) as i64 * 100) else {
+                continue;
+            };
             timed.push((
                 at - (order as i64 + 1) * 7 * DAY,
                 key(&format!("order{order}")),

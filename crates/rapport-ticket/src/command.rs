@@ -1,7 +1,7 @@
 //! Commands: what a caller asks of one ticket. Imperative names; the events they produce are
 //! past tense.
 
-use rapport_events::{Channel, Identity, Priority, Status, TicketFlag, TicketId, TicketType};
+use rapport_events::{names, Channel, Identity, Priority, Status, TicketFlag, TicketId, TicketType};
 
 /// Everything needed to open a ticket.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +26,8 @@ pub struct OpenTicket {
     pub assignee: Option<String>,
     /// Tags.
     pub tags: Vec<String>,
-    /// Initial status (`None` = `new`; must not be `closed`).
+    /// Initial status (`None` = `new`). Any status: a historical import may open a ticket
+    /// `solved` or `closed` (a ticket opened `closed` takes no further changes).
     pub status: Option<Status>,
     /// The closed ticket this one follows up.
     pub follow_up_of: Option<TicketId>,
@@ -138,4 +139,24 @@ pub enum TicketCommand {
         /// The surviving ticket.
         target: TicketId,
     },
+}
+
+impl TicketCommand {
+    /// The persisted type of the event the command is about (its "own" event; deciding may add
+    /// others, e.g. a channel switch before a message): `Open` -> `ticket.opened`, ...
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            TicketCommand::Open(_) => names::TICKET_OPENED,
+            TicketCommand::ReceiveMessage { .. } => names::MESSAGE_RECEIVED,
+            TicketCommand::SendMessage { .. } => names::MESSAGE_SENT,
+            TicketCommand::ChangeStatus { .. } => names::TICKET_STATUS_CHANGED,
+            TicketCommand::Assign { .. } => names::TICKET_ASSIGNED,
+            TicketCommand::Tag { .. } => names::TICKET_TAGGED,
+            TicketCommand::ChangePriority { .. } => names::TICKET_PRIORITY_CHANGED,
+            TicketCommand::Label { .. } => names::TICKET_LABELED,
+            TicketCommand::Flag { .. } => names::TICKET_FLAGGED,
+            TicketCommand::Update { .. } => names::TICKET_UPDATED,
+            TicketCommand::MergeInto { .. } => names::TICKET_MERGED,
+        }
+    }
 }

@@ -17,7 +17,7 @@
 //! let id = TicketId::new("T-1")?;
 //! let open = TicketCommand::Open(OpenTicket::new(id.clone(), requester, Channel::Email));
 //! let events = Ticket::decide(&id, None, &open)?;
-//! let ticket = Ticket::replay(&events, 0).expect("opened");
+//! let ticket = Ticket::replay(&events, rapport_types::Timestamp(0)).expect("opened");
 //! assert_eq!(ticket.status(), Status::New);
 //! let solve = TicketCommand::ChangeStatus { status: Status::Solved };
 //! assert_eq!(Ticket::decide(&id, Some(&ticket), &solve)?.len(), 1);

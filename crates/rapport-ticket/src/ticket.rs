@@ -8,6 +8,8 @@ use rapport_events::{
     TicketStatusChanged, TicketTagged, TicketType, TicketUpdated,
 };
 
+use rapport_types::Timestamp;
+
 use crate::command::{OpenTicket, TicketCommand};
 use crate::error::TicketError;
 
@@ -38,8 +40,8 @@ pub struct Ticket {
     public_replies: u32,
     internal_notes: u32,
     reopens: u32,
-    created_at: i64,
-    updated_at: i64,
+    created_at: Timestamp,
+    updated_at: Timestamp,
     /// Events folded into this state. Invariant: equals the stream's length.
     events: u64,
 }
@@ -97,9 +99,9 @@ impl Ticket {
     pub fn status(&self) -> Status {
         self.status
     }
-    /// Whether the status is new, open, pending or hold.
+    /// Whether the status is new, open, pending or hold ([`Status::is_unsolved`]).
     pub fn is_unsolved(&self) -> bool {
-        matches!(self.status, Status::New | Status::Open | Status::Pending | Status::Hold)
+        self.status.is_unsolved()
     }
     /// The closed ticket this one follows up.
     pub fn follow_up_of(&self) -> Option<&TicketId> {
@@ -141,12 +143,12 @@ impl Ticket {
     pub fn reopens(&self) -> u32 {
         self.reopens
     }
-    /// Time of the opening event (unix microseconds).
-    pub fn created_at(&self) -> i64 {
+    /// Time of the opening event.
+    pub fn created_at(&self) -> Timestamp {
         self.created_at
     }
-    /// Time of the latest event (unix microseconds).
-    pub fn updated_at(&self) -> i64 {
+    /// Time of the latest event.
+    pub fn updated_at(&self) -> Timestamp {
         self.updated_at
     }
     /// Events folded into this state (= the ticket stream's length).
@@ -186,13 +188,8 @@ impl Ticket {
         if &open.ticket_id != ticket_id {
             return Err(TicketError::WrongTicket { command: open.ticket_id.clone(), state: ticket_id.clone() });
         }
-        if open.status == Some(Status::Closed) {
-            return Err(TicketError::InvalidTransition {
-                ticket_id: ticket_id.clone(),
-                from: Status::New,
-                to: Status::Closed,
-            });
-        }
+        // Any initial status is allowed, `solved` and `closed` included: a historical import
+        // opens tickets as they are in the source (as Zendesk's ticket import API does).
         if open.follow_up_of.as_ref() == Some(ticket_id) {
             return Err(TicketError::InvalidEvent("a ticket cannot follow up itself".to_owned()));
         }
@@ -364,9 +361,9 @@ impl Ticket {
         Ok(CxEvent::TicketMerged(TicketMerged { source: source.id.clone(), target: target_id.clone() }))
     }
 
-    /// Folds one recorded event at time `at` (unix microseconds). No rules: events that do not
-    /// concern this ticket leave it as it is.
-    pub fn evolve(state: Option<Ticket>, event: &CxEvent, at: i64) -> Option<Ticket> {
+    /// Folds one recorded event that occurred at `at`. No rules: events that do not concern
+    /// this ticket leave it as it is.
+    pub fn evolve(state: Option<Ticket>, event: &CxEvent, at: Timestamp) -> Option<Ticket> {
         let Some(mut ticket) = state else {
             return match event {
                 CxEvent::TicketOpened(opened) => Some(Ticket::opened(opened, at)),
@@ -458,11 +455,11 @@ impl Ticket {
     }
 
     /// Folds a whole history (all events at time `at`; for tests and examples).
-    pub fn replay(events: &[CxEvent], at: i64) -> Option<Ticket> {
+    pub fn replay(events: &[CxEvent], at: Timestamp) -> Option<Ticket> {
         events.iter().fold(None, |state, event| Ticket::evolve(state, event, at))
     }
 
-    fn opened(opened: &TicketOpened, at: i64) -> Ticket {
+    fn opened(opened: &TicketOpened, at: Timestamp) -> Ticket {
         Ticket {
             id: opened.ticket_id.clone(),
             requester: opened.requester.clone(),
@@ -505,7 +502,7 @@ impl Ticket {
     }
 
     fn set_status(&mut self, status: Status) {
-        if self.status == Status::Solved && matches!(status, Status::Open | Status::Pending | Status::Hold) {
+        if self.status.is_reopen_to(status) {
             self.reopens += 1;
         }
         self.status = status;

@@ -97,15 +97,15 @@ fn view(projection: &Projection, customers: &CustomerProjection, profile: &Profi
         identities: customers.identities(profile.id),
         open_tickets,
         flags,
-        rfm: profile.rfm(end),
+        rfm: profile.rfm(Timestamp(end)),
     }
 }
 
 impl Store {
     fn observation_end(&self, projection: &Projection, observation_end: Option<Timestamp>) -> i64 {
-        observation_end
-            .map(|t| t.0)
-            .unwrap_or_else(|| projection.customers.profiles().iter().filter_map(|p| p.last_seen).max().unwrap_or(0))
+        observation_end.map(|t| t.0).unwrap_or_else(|| {
+            projection.customers.profiles().iter().filter_map(|p| p.last_seen).max().map_or(0, |t| t.0)
+        })
     }
 
     /// The default observation end of RFM and CLV: the time of the latest event of any customer
@@ -171,7 +171,7 @@ impl Store {
                 .map(CustomerView::id)
                 .collect(),
             Segment::TopSpend(n) => {
-                let mut ranked: Vec<(i64, CustomerId)> =
+                let mut ranked: Vec<(i128, CustomerId)> =
                     views.iter().map(|v| (v.profile.orders.total.ten_thousandths(), v.id())).collect();
                 ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
                 ranked.into_iter().take(*n).map(|(_, id)| id).collect()
@@ -188,7 +188,7 @@ impl Store {
         };
         let mut events = Vec::with_capacity(positions.len());
         for position in positions {
-            let Some(recorded) = self.log().read_event(Position(position))? else { continue };
+            let Some(recorded) = self.log().read_event(position)? else { continue };
             let touch = touch_of(&recorded)?;
             events.push((recorded, touch.event));
         }
@@ -205,22 +205,23 @@ impl Store {
         let mut replay = Projection::new(self.options().resolution.clone(), MetricsOptions::default());
         let mut touches: Vec<(RecordedEvent, Touch)> = Vec::new();
         for position in &now.profile.timeline {
-            let Some(recorded) = self.log().read_event(Position(*position))? else { continue };
+            let recorded = self.log().read_event(*position)?.ok_or(Error::MissingEvent { position: position.0 })?;
             if recorded.data.occurred_at > at {
                 continue;
             }
             let touch = touch_of(&recorded)?;
             touches.push((recorded, touch));
         }
-        let by_position: std::collections::HashMap<u64, Touch> =
+        let by_position: std::collections::HashMap<Position, Touch> =
             touches.iter().map(|(_, touch)| (touch.position, touch.clone())).collect();
-        let mut read = |position: u64| by_position.get(&position).cloned();
+        // Events after `at` are left out of this replay on purpose (`Ok(None)`).
+        let mut read = |position: Position| -> Result<Option<Touch>> { Ok(by_position.get(&position).cloned()) };
         for (recorded, touch) in &touches {
             if let Some(ticket_id) = &touch.ticket {
                 replay.apply_ticket_event(ticket_id, &touch.event, touch.at);
             }
             let _ = recorded;
-            replay.customers.apply(touch, &mut read);
+            replay.customers.apply(touch, &mut read)?;
         }
         let identity = match key {
             CustomerKey::Identity(identity) => Some(identity.clone()),

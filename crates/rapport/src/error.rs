@@ -28,6 +28,12 @@ pub enum Error {
         #[source]
         source: rapport_events::Error,
     },
+    /// An event the projection has applied is not in the log.
+    #[error("the log has no event at position {position}, below the projection's checkpoint")]
+    MissingEvent {
+        /// The position read.
+        position: u64,
+    },
     /// An event that the store derives itself was submitted from outside.
     #[error("{0} is derived by the store and cannot be submitted")]
     DerivedEvent(&'static str),

@@ -251,13 +251,13 @@ impl<'a> Planner<'a> {
             self.planned_ids.insert(planned.id);
             self.n_events += 1;
             if let Some(ticket_id) = planned.stream.strip_prefix(crate::projection::TICKET_STREAM_PREFIX) {
-                let ticket_id = TicketId(ticket_id.to_owned());
-                self.evolve_overlay(&ticket_id, &planned.event, planned.at.0);
+                let ticket_id = stream_ticket_id(ticket_id);
+                self.evolve_overlay(&ticket_id, &planned.event, planned.at);
             }
         }
     }
 
-    fn evolve_overlay(&mut self, ticket_id: &TicketId, event: &CxEvent, at: i64) {
+    fn evolve_overlay(&mut self, ticket_id: &TicketId, event: &CxEvent, at: Timestamp) {
         let state = self.ticket(ticket_id).cloned();
         let existed = state.is_some();
         if let Some(ticket) = Ticket::evolve(state, event, at) {
@@ -277,7 +277,7 @@ impl<'a> Planner<'a> {
     /// Customer-fact streams only ever grow, so any version will do.
     fn expected_version(&self, stream: &str) -> ExpectedVersion {
         match stream.strip_prefix(crate::projection::TICKET_STREAM_PREFIX) {
-            Some(ticket_id) => match self.base.tickets.get(&TicketId(ticket_id.to_owned())) {
+            Some(ticket_id) => match self.base.tickets.get(&stream_ticket_id(ticket_id)) {
                 Some(ticket) => ExpectedVersion::Exact(ticket.events() - 1),
                 None => ExpectedVersion::NoStream,
             },
@@ -313,21 +313,17 @@ fn identity_stream(ids: &Ids, identity: &Identity) -> String {
     }
 }
 
+/// The ticket of a stream the planner named with `ticket_stream` (from a valid id).
+fn stream_ticket_id(name: &str) -> TicketId {
+    match TicketId::new(name) {
+        Ok(ticket_id) => ticket_id,
+        Err(error) => unreachable!("planned ticket streams are named after valid ids: {error}"),
+    }
+}
+
 /// The natural event type of a command: the event of that type is the input's own event.
 fn primary_type(command: &TicketCommand) -> &'static str {
-    match command {
-        TicketCommand::Open(_) => "ticket.opened",
-        TicketCommand::ReceiveMessage { .. } => "message.received",
-        TicketCommand::SendMessage { .. } => "message.sent",
-        TicketCommand::ChangeStatus { .. } => "ticket.status_changed",
-        TicketCommand::Assign { .. } => "ticket.assigned",
-        TicketCommand::Tag { .. } => "ticket.tagged",
-        TicketCommand::ChangePriority { .. } => "ticket.priority_changed",
-        TicketCommand::Label { .. } => "ticket.labeled",
-        TicketCommand::Flag { .. } => "ticket.flagged",
-        TicketCommand::Update { .. } => "ticket.updated",
-        TicketCommand::MergeInto { .. } => "ticket.merged",
-    }
+    command.event_type()
 }
 
 impl Scratch<'_, '_> {
@@ -347,9 +343,9 @@ impl Scratch<'_, '_> {
             (id, Some(self.source_id))
         };
         if let Some(ticket_id) = stream.strip_prefix(crate::projection::TICKET_STREAM_PREFIX) {
-            let ticket_id = TicketId(ticket_id.to_owned());
+            let ticket_id = stream_ticket_id(ticket_id);
             let state = self.ticket(&ticket_id).cloned();
-            if let Some(ticket) = Ticket::evolve(state, &event, self.at.0) {
+            if let Some(ticket) = Ticket::evolve(state, &event, self.at) {
                 self.local.insert(ticket_id, ticket);
             }
         }
@@ -522,9 +518,10 @@ impl Scratch<'_, '_> {
                     None,
                 ),
             CxEvent::TicketMerged(e) => self.plan_merge(&e.source, &e.target),
-            CxEvent::TicketChannelSwitched(_) => Err(Error::DerivedEvent("ticket.channel_switched")),
-            CxEvent::CustomersMerged(_) => Err(Error::DerivedEvent("customer.merged")),
-            CxEvent::CustomerMergeConflict(_) => Err(Error::DerivedEvent("customer.merge_conflict")),
+            // The derived types of the events crate's table (`Origin::Derived`).
+            CxEvent::TicketChannelSwitched(_) | CxEvent::CustomersMerged(_) | CxEvent::CustomerMergeConflict(_) => {
+                Err(Error::DerivedEvent(event.event_type()))
+            }
             CxEvent::CustomersSplit(e) => {
                 self.push(format!("{CUSTOMER_STREAM_PREFIX}{}", e.customer), event.clone(), true, None);
                 Ok(())
@@ -542,14 +539,14 @@ impl Scratch<'_, '_> {
             return Ok(());
         }
         let window = i64::from(self.planner.options.repeat_inquiry_window_days) * 86_400_000_000;
-        let created = ticket.created_at();
+        let created = ticket.created_at().0;
         let requester = ticket.requester().clone();
         let earlier = self.planner.requester_tickets(&requester).into_iter().any(|other| {
             other != ticket_id
                 && self.ticket(other).is_some_and(|t| {
                     t.inquiry_type() == Some(inquiry_type.as_str())
-                        && t.created_at() <= created
-                        && created - t.created_at() <= window
+                        && t.created_at().0 <= created
+                        && created - t.created_at().0 <= window
                 })
         });
         if earlier {
@@ -586,7 +583,7 @@ impl Scratch<'_, '_> {
             .requester_tickets(&message.from)
             .into_iter()
             .filter_map(|id| self.ticket(id))
-            .filter(|t| t.is_unsolved() && at - t.updated_at() <= window)
+            .filter(|t| t.is_unsolved() && at - t.updated_at().0 <= window)
             .filter(|t| match (t.topic(), message.topic.as_deref()) {
                 (Some(ticket_topic), Some(message_topic)) => ticket_topic == message_topic,
                 _ => true,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use rapport_customer::{CustomerProjection, ReadAt, ResolutionOptions, Touch};
 use rapport_events::{codec, CxEvent, Identity, TicketId};
-use rapport_log::{RecordRef, RecordedEvent};
+use rapport_log::{RecordRef, RecordedEvent, Timestamp};
 use rapport_metrics::{MetricsOptions, MetricsProjection};
 use rapport_ticket::Ticket;
 
@@ -25,15 +25,24 @@ pub fn ticket_stream(ticket_id: &TicketId) -> String {
     format!("{TICKET_STREAM_PREFIX}{ticket_id}")
 }
 
+/// The ticket whose stream is `stream`, if it is a ticket stream. The name was made from a
+/// valid id by [`ticket_stream`]; one that is not is a decode error at `position`.
+fn ticket_of_stream(stream: &str, position: u64) -> Result<Option<TicketId>> {
+    stream
+        .strip_prefix(TICKET_STREAM_PREFIX)
+        .map(|id| TicketId::new(id).map_err(|source| Error::Decode { position, source }))
+        .transpose()
+}
+
 /// Decodes a recorded event into what the customer projection folds.
 pub(crate) fn touch_of(recorded: &RecordedEvent) -> Result<Touch> {
     let event = codec::decode(&recorded.data.event_type, recorded.data.schema_version, &recorded.data.payload)
         .map_err(|source| Error::Decode { position: recorded.position.0, source })?;
     Ok(Touch {
-        position: recorded.position.0,
-        ticket: recorded.stream.strip_prefix(TICKET_STREAM_PREFIX).map(|id| TicketId(id.to_owned())),
+        position: recorded.position,
+        ticket: ticket_of_stream(&recorded.stream, recorded.position.0)?,
         event,
-        at: recorded.data.occurred_at.0,
+        at: recorded.data.occurred_at,
         derived: recorded.data.causation_id.is_some(),
     })
 }
@@ -43,10 +52,10 @@ pub(crate) fn touch_of_ref(record: &RecordRef<'_>) -> Result<Touch> {
     let event = codec::decode(record.event_type, record.schema_version, record.payload)
         .map_err(|source| Error::Decode { position: record.position.0, source })?;
     Ok(Touch {
-        position: record.position.0,
-        ticket: record.stream.strip_prefix(TICKET_STREAM_PREFIX).map(|id| TicketId(id.to_owned())),
+        position: record.position,
+        ticket: ticket_of_stream(record.stream, record.position.0)?,
         event,
-        at: record.occurred_at.0,
+        at: record.occurred_at,
         derived: record.causation_id.is_some(),
     })
 }
@@ -80,13 +89,15 @@ impl Projection {
     }
 
     /// Folds one recorded event. Positions must arrive in order, each once. `read` fetches older
-    /// events (a customer split rebuilds profiles from the log).
-    pub(crate) fn apply(&mut self, touch: &Touch, read: &mut ReadAt<'_>) -> Result<()> {
-        assert_eq!(touch.position, self.checkpoint, "projection must see every position once, in order");
+    /// events (a customer split rebuilds profiles from the log); if it fails, the error is
+    /// returned and nothing changes: the checkpoint stays at this event.
+    pub(crate) fn apply(&mut self, touch: &Touch, read: &mut ReadAt<'_, Error>) -> Result<()> {
+        assert_eq!(touch.position.0, self.checkpoint, "projection must see every position once, in order");
+        // The customer fold is the only one that can fail (it reads), so it goes first.
+        self.customers.apply(touch, read)?;
         if let Some(ticket_id) = &touch.ticket {
             self.apply_ticket_event(ticket_id, &touch.event, touch.at);
         }
-        self.customers.apply(touch, read);
         self.metrics.apply(touch.ticket.as_ref(), &touch.event, touch.at);
         self.checkpoint += 1;
         self.events_applied += 1;
@@ -99,7 +110,7 @@ impl Projection {
         self.checkpoint += 1;
     }
 
-    pub(crate) fn apply_ticket_event(&mut self, ticket_id: &TicketId, event: &CxEvent, at: i64) {
+    pub(crate) fn apply_ticket_event(&mut self, ticket_id: &TicketId, event: &CxEvent, at: Timestamp) {
         let state = self.tickets.remove(ticket_id);
         let existed = state.is_some();
         if let Some(ticket) = Ticket::evolve(state, event, at) {

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
-use rapport_customer::ResolutionOptions;
+use rapport_customer::{ResolutionOptions, Touch};
 use rapport_events::{CxEvent, NormalizeOptions, TicketId};
 use rapport_log::{AppendOutcome, Error as LogError, EventId, Log, LogOptions, Position, Timestamp};
 use rapport_metrics::MetricsOptions;
@@ -196,9 +196,11 @@ impl Store {
         }
         let mut projection = self.projection.write();
         let log = &self.log;
-        let mut read = |position: u64| {
-            let recorded = log.read_event(Position(position)).ok().flatten()?;
-            crate::projection::touch_of(&recorded).ok()
+        // Every event below the checkpoint is in the log: a missing one is an error, as is any
+        // I/O or decode error (a split must not silently drop events from the profiles).
+        let mut read = |position: Position| -> Result<Option<Touch>> {
+            let recorded = log.read_event(position)?.ok_or(Error::MissingEvent { position: position.0 })?;
+            crate::projection::touch_of(&recorded).map(Some)
         };
         let mut reader = self.log.read_all(Position(projection.checkpoint));
         while let Some(record) = reader.next_ref() {

@@ -14,14 +14,14 @@ impl Store {
     /// Time of the latest event (`occurred_at`) in the store: the default `now` of metrics.
     pub fn latest_event_at(&self) -> Result<Timestamp> {
         self.catch_up()?;
-        Ok(Timestamp(self.projection.read().metrics.latest_at()))
+        Ok(self.projection.read().metrics.latest_at())
     }
 
     /// The per-ticket metrics at `now` (default: the latest event's time).
     pub fn ticket_metrics(&self, ticket_id: &TicketId, now: Option<Timestamp>) -> Result<Option<TicketMetrics>> {
         self.catch_up()?;
         let projection = self.projection.read();
-        let now = now.map_or_else(|| projection.metrics.latest_at(), |t| t.0);
+        let now = now.unwrap_or_else(|| projection.metrics.latest_at());
         Ok(projection.metrics.ticket_metrics(ticket_id, now))
     }
 
@@ -30,7 +30,7 @@ impl Store {
         self.catch_up()?;
         let projection = self.projection.read();
         let metrics = &projection.metrics;
-        let now = now.map_or_else(|| metrics.latest_at(), |t| t.0);
+        let now = now.map_or_else(|| metrics.latest_at().0, |t| t.0);
         Ok(metrics.ticket(ticket_id).and_then(|record| {
             rapport_metrics::evaluate_sla(
                 &metrics.options().sla,

@@ -73,8 +73,8 @@ fn impacts_map_to_priorities() {
 }
 
 #[test]
-fn a_ticket_is_never_opened_closed() {
-    assert_eq!(opening_status(RowStatus::Set(Status::Closed)), Some(Status::Solved));
+fn a_closed_row_opens_its_ticket_closed() {
+    assert_eq!(opening_status(RowStatus::Set(Status::Closed)), Some(Status::Closed));
     assert_eq!(opening_status(RowStatus::Set(Status::Hold)), Some(Status::Hold));
     assert_eq!(opening_status(RowStatus::Unmatched), None, "unmatched opens the ticket new");
 }
@@ -153,7 +153,7 @@ fn rows_after_closed_open_a_chain_of_follow_ups() {
         line("1-7", "2010-01-02T10:00:00+01:00", "Completed", "Closed", "V30", "fr-Anne"),
         line("1-7", "2010-01-03T10:00:00+01:00", "Unmatched", "Unmatched", "V30", "fr-Anne"),
         line("1-7", "2010-01-04T10:00:00+01:00", "Completed", "Closed", "V30", "fr-Anne"),
-        // A second close right after a close: the next follow-up, opened solved.
+        // A second close right after a close: the next follow-up, opened closed.
         line("1-7", "2010-01-05T10:00:00+01:00", "Completed", "Closed", "V31", "fr-Anne"),
         line("1-7", "2010-01-06T10:00:00+01:00", "Accepted", "In Progress", "V31", "fr-Anne"),
     ];
@@ -172,7 +172,7 @@ fn rows_after_closed_open_a_chain_of_follow_ups() {
         [
             ("1-7", None, Some(Status::Open)),
             ("1-7-f1", Some("1-7"), None),
-            ("1-7-f2", Some("1-7-f1"), Some(Status::Solved)),
+            ("1-7-f2", Some("1-7-f1"), Some(Status::Closed)),
             ("1-7-f3", Some("1-7-f2"), Some(Status::Open)),
         ]
     );

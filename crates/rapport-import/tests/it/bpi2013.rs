@@ -21,6 +21,8 @@ fn data(name: &str) -> PathBuf {
 const README_ROWS: u64 = 65_533;
 const README_SRS: u64 = 7_554;
 const README_SRS_WITH_EVENTS_AFTER_CLOSED: u64 = 120;
+/// Follow-ups whose opening row is itself `Completed/Closed` (docs/events.md).
+const DOCS_FOLLOW_UPS_OPENED_CLOSED: u64 = 12;
 
 /// Counts taken from the CSV text, independently of the importer.
 #[derive(Debug, Default)]
@@ -30,6 +32,9 @@ struct Counted {
     /// Rows whose previous row of the same SR is `Completed,Closed`: each opens a follow-up.
     follow_ups: u64,
     srs_with_events_after_closed: u64,
+    /// Rows that open a ticket (first of an SR, or after `Completed,Closed`) and are
+    /// `Completed,Closed` themselves: the ticket is opened closed.
+    opened_closed: u64,
     unmatched: u64,
 }
 
@@ -48,10 +53,15 @@ fn count_from_csv() -> Counted {
         let (sr, status, sub_status) = (fields[0], fields[2], fields[3]);
         counted.rows += 1;
         counted.unmatched += u64::from(status == "Unmatched");
+        let closed = (status, sub_status) == ("Completed", "Closed");
         match previous.insert(sr, (status, sub_status)) {
-            None => counted.srs += 1,
+            None => {
+                counted.srs += 1;
+                counted.opened_closed += u64::from(closed);
+            }
             Some(("Completed", "Closed")) => {
                 counted.follow_ups += 1;
+                counted.opened_closed += u64::from(closed);
                 after_closed.insert(sr);
             }
             Some(_) => {}
@@ -125,6 +135,13 @@ fn the_real_log_end_to_end() {
     let tickets = store.tickets().unwrap();
     let follow_ups = tickets.iter().filter(|t| t.follow_up_of().is_some()).count() as u64;
     assert_eq!(follow_ups, counted.follow_ups);
+    // A ticket opened closed takes no further event (the next row opens a follow-up).
+    let opened_closed = tickets
+        .iter()
+        .filter(|t| t.follow_up_of().is_some() && t.events() == 1 && t.status() == Status::Closed)
+        .count() as u64;
+    assert_eq!(counted.opened_closed, DOCS_FOLLOW_UPS_OPENED_CLOSED, "the CSV has 12 such rows");
+    assert_eq!(opened_closed, counted.opened_closed, "every follow-up whose row is Completed/Closed opens closed");
     assert_eq!(tickets.iter().map(|t| t.events()).sum::<u64>(), counted.rows);
     assert_eq!(store.customer_count().unwrap() as u64, counted.srs, "one requester per SR, follow-ups included");
 
@@ -161,12 +178,12 @@ fn the_real_log_end_to_end() {
         },
     );
     // 1-717413361 (lines 9232-9263, 32 rows, impact High): closed on 9254; 9255-9259 are -f1,
-    // closed again; 9260 is a second Completed/Closed right after the first: it opens -f2,
-    // which cannot be opened closed and is opened solved; 9261-9263 are -f3, closed at the end.
+    // closed again; 9260 is a second Completed/Closed right after the first: it opens -f2
+    // closed (as the source says); 9261-9263 are -f3, closed at the end.
     let chain = [
         ("1-717413361", Status::Closed, "br-Siebel", None, 23, 0),
         ("1-717413361-f1", Status::Closed, "br-Siebel", Some("1-717413361"), 5, 0),
-        ("1-717413361-f2", Status::Solved, "br-Fabricio", Some("1-717413361-f1"), 1, 0),
+        ("1-717413361-f2", Status::Closed, "br-Fabricio", Some("1-717413361-f1"), 1, 0),
         ("1-717413361-f3", Status::Closed, "br-Siebel", Some("1-717413361-f2"), 3, 0),
     ];
     for (ticket, status, assignee, follow_up_of, events, reopens) in chain {

@@ -10,9 +10,7 @@ use rapport::events::{Channel, CxEvent, MessageReceived, MessageSent, NormalizeO
 use rapport::log::{Durability, LogOptions, Position, Timestamp};
 use rapport::ticket::TicketCommand;
 use rapport::{Input, Meta, Store, StoreOptions};
-use rapport_import::jsonl::{
-    export_jsonl, import_jsonl, JsonlImportOptions, JsonlImportReport, JsonlLineError, IMPORTABLE_TYPES,
-};
+use rapport_import::jsonl::{export_jsonl, import_jsonl, JsonlImportOptions, JsonlImportReport, JsonlLineError};
 use rapport_testkit::scenario;
 
 /// One line per importable type, each with an id; every line changes the store.
@@ -99,7 +97,7 @@ fn every_type_round_trips() {
     let output = events_by_id(store.ids(), &exported);
     assert_eq!(output, input, "every line comes back as it went in (ids, types, times, fields)");
     let types: BTreeSet<&str> = output.values().map(|(event_type, _, _)| event_type.as_str()).collect();
-    assert_eq!(types, IMPORTABLE_TYPES.into_iter().collect(), "the file covers every importable type");
+    assert_eq!(types, rapport::events::input_type_names().collect(), "the file covers every importable type");
     assert!(
         store.log().end_position().0 > 16,
         "the store derived events (channel switch, merge on the target) that the export leaves out"
@@ -328,7 +326,11 @@ fn the_examples_in_docs_events_md_import() {
     assert_eq!(report.imported, examples.len() as u64, "every example records something");
     let types: BTreeSet<String> =
         events_by_id(store.ids(), &text).into_values().map(|(event_type, _, _)| event_type).collect();
-    assert_eq!(types, IMPORTABLE_TYPES.into_iter().map(str::to_owned).collect(), "one example per importable type");
+    assert_eq!(
+        types,
+        rapport::events::input_type_names().map(str::to_owned).collect(),
+        "one example per importable type"
+    );
     let ticket = store.ticket(&id("T-1")).unwrap().unwrap();
     assert_eq!(ticket.channels(), &[Channel::Email, Channel::KakaoTalk], "the message was routed to T-1 by topic");
     assert_eq!(ticket.merged_from(), &[id("T-2")]);

@@ -22,6 +22,7 @@ use rapport_metrics::{
     evaluate_sla, MetricsOptions, MetricsProjection, Minutes, OpenInterval, Schedule, Schedules, SlaFilter, SlaPolicy,
     SlaStatus, SlaTargets, TicketMetrics, TicketSla,
 };
+use rapport_types::Timestamp;
 
 const MINUTE: i64 = 60_000_000;
 const DAY_MINUTES: i64 = 24 * 60;
@@ -1228,7 +1229,7 @@ fn check_cut(
 ) -> Result<(), TestCaseError> {
     let base = base_micros(case.base);
     let latest = log.iter().map(|e| e.at).max().unwrap_or(0);
-    prop_assert_eq!(projection.latest_at(), latest, "latest event time after {} events", log.len());
+    prop_assert_eq!(projection.latest_at(), Timestamp(latest), "latest event time after {} events", log.len());
     let now = latest + case.now_after[cut] * MINUTE;
     // Per ticket: metrics and SLA.
     let mut tickets: BTreeMap<TicketId, ModelTicket> = BTreeMap::new();
@@ -1239,7 +1240,7 @@ fn check_cut(
         prop_assert_eq!(record.is_some(), model.is_some(), "ticket {} exists after {} events", id, log.len());
         let (Some(model), Some(record)) = (model, record) else { continue };
         let expected = model_metrics(&model, definitions.table(&model), now);
-        let actual = projection.ticket_metrics(&id, now).unwrap();
+        let actual = projection.ticket_metrics(&id, Timestamp(now)).unwrap();
         prop_assert_eq!(
             &actual,
             &expected,
@@ -1329,7 +1330,7 @@ proptest! {
         let mut applied = 0;
         for (cut, end) in cuts.into_iter().enumerate() {
             for entry in &log[applied..end] {
-                projection.apply(entry.stream.as_ref(), &entry.event, entry.at);
+                projection.apply(entry.stream.as_ref(), &entry.event, Timestamp(entry.at));
             }
             applied = end;
             check_cut(&case, cut, &log[..end], &projection, &definitions)?;

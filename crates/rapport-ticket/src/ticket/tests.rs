@@ -5,6 +5,8 @@
 use proptest::prelude::*;
 use rapport_events::{Channel, CxEvent, Identity, NormalizeOptions, Priority, Status, TicketFlag, TicketId};
 
+use rapport_types::Timestamp;
+
 use super::Ticket;
 use crate::command::{OpenTicket, TicketCommand};
 use crate::error::TicketError;
@@ -30,7 +32,7 @@ fn run(commands: &[TicketCommand]) -> Result<(Option<Ticket>, Vec<CxEvent>), Tic
     for command in commands {
         let events = Ticket::decide(&ticket_id, state.as_ref(), command)?;
         for event in &events {
-            state = Ticket::evolve(state, event, history.len() as i64);
+            state = Ticket::evolve(state, event, Timestamp(history.len() as i64));
             history.push(event.clone());
         }
     }
@@ -92,6 +94,66 @@ fn closed_is_terminal() {
         let mut commands = base.to_vec();
         commands.push(command.clone());
         assert_eq!(run(&commands).unwrap_err(), TicketError::Closed(id("T-1")), "{command:?} on a closed ticket");
+    }
+}
+
+fn open_as(initial: Status) -> TicketCommand {
+    let mut open = OpenTicket::new(id("T-1"), kim(), Channel::Email);
+    open.status = Some(initial);
+    TicketCommand::Open(open)
+}
+
+#[test]
+fn a_historical_import_may_open_a_ticket_solved_or_closed() {
+    for initial in [Status::Open, Status::Pending, Status::Hold, Status::Solved, Status::Closed] {
+        let (state, history) = run(&[open_as(initial)]).unwrap();
+        assert_eq!(state.unwrap().status(), initial, "opened {initial}");
+        assert!(
+            matches!(&history[..], [CxEvent::TicketOpened(opened)] if opened.status == Some(initial)),
+            "{history:?}"
+        );
+    }
+}
+
+#[test]
+fn a_ticket_opened_closed_is_terminal_and_one_opened_solved_reopens() {
+    let err = run(&[open_as(Status::Closed), status(Status::Open)]).unwrap_err();
+    assert_eq!(err, TicketError::Closed(id("T-1")));
+    let (state, _) = run(&[open_as(Status::Solved), message(Channel::Email)]).unwrap();
+    let ticket = state.unwrap();
+    assert_eq!((ticket.status(), ticket.reopens()), (Status::Open, 1), "a message reopens a ticket opened solved");
+}
+
+#[test]
+fn a_command_names_the_event_it_records() {
+    let (state, _) = run(&[open_cmd("T-1")]).unwrap();
+    let ticket = state.unwrap();
+    for command in [
+        status(Status::Open),
+        message(Channel::KakaoTalk),
+        TicketCommand::Assign { group: Some("L2".into()), assignee: None },
+        TicketCommand::Flag { flag: TicketFlag::Urgent, reason: None },
+    ] {
+        let events = Ticket::decide(&id("T-1"), Some(&ticket), &command).unwrap();
+        let types: Vec<&str> = events.iter().map(CxEvent::event_type).collect();
+        assert!(types.contains(&command.event_type()), "{command:?} decided {types:?}");
+        let info = rapport_events::event_type_info(command.event_type()).unwrap();
+        assert!(info.is_input(), "a command's own event is an input type: {}", info.name());
+    }
+    assert_eq!(open_cmd("T-1").event_type(), "ticket.opened");
+}
+
+#[test]
+fn unsolved_and_reopen_are_defined_once_on_status() {
+    use Status::*;
+    let all = [New, Open, Pending, Hold, Solved, Closed];
+    let unsolved: Vec<Status> = all.into_iter().filter(Status::is_unsolved).collect();
+    assert_eq!(unsolved, [New, Open, Pending, Hold]);
+    for from in all {
+        for to in all {
+            let expected = from == Solved && matches!(to, Open | Pending | Hold);
+            assert_eq!(from.is_reopen_to(to), expected, "{from} -> {to}");
+        }
     }
 }
 
@@ -188,7 +250,7 @@ fn merge_rules() {
     let target_events =
         Ticket::decide(&id("T-2"), None, &TicketCommand::Open(OpenTicket::new(id("T-2"), kim(), Channel::Email)))
             .unwrap();
-    let target = Ticket::replay(&target_events, 0).unwrap();
+    let target = Ticket::replay(&target_events, Timestamp(0)).unwrap();
     assert_eq!(
         Ticket::decide_merge(&source, Some(&source), &id("T-1")).unwrap_err(),
         TicketError::MergeIntoItself(id("T-1"))
@@ -198,8 +260,8 @@ fn merge_rules() {
         Err(TicketError::InvalidMergeTarget { reason: "unknown", .. })
     ));
     let merged = Ticket::decide_merge(&source, Some(&target), &id("T-2")).unwrap();
-    let source_after = Ticket::evolve(Some(source.clone()), &merged, 5).unwrap();
-    let target_after = Ticket::evolve(Some(target.clone()), &merged, 5).unwrap();
+    let source_after = Ticket::evolve(Some(source.clone()), &merged, Timestamp(5)).unwrap();
+    let target_after = Ticket::evolve(Some(target.clone()), &merged, Timestamp(5)).unwrap();
     assert_eq!(source_after.status(), Status::Closed);
     assert_eq!(source_after.merged_into(), Some(&id("T-2")));
     assert_eq!(target_after.merged_from(), &[id("T-1")]);
@@ -290,7 +352,7 @@ proptest! {
                 Ok(events) => {
                     for event in &events {
                         let previous = state.as_ref().map(|t| t.status());
-                        state = Ticket::evolve(state, event, history.len() as i64);
+                        state = Ticket::evolve(state, event, Timestamp(history.len() as i64));
                         history.push(event.clone());
                         let now = state.as_ref().map(|t| t.status());
                         if previous == Some(Status::Solved) && matches!(now, Some(Status::Open | Status::Pending | Status::Hold)) {
@@ -314,7 +376,7 @@ proptest! {
         if let Some(ticket) = &state {
             prop_assert_eq!(ticket.events(), history.len() as u64, "event count equals history length");
             prop_assert_eq!(ticket.reopens(), reopens);
-            prop_assert_eq!(&Ticket::replay(&history, 0).map(|t| t.status()), &Some(ticket.status()), "replay gives the same state");
+            prop_assert_eq!(&Ticket::replay(&history, Timestamp(0)).map(|t| t.status()), &Some(ticket.status()), "replay gives the same state");
         } else {
             prop_assert!(history.is_empty());
         }
