@@ -20,6 +20,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod backup;
 mod commit;
 mod error;
 mod index;
@@ -35,12 +36,13 @@ mod writer;
 #[doc(hidden)]
 pub mod fuzzing;
 
+pub use crate::backup::{salvage, BackupReport, SalvageReport};
 pub use crate::error::{Error, Result};
 pub use crate::log::{Clock, Log, LogOptions};
 pub use crate::read::{ReadAll, ReadStream, Subscription};
 pub use crate::record::RecordRef;
-pub use crate::recovery::{verify, RecoveryMode, RecoveryReport, Truncation, VerifyReport};
-pub use crate::storage::{LockGuard, OpenMode, StdStorage, Storage, StorageFile};
+pub use crate::recovery::{verify, RecoveryMode, RecoveryReport, Truncation, TruncationKind, VerifyReport};
+pub use crate::storage::{FileKind, FileMetadata, LockGuard, OpenMode, StdStorage, Storage, StorageFile};
 pub use crate::types::{
     AppendOutcome, Commit, Durability, EventData, EventId, ExpectedVersion, Position, RecordedEvent, StreamAppended,
     StreamVersion, StreamWrite, Timestamp,

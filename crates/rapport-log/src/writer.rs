@@ -16,7 +16,7 @@ use crate::log::{Clock, Shared};
 use crate::read;
 use crate::record::{self, Assigned, SEGMENT_HEADER_BYTES};
 use crate::recovery::{self, TEMP_SUFFIX};
-use crate::storage::{OpenMode, Storage, StorageFile};
+use crate::storage::{LockGuard, OpenMode, Storage, StorageFile};
 use crate::types::{
     AppendOutcome, Commit, Durability, Position, StreamAppended, StreamVersion, StreamWrite, Timestamp,
 };
@@ -80,6 +80,8 @@ pub(crate) struct WriterInit {
     pub(crate) last_recorded_at: Timestamp,
     pub(crate) clock: Clock,
     pub(crate) watermark_file: Arc<dyn StorageFile>,
+    /// The store's lock; checked before every group and every sync (see [`Writer::check_lock`]).
+    pub(crate) lock: Box<dyn LockGuard>,
 }
 
 pub(crate) struct Writer {
@@ -232,11 +234,27 @@ impl Writer {
         self.poisoned.as_ref().map(|cause| Error::Poisoned { cause: cause.clone() })
     }
 
+    /// Poisons the writer if its lock no longer keeps other processes out: `LOCK` was removed or
+    /// replaced, so someone works on the store behind this process's back (an older build, or a
+    /// second process that took the new `LOCK`), and writing on would interleave two writers.
+    ///
+    /// Checked before every group and every sync, in every durability mode: it costs one `stat`
+    /// of a cached directory entry (about 0.3 µs measured here, against some 2 µs for the
+    /// `pwrite` of a small group and 0.1–10 ms for an `fdatasync`), and checking less often only
+    /// widens the window in which two writers could both append.
+    fn check_lock(&mut self) -> Result<()> {
+        if let Err(error) = self.init.lock.check() {
+            return Err(self.poison(format!("the store lock was lost: {error}")));
+        }
+        Ok(())
+    }
+
     /// Syncs the current segment if anything is unsynced, then records the watermark.
     fn sync_now(&mut self) -> Result<()> {
         if let Some(error) = self.poisoned_error() {
             return Err(error);
         }
+        self.check_lock()?;
         self.unsynced_since = None;
         if self.durable_end == self.init.next_position {
             return Ok(());
@@ -245,6 +263,7 @@ impl Writer {
             return Err(self.poison(format!("fdatasync failed: {error}")));
         }
         self.durable_end = self.init.next_position;
+        self.init.shared.durable_end.store(self.durable_end, std::sync::atomic::Ordering::Release);
         self.write_watermark()
     }
 
@@ -291,6 +310,16 @@ impl Writer {
 
     fn commit_appends(&mut self, appends: Vec<(Vec<StreamWrite>, Arc<Slot>)>) {
         if let Some(cause) = &self.poisoned {
+            for (_, reply) in appends {
+                self.answers.push((reply, Answer::Append(Err(Error::Poisoned { cause: cause.clone() }))));
+            }
+            return;
+        }
+        if let Err(error) = self.check_lock() {
+            let cause = match error {
+                Error::Poisoned { cause } => cause,
+                other => other.to_string(),
+            };
             for (_, reply) in appends {
                 self.answers.push((reply, Answer::Append(Err(Error::Poisoned { cause: cause.clone() }))));
             }
@@ -454,6 +483,7 @@ impl Writer {
                     return Err(self.poison(format!("fdatasync failed: {error}")));
                 }
                 self.durable_end = next_position;
+                self.init.shared.durable_end.store(next_position, std::sync::atomic::Ordering::Release);
                 Ok(true)
             }
             Durability::Buffered { .. } => {
