@@ -997,10 +997,61 @@ pub(crate) fn scan_read_only(storage: &dyn Storage, dir: &Path, mode: RecoveryMo
 
 #[cfg(test)]
 mod tests {
-    use super::Window;
+    use super::{list_store, read_watermark, Scanner, Window};
     use crate::sim::SimStorage;
     use crate::storage::{OpenMode, Storage};
+    use crate::{EventData, EventId, ExpectedVersion, Log, LogOptions};
     use std::path::Path;
+    use std::sync::Arc;
+
+    /// Scans `dir` with a window of `window_bytes`: `(end, offsets per segment, damage offset)`.
+    fn scan_with_window(sim: &SimStorage, dir: &Path, window_bytes: usize) -> (u64, Vec<Vec<u32>>, Option<u64>) {
+        let watermark = read_watermark(sim, dir, 1).expect("watermark");
+        let listing = list_store(sim, dir).expect("list").expect("exists");
+        let mut scanner = Scanner::new(watermark, None, false);
+        scanner.window_bytes = window_bytes;
+        let damage = scanner.run(sim, &listing).expect("scan");
+        let offsets = scanner.index.segments.iter().map(|s| s.offsets.clone()).collect();
+        (scanner.index.end, offsets, damage.map(|d| d.offset))
+    }
+
+    #[test]
+    fn records_and_batches_that_span_windows_scan_the_same_as_with_a_large_window() {
+        let sim = SimStorage::new(2);
+        let dir = Path::new("/windows");
+        let options =
+            LogOptions { storage: Arc::new(sim.clone()), segment_bytes_max: 64 << 10, ..LogOptions::default() };
+        {
+            let log = Log::open(dir, options).expect("open");
+            for n in 0..60u128 {
+                // Payloads from a few bytes to several windows, batches of one to three.
+                let events = (0..1 + n % 3)
+                    .map(|i| {
+                        EventData::new(
+                            EventId::from_u128(n * 10 + i),
+                            "e",
+                            vec![n as u8 | 1; (n * n * 7 % 5000) as usize],
+                        )
+                    })
+                    .collect();
+                log.append("s", ExpectedVersion::Any, events).expect("append");
+            }
+        }
+        let large = scan_with_window(&sim, dir, super::SCAN_WINDOW_BYTES);
+        assert!(large.0 > 100 && large.2.is_none(), "{:?}", (large.0, large.2));
+        for window in [8, 120, 300, 4096] {
+            assert_eq!(scan_with_window(&sim, dir, window), large, "window of {window} bytes");
+        }
+        // A torn last record is found at the same place whatever the window.
+        let last = sim.paths().into_iter().rfind(|p| p.extension().is_some_and(|e| e == "seg")).expect("segment");
+        let bytes = sim.read_file(&last).expect("read");
+        sim.write_file(&last, &bytes[..bytes.len() - 10]).expect("write");
+        let large = scan_with_window(&sim, dir, super::SCAN_WINDOW_BYTES);
+        assert!(large.2.is_some());
+        for window in [8, 300] {
+            assert_eq!(scan_with_window(&sim, dir, window), large, "torn, window of {window} bytes");
+        }
+    }
 
     #[test]
     fn the_window_returns_every_range_and_holds_a_bounded_buffer() {

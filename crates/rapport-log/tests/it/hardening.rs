@@ -294,6 +294,14 @@ fn a_writer_whose_lock_file_is_removed_or_replaced_in_process_is_poisoned_and_ke
     for replace in [false, true] {
         let temp = tempfile::tempdir().expect("tempdir");
         let log = Log::open(temp.path(), LogOptions::default()).expect("open");
+        let unsynced = tempfile::tempdir().expect("tempdir");
+        let log_none = Log::open(unsynced.path(), LogOptions { durability: Durability::None, ..LogOptions::default() })
+            .expect("open");
+        log_none.append("s", ExpectedVersion::Any, vec![event_n(1)]).expect("append");
+        std::fs::remove_file(unsynced.path().join("LOCK")).expect("delete LOCK");
+        // Unsynced appends may go on for up to 10 ms; the next sync notices.
+        let synced = log_none.sync();
+        assert!(matches!(&synced, Err(Error::Poisoned { cause }) if cause.contains("lock")), "None mode: {synced:?}");
         log.append("s", ExpectedVersion::Any, vec![event_n(1)]).expect("append");
         std::fs::remove_file(temp.path().join("LOCK")).expect("delete LOCK");
         if replace {
