@@ -11,7 +11,7 @@ use crate::index::{IdIndex, Index, PositionList, Segment};
 use crate::record::{self, DecodeError, RECORD_BYTES_MAX, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES};
 use crate::storage::{FileKind, OpenMode, Storage, StorageFile};
 use crate::types::{EventId, Timestamp};
-use crate::{BATCH_BYTES_MAX, SEGMENT_BYTES_LIMIT};
+use crate::SEGMENT_FILE_BYTES_MAX;
 
 /// What `Log::open` does with damage it finds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -115,12 +115,6 @@ pub(crate) const WATERMARK_BYTES: usize = 24;
 /// [`RECORD_BYTES_MAX`], when a record crosses the window's end). Large enough that the
 /// read calls cost little next to checksumming; small enough not to matter next to the indexes.
 pub(crate) const SCAN_WINDOW_BYTES: usize = 4 << 20;
-/// Largest segment file a valid store can hold: a segment is sealed once it reaches
-/// `segment_bytes_max` (at most [`SEGMENT_BYTES_LIMIT`]), so its last group started below that,
-/// and one group is at most one append of [`BATCH_BYTES_MAX`] (or several smaller ones adding up
-/// to less). Preallocated space stops at `segment_bytes_max`. A bigger file is corruption.
-pub(crate) const SEGMENT_FILE_BYTES_MAX: u64 = SEGMENT_BYTES_LIMIT + BATCH_BYTES_MAX as u64;
-const _: () = assert!(SEGMENT_FILE_BYTES_MAX <= u32::MAX as u64, "record offsets in the index are 32-bit");
 /// The unit a disk writes or loses as a whole (docs/design/log-format.md, "Assumptions"). A
 /// sector of a torn write that never landed reads as zeros (preallocated space, or a hole the
 /// file system fills with zeros).

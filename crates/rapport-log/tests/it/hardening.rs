@@ -356,7 +356,7 @@ fn rotted_store_without_watermark(dir: &Path, garbage_watermark: bool) -> (u64, 
 }
 
 #[test]
-fn bit_flip_in_the_last_batch_without_watermark_is_refused_and_never_truncated() {
+fn case_9_bit_flip_in_the_last_batch_without_watermark_is_refused_and_never_truncated() {
     for garbage in [false, true] {
         let temp = tempfile::tempdir().expect("tempdir");
         let (events, segment, _) = rotted_store_without_watermark(temp.path(), garbage);
@@ -397,7 +397,7 @@ fn bit_flip_in_the_last_batch_without_watermark_is_refused_and_never_truncated()
 }
 
 #[test]
-fn torn_tail_without_watermark_is_truncated_and_reported_as_such() {
+fn case_1_without_watermark_an_incomplete_last_record_is_truncated_and_reported_as_such() {
     let temp = tempfile::tempdir().expect("tempdir");
     let events = real_store(temp.path(), 12, 1 << 20);
     let segment = segments_of(temp.path()).pop().expect("segment");
@@ -425,7 +425,7 @@ fn torn_tail_without_watermark_is_truncated_and_reported_as_such() {
 }
 
 #[test]
-fn unwritten_zero_sectors_in_the_last_record_without_watermark_are_a_torn_tail() {
+fn case_3_without_watermark_unwritten_zero_sectors_in_the_last_record_are_a_torn_tail() {
     let temp = tempfile::tempdir().expect("tempdir");
     let log = Log::open(temp.path(), LogOptions::default()).expect("open");
     log.append("s", ExpectedVersion::Any, vec![event_n(1)]).expect("append");
@@ -462,7 +462,7 @@ fn unwritten_zero_sectors_in_the_last_record_without_watermark_are_a_torn_tail()
 // 3. Bounded reads and non-regular files.
 
 #[test]
-fn a_sparse_segment_over_the_size_limit_is_refused_without_reading_it() {
+fn case_10_a_sparse_segment_over_the_size_limit_is_refused_without_reading_it() {
     let temp = tempfile::tempdir().expect("tempdir");
     real_store(temp.path(), 5, 1 << 20);
     let segment = segments_of(temp.path()).pop().expect("segment");
@@ -524,7 +524,7 @@ fn without_hanging<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send +
 }
 
 #[test]
-fn a_fifo_named_like_a_segment_or_the_watermark_is_refused_not_read() {
+fn case_11_a_fifo_named_like_a_segment_or_the_watermark_is_refused_not_read() {
     let temp = tempfile::tempdir().expect("tempdir");
     let dir = temp.path().join("fifo-segment");
     std::fs::create_dir(&dir).expect("mkdir");
