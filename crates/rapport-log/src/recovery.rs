@@ -423,6 +423,18 @@ impl Scanner {
             let is_last = next_listed >= listing.segments.len();
             let file_len = file.len().map_err(io_err(format!("reading the length of {}", path.display())))?;
             let segment_idx = next_listed.saturating_sub(1);
+            if file_len > SEGMENT_FILE_BYTES_MAX {
+                return Ok(Some(Damage {
+                    segment_idx,
+                    path: path.clone(),
+                    offset: last.end_offset,
+                    reason: format!(
+                        "segment file grew to {file_len} bytes, over the limit of {SEGMENT_FILE_BYTES_MAX}"
+                    ),
+                    torn: None,
+                    file_len,
+                }));
+            }
             if let Some(damage) = self.scan_records(file.as_ref(), &path, segment_idx, file_len, is_last)? {
                 return Ok(Some(damage));
             }

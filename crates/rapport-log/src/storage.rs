@@ -131,7 +131,7 @@ impl StorageFile for StdFile {
 struct StdLock {
     #[allow(dead_code, reason = "held for its Drop, which releases the lock")]
     dir: File,
-    /// The `LOCK` file and its `(dev, ino)`; `None` for [`Storage::lock_existing`].
+    /// The `LOCK` file and its `(dev, ino)`; `None` for [`Storage::lock_existing`] without one.
     file: Option<(PathBuf, File, (u64, u64))>,
 }
 
@@ -222,7 +222,25 @@ impl Storage for StdStorage {
         Err(io::Error::new(io::ErrorKind::WouldBlock, "lock file keeps being replaced"))
     }
     fn lock_existing(&self, path: &Path) -> io::Result<Box<dyn LockGuard>> {
-        Ok(Box::new(StdLock { dir: lock_dir_of(path)?, file: None }))
+        let dir = lock_dir_of(path)?;
+        // `LOCK` too if it is there (older builds lock only it), opened read-only: no creation,
+        // no write (an flock needs neither). Not a FIFO: opening one for reading blocks.
+        if std::fs::metadata(path).is_ok_and(|meta| !meta.is_file()) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is not a regular file", path.display()),
+            ));
+        }
+        match File::open(path) {
+            Ok(file) => {
+                try_flock(&file)?;
+                let held = file.metadata()?;
+                let identity = (held.dev(), held.ino());
+                Ok(Box::new(StdLock { dir, file: Some((path.to_path_buf(), file, identity)) }))
+            }
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(Box::new(StdLock { dir, file: None })),
+            Err(error) => Err(error),
+        }
     }
     fn metadata(&self, path: &Path) -> io::Result<FileMetadata> {
         let meta = std::fs::metadata(path)?;

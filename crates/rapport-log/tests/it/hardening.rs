@@ -732,6 +732,19 @@ fn read_only_open_works_on_media_that_refuses_every_write() {
     let after: Vec<(PathBuf, Vec<u8>)> =
         sim.paths().into_iter().map(|p| (p.clone(), sim.read_file(&p).expect("read"))).collect();
     assert_eq!(after, before);
+    // A writer elsewhere (straight on the simulated disk) recovers the store and appends; the
+    // read-only log follows it, still without a single write.
+    {
+        let writer = Log::open(dir, options(Arc::new(sim.clone()))).expect("writer");
+        for n in 60..90 {
+            writer.append("later", ExpectedVersion::Any, vec![event_n(n)]).expect("append");
+        }
+        assert_eq!(log.refresh().expect("refresh during writes"), Position(89));
+    }
+    assert_eq!(log.refresh().expect("refresh"), Position(89));
+    let events = all_events(&log);
+    assert_eq!(events.iter().map(|e| e.data.id.as_u128()).collect::<Vec<_>>(), (1..90).collect::<Vec<_>>());
+    assert!(!refused.load(Ordering::Relaxed), "a refresh tried to change something");
     // A read-write open on the same media fails with a typed error, not a panic.
     let opened = Log::open(dir, options(Arc::new(media)));
     assert!(matches!(opened, Err(Error::Io { .. })), "{opened:?}");
