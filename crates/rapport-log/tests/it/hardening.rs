@@ -47,6 +47,21 @@ fn check_event(event: &rapport_log::RecordedEvent) -> Result<(), String> {
     Ok(())
 }
 
+/// `DURABLE` decoded independently of the library: `(magic, crc, durable_end, 0)`.
+fn encode_watermark(durable_end: u64) -> Vec<u8> {
+    let mut bytes = vec![0u8; 24];
+    bytes[0..4].copy_from_slice(&0x4452_424c_u32.to_le_bytes());
+    bytes[8..16].copy_from_slice(&durable_end.to_le_bytes());
+    let crc = crc32c::crc32c_append(0x5241_5050, &bytes[8..24]);
+    bytes[4..8].copy_from_slice(&crc.to_le_bytes());
+    bytes
+}
+
+fn decode_watermark(bytes: &[u8]) -> Option<u64> {
+    let value = u64::from_le_bytes(bytes.get(8..16)?.try_into().ok()?);
+    (bytes.len() >= 24 && bytes[..24] == encode_watermark(value)[..]).then_some(value)
+}
+
 /// A real store of `batches` batches (sizes 1..=3) with events numbered from 1, cleanly closed.
 fn real_store(dir: &Path, batches: usize, segment_bytes_max: u64) -> u64 {
     let log = Log::open(dir, LogOptions { segment_bytes_max, ..LogOptions::default() }).expect("open");
@@ -169,13 +184,12 @@ fn follow_read_only(store: &Path, stop: &Path) -> Result<(u64, u64), String> {
     loop {
         let end = log.refresh().map_err(|e| format!("refresh: {e}"))?.0;
         refreshes += 1;
-        // The watermark only grows while the writer runs: what the log shows is below it.
-        let bytes = std::fs::read(&watermark_path).map_err(|e| format!("reading DURABLE: {e}"))?;
-        if bytes.len() >= 16 {
-            let watermark = u64::from_le_bytes(bytes[8..16].try_into().map_err(|_| "DURABLE")?);
-            if end > watermark {
-                return Err(format!("the reader sees position {end}, above the watermark {watermark}"));
-            }
+        // The watermark only grows while the writer runs: what the log shows is below it. (A read
+        // racing the writer's rewrite of `DURABLE` may not validate: read again.)
+        let watermark = (0..100).find_map(|_| std::fs::read(&watermark_path).ok().and_then(|b| decode_watermark(&b)));
+        let watermark = watermark.ok_or("DURABLE never validated")?;
+        if end > watermark {
+            return Err(format!("the reader sees position {end}, above the watermark {watermark}"));
         }
         if end < next {
             return Err(format!("the end went back from {next} to {end}"));
@@ -445,15 +459,7 @@ fn case_3_without_watermark_unwritten_zero_sectors_in_the_last_record_are_a_torn
     let torn = report.torn_tail.clone().unwrap_or_else(|| panic!("not a torn tail: {report:?}"));
     assert_eq!((torn.offset, torn.kind), (last_at, TruncationKind::TornTailWithoutWatermark));
     // The same with a trustworthy watermark that does not cover the record: an ordinary torn tail.
-    let watermark: Vec<u8> = {
-        let mut w = vec![0u8; 24];
-        w[0..4].copy_from_slice(&0x4452_424c_u32.to_le_bytes());
-        w[8..16].copy_from_slice(&1u64.to_le_bytes());
-        let crc = crc32c::crc32c_append(0x5241_5050, &w[8..24]);
-        w[4..8].copy_from_slice(&crc.to_le_bytes());
-        w
-    };
-    std::fs::write(temp.path().join("DURABLE"), &watermark).expect("write DURABLE");
+    std::fs::write(temp.path().join("DURABLE"), encode_watermark(1)).expect("write DURABLE");
     let report = verify(temp.path(), Arc::new(StdStorage)).expect("verify");
     assert_eq!(report.torn_tail.map(|t| t.kind), Some(TruncationKind::TornTail));
 }
