@@ -297,21 +297,24 @@ impl Log {
         let watermark = recovery::read_watermark(storage, &self.dir, recovery::WATERMARK_READ_ATTEMPTS)?;
         let listing = recovery::list_existing_store(storage, &self.dir)?;
         let limit = (read_only.recovery != RecoveryMode::SalvagePrefix && watermark.trusted).then_some(watermark.value);
-        let outcome = {
-            // Readers wait for the (incremental) scan; the writer is another process and never does.
-            let mut index = self.shared.index.write();
-            let mut ids = self.shared.ids.write();
+        let scanned = {
+            // Readers go on meanwhile: the scan only reads the index (nothing else changes it,
+            // refreshes take turns); the new events are added in one short step below.
+            let index = self.shared.index.read();
             if limit.is_some_and(|limit| limit <= index.end) {
                 return Ok(Position(index.end));
             }
-            let mut scanner = recovery::Scanner::new(watermark, limit, false);
-            scanner.index = std::mem::take(&mut *index);
-            scanner.ids = std::mem::take(&mut *ids);
-            let damage = scanner.run(storage, &listing);
-            *index = scanner.index;
-            *ids = scanner.ids;
-            damage.map(|damage| (damage, index.end))
+            let ids = self.shared.ids.read();
+            let mut scanner = recovery::Scanner::continuing(&index, watermark, limit);
+            let damage = scanner.run(storage, &listing, Some(recovery::Base { index: &index, ids: &ids }));
+            damage.map(|damage| (scanner, damage))
         };
+        let outcome = scanned.map(|(scanner, damage)| {
+            let mut index = self.shared.index.write();
+            let mut ids = self.shared.ids.write();
+            scanner.merge_into(&mut index, &mut ids);
+            (damage, index.end)
+        });
         let (damage, end) = outcome?;
         {
             let mut commit = self.shared.commit.lock();

@@ -356,6 +356,13 @@ impl<'f> Window<'f> {
     }
 }
 
+/// An index a scan continues (read-only refreshes): read, never changed, during the scan.
+#[derive(Clone, Copy)]
+pub(crate) struct Base<'b> {
+    pub(crate) index: &'b Index,
+    pub(crate) ids: &'b IdIndex,
+}
+
 /// Where a scan found damage; it stops at the first.
 #[derive(Debug, Clone)]
 pub(crate) struct Damage {
@@ -409,17 +416,70 @@ impl Scanner {
         }
     }
 
+    /// A scanner whose index is a delta after `base`: it starts with a copy of `base`'s last
+    /// segment that holds no records yet (`first_position` = `base.end`, same file and end
+    /// offset), so the scan goes on where `base` ends. [`Scanner::merge_into`] adds the delta.
+    pub(crate) fn continuing(base: &Index, watermark: Watermark, limit: Option<u64>) -> Scanner {
+        let mut scanner = Scanner::new(watermark, limit, false);
+        scanner.index.end = base.end;
+        if let Some(last) = base.segments.last() {
+            scanner.index.segments.push(Segment {
+                first_position: base.end,
+                path: last.path.clone(),
+                file: last.file.clone(),
+                offsets: Vec::new(),
+                end_offset: last.end_offset,
+            });
+        }
+        scanner
+    }
+
+    /// Adds the delta of a [`Scanner::continuing`] scan to `index` and `ids`.
+    pub(crate) fn merge_into(self, index: &mut Index, ids: &mut IdIndex) {
+        assert_eq!(
+            self.index.segments.first().map_or(index.end, |s| s.first_position),
+            index.end,
+            "a delta continues its base"
+        );
+        let mut segments = self.index.segments.into_iter().peekable();
+        if let (Some(first), Some(last)) = (segments.peek(), index.segments.last_mut()) {
+            if first.path == last.path {
+                last.offsets.extend_from_slice(&first.offsets);
+                last.end_offset = first.end_offset;
+                segments.next();
+            }
+        }
+        index.segments.extend(segments);
+        for (stream, positions) in self.index.streams {
+            let list = index.streams.entry(stream).or_default();
+            for position in positions.positions_from(0) {
+                list.push(position);
+            }
+        }
+        ids.extend(self.ids);
+        index.end = self.index.end;
+    }
+
     fn limit_reached(&self) -> bool {
         self.limit.is_some_and(|limit| self.index.end >= limit)
     }
 
     /// Scans on from where the index ends: the rest of its last segment (if any), then the
-    /// listed segments after it. Returns the first damage.
-    pub(crate) fn run(&mut self, storage: &dyn Storage, listing: &Listing) -> Result<Option<Damage>> {
+    /// listed segments after it. Returns the first damage. With a `base`, the scanner's index is
+    /// a delta after it (see [`Scanner::continuing`]): stream versions and event ids count both.
+    pub(crate) fn run(
+        &mut self,
+        storage: &dyn Storage,
+        listing: &Listing,
+        base: Option<Base<'_>>,
+    ) -> Result<Option<Damage>> {
         let mut next_listed = 0;
         if let Some(last) = self.index.segments.last() {
             let (first, path, file) = (last.first_position, last.path.clone(), last.file.clone());
-            next_listed = listing.segments.partition_point(|(listed, _)| *listed <= first);
+            next_listed = match listing.segments.iter().position(|(_, listed)| *listed == path) {
+                Some(idx) => idx + 1,
+                None => listing.segments.partition_point(|(listed, _)| *listed <= first),
+            };
             let is_last = next_listed >= listing.segments.len();
             let file_len = file.len().map_err(io_err(format!("reading the length of {}", path.display())))?;
             let segment_idx = next_listed.saturating_sub(1);
@@ -435,7 +495,7 @@ impl Scanner {
                     file_len,
                 }));
             }
-            if let Some(damage) = self.scan_records(file.as_ref(), &path, segment_idx, file_len, is_last)? {
+            if let Some(damage) = self.scan_records(file.as_ref(), &path, segment_idx, file_len, is_last, base)? {
                 return Ok(Some(damage));
             }
         }
@@ -490,7 +550,7 @@ impl Scanner {
                 end_offset: SEGMENT_HEADER_BYTES as u64,
             });
             self.file_lens.push(file_len);
-            if let Some(damage) = self.scan_records(file.as_ref(), path, segment_idx, file_len, is_last)? {
+            if let Some(damage) = self.scan_records(file.as_ref(), path, segment_idx, file_len, is_last, base)? {
                 return Ok(Some(damage));
             }
         }
@@ -524,6 +584,7 @@ impl Scanner {
         segment_idx: usize,
         file_len: u64,
         is_last: bool,
+        base: Option<Base<'_>>,
     ) -> Result<Option<Damage>> {
         let mut window = Window::new(file, path, file_len, self.window_bytes);
         let Some(seg_pos) = self.index.segments.len().checked_sub(1) else { return Ok(None) };
@@ -565,7 +626,10 @@ impl Scanner {
             let slot = pending_versions.iter().position(|(stream, _)| stream == record.stream);
             let version_expected = match slot {
                 Some(slot) => pending_versions[slot].1,
-                None => self.index.streams.get(record.stream).map_or(0, |v| v.len() as u64),
+                None => {
+                    let in_base = base.and_then(|b| b.index.streams.get(record.stream)).map_or(0, |v| v.len() as u64);
+                    in_base + self.index.streams.get(record.stream).map_or(0, |v| v.len() as u64)
+                }
             };
             let semantic = if record.position.0 != position_expected {
                 Some(format!("record has position {} where {position_expected} was expected", record.position))
@@ -581,7 +645,10 @@ impl Scanner {
                     "record at position {} is batch entry {} of {}, breaking the batch in progress",
                     record.position, record.batch_index, record.batch_len
                 ))
-            } else if self.ids.contains_key(&record.id) || pending.iter().any(|p| p.id == record.id) {
+            } else if self.ids.contains_key(&record.id)
+                || base.is_some_and(|b| b.ids.contains_key(&record.id))
+                || pending.iter().any(|p| p.id == record.id)
+            {
                 Some(format!("event id {} appears twice in the log", record.id))
             } else {
                 None
@@ -764,7 +831,7 @@ pub(crate) fn scan(storage: &dyn Storage, dir: &Path, writable: bool, limit_to_w
     }
     let limit = (limit_to_watermark && watermark.trusted).then_some(watermark.value);
     let mut scanner = Scanner::new(watermark, limit, writable);
-    let damage = scanner.run(storage, &listing)?;
+    let damage = scanner.run(storage, &listing, None)?;
     for segment in &mut scanner.index.segments {
         segment.offsets.shrink_to_fit();
     }
@@ -1016,7 +1083,7 @@ mod tests {
         let listing = list_store(sim, dir).expect("list").expect("exists");
         let mut scanner = Scanner::new(watermark, None, false);
         scanner.window_bytes = window_bytes;
-        let damage = scanner.run(sim, &listing).expect("scan");
+        let damage = scanner.run(sim, &listing, None).expect("scan");
         let offsets = scanner.index.segments.iter().map(|s| s.offsets.clone()).collect();
         (scanner.index.end, offsets, damage.map(|d| d.offset))
     }

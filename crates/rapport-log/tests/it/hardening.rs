@@ -633,6 +633,19 @@ fn a_read_only_log_sees_only_synced_events_and_refresh_picks_up_new_ones() {
     for event in all_events(&reader) {
         check_event(&event).expect("valid");
     }
+    // The indexes built refresh by refresh are the ones a fresh open builds.
+    let fresh = Log::open_read_only(temp.path(), LogOptions::default()).expect("fresh read-only open");
+    assert_eq!(reader.streams(), fresh.streams());
+    for stream in fresh.streams() {
+        assert_eq!(reader.stream_version(&stream), fresh.stream_version(&stream), "{stream}");
+        let ids = |log: &Log| log.read_stream(&stream, 0).map(|e| e.expect("event").data.id).collect::<Vec<_>>();
+        assert_eq!(ids(&reader), ids(&fresh), "{stream}");
+    }
+    for n in 1..40 {
+        let id = EventId::from_u128(n);
+        assert_eq!(reader.event_position(id), fresh.event_position(id), "event {n}");
+        assert!(reader.event_position(id).is_some(), "event {n}");
+    }
 }
 
 /// Fails every operation that could change something; reads work.
