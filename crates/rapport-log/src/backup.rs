@@ -45,6 +45,8 @@ fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
 }
 
 /// `path` made absolute, resolving symbolic links where the path exists (lexically otherwise).
+/// This asks the real file system directly, not `Storage`: it resolves names and reads or writes
+/// no file, and for a simulated disk (whose paths do not exist) it is the lexical path.
 fn resolved(path: &Path) -> PathBuf {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let mut existing = absolute.as_path();
