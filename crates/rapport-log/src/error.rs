@@ -90,6 +90,42 @@ pub enum Error {
     /// The log has been closed (or a committing thread panicked).
     #[error("log is closed")]
     Closed,
+    /// The log was opened with `Log::open_read_only`: it never writes.
+    #[error("log in {dir} is open read-only; appends and syncs are refused")]
+    ReadOnly {
+        /// The store directory.
+        dir: PathBuf,
+    },
+    /// The directory does not exist (read-only opens, `verify` and `salvage` never create one).
+    #[error("no store at {dir}: the directory does not exist")]
+    NoSuchStore {
+        /// The path given.
+        dir: PathBuf,
+    },
+    /// The directory exists but holds no store files (segments, `DURABLE`, `LOCK`): it is not
+    /// a store, and `Log::open` does not turn a directory with other files into one.
+    #[error("{dir} is not a store: it holds no segment, DURABLE or LOCK file{}", first_entry.as_ref().map(|name| format!(" (it holds {name:?}, ...)")).unwrap_or_default())]
+    NotAStore {
+        /// The directory.
+        dir: PathBuf,
+        /// One of the entries found, if the directory is not empty.
+        first_entry: Option<String>,
+    },
+    /// A path that must be a regular file (a segment, `DURABLE`) is a FIFO, socket, device or
+    /// directory; the log refuses to open it (reading a FIFO would block forever).
+    #[error("{path} is not a regular file")]
+    NotARegularFile {
+        /// The offending path.
+        path: PathBuf,
+    },
+    /// A backup or salvage target is unusable.
+    #[error("cannot write a copy of the store to {dest}: {reason}")]
+    InvalidTarget {
+        /// The target directory.
+        dest: PathBuf,
+        /// Why (not empty, inside the source, ...).
+        reason: String,
+    },
 }
 
 impl Error {

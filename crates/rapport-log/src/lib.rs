@@ -4,6 +4,10 @@
 //! appends into one `fdatasync` (group commit). Event ids make appends idempotent, also across
 //! restarts.
 //!
+//! [`Log::open_read_only`] reads a store another process is writing (up to its durable
+//! watermark, without writing anything); [`Log::backup_to`] and [`salvage`] copy a live or a
+//! damaged store into a new directory. Scans read segments through a bounded window.
+//!
 //! It is not: a query engine, a server, or aware of what payloads mean (they are bytes).
 //! Byte layout, commit sequence and the recovery decision table: docs/design/log-format.md.
 //!
@@ -20,6 +24,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod backup;
 mod commit;
 mod error;
 mod index;
@@ -35,12 +40,13 @@ mod writer;
 #[doc(hidden)]
 pub mod fuzzing;
 
+pub use crate::backup::{salvage, BackupReport, SalvageReport};
 pub use crate::error::{Error, Result};
 pub use crate::log::{Clock, Log, LogOptions};
 pub use crate::read::{ReadAll, ReadStream, Subscription};
 pub use crate::record::RecordRef;
-pub use crate::recovery::{verify, RecoveryMode, RecoveryReport, Truncation, VerifyReport};
-pub use crate::storage::{LockGuard, OpenMode, StdStorage, Storage, StorageFile};
+pub use crate::recovery::{verify, RecoveryMode, RecoveryReport, Truncation, TruncationKind, VerifyReport};
+pub use crate::storage::{FileKind, FileMetadata, LockGuard, OpenMode, StdStorage, Storage, StorageFile};
 pub use crate::types::{
     AppendOutcome, Commit, Durability, EventData, EventId, ExpectedVersion, Position, RecordedEvent, StreamAppended,
     StreamVersion, StreamWrite, Timestamp,
@@ -64,3 +70,9 @@ pub const METADATA_BYTES_MAX: usize = 8 << 10;
 pub const BATCH_STREAMS_MAX: usize = 64;
 /// Largest segment size the format allows (record offsets are 32-bit).
 pub const SEGMENT_BYTES_LIMIT: u64 = 1 << 31;
+/// Largest segment *file* a valid store holds: a segment is sealed once it reaches
+/// `segment_bytes_max` (at most [`SEGMENT_BYTES_LIMIT`]), so its last group started below that,
+/// and one group is at most one append of [`BATCH_BYTES_MAX`] (or several smaller ones adding up
+/// to less); preallocated space stops at `segment_bytes_max`. A bigger file is corruption.
+pub const SEGMENT_FILE_BYTES_MAX: u64 = SEGMENT_BYTES_LIMIT + BATCH_BYTES_MAX as u64;
+const _: () = assert!(SEGMENT_FILE_BYTES_MAX <= u32::MAX as u64, "record offsets in the index are 32-bit");

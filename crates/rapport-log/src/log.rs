@@ -1,6 +1,7 @@
 //! The public [`Log`] handle: open (recovery), append (group commit in `commit`), reads.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -88,6 +89,8 @@ pub(crate) struct Shared {
     pub(crate) commit_changed: Condvar,
     pub(crate) poisoned: Mutex<Option<String>>,
     pub(crate) subscription_capacity: usize,
+    /// Every position below this is on stable storage (a read-only log: below its end).
+    pub(crate) durable_end: AtomicU64,
 }
 
 /// An open event log. `Log` is `Send + Sync`: share it (`&Log` or `Arc<Log>`) between threads;
@@ -95,12 +98,27 @@ pub(crate) struct Shared {
 #[derive(Debug)]
 pub struct Log {
     shared: Arc<Shared>,
+    storage: Arc<dyn Storage>,
     dir: PathBuf,
     durability: Durability,
-    committer: Arc<Committer>,
-    writer_thread: Option<JoinHandle<()>>,
+    mode: Mode,
     report: RecoveryReport,
-    _lock: Box<dyn LockGuard>,
+}
+
+/// Whether the log writes.
+#[derive(Debug)]
+enum Mode {
+    /// Opened with [`Log::open`]: the one writer of the store (it holds the lock).
+    Writable { committer: Arc<Committer>, writer_thread: Option<JoinHandle<()>> },
+    /// Opened with [`Log::open_read_only`]: never writes, takes no lock.
+    ReadOnly(ReadOnly),
+}
+
+#[derive(Debug)]
+struct ReadOnly {
+    recovery: RecoveryMode,
+    /// One refresh at a time.
+    refreshing: Mutex<()>,
 }
 
 pub(crate) fn take_lock(storage: &dyn Storage, dir: &Path) -> Result<Box<dyn LockGuard>> {
@@ -127,7 +145,15 @@ impl Log {
                 limit: SEGMENT_BYTES_LIMIT,
             });
         }
-        storage.create_dir_all(&dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        // A store is a directory with a segment, `DURABLE` or `LOCK` in it (docs/design/log-format.md,
+        // "Files"); a new one is made only where nothing is (a missing or an empty directory).
+        match recovery::list_store(storage.as_ref(), &dir)? {
+            None => storage.create_dir_all(&dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?,
+            Some(listing) if !listing.has_store_file && listing.first_entry.is_some() => {
+                return Err(Error::NotAStore { dir, first_entry: listing.first_entry });
+            }
+            Some(_) => {}
+        }
         let lock = take_lock(storage.as_ref(), &dir)?;
         let recovered = recovery::recover(storage.as_ref(), &dir, options.recovery)?;
         let mut index = recovered.index;
@@ -172,6 +198,7 @@ impl Log {
             commit_changed: Condvar::new(),
             poisoned: Mutex::new(None),
             subscription_capacity: options.subscription_capacity.max(1),
+            durable_end: AtomicU64::new(end),
         });
         let writer = Writer::new(writer::WriterInit {
             shared: shared.clone(),
@@ -186,19 +213,118 @@ impl Log {
             last_recorded_at: recovered.last_recorded_at,
             clock: options.clock.clone(),
             watermark_file,
+            lock,
         });
         let committer = Arc::new(Committer::new(writer, options.queue_capacity));
         let writer_thread =
             commit::spawn_writer_thread(committer.clone()).map_err(|e| Error::io("spawning the writer thread", e))?;
         Ok(Log {
             shared,
+            storage: options.storage.clone(),
             dir,
             durability: options.durability,
-            committer,
-            writer_thread: Some(writer_thread),
+            mode: Mode::Writable { committer, writer_thread: Some(writer_thread) },
             report: recovered.report,
-            _lock: lock,
         })
+    }
+
+    /// Opens the log in `dir` for reading only: takes no lock (another process may be writing
+    /// the store), and creates, truncates, renames or writes nothing, so it also works without
+    /// write permission and on read-only media. It sees the events below the durable watermark
+    /// (or, without a trustworthy watermark, every complete valid batch); [`Log::refresh`] picks
+    /// up later ones. Damage is decided as by [`Log::open`] with `options.recovery`, except that
+    /// nothing is cut: what a read-write open would truncate is left in place and reported in
+    /// [`RecoveryReport::tail_left`]. Appends and syncs fail with [`Error::ReadOnly`].
+    ///
+    /// Fails with [`Error::NoSuchStore`] if `dir` does not exist and [`Error::NotAStore`] if it
+    /// holds no store files; neither creates anything.
+    pub fn open_read_only(dir: impl AsRef<Path>, options: LogOptions) -> Result<Log> {
+        let dir = dir.as_ref().to_path_buf();
+        let storage = options.storage.clone();
+        let scanned = recovery::scan_read_only(storage.as_ref(), &dir, options.recovery)?;
+        let end = scanned.scanner.index.end;
+        let shared = Arc::new(Shared {
+            index: RwLock::new(scanned.scanner.index),
+            ids: RwLock::new(scanned.scanner.ids),
+            commit: Mutex::new(CommitState { visible_end: end, closed: false }),
+            commit_changed: Condvar::new(),
+            poisoned: Mutex::new(None),
+            subscription_capacity: options.subscription_capacity.max(1),
+            durable_end: AtomicU64::new(end),
+        });
+        Ok(Log {
+            shared,
+            storage,
+            dir,
+            durability: options.durability,
+            mode: Mode::ReadOnly(ReadOnly { recovery: options.recovery, refreshing: Mutex::new(()) }),
+            report: scanned.report,
+        })
+    }
+
+    pub(crate) fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    /// Every position below this is on stable storage (for a read-only log: every position it
+    /// has indexed). A backup copies up to here.
+    pub fn durable_position(&self) -> Position {
+        // The writer records a sync just before it publishes the group.
+        let end = self.shared.index.read().end;
+        Position(self.shared.durable_end.load(Ordering::Acquire).min(end))
+    }
+
+    /// Whether the log was opened with [`Log::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        matches!(self.mode, Mode::ReadOnly(_))
+    }
+
+    /// A read-only log: reads the durable watermark again and indexes the events committed
+    /// below it since the open or the last refresh (every record checksum-verified; readers and
+    /// subscriptions see them afterwards). Returns the new end. A read-write log is always
+    /// current: this returns its end.
+    ///
+    /// Fails with [`Error::Corruption`] on damage below the watermark; the events indexed before
+    /// it stay readable.
+    pub fn refresh(&self) -> Result<Position> {
+        let Mode::ReadOnly(read_only) = &self.mode else { return Ok(self.end_position()) };
+        let _one_at_a_time = read_only.refreshing.lock();
+        let storage = self.storage.as_ref();
+        let watermark = recovery::read_watermark(storage, &self.dir, recovery::WATERMARK_READ_ATTEMPTS)?;
+        let listing = recovery::list_existing_store(storage, &self.dir)?;
+        let limit = (read_only.recovery != RecoveryMode::SalvagePrefix && watermark.trusted).then_some(watermark.value);
+        let scanned = {
+            // Readers go on meanwhile: the scan only reads the index (nothing else changes it,
+            // refreshes take turns); the new events are added in one short step below.
+            let index = self.shared.index.read();
+            if limit.is_some_and(|limit| limit <= index.end) {
+                return Ok(Position(index.end));
+            }
+            let ids = self.shared.ids.read();
+            let mut scanner = recovery::Scanner::continuing(&index, watermark, limit);
+            let damage = scanner.run(storage, &listing, Some(recovery::Base { index: &index, ids: &ids }));
+            damage.map(|damage| (scanner, damage))
+        };
+        let outcome = scanned.map(|(scanner, damage)| {
+            let mut index = self.shared.index.write();
+            let mut ids = self.shared.ids.write();
+            scanner.merge_into(&mut index, &mut ids);
+            (damage, index.end)
+        });
+        let (damage, end) = outcome?;
+        {
+            let mut commit = self.shared.commit.lock();
+            commit.visible_end = end;
+        }
+        self.shared.durable_end.store(end, Ordering::Release);
+        self.shared.commit_changed.notify_all();
+        let mut report = RecoveryReport::default();
+        recovery::read_only_decision(damage, read_only.recovery, &mut report)?;
+        Ok(Position(end))
     }
 
     /// What recovery found and did at open.
@@ -224,9 +350,12 @@ impl Log {
     /// Appends to several streams atomically: every event of every stream, or none. A write with
     /// no events only checks its expectation.
     pub fn append_multi(&self, writes: Vec<StreamWrite>) -> Result<AppendOutcome> {
+        let Mode::Writable { committer, .. } = &self.mode else {
+            return Err(Error::ReadOnly { dir: self.dir.clone() });
+        };
         let bytes = validate(&writes)?;
         self.check_poisoned()?;
-        match self.committer.submit(Request::Append { writes, bytes }) {
+        match committer.submit(Request::Append { writes, bytes }) {
             Answer::Append(result) => result,
             Answer::Sync(_) => unreachable!("an append is answered as an append"),
         }
@@ -235,8 +364,11 @@ impl Log {
     /// Makes every appended event durable now (useful after bulk appends with
     /// [`Durability::None`] or [`Durability::Buffered`]).
     pub fn sync(&self) -> Result<()> {
+        let Mode::Writable { committer, .. } = &self.mode else {
+            return Err(Error::ReadOnly { dir: self.dir.clone() });
+        };
         self.check_poisoned()?;
-        match self.committer.submit(Request::Sync) {
+        match committer.submit(Request::Sync) {
             Answer::Sync(result) => result,
             Answer::Append(_) => unreachable!("a sync is answered as a sync"),
         }
@@ -314,11 +446,13 @@ impl Drop for Log {
     fn drop(&mut self) {
         // No append is in flight (dropping needs the only handle): stop the writer thread, then
         // sync and record everything.
-        self.committer.stop_writer_thread();
-        if let Some(thread) = self.writer_thread.take() {
-            let _ = thread.join();
+        if let Mode::Writable { committer, writer_thread } = &mut self.mode {
+            committer.stop_writer_thread();
+            if let Some(thread) = writer_thread.take() {
+                let _ = thread.join();
+            }
+            committer.close();
         }
-        self.committer.close();
         let mut commit = self.shared.commit.lock();
         commit.closed = true;
         drop(commit);

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::storage::{LockGuard, OpenMode, Storage, StorageFile};
+use crate::storage::{FileKind, FileMetadata, LockGuard, OpenMode, Storage, StorageFile};
 
 /// Granularity at which the simulated disk persists or loses data.
 pub const SECTOR_BYTES: u64 = 512;
@@ -442,6 +442,27 @@ impl Storage for SimStorage {
             }
             Ok(())
         })
+    }
+
+    fn lock_existing(&self, path: &Path) -> io::Result<Box<dyn LockGuard>> {
+        // The simulated lock is no file: taking it never creates one.
+        self.lock(path)
+    }
+
+    fn metadata(&self, path: &Path) -> io::Result<FileMetadata> {
+        // Not a fault-injection point: a `stat` changes nothing, and counting it would shift
+        // the operation numbers the crash tests sweep.
+        let state = self.state.lock();
+        {
+            if let Some(inode) = state.dirs_current.get(path) {
+                let len = state.files.get(inode).map_or(0, |f| f.current.len() as u64);
+                return Ok(FileMetadata { kind: FileKind::Regular, len });
+            }
+            if state.dirs_current.keys().any(|p| p.starts_with(path)) {
+                return Ok(FileMetadata { kind: FileKind::Directory, len: 0 });
+            }
+            Err(io::Error::new(io::ErrorKind::NotFound, format!("{} not found", path.display())))
+        }
     }
 
     fn lock(&self, path: &Path) -> io::Result<Box<dyn LockGuard>> {

@@ -6,8 +6,8 @@
 use std::fmt::Debug;
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// How to open a file.
@@ -37,7 +37,34 @@ pub trait StorageFile: Send + Sync + Debug {
 }
 
 /// Held while a store is open; dropping it releases the lock.
-pub trait LockGuard: Send + Sync + Debug {}
+pub trait LockGuard: Send + Sync + Debug {
+    /// Fails when the lock is no longer what keeps other processes out: the lock file was
+    /// removed or replaced since the lock was taken. The default (a lock that cannot be stolen)
+    /// always succeeds.
+    fn check(&self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What kind of file a path names (symbolic links followed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// A regular file.
+    Regular,
+    /// A directory.
+    Directory,
+    /// Anything else: a FIFO, a socket, a device.
+    Other,
+}
+
+/// What [`Storage::metadata`] tells about a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileMetadata {
+    /// The kind of file.
+    pub kind: FileKind,
+    /// Length in bytes (meaningful for regular files).
+    pub len: u64,
+}
 
 /// A directory-and-files abstraction, just big enough for the log.
 pub trait Storage: Send + Sync + Debug {
@@ -55,6 +82,12 @@ pub trait Storage: Send + Sync + Debug {
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
     /// Takes an exclusive lock on `path` (created if missing). `ErrorKind::WouldBlock` if held.
     fn lock(&self, path: &Path) -> io::Result<Box<dyn LockGuard>>;
+    /// Takes the lock that [`Storage::lock`] takes on `path`, without creating or writing
+    /// anything (for `verify`). `ErrorKind::WouldBlock` if held.
+    fn lock_existing(&self, path: &Path) -> io::Result<Box<dyn LockGuard>>;
+    /// The kind and length of the file at `path`, without opening it (opening a FIFO blocks).
+    /// `ErrorKind::NotFound` if nothing is there.
+    fn metadata(&self, path: &Path) -> io::Result<FileMetadata>;
 }
 
 /// The real file system (Unix).
@@ -87,9 +120,55 @@ impl StorageFile for StdFile {
     }
 }
 
+/// The lock of a store in the real file system: an exclusive `flock` on the store directory
+/// itself, and one on the `LOCK` file in it.
+///
+/// The directory lock is what keeps a second process out: deleting `LOCK` while a writer runs
+/// cannot remove it. The `LOCK` file stays for tools (and older builds) that look for it; its
+/// identity (device and inode) is remembered, so the writer can notice that it was removed or
+/// replaced ([`LockGuard::check`]), which means someone works on the store behind its back.
 #[derive(Debug)]
-struct StdLock(#[allow(dead_code, reason = "held for its Drop, which releases the lock")] File);
-impl LockGuard for StdLock {}
+struct StdLock {
+    #[allow(dead_code, reason = "held for its Drop, which releases the lock")]
+    dir: File,
+    /// The `LOCK` file and its `(dev, ino)`; `None` for [`Storage::lock_existing`] without one.
+    file: Option<(PathBuf, File, (u64, u64))>,
+}
+
+impl LockGuard for StdLock {
+    fn check(&self) -> io::Result<()> {
+        let Some((path, _, identity)) = &self.file else { return Ok(()) };
+        let replaced = || io::Error::other(format!("lock file {} was removed or replaced", path.display()));
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if (meta.dev(), meta.ino()) == *identity => Ok(()),
+            Ok(_) => Err(replaced()),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Err(replaced()),
+            Err(error) => Err(error),
+        }
+    }
+}
+
+/// How often [`StdStorage::lock`] retries when the `LOCK` file is replaced between its open and
+/// its `flock` (each retry means another process just re-created it).
+const LOCK_ATTEMPTS_MAX: u32 = 8;
+
+fn try_flock(file: &File) -> io::Result<()> {
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => Err(io::Error::new(io::ErrorKind::WouldBlock, "lock held")),
+        Err(std::fs::TryLockError::Error(error)) => Err(error),
+    }
+}
+
+fn lock_dir_of(path: &Path) -> io::Result<File> {
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let file = File::open(dir)?;
+    try_flock(&file)?;
+    Ok(file)
+}
 
 impl Storage for StdStorage {
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
@@ -122,11 +201,56 @@ impl Storage for StdStorage {
         File::open(dir)?.sync_all()
     }
     fn lock(&self, path: &Path) -> io::Result<Box<dyn LockGuard>> {
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
-        match file.try_lock() {
-            Ok(()) => Ok(Box::new(StdLock(file))),
-            Err(std::fs::TryLockError::WouldBlock) => Err(io::Error::new(io::ErrorKind::WouldBlock, "lock held")),
-            Err(std::fs::TryLockError::Error(error)) => Err(error),
+        // The directory first: if another process holds the store, nothing is created.
+        let dir = lock_dir_of(path)?;
+        for _ in 0..LOCK_ATTEMPTS_MAX {
+            let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+            try_flock(&file)?;
+            // The file locked must still be the one at the path: if it was removed or replaced
+            // between the open and the flock, the lock protects a file nobody else will find.
+            let held = file.metadata()?;
+            let identity = (held.dev(), held.ino());
+            match std::fs::symlink_metadata(path) {
+                Ok(now) if (now.dev(), now.ino()) == identity => {
+                    return Ok(Box::new(StdLock { dir, file: Some((path.to_path_buf(), file, identity)) }));
+                }
+                Ok(_) => continue,
+                Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
+                Err(error) => return Err(error),
+            }
         }
+        Err(io::Error::new(io::ErrorKind::WouldBlock, "lock file keeps being replaced"))
+    }
+    fn lock_existing(&self, path: &Path) -> io::Result<Box<dyn LockGuard>> {
+        let dir = lock_dir_of(path)?;
+        // `LOCK` too if it is there (older builds lock only it), opened read-only: no creation,
+        // no write (an flock needs neither). Not a FIFO: opening one for reading blocks.
+        if std::fs::metadata(path).is_ok_and(|meta| !meta.is_file()) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is not a regular file", path.display()),
+            ));
+        }
+        match File::open(path) {
+            Ok(file) => {
+                try_flock(&file)?;
+                let held = file.metadata()?;
+                let identity = (held.dev(), held.ino());
+                Ok(Box::new(StdLock { dir, file: Some((path.to_path_buf(), file, identity)) }))
+            }
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(Box::new(StdLock { dir, file: None })),
+            Err(error) => Err(error),
+        }
+    }
+    fn metadata(&self, path: &Path) -> io::Result<FileMetadata> {
+        let meta = std::fs::metadata(path)?;
+        let kind = if meta.is_file() {
+            FileKind::Regular
+        } else if meta.is_dir() {
+            FileKind::Directory
+        } else {
+            FileKind::Other
+        };
+        Ok(FileMetadata { kind, len: meta.len() })
     }
 }

@@ -16,7 +16,7 @@ use crate::log::{Clock, Shared};
 use crate::read;
 use crate::record::{self, Assigned, SEGMENT_HEADER_BYTES};
 use crate::recovery::{self, TEMP_SUFFIX};
-use crate::storage::{OpenMode, Storage, StorageFile};
+use crate::storage::{LockGuard, OpenMode, Storage, StorageFile};
 use crate::types::{
     AppendOutcome, Commit, Durability, Position, StreamAppended, StreamVersion, StreamWrite, Timestamp,
 };
@@ -34,6 +34,10 @@ const PREALLOCATE_BYTES: u64 = 256 << 10;
 /// it: +30 % at 43 KiB per group, +15 % at 87 KiB, even at 174 KiB, -5 % at 700 KiB. Above this
 /// average group size the tail just grows.
 const PREALLOCATE_GROUP_BYTES_MAX: u64 = 128 << 10;
+
+/// Longest time an unsynced group goes without a check of the store lock (see
+/// [`Writer::check_lock`]).
+const LOCK_CHECK_INTERVAL: Duration = Duration::from_millis(10);
 
 /// What a caller asks of the writer.
 pub(crate) enum Request {
@@ -80,6 +84,9 @@ pub(crate) struct WriterInit {
     pub(crate) last_recorded_at: Timestamp,
     pub(crate) clock: Clock,
     pub(crate) watermark_file: Arc<dyn StorageFile>,
+    /// The store's lock; checked before every sync and, at most every [`LOCK_CHECK_INTERVAL`],
+    /// before unsynced groups ([`Writer::check_lock`]).
+    pub(crate) lock: Box<dyn LockGuard>,
 }
 
 pub(crate) struct Writer {
@@ -107,6 +114,8 @@ pub(crate) struct Writer {
     group_bytes_avg: u64,
     /// Zeros to preallocate from (allocated on first use).
     zeros: Vec<u8>,
+    /// When the lock was last checked ([`Writer::check_lock`]).
+    lock_checked_at: Option<Instant>,
 }
 
 /// Where one record of the group goes, for the index update after the write.
@@ -145,6 +154,7 @@ impl Writer {
             file_len: acked_offset,
             group_bytes_avg: 0,
             zeros: Vec::new(),
+            lock_checked_at: None,
         }
     }
 
@@ -232,11 +242,35 @@ impl Writer {
         self.poisoned.as_ref().map(|cause| Error::Poisoned { cause: cause.clone() })
     }
 
+    /// Poisons the writer if its lock no longer keeps other processes out: `LOCK` was removed or
+    /// replaced, so someone works on the store behind this process's back (an older build that
+    /// locks only `LOCK`, or a person "cleaning up a stale lock"), and writing on would
+    /// interleave two writers. (Builds with the directory lock cannot open the store meanwhile.)
+    ///
+    /// When: before every `fdatasync` (every `Sync` group, every `Buffered`/`None` sync, every
+    /// rotation), and before other groups at most every [`LOCK_CHECK_INTERVAL`]. A check is one
+    /// `stat` of the lock path, measured at about 2 µs on the development VM (1.4 µs for a 4 KiB
+    /// `pwrite`): nothing next to an `fdatasync` (0.1–10 ms), but a real share of a small
+    /// unsynced append, whose data is only in the page cache anyway. So a lost lock is noticed
+    /// before anything more becomes durable, and within 10 ms for unsynced appends.
+    fn check_lock(&mut self, force: bool) -> Result<()> {
+        let now = Instant::now();
+        if !force && self.lock_checked_at.is_some_and(|at| now.duration_since(at) < LOCK_CHECK_INTERVAL) {
+            return Ok(());
+        }
+        self.lock_checked_at = Some(now);
+        if let Err(error) = self.init.lock.check() {
+            return Err(self.poison(format!("the store lock was lost: {error}")));
+        }
+        Ok(())
+    }
+
     /// Syncs the current segment if anything is unsynced, then records the watermark.
     fn sync_now(&mut self) -> Result<()> {
         if let Some(error) = self.poisoned_error() {
             return Err(error);
         }
+        self.check_lock(true)?;
         self.unsynced_since = None;
         if self.durable_end == self.init.next_position {
             return Ok(());
@@ -245,6 +279,7 @@ impl Writer {
             return Err(self.poison(format!("fdatasync failed: {error}")));
         }
         self.durable_end = self.init.next_position;
+        self.init.shared.durable_end.store(self.durable_end, std::sync::atomic::Ordering::Release);
         self.write_watermark()
     }
 
@@ -291,6 +326,16 @@ impl Writer {
 
     fn commit_appends(&mut self, appends: Vec<(Vec<StreamWrite>, Arc<Slot>)>) {
         if let Some(cause) = &self.poisoned {
+            for (_, reply) in appends {
+                self.answers.push((reply, Answer::Append(Err(Error::Poisoned { cause: cause.clone() }))));
+            }
+            return;
+        }
+        if let Err(error) = self.check_lock(self.init.durability == Durability::Sync) {
+            let cause = match error {
+                Error::Poisoned { cause } => cause,
+                other => other.to_string(),
+            };
             for (_, reply) in appends {
                 self.answers.push((reply, Answer::Append(Err(Error::Poisoned { cause: cause.clone() }))));
             }
@@ -454,6 +499,7 @@ impl Writer {
                     return Err(self.poison(format!("fdatasync failed: {error}")));
                 }
                 self.durable_end = next_position;
+                self.init.shared.durable_end.store(next_position, std::sync::atomic::Ordering::Release);
                 Ok(true)
             }
             Durability::Buffered { .. } => {

@@ -107,6 +107,12 @@ impl Storage for Recorder {
     fn lock(&self, path: &Path) -> std::io::Result<Box<dyn LockGuard>> {
         self.sim.lock(path)
     }
+    fn lock_existing(&self, path: &Path) -> std::io::Result<Box<dyn LockGuard>> {
+        self.sim.lock_existing(path)
+    }
+    fn metadata(&self, path: &Path) -> std::io::Result<rapport_log::FileMetadata> {
+        self.sim.metadata(path)
+    }
 }
 
 #[test]

@@ -660,6 +660,7 @@ const VOUCHED: &str = "followed by a valid record";
 const MISSING_SEGMENT: &str = "missing segment";
 const MISSING_DATA: &str = "missing data";
 const BAD_HEADER: &str = "segment header";
+const NO_WATERMARK: &str = "without a trustworthy durable watermark";
 
 // ---------------------------------------------------------------------------------------------
 // Sanity of the fixture and of the re-implemented layout.
@@ -1349,8 +1350,9 @@ fn leftover_and_foreign_files_are_removed_or_ignored() {
         row("DURABLE cut short", |m| m.truncate(WATERMARK, 10), clean(EVENTS).note()),
         row("DURABLE of zeros", |m| m.put(WATERMARK, &[0; 24]), clean(EVENTS).note()),
         row("DURABLE missing", |m| m.remove(WATERMARK), clean(EVENTS).note()),
-        // A damaged watermark also hides how far the data was synced: tail damage is then torn.
-        row("DURABLE damaged, last record flipped", |m| m.flip(WATERMARK, 0, 0).flip(s2, end20, 0), torn(s2, last_batch, LAST_BATCH, "checksum mismatch").note()),
+        // A damaged watermark also hides how far the data was synced: a complete last record
+        // with a bad checksum is then rot, not a torn write, and is refused (case 9).
+        row("DURABLE damaged, last record flipped", |m| m.flip(WATERMARK, 0, 0).flip(s2, end20, 0), corrupt(s2, last_batch, LAST_BATCH, NO_WATERMARK, &[]).note()),
         row("everything at once", |m| m.put(temp, b"").put("notes.txt", b"hi").truncate(WATERMARK, 3), clean(EVENTS).note().removed_temp(&[temp]).ignored(&["notes.txt"])),
     ];
     check_table(&rows, &BOTH);

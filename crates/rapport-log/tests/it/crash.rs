@@ -248,6 +248,12 @@ impl Storage for Probe {
     fn lock(&self, path: &Path) -> std::io::Result<Box<dyn LockGuard>> {
         self.sim.lock(path)
     }
+    fn lock_existing(&self, path: &Path) -> std::io::Result<Box<dyn LockGuard>> {
+        self.sim.lock_existing(path)
+    }
+    fn metadata(&self, path: &Path) -> std::io::Result<rapport_log::FileMetadata> {
+        self.sim.metadata(path)
+    }
 }
 
 fn options(sim: &SimStorage, durability: Durability, segment_bytes_max: u64) -> LogOptions {

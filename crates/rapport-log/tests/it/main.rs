@@ -7,6 +7,7 @@ mod concurrency;
 mod corruption;
 mod crash;
 mod fuzz_corpus;
+mod hardening;
 mod kill9;
 mod model;
 
