@@ -64,7 +64,7 @@ pub(crate) fn event_json(event: &RecordedEvent) -> serde_json::Value {
 
 pub(crate) fn run(args: &DumpArgs) -> Result<ExitCode, CliError> {
     crate::util::require_store(&args.store.store)?;
-    let log = Log::open(&args.store.store, LogOptions::default())?;
+    let log = Log::open_read_only(&args.store.store, LogOptions::default())?;
     crate::util::report_recovery(log.recovery_report());
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());

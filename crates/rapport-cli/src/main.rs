@@ -2,6 +2,7 @@
 //! query its tickets, customers and CX metrics. Every subcommand opens the store itself; errors go
 //! to stderr with the exit codes of [`EXIT_CODES_HELP`]; progress goes to stderr.
 
+mod backup;
 mod clv;
 mod customers;
 mod dump;
@@ -70,6 +71,10 @@ enum Command {
     Split(customers::SplitArgs),
     /// CX metrics: volumes, durations, SLA, response rates, satisfaction, trends.
     Metrics(metrics::MetricsArgs),
+    /// An online, consistent copy of a store (it may be in use) into a new directory.
+    Backup(backup::CopyArgs),
+    /// Copy the valid prefix of a damaged store into a new directory (the source is unchanged).
+    Salvage(backup::CopyArgs),
     /// Customer lifetime value: fit BG/NBD + Gamma-Gamma, predict.
     #[command(subcommand)]
     Clv(clv::ClvCommand),
@@ -96,6 +101,8 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Split(args) => customers::run_split(&args),
         Command::Metrics(args) => metrics::run(&args),
         Command::Clv(command) => clv::run(&command),
+        Command::Backup(args) => backup::run_backup(&args),
+        Command::Salvage(args) => backup::run_salvage(&args),
     }
 }
 
@@ -115,6 +122,8 @@ fn main() -> ExitCode {
 fn exit_code(error: &CliError) -> u8 {
     let log_code = |error: &rapport::log::Error| match error {
         rapport::log::Error::Corruption { .. } => EXIT_CORRUPTION,
+        rapport::log::Error::NoSuchStore { .. } | rapport::log::Error::NotAStore { .. } => EXIT_NOT_FOUND,
+        rapport::log::Error::InvalidTarget { .. } => EXIT_USAGE,
         _ => EXIT_OTHER,
     };
     match error {

@@ -69,20 +69,11 @@ pub(crate) fn write_json_line(out: &mut impl Write, value: &serde_json::Value) -
     out.write_all(&line).map_err(CliError::io("writing to stdout"))
 }
 
-/// Whether `dir` holds a Rapport store: a segment file (`<20 digits>.seg`), the watermark
-/// (`DURABLE`) or the lock file (`LOCK`). Read commands refuse anything else, so a typo or a
-/// wrong directory is never taken for an empty store.
+/// Whether `dir` holds a Rapport store, by the log's one definition (a segment, `DURABLE` or
+/// `LOCK`, ...). Read commands refuse anything else, so a typo or a wrong directory is never
+/// taken for an empty store.
 pub(crate) fn is_store_dir(dir: &Path) -> bool {
-    let Ok(entries) = std::fs::read_dir(dir) else { return false };
-    entries.flatten().any(|entry| {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        name == "DURABLE"
-            || name == "LOCK"
-            || name
-                .strip_suffix(".seg")
-                .is_some_and(|stem| stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()))
-    })
+    rapport::log::is_store_dir(&rapport::log::StdStorage, dir).unwrap_or(false)
 }
 
 /// Refuses a path that is not an existing store, with exit code 3 (nothing is created).
@@ -103,9 +94,11 @@ pub(crate) fn require_store(dir: &Path) -> Result<(), CliError> {
 }
 
 /// Opens a store that must already exist (read commands never create an empty one by mistake).
+/// Read commands open it read-only: they take no lock (a live embedded store can be inspected
+/// while its application writes it), change nothing and see what is durable.
 pub(crate) fn open_existing_store(dir: &Path) -> Result<Store, CliError> {
     require_store(dir)?;
-    let store = Store::open(dir, StoreOptions::default())?;
+    let store = Store::open_read_only(dir, StoreOptions::default())?;
     report_recovery(store.log().recovery_report());
     Ok(store)
 }
@@ -125,9 +118,26 @@ pub(crate) fn report_recovery(report: &rapport::log::RecoveryReport) {
     for path in &report.quarantined {
         eprintln!("warning: recovery moved {} aside", path.display());
     }
+    if let Some(tail) = &report.tail_left {
+        eprintln!(
+            "note: {} bytes at offset {} of {} are not read ({}); a writable open will cut them",
+            tail.bytes_dropped,
+            tail.offset,
+            tail.segment.display(),
+            tail.reason
+        );
+    }
     if let Some(note) = &report.watermark_note {
         eprintln!("note: {note}");
     }
+}
+
+/// Opens a store that must already exist, for writing (`split`).
+pub(crate) fn open_existing_store_for_writing(dir: &Path) -> Result<Store, CliError> {
+    require_store(dir)?;
+    let store = Store::open(dir, StoreOptions::default())?;
+    report_recovery(store.log().recovery_report());
+    Ok(store)
 }
 
 /// An output file written atomically: into a temporary file beside the target, renamed over it

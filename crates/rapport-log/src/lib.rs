@@ -45,7 +45,9 @@ pub use crate::error::{Error, Result};
 pub use crate::log::{Clock, Log, LogOptions};
 pub use crate::read::{ReadAll, ReadStream, Subscription};
 pub use crate::record::RecordRef;
-pub use crate::recovery::{verify, RecoveryMode, RecoveryReport, Truncation, TruncationKind, VerifyReport};
+pub use crate::recovery::{
+    is_store_dir, verify, RecoveryMode, RecoveryReport, Truncation, TruncationKind, VerifyReport,
+};
 pub use crate::storage::{FileKind, FileMetadata, LockGuard, OpenMode, StdStorage, Storage, StorageFile};
 pub use crate::types::{
     AppendOutcome, Commit, Durability, EventData, EventId, ExpectedVersion, Position, RecordedEvent, StreamAppended,

@@ -267,6 +267,14 @@ pub(crate) fn list_store(storage: &dyn Storage, dir: &Path) -> Result<Option<Lis
     Ok(Some(listing))
 }
 
+/// Whether `dir` holds a store: a segment, a half-created or quarantined segment, `DURABLE` or
+/// `LOCK` (the one definition; read-only opens refuse anything else with
+/// [`Error::NotAStore`], and tools use it to refuse writing into a store). `Ok(false)` for a
+/// missing directory.
+pub fn is_store_dir(storage: &dyn Storage, dir: &Path) -> Result<bool> {
+    Ok(list_store(storage, dir)?.is_some_and(|listing| listing.has_store_file))
+}
+
 /// Lists a directory that must already be a store (read-only opens, `verify`, `salvage`).
 pub(crate) fn list_existing_store(storage: &dyn Storage, dir: &Path) -> Result<Listing> {
     let listing = list_store(storage, dir)?.ok_or_else(|| Error::NoSuchStore { dir: dir.to_path_buf() })?;

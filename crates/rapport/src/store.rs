@@ -155,19 +155,55 @@ impl Store {
     pub fn open(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let dir = dir.as_ref();
         let log = Log::open(dir, options.log.clone())?;
-        let header = match read_or_create(&log, dir, Some(options.id_key.clone()))? {
-            Some(header) => header,
-            None => unreachable!("read_or_create writes a header into an empty log"),
+        let header = read_or_create(&log, dir, Some(options.id_key.clone()))?.ok_or_else(|| Error::StoreHeader {
+            position: Position(0),
+            reason: "the header was written but cannot be read back".into(),
+        })?;
+        Store::with_log(log, options, Ids::new(header.id_key))
+    }
+
+    /// Opens the store in `dir` for reading only, without taking its lock: another process may
+    /// be writing it (a live embedded store inspected or backed up from outside), and it works
+    /// on read-only media. Nothing in the directory is created or changed, a torn tail is left
+    /// as it is, and only events below the writer's durable watermark are seen;
+    /// [`Store::refresh`] picks up what was committed since. Submitting fails with
+    /// `rapport_log::Error::ReadOnly`. A missing directory is `rapport_log::Error::NoSuchStore`,
+    /// one that holds no store `rapport_log::Error::NotAStore`, and a store in another format
+    /// [`Error::StoreFormat`].
+    pub fn open_read_only(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
+        let dir = dir.as_ref();
+        let log = Log::open_read_only(dir, options.log.clone())?;
+        // A store whose writer has not committed its header yet reads as empty; its id key is
+        // never needed, since a read-only store derives no ids.
+        let key = match read_or_create(&log, dir, None)? {
+            Some(header) => header.id_key,
+            None => IdKey::from_bytes([0; crate::ids::ID_KEY_BYTES]),
         };
+        Store::with_log(log, options, Ids::new(key))
+    }
+
+    fn with_log(log: Log, options: StoreOptions, ids: Ids) -> Result<Store> {
         let store = Store {
             projection: RwLock::new(Projection::new(options.resolution.clone(), options.metrics.clone())),
             log,
             options,
-            ids: Ids::new(header.id_key),
+            ids,
             catch_up_lock: Mutex::new(()),
         };
         store.catch_up()?;
         Ok(store)
+    }
+
+    /// Whether the store was opened with [`Store::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.log.is_read_only()
+    }
+
+    /// Picks up what a writer committed since the open or the last refresh (read-only stores;
+    /// a writable store is always current) and folds it; returns the new end of the log.
+    pub fn refresh(&self) -> Result<Position> {
+        self.log.refresh()?;
+        self.catch_up()
     }
 
     /// The underlying log (reads, subscriptions, recovery report).
@@ -251,6 +287,9 @@ impl Store {
         dry_run: bool,
         mut progress: impl FnMut(usize),
     ) -> Result<Vec<Result<Submitted>>> {
+        if self.log.is_read_only() && !dry_run {
+            return Err(rapport_log::Error::ReadOnly { dir: self.log.dir().to_path_buf() }.into());
+        }
         let mut results: Vec<Result<Submitted>> = Vec::with_capacity(inputs.len());
         let mut batch_start = 0;
         let mut attempts = 0u32;

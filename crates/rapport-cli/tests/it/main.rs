@@ -2,4 +2,5 @@
 //! directory and checks what it prints (JSON keys and values, exit codes, error messages).
 
 mod commands;
+mod live;
 mod safety;

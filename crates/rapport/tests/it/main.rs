@@ -2,4 +2,5 @@
 
 mod customers;
 mod metrics;
+mod read_only;
 mod store;
