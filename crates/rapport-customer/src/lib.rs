@@ -13,5 +13,5 @@ pub mod resolution;
 pub use crate::profile::{day_of, rfm, CurrencyOrders, MergeConflict, Orders, Profile, Rating, Rfm, TraitValue};
 pub use crate::projection::{CustomerProjection, ReadAt, Touch};
 pub use crate::resolution::{
-    apply, decide, Decision, FastHasher, FastMap, Overlay, ResolutionOptions, Resolver, ResolverMut, ResolverView,
+    apply, decide, Decision, FastMap, Overlay, ResolutionOptions, Resolver, ResolverMut, ResolverView,
 };

@@ -14,58 +14,14 @@
 //! 4. Two identities a split separated never link their customers again.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
 
 use rapport_events::{CustomerId, Identity, IdentityKind};
 
-/// A small, fast hasher (FxHash's multiply-rotate) for the resolver's maps: keys are identities
-/// and ids that callers cannot choose adversarially in a way that matters for an embedded store.
-#[derive(Default, Clone, Copy)]
-pub struct FastHasher(u64);
-
-impl Hasher for FastHasher {
-    fn finish(&self) -> u64 {
-        // murmur3's fmix64, so that the low bits (which pick the bucket) depend on every input bit.
-        let mut h = self.0;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^ (h >> 33)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut raw = [0u8; 8];
-            raw.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(raw));
-        }
-        for byte in chunks.remainder() {
-            self.add(u64::from(*byte));
-        }
-    }
-    fn write_u8(&mut self, value: u8) {
-        self.add(u64::from(value));
-    }
-    fn write_u32(&mut self, value: u32) {
-        self.add(u64::from(value));
-    }
-    fn write_u64(&mut self, value: u64) {
-        self.add(value);
-    }
-    fn write_usize(&mut self, value: usize) {
-        self.add(value as u64);
-    }
-}
-
-impl FastHasher {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-/// Hash map with [`FastHasher`].
-pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+/// Hash map for keys that come from outside (identities, ticket ids): foldhash, seeded at
+/// random per map, so that nobody can choose values that all land in one bucket (hash
+/// flooding) — the keys are customer input. As fast as the multiply-rotate hasher it replaces
+/// on these short keys.
+pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// What resolution treats specially.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,7 +3,6 @@
 //! index and 8 for the stream index (docs/ARCHITECTURE.md); the id index is the writer's own.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -137,49 +136,41 @@ impl Index {
     }
 }
 
-/// A fast hasher for event ids (multiply-rotate per word, then a full 64-bit finalizer).
-#[derive(Default)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        // murmur3's fmix64: every input bit reaches every output bit. Without it, ids that
-        // differ only in their high bytes (a counter in a big-endian id) would share their low
-        // bits, which pick the hash-table bucket: every insert would probe a long chain.
-        let mut h = self.0;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^ (h >> 33)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut raw = [0u8; 8];
-            raw[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(raw)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        }
-    }
-}
-
-/// Event id -> position.
-pub(crate) type IdIndex = HashMap<EventId, u64, BuildHasherDefault<IdHasher>>;
-/// A set of event ids.
-pub(crate) type IdSet = std::collections::HashSet<EventId, BuildHasherDefault<IdHasher>>;
+/// Event id -> position. Event ids are chosen by writers (a JSONL `id`, a webhook's delivery
+/// id), so the map is seeded at random (foldhash's `RandomState`): nobody can pick ids that all
+/// land in one bucket and turn every lookup into a scan (hash flooding).
+pub(crate) type IdIndex = HashMap<EventId, u64, foldhash::fast::RandomState>;
+/// A set of event ids (seeded like [`IdIndex`]).
+pub(crate) type IdSet = std::collections::HashSet<EventId, foldhash::fast::RandomState>;
 
 #[cfg(test)]
 mod tests {
-    use std::hash::{BuildHasher, BuildHasherDefault};
+    use std::hash::BuildHasher;
 
-    use super::IdHasher;
     use crate::types::EventId;
 
     #[test]
     fn ids_that_differ_in_high_bytes_spread_over_buckets() {
         // Big-endian ids with a counter: the case that once collapsed into a few buckets.
-        let build = BuildHasherDefault::<IdHasher>::default();
+        let build = foldhash::fast::RandomState::default();
         let buckets: std::collections::HashSet<u64> =
             (0..4096u128).map(|n| build.hash_one(EventId::from_u128(n << 64)) & 0xfff).collect();
         assert!(buckets.len() > 2000, "only {} of 4096 low-bit buckets used", buckets.len());
+    }
+}
+
+#[cfg(test)]
+mod seeding_tests {
+    use std::hash::BuildHasher;
+
+    use crate::types::EventId;
+
+    #[test]
+    fn the_id_index_is_seeded_so_no_input_can_predict_its_buckets() {
+        // Two indexes (two stores, or two opens) hash the same id differently: which ids share a
+        // bucket cannot be computed from outside.
+        let (one, two) = (super::IdIndex::default(), super::IdIndex::default());
+        let id = EventId::from_u128(42);
+        assert_ne!(one.hasher().hash_one(id), two.hasher().hash_one(id));
     }
 }
