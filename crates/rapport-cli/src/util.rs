@@ -219,8 +219,8 @@ pub(crate) fn open_store(dir: &Path, options: StoreOptions) -> Result<Store, Cli
 /// Parses a time argument: RFC 3339 (`2012-05-01T12:00:00+02:00`) or a date (`2012-05-01`,
 /// meaning 00:00 UTC).
 pub(crate) fn parse_time(text: &str) -> Result<Timestamp, CliError> {
-    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text.trim()) {
-        return Ok(Timestamp(time.timestamp_micros()));
+    if let Ok(time) = text.trim().parse::<Timestamp>() {
+        return Ok(time);
     }
     if let Ok(date) = chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d") {
         let midnight = date.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_micros());
