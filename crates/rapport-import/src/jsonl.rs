@@ -3,7 +3,7 @@
 //! every line before it writes anything; [`export_jsonl`] writes the inputs a store recorded
 //! (not what it derived from them), so that importing an export re-derives the same store.
 //!
-//! Ids: a line's `id` goes through [`event_id_from_str`] (32 hex digits, as the export writes
+//! Ids: a line's `id` goes through `Store::ids().user_id` (32 hex digits, as the export writes
 //! them, are taken as they are). A line without `id` gets a hash of its JSON object in canonical
 //! form (keys sorted, no white space) and of the number of identical objects before it in the
 //! file: re-importing the same file appends nothing, two identical lines in one file are two
