@@ -62,6 +62,16 @@ pub(crate) struct Projection {
     pub(crate) follow_ups: HashMap<TicketId, Vec<TicketId>>,
     /// Follow-up -> root of its chain.
     pub(crate) root_of: HashMap<TicketId, TicketId>,
+    /// Version of each ticket stream's last event, from the log's envelope (not from what the
+    /// aggregate counted: an event `evolve` ignores still takes a version). The planner appends
+    /// with exactly this version.
+    pub(crate) ticket_versions: HashMap<TicketId, u64>,
+    /// Position of the event that created each customer id, and which of the customers that
+    /// event created it was (`customer_created_at[n - 1]` for `Cn`; one event creates its
+    /// customer and one per identity it had to keep apart). Ids are assigned in log order, so
+    /// this names every customer exactly and is strictly increasing; as-of views translate the
+    /// ids of a replay with it.
+    pub(crate) customer_created_at: Vec<(u64, u32)>,
     /// Events applied.
     pub(crate) events_applied: u64,
     /// Identity resolution and customer profiles.
@@ -81,16 +91,36 @@ impl Projection {
 
     /// Folds one recorded event. Positions must arrive in order, each once. `read` fetches older
     /// events (a customer split rebuilds profiles from the log).
-    pub(crate) fn apply(&mut self, touch: &Touch, read: &mut ReadAt<'_>) -> Result<()> {
+    /// `version` is the event's version in its stream (from the log's envelope).
+    pub(crate) fn apply(&mut self, touch: &Touch, version: u64, read: &mut ReadAt<'_>) -> Result<()> {
         assert_eq!(touch.position, self.checkpoint, "projection must see every position once, in order");
         if let Some(ticket_id) = &touch.ticket {
             self.apply_ticket_event(ticket_id, &touch.event, touch.at);
+            self.ticket_versions.insert(ticket_id.clone(), version);
         }
-        self.customers.apply(touch, read);
+        self.apply_customers(touch, read);
         self.metrics.apply(touch.ticket.as_ref(), &touch.event, touch.at);
         self.checkpoint += 1;
         self.events_applied += 1;
         Ok(())
+    }
+
+    /// Folds one event into identity resolution and the profiles, noting the position of every
+    /// customer id it creates.
+    pub(crate) fn apply_customers(&mut self, touch: &Touch, read: &mut ReadAt<'_>) {
+        self.customers.apply(touch, read);
+        let resolver = self.customers.resolver();
+        let mut ordinal = 0u32;
+        while resolver.exists(rapport_events::CustomerId(self.customer_created_at.len() as u64 + 1)) {
+            self.customer_created_at.push((touch.position, ordinal));
+            ordinal += 1;
+        }
+    }
+
+    /// The event that created `customer` (position and ordinal), if it was ever assigned.
+    pub(crate) fn customer_created_at(&self, customer: rapport_events::CustomerId) -> Option<(u64, u32)> {
+        let idx = usize::try_from(customer.0).ok()?.checked_sub(1)?;
+        self.customer_created_at.get(idx).copied()
     }
 
     /// Passes over a record that belongs to the store itself (its header): nothing folds it.

@@ -1,11 +1,12 @@
 //! [`Store`]: the log plus the projections, command execution with optimistic concurrency, and
 //! queries. Every state the store answers from is a fold of the log up to its checkpoint.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
-use rapport_customer::ResolutionOptions;
-use rapport_events::{CxEvent, NormalizeOptions, TicketId};
+use rapport_customer::{ResolutionOptions, ResolverView};
+use rapport_events::{CustomerId, CxEvent, Identity, NormalizeOptions, TicketId};
 use rapport_log::{AppendOutcome, Error as LogError, EventId, Log, LogOptions, Position, Timestamp};
 use rapport_metrics::MetricsOptions;
 use rapport_ticket::{Ticket, TicketCommand};
@@ -13,8 +14,11 @@ use rapport_ticket::{Ticket, TicketCommand};
 use crate::error::{Error, Result};
 use crate::format::{is_system_type, read_or_create};
 use crate::ids::{fresh_event_id, IdKey, Ids};
-use crate::planner::{ItemPlan, Planner};
-use crate::projection::Projection;
+use crate::log_view::LogView;
+use crate::planner::{
+    as_submitted, explanation_id, input_fingerprint, ItemPlan, Planner, ADDRESSED_METADATA_KEY, INPUT_METADATA_KEY,
+};
+use crate::projection::{Projection, TICKET_STREAM_PREFIX};
 
 /// How to open a store.
 #[derive(Debug, Clone)]
@@ -105,11 +109,18 @@ impl Meta {
 /// What recording one input did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Submitted {
-    /// The ticket the input ended up on, if any.
+    /// The ticket the input ended up on, if any. For an input already recorded: the ticket its
+    /// recorded event went to.
     pub ticket_id: Option<TicketId>,
+    /// The customer the input's identities (or its ticket's requester) resolve to once it is
+    /// recorded — the survivor, if merges happened since. `None`: the input concerns no customer
+    /// (a merge of tickets without requester identity, a refused split, ...). In a dry run, the
+    /// customer the batch would resolve to.
+    pub customer_id: Option<CustomerId>,
     /// Events appended for it (0 if it changed nothing or was already recorded).
     pub events: usize,
-    /// The input's id was already in the log: nothing was recorded.
+    /// The input's id was already in the log with the same content and time (a retry): nothing
+    /// was recorded, and `ticket_id`, `customer_id` and `last_position` describe the original.
     pub already_recorded: bool,
     /// A message without a ticket id was routed by the store.
     pub routed: bool,
@@ -117,8 +128,20 @@ pub struct Submitted {
     pub opened: Option<TicketId>,
     /// A follow-up ticket the store opened (the addressed ticket was closed).
     pub follow_up_opened: Option<TicketId>,
-    /// Position of the last event appended for it.
+    /// Position of the last event appended for it; for an input already recorded, the position
+    /// of its recorded event.
     pub last_position: Option<Position>,
+}
+
+/// What the batch loop does with one input.
+enum Step {
+    /// The input is answered without a plan (refused, or already recorded).
+    Done(Result<Submitted>),
+    /// The input is planned.
+    Planned(ItemPlan, EventId),
+    /// The batch must be appended before this input can be decided (one of its ids is planned
+    /// earlier in the batch: once appended, the input is compared with it).
+    Flush,
 }
 
 /// How many times a conflicting batch is re-planned before giving up.
@@ -170,9 +193,10 @@ impl Store {
         Ok(store)
     }
 
-    /// The underlying log (reads, subscriptions, recovery report).
-    pub fn log(&self) -> &Log {
-        &self.log
+    /// The underlying log, read-only (reads, subscriptions, recovery report). The store is its
+    /// only writer.
+    pub fn log(&self) -> LogView<'_> {
+        LogView::new(&self.log)
     }
 
     /// The options the store was opened with.
@@ -208,7 +232,7 @@ impl Store {
                 continue;
             }
             let touch = crate::projection::touch_of_ref(&record)?;
-            projection.apply(&touch, &mut read)?;
+            projection.apply(&touch, record.version.0, &mut read)?;
         }
         Ok(Position(projection.checkpoint))
     }
@@ -256,41 +280,71 @@ impl Store {
             let projection = self.current()?;
             let mut planner = Planner::new(&projection, &self.options, &self.ids);
             let mut batch_results: Vec<Result<Submitted>> = Vec::new();
+            // Per result: the identity its customer is resolved from, and the ids it appends.
+            let mut requesters: Vec<Option<Identity>> = Vec::new();
+            let mut appended_ids: Vec<Vec<EventId>> = Vec::new();
+            // Given ids planned in this call, with the input and result index (dry runs compare
+            // a repeated id with the earlier input, which is not in the log).
+            let mut given: HashMap<EventId, (usize, usize)> = HashMap::new();
             let mut next = batch_start;
             while next < inputs.len() {
                 let (input, meta) = &inputs[next];
-                if !meta.at.is_in_range() {
-                    batch_results.push(Err(Error::TimeOutOfRange { at: meta.at }));
-                    next += 1;
-                    continue;
-                }
-                let source_id = meta.id.unwrap_or_else(fresh_event_id);
-                if meta.id.is_some()
-                    && (planner.planned_ids.contains(&source_id) || self.log.event_position(source_id).is_some())
-                {
-                    batch_results.push(Ok(Submitted { already_recorded: true, ..Submitted::default() }));
-                    next += 1;
-                    continue;
-                }
-                let plan: ItemPlan = match planner.plan(input, source_id, meta.at) {
-                    Ok(plan) => plan,
-                    Err(error) => {
-                        batch_results.push(Err(error));
+                let step = self.step(&projection, &planner, input, meta, dry_run)?;
+                let (plan, source_id) = match step {
+                    Step::Flush => break,
+                    Step::Done(result) => {
+                        let result = match (result, meta.id.and_then(|id| given.get(&id))) {
+                            // A dry run's repeat of an earlier input of the same call.
+                            (Err(Error::IdConflict { position: None, id, .. }), Some(&(input_idx, result_idx)))
+                                if Some(id) == meta.id =>
+                            {
+                                match &batch_results[result_idx] {
+                                    Ok(earlier) if inputs[input_idx] == inputs[next] => Ok(Submitted {
+                                        ticket_id: earlier.ticket_id.clone(),
+                                        customer_id: earlier.customer_id,
+                                        already_recorded: true,
+                                        ..Submitted::default()
+                                    }),
+                                    _ => Err(Error::IdConflict {
+                                        id,
+                                        position: None,
+                                        reason: "an earlier input of this dry run has the same id and other content",
+                                    }),
+                                }
+                            }
+                            (result, _) => result,
+                        };
+                        batch_results.push(result);
+                        requesters.push(None);
+                        appended_ids.push(Vec::new());
                         next += 1;
                         continue;
                     }
+                    Step::Planned(plan, source_id) => (plan, source_id),
                 };
                 if !dry_run && planner.needs_flush_before(&plan) {
                     break;
                 }
-                planner.add(&plan, source_id);
-                batch_results.push(Ok(plan.summary));
+                planner.add(&plan, source_id)?;
+                let mut summary = plan.summary;
+                if dry_run {
+                    summary.customer_id = plan.requester.as_ref().and_then(|i| planner.customers.owner(i));
+                }
+                if meta.id.is_some() {
+                    given.insert(source_id, (next, batch_results.len()));
+                }
+                requesters.push(plan.requester);
+                appended_ids.push(plan.events.iter().map(|e| e.id()).collect());
+                batch_results.push(Ok(summary));
                 next += 1;
                 if !dry_run && planner.flush_after {
                     break;
                 }
             }
             if dry_run || planner.writes.is_empty() {
+                if !dry_run {
+                    fill_customers(&projection, &mut batch_results, &requesters);
+                }
                 results.extend(batch_results);
                 batch_start = next;
                 progress(batch_start);
@@ -306,22 +360,27 @@ impl Store {
                             commit.last_position
                         }
                     };
-                    for result in batch_results.iter_mut().flatten() {
+                    for (result, ids) in batch_results.iter_mut().zip(&appended_ids) {
+                        let Ok(result) = result else { continue };
                         if result.events > 0 {
-                            result.last_position = Some(last);
+                            // Streams are written in batch order, not item order: look each id up.
+                            let position = ids.iter().filter_map(|id| self.log.event_position(*id)).max();
+                            result.last_position = Some(position.unwrap_or(last));
                         }
                     }
-                    results.extend(batch_results);
                     batch_start = next;
-                    progress(batch_start);
                     attempts = 0;
-                    self.catch_up()?;
+                    let projection = self.current()?;
+                    fill_customers(&projection, &mut batch_results, &requesters);
+                    drop(projection);
+                    results.extend(batch_results);
+                    progress(batch_start);
                 }
                 Err(LogError::WrongExpectedVersion { stream, .. }) => {
                     // A concurrent writer changed a ticket we decided on: decide again.
                     attempts += 1;
                     if attempts >= CONFLICT_RETRIES_MAX {
-                        return Err(Error::TooManyConflicts(stream, attempts));
+                        return Err(Error::TooManyConflicts { stream, attempts });
                     }
                     back_off(attempts);
                 }
@@ -329,6 +388,135 @@ impl Store {
             }
         }
         Ok(results)
+    }
+
+    /// Decides what to do with one input of a batch: refuse it, answer it as already recorded,
+    /// plan it, or first append the batch. Refusals are `Step::Done(Err(..))`; `Err` is a
+    /// failure of the store (the log, a stored event that does not decode).
+    fn step(
+        &self,
+        projection: &Projection,
+        planner: &Planner<'_>,
+        input: &Input,
+        meta: &Meta,
+        dry_run: bool,
+    ) -> Result<Step> {
+        if !meta.at.is_in_range() {
+            return Ok(Step::Done(Err(Error::TimeOutOfRange { at: meta.at })));
+        }
+        let source_id = meta.id.unwrap_or_else(fresh_event_id);
+        if meta.id.is_some() {
+            if planner.planned_ids.contains(&source_id) {
+                if !dry_run {
+                    return Ok(Step::Flush);
+                }
+                return Ok(Step::Done(Err(Error::IdConflict {
+                    id: source_id,
+                    position: None,
+                    reason: "an event planned earlier in this dry run has this id",
+                })));
+            }
+            if let Some(position) = self.log.event_position(source_id) {
+                return self.recorded_again(projection, input, meta, source_id, position);
+            }
+        }
+        let plan = match planner.plan(input, source_id, meta.at) {
+            Ok(plan) => plan,
+            Err(error) => return Ok(Step::Done(Err(error))),
+        };
+        // Every id the input would append must be new: the log refuses a batch that mixes
+        // appended ids with new ones, which would fail every input of the batch.
+        let derived = plan.events.iter().map(|e| e.id()).filter(|id| *id != source_id);
+        let explanations = (0..plan.identity_events() as u32).map(|k| explanation_id(&self.ids, source_id, k));
+        for id in derived.chain(explanations) {
+            if planner.planned_ids.contains(&id) {
+                if !dry_run {
+                    return Ok(Step::Flush);
+                }
+                return Ok(Step::Done(Err(Error::IdConflict {
+                    id,
+                    position: None,
+                    reason: "an id the store derives from this input is planned earlier in this dry run",
+                })));
+            }
+            if let Some(position) = self.log.event_position(id) {
+                return Ok(Step::Done(Err(Error::IdConflict {
+                    id,
+                    position: Some(position),
+                    reason: "an id the store derives from this input names an event already in the log",
+                })));
+            }
+        }
+        Ok(Step::Planned(plan, source_id))
+    }
+
+    /// An input whose id is in the log at `position`: a retry if the recorded input is the same
+    /// (same event as submitted — routing undone — or same command fingerprint, same time),
+    /// otherwise a conflict.
+    fn recorded_again(
+        &self,
+        projection: &Projection,
+        input: &Input,
+        meta: &Meta,
+        id: EventId,
+        position: Position,
+    ) -> Result<Step> {
+        let Some(recorded) = self.log.read_event(position)? else {
+            return Err(Error::MissingEvent { position, end: self.log.end_position() });
+        };
+        let conflict = |reason| Ok(Step::Done(Err(Error::IdConflict { id, position: Some(position), reason })));
+        if is_system_type(&recorded.data.event_type) {
+            return conflict("the id names the store's own header record");
+        }
+        if recorded.data.causation_id.is_some() {
+            return conflict("the id names an event the store derived from another input");
+        }
+        if recorded.data.occurred_at != meta.at {
+            return conflict("the input recorded under this id has another time");
+        }
+        let stored = rapport_events::codec::decode(
+            &recorded.data.event_type,
+            recorded.data.schema_version,
+            &recorded.data.payload,
+        )
+        .map_err(|source| Error::Decode { position: position.0, source })?;
+        let metadata = |key: &str| recorded.data.metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+        let same = match input {
+            Input::Event(event) => {
+                let submitted = match metadata(ADDRESSED_METADATA_KEY) {
+                    Some(addressed) => as_submitted(stored.clone(), addressed)?,
+                    None => stored.clone(),
+                };
+                metadata(INPUT_METADATA_KEY).is_none() && &submitted == event
+            }
+            Input::Command { .. } | Input::Merge { .. } => {
+                let expected = input_fingerprint(&self.ids, input, meta.at)?;
+                expected.is_some() && metadata(INPUT_METADATA_KEY) == expected.as_deref()
+            }
+        };
+        if !same {
+            return conflict("the input recorded under this id has other content");
+        }
+        let ticket_id = match &stored {
+            // A merge is recorded on the source first; the input's ticket is the target.
+            CxEvent::TicketMerged(merged) => Some(merged.target.clone()),
+            _ => recorded
+                .stream
+                .strip_prefix(TICKET_STREAM_PREFIX)
+                .map(|ticket| TicketId(ticket.to_owned()))
+                .or_else(|| stored.ticket_id().cloned()),
+        };
+        let requester = stored.identities().first().map(|i| (*i).clone()).or_else(|| {
+            let ticket = projection.tickets.get(ticket_id.as_ref()?)?;
+            Some(ticket.requester().clone())
+        });
+        Ok(Step::Done(Ok(Submitted {
+            ticket_id,
+            customer_id: requester.and_then(|identity| projection.customers.owner(&identity)),
+            already_recorded: true,
+            last_position: Some(position),
+            ..Submitted::default()
+        })))
     }
 
     /// The ticket with this id, as of the end of the log.
@@ -392,5 +580,14 @@ impl Store {
             history.push((recorded, event));
         }
         Ok(history)
+    }
+}
+
+/// Sets the customer of each planned result: the current owner of its identity.
+fn fill_customers(projection: &Projection, results: &mut [Result<Submitted>], requesters: &[Option<Identity>]) {
+    for (result, requester) in results.iter_mut().zip(requesters) {
+        if let (Ok(result), Some(identity)) = (result, requester) {
+            result.customer_id = projection.customers.owner(identity);
+        }
     }
 }
