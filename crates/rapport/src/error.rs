@@ -112,7 +112,7 @@ pub enum Error {
     UnknownTicket(TicketId),
     /// A `ticket.opened` names as `follow_up_of` a ticket that cannot be followed up.
     #[error("ticket {ticket_id} cannot follow up {follow_up_of}: {}", match status {
-        Some(status) => format!("it is {status}, not closed"),
+        Some(status) => format!("it is {status}, not closed or solved"),
         None => "it does not exist".to_owned(),
     })]
     InvalidFollowUp {

@@ -632,9 +632,12 @@ impl Scratch<'_, '_> {
             return self.plan_merge(ticket_id, target);
         }
         if let TicketCommand::Open(OpenTicket { follow_up_of: Some(parent), .. }) = command {
-            // A follow-up continues a closed ticket; anything else is a dangling chain.
+            // A follow-up continues a finished ticket; anything else is a dangling chain. Solved
+            // counts as finished: a ticket cannot be opened closed, so an import that opens a
+            // ticket already closed at its source opens it solved and follows it up
+            // (rapport-import's bpi2013).
             let status = self.ticket(parent).map(Ticket::status);
-            if status != Some(Status::Closed) {
+            if !matches!(status, Some(Status::Closed | Status::Solved)) {
                 return Err(Error::InvalidFollowUp {
                     ticket_id: ticket_id.clone(),
                     follow_up_of: parent.clone(),
