@@ -421,7 +421,7 @@ pub fn export_jsonl(store: &Store, mut writer: impl Write) -> Result<u64> {
             continue;
         }
         let event = codec::decode(record.event_type, record.schema_version, record.payload)
-            .map_err(|source| Error::Decode { position: record.position.0, source })?;
+            .map_err(|source| Error::Decode { position: record.position, source })?;
         let addressed = record.metadata().into_iter().find(|(key, _)| key == ADDRESSED_METADATA_KEY);
         let event = match addressed {
             Some((_, addressed)) => as_submitted(event, &addressed)?,

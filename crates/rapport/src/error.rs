@@ -24,7 +24,7 @@ pub enum Error {
     #[error("event at position {position} does not decode: {source}")]
     Decode {
         /// Where.
-        position: u64,
+        position: Position,
         /// Why.
         #[source]
         source: rapport_events::Error,

@@ -28,7 +28,7 @@ pub fn ticket_stream(ticket_id: &TicketId) -> String {
 /// Decodes a recorded event into what the customer projection folds.
 pub(crate) fn touch_of(recorded: &RecordedEvent) -> Result<Touch> {
     let event = codec::decode(&recorded.data.event_type, recorded.data.schema_version, &recorded.data.payload)
-        .map_err(|source| Error::Decode { position: recorded.position.0, source })?;
+        .map_err(|source| Error::Decode { position: recorded.position, source })?;
     Ok(Touch {
         position: recorded.position.0,
         ticket: recorded.stream.strip_prefix(TICKET_STREAM_PREFIX).map(|id| TicketId(id.to_owned())),
@@ -41,7 +41,7 @@ pub(crate) fn touch_of(recorded: &RecordedEvent) -> Result<Touch> {
 /// The same, from a record borrowed from a sequential read (no copies of the envelope).
 pub(crate) fn touch_of_ref(record: &RecordRef<'_>) -> Result<Touch> {
     let event = codec::decode(record.event_type, record.schema_version, record.payload)
-        .map_err(|source| Error::Decode { position: record.position.0, source })?;
+        .map_err(|source| Error::Decode { position: record.position, source })?;
     Ok(Touch {
         position: record.position.0,
         ticket: record.stream.strip_prefix(TICKET_STREAM_PREFIX).map(|id| TicketId(id.to_owned())),

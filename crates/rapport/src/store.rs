@@ -479,7 +479,7 @@ impl Store {
             recorded.data.schema_version,
             &recorded.data.payload,
         )
-        .map_err(|source| Error::Decode { position: position.0, source })?;
+        .map_err(|source| Error::Decode { position, source })?;
         let metadata = |key: &str| recorded.data.metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
         let same = match input {
             Input::Event(event) => {
@@ -576,7 +576,7 @@ impl Store {
                 recorded.data.schema_version,
                 &recorded.data.payload,
             )
-            .map_err(|source| Error::Decode { position: recorded.position.0, source })?;
+            .map_err(|source| Error::Decode { position: recorded.position, source })?;
             history.push((recorded, event));
         }
         Ok(history)
