@@ -256,16 +256,19 @@ impl<'a> Planner<'a> {
 
     /// Adds a planned item to the batch and the overlays. Identity resolution runs here, in item
     /// order, and records `customer.merged` / `customer.merge_conflict` explanations.
-    pub(crate) fn add(&mut self, plan: &ItemPlan, source_id: EventId) -> Result<()> {
+    pub(crate) fn add(&mut self, events: Vec<PlannedEvent>, source_id: EventId) -> Result<()> {
         let mut explanations = 0u32;
         let base = self.base;
         let options = base.customers.options();
-        for planned in &plan.events {
-            self.push(planned);
+        for planned in events {
             if matches!(planned.event, CxEvent::CustomersSplit(_)) {
                 self.flush_after = true;
             }
-            let identities = planned.event.identities();
+            let owned: Vec<Identity> = planned.event.identities().into_iter().cloned().collect();
+            let at = planned.data.occurred_at;
+            // Moved, not copied: an event may be near the log's per-event limit.
+            self.push(planned);
+            let identities: Vec<&Identity> = owned.iter().collect();
             if identities.is_empty() {
                 continue;
             }
@@ -304,14 +307,14 @@ impl<'a> Planner<'a> {
                     addressed: None,
                 };
                 explanations += 1;
-                let planned = encode(draft, planned.data.occurred_at, None)?;
-                self.push(&planned);
+                let planned = encode(draft, at, None)?;
+                self.push(planned);
             }
         }
         Ok(())
     }
 
-    fn push(&mut self, planned: &PlannedEvent) {
+    fn push(&mut self, planned: PlannedEvent) {
         let idx = match self.write_idx.get(&planned.stream) {
             Some(idx) if is_explanation_stream(&planned.stream) || self.can_append_to(*idx) => *idx,
             _ => {
@@ -322,7 +325,6 @@ impl<'a> Planner<'a> {
                 idx
             }
         };
-        self.writes[idx].events.push(planned.data.clone());
         self.planned_ids.insert(planned.id());
         self.n_events += 1;
         self.n_bytes += planned.bytes;
@@ -330,6 +332,7 @@ impl<'a> Planner<'a> {
             let ticket_id = TicketId(ticket_id.to_owned());
             self.evolve_overlay(&ticket_id, &planned.event, planned.data.occurred_at.0);
         }
+        self.writes[idx].events.push(planned.data);
     }
 
     fn evolve_overlay(&mut self, ticket_id: &TicketId, event: &CxEvent, at: i64) {

@@ -325,16 +325,16 @@ impl Store {
                 if !dry_run && planner.needs_flush_before(&plan) {
                     break;
                 }
-                planner.add(&plan, source_id)?;
-                let mut summary = plan.summary;
+                let ItemPlan { events, mut summary, requester } = plan;
+                appended_ids.push(events.iter().map(|e| e.id()).collect());
+                planner.add(events, source_id)?;
                 if dry_run {
-                    summary.customer_id = plan.requester.as_ref().and_then(|i| planner.customers.owner(i));
+                    summary.customer_id = requester.as_ref().and_then(|i| planner.customers.owner(i));
                 }
                 if meta.id.is_some() {
                     given.insert(source_id, (next, batch_results.len()));
                 }
-                requesters.push(plan.requester);
-                appended_ids.push(plan.events.iter().map(|e| e.id()).collect());
+                requesters.push(requester);
                 batch_results.push(Ok(summary));
                 next += 1;
                 if !dry_run && planner.flush_after {
