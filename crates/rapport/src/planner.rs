@@ -378,7 +378,22 @@ impl<'a> Planner<'a> {
             derived: 0,
         };
         scratch.plan_input(input)?;
-        let fingerprint = input_fingerprint(self.ids, input, at)?;
+        // Commands and merges carry their fingerprint; a fact only when its recorded event, as
+        // submitted, is not the fact itself (the aggregate dropped fields that changed nothing:
+        // an assignee the ticket already has, a tag it carries), so that a retry is recognized.
+        let primary = scratch.drafts.iter().find(|d| d.causation.is_none());
+        let needs_fingerprint = match (input, primary) {
+            (Input::Event(event), Some(primary)) => {
+                let recorded = match &primary.addressed {
+                    Some(addressed) => as_submitted(primary.event.clone(), addressed)?,
+                    None => primary.event.clone(),
+                };
+                recorded != *event
+            }
+            (Input::Event(_), None) => false,
+            (Input::Command { .. } | Input::Merge { .. }, _) => true,
+        };
+        let fingerprint = if needs_fingerprint { Some(input_fingerprint(self.ids, input, at)?) } else { None };
         let first = scratch.drafts.iter().find_map(|d| d.event.identities().first().map(|i| (*i).clone()));
         let requester = first.or_else(|| {
             let ticket = scratch.summary.ticket_id.as_ref()?;
@@ -484,13 +499,13 @@ fn command_event(ticket_id: &TicketId, command: &TicketCommand) -> CxEvent {
     }
 }
 
-/// The fingerprint of a command or merge input (32 hex digits), recorded under
-/// [`INPUT_METADATA_KEY`] on its own event; `None` for a fact (`Input::Event`), which is compared
-/// by its content instead. A keyed hash of a canonical encoding — the command as the event it
-/// names, in the events codec — and of the input's time.
-pub(crate) fn input_fingerprint(ids: &Ids, input: &Input, at: Timestamp) -> Result<Option<String>> {
+/// The fingerprint of an input (32 hex digits), recorded under [`INPUT_METADATA_KEY`] on its
+/// own event for every command and merge, and for a fact whose recorded event differs from it. A
+/// keyed hash of a canonical encoding — the fact, or the command as the event it names, in the
+/// events codec — and of the input's time.
+pub(crate) fn input_fingerprint(ids: &Ids, input: &Input, at: Timestamp) -> Result<String> {
     let (kind, event): (&[u8], CxEvent) = match input {
-        Input::Event(_) => return Ok(None),
+        Input::Event(event) => (b"event", event.clone()),
         Input::Command { ticket_id, command } => (b"command", command_event(ticket_id, command)),
         Input::Merge { source, target } => {
             (b"merge", CxEvent::TicketMerged(TicketMerged { source: source.clone(), target: target.clone() }))
@@ -504,7 +519,7 @@ pub(crate) fn input_fingerprint(ids: &Ids, input: &Input, at: Timestamp) -> Resu
         &encoded.payload,
         &at.0.to_le_bytes(),
     ]);
-    Ok(Some(fingerprint.to_string()))
+    Ok(fingerprint.to_string())
 }
 
 /// The event as it was submitted, given the ticket it was addressed to (the metadata value of

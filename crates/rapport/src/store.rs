@@ -481,18 +481,23 @@ impl Store {
         )
         .map_err(|source| Error::Decode { position, source })?;
         let metadata = |key: &str| recorded.data.metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+        let fingerprint = metadata(INPUT_METADATA_KEY);
+        let same_fingerprint = match fingerprint {
+            Some(fingerprint) => input_fingerprint(&self.ids, input, meta.at)? == fingerprint,
+            None => false,
+        };
         let same = match input {
+            // A fact is the same if it is what the store recorded, as submitted (also what the
+            // export writes, so importing an export into its own store is a retry), or if the
+            // recorded event differs from the fact and carries the fact's fingerprint.
             Input::Event(event) => {
                 let submitted = match metadata(ADDRESSED_METADATA_KEY) {
                     Some(addressed) => as_submitted(stored.clone(), addressed)?,
                     None => stored.clone(),
                 };
-                metadata(INPUT_METADATA_KEY).is_none() && &submitted == event
+                same_fingerprint || &submitted == event
             }
-            Input::Command { .. } | Input::Merge { .. } => {
-                let expected = input_fingerprint(&self.ids, input, meta.at)?;
-                expected.is_some() && metadata(INPUT_METADATA_KEY) == expected.as_deref()
-            }
+            Input::Command { .. } | Input::Merge { .. } => same_fingerprint,
         };
         if !same {
             return conflict("the input recorded under this id has other content");

@@ -429,3 +429,33 @@ fn a_retried_routed_message_names_the_original_ticket_and_customer() {
     assert_eq!(retry.customer_id, first.customer_id);
     assert_eq!(retry.last_position, store.log().event_position(key));
 }
+
+#[test]
+fn a_retried_fact_that_the_aggregate_trimmed_is_already_recorded() {
+    use rapport::events::TicketAssigned;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    let mut opened = OpenTicket::new(id("T-1"), identity("email:kim@example.com"), Channel::Email);
+    opened.group = Some("support".into());
+    store.submit(Input::Command { ticket_id: id("T-1"), command: TicketCommand::Open(opened) }, at(0)).unwrap();
+    let assign = |assignee: &str| {
+        Input::Event(CxEvent::TicketAssigned(TicketAssigned {
+            ticket_id: id("T-1"),
+            group: Some("support".into()),
+            assignee: Some(assignee.into()),
+        }))
+    };
+    let key = EventId::from_u128(0x6004);
+    let first = store.submit(assign("Minji"), at(1).with_id(key)).unwrap();
+    assert_eq!(first.events, 1);
+    let (recorded, _) = store.ticket_history(&id("T-1")).unwrap().pop().unwrap();
+    assert_eq!(recorded.data.id, key);
+    let CxEvent::TicketAssigned(stored) = store.ticket_history(&id("T-1")).unwrap().pop().unwrap().1 else {
+        panic!("the last event is the assignment")
+    };
+    assert_eq!(stored.group, None, "the aggregate recorded only what changed");
+    let retry = store.submit(assign("Minji"), at(1).with_id(key)).unwrap();
+    assert!(retry.already_recorded, "{retry:?}");
+    let other = store.submit(assign("Joon"), at(1).with_id(key)).unwrap_err();
+    assert!(matches!(other, Error::IdConflict { id, .. } if id == key), "{other}");
+}
