@@ -33,9 +33,10 @@ pub enum Error {
     #[error("{0} is derived by the store and cannot be submitted")]
     DerivedEvent(&'static str),
     /// Optimistic concurrency kept conflicting.
-    #[error("stream {stream} kept changing under concurrent writers; gave up after {attempts} attempts")]
+    #[error("{stream} kept changing under concurrent writers; gave up after {attempts} attempts")]
     TooManyConflicts {
-        /// The stream whose expected version kept failing.
+        /// The stream whose expected version kept failing (`event id ..` when concurrent
+        /// writers kept appending the ids of the batch first).
         stream: String,
         /// Attempts made.
         attempts: u32,

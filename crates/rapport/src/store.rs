@@ -354,12 +354,17 @@ impl Store {
             drop(planner);
             drop(projection);
             match self.log.append_multi(writes) {
-                Ok(outcome) => {
-                    let last = match &outcome {
-                        AppendOutcome::Appended(commit) | AppendOutcome::AlreadyAppended(commit) => {
-                            commit.last_position
-                        }
-                    };
+                Ok(AppendOutcome::AlreadyAppended(commit)) => {
+                    // A concurrent writer appended these very events between the id checks and
+                    // the append: decide again, so each input is answered as already recorded.
+                    attempts += 1;
+                    if attempts >= CONFLICT_RETRIES_MAX {
+                        let stream = format!("event ids at {}", commit.first_position);
+                        return Err(Error::TooManyConflicts { stream, attempts });
+                    }
+                }
+                Ok(AppendOutcome::Appended(commit)) => {
+                    let last = commit.last_position;
                     for (result, ids) in batch_results.iter_mut().zip(&appended_ids) {
                         let Ok(result) = result else { continue };
                         if result.events > 0 {
@@ -383,6 +388,14 @@ impl Store {
                         return Err(Error::TooManyConflicts { stream, attempts });
                     }
                     back_off(attempts);
+                }
+                Err(LogError::PartialDuplicateBatch { id, .. } | LogError::EventIdConflict { id, .. }) => {
+                    // A concurrent writer appended some of these ids after they were checked:
+                    // decide again, and the ids now in the log are compared or refused one by one.
+                    attempts += 1;
+                    if attempts >= CONFLICT_RETRIES_MAX {
+                        return Err(Error::TooManyConflicts { stream: format!("event id {id}"), attempts });
+                    }
                 }
                 Err(error) => return Err(error.into()),
             }

@@ -459,3 +459,33 @@ fn a_retried_fact_that_the_aggregate_trimmed_is_already_recorded() {
     let other = store.submit(assign("Joon"), at(1).with_id(key)).unwrap_err();
     assert!(matches!(other, Error::IdConflict { id, .. } if id == key), "{other}");
 }
+
+#[test]
+fn concurrent_imports_of_the_same_inputs_record_each_input_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    let inputs: Vec<(Input, Meta)> = (0..200u128)
+        .map(|n| {
+            (
+                message(&format!("email:p{}@example.com", n % 20), "hello"),
+                at(n as i64).with_id(EventId::from_u128(0x7000 + n)),
+            )
+        })
+        .collect();
+    let results: Vec<Vec<rapport::Result<rapport::Submitted>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let (store, inputs) = (&store, inputs.clone());
+                scope.spawn(move || {
+                    inputs.chunks(10).flat_map(|chunk| store.submit_many(chunk.to_vec(), false).unwrap()).collect()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (idx, (one, two)) in results[0].iter().zip(&results[1]).enumerate() {
+        let (one, two) = (one.as_ref().unwrap(), two.as_ref().unwrap());
+        assert!(one.already_recorded != two.already_recorded, "input {idx} recorded once: {one:?} {two:?}");
+        assert_eq!(one.ticket_id, two.ticket_id, "input {idx}: both name the same ticket");
+    }
+}
