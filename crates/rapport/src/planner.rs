@@ -928,3 +928,6 @@ fn open_from(e: &TicketOpened) -> OpenTicket {
         follow_up_of: e.follow_up_of.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -178,9 +178,11 @@ impl Store {
     pub fn open(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let dir = dir.as_ref();
         let log = Log::open(dir, options.log.clone())?;
-        let header = match read_or_create(&log, dir, Some(options.id_key.clone()))? {
-            Some(header) => header,
-            None => unreachable!("read_or_create writes a header into an empty log"),
+        let Some(header) = read_or_create(&log, dir, Some(options.id_key.clone()))? else {
+            return Err(Error::StoreHeader {
+                position: Position(0),
+                reason: "the log is empty and no header was written".to_owned(),
+            });
         };
         let store = Store {
             projection: RwLock::new(Projection::new(options.resolution.clone(), options.metrics.clone())),
