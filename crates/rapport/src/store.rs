@@ -139,8 +139,9 @@ enum Step {
     Done(Result<Submitted>),
     /// The input is planned.
     Planned(ItemPlan, EventId),
-    /// The batch must be appended before this input can be decided (one of its ids is planned
-    /// earlier in the batch: once appended, the input is compared with it).
+    /// The batch must be appended, and the state read again, before this input can be decided:
+    /// one of its ids is planned earlier in the batch (once appended, the input is compared
+    /// with it), or a concurrent writer appended one after this batch read the state.
     Flush,
 }
 
@@ -432,6 +433,10 @@ impl Store {
                 })));
             }
             if let Some(position) = self.log.event_position(source_id) {
+                if position.0 >= projection.checkpoint && !dry_run {
+                    // A concurrent writer recorded it after this batch read the state: read again.
+                    return Ok(Step::Flush);
+                }
                 return self.recorded_again(projection, input, meta, source_id, position);
             }
         }
@@ -455,6 +460,16 @@ impl Store {
                 })));
             }
             if let Some(position) = self.log.event_position(id) {
+                if position.0 >= projection.checkpoint {
+                    // Appended after this batch read the state — by a concurrent writer, maybe
+                    // for this very input: decide it again against the new state.
+                    if !dry_run {
+                        return Ok(Step::Flush);
+                    }
+                    if let Some(recorded) = meta.id.and_then(|_| self.log.event_position(source_id)) {
+                        return self.recorded_again(projection, input, meta, source_id, recorded);
+                    }
+                }
                 return Ok(Step::Done(Err(Error::IdConflict {
                     id,
                     position: Some(position),
