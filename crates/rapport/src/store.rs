@@ -85,7 +85,9 @@ pub enum Input {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Meta {
     /// Idempotency key: the id of the input's own event (derived events get ids computed from
-    /// it). Submitting the same id again records nothing. `None`: a fresh id.
+    /// it). Submitting the same input under the same id again records nothing
+    /// ([`Submitted::already_recorded`]); other content or another time under it is refused as
+    /// [`Error::IdConflict`]. `None`: a fresh id.
     pub id: Option<EventId>,
     /// Domain time (`occurred_at`).
     pub at: Timestamp,
@@ -262,7 +264,11 @@ impl Store {
 
     /// Records many inputs in order, appending them in large atomic batches (one sync per batch)
     /// — the fast path for imports. Each input gets its own result; a refused input records
-    /// nothing and does not stop the others. With `dry_run`, everything is decided (against the
+    /// nothing and does not stop the others: an id conflict ([`Error::IdConflict`], also when
+    /// an id the store would derive from the input is taken), an event over the log's per-event
+    /// limit ([`Error::TooLarge`]), a dangling reference, a rule of the ticket aggregate. Batches
+    /// are cut by events, streams and encoded bytes so that every append fits the log's limits.
+    /// `Err` is a failure of the store itself (the log, a stored event that does not decode). With `dry_run`, everything is decided (against the
     /// state the earlier inputs would create) and nothing is written.
     pub fn submit_many(&self, inputs: Vec<(Input, Meta)>, dry_run: bool) -> Result<Vec<Result<Submitted>>> {
         self.submit_many_with_progress(inputs, dry_run, |_| {})
