@@ -13,7 +13,9 @@ use std::collections::HashMap;
 use std::io::{BufRead, Read, Write};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rapport::events::{codec, event_type_info, input_type_names, names, Amount, CxEvent, NormalizeOptions, TicketId};
+#[cfg(test)]
+use rapport::events::TicketId;
+use rapport::events::{codec, event_type_info, input_type_names, names, Amount, CxEvent, NormalizeOptions};
 use rapport::log::{EventId, Position, Timestamp};
 use serde_json::{Map, Value};
 
@@ -328,31 +330,10 @@ pub fn import_jsonl(
     Ok(Ok(report))
 }
 
-/// The event as it was submitted, given the ticket it was addressed to (the metadata value of
-/// [`ADDRESSED_METADATA_KEY`]; empty: none). The planner records a routed message on the ticket
-/// it chose, and a change to a closed ticket on its follow-up; the input named another ticket.
+/// The event as it was submitted, given the ticket it was addressed to: the facade's rule
+/// ([`rapport::as_submitted`]), which the store also uses to compare a re-submission.
 fn as_submitted(event: CxEvent, addressed: &str) -> Result<CxEvent> {
-    let addressed = if addressed.is_empty() { None } else { Some(TicketId::new(addressed)?) };
-    Ok(match (event, addressed) {
-        (CxEvent::MessageReceived(mut message), addressed) => {
-            message.ticket_id = addressed;
-            CxEvent::MessageReceived(message)
-        }
-        (CxEvent::MessageSent(mut message), Some(addressed)) => {
-            message.ticket_id = addressed;
-            CxEvent::MessageSent(message)
-        }
-        (CxEvent::TicketStatusChanged(mut change), Some(addressed)) => {
-            change.ticket_id = addressed;
-            CxEvent::TicketStatusChanged(change)
-        }
-        (CxEvent::TicketUpdated(mut update), Some(addressed)) => {
-            update.ticket_id = addressed;
-            CxEvent::TicketUpdated(update)
-        }
-        // The planner addresses nothing else; an event it did not write is exported as stored.
-        (event, _) => event,
-    })
+    rapport::as_submitted(event, addressed)
 }
 
 /// One JSONL line (without line end): `type`, `at`, `id`, then the fields that are not null.
@@ -420,7 +401,7 @@ pub fn export_jsonl(store: &Store, mut writer: impl Write) -> Result<u64> {
             continue;
         }
         let event = codec::decode(record.event_type, record.schema_version, record.payload)
-            .map_err(|source| Error::Decode { position: record.position.0, source })?;
+            .map_err(|source| Error::Decode { position: record.position, source })?;
         let addressed = record.metadata().into_iter().find(|(key, _)| key == ADDRESSED_METADATA_KEY);
         let event = match addressed {
             Some((_, addressed)) => as_submitted(event, &addressed)?,

@@ -10,6 +10,9 @@ use crate::error::{Error, Result};
 use crate::projection::{touch_of, Projection};
 use crate::store::{Input, Meta, Store};
 
+/// The most customers an as-of replay folds (the customer and those its conflicts name).
+const AS_OF_CUSTOMERS_MAX: usize = 64;
+
 /// How a caller names a customer: one of their identities or a customer id (`C12`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CustomerKey {
@@ -188,7 +191,7 @@ impl Store {
         };
         let mut events = Vec::with_capacity(positions.len());
         for position in positions {
-            let Some(recorded) = self.log().read_event(position)? else { continue };
+            let recorded = self.read_recorded(position)?;
             let touch = touch_of(&recorded)?;
             events.push((recorded, touch.event));
         }
@@ -196,39 +199,107 @@ impl Store {
         Ok(events.into_iter().skip(offset).take(limit).collect())
     }
 
-    /// The customer as they were at `at`: the customer's events up to then, replayed through a
-    /// fresh projection (identity resolution included, so merges that happened later are not
-    /// there yet). `None` if the customer did not exist yet.
+    /// The customer as they were at `at`: the customer's events up to then (and those of every
+    /// customer a recorded merge conflict names, so that refused merges are refused again),
+    /// replayed through a fresh projection (identity resolution included, so merges that
+    /// happened later are not there yet).
+    ///
+    /// Ids are the live store's: the replay's customer ids are translated by the position of the
+    /// event that created each customer, which names one live customer exactly (ids are assigned
+    /// in log order, at most one per event). A customer id key names that customer as it was
+    /// then (a customer merged later is shown on its own). `Ok(None)`: the customer (or the
+    /// identity) did not exist yet at `at`, or does not exist at all.
     pub fn customer_as_of(&self, key: &CustomerKey, at: Timestamp) -> Result<Option<CustomerView>> {
-        let Some(now) = self.customer(key, None)? else { return Ok(None) };
+        self.catch_up()?;
+        let live = self.projection.read();
+        let survivor = match key {
+            CustomerKey::Identity(identity) => live.customers.owner(identity),
+            CustomerKey::Id(id) => live.customers.profile(*id).map(|p| p.id),
+        };
+        let Some(survivor) = survivor else { return Ok(None) };
+        // The customer and, transitively, every customer a conflict of theirs names.
+        let mut customers = vec![survivor];
+        let mut idx = 0;
+        while idx < customers.len() && customers.len() < AS_OF_CUSTOMERS_MAX {
+            if let Some(profile) = live.customers.profile(customers[idx]) {
+                for conflict in &profile.conflicts {
+                    for other in &conflict.customers {
+                        let other = live.customers.resolver().resolve(*other);
+                        if !customers.contains(&other) {
+                            customers.push(other);
+                        }
+                    }
+                }
+            }
+            idx += 1;
+        }
+        let mut positions: Vec<Position> = customers
+            .iter()
+            .filter_map(|c| live.customers.profile(*c))
+            .flat_map(|p| p.timeline.iter().copied())
+            .collect();
+        positions.sort_unstable();
+        positions.dedup();
         // The view needs tickets and profiles only; the replay's metrics stay empty.
         let mut replay = Projection::new(self.options().resolution.clone(), MetricsOptions::default());
-        let mut touches: Vec<(RecordedEvent, Touch)> = Vec::new();
-        for position in &now.profile.timeline {
-            let recorded = self.log().read_event(*position)?.ok_or(Error::MissingEvent { position: position.0 })?;
+        let mut touches: Vec<Touch> = Vec::new();
+        for position in positions {
+            let recorded = self.read_recorded(position)?;
             if recorded.data.occurred_at > at {
                 continue;
             }
-            let touch = touch_of(&recorded)?;
-            touches.push((recorded, touch));
+            touches.push(touch_of(&recorded)?);
         }
         let by_position: std::collections::HashMap<Position, Touch> =
-            touches.iter().map(|(_, touch)| (touch.position, touch.clone())).collect();
+            touches.iter().map(|touch| (touch.position, touch.clone())).collect();
         // Events after `at` are left out of this replay on purpose (`Ok(None)`).
         let mut read = |position: Position| -> Result<Option<Touch>> { Ok(by_position.get(&position).cloned()) };
-        for (recorded, touch) in &touches {
+        for touch in &touches {
             if let Some(ticket_id) = &touch.ticket {
                 replay.apply_ticket_event(ticket_id, &touch.event, touch.at);
             }
-            let _ = recorded;
-            replay.customers.apply(touch, &mut read)?;
+            replay.apply_customers(touch, &mut read)?;
         }
-        let identity = match key {
-            CustomerKey::Identity(identity) => Some(identity.clone()),
-            CustomerKey::Id(_) => now.identities.iter().find(|i| replay.customers.owner(i).is_some()).cloned(),
+        let replayed = match key {
+            CustomerKey::Identity(identity) => replay.customers.owner(identity),
+            CustomerKey::Id(id) => {
+                // The replay's customer created by the same event as the live one.
+                let created = live.customer_created_at(*id);
+                let found = created.and_then(|p| replay.customer_created_at.binary_search(&p).ok());
+                found.map(|idx| CustomerId(idx as u64 + 1))
+            }
         };
-        let profile = identity.and_then(|identity| replay.customers.profile_of(&identity).cloned());
-        Ok(profile.map(|profile| view(&replay, &replay.customers, &profile, at.0)))
+        let Some(profile) = replayed.and_then(|r| replay.customers.profile(r)) else { return Ok(None) };
+        let mut view = view(&replay, &replay.customers, profile, at.0);
+        let translate = |replayed: CustomerId| -> Result<CustomerId> {
+            let position = replay.customer_created_at(replayed);
+            let live_idx = position.and_then(|p| live.customer_created_at.binary_search(&p).ok());
+            match (position, live_idx) {
+                (_, Some(idx)) => Ok(CustomerId(idx as u64 + 1)),
+                (position, None) => Err(Error::AsOfReplay { customer: replayed, position: position.map(|p| p.0) }),
+            }
+        };
+        view.profile.id = translate(view.profile.id)?;
+        for merged in &mut view.profile.merged_from {
+            *merged = translate(*merged)?;
+        }
+        if let Some(split_from) = &mut view.profile.split_from {
+            *split_from = translate(*split_from)?;
+        }
+        for conflict in &mut view.profile.conflicts {
+            for customer in &mut conflict.customers {
+                *customer = translate(*customer)?;
+            }
+        }
+        Ok(Some(view))
+    }
+
+    /// The event at a position the projection names; its absence is an inconsistency.
+    fn read_recorded(&self, position: Position) -> Result<RecordedEvent> {
+        match self.log().read_event(position)? {
+            Some(recorded) => Ok(recorded),
+            None => Err(Error::MissingEvent { position, end: self.log().end_position() }),
+        }
     }
 
     /// Undoes a wrong merge: `identities` of `customer`, and every event that reached the

@@ -1,7 +1,8 @@
 //! The one error type of the `rapport` facade: it wraps the lower crates' errors and adds the
 //! store's own.
 
-use rapport_events::TicketId;
+use rapport_events::{Status, TicketId};
+use rapport_log::{EventId, Position};
 
 /// Result alias for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -23,23 +24,23 @@ pub enum Error {
     #[error("event at position {position} does not decode: {source}")]
     Decode {
         /// Where.
-        position: u64,
+        position: Position,
         /// Why.
         #[source]
         source: rapport_events::Error,
-    },
-    /// An event the projection has applied is not in the log.
-    #[error("the log has no event at position {position}, below the projection's checkpoint")]
-    MissingEvent {
-        /// The position read.
-        position: u64,
     },
     /// An event that the store derives itself was submitted from outside.
     #[error("{0} is derived by the store and cannot be submitted")]
     DerivedEvent(&'static str),
     /// Optimistic concurrency kept conflicting.
-    #[error("ticket {0} kept changing under concurrent writers; gave up after {1} attempts")]
-    TooManyConflicts(String, u32),
+    #[error("{stream} kept changing under concurrent writers; gave up after {attempts} attempts")]
+    TooManyConflicts {
+        /// The stream whose expected version kept failing (`event id ..` when concurrent
+        /// writers kept appending the ids of the batch first).
+        stream: String,
+        /// Attempts made.
+        attempts: u32,
+    },
     /// No customer has this id.
     #[error("customer {0} does not exist")]
     UnknownCustomer(rapport_events::CustomerId),
@@ -89,5 +90,68 @@ pub enum Error {
     TimeOutOfRange {
         /// The time given.
         at: rapport_log::Timestamp,
+    },
+    /// An input's id is already in the log (or, in a dry run, earlier in the same call) for
+    /// other content: a different event, time or command, or an event the store derived. Only
+    /// that input is refused; an honest retry (same id, same content, same time) is reported as
+    /// [`crate::Submitted::already_recorded`] instead.
+    #[error("event id {id} is already used{} by other content: {reason}", match position {
+        Some(position) => format!(" at position {position}"),
+        None => " earlier in this dry run".to_owned(),
+    })]
+    IdConflict {
+        /// The id in question: the input's own id, or one of the ids the store derives from it.
+        id: EventId,
+        /// Position of the stored event with that id; `None` when it is an earlier input of the
+        /// same dry run (not in the log yet).
+        position: Option<Position>,
+        /// What differs.
+        reason: &'static str,
+    },
+    /// An input names a ticket that does not exist (a rating's `ticket_id`).
+    #[error("ticket {0} does not exist")]
+    UnknownTicket(TicketId),
+    /// A `ticket.opened` names as `follow_up_of` a ticket that cannot be followed up.
+    #[error("ticket {ticket_id} cannot follow up {follow_up_of}: {}", match status {
+        Some(status) => format!("it is {status}, not closed or solved"),
+        None => "it does not exist".to_owned(),
+    })]
+    InvalidFollowUp {
+        /// The ticket being opened.
+        ticket_id: TicketId,
+        /// The ticket it names.
+        follow_up_of: TicketId,
+        /// That ticket's status; `None`: it does not exist.
+        status: Option<Status>,
+    },
+    /// An input would produce an event (or the store a batch) over a limit of the log.
+    #[error("{what} is {bytes} bytes, over the limit of {limit}")]
+    TooLarge {
+        /// What is too large (names the limit).
+        what: &'static str,
+        /// Its size.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The projection names a position the log does not hold (an internal inconsistency).
+    #[error("the projection refers to position {position}, which the log does not hold (end {end})")]
+    MissingEvent {
+        /// The position named.
+        position: Position,
+        /// The log's end position.
+        end: Position,
+    },
+    /// An as-of replay created a customer the live store did not create at that position (an
+    /// internal inconsistency: the replay is missing an event that resolution depended on).
+    #[error("the as-of replay created customer {customer} at position {}, where the live store created none", match position {
+        Some(position) => position.to_string(),
+        None => "unknown".to_owned(),
+    })]
+    AsOfReplay {
+        /// The replay's customer id.
+        customer: rapport_events::CustomerId,
+        /// Position of its creating event in the replay.
+        position: Option<u64>,
     },
 }

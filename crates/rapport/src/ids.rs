@@ -56,6 +56,8 @@ enum Namespace {
     Derived,
     /// A stream name shortened to a hash.
     StreamName,
+    /// The fingerprint of a command input (not an event id).
+    Input,
 }
 
 impl Namespace {
@@ -65,6 +67,7 @@ impl Namespace {
             Namespace::Import => b"rapport.id.import",
             Namespace::Derived => b"rapport.id.derived",
             Namespace::StreamName => b"rapport.id.stream",
+            Namespace::Input => b"rapport.input",
         }
     }
 }
@@ -129,6 +132,12 @@ impl Ids {
         let mut bytes = [0u8; 8];
         hasher.finalize_xof().fill(&mut bytes);
         Ok(TicketId::new(format!("t-{:016x}", u64::from_be_bytes(bytes)))?)
+    }
+
+    /// The fingerprint of an input from the parts of its canonical encoding (not an event id:
+    /// its own namespace, so it never names an event).
+    pub(crate) fn input_fingerprint(&self, parts: &[&[u8]]) -> EventId {
+        self.hash(Namespace::Input, parts)
     }
 
     /// A short, stable stand-in for a name too long for a stream name.

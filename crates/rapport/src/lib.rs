@@ -33,6 +33,7 @@ mod customers;
 mod error;
 mod format;
 pub mod ids;
+mod log_view;
 mod planner;
 mod projection;
 mod store;
@@ -43,7 +44,8 @@ pub use crate::customers::{CustomerFlags, CustomerKey, CustomerView, Segment};
 pub use crate::error::{Error, Result};
 pub use crate::format::{is_system_type, STORE_CREATED_TYPE, STORE_FORMAT_VERSION, STORE_STREAM, SYSTEM_TYPE_PREFIX};
 pub use crate::ids::{IdKey, Ids};
-pub use crate::planner::ADDRESSED_METADATA_KEY;
+pub use crate::log_view::LogView;
+pub use crate::planner::{as_submitted, ADDRESSED_METADATA_KEY, INPUT_METADATA_KEY};
 pub use crate::projection::{ticket_stream, CUSTOMER_STREAM_PREFIX, IDENTITY_STREAM_PREFIX, TICKET_STREAM_PREFIX};
 pub use crate::store::{Input, Meta, Store, StoreOptions, Submitted};
 

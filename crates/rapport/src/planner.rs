@@ -7,10 +7,11 @@ use std::collections::{HashMap, HashSet};
 
 use rapport_customer::{Overlay, ResolverView};
 use rapport_events::{
-    CustomerMergeConflict, CustomersMerged, CxEvent, Identity, MessageReceived, Status, TicketFlag, TicketId,
-    TicketLabeled, TicketOpened, TicketUpdated,
+    CustomerMergeConflict, CustomersMerged, CxEvent, Identity, MessageReceived, MessageSent, Status, TicketAssigned,
+    TicketFlag, TicketFlagged, TicketId, TicketLabeled, TicketMerged, TicketOpened, TicketPriorityChanged,
+    TicketStatusChanged, TicketTagged, TicketUpdated,
 };
-use rapport_log::{EventId, ExpectedVersion, StreamWrite, Timestamp};
+use rapport_log::{EventData, EventId, ExpectedVersion, StreamWrite, Timestamp};
 use rapport_ticket::{OpenTicket, Ticket, TicketCommand, TicketError};
 
 use crate::error::{Error, Result};
@@ -22,16 +23,44 @@ use crate::store::{Input, StoreOptions, Submitted};
 /// elsewhere (empty: no ticket given). `rapport export` restores the original from it.
 pub const ADDRESSED_METADATA_KEY: &str = "rapport.addressed";
 
-/// One event to append.
+/// Metadata key of the fingerprint of a command or merge input, on the input's own event: a
+/// keyed hash of the command's canonical encoding and its time (32 hex digits). A re-submission
+/// under the same id is a retry only if its fingerprint is the same.
+pub const INPUT_METADATA_KEY: &str = "rapport.input";
+
+/// Bytes the log adds to every event on top of stream name, type, metadata and payload. The
+/// log's record header is 120 bytes (docs/design/log-format.md); the planner counts a little
+/// more so that a batch it cuts is always under the log's limit.
+pub(crate) const RECORD_OVERHEAD_BYTES: usize = 128;
+/// The most bytes a merge or conflict record of identity resolution takes in a batch: a cause
+/// identity, at most 64 customer ids and a kind, plus stream name and overhead.
+const EXPLANATION_BYTES_MAX: usize = 4096;
+
+/// One event to append, encoded as the log will store it.
 #[derive(Debug, Clone)]
 pub(crate) struct PlannedEvent {
     pub(crate) stream: String,
     pub(crate) event: CxEvent,
-    pub(crate) id: EventId,
+    pub(crate) data: EventData,
+    /// Size of the record in the log's accounting (with [`RECORD_OVERHEAD_BYTES`]).
+    pub(crate) bytes: usize,
+}
+
+impl PlannedEvent {
+    pub(crate) fn id(&self) -> EventId {
+        self.data.id
+    }
+}
+
+/// An event as planned, before encoding.
+#[derive(Debug, Clone)]
+struct Draft {
+    stream: String,
+    event: CxEvent,
+    id: EventId,
     /// The input's own event has none; events the store derived from it name it.
-    pub(crate) causation: Option<EventId>,
-    pub(crate) addressed: Option<String>,
-    pub(crate) at: Timestamp,
+    causation: Option<EventId>,
+    addressed: Option<String>,
 }
 
 /// What one input produces.
@@ -39,6 +68,19 @@ pub(crate) struct PlannedEvent {
 pub(crate) struct ItemPlan {
     pub(crate) events: Vec<PlannedEvent>,
     pub(crate) summary: Submitted,
+    /// The identity whose customer the input concerns (its first identity, or the requester of
+    /// its ticket): `Submitted::customer_id` is this identity's owner once resolution ran.
+    pub(crate) requester: Option<Identity>,
+}
+
+impl ItemPlan {
+    /// Events that carry identities: each may add one merge or conflict record in `add`.
+    pub(crate) fn identity_events(&self) -> usize {
+        self.events.iter().filter(|e| !e.event.identities().is_empty()).count()
+    }
+    fn bytes(&self) -> usize {
+        self.events.iter().map(|e| e.bytes).sum()
+    }
 }
 
 /// The batch being planned: the projection, what earlier items added, and the writes so far.
@@ -54,8 +96,10 @@ pub(crate) struct Planner<'a> {
     pub(crate) writes: Vec<StreamWrite>,
     write_idx: HashMap<String, usize>,
     pub(crate) n_events: usize,
+    /// Encoded bytes of the batch in the log's accounting.
+    pub(crate) n_bytes: usize,
     /// Identity resolution of the batch so far.
-    customers: Overlay<'a>,
+    pub(crate) customers: Overlay<'a>,
     /// A split was planned: the batch must be appended before anything else is decided.
     pub(crate) flush_after: bool,
 }
@@ -70,6 +114,47 @@ fn is_explanation_stream(stream: &str) -> bool {
 pub(crate) const BATCH_EVENTS: usize = 2048;
 /// The most streams one batch writes.
 pub(crate) const BATCH_STREAMS: usize = 48;
+/// The most encoded bytes one batch holds (the log's limit; the planner's count is an upper
+/// bound of the log's).
+pub(crate) const BATCH_BYTES: usize = rapport_log::BATCH_BYTES_MAX;
+
+// The store's limits must fit the log's, or a batch the planner cuts could be refused whole.
+const _: () = assert!(BATCH_EVENTS <= rapport_log::BATCH_EVENTS_MAX, "batch events over the log's limit");
+// needs_flush_before counts one possible explanation stream per identity-carrying event.
+const _: () = assert!(BATCH_STREAMS <= rapport_log::BATCH_STREAMS_MAX, "batch streams over the log's limit");
+const _: () = assert!(BATCH_BYTES <= rapport_log::BATCH_BYTES_MAX, "batch bytes over the log's limit");
+const _: () = assert!(RECORD_OVERHEAD_BYTES >= 120, "the log's record header is 120 bytes");
+// One input's events (at most a follow-up open, a channel switch, its own event and a flag, each
+// under the per-event limit) plus its explanations always fit an empty batch.
+const _: () = assert!(
+    8 * (RECORD_OVERHEAD_BYTES
+        + rapport_log::STREAM_NAME_BYTES_MAX
+        + rapport_log::EVENT_TYPE_BYTES_MAX
+        + rapport_log::EVENT_BYTES_MAX)
+        + 64 * EXPLANATION_BYTES_MAX
+        <= BATCH_BYTES,
+    "one input must fit a batch"
+);
+// Stream names: a ticket id is at most NAME_BYTES_MAX bytes; identity streams are hashed when long.
+const _: () = assert!(
+    super::projection::TICKET_STREAM_PREFIX.len() + rapport_events::NAME_BYTES_MAX
+        <= rapport_log::STREAM_NAME_BYTES_MAX,
+    "ticket stream names must fit the log's limit"
+);
+// Metadata: the addressed ticket id and the input fingerprint.
+const _: () = assert!(
+    4 + ADDRESSED_METADATA_KEY.len() + rapport_events::NAME_BYTES_MAX + 4 + INPUT_METADATA_KEY.len() + 32
+        <= rapport_log::METADATA_BYTES_MAX,
+    "the store's metadata must fit the log's limit"
+);
+const _: () = assert!(2 <= rapport_log::METADATA_ENTRIES_MAX, "the store writes two metadata entries");
+// Events of bounded fields (messages, tickets) fit the per-event limit; only traits and tag lists
+// are unbounded in count, and `Planner::plan` checks every encoded event against the limit.
+const _: () = assert!(
+    3 * rapport_events::TEXT_BYTES_MAX + 16 * rapport_events::NAME_BYTES_MAX + rapport_events::IDENTITY_VALUE_BYTES_MAX
+        <= rapport_log::EVENT_BYTES_MAX,
+    "a message or ticket event must fit the log's per-event limit"
+);
 
 impl<'a> Planner<'a> {
     pub(crate) fn new(base: &'a Projection, options: &'a StoreOptions, ids: &'a Ids) -> Planner<'a> {
@@ -85,6 +170,7 @@ impl<'a> Planner<'a> {
             writes: Vec::new(),
             write_idx: HashMap::new(),
             n_events: 0,
+            n_bytes: 0,
             customers: Overlay::new(base.customers.resolver()),
             flush_after: false,
         }
@@ -132,8 +218,11 @@ impl<'a> Planner<'a> {
             return false;
         }
         // Room for the merge/conflict records resolution may add: one per identity-carrying event.
-        let identity_events = plan.events.iter().filter(|e| !e.event.identities().is_empty()).count();
+        let identity_events = plan.identity_events();
         if self.n_events + plan.events.len() + identity_events > BATCH_EVENTS {
+            return true;
+        }
+        if self.n_bytes + plan.bytes() + identity_events * EXPLANATION_BYTES_MAX > BATCH_BYTES {
             return true;
         }
         if plan.events.iter().any(|e| matches!(e.event, CxEvent::CustomersSplit(_))) {
@@ -167,16 +256,19 @@ impl<'a> Planner<'a> {
 
     /// Adds a planned item to the batch and the overlays. Identity resolution runs here, in item
     /// order, and records `customer.merged` / `customer.merge_conflict` explanations.
-    pub(crate) fn add(&mut self, plan: &ItemPlan, source_id: EventId) {
+    pub(crate) fn add(&mut self, events: Vec<PlannedEvent>, source_id: EventId) -> Result<()> {
         let mut explanations = 0u32;
         let base = self.base;
         let options = base.customers.options();
-        for planned in &plan.events {
-            self.push(planned);
+        for planned in events {
             if matches!(planned.event, CxEvent::CustomersSplit(_)) {
                 self.flush_after = true;
             }
-            let identities = planned.event.identities();
+            let owned: Vec<Identity> = planned.event.identities().into_iter().cloned().collect();
+            let at = planned.data.occurred_at;
+            // Moved, not copied: an event may be near the log's per-event limit.
+            self.push(planned);
+            let identities: Vec<&Identity> = owned.iter().collect();
             if identities.is_empty() {
                 continue;
             }
@@ -201,60 +293,46 @@ impl<'a> Planner<'a> {
                 _ => None,
             };
             rapport_customer::apply(&mut self.customers, &decision);
-            if let Some(explanation) = explanation {
-                let customer = match &explanation {
-                    CxEvent::CustomersMerged(merged) => merged.survivor,
-                    CxEvent::CustomerMergeConflict(conflict) => conflict.customers[0],
-                    _ => unreachable!("only merge and conflict explanations"),
-                };
-                // Ids apart from the planning-time derived ones (which count up from 0).
-                let id = self.ids.derived_id(source_id, 1_000_000 + explanations);
-                explanations += 1;
-                self.push(&PlannedEvent {
+            let customer = match &explanation {
+                Some(CxEvent::CustomersMerged(merged)) => Some(merged.survivor),
+                Some(CxEvent::CustomerMergeConflict(conflict)) => conflict.customers.first().copied(),
+                _ => None,
+            };
+            if let (Some(explanation), Some(customer)) = (explanation, customer) {
+                let draft = Draft {
                     stream: format!("{CUSTOMER_STREAM_PREFIX}{customer}"),
                     event: explanation,
-                    id,
+                    id: explanation_id(self.ids, source_id, explanations),
                     causation: Some(source_id),
                     addressed: None,
-                    at: planned.at,
-                });
+                };
+                explanations += 1;
+                let planned = encode(draft, at, None)?;
+                self.push(planned);
             }
         }
+        Ok(())
     }
 
-    fn push(&mut self, planned: &PlannedEvent) {
-        {
-            let idx = match self.write_idx.get(&planned.stream) {
-                Some(idx) if is_explanation_stream(&planned.stream) || self.can_append_to(*idx) => *idx,
-                _ => {
-                    let expected = self.expected_version(&planned.stream);
-                    self.writes.push(StreamWrite { stream: planned.stream.clone(), expected, events: Vec::new() });
-                    let idx = self.writes.len() - 1;
-                    self.write_idx.insert(planned.stream.clone(), idx);
-                    idx
-                }
-            };
-            let mut data = match rapport_events::codec::encode(&planned.event) {
-                Ok(encoded) => {
-                    let mut data = rapport_log::EventData::new(planned.id, encoded.event_type, encoded.payload);
-                    data.schema_version = encoded.schema_version;
-                    data
-                }
-                Err(error) => unreachable!("validated events always encode: {error}"),
-            };
-            data.occurred_at = planned.at;
-            data.causation_id = planned.causation;
-            if let Some(addressed) = &planned.addressed {
-                data.metadata.push((ADDRESSED_METADATA_KEY.to_owned(), addressed.clone()));
+    fn push(&mut self, planned: PlannedEvent) {
+        let idx = match self.write_idx.get(&planned.stream) {
+            Some(idx) if is_explanation_stream(&planned.stream) || self.can_append_to(*idx) => *idx,
+            _ => {
+                let expected = self.expected_version(&planned.stream);
+                self.writes.push(StreamWrite { stream: planned.stream.clone(), expected, events: Vec::new() });
+                let idx = self.writes.len() - 1;
+                self.write_idx.insert(planned.stream.clone(), idx);
+                idx
             }
-            self.writes[idx].events.push(data);
-            self.planned_ids.insert(planned.id);
-            self.n_events += 1;
-            if let Some(ticket_id) = planned.stream.strip_prefix(crate::projection::TICKET_STREAM_PREFIX) {
-                let ticket_id = stream_ticket_id(ticket_id);
-                self.evolve_overlay(&ticket_id, &planned.event, planned.at);
-            }
+        };
+        self.planned_ids.insert(planned.id());
+        self.n_events += 1;
+        self.n_bytes += planned.bytes;
+        if let Some(ticket_id) = planned.stream.strip_prefix(crate::projection::TICKET_STREAM_PREFIX) {
+            let ticket_id = stream_ticket_id(ticket_id);
+            self.evolve_overlay(&ticket_id, &planned.event, planned.data.occurred_at);
         }
+        self.writes[idx].events.push(planned.data);
     }
 
     fn evolve_overlay(&mut self, ticket_id: &TicketId, event: &CxEvent, at: Timestamp) {
@@ -273,32 +351,211 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// Ticket streams: exactly the version the projection knows (optimistic concurrency).
-    /// Customer-fact streams only ever grow, so any version will do.
+    /// Ticket streams: exactly the version of the stream's last event as the projection read it
+    /// from the log (optimistic concurrency). Customer-fact streams only ever grow, so any
+    /// version will do.
     fn expected_version(&self, stream: &str) -> ExpectedVersion {
         match stream.strip_prefix(crate::projection::TICKET_STREAM_PREFIX) {
-            Some(ticket_id) => match self.base.tickets.get(&stream_ticket_id(ticket_id)) {
-                Some(ticket) => ExpectedVersion::Exact(ticket.events() - 1),
+            Some(ticket_id) => match self.base.ticket_versions.get(&stream_ticket_id(ticket_id)) {
+                Some(version) => ExpectedVersion::Exact(*version),
                 None => ExpectedVersion::NoStream,
             },
             None => ExpectedVersion::Any,
         }
     }
 
-    /// Plans one input. Reads only; the result is added with [`Planner::add`].
+    /// Plans one input. Reads only; the result is added with [`Planner::add`]. Every event it
+    /// produces is encoded here and checked against the log's per-event limit, so that an input
+    /// too large is refused alone ([`Error::TooLarge`]).
     pub(crate) fn plan(&self, input: &Input, source_id: EventId, at: Timestamp) -> Result<ItemPlan> {
-        let mut scratch =
-            Scratch { planner: self, local: HashMap::new(), plan: ItemPlan::default(), source_id, at, derived: 0 };
+        let mut scratch = Scratch {
+            planner: self,
+            local: HashMap::new(),
+            drafts: Vec::new(),
+            summary: Submitted::default(),
+            source_id,
+            at,
+            derived: 0,
+        };
         scratch.plan_input(input)?;
-        Ok(scratch.plan)
+        // Commands and merges carry their fingerprint; a fact only when its recorded event, as
+        // submitted, is not the fact itself (the aggregate dropped fields that changed nothing:
+        // an assignee the ticket already has, a tag it carries), so that a retry is recognized.
+        let primary = scratch.drafts.iter().find(|d| d.causation.is_none());
+        let needs_fingerprint = match (input, primary) {
+            (Input::Event(event), Some(primary)) => {
+                let recorded = match &primary.addressed {
+                    Some(addressed) => as_submitted(primary.event.clone(), addressed)?,
+                    None => primary.event.clone(),
+                };
+                recorded != *event
+            }
+            (Input::Event(_), None) => false,
+            (Input::Command { .. } | Input::Merge { .. }, _) => true,
+        };
+        let fingerprint = if needs_fingerprint { Some(input_fingerprint(self.ids, input, at)?) } else { None };
+        let first = scratch.drafts.iter().find_map(|d| d.event.identities().first().map(|i| (*i).clone()));
+        let requester = first.or_else(|| {
+            let ticket = scratch.summary.ticket_id.as_ref()?;
+            scratch.ticket(ticket).map(|t| t.requester().clone())
+        });
+        let mut events = Vec::with_capacity(scratch.drafts.len());
+        for draft in scratch.drafts {
+            let fingerprint = if draft.causation.is_none() { fingerprint.as_deref() } else { None };
+            events.push(encode(draft, at, fingerprint)?);
+        }
+        Ok(ItemPlan { events, summary: scratch.summary, requester })
     }
+}
+
+/// The id of the `index`-th merge or conflict record identity resolution adds for an input:
+/// apart from the planning-time derived ids, which count up from 0.
+pub(crate) fn explanation_id(ids: &Ids, source_id: EventId, index: u32) -> EventId {
+    ids.derived_id(source_id, 1_000_000 + index)
+}
+
+/// Encodes a drafted event as the log will store it and checks it against the log's limits.
+fn encode(draft: Draft, at: Timestamp, fingerprint: Option<&str>) -> Result<PlannedEvent> {
+    let encoded = rapport_events::codec::encode(&draft.event)?;
+    let mut data = EventData::new(draft.id, encoded.event_type, encoded.payload);
+    data.schema_version = encoded.schema_version;
+    data.occurred_at = at;
+    data.causation_id = draft.causation;
+    if let Some(addressed) = draft.addressed {
+        data.metadata.push((ADDRESSED_METADATA_KEY.to_owned(), addressed));
+    }
+    if let Some(fingerprint) = fingerprint {
+        data.metadata.push((INPUT_METADATA_KEY.to_owned(), fingerprint.to_owned()));
+    }
+    let metadata_bytes: usize = data.metadata.iter().map(|(k, v)| 4 + k.len() + v.len()).sum();
+    let event_bytes = data.payload.len() + metadata_bytes;
+    if event_bytes > rapport_log::EVENT_BYTES_MAX {
+        return Err(Error::TooLarge {
+            what: "an encoded event (payload + metadata; rapport_log::EVENT_BYTES_MAX)",
+            bytes: event_bytes,
+            limit: rapport_log::EVENT_BYTES_MAX,
+        });
+    }
+    if draft.stream.len() > rapport_log::STREAM_NAME_BYTES_MAX {
+        return Err(Error::TooLarge {
+            what: "a stream name (rapport_log::STREAM_NAME_BYTES_MAX)",
+            bytes: draft.stream.len(),
+            limit: rapport_log::STREAM_NAME_BYTES_MAX,
+        });
+    }
+    let bytes = RECORD_OVERHEAD_BYTES + draft.stream.len() + data.event_type.len() + event_bytes;
+    Ok(PlannedEvent { stream: draft.stream, event: draft.event, data, bytes })
+}
+
+/// The event a ticket command names: its canonical form for fingerprints.
+fn command_event(ticket_id: &TicketId, command: &TicketCommand) -> CxEvent {
+    let ticket_id = ticket_id.clone();
+    match command.clone() {
+        TicketCommand::Open(open) => CxEvent::TicketOpened(TicketOpened {
+            ticket_id: open.ticket_id,
+            requester: open.requester,
+            channel: open.channel,
+            subject: open.subject,
+            priority: open.priority,
+            ticket_type: open.ticket_type,
+            topic: open.topic,
+            group: open.group,
+            assignee: open.assignee,
+            tags: open.tags,
+            status: open.status,
+            follow_up_of: open.follow_up_of,
+        }),
+        TicketCommand::ReceiveMessage { channel, from, topic, subject, body } => {
+            CxEvent::MessageReceived(MessageReceived {
+                channel,
+                from,
+                ticket_id: Some(ticket_id),
+                topic,
+                subject,
+                body,
+            })
+        }
+        TicketCommand::SendMessage { channel, agent, public, body } => {
+            CxEvent::MessageSent(MessageSent { ticket_id, channel, agent, public, body })
+        }
+        TicketCommand::ChangeStatus { status } => {
+            CxEvent::TicketStatusChanged(TicketStatusChanged { ticket_id, status })
+        }
+        TicketCommand::Assign { group, assignee } => {
+            CxEvent::TicketAssigned(TicketAssigned { ticket_id, group, assignee })
+        }
+        TicketCommand::Tag { add, remove } => CxEvent::TicketTagged(TicketTagged { ticket_id, add, remove }),
+        TicketCommand::ChangePriority { priority } => {
+            CxEvent::TicketPriorityChanged(TicketPriorityChanged { ticket_id, priority })
+        }
+        TicketCommand::Label { department, inquiry_type } => {
+            CxEvent::TicketLabeled(TicketLabeled { ticket_id, department, inquiry_type })
+        }
+        TicketCommand::Flag { flag, reason } => CxEvent::TicketFlagged(TicketFlagged { ticket_id, flag, reason }),
+        TicketCommand::Update { status, group, assignee, priority, activity } => {
+            CxEvent::TicketUpdated(TicketUpdated { ticket_id, status, group, assignee, priority, activity })
+        }
+        TicketCommand::MergeInto { target } => CxEvent::TicketMerged(TicketMerged { source: ticket_id, target }),
+    }
+}
+
+/// The fingerprint of an input (32 hex digits), recorded under [`INPUT_METADATA_KEY`] on its
+/// own event for every command and merge, and for a fact whose recorded event differs from it. A
+/// keyed hash of a canonical encoding — the fact, or the command as the event it names, in the
+/// events codec — and of the input's time.
+pub(crate) fn input_fingerprint(ids: &Ids, input: &Input, at: Timestamp) -> Result<String> {
+    let (kind, event): (&[u8], CxEvent) = match input {
+        Input::Event(event) => (b"event", event.clone()),
+        Input::Command { ticket_id, command } => (b"command", command_event(ticket_id, command)),
+        Input::Merge { source, target } => {
+            (b"merge", CxEvent::TicketMerged(TicketMerged { source: source.clone(), target: target.clone() }))
+        }
+    };
+    let encoded = rapport_events::codec::encode(&event)?;
+    let fingerprint = ids.input_fingerprint(&[
+        kind,
+        encoded.event_type.as_bytes(),
+        &encoded.schema_version.to_le_bytes(),
+        &encoded.payload,
+        &at.0.to_le_bytes(),
+    ]);
+    Ok(fingerprint.to_string())
+}
+
+/// The event as it was submitted, given the ticket it was addressed to (the metadata value of
+/// [`ADDRESSED_METADATA_KEY`]; empty: none). The planner records a routed message on the ticket
+/// it chose, and a change to a closed ticket on its follow-up; the input named another ticket.
+/// The JSONL export writes this; a re-submission under the same id is compared with it.
+pub fn as_submitted(event: CxEvent, addressed: &str) -> Result<CxEvent> {
+    let addressed = if addressed.is_empty() { None } else { Some(TicketId::new(addressed)?) };
+    Ok(match (event, addressed) {
+        (CxEvent::MessageReceived(mut message), addressed) => {
+            message.ticket_id = addressed;
+            CxEvent::MessageReceived(message)
+        }
+        (CxEvent::MessageSent(mut message), Some(addressed)) => {
+            message.ticket_id = addressed;
+            CxEvent::MessageSent(message)
+        }
+        (CxEvent::TicketStatusChanged(mut change), Some(addressed)) => {
+            change.ticket_id = addressed;
+            CxEvent::TicketStatusChanged(change)
+        }
+        (CxEvent::TicketUpdated(mut update), Some(addressed)) => {
+            update.ticket_id = addressed;
+            CxEvent::TicketUpdated(update)
+        }
+        // The planner addresses nothing else; an event it did not write is as stored.
+        (event, _) => event,
+    })
 }
 
 /// Planning state of one item: its own overlay on top of the batch's.
 struct Scratch<'p, 'a> {
     planner: &'p Planner<'a>,
     local: HashMap<TicketId, Ticket>,
-    plan: ItemPlan,
+    drafts: Vec<Draft>,
+    summary: Submitted,
     source_id: EventId,
     at: Timestamp,
     derived: u32,
@@ -334,7 +591,7 @@ impl Scratch<'_, '_> {
     /// Records an event on a stream; the first event of the input's own type takes the input's
     /// id, every other one a derived id.
     fn push(&mut self, stream: String, event: CxEvent, primary: bool, addressed: Option<String>) {
-        let is_primary = primary && !self.plan.events.iter().any(|e| e.causation.is_none());
+        let is_primary = primary && !self.drafts.iter().any(|e| e.causation.is_none());
         let (id, causation) = if is_primary {
             (self.source_id, None)
         } else {
@@ -349,8 +606,8 @@ impl Scratch<'_, '_> {
                 self.local.insert(ticket_id, ticket);
             }
         }
-        self.plan.summary.events += 1;
-        self.plan.events.push(PlannedEvent { stream, event, id, causation, addressed, at: self.at });
+        self.summary.events += 1;
+        self.drafts.push(Draft { stream, event, id, causation, addressed });
     }
 
     /// Decides `command` on `ticket_id` and records the events.
@@ -362,7 +619,7 @@ impl Scratch<'_, '_> {
             let addressed = if is_primary { addressed.clone() } else { None };
             self.push(ticket_stream(ticket_id), event, is_primary, addressed);
         }
-        self.plan.summary.ticket_id = Some(ticket_id.clone());
+        self.summary.ticket_id = Some(ticket_id.clone());
         Ok(())
     }
 
@@ -380,13 +637,25 @@ impl Scratch<'_, '_> {
         // One fact, recorded on both tickets: the source closes, the target lists it.
         self.push(ticket_stream(source), event.clone(), true, None);
         self.push(ticket_stream(target), event, false, None);
-        self.plan.summary.ticket_id = Some(target.clone());
+        self.summary.ticket_id = Some(target.clone());
         Ok(())
     }
 
     fn plan_command(&mut self, ticket_id: &TicketId, command: &TicketCommand, addressed: Option<String>) -> Result<()> {
         if let TicketCommand::MergeInto { target } = command {
             return self.plan_merge(ticket_id, target);
+        }
+        if let TicketCommand::Open(OpenTicket { follow_up_of: Some(parent), .. }) = command {
+            // A follow-up continues a closed ticket (a historical import opens a ticket closed
+            // at its source as closed); anything else is a dangling chain.
+            let status = self.ticket(parent).map(Ticket::status);
+            if status != Some(Status::Closed) {
+                return Err(Error::InvalidFollowUp {
+                    ticket_id: ticket_id.clone(),
+                    follow_up_of: parent.clone(),
+                    status,
+                });
+            }
         }
         let closed = self.ticket(ticket_id).is_some_and(|t| t.status() == Status::Closed);
         let goes_to_follow_up = closed
@@ -403,7 +672,7 @@ impl Scratch<'_, '_> {
         }
         if matches!(command, TicketCommand::ChangeStatus { status: Status::Closed }) {
             // Closing a closed ticket changes nothing.
-            self.plan.summary.ticket_id = Some(ticket_id.clone());
+            self.summary.ticket_id = Some(ticket_id.clone());
             return Ok(());
         }
         // Closed is terminal: the message or change opens (or goes to) a follow-up ticket.
@@ -450,7 +719,7 @@ impl Scratch<'_, '_> {
         for event in events {
             self.push(ticket_stream(&follow_up_id), event, false, None);
         }
-        self.plan.summary.follow_up_opened = Some(follow_up_id.clone());
+        self.summary.follow_up_opened = Some(follow_up_id.clone());
         Ok(follow_up_id)
     }
 
@@ -458,7 +727,14 @@ impl Scratch<'_, '_> {
         event.validate()?;
         match event {
             CxEvent::CustomerIdentified(e) => {
-                let Some(first) = e.identities.first() else { unreachable!("validated: at least one identity") };
+                let Some(first) = e.identities.first() else {
+                    return Err(rapport_events::Error::InvalidValue {
+                        field: "identities",
+                        value: "[]".into(),
+                        expected: "at least one identity",
+                    }
+                    .into());
+                };
                 self.push(identity_stream(self.planner.ids, first), event.clone(), true, None);
                 Ok(())
             }
@@ -467,6 +743,12 @@ impl Scratch<'_, '_> {
                 Ok(())
             }
             CxEvent::CustomerRated(e) => {
+                // A rating names its ticket: a dangling reference would never join a metric.
+                if let Some(ticket_id) = &e.ticket_id {
+                    if self.ticket(ticket_id).is_none() {
+                        return Err(Error::UnknownTicket(ticket_id.clone()));
+                    }
+                }
                 self.push(identity_stream(self.planner.ids, &e.identity), event.clone(), true, None);
                 Ok(())
             }
@@ -590,7 +872,7 @@ impl Scratch<'_, '_> {
             })
             .max_by_key(|t| (t.updated_at(), t.created_at()))
             .map(|t| t.id().clone());
-        self.plan.summary.routed = true;
+        self.summary.routed = true;
         match candidate {
             Some(ticket_id) => {
                 self.plan_command(&ticket_id, &command, Some(String::new()))?;
@@ -617,7 +899,7 @@ impl Scratch<'_, '_> {
                 for event in Ticket::decide(&ticket_id, None, &TicketCommand::Open(open))? {
                     self.push(ticket_stream(&ticket_id), event, false, None);
                 }
-                self.plan.summary.opened = Some(ticket_id.clone());
+                self.summary.opened = Some(ticket_id.clone());
                 self.run(&ticket_id, &command, Some(String::new()))?;
             }
         }
@@ -641,3 +923,6 @@ fn open_from(e: &TicketOpened) -> OpenTicket {
         follow_up_of: e.follow_up_of.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use rapport_customer::{CustomerProjection, ReadAt, ResolutionOptions, Touch};
 use rapport_events::{codec, CxEvent, Identity, TicketId};
-use rapport_log::{RecordRef, RecordedEvent, Timestamp};
+use rapport_log::{Position, RecordRef, RecordedEvent, Timestamp};
 use rapport_metrics::{MetricsOptions, MetricsProjection};
 use rapport_ticket::Ticket;
 
@@ -27,7 +27,7 @@ pub fn ticket_stream(ticket_id: &TicketId) -> String {
 
 /// The ticket whose stream is `stream`, if it is a ticket stream. The name was made from a
 /// valid id by [`ticket_stream`]; one that is not is a decode error at `position`.
-fn ticket_of_stream(stream: &str, position: u64) -> Result<Option<TicketId>> {
+fn ticket_of_stream(stream: &str, position: Position) -> Result<Option<TicketId>> {
     stream
         .strip_prefix(TICKET_STREAM_PREFIX)
         .map(|id| TicketId::new(id).map_err(|source| Error::Decode { position, source }))
@@ -37,10 +37,10 @@ fn ticket_of_stream(stream: &str, position: u64) -> Result<Option<TicketId>> {
 /// Decodes a recorded event into what the customer projection folds.
 pub(crate) fn touch_of(recorded: &RecordedEvent) -> Result<Touch> {
     let event = codec::decode(&recorded.data.event_type, recorded.data.schema_version, &recorded.data.payload)
-        .map_err(|source| Error::Decode { position: recorded.position.0, source })?;
+        .map_err(|source| Error::Decode { position: recorded.position, source })?;
     Ok(Touch {
         position: recorded.position,
-        ticket: ticket_of_stream(&recorded.stream, recorded.position.0)?,
+        ticket: ticket_of_stream(&recorded.stream, recorded.position)?,
         event,
         at: recorded.data.occurred_at,
         derived: recorded.data.causation_id.is_some(),
@@ -50,10 +50,10 @@ pub(crate) fn touch_of(recorded: &RecordedEvent) -> Result<Touch> {
 /// The same, from a record borrowed from a sequential read (no copies of the envelope).
 pub(crate) fn touch_of_ref(record: &RecordRef<'_>) -> Result<Touch> {
     let event = codec::decode(record.event_type, record.schema_version, record.payload)
-        .map_err(|source| Error::Decode { position: record.position.0, source })?;
+        .map_err(|source| Error::Decode { position: record.position, source })?;
     Ok(Touch {
         position: record.position,
-        ticket: ticket_of_stream(record.stream, record.position.0)?,
+        ticket: ticket_of_stream(record.stream, record.position)?,
         event,
         at: record.occurred_at,
         derived: record.causation_id.is_some(),
@@ -71,6 +71,16 @@ pub(crate) struct Projection {
     pub(crate) follow_ups: HashMap<TicketId, Vec<TicketId>>,
     /// Follow-up -> root of its chain.
     pub(crate) root_of: HashMap<TicketId, TicketId>,
+    /// Version of each ticket stream's last event, from the log's envelope (not from what the
+    /// aggregate counted: an event `evolve` ignores still takes a version). The planner appends
+    /// with exactly this version.
+    pub(crate) ticket_versions: HashMap<TicketId, u64>,
+    /// Position of the event that created each customer id, and which of the customers that
+    /// event created it was (`customer_created_at[n - 1]` for `Cn`; one event creates its
+    /// customer and one per identity it had to keep apart). Ids are assigned in log order, so
+    /// this names every customer exactly and is strictly increasing; as-of views translate the
+    /// ids of a replay with it.
+    pub(crate) customer_created_at: Vec<(u64, u32)>,
     /// Events applied.
     pub(crate) events_applied: u64,
     /// Identity resolution and customer profiles.
@@ -90,18 +100,39 @@ impl Projection {
 
     /// Folds one recorded event. Positions must arrive in order, each once. `read` fetches older
     /// events (a customer split rebuilds profiles from the log); if it fails, the error is
-    /// returned and nothing changes: the checkpoint stays at this event.
-    pub(crate) fn apply(&mut self, touch: &Touch, read: &mut ReadAt<'_, Error>) -> Result<()> {
+    /// returned and nothing changes: the checkpoint stays at this event. `version` is the
+    /// event's version in its stream (from the log's envelope).
+    pub(crate) fn apply(&mut self, touch: &Touch, version: u64, read: &mut ReadAt<'_, Error>) -> Result<()> {
         assert_eq!(touch.position.0, self.checkpoint, "projection must see every position once, in order");
         // The customer fold is the only one that can fail (it reads), so it goes first.
-        self.customers.apply(touch, read)?;
+        self.apply_customers(touch, read)?;
         if let Some(ticket_id) = &touch.ticket {
             self.apply_ticket_event(ticket_id, &touch.event, touch.at);
+            self.ticket_versions.insert(ticket_id.clone(), version);
         }
         self.metrics.apply(touch.ticket.as_ref(), &touch.event, touch.at);
         self.checkpoint += 1;
         self.events_applied += 1;
         Ok(())
+    }
+
+    /// Folds one event into identity resolution and the profiles, noting the position of every
+    /// customer id it creates.
+    pub(crate) fn apply_customers(&mut self, touch: &Touch, read: &mut ReadAt<'_, Error>) -> Result<()> {
+        self.customers.apply(touch, read)?;
+        let resolver = self.customers.resolver();
+        let mut ordinal = 0u32;
+        while resolver.exists(rapport_events::CustomerId(self.customer_created_at.len() as u64 + 1)) {
+            self.customer_created_at.push((touch.position.0, ordinal));
+            ordinal += 1;
+        }
+        Ok(())
+    }
+
+    /// The event that created `customer` (position and ordinal), if it was ever assigned.
+    pub(crate) fn customer_created_at(&self, customer: rapport_events::CustomerId) -> Option<(u64, u32)> {
+        let idx = usize::try_from(customer.0).ok()?.checked_sub(1)?;
+        self.customer_created_at.get(idx).copied()
     }
 
     /// Passes over a record that belongs to the store itself (its header): nothing folds it.

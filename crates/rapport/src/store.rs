@@ -1,11 +1,12 @@
 //! [`Store`]: the log plus the projections, command execution with optimistic concurrency, and
 //! queries. Every state the store answers from is a fold of the log up to its checkpoint.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
-use rapport_customer::{ResolutionOptions, Touch};
-use rapport_events::{CxEvent, NormalizeOptions, TicketId};
+use rapport_customer::{ResolutionOptions, ResolverView, Touch};
+use rapport_events::{CustomerId, CxEvent, Identity, NormalizeOptions, TicketId};
 use rapport_log::{AppendOutcome, Error as LogError, EventId, Log, LogOptions, Position, Timestamp};
 use rapport_metrics::MetricsOptions;
 use rapport_ticket::{Ticket, TicketCommand};
@@ -13,8 +14,11 @@ use rapport_ticket::{Ticket, TicketCommand};
 use crate::error::{Error, Result};
 use crate::format::{is_system_type, read_or_create};
 use crate::ids::{fresh_event_id, IdKey, Ids};
-use crate::planner::{ItemPlan, Planner};
-use crate::projection::Projection;
+use crate::log_view::LogView;
+use crate::planner::{
+    as_submitted, explanation_id, input_fingerprint, ItemPlan, Planner, ADDRESSED_METADATA_KEY, INPUT_METADATA_KEY,
+};
+use crate::projection::{Projection, TICKET_STREAM_PREFIX};
 
 /// How to open a store.
 #[derive(Debug, Clone)]
@@ -81,7 +85,9 @@ pub enum Input {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Meta {
     /// Idempotency key: the id of the input's own event (derived events get ids computed from
-    /// it). Submitting the same id again records nothing. `None`: a fresh id.
+    /// it). Submitting the same input under the same id again records nothing
+    /// ([`Submitted::already_recorded`]); other content or another time under it is refused as
+    /// [`Error::IdConflict`]. `None`: a fresh id.
     pub id: Option<EventId>,
     /// Domain time (`occurred_at`).
     pub at: Timestamp,
@@ -105,11 +111,18 @@ impl Meta {
 /// What recording one input did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Submitted {
-    /// The ticket the input ended up on, if any.
+    /// The ticket the input ended up on, if any. For an input already recorded: the ticket its
+    /// recorded event went to.
     pub ticket_id: Option<TicketId>,
+    /// The customer the input's identities (or its ticket's requester) resolve to once it is
+    /// recorded — the survivor, if merges happened since. `None`: the input concerns no customer
+    /// (a merge of tickets without requester identity, a refused split, ...). In a dry run, the
+    /// customer the batch would resolve to.
+    pub customer_id: Option<CustomerId>,
     /// Events appended for it (0 if it changed nothing or was already recorded).
     pub events: usize,
-    /// The input's id was already in the log: nothing was recorded.
+    /// The input's id was already in the log with the same content and time (a retry): nothing
+    /// was recorded, and `ticket_id`, `customer_id` and `last_position` describe the original.
     pub already_recorded: bool,
     /// A message without a ticket id was routed by the store.
     pub routed: bool,
@@ -117,8 +130,21 @@ pub struct Submitted {
     pub opened: Option<TicketId>,
     /// A follow-up ticket the store opened (the addressed ticket was closed).
     pub follow_up_opened: Option<TicketId>,
-    /// Position of the last event appended for it.
+    /// Position of the last event appended for it; for an input already recorded, the position
+    /// of its recorded event.
     pub last_position: Option<Position>,
+}
+
+/// What the batch loop does with one input.
+enum Step {
+    /// The input is answered without a plan (refused, or already recorded).
+    Done(Result<Submitted>),
+    /// The input is planned.
+    Planned(ItemPlan, EventId),
+    /// The batch must be appended, and the state read again, before this input can be decided:
+    /// one of its ids is planned earlier in the batch (once appended, the input is compared
+    /// with it), or a concurrent writer appended one after this batch read the state.
+    Flush,
 }
 
 /// How many times a conflicting batch is re-planned before giving up.
@@ -206,9 +232,10 @@ impl Store {
         self.catch_up()
     }
 
-    /// The underlying log (reads, subscriptions, recovery report).
-    pub fn log(&self) -> &Log {
-        &self.log
+    /// The underlying log, read-only (reads, subscriptions, recovery report). The store is its
+    /// only writer.
+    pub fn log(&self) -> LogView<'_> {
+        LogView::new(&self.log)
     }
 
     /// The options the store was opened with.
@@ -235,7 +262,8 @@ impl Store {
         // Every event below the checkpoint is in the log: a missing one is an error, as is any
         // I/O or decode error (a split must not silently drop events from the profiles).
         let mut read = |position: Position| -> Result<Option<Touch>> {
-            let recorded = log.read_event(position)?.ok_or(Error::MissingEvent { position: position.0 })?;
+            let recorded =
+                log.read_event(position)?.ok_or(Error::MissingEvent { position, end: log.end_position() })?;
             crate::projection::touch_of(&recorded).map(Some)
         };
         let mut reader = self.log.read_all(Position(projection.checkpoint));
@@ -246,7 +274,7 @@ impl Store {
                 continue;
             }
             let touch = crate::projection::touch_of_ref(&record)?;
-            projection.apply(&touch, &mut read)?;
+            projection.apply(&touch, record.version.0, &mut read)?;
         }
         Ok(Position(projection.checkpoint))
     }
@@ -273,7 +301,11 @@ impl Store {
 
     /// Records many inputs in order, appending them in large atomic batches (one sync per batch)
     /// — the fast path for imports. Each input gets its own result; a refused input records
-    /// nothing and does not stop the others. With `dry_run`, everything is decided (against the
+    /// nothing and does not stop the others: an id conflict ([`Error::IdConflict`], also when
+    /// an id the store would derive from the input is taken), an event over the log's per-event
+    /// limit ([`Error::TooLarge`]), a dangling reference, a rule of the ticket aggregate. Batches
+    /// are cut by events, streams and encoded bytes so that every append fits the log's limits.
+    /// `Err` is a failure of the store itself (the log, a stored event that does not decode). With `dry_run`, everything is decided (against the
     /// state the earlier inputs would create) and nothing is written.
     pub fn submit_many(&self, inputs: Vec<(Input, Meta)>, dry_run: bool) -> Result<Vec<Result<Submitted>>> {
         self.submit_many_with_progress(inputs, dry_run, |_| {})
@@ -297,41 +329,71 @@ impl Store {
             let projection = self.current()?;
             let mut planner = Planner::new(&projection, &self.options, &self.ids);
             let mut batch_results: Vec<Result<Submitted>> = Vec::new();
+            // Per result: the identity its customer is resolved from, and the ids it appends.
+            let mut requesters: Vec<Option<Identity>> = Vec::new();
+            let mut appended_ids: Vec<Vec<EventId>> = Vec::new();
+            // Given ids planned in this call, with the input and result index (dry runs compare
+            // a repeated id with the earlier input, which is not in the log).
+            let mut given: HashMap<EventId, (usize, usize)> = HashMap::new();
             let mut next = batch_start;
             while next < inputs.len() {
                 let (input, meta) = &inputs[next];
-                if !meta.at.is_in_range() {
-                    batch_results.push(Err(Error::TimeOutOfRange { at: meta.at }));
-                    next += 1;
-                    continue;
-                }
-                let source_id = meta.id.unwrap_or_else(fresh_event_id);
-                if meta.id.is_some()
-                    && (planner.planned_ids.contains(&source_id) || self.log.event_position(source_id).is_some())
-                {
-                    batch_results.push(Ok(Submitted { already_recorded: true, ..Submitted::default() }));
-                    next += 1;
-                    continue;
-                }
-                let plan: ItemPlan = match planner.plan(input, source_id, meta.at) {
-                    Ok(plan) => plan,
-                    Err(error) => {
-                        batch_results.push(Err(error));
+                let step = self.step(&projection, &planner, input, meta, dry_run)?;
+                let (plan, source_id) = match step {
+                    Step::Flush => break,
+                    Step::Done(result) => {
+                        let result = match (result, meta.id.and_then(|id| given.get(&id))) {
+                            // A dry run's repeat of an earlier input of the same call.
+                            (Err(Error::IdConflict { position: None, id, .. }), Some(&(input_idx, result_idx)))
+                                if Some(id) == meta.id =>
+                            {
+                                match &batch_results[result_idx] {
+                                    Ok(earlier) if inputs[input_idx] == inputs[next] => Ok(Submitted {
+                                        ticket_id: earlier.ticket_id.clone(),
+                                        customer_id: earlier.customer_id,
+                                        already_recorded: true,
+                                        ..Submitted::default()
+                                    }),
+                                    _ => Err(Error::IdConflict {
+                                        id,
+                                        position: None,
+                                        reason: "an earlier input of this dry run has the same id and other content",
+                                    }),
+                                }
+                            }
+                            (result, _) => result,
+                        };
+                        batch_results.push(result);
+                        requesters.push(None);
+                        appended_ids.push(Vec::new());
                         next += 1;
                         continue;
                     }
+                    Step::Planned(plan, source_id) => (plan, source_id),
                 };
                 if !dry_run && planner.needs_flush_before(&plan) {
                     break;
                 }
-                planner.add(&plan, source_id);
-                batch_results.push(Ok(plan.summary));
+                let ItemPlan { events, mut summary, requester } = plan;
+                appended_ids.push(events.iter().map(|e| e.id()).collect());
+                planner.add(events, source_id)?;
+                if dry_run {
+                    summary.customer_id = requester.as_ref().and_then(|i| planner.customers.owner(i));
+                }
+                if meta.id.is_some() {
+                    given.insert(source_id, (next, batch_results.len()));
+                }
+                requesters.push(requester);
+                batch_results.push(Ok(summary));
                 next += 1;
                 if !dry_run && planner.flush_after {
                     break;
                 }
             }
             if dry_run || planner.writes.is_empty() {
+                if !dry_run {
+                    fill_customers(&projection, &mut batch_results, &requesters);
+                }
                 results.extend(batch_results);
                 batch_start = next;
                 progress(batch_start);
@@ -341,35 +403,201 @@ impl Store {
             drop(planner);
             drop(projection);
             match self.log.append_multi(writes) {
-                Ok(outcome) => {
-                    let last = match &outcome {
-                        AppendOutcome::Appended(commit) | AppendOutcome::AlreadyAppended(commit) => {
-                            commit.last_position
-                        }
-                    };
-                    for result in batch_results.iter_mut().flatten() {
+                Ok(AppendOutcome::AlreadyAppended(commit)) => {
+                    // A concurrent writer appended these very events between the id checks and
+                    // the append: decide again, so each input is answered as already recorded.
+                    attempts += 1;
+                    if attempts >= CONFLICT_RETRIES_MAX {
+                        let stream = format!("event ids at {}", commit.first_position);
+                        return Err(Error::TooManyConflicts { stream, attempts });
+                    }
+                }
+                Ok(AppendOutcome::Appended(commit)) => {
+                    let last = commit.last_position;
+                    for (result, ids) in batch_results.iter_mut().zip(&appended_ids) {
+                        let Ok(result) = result else { continue };
                         if result.events > 0 {
-                            result.last_position = Some(last);
+                            // Streams are written in batch order, not item order: look each id up.
+                            let position = ids.iter().filter_map(|id| self.log.event_position(*id)).max();
+                            result.last_position = Some(position.unwrap_or(last));
                         }
                     }
-                    results.extend(batch_results);
                     batch_start = next;
-                    progress(batch_start);
                     attempts = 0;
-                    self.catch_up()?;
+                    let projection = self.current()?;
+                    fill_customers(&projection, &mut batch_results, &requesters);
+                    drop(projection);
+                    results.extend(batch_results);
+                    progress(batch_start);
                 }
                 Err(LogError::WrongExpectedVersion { stream, .. }) => {
                     // A concurrent writer changed a ticket we decided on: decide again.
                     attempts += 1;
                     if attempts >= CONFLICT_RETRIES_MAX {
-                        return Err(Error::TooManyConflicts(stream, attempts));
+                        return Err(Error::TooManyConflicts { stream, attempts });
                     }
                     back_off(attempts);
+                }
+                Err(LogError::PartialDuplicateBatch { id, .. } | LogError::EventIdConflict { id, .. }) => {
+                    // A concurrent writer appended some of these ids after they were checked:
+                    // decide again, and the ids now in the log are compared or refused one by one.
+                    attempts += 1;
+                    if attempts >= CONFLICT_RETRIES_MAX {
+                        return Err(Error::TooManyConflicts { stream: format!("event id {id}"), attempts });
+                    }
                 }
                 Err(error) => return Err(error.into()),
             }
         }
         Ok(results)
+    }
+
+    /// Decides what to do with one input of a batch: refuse it, answer it as already recorded,
+    /// plan it, or first append the batch. Refusals are `Step::Done(Err(..))`; `Err` is a
+    /// failure of the store (the log, a stored event that does not decode).
+    fn step(
+        &self,
+        projection: &Projection,
+        planner: &Planner<'_>,
+        input: &Input,
+        meta: &Meta,
+        dry_run: bool,
+    ) -> Result<Step> {
+        if !meta.at.is_in_range() {
+            return Ok(Step::Done(Err(Error::TimeOutOfRange { at: meta.at })));
+        }
+        let source_id = meta.id.unwrap_or_else(fresh_event_id);
+        if meta.id.is_some() {
+            if planner.planned_ids.contains(&source_id) {
+                if !dry_run {
+                    return Ok(Step::Flush);
+                }
+                return Ok(Step::Done(Err(Error::IdConflict {
+                    id: source_id,
+                    position: None,
+                    reason: "an event planned earlier in this dry run has this id",
+                })));
+            }
+            if let Some(position) = self.log.event_position(source_id) {
+                if position.0 >= projection.checkpoint && !dry_run {
+                    // A concurrent writer recorded it after this batch read the state: read again.
+                    return Ok(Step::Flush);
+                }
+                return self.recorded_again(projection, input, meta, source_id, position);
+            }
+        }
+        let plan = match planner.plan(input, source_id, meta.at) {
+            Ok(plan) => plan,
+            Err(error) => return Ok(Step::Done(Err(error))),
+        };
+        // Every id the input would append must be new: the log refuses a batch that mixes
+        // appended ids with new ones, which would fail every input of the batch.
+        let derived = plan.events.iter().map(|e| e.id()).filter(|id| *id != source_id);
+        let explanations = (0..plan.identity_events() as u32).map(|k| explanation_id(&self.ids, source_id, k));
+        for id in derived.chain(explanations) {
+            if planner.planned_ids.contains(&id) {
+                if !dry_run {
+                    return Ok(Step::Flush);
+                }
+                return Ok(Step::Done(Err(Error::IdConflict {
+                    id,
+                    position: None,
+                    reason: "an id the store derives from this input is planned earlier in this dry run",
+                })));
+            }
+            if let Some(position) = self.log.event_position(id) {
+                if position.0 >= projection.checkpoint {
+                    // Appended after this batch read the state — by a concurrent writer, maybe
+                    // for this very input: decide it again against the new state.
+                    if !dry_run {
+                        return Ok(Step::Flush);
+                    }
+                    if let Some(recorded) = meta.id.and_then(|_| self.log.event_position(source_id)) {
+                        return self.recorded_again(projection, input, meta, source_id, recorded);
+                    }
+                }
+                return Ok(Step::Done(Err(Error::IdConflict {
+                    id,
+                    position: Some(position),
+                    reason: "an id the store derives from this input names an event already in the log",
+                })));
+            }
+        }
+        Ok(Step::Planned(plan, source_id))
+    }
+
+    /// An input whose id is in the log at `position`: a retry if the recorded input is the same
+    /// (same event as submitted — routing undone — or same command fingerprint, same time),
+    /// otherwise a conflict.
+    fn recorded_again(
+        &self,
+        projection: &Projection,
+        input: &Input,
+        meta: &Meta,
+        id: EventId,
+        position: Position,
+    ) -> Result<Step> {
+        let Some(recorded) = self.log.read_event(position)? else {
+            return Err(Error::MissingEvent { position, end: self.log.end_position() });
+        };
+        let conflict = |reason| Ok(Step::Done(Err(Error::IdConflict { id, position: Some(position), reason })));
+        if is_system_type(&recorded.data.event_type) {
+            return conflict("the id names the store's own header record");
+        }
+        if recorded.data.causation_id.is_some() {
+            return conflict("the id names an event the store derived from another input");
+        }
+        if recorded.data.occurred_at != meta.at {
+            return conflict("the input recorded under this id has another time");
+        }
+        let stored = rapport_events::codec::decode(
+            &recorded.data.event_type,
+            recorded.data.schema_version,
+            &recorded.data.payload,
+        )
+        .map_err(|source| Error::Decode { position, source })?;
+        let metadata = |key: &str| recorded.data.metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+        let fingerprint = metadata(INPUT_METADATA_KEY);
+        let same_fingerprint = match fingerprint {
+            Some(fingerprint) => input_fingerprint(&self.ids, input, meta.at)? == fingerprint,
+            None => false,
+        };
+        let same = match input {
+            // A fact is the same if it is what the store recorded, as submitted (also what the
+            // export writes, so importing an export into its own store is a retry), or if the
+            // recorded event differs from the fact and carries the fact's fingerprint.
+            Input::Event(event) => {
+                let submitted = match metadata(ADDRESSED_METADATA_KEY) {
+                    Some(addressed) => as_submitted(stored.clone(), addressed)?,
+                    None => stored.clone(),
+                };
+                same_fingerprint || &submitted == event
+            }
+            Input::Command { .. } | Input::Merge { .. } => same_fingerprint,
+        };
+        if !same {
+            return conflict("the input recorded under this id has other content");
+        }
+        let ticket_id = match &stored {
+            // A merge is recorded on the source first; the input's ticket is the target.
+            CxEvent::TicketMerged(merged) => Some(merged.target.clone()),
+            _ => recorded
+                .stream
+                .strip_prefix(TICKET_STREAM_PREFIX)
+                .and_then(|ticket| TicketId::new(ticket).ok())
+                .or_else(|| stored.ticket_id().cloned()),
+        };
+        let requester = stored.identities().first().map(|i| (*i).clone()).or_else(|| {
+            let ticket = projection.tickets.get(ticket_id.as_ref()?)?;
+            Some(ticket.requester().clone())
+        });
+        Ok(Step::Done(Ok(Submitted {
+            ticket_id,
+            customer_id: requester.and_then(|identity| projection.customers.owner(&identity)),
+            already_recorded: true,
+            last_position: Some(position),
+            ..Submitted::default()
+        })))
     }
 
     /// The ticket with this id, as of the end of the log.
@@ -429,9 +657,18 @@ impl Store {
                 recorded.data.schema_version,
                 &recorded.data.payload,
             )
-            .map_err(|source| Error::Decode { position: recorded.position.0, source })?;
+            .map_err(|source| Error::Decode { position: recorded.position, source })?;
             history.push((recorded, event));
         }
         Ok(history)
+    }
+}
+
+/// Sets the customer of each planned result: the current owner of its identity.
+fn fill_customers(projection: &Projection, results: &mut [Result<Submitted>], requesters: &[Option<Identity>]) {
+    for (result, requester) in results.iter_mut().zip(requesters) {
+        if let (Ok(result), Some(identity)) = (result, requester) {
+            result.customer_id = projection.customers.owner(identity);
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Integration tests of the `rapport` facade, one binary; one module per area.
 
 mod customers;
+mod hardening;
 mod metrics;
 mod read_only;
 mod store;
