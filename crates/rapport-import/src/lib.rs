@@ -9,6 +9,9 @@
 pub mod bpi2013;
 pub mod cdnow;
 mod data_file;
+mod error;
 pub mod jsonl;
+mod source;
 
 pub use crate::data_file::open_data_file;
+pub use crate::error::{Error, LineError, Result};
