@@ -187,35 +187,55 @@ impl Columns {
         Ok(Columns(idx))
     }
 
-    fn get<'r>(&self, record: &'r csv::StringRecord, column: usize) -> std::result::Result<&'r str, String> {
+    fn get<'r>(&self, record: &'r csv::StringRecord, column: usize) -> std::result::Result<&'r str, RowFault> {
+        let fault = |reason: String| RowFault { field: Some(COLUMNS[column]), reason };
         let value = record
             .get(self.0[column])
-            .ok_or_else(|| format!("{} fields, no {:?}", record.len(), COLUMNS[column]))?
+            .ok_or_else(|| fault(format!("{} fields, no {:?}", record.len(), COLUMNS[column])))?
             .trim();
         if value.len() > FIELD_BYTES_MAX {
-            return Err(format!("{:?} is {} bytes, over the limit of {FIELD_BYTES_MAX}", COLUMNS[column], value.len()));
+            return Err(fault(format!(
+                "{:?} is {} bytes, over the limit of {FIELD_BYTES_MAX}",
+                COLUMNS[column],
+                value.len()
+            )));
         }
         Ok(value)
     }
 }
 
+/// Why a row does not parse: the column at fault and the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RowFault {
+    field: Option<&'static str>,
+    reason: String,
+}
+
+impl RowFault {
+    fn at_line(self, line: u64) -> LineError {
+        LineError { line, field: self.field.map(str::to_owned), reason: self.reason }
+    }
+}
+
 /// Parses one data row.
-fn parse_row(columns: &Columns, record: &csv::StringRecord) -> std::result::Result<Row, String> {
+fn parse_row(columns: &Columns, record: &csv::StringRecord) -> std::result::Result<Row, RowFault> {
     let field = |column| columns.get(record, column);
     let optional = |column| field(column).map(|value| (!value.is_empty()).then(|| value.to_owned()));
+    let fault = |column: usize, reason: String| RowFault { field: Some(COLUMNS[column]), reason };
     let sr = field(0)?;
     if sr.is_empty() {
-        return Err("empty \"SR Number\"".to_owned());
+        return Err(fault(0, "empty \"SR Number\"".to_owned()));
     }
     let time = field(1)?;
     let at = DateTime::parse_from_rfc3339(time)
-        .map_err(|e| format!("\"Change Date+Time\" {time:?} is not an ISO 8601 time with offset ({e})"))?;
+        .map_err(|e| fault(1, format!("\"Change Date+Time\" {time:?} is not an ISO 8601 time with offset ({e})")))?;
     let (status, sub_status) = (field(2)?, field(3)?);
     let row_status = map_status(status, sub_status)
-        .ok_or_else(|| format!("unknown \"Status\"/\"Sub Status\" pair {status:?}/{sub_status:?}"))?;
+        .ok_or_else(|| fault(2, format!("unknown \"Status\"/\"Sub Status\" pair {status:?}/{sub_status:?}")))?;
     let impact = field(5)?;
-    let priority = map_impact(impact)
-        .ok_or_else(|| format!("unknown \"SR Latest Impact\" {impact:?} (expected Low, Medium, High or Major)"))?;
+    let priority = map_impact(impact).ok_or_else(|| {
+        fault(5, format!("unknown \"SR Latest Impact\" {impact:?} (expected Low, Medium, High or Major)"))
+    })?;
     Ok(Row {
         sr: sr.to_owned(),
         at: Timestamp(at.timestamp_micros()),
@@ -435,7 +455,8 @@ pub fn import_bpi2013(store: &Store, path: &Path, mut progress: impl FnMut(u64))
         if record.iter().all(|field| field.trim().is_empty()) {
             continue;
         }
-        let (input, meta) = parse_row(&columns, &record).and_then(|row| planner.plan(row)).map_err(|r| bad(line, r))?;
+        let row = parse_row(&columns, &record).map_err(|fault| Error::line(Some(path), fault.at_line(line)))?;
+        let (input, meta) = planner.plan(row).map_err(|reason| bad(line, reason))?;
         // A ticket the store has already and this import did not open is someone else's.
         if let (Input::Event(CxEvent::TicketOpened(opened)), Some(id)) = (&input, meta.id) {
             if store.log().event_position(id).is_none() && store.contains_ticket(&opened.ticket_id)? {
@@ -460,7 +481,8 @@ pub fn import_bpi2013(store: &Store, path: &Path, mut progress: impl FnMut(u64))
         if record.iter().all(|field| field.trim().is_empty()) {
             continue;
         }
-        let planned = parse_row(&columns, &record).and_then(|row| planner.plan(row)).map_err(changed)?;
+        let row = parse_row(&columns, &record).map_err(|fault| changed(fault.reason))?;
+        let planned = planner.plan(row).map_err(changed)?;
         pending.push((line, planned));
         if pending.len() >= CHUNK_ROWS {
             submit(store, path, &mut pending, &mut report, &mut done, &mut progress)?;

@@ -211,8 +211,11 @@ fn a_bad_row_stops_the_import_before_anything_is_written() {
     std::fs::write(&csv, format!("{header}\r\n{good}\r\n{good}\r\n{bad}\r\n{good}\r\n")).unwrap();
     let store = Store::open(dir.path().join("store"), StoreOptions::default()).unwrap();
     let error = import_bpi2013(&store, &csv, |_| {}).unwrap_err();
-    assert!(matches!(error, rapport_import::Error::Line { line: 4, .. }), "{error:?}");
-    let shown = format!("{}: line 4: unknown \"Status\"/\"Sub Status\" pair", csv.display());
+    assert!(
+        matches!(&error, rapport_import::Error::Line { line: 4, field: Some(field), .. } if field == "Status"),
+        "{error:?}"
+    );
+    let shown = format!("{}: line 4: field \"Status\": unknown \"Status\"/\"Sub Status\" pair", csv.display());
     assert!(error.to_string().starts_with(&shown), "{error}");
     assert_eq!(store.log().end_position(), Position(1), "nothing was written after the header");
     // Without the bad row it imports; a ticket of the same id from elsewhere stops a fresh import.
