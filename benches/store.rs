@@ -140,7 +140,7 @@ fn customers() {
     let start = Instant::now();
     {
         let store = store(dir.path(), Durability::None);
-        let report = import_cdnow(&store, &path, |_| {}).expect("import").expect("valid file");
+        let report = import_cdnow(&store, &path, |_| {}).expect("import");
         store.log().sync().expect("sync");
         row(
             "import (parse, resolve, append, project)",
@@ -218,13 +218,13 @@ fn bpi() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = store(dir.path(), durability);
         let start = Instant::now();
-        let report = import_bpi2013(&store, &path, |_| {}).expect("import").expect("valid file");
+        let report = import_bpi2013(&store, &path, |_| {}).expect("import");
         store.log().sync().expect("sync");
         let seconds = start.elapsed().as_secs_f64();
         assert_eq!(store.log().end_position().0, 1 + report.rows, "the header, then one stored event per row");
         row(&format!("[{label}] import, {} tickets", report.tickets), report.imported as usize, seconds, "events");
         let start = Instant::now();
-        let again = import_bpi2013(&store, &path, |_| {}).expect("re-import").expect("valid file");
+        let again = import_bpi2013(&store, &path, |_| {}).expect("re-import");
         assert_eq!(again.imported, 0, "a re-import records nothing");
         row(
             &format!("[{label}] re-import (all rows already recorded)"),

@@ -208,7 +208,7 @@ fn run() -> Result<(), Failure> {
     let bar = spinner("BPI 2013 tickets");
     let bpi = rapport_import::bpi2013::import_bpi2013(&store, &data.join("bpi2013-incidents.csv.gz"), |n| {
         bar.set_position(n)
-    })?
+    })
     .map_err(|e| format!("bpi2013: {e}"))?;
     bar.finish_and_clear();
     println!(
@@ -222,9 +222,8 @@ fn run() -> Result<(), Failure> {
 
     let started = Instant::now();
     let bar = spinner("CDNOW purchases");
-    let cdnow =
-        rapport_import::cdnow::import_cdnow(&store, &data.join("cdnow-master.txt.gz"), |n| bar.set_position(n))?
-            .map_err(|e| format!("cdnow: {e}"))?;
+    let cdnow = rapport_import::cdnow::import_cdnow(&store, &data.join("cdnow-master.txt.gz"), |n| bar.set_position(n))
+        .map_err(|e| format!("cdnow: {e}"))?;
     bar.finish_and_clear();
     println!(
         "  CDNOW: {} orders of {} customers, {} new events, {:.2} s",

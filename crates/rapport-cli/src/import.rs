@@ -1,7 +1,7 @@
 //! `rapport import cdnow|bpi2013|jsonl` and `rapport export jsonl`: move data in and out of a
 //! store, with progress bars on stderr.
 
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -9,8 +9,7 @@ use std::time::Instant;
 use rapport::StoreOptions;
 use rapport_import::bpi2013::import_bpi2013;
 use rapport_import::cdnow::import_cdnow;
-use rapport_import::jsonl::{export_jsonl, import_jsonl, JsonlImportOptions};
-use rapport_import::open_data_file;
+use rapport_import::jsonl::{export_jsonl, import_jsonl, import_jsonl_file, JsonlImportOptions};
 
 use crate::util::{open_existing_store, open_store, parse_time, progress_bar, spinner, CliError, OutputFile};
 use crate::StoreArg;
@@ -135,22 +134,41 @@ fn scenario(args: &ScenarioArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The CLI's error for an importer's error: the store's and I/O errors as before, bad input as
+/// `Invalid` (exit code 2).
+fn import_error(error: rapport_import::Error) -> CliError {
+    match error {
+        rapport_import::Error::Store(error) => CliError::Store(error),
+        rapport_import::Error::Io { path, context, source } => {
+            let context = match path {
+                Some(path) => format!("{context} {}", path.display()),
+                None => context,
+            };
+            CliError::io(context)(source)
+        }
+        other => CliError::Invalid(other.to_string()),
+    }
+}
+
 fn jsonl(args: &JsonlArgs) -> Result<ExitCode, CliError> {
-    let reader: Box<dyn BufRead> = if args.file.as_os_str() == "-" {
-        Box::new(BufReader::new(std::io::stdin()))
-    } else {
-        let file = open_data_file(&args.file).map_err(CliError::io(format!("opening {}", args.file.display())))?;
-        Box::new(BufReader::new(file))
-    };
+    let is_stdin = args.file.as_os_str() == "-";
+    if !is_stdin {
+        // Refuse a missing file before a store is created for it.
+        std::fs::metadata(&args.file).map_err(CliError::io(format!("opening {}", args.file.display())))?;
+    }
     let store = open_store(&args.store.store, StoreOptions::default())?;
     let bar = spinner("jsonl lines");
     let started = Instant::now();
-    let options = JsonlImportOptions { skip_invalid: args.skip_invalid };
-    let result = import_jsonl(&store, reader, &options, |done| bar.set_position(done))?;
+    let options = JsonlImportOptions { skip_invalid: args.skip_invalid, ..JsonlImportOptions::default() };
+    let result = if is_stdin {
+        import_jsonl(&store, std::io::stdin().lock(), &options, |done| bar.set_position(done))
+    } else {
+        import_jsonl_file(&store, &args.file, &options, |done| bar.set_position(done))
+    };
     bar.finish_and_clear();
     let report = match result {
         Ok(report) => report,
-        Err(bad_lines) => {
+        Err(rapport_import::Error::InvalidLines { errors: bad_lines, .. }) => {
             for error in &bad_lines {
                 eprintln!("{}: {error}", args.file.display());
             }
@@ -160,6 +178,7 @@ fn jsonl(args: &JsonlArgs) -> Result<ExitCode, CliError> {
                 bad_lines.len()
             )));
         }
+        Err(error) => return Err(import_error(error)),
     };
     for error in &report.refused {
         println!("refused: {error}");
@@ -180,10 +199,12 @@ fn bpi2013(args: &FileArgs) -> Result<ExitCode, CliError> {
     let store = open_store(&args.store.store, StoreOptions::default())?;
     let bar = spinner("bpi2013 rows");
     let started = Instant::now();
-    let result = import_bpi2013(&store, &args.file, |done| bar.set_position(done))?;
+    let result = import_bpi2013(&store, &args.file, |done| bar.set_position(done));
     bar.finish_and_clear();
-    let report =
-        result.map_err(|e| CliError::Refused(format!("{}: {e}; nothing was imported", args.file.display())))?;
+    let report = result.map_err(|e| match e {
+        rapport_import::Error::Line { .. } => CliError::Refused(format!("{e}; nothing was imported")),
+        other => import_error(other),
+    })?;
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "{}: {} rows, {} events imported, {} already in the store; {} tickets + {} follow-ups, {} unmatched rows; {:.2} s ({:.0} rows/s)",
@@ -211,7 +232,7 @@ pub(crate) fn export(command: &ExportCommand) -> Result<ExitCode, CliError> {
     let store = open_existing_store(&args.store.store)?;
     match (out, &args.out) {
         (Some(mut out), Some(path)) => {
-            let lines = export_jsonl(&store, out.writer())?;
+            let lines = export_jsonl(&store, out.writer()).map_err(import_error)?;
             out.commit()?;
             eprintln!("{lines} events written to {}", path.display());
         }
@@ -226,14 +247,12 @@ pub(crate) fn export(command: &ExportCommand) -> Result<ExitCode, CliError> {
 }
 
 /// An export into a closed pipe (`| head`) stops quietly.
-fn broken_pipe_is_quiet(error: rapport::Error) -> CliError {
+fn broken_pipe_is_quiet(error: rapport_import::Error) -> CliError {
     match &error {
-        rapport::Error::Log(rapport::log::Error::Io { source, .. })
-            if source.kind() == std::io::ErrorKind::BrokenPipe =>
-        {
+        rapport_import::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe => {
             CliError::BrokenPipe
         }
-        _ => CliError::Store(error),
+        _ => import_error(error),
     }
 }
 
@@ -241,10 +260,12 @@ fn cdnow(args: &FileArgs) -> Result<ExitCode, CliError> {
     let store = open_store(&args.store.store, StoreOptions::default())?;
     let bar = spinner("cdnow lines");
     let started = Instant::now();
-    let result = import_cdnow(&store, &args.file, |done| bar.set_position(done))?;
+    let result = import_cdnow(&store, &args.file, |done| bar.set_position(done));
     bar.finish_and_clear();
-    let report =
-        result.map_err(|e| CliError::Refused(format!("{}: {e}; nothing was imported", args.file.display())))?;
+    let report = result.map_err(|e| match e {
+        rapport_import::Error::Line { .. } => CliError::Refused(format!("{e}; nothing was imported")),
+        other => import_error(other),
+    })?;
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "{}: {} lines, {} orders imported, {} already in the store, {} customers in the file; {:.2} s ({:.0} lines/s)",

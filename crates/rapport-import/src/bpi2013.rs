@@ -11,8 +11,19 @@
 //!   following `-f1`, ...) with `follow_up_of` set: the importer decides follow-ups from the
 //!   source, so the store never derives one and stored events == rows.
 //!
-//! Ids are `bpi2013:<SR>:<k>` for the k-th row (from 0) of the SR, so a re-import appends
-//! nothing, and an SR's ids do not move when other SRs are added to the file.
+//! Ids name the source row, not its position: a keyed hash (the `bpi2013` import namespace) of
+//! the SR number, the row's content (the columns the import reads, trimmed, the time as unix
+//! microseconds) and how many identical rows of that SR came before it. A re-import appends
+//! nothing; rows added, dropped or reordered elsewhere in the file do not change a row's id.
+//! What is stable is the row, not the event decided from it: a row already in the store keeps
+//! the event first recorded for it, even if dropping an earlier row would now decide another
+//! one (a `ticket.updated` lists what changed since the previous row; a follow-up's number counts
+//! the closes before it).
+//!
+//! The file is read twice, line by line (every line capped at [`LINE_BYTES_MAX`]): the first
+//! pass checks every row and keeps per SR only its current state; the second plans the rows
+//! again and submits them in chunks of [`CHUNK_ROWS`]. A row is one line (quoted line breaks
+//! are not supported; the published file has none).
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -21,12 +32,20 @@ use chrono::DateTime;
 use rapport::events::{
     Channel, CxEvent, Identity, IdentityKind, NormalizeOptions, Priority, Status, TicketId, TicketOpened, TicketUpdated,
 };
-use rapport::log::Timestamp;
-
-use crate::data_file::open_data_file;
+use rapport::log::{EventId, Timestamp};
 use rapport::Ids;
-use rapport::Result;
 use rapport::{Input, Meta, Store};
+
+use crate::error::{Error, LineError, Result};
+use crate::jsonl::is_refusal;
+use crate::source::Pass;
+
+/// Longest line read, in bytes (line end excluded); the published file's longest is under 300.
+/// A longer line stops the import with [`Error::LineTooLong`].
+pub const LINE_BYTES_MAX: usize = 16 << 10;
+
+/// Rows submitted to the store per call in the second pass.
+pub const CHUNK_ROWS: usize = 8192;
 
 /// What an import did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,7 +54,7 @@ pub struct BpiReport {
     pub rows: u64,
     /// Rows recorded now (one event each).
     pub imported: u64,
-    /// Rows that were already in the store (same SR and row).
+    /// Rows that were already in the store (the same row of the same SR).
     pub already_recorded: u64,
     /// Tickets the file describes: one per SR number plus the follow-ups.
     pub tickets: u64,
@@ -43,16 +62,6 @@ pub struct BpiReport {
     pub follow_ups: u64,
     /// `Unmatched/Unmatched` rows (recorded without a status change).
     pub unmatched: u64,
-}
-
-/// A row that cannot be imported.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}: {reason}")]
-pub struct BpiLineError {
-    /// 1-based line number in the file (the header is line 1).
-    pub line: u64,
-    /// What is wrong.
-    pub reason: String,
 }
 
 /// The identity kind of requesters: `external:bpi2013`.
@@ -136,6 +145,28 @@ struct Row {
     country: String,
 }
 
+impl Row {
+    /// The row's content key: the SR and every field the import reads, normalized.
+    fn content_key(&self, ids: &Ids) -> EventId {
+        let optional = |value: &Option<String>| value.as_deref().map_or(Vec::new(), |v| [b"=", v.as_bytes()].concat());
+        let (group, assignee) = (optional(&self.group), optional(&self.assignee));
+        ids.import_id(
+            IDENTITY_SYSTEM,
+            &[
+                b"row",
+                self.sr.as_bytes(),
+                &self.at.0.to_le_bytes(),
+                self.activity.as_bytes(),
+                &group,
+                &assignee,
+                self.priority.as_str().as_bytes(),
+                self.product.as_bytes(),
+                self.country.as_bytes(),
+            ],
+        )
+    }
+}
+
 /// Positions of the columns the import reads, from the header.
 #[derive(Debug, Clone, Copy)]
 struct Columns([usize; COLUMNS.len()]);
@@ -153,35 +184,55 @@ impl Columns {
         Ok(Columns(idx))
     }
 
-    fn get<'r>(&self, record: &'r csv::StringRecord, column: usize) -> std::result::Result<&'r str, String> {
+    fn get<'r>(&self, record: &'r csv::StringRecord, column: usize) -> std::result::Result<&'r str, RowFault> {
+        let fault = |reason: String| RowFault { field: Some(COLUMNS[column]), reason };
         let value = record
             .get(self.0[column])
-            .ok_or_else(|| format!("{} fields, no {:?}", record.len(), COLUMNS[column]))?
+            .ok_or_else(|| fault(format!("{} fields, no {:?}", record.len(), COLUMNS[column])))?
             .trim();
         if value.len() > FIELD_BYTES_MAX {
-            return Err(format!("{:?} is {} bytes, over the limit of {FIELD_BYTES_MAX}", COLUMNS[column], value.len()));
+            return Err(fault(format!(
+                "{:?} is {} bytes, over the limit of {FIELD_BYTES_MAX}",
+                COLUMNS[column],
+                value.len()
+            )));
         }
         Ok(value)
     }
 }
 
+/// Why a row does not parse: the column at fault and the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RowFault {
+    field: Option<&'static str>,
+    reason: String,
+}
+
+impl RowFault {
+    fn at_line(self, line: u64) -> LineError {
+        LineError { line, field: self.field.map(str::to_owned), reason: self.reason }
+    }
+}
+
 /// Parses one data row.
-fn parse_row(columns: &Columns, record: &csv::StringRecord) -> std::result::Result<Row, String> {
+fn parse_row(columns: &Columns, record: &csv::StringRecord) -> std::result::Result<Row, RowFault> {
     let field = |column| columns.get(record, column);
     let optional = |column| field(column).map(|value| (!value.is_empty()).then(|| value.to_owned()));
+    let fault = |column: usize, reason: String| RowFault { field: Some(COLUMNS[column]), reason };
     let sr = field(0)?;
     if sr.is_empty() {
-        return Err("empty \"SR Number\"".to_owned());
+        return Err(fault(0, "empty \"SR Number\"".to_owned()));
     }
     let time = field(1)?;
     let at = DateTime::parse_from_rfc3339(time)
-        .map_err(|e| format!("\"Change Date+Time\" {time:?} is not an ISO 8601 time with offset ({e})"))?;
+        .map_err(|e| fault(1, format!("\"Change Date+Time\" {time:?} is not an ISO 8601 time with offset ({e})")))?;
     let (status, sub_status) = (field(2)?, field(3)?);
     let row_status = map_status(status, sub_status)
-        .ok_or_else(|| format!("unknown \"Status\"/\"Sub Status\" pair {status:?}/{sub_status:?}"))?;
+        .ok_or_else(|| fault(2, format!("unknown \"Status\"/\"Sub Status\" pair {status:?}/{sub_status:?}")))?;
     let impact = field(5)?;
-    let priority = map_impact(impact)
-        .ok_or_else(|| format!("unknown \"SR Latest Impact\" {impact:?} (expected Low, Medium, High or Major)"))?;
+    let priority = map_impact(impact).ok_or_else(|| {
+        fault(5, format!("unknown \"SR Latest Impact\" {impact:?} (expected Low, Medium, High or Major)"))
+    })?;
     Ok(Row {
         sr: sr.to_owned(),
         at: Timestamp(at.timestamp_micros()),
@@ -202,8 +253,6 @@ struct SrState {
     ticket_id: TicketId,
     /// Follow-ups opened so far.
     follow_ups: u32,
-    /// Rows seen so far.
-    rows: u32,
     /// The source ticket is closed (its latest status row was `Completed/Closed`): the next row
     /// opens a follow-up.
     closed: bool,
@@ -221,6 +270,8 @@ struct SrState {
 struct RowPlanner {
     ids: Ids,
     srs: HashMap<String, SrState>,
+    /// Per row content key, the identical rows seen so far.
+    occurrences: HashMap<EventId, u32>,
     /// Every ticket the file opens.
     opened: BTreeSet<TicketId>,
     report: BpiReport,
@@ -228,7 +279,13 @@ struct RowPlanner {
 
 impl RowPlanner {
     fn new(ids: Ids) -> RowPlanner {
-        RowPlanner { ids, srs: HashMap::new(), opened: BTreeSet::new(), report: BpiReport::default() }
+        RowPlanner {
+            ids,
+            srs: HashMap::new(),
+            occurrences: HashMap::new(),
+            opened: BTreeSet::new(),
+            report: BpiReport::default(),
+        }
     }
 
     fn requester(sr: &str) -> std::result::Result<Identity, String> {
@@ -286,7 +343,6 @@ impl RowPlanner {
                 let state = SrState {
                     ticket_id,
                     follow_ups: 0,
-                    rows: 0,
                     closed: false,
                     status: opening_status(row.status).unwrap_or(Status::New),
                     group: row.group.clone(),
@@ -340,8 +396,10 @@ impl RowPlanner {
             }
         };
         event.validate().map_err(|e| e.to_string())?;
-        let id = self.ids.import_id(IDENTITY_SYSTEM, &[row.sr.as_bytes(), &state.rows.to_le_bytes()]);
-        state.rows += 1;
+        let key = row.content_key(&self.ids);
+        let occurrence = self.occurrences.entry(key).or_insert(0);
+        *occurrence += 1;
+        let id = self.ids.import_id(IDENTITY_SYSTEM, &[&key.0, &occurrence.to_le_bytes()]);
         state.at = row.at;
         if let RowStatus::Set(status) = row.status {
             state.closed = status == Status::Closed;
@@ -351,87 +409,120 @@ impl RowPlanner {
     }
 }
 
+/// One CSV record of one line.
+fn record_of(line: &[u8], record: &mut csv::StringRecord) -> std::result::Result<(), String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .buffer_capacity(line.len().clamp(64, LINE_BYTES_MAX))
+        .from_reader(line);
+    match reader.read_record(record) {
+        Ok(_) => Ok(()),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
 /// Imports the BPI Challenge 2013 incident log (gzip-compressed when the name ends in `.gz`).
 /// Every row is parsed and checked before anything is written — including that no ticket it
 /// opens exists in the store already unless this import opened it (a re-import) — and a bad row
-/// stops the import with its line number. `progress` is called with the rows submitted so far.
+/// stops the import with its line number ([`Error::Line`]). Then the file is read again and
+/// the rows are submitted in chunks of [`CHUNK_ROWS`] ([`Error::FileChanged`] if the file
+/// changed in between). `progress` is called with the rows submitted so far. Memory: the state
+/// of each SR, a few bytes per distinct row, and one chunk.
 ///
 /// Should the store still refuse a row (another writer changed one of its tickets meanwhile),
-/// that row writes nothing, the other rows may be recorded, and the error names the
+/// that row writes nothing, the rows before it may be recorded, and the error names the
 /// row; once the cause is gone, running the import again records the rest (the ids are stable).
-pub fn import_bpi2013(
-    store: &Store,
-    path: &Path,
-    mut progress: impl FnMut(u64),
-) -> Result<std::result::Result<BpiReport, BpiLineError>> {
-    let io_error =
-        |context: &str, source| rapport::log::Error::Io { context: format!("{context} {}", path.display()), source };
-    let reader = open_data_file(path).map_err(|e| io_error("opening", e))?;
-    // Records end at `\n` only (a `\r` before it is trimmed with the field): with the default
-    // CRLF terminator, csv counts the `\n` of a `\r\n` into the next record, whose line number
-    // then comes out one too low.
-    let mut csv = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .terminator(csv::Terminator::Any(b'\n'))
-        .from_reader(reader);
+pub fn import_bpi2013(store: &Store, path: &Path, mut progress: impl FnMut(u64)) -> Result<BpiReport> {
+    let mut pass = Pass::over_file(path, LINE_BYTES_MAX)?;
+    let mut buf = Vec::new();
     let mut record = csv::StringRecord::new();
-    let line_of = |record: &csv::StringRecord| record.position().map_or(0, csv::Position::line);
-    let read_error = |error: csv::Error| -> std::result::Result<BpiLineError, rapport::log::Error> {
-        let line = error.position().map_or(0, csv::Position::line);
-        let reason = error.to_string();
-        match error.into_kind() {
-            csv::ErrorKind::Io(source) => Err(io_error("reading", source)),
-            _ => Ok(BpiLineError { line, reason }),
+    let bad = |line: u64, reason: String| Error::line(Some(path), LineError::new(line, reason));
+    let columns = match pass.next_line(&mut buf)? {
+        Some(line) => {
+            record_of(&buf, &mut record).map_err(|reason| bad(line, reason))?;
+            Columns::from_header(&record).map_err(|reason| bad(line, reason))?
         }
+        None => return Err(bad(1, "empty file: no header".to_owned())),
     };
-    let columns = match csv.read_record(&mut record) {
-        Ok(true) => match Columns::from_header(&record) {
-            Ok(columns) => columns,
-            Err(reason) => return Ok(Err(BpiLineError { line: 1, reason })),
-        },
-        Ok(false) => return Ok(Err(BpiLineError { line: 1, reason: "empty file: no header".to_owned() })),
-        Err(error) => return Ok(Err(read_error(error)?)),
-    };
+    // Pass 1: plan every row; keep the planner's state per SR only.
     let mut planner = RowPlanner::new(store.ids().clone());
-    let mut items: Vec<(u64, Input, Meta)> = Vec::new();
-    loop {
-        match csv.read_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(error) => return Ok(Err(read_error(error)?)),
-        }
-        let line = line_of(&record);
+    while let Some(line) = pass.next_line(&mut buf)? {
+        record_of(&buf, &mut record).map_err(|reason| bad(line, reason))?;
         if record.iter().all(|field| field.trim().is_empty()) {
             continue;
         }
-        let planned = parse_row(&columns, &record).and_then(|row| planner.plan(row));
-        match planned {
-            Ok((input, meta)) => items.push((line, input, meta)),
-            Err(reason) => return Ok(Err(BpiLineError { line, reason })),
-        }
-    }
-    // A ticket the store has already and this import did not open is someone else's.
-    for (line, input, meta) in &items {
-        let (Input::Event(CxEvent::TicketOpened(opened)), Some(id)) = (input, meta.id) else { continue };
-        if store.log().event_position(id).is_none() && store.contains_ticket(&opened.ticket_id)? {
-            let reason =
-                format!("ticket {} exists in the store already and was not opened by this import", opened.ticket_id);
-            return Ok(Err(BpiLineError { line: *line, reason }));
+        let row = parse_row(&columns, &record).map_err(|fault| Error::line(Some(path), fault.at_line(line)))?;
+        let (input, meta) = planner.plan(row).map_err(|reason| bad(line, reason))?;
+        // A ticket the store has already and this import did not open is someone else's.
+        if let (Input::Event(CxEvent::TicketOpened(opened)), Some(id)) = (&input, meta.id) {
+            if store.log().event_position(id).is_none() && store.contains_ticket(&opened.ticket_id)? {
+                let reason = format!(
+                    "ticket {} exists in the store already and was not opened by this import",
+                    opened.ticket_id
+                );
+                return Err(bad(line, reason));
+            }
         }
     }
     let mut report = planner.report;
-    let (lines, inputs): (Vec<u64>, Vec<(Input, Meta)>) =
-        items.into_iter().map(|(line, input, meta)| (line, (input, meta))).unzip();
-    let results = store.submit_many_with_progress(inputs, false, |done| progress(done as u64))?;
+    // Pass 2: the same rows again (the pass refuses any line the first did not check).
+    let mut pass = pass.again()?;
+    pass.next_line(&mut buf)?;
+    let mut planner = RowPlanner::new(store.ids().clone());
+    let mut pending: Vec<(u64, (Input, Meta))> = Vec::with_capacity(CHUNK_ROWS);
+    let mut done = 0u64;
+    while let Some(line) = pass.next_line(&mut buf)? {
+        let changed = |reason: String| Error::FileChanged { path: Some(path.to_path_buf()), line: Some(line), reason };
+        record_of(&buf, &mut record).map_err(&changed)?;
+        if record.iter().all(|field| field.trim().is_empty()) {
+            continue;
+        }
+        let row = parse_row(&columns, &record).map_err(|fault| changed(fault.reason))?;
+        let planned = planner.plan(row).map_err(changed)?;
+        pending.push((line, planned));
+        if pending.len() >= CHUNK_ROWS {
+            submit(store, path, &mut pending, &mut report, &mut done, &mut progress)?;
+        }
+    }
+    pass.finish()?;
+    submit(store, path, &mut pending, &mut report, &mut done, &mut progress)?;
+    Ok(report)
+}
+
+/// Submits a chunk of rows; a row the store refuses stops the import.
+fn submit(
+    store: &Store,
+    path: &Path,
+    pending: &mut Vec<(u64, (Input, Meta))>,
+    report: &mut BpiReport,
+    done: &mut u64,
+    progress: &mut impl FnMut(u64),
+) -> Result<()> {
+    // A row's id names the row (its content), not the event decided from it: a row already in
+    // the store keeps the event first recorded for it, even where its neighbours changed so
+    // that the importer would now decide another one (the store would call that a conflict).
+    let (known, new): (Vec<_>, Vec<_>) = pending
+        .drain(..)
+        .partition(|(_, (_, meta))| meta.id.is_some_and(|id| store.log().event_position(id).is_some()));
+    report.already_recorded += known.len() as u64;
+    *done += known.len() as u64;
+    let (lines, inputs): (Vec<u64>, Vec<(Input, Meta)>) = new.into_iter().unzip();
+    let before = *done;
+    let results = store.submit_many_with_progress(inputs, false, |n| progress(before + n as u64))?;
+    *done += lines.len() as u64;
     for (line, result) in lines.into_iter().zip(results) {
         match result {
             Ok(submitted) if submitted.already_recorded => report.already_recorded += 1,
             Ok(_) => report.imported += 1,
-            Err(error) => return Ok(Err(BpiLineError { line, reason: format!("refused by the store: {error}") })),
+            Err(error) if is_refusal(&error) => {
+                let reason = format!("refused by the store: {error}");
+                return Err(Error::line(Some(path), LineError::new(line, reason)));
+            }
+            Err(error) => return Err(error.into()),
         }
     }
-    Ok(Ok(report))
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
 //! The JSONL interchange format of docs/events.md: one event per line as a JSON object with
-//! `type`, `at` (RFC 3339), an optional `id`, and the event's fields. [`import_jsonl`] checks
-//! every line before it writes anything; [`export_jsonl`] writes the inputs a store recorded
+//! `type`, `at` (RFC 3339), an optional `id`, and the event's fields. [`import_jsonl_file`] and
+//! [`import_jsonl`] (a reader, spooled to a temporary file) check every line before they write
+//! anything, in two passes over the input: the first parses and checks every line and keeps a
+//! few bytes per distinct line; the second parses again and submits in bounded chunks, refusing
+//! any line the first pass did not check. [`export_jsonl`] writes the inputs a store recorded
 //! (not what it derived from them), so that importing an export re-derives the same store.
 //!
 //! Ids: a line's `id` goes through `Store::ids().user_id` (32 hex digits, as the export writes
@@ -10,22 +13,26 @@
 //! events, and inserting other lines does not change the id of a line.
 
 use std::collections::HashMap;
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
+use std::path::Path;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 #[cfg(test)]
 use rapport::events::TicketId;
 use rapport::events::{codec, event_type_info, input_type_names, names, Amount, CxEvent, NormalizeOptions};
-use rapport::log::{EventId, Position, Timestamp};
+use rapport::log::{EventId, Position, Timestamp, EVENT_BYTES_MAX};
 use serde_json::{Map, Value};
 
 use rapport::Ids;
 use rapport::ADDRESSED_METADATA_KEY;
-use rapport::{Error, Result};
 use rapport::{Input, Meta, Store};
 
-/// Longest line [`import_jsonl`] reads, in bytes (line end excluded). A longer line is an error
-/// for that line; the import goes on with the next one.
+use crate::error::{Error, LineError, Result};
+use crate::source::Pass;
+
+/// Longest line [`import_jsonl`] reads by default, in bytes (line end excluded). A longer line
+/// stops the import with [`Error::LineTooLong`] after `LINE_BYTES_MAX + 1` bytes of it: the end
+/// of an endless line (`/dev/zero`) cannot be found, so it is not skipped.
 pub const LINE_BYTES_MAX: usize = 1 << 20;
 
 /// Longest `id` of a line, in bytes.
@@ -35,25 +42,24 @@ pub const ID_BYTES_MAX: usize = 200;
 /// `type`, which the line uses for the event type.
 const TICKET_TYPE_KEY: &str = "ticket_type";
 
-/// Lines submitted to the store per call (the store cuts them into atomic batches).
-const CHUNK_LINES: usize = 8192;
-
-/// A line that cannot be imported.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}: {reason}")]
-pub struct JsonlLineError {
-    /// 1-based line number.
-    pub line: u64,
-    /// What is wrong.
-    pub reason: String,
-}
+/// Lines submitted to the store per call in the second pass (the store cuts them into atomic
+/// batches): what the import holds in memory at a time.
+pub const CHUNK_LINES: usize = 8192;
 
 /// How to import.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JsonlImportOptions {
     /// Import the valid lines and list the others in [`JsonlImportReport::refused`]. Without it,
-    /// one bad line means nothing is written.
+    /// one bad line means nothing is written ([`Error::InvalidLines`]).
     pub skip_invalid: bool,
+    /// Longest line read, in bytes (line end excluded); default [`LINE_BYTES_MAX`].
+    pub line_bytes_max: usize,
+}
+
+impl Default for JsonlImportOptions {
+    fn default() -> JsonlImportOptions {
+        JsonlImportOptions { skip_invalid: false, line_bytes_max: LINE_BYTES_MAX }
+    }
 }
 
 /// What an import did. `lines == imported + already_recorded + refused.len()`.
@@ -69,7 +75,7 @@ pub struct JsonlImportReport {
     /// Lines not imported, in line order: invalid lines (only with
     /// [`JsonlImportOptions::skip_invalid`]) and inputs the store refused (a reply to an unknown
     /// ticket, opening a ticket whose id is taken, an invalid split, ...). They wrote nothing.
-    pub refused: Vec<JsonlLineError>,
+    pub refused: Vec<LineError>,
 }
 
 /// A valid line.
@@ -89,77 +95,80 @@ enum LineId {
     Content(EventId),
 }
 
-/// Reads the next line into `buf` (line end removed). `None` at the end of input; `Some(false)`
-/// for a line longer than [`LINE_BYTES_MAX`], whose bytes are skipped without being kept.
-fn next_line(reader: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<Option<bool>> {
-    buf.clear();
-    let n = reader.by_ref().take(LINE_BYTES_MAX as u64 + 1).read_until(b'\n', buf)?;
-    if n == 0 {
-        return Ok(None);
+/// Why a line is bad: the field at fault, when one is, and the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LineFault {
+    field: Option<String>,
+    reason: String,
+}
+
+impl LineFault {
+    fn new(reason: impl Into<String>) -> LineFault {
+        LineFault { field: None, reason: reason.into() }
     }
-    if buf.last() == Some(&b'\n') {
-        buf.pop();
-        return Ok(Some(true));
+
+    fn field(field: &str, reason: impl Into<String>) -> LineFault {
+        LineFault { field: Some(field.to_owned()), reason: reason.into() }
     }
-    if buf.len() <= LINE_BYTES_MAX {
-        return Ok(Some(true)); // the last line, without a line end
+
+    fn at_line(self, line: u64) -> LineError {
+        LineError { line, field: self.field, reason: self.reason }
     }
-    buf.clear();
-    loop {
-        let available = reader.fill_buf()?;
-        if available.is_empty() {
-            break;
+}
+
+impl std::fmt::Display for LineFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(field) = &self.field {
+            write!(f, "field {field:?}: ")?;
         }
-        match available.iter().position(|b| *b == b'\n') {
-            Some(idx) => {
-                reader.consume(idx + 1);
-                break;
-            }
-            None => {
-                let len = available.len();
-                reader.consume(len);
-            }
-        }
+        f.write_str(&self.reason)
     }
-    Ok(Some(false))
 }
 
 /// Parses and checks one non-blank line.
-fn parse_line(ids: &Ids, text: &str, options: &NormalizeOptions) -> std::result::Result<ParsedLine, String> {
-    let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+fn parse_line(ids: &Ids, text: &str, options: &NormalizeOptions) -> std::result::Result<ParsedLine, LineFault> {
+    let value: Value = serde_json::from_str(text).map_err(|e| LineFault::new(format!("not JSON: {e}")))?;
     let content_id = match value.get("id") {
         None => Some(ids.import_id("jsonl", &[value.to_string().as_bytes()])),
         Some(_) => None,
     };
-    let Value::Object(mut object) = value else { return Err("not a JSON object".to_owned()) };
+    let Value::Object(mut object) = value else { return Err(LineFault::new("not a JSON object")) };
     let event_type = match object.remove("type") {
-        None => return Err("missing \"type\"".to_owned()),
+        None => return Err(LineFault::field("type", "missing")),
         Some(Value::String(event_type)) => event_type,
-        Some(other) => return Err(format!("\"type\" is not a string: {other}")),
+        Some(other) => return Err(LineFault::field("type", format!("not a string: {other}"))),
     };
     // Which types a line may have: the input types of the events crate's table.
     match event_type_info(&event_type) {
         Some(info) if info.is_input() => {}
-        Some(_) => return Err(format!("{event_type} is derived by the store and cannot be imported")),
+        Some(_) => {
+            return Err(LineFault::field(
+                "type",
+                format!("{event_type} is derived by the store and cannot be imported"),
+            ))
+        }
         None => {
             let expected: Vec<&str> = input_type_names().collect();
-            return Err(format!("unknown event type {event_type:?} (expected one of {})", expected.join(", ")));
+            return Err(LineFault::field(
+                "type",
+                format!("unknown event type {event_type:?} (expected one of {})", expected.join(", ")),
+            ));
         }
     }
     let at = match object.remove("at") {
-        None => return Err("missing \"at\"".to_owned()),
-        Some(Value::String(at)) => parse_time(&at)?,
-        Some(other) => return Err(format!("\"at\" is not a string: {other}")),
+        None => return Err(LineFault::field("at", "missing")),
+        Some(Value::String(at)) => parse_time(&at).map_err(|reason| LineFault::field("at", reason))?,
+        Some(other) => return Err(LineFault::field("at", format!("not a string: {other}"))),
     };
     let id = match content_id {
         Some(content_id) => LineId::Content(content_id),
         None => match object.remove("id") {
-            Some(Value::String(id)) if id.is_empty() => return Err("\"id\" is empty".to_owned()),
+            Some(Value::String(id)) if id.is_empty() => return Err(LineFault::field("id", "empty")),
             Some(Value::String(id)) if id.len() > ID_BYTES_MAX => {
-                return Err(format!("\"id\" is {} bytes, over the limit of {ID_BYTES_MAX}", id.len()))
+                return Err(LineFault::field("id", format!("{} bytes, over the limit of {ID_BYTES_MAX}", id.len())))
             }
             Some(Value::String(id)) => LineId::Given(ids.user_id(&id)),
-            other => return Err(format!("\"id\" is not a string: {}", other.unwrap_or(Value::Null))),
+            other => return Err(LineFault::field("id", format!("not a string: {}", other.unwrap_or(Value::Null)))),
         },
     };
     if event_type == names::TICKET_OPENED {
@@ -168,7 +177,8 @@ fn parse_line(ids: &Ids, text: &str, options: &NormalizeOptions) -> std::result:
         }
     }
     let keys: Vec<String> = object.keys().cloned().collect();
-    let event = CxEvent::from_json(&event_type, Value::Object(object), options).map_err(|e| e.to_string())?;
+    let event =
+        CxEvent::from_json(&event_type, Value::Object(object), options).map_err(|e| LineFault::new(e.to_string()))?;
     // The events crate ignores fields it does not know; a misspelt optional field would vanish
     // without a word, so the line names it.
     if let Value::Object(known) = event.to_json() {
@@ -177,21 +187,35 @@ fn parse_line(ids: &Ids, text: &str, options: &NormalizeOptions) -> std::result:
                 .keys()
                 .map(|key| if event_type == names::TICKET_OPENED && key == "type" { TICKET_TYPE_KEY } else { key })
                 .collect();
-            return Err(format!("unknown field {unknown:?} for {event_type} (expected {})", expected.join(", ")));
+            let reason = format!("unknown field for {event_type} (expected {})", expected.join(", "));
+            return Err(LineFault::field(unknown, reason));
         }
     }
     Ok(ParsedLine { event, at, id })
+}
+
+/// Checks what the store's log would refuse for the line's own event: its encoded size. Derived
+/// events are the store's to check.
+fn check_limits(parsed: &ParsedLine) -> std::result::Result<(), LineFault> {
+    let encoded = codec::encode(&parsed.event).map_err(|e| LineFault::new(e.to_string()))?;
+    if encoded.payload.len() > EVENT_BYTES_MAX {
+        return Err(LineFault::new(format!(
+            "the event is {} bytes encoded, over the store's limit of {EVENT_BYTES_MAX} bytes per event",
+            encoded.payload.len()
+        )));
+    }
+    Ok(())
 }
 
 /// Unix microseconds of an RFC 3339 time (finer fractions are truncated to microseconds).
 fn parse_time(text: &str) -> std::result::Result<Timestamp, String> {
     DateTime::parse_from_rfc3339(text)
         .map(|time| Timestamp(time.timestamp_micros()))
-        .map_err(|e| format!("\"at\" is not an RFC 3339 time: {text:?} ({e})"))
+        .map_err(|e| format!("not an RFC 3339 time: {text:?} ({e})"))
 }
 
 /// The RFC 3339 form of unix microseconds, UTC, with as many fraction digits as needed.
-fn format_time(at: Timestamp) -> Result<String> {
+fn format_time(at: Timestamp) -> rapport::Result<String> {
     match DateTime::<Utc>::from_timestamp_micros(at.0) {
         Some(time) => Ok(time.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
         None => Err(rapport::events::Error::InvalidValue {
@@ -205,91 +229,136 @@ fn format_time(at: Timestamp) -> Result<String> {
 
 /// Whether a per-input error is the store refusing the input (reported on its line) rather
 /// than the store failing (which stops the import).
-fn is_refusal(error: &Error) -> bool {
-    !matches!(error, Error::Log(_) | Error::Decode { .. })
+pub(crate) fn is_refusal(error: &rapport::Error) -> bool {
+    !matches!(error, rapport::Error::Log(_) | rapport::Error::Decode { .. })
 }
 
 /// Tallies the results of submitted lines.
-fn tally(report: &mut JsonlImportReport, line: u64, result: Result<bool>) -> Result<()> {
+fn tally(report: &mut JsonlImportReport, line: u64, result: rapport::Result<bool>) -> Result<()> {
     match result {
         Ok(true) => report.imported += 1,
         Ok(false) => report.already_recorded += 1,
-        Err(error) if is_refusal(&error) => report.refused.push(JsonlLineError { line, reason: error.to_string() }),
-        Err(error) => return Err(error),
+        Err(error) if is_refusal(&error) => report.refused.push(LineError::new(line, error.to_string())),
+        Err(error) => return Err(error.into()),
     }
     Ok(())
 }
 
 /// Submits the pending lines in one call; the store cuts them into atomic batches.
-fn flush(store: &Store, pending: &mut Vec<(u64, Input, Meta)>, report: &mut JsonlImportReport) -> Result<()> {
+fn flush(
+    store: &Store,
+    pending: &mut Vec<(u64, Input, Meta)>,
+    report: &mut JsonlImportReport,
+    done: &mut u64,
+    progress: &mut impl FnMut(u64),
+) -> Result<()> {
     if pending.is_empty() {
         return Ok(());
     }
     let (lines, inputs): (Vec<u64>, Vec<(Input, Meta)>) =
         pending.drain(..).map(|(line, input, meta)| (line, (input, meta))).unzip();
-    let results = store.submit_many(inputs, false)?;
+    let before = *done;
+    let results = store.submit_many_with_progress(inputs, false, |n| progress(before + n as u64))?;
     assert_eq!(results.len(), lines.len(), "submit_many gives one result per input");
+    *done += lines.len() as u64;
     for (line, result) in lines.into_iter().zip(results) {
         tally(report, line, result.map(|submitted| !submitted.already_recorded && submitted.events > 0))?;
     }
     Ok(())
 }
 
-/// Reads `reader` (JSONL). Parses and validates EVERY line first; with `skip_invalid == false`
-/// and any bad line, returns `Ok(Err(all bad lines))` and writes nothing. With `skip_invalid`,
-/// imports the valid lines and lists the rejects in `refused`. Inputs the store refuses at
-/// decision time (e.g. a reply to an unknown ticket) are also reported in `refused` with their
-/// line number (they write nothing). Blank lines are skipped. A UTF-8 byte-order mark at the
-/// start is ignored. `progress` is called with the number of lines handed to the store so far.
+/// The text of a line, or why it is bad: `None` for a blank line.
+fn line_text(line_no: u64, bytes: &[u8]) -> std::result::Result<Option<&str>, LineFault> {
+    let text = std::str::from_utf8(bytes).map_err(|_| LineFault::new("not UTF-8"))?;
+    let text = if line_no == 1 { text.trim_start_matches('\u{feff}') } else { text };
+    let text = text.trim();
+    Ok((!text.is_empty()).then_some(text))
+}
+
+/// Imports the JSONL file at `path` (gzip when the name ends in `.gz`): see [`import_jsonl`].
+/// The file is read twice; if it changes in between, the import stops with
+/// [`Error::FileChanged`] before any line the first pass did not check is submitted.
+pub fn import_jsonl_file(
+    store: &Store,
+    path: &Path,
+    options: &JsonlImportOptions,
+    progress: impl FnMut(u64),
+) -> Result<JsonlImportReport> {
+    import_pass(store, Pass::over_file(path, options.line_bytes_max)?, options, progress)
+}
+
+/// Imports JSONL from `reader` (standard input, a caller's bytes), spooled to a temporary file
+/// in the system's temporary directory so it can be read twice.
+///
+/// Parses and validates EVERY line first; with `skip_invalid == false` and any bad line, fails
+/// with [`Error::InvalidLines`] (all bad lines) and writes nothing. With `skip_invalid`, imports
+/// the valid lines and lists the rejects in `refused`. Inputs the store refuses at decision time
+/// (e.g. a reply to an unknown ticket) are also reported in `refused` with their line number
+/// (they write nothing). Blank lines are skipped. A UTF-8 byte-order mark at the start is
+/// ignored. A line over [`JsonlImportOptions::line_bytes_max`] stops the import
+/// ([`Error::LineTooLong`]). `progress` is called with the number of lines handed to the store
+/// so far. Memory: a few bytes per distinct line, the refused lines, and one chunk of
+/// [`CHUNK_LINES`] parsed lines.
 ///
 /// `customer.split` lines are checked like [`Store::split`] checks a split (the customer exists,
 /// the identities are theirs, at least one stays) against the state the lines before them made.
 pub fn import_jsonl(
     store: &Store,
-    mut reader: impl BufRead,
+    reader: impl Read,
+    options: &JsonlImportOptions,
+    progress: impl FnMut(u64),
+) -> Result<JsonlImportReport> {
+    import_pass(store, Pass::over_reader(reader, options.line_bytes_max)?, options, progress)
+}
+
+fn import_pass(
+    store: &Store,
+    mut pass: Pass<'_>,
     options: &JsonlImportOptions,
     mut progress: impl FnMut(u64),
-) -> Result<std::result::Result<JsonlImportReport, Vec<JsonlLineError>>> {
+) -> Result<JsonlImportReport> {
     let normalize = &store.options().normalize;
     let mut report = JsonlImportReport::default();
-    let mut bad: Vec<JsonlLineError> = Vec::new();
-    let mut items: Vec<(u64, ParsedLine)> = Vec::new();
+    let mut bad: Vec<LineError> = Vec::new();
     let mut buf = Vec::new();
-    let mut line_no = 0u64;
-    while let Some(fits) = next_line(&mut reader, &mut buf)
-        .map_err(|e| rapport::log::Error::Io { context: "reading JSONL".into(), source: e })?
-    {
-        line_no += 1;
-        let error = |reason: String| JsonlLineError { line: line_no, reason };
-        if !fits {
-            report.lines += 1;
-            bad.push(error(format!("line is longer than {LINE_BYTES_MAX} bytes")));
-            continue;
-        }
-        let Ok(text) = std::str::from_utf8(&buf) else {
-            report.lines += 1;
-            bad.push(error("not UTF-8".to_owned()));
-            continue;
+    // Pass 1: check every line; keep only the bad ones (and the pass's line hashes).
+    while let Some(line_no) = pass.next_line(&mut buf)? {
+        let parsed = match line_text(line_no, &buf) {
+            Ok(None) => continue,
+            Ok(Some(text)) => parse_line(store.ids(), text, normalize).and_then(|parsed| check_limits(&parsed)),
+            Err(fault) => Err(fault),
         };
-        let text = if line_no == 1 { text.trim_start_matches('\u{feff}') } else { text };
-        let text = text.trim();
-        if text.is_empty() {
-            continue;
-        }
         report.lines += 1;
-        match parse_line(store.ids(), text, normalize) {
-            Ok(parsed) => items.push((line_no, parsed)),
-            Err(reason) => bad.push(error(reason)),
+        if let Err(fault) = parsed {
+            bad.push(fault.at_line(line_no));
         }
     }
     if !bad.is_empty() && !options.skip_invalid {
-        return Ok(Err(bad));
+        return Err(Error::InvalidLines { path: pass.path().map(Path::to_path_buf), errors: bad });
     }
-    report.refused = bad;
+    // Pass 2: parse again and submit in chunks; the bad lines are known by number.
+    let mut pass = pass.again()?;
     let mut occurrences: HashMap<EventId, u32> = HashMap::new();
-    let mut pending: Vec<(u64, Input, Meta)> = Vec::with_capacity(items.len().min(CHUNK_LINES));
+    let mut pending: Vec<(u64, Input, Meta)> = Vec::with_capacity(CHUNK_LINES);
     let mut done = 0u64;
-    for (line, parsed) in items {
+    let mut bad_lines = bad.iter().map(|error| error.line).peekable();
+    while let Some(line_no) = pass.next_line(&mut buf)? {
+        if bad_lines.next_if_eq(&line_no).is_some() {
+            continue;
+        }
+        let changed = |reason: String| Error::FileChanged {
+            path: pass.path().map(Path::to_path_buf),
+            line: Some(line_no),
+            reason,
+        };
+        let parsed = match line_text(line_no, &buf) {
+            Ok(None) => continue,
+            Ok(Some(text)) => parse_line(store.ids(), text, normalize),
+            Err(fault) => Err(fault),
+        };
+        // The line was checked (its hash matched), so it parses as it did; if not, say so
+        // rather than import it.
+        let parsed = parsed.map_err(|fault| changed(format!("a checked line is bad now: {fault}")))?;
         let id = match parsed.id {
             LineId::Given(id) => id,
             LineId::Content(content) => {
@@ -301,43 +370,40 @@ pub fn import_jsonl(
         let meta = Meta::at(parsed.at).with_id(id);
         if let CxEvent::CustomersSplit(split) = parsed.event {
             // A split is checked against the state the lines before it made: submit those first.
-            done += pending.len() as u64;
-            flush(store, &mut pending, &mut report)?;
+            flush(store, &mut pending, &mut report, &mut done, &mut progress)?;
             let result = if store.log().event_position(id).is_some() {
                 Ok(false)
             } else {
                 store.split(split.customer, split.identities, meta).map(|_| true)
             };
-            tally(&mut report, line, result)?;
+            tally(&mut report, line_no, result)?;
             done += 1;
             progress(done);
             continue;
         }
-        pending.push((line, Input::Event(parsed.event), meta));
+        pending.push((line_no, Input::Event(parsed.event), meta));
         if pending.len() >= CHUNK_LINES {
-            done += pending.len() as u64;
-            flush(store, &mut pending, &mut report)?;
-            progress(done);
+            flush(store, &mut pending, &mut report, &mut done, &mut progress)?;
         }
     }
-    if !pending.is_empty() {
-        done += pending.len() as u64;
-        flush(store, &mut pending, &mut report)?;
-        progress(done);
-    }
+    // Every line was read again before the last chunk is submitted, so a file that lost lines
+    // since the first pass fails before the chunk.
+    pass.finish()?;
+    flush(store, &mut pending, &mut report, &mut done, &mut progress)?;
+    report.refused.extend(bad);
     report.refused.sort_by_key(|error| error.line);
     debug_assert_eq!(report.lines, report.imported + report.already_recorded + report.refused.len() as u64);
-    Ok(Ok(report))
+    Ok(report)
 }
 
 /// The event as it was submitted, given the ticket it was addressed to: the facade's rule
 /// ([`rapport::as_submitted`]), which the store also uses to compare a re-submission.
-fn as_submitted(event: CxEvent, addressed: &str) -> Result<CxEvent> {
+pub(crate) fn as_submitted(event: CxEvent, addressed: &str) -> rapport::Result<CxEvent> {
     rapport::as_submitted(event, addressed)
 }
 
 /// One JSONL line (without line end): `type`, `at`, `id`, then the fields that are not null.
-fn line_of(event: &CxEvent, at: Timestamp, id: EventId) -> Result<String> {
+fn line_of(event: &CxEvent, at: Timestamp, id: EventId) -> rapport::Result<String> {
     let event_type = event.event_type();
     let mut line = String::with_capacity(256);
     line.push_str("{\"type\":");
@@ -388,20 +454,21 @@ fn line_of(event: &CxEvent, at: Timestamp, id: EventId) -> Result<String> {
 /// merge records, routed ticket opens, repeat-inquiry flags, ...) are NOT exported, and a routed
 /// message is exported as it was submitted (the metadata key [`rapport::ADDRESSED_METADATA_KEY`]
 /// holds the ticket id it was addressed to, empty = none) so that `import(export(store))`
-/// re-derives exactly the same store. Returns lines written.
+/// re-derives exactly the same store. The store's header record is not exported either.
+/// Returns lines written. Writing a file atomically is the caller's business.
 pub fn export_jsonl(store: &Store, mut writer: impl Write) -> Result<u64> {
-    let io_error = |source| rapport::log::Error::Io { context: "writing JSONL".into(), source };
+    let io_error = |source| Error::Io { path: None, context: "writing JSONL".into(), source };
     let mut lines = 0u64;
     let mut reader = store.log().read_all(Position(0));
     while let Some(record) = reader.next_ref() {
-        let record = record?;
+        let record = record.map_err(rapport::Error::from)?;
         // Derived events are re-derived by the importing store; the store's own header belongs
         // to this store (its id key) and is never exported.
         if record.causation_id.is_some() || rapport::is_system_type(record.event_type) {
             continue;
         }
         let event = codec::decode(record.event_type, record.schema_version, record.payload)
-            .map_err(|source| Error::Decode { position: record.position, source })?;
+            .map_err(|source| rapport::Error::Decode { position: record.position, source })?;
         let addressed = record.metadata().into_iter().find(|(key, _)| key == ADDRESSED_METADATA_KEY);
         let event = match addressed {
             Some((_, addressed)) => as_submitted(event, &addressed)?,

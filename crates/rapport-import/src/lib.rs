@@ -1,6 +1,15 @@
 //! Importers and exporters of Rapport stores: the JSONL interchange format of docs/events.md
-//! ([`jsonl`]), the BPI Challenge 2013 incident log ([`bpi2013`]) and the CDNOW purchase logs
-//! ([`cdnow`]). Data files are opened by [`open_data_file`] (gzip by the `.gz` name).
+//! ([`jsonl`]), the BPI Challenge 2013 incident log ([`bpi2013`]), the CDNOW purchase logs
+//! ([`cdnow`]), and the [`migrate`]ion of a first-release store into a new one. Data files are
+//! opened by [`open_data_file`] (gzip by the `.gz` name). Every call returns one
+//! `Result<Report, `[`Error`]`>`.
+//!
+//! Every import reads its input twice: the first pass checks every line (nothing is written if
+//! one is bad) and keeps a few bytes per distinct line; the second parses again and submits in
+//! bounded chunks, refusing any line the first pass did not check ([`Error::FileChanged`]).
+//! Every line is capped ([`jsonl::LINE_BYTES_MAX`], [`bpi2013::LINE_BYTES_MAX`],
+//! [`cdnow::LINE_BYTES_MAX`]; [`Error::LineTooLong`]). Ids of imported rows come from their
+//! content, never from the file's name.
 //!
 //! It is not: part of the embedded store. The facade (`rapport`) compiles no gzip or CSV code;
 //! programs that import files depend on this crate as well.
@@ -9,6 +18,11 @@
 pub mod bpi2013;
 pub mod cdnow;
 mod data_file;
+mod error;
 pub mod jsonl;
+mod migrate;
+mod source;
 
 pub use crate::data_file::open_data_file;
+pub use crate::error::{Error, LineError, Result};
+pub use crate::migrate::{migrate, MigrationChange, MigrationReport, CHUNK_INPUTS as MIGRATION_CHUNK_INPUTS};

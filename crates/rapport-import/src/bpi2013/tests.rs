@@ -22,7 +22,7 @@ fn columns() -> Columns {
 }
 
 fn row(text: &str) -> std::result::Result<Row, String> {
-    parse_row(&columns(), &records(text)[0])
+    parse_row(&columns(), &records(text)[0]).map_err(|fault| fault.reason)
 }
 
 /// Plans the rows in order; the events, or the first error with its row index.

@@ -113,7 +113,7 @@ fn the_real_log_end_to_end() {
     let log = LogOptions { durability: Durability::None, ..LogOptions::default() };
     let store = Store::open(dir.path(), StoreOptions { log, ..StoreOptions::default() }).unwrap();
     let mut progress = Vec::new();
-    let report = import_bpi2013(&store, &data("bpi2013-incidents.csv.gz"), |n| progress.push(n)).unwrap().unwrap();
+    let report = import_bpi2013(&store, &data("bpi2013-incidents.csv.gz"), |n| progress.push(n)).unwrap();
     assert_eq!(
         report,
         BpiReport {
@@ -211,7 +211,7 @@ fn the_real_log_end_to_end() {
     assert_eq!(history[0].0.data.occurred_at.0, 1_335_198_183_000_000, "opened at 2012-04-23T17:23:03+01:00");
     assert_eq!(history[0].0.data.causation_id, None, "the importer opened it, the store derived nothing");
 
-    let again = import_bpi2013(&store, &data("bpi2013-incidents.csv.gz"), |_| {}).unwrap().unwrap();
+    let again = import_bpi2013(&store, &data("bpi2013-incidents.csv.gz"), |_| {}).unwrap();
     assert_eq!((again.imported, again.already_recorded), (0, counted.rows), "re-import appends nothing");
     assert_eq!(store.log().end_position(), Position(1 + counted.rows), "the header + rows");
 }
@@ -227,20 +227,84 @@ fn a_bad_row_stops_the_import_before_anything_is_written() {
     let bad = "1-2,2010-03-31T15:59:42+01:00,Accepted,Asleep,x,x,A2_4,Org line A2,V30,V30,L1,Medium,PROD582,fr,France,Anne,fr-Anne";
     std::fs::write(&csv, format!("{header}\r\n{good}\r\n{good}\r\n{bad}\r\n{good}\r\n")).unwrap();
     let store = Store::open(dir.path().join("store"), StoreOptions::default()).unwrap();
-    let error = import_bpi2013(&store, &csv, |_| {}).unwrap().unwrap_err();
-    assert_eq!(error.line, 4, "{error}");
-    assert!(error.to_string().starts_with("line 4: unknown \"Status\"/\"Sub Status\" pair"), "{error}");
+    let error = import_bpi2013(&store, &csv, |_| {}).unwrap_err();
+    assert!(
+        matches!(&error, rapport_import::Error::Line { line: 4, field: Some(field), .. } if field == "Status"),
+        "{error:?}"
+    );
+    let shown = format!("{}: line 4: field \"Status\": unknown \"Status\"/\"Sub Status\" pair", csv.display());
+    assert!(error.to_string().starts_with(&shown), "{error}");
     assert_eq!(store.log().end_position(), Position(1), "nothing was written after the header");
     // Without the bad row it imports; a ticket of the same id from elsewhere stops a fresh import.
     std::fs::write(&csv, format!("{header}\r\n{good}\r\n{good}\r\n")).unwrap();
-    let report = import_bpi2013(&store, &csv, |_| {}).unwrap().unwrap();
+    let report = import_bpi2013(&store, &csv, |_| {}).unwrap();
     assert_eq!((report.rows, report.imported, report.tickets), (2, 2, 1));
     let other = Store::open(dir.path().join("other"), StoreOptions::default()).unwrap();
     let requester = Identity::parse("email", "kim@x.io", &NormalizeOptions::default()).unwrap();
     let open = rapport::ticket::OpenTicket::new(id("1-1"), requester, Channel::Email);
     other.execute(&id("1-1"), rapport::ticket::TicketCommand::Open(open), rapport::Meta::now()).unwrap();
-    let clash = import_bpi2013(&other, &csv, |_| {}).unwrap().unwrap_err();
-    assert_eq!(clash.line, 2);
-    assert!(clash.reason.contains("exists in the store already"), "{clash}");
+    let clash = import_bpi2013(&other, &csv, |_| {}).unwrap_err();
+    assert!(
+        matches!(&clash, rapport_import::Error::Line { line: 2, reason, .. } if reason.contains("exists in the store already")),
+        "{clash}"
+    );
     assert_eq!(other.log().end_position(), Position(2), "the header and the ticket opened by hand");
+}
+
+const HEADER: &str = "\u{feff}SR Number,Change Date+Time,Status,Sub Status,Activity,Activity Level,Involved ST Function Div,\
+                      Involved Org line 3,Involved ST,Involved ST 2,ST Level,SR Latest Impact,Product,Country,Owner Country,\
+                      Owner First Name,Resource";
+
+fn bpi_row(sr: &str, time: &str, status: &str, sub_status: &str, resource: &str) -> String {
+    format!(
+        "{sr},{time},{status},{sub_status},x,x,A2_4,Org line A2,V30,V30,L1,Medium,PROD582,fr,France,Anne,{resource}"
+    )
+}
+
+#[test]
+fn row_ids_are_the_rows_content_so_inserted_dropped_or_reordered_rows_do_not_shift_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("store"), StoreOptions::default()).unwrap();
+    let csv = dir.path().join("incidents.csv");
+    let a = [
+        bpi_row("1-1", "2010-03-31T15:59:42+01:00", "Accepted", "In Progress", "fr-Anne"),
+        bpi_row("1-1", "2010-04-01T10:00:00+01:00", "Accepted", "Wait - User", "fr-Anne"),
+        bpi_row("1-1", "2010-04-02T10:00:00+01:00", "Accepted", "In Progress", "fr-Anne"),
+        // An identical row: one more event, told apart by its occurrence.
+        bpi_row("1-1", "2010-04-02T10:00:00+01:00", "Accepted", "In Progress", "fr-Anne"),
+        bpi_row("1-1", "2010-04-03T10:00:00+01:00", "Completed", "Resolved", "fr-Anne"),
+    ];
+    let b = [
+        bpi_row("1-2", "2010-05-01T09:00:00+01:00", "Queued", "Awaiting Assignment", "se-Sven"),
+        bpi_row("1-2", "2010-05-02T09:00:00+01:00", "Completed", "Closed", "se-Sven"),
+    ];
+    let write = |rows: &[&String]| {
+        let body: Vec<&str> = rows.iter().map(|row| row.as_str()).collect();
+        std::fs::write(&csv, format!("{HEADER}\n{}\n", body.join("\n"))).unwrap();
+    };
+    write(&a.iter().chain(&b).collect::<Vec<_>>());
+    let first = import_bpi2013(&store, &csv, |_| {}).unwrap();
+    assert_eq!((first.rows, first.imported), (7, 7));
+    let end = store.log().end_position();
+    // SR 1-2 first, and a row of 1-1 dropped: every row is known, nothing is appended.
+    write(&[&b[0], &b[1], &a[0], &a[2], &a[3], &a[4]]);
+    let again = import_bpi2013(&store, &csv, |_| {}).unwrap();
+    assert_eq!((again.imported, again.already_recorded), (0, 6), "{again:?}");
+    assert_eq!(store.log().end_position(), end);
+    // A row inserted into 1-1: it, and only it, is new (by row index, it would have taken the
+    // id of the row after it, and the last row of 1-1 would have been recorded twice).
+    let inserted = bpi_row("1-1", "2010-04-01T12:00:00+01:00", "Accepted", "Assigned", "fr-Marie");
+    write(&[&a[0], &a[1], &inserted, &a[2], &a[3], &a[4], &b[0], &b[1]]);
+    let more = import_bpi2013(&store, &csv, |_| {}).unwrap();
+    assert_eq!((more.imported, more.already_recorded), (1, 7), "{more:?}");
+    let history = store.ticket_history(&id("1-1")).unwrap();
+    let assignees: Vec<String> = history
+        .iter()
+        .filter_map(|(_, event)| match event {
+            rapport::events::CxEvent::TicketUpdated(update) => update.assignee.clone(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(assignees, ["fr-Marie"], "the inserted row's event is recorded once");
+    assert_eq!(history.len(), 6, "five rows of 1-1 and the inserted one");
 }

@@ -10,7 +10,8 @@ use rapport::events::{Channel, CxEvent, MessageReceived, MessageSent, NormalizeO
 use rapport::log::{Durability, LogOptions, Position, Timestamp};
 use rapport::ticket::TicketCommand;
 use rapport::{Input, Meta, Store, StoreOptions};
-use rapport_import::jsonl::{export_jsonl, import_jsonl, JsonlImportOptions, JsonlImportReport, JsonlLineError};
+use rapport_import::jsonl::{export_jsonl, import_jsonl, JsonlImportOptions, JsonlImportReport};
+use rapport_import::LineError;
 use rapport_testkit::scenario;
 
 /// One line per importable type, each with an id; every line changes the store.
@@ -41,8 +42,13 @@ fn bulk_store(dir: &std::path::Path) -> Store {
     Store::open(dir, StoreOptions { log, id_key, ..StoreOptions::default() }).unwrap()
 }
 
-fn import(store: &Store, text: &str, skip_invalid: bool) -> Result<JsonlImportReport, Vec<JsonlLineError>> {
-    import_jsonl(store, text.as_bytes(), &JsonlImportOptions { skip_invalid }, |_| {}).unwrap()
+fn import(store: &Store, text: &str, skip_invalid: bool) -> Result<JsonlImportReport, Vec<LineError>> {
+    let options = JsonlImportOptions { skip_invalid, ..JsonlImportOptions::default() };
+    match import_jsonl(store, text.as_bytes(), &options, |_| {}) {
+        Ok(report) => Ok(report),
+        Err(rapport_import::Error::InvalidLines { errors, .. }) => Err(errors),
+        Err(error) => panic!("the import failed: {error}"),
+    }
 }
 
 fn export(store: &Store) -> String {
@@ -131,8 +137,7 @@ fn import_export_import_gives_the_same_store() {
     let dir2 = tempfile::tempdir().unwrap();
     let copy = bulk_store(dir2.path());
     let mut calls = Vec::new();
-    let report =
-        import_jsonl(&copy, exported.as_bytes(), &JsonlImportOptions::default(), |n| calls.push(n)).unwrap().unwrap();
+    let report = import_jsonl(&copy, exported.as_bytes(), &JsonlImportOptions::default(), |n| calls.push(n)).unwrap();
     let lines = exported.lines().count() as u64;
     assert_eq!((report.lines, report.imported, report.already_recorded), (lines, lines, 0));
     assert_eq!(calls.last(), Some(&lines), "progress reaches the last line: {calls:?}");
@@ -192,22 +197,126 @@ fn a_file_with_a_bad_line_writes_nothing() {
     let errors = import(&store, &with_bad_lines(), false).unwrap_err();
     let lines: Vec<u64> = errors.iter().map(|e| e.line).collect();
     assert_eq!(lines, [3, 5], "{errors:?}");
-    assert!(errors[0].to_string().starts_with("line 3: \"at\" is not an RFC 3339 time"), "{}", errors[0]);
-    assert_eq!(errors[1].to_string(), "line 5: ticket.channel_switched is derived by the store and cannot be imported");
+    assert!(errors[0].to_string().starts_with("line 3: field \"at\": not an RFC 3339 time"), "{}", errors[0]);
+    assert_eq!(
+        errors[1].to_string(),
+        "line 5: field \"type\": ticket.channel_switched is derived by the store and cannot be imported"
+    );
     assert_eq!(store.log().end_position(), Position(1), "nothing was written after the header");
-    // Not JSON at all, an over-long line, and bytes that are not UTF-8 are lines like any other.
+    // Not JSON at all and bytes that are not UTF-8 are lines like any other.
+    let mut bytes = b"not json\n".to_vec();
+    bytes.extend_from_slice(b"{\"type\":\"\xff\"}\n");
+    let errors = import(&store, &String::from_utf8_lossy(&bytes), false).unwrap_err();
+    assert!(errors[0].line == 1 && errors[0].reason.starts_with("not JSON"), "{errors:?}");
+    let Err(rapport_import::Error::InvalidLines { errors, .. }) =
+        import_jsonl(&store, bytes.as_slice(), &JsonlImportOptions::default(), |_| {})
+    else {
+        panic!("bad lines were accepted")
+    };
+    assert_eq!((errors[1].line, errors[1].reason.as_str()), (2, "not UTF-8"));
+    assert_eq!(store.log().end_position(), Position(1), "only the header");
+}
+
+#[test]
+fn a_line_over_the_limit_stops_the_import_with_its_line_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = bulk_store(dir.path());
     let long = format!(
         "{{\"type\":\"customer.identified\",\"pad\":\"{}\"}}",
         "x".repeat(rapport_import::jsonl::LINE_BYTES_MAX)
     );
-    let mut bytes = format!("not json\n{long}\n").into_bytes();
-    bytes.extend_from_slice(b"{\"type\":\"\xff\"}\n");
-    let errors = import_jsonl(&store, bytes.as_slice(), &JsonlImportOptions::default(), |_| {}).unwrap().unwrap_err();
-    let reasons: Vec<(u64, &str)> = errors.iter().map(|e| (e.line, e.reason.as_str())).collect();
-    assert_eq!(reasons[1], (2, "line is longer than 1048576 bytes"));
-    assert_eq!(reasons[2], (3, "not UTF-8"));
-    assert!(reasons[0].0 == 1 && reasons[0].1.starts_with("not JSON"), "{reasons:?}");
-    assert_eq!(store.log().end_position(), Position(1), "only the header");
+    let text = format!("{}\n{long}\n{}\n", ALL_TYPES.lines().next().unwrap(), ALL_TYPES.lines().nth(1).unwrap());
+    for skip_invalid in [false, true] {
+        let options = JsonlImportOptions { skip_invalid, ..JsonlImportOptions::default() };
+        let error = import_jsonl(&store, text.as_bytes(), &options, |_| {}).unwrap_err();
+        assert!(
+            matches!(error, rapport_import::Error::LineTooLong { line: 2, limit_bytes: 1_048_576, .. }),
+            "{error:?}"
+        );
+    }
+    assert_eq!(store.log().end_position(), Position(1), "nothing was written after the header");
+}
+
+/// Zeros forever (`/dev/zero`), counting the bytes handed out.
+struct Zeros(std::rc::Rc<std::cell::Cell<u64>>);
+
+impl std::io::Read for Zeros {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        buf.fill(0);
+        self.0.set(self.0.get() + buf.len() as u64);
+        Ok(buf.len())
+    }
+}
+
+#[test]
+fn an_endless_line_ends_with_line_too_long_after_reading_about_the_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = bulk_store(dir.path());
+    let read = std::rc::Rc::new(std::cell::Cell::new(0));
+    let error = import_jsonl(&store, Zeros(read.clone()), &JsonlImportOptions::default(), |_| {}).unwrap_err();
+    assert!(matches!(error, rapport_import::Error::LineTooLong { line: 1, .. }), "{error:?}");
+    let cap = rapport_import::jsonl::LINE_BYTES_MAX as u64;
+    assert!(read.get() <= cap + (1 << 16), "{} bytes read for a cap of {cap}", read.get());
+}
+
+#[test]
+fn an_event_over_the_stores_limit_is_refused_alone() {
+    // Lines are capped at 1 MiB, under the log's 1 MiB per event, so a raised line cap makes
+    // the importer's own per-event check reachable: a 1.5 MiB trait event.
+    let dir = tempfile::tempdir().unwrap();
+    let store = bulk_store(dir.path());
+    let traits: Vec<String> = (0..24).map(|n| format!("\"t{n}\":\"{}\"", "v".repeat(64_000))).collect();
+    let big = format!(
+        "{{\"type\":\"customer.identified\",\"at\":\"2024-05-01T09:00:00Z\",\"identities\":[\"email:big@x.io\"],\"traits\":{{{}}}}}",
+        traits.join(",")
+    );
+    let text = format!("{}\n{big}\n{}\n", ALL_TYPES.lines().next().unwrap(), ALL_TYPES.lines().nth(1).unwrap());
+    let mut options = JsonlImportOptions { line_bytes_max: 4 << 20, ..JsonlImportOptions::default() };
+    let error = import_jsonl(&store, text.as_bytes(), &options, |_| {}).unwrap_err();
+    let rapport_import::Error::InvalidLines { errors, .. } = error else { panic!("{error:?}") };
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].line, 2);
+    assert!(errors[0].reason.contains("over the store's limit"), "{}", errors[0]);
+    options.skip_invalid = true;
+    let report = import_jsonl(&store, text.as_bytes(), &options, |_| {}).unwrap();
+    assert_eq!((report.lines, report.imported, report.refused.len()), (3, 2, 1), "{report:?}");
+}
+
+fn orders(n: usize, amount: &str) -> String {
+    (0..n)
+        .map(|k| {
+            format!(
+                "{{\"type\":\"customer.order_placed\",\"at\":\"2024-05-01T09:00:00Z\",\"identity\":\"email:c{k}@x.io\",\"order_id\":\"O-{k}\",\"amount\":{amount},\"currency\":\"USD\"}}\n"
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_file_changed_while_it_is_imported_fails_and_nothing_unchecked_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = bulk_store(&dir.path().join("store"));
+    let path = dir.path().join("orders.jsonl");
+    let n = 3 * rapport_import::jsonl::CHUNK_LINES;
+    std::fs::write(&path, orders(n, "10")).unwrap();
+    // The first progress call comes after the first chunk of the second pass was submitted,
+    // long after the first pass checked the file: rewrite it then.
+    let mut rewritten = false;
+    let result = rapport_import::jsonl::import_jsonl_file(&store, &path, &JsonlImportOptions::default(), |_| {
+        if !rewritten {
+            rewritten = true;
+            std::fs::write(&path, orders(n, "99")).unwrap();
+        }
+    });
+    assert!(rewritten, "the import called progress");
+    assert!(matches!(result, Err(rapport_import::Error::FileChanged { .. })), "{result:?}");
+    let exported = export(&store);
+    assert!(!exported.is_empty(), "the first, checked chunk was recorded");
+    assert!(!exported.contains("\"amount\":99"), "a line the first pass did not check was imported");
+    // Once the file is stable, importing it imports it.
+    let report =
+        rapport_import::jsonl::import_jsonl_file(&store, &path, &JsonlImportOptions::default(), |_| {}).unwrap();
+    assert_eq!(report.imported, n as u64);
 }
 
 #[test]

@@ -5,3 +5,4 @@ mod bpi2013;
 mod bpi2013_metrics;
 mod cdnow;
 mod jsonl;
+mod migrate;
