@@ -113,7 +113,7 @@ impl Index {
     pub(crate) fn locate(&self, position: u64) -> Option<(Arc<dyn StorageFile>, u64, usize)> {
         let segment = self.segment_of(position)?;
         let slot = (position - segment.first_position) as usize;
-        let offset = u64::from(segment.offsets[slot]);
+        let offset = u64::from(*segment.offsets.get(slot)?);
         let next = segment.offsets.get(slot + 1).map(|o| u64::from(*o)).unwrap_or(segment.end_offset);
         Some((segment.file.clone(), offset, (next - offset) as usize))
     }
@@ -156,7 +156,7 @@ impl Hasher for IdHasher {
     fn write(&mut self, bytes: &[u8]) {
         for chunk in bytes.chunks(8) {
             let mut raw = [0u8; 8];
-            raw[..chunk.len()].copy_from_slice(chunk);
+            raw.iter_mut().zip(chunk).for_each(|(to, from)| *to = *from);
             self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(raw)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
         }
     }
