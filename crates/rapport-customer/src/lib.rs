@@ -5,6 +5,8 @@
 //! It is not: storage or batching (that is `rapport`); it folds the events it is given and
 //! reads older ones only through a callback when a split needs a rebuild.
 #![deny(missing_docs)]
+// Library code returns typed errors instead of panicking on input (clippy.toml allows these in tests).
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod profile;
 mod projection;

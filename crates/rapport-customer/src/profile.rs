@@ -109,7 +109,12 @@ pub struct Orders {
 
 fn add_day(days: &mut Vec<(i32, i128)>, day: i32, spend: i128) {
     match days.binary_search_by_key(&day, |(d, _)| *d) {
-        Ok(idx) => days[idx].1 = days[idx].1.saturating_add(spend),
+        Ok(idx) => {
+            // `Ok` from the search is an index of `days`, so the entry is always there.
+            if let Some((_, total)) = days.get_mut(idx) {
+                *total = total.saturating_add(spend);
+            }
+        }
         Err(idx) => days.insert(idx, (day, spend)),
     }
 }
@@ -214,7 +219,7 @@ pub fn rfm(days: &[(i32, i128)], end_day: i32) -> Option<Rfm> {
     let monetary = if frequency == 0 {
         0.0
     } else {
-        observed[1..].iter().map(|(_, spend)| *spend as f64 / 10_000.0).sum::<f64>() / f64::from(frequency)
+        observed.iter().skip(1).map(|(_, spend)| *spend as f64 / 10_000.0).sum::<f64>() / f64::from(frequency)
     };
     Some(Rfm { frequency, recency_days: i64::from(last - first), t_days: i64::from(end_day - first), monetary })
 }

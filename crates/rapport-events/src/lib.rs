@@ -19,6 +19,8 @@
 //! # Ok::<(), rapport_events::Error>(())
 //! ```
 #![deny(missing_docs)]
+// Library code returns typed errors instead of panicking on input (clippy.toml allows these in tests).
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod channel;
 pub mod codec;

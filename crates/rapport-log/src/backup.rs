@@ -105,9 +105,13 @@ impl Log {
             let position = self.shared().durable_end.load(Ordering::Acquire).min(index.end);
             let mut sources = Vec::new();
             for segment in index.segments.iter().filter(|s| s.first_position < position) {
-                let len = match position.checked_sub(segment.first_position) {
-                    Some(slot) if position < segment.end_position() => u64::from(segment.offsets[slot as usize]),
-                    _ => segment.end_offset,
+                let offset = position
+                    .checked_sub(segment.first_position)
+                    .filter(|_| position < segment.end_position())
+                    .and_then(|slot| segment.offsets.get(slot as usize));
+                let len = match offset {
+                    Some(offset) => u64::from(*offset),
+                    None => segment.end_offset,
                 };
                 sources.push(Source {
                     first_position: segment.first_position,
@@ -135,11 +139,13 @@ fn copy_store(storage: &dyn Storage, dest: &Path, position: u64, sources: &[Sour
         let mut at = 0u64;
         while at < source.len {
             let want = ((source.len - at) as usize).min(chunk.len());
+            // Only the last piece of a source is shorter; the next source resizes `chunk` again.
+            chunk.truncate(want);
             let mut done = 0;
-            while done < want {
+            while let Some(rest) = chunk.get_mut(done..).filter(|rest| !rest.is_empty()) {
                 let n = source
                     .file
-                    .read_at(&mut chunk[done..want], at + done as u64)
+                    .read_at(rest, at + done as u64)
                     .map_err(io_err(format!("reading {}", source.path.display())))?;
                 if n == 0 {
                     return Err(Error::Corruption {
@@ -150,7 +156,7 @@ fn copy_store(storage: &dyn Storage, dest: &Path, position: u64, sources: &[Sour
                 }
                 done += n;
             }
-            out.write_all_at(&chunk[..want], at).map_err(io_err(format!("writing {}", temp.display())))?;
+            out.write_all_at(&chunk, at).map_err(io_err(format!("writing {}", temp.display())))?;
             at += want as u64;
         }
         out.sync_data().map_err(io_err(format!("syncing {}", temp.display())))?;

@@ -479,8 +479,9 @@ impl CohortPolicy {
             return;
         }
         let rate = self.window_appends as f64 / now.duration_since(start).as_secs_f64().max(1e-9);
-        let mode = usize::from(self.gather);
-        self.rates[mode] = if self.rates[mode] == 0.0 { rate } else { (self.rates[mode] + rate) / 2.0 };
+        let [rate_without, rate_with] = &mut self.rates;
+        let measured = if self.gather { rate_with } else { rate_without };
+        *measured = if *measured == 0.0 { rate } else { (*measured + rate) / 2.0 };
         self.windows += 1;
         let [without, with] = self.rates;
         // An unmeasured mode counts as better, so that both get measured.

@@ -24,9 +24,9 @@ pub fn recover_segment(data: &[u8]) {
         let storage = SimStorage::new(7);
         let dir = Path::new("/fuzz");
         let mut bytes = Vec::new();
-        if data.first() == Some(&0) {
+        if let Some((0, rest)) = data.split_first() {
             bytes.extend_from_slice(&crate::record::encode_segment_header(Position(0)));
-            bytes.extend_from_slice(&data[1..]);
+            bytes.extend_from_slice(rest);
         } else {
             bytes.extend_from_slice(data);
         }

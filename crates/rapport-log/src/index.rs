@@ -112,7 +112,7 @@ impl Index {
     pub(crate) fn locate(&self, position: u64) -> Option<(Arc<dyn StorageFile>, u64, usize)> {
         let segment = self.segment_of(position)?;
         let slot = (position - segment.first_position) as usize;
-        let offset = u64::from(segment.offsets[slot]);
+        let offset = u64::from(*segment.offsets.get(slot)?);
         let next = segment.offsets.get(slot + 1).map(|o| u64::from(*o)).unwrap_or(segment.end_offset);
         Some((segment.file.clone(), offset, (next - offset) as usize))
     }

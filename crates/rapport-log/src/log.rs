@@ -487,7 +487,7 @@ fn validate(writes: &[StreamWrite]) -> Result<usize> {
                 limit: STREAM_NAME_BYTES_MAX as u64,
             });
         }
-        if writes[..write_idx].iter().any(|w| w.stream == write.stream) {
+        if writes.iter().take(write_idx).any(|w| w.stream == write.stream) {
             return Err(Error::InvalidAppend(format!("stream {:?} is listed twice", write.stream)));
         }
         for event in &write.events {

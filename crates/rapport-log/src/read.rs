@@ -22,9 +22,9 @@ const READ_CHUNK_BYTES: usize = 1 << 20;
 
 fn read_exact_at(file: &dyn StorageFile, buf: &mut [u8], offset: u64, path: &std::path::Path) -> Result<()> {
     let mut done = 0;
-    while done < buf.len() {
+    while let Some(rest) = buf.get_mut(done..).filter(|rest| !rest.is_empty()) {
         let n = file
-            .read_at(&mut buf[done..], offset + done as u64)
+            .read_at(rest, offset + done as u64)
             .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
         if n == 0 {
             return Err(Error::Corruption {
@@ -131,7 +131,12 @@ impl ReadAll {
             Some(offset) => u64::from(*offset),
             None => segment.end_offset,
         };
-        self.buf_offset = u64::from(segment.offsets[slot(self.next)]);
+        let start_offset = segment.offsets.get(slot(self.next)).ok_or_else(|| Error::Corruption {
+            segment: segment.path.clone(),
+            offset: 0,
+            reason: format!("position {} has no offset in the index of its segment", self.next),
+        })?;
+        self.buf_offset = u64::from(*start_offset);
         self.buf.clear();
         self.buf_pos = 0;
         self.cursor = Some(Cursor { file: segment.file.clone(), path: segment.path.clone(), end_position, end_offset });
@@ -155,7 +160,9 @@ impl ReadAll {
         }
         let old_len = self.buf.len();
         self.buf.resize(old_len + (read_end - have_end) as usize, 0);
-        read_exact_at(cursor.file.as_ref(), &mut self.buf[old_len..], have_end, &cursor.path)
+        // Always `Some`: `buf` was just resized past `old_len`.
+        let tail = self.buf.get_mut(old_len..).unwrap_or_default();
+        read_exact_at(cursor.file.as_ref(), tail, have_end, &cursor.path)
     }
 
     /// The next record, borrowed from the reader's buffer (no allocation).
@@ -168,7 +175,9 @@ impl ReadAll {
                 let position = self.next;
                 self.next += 1;
                 let path_offset = self.buf_offset + start as u64;
-                let bytes = &self.buf[start..start + len];
+                // `advance` made sure the buffer holds the record; an empty slice would fail to
+                // decode (a typed error), not panic.
+                let bytes = self.buf.get(start..start + len).unwrap_or_default();
                 match record::decode_record(bytes) {
                     Ok(record) if record.position.0 == position => Some(Ok(record)),
                     Ok(record) => {
@@ -208,16 +217,14 @@ impl ReadAll {
         }
         let available = self.buf.len() - self.buf_pos;
         let cursor_path = self.cursor.as_ref().map(|c| c.path.clone()).unwrap_or_default();
-        if available < 8 {
+        let Some(&[l0, l1, l2, l3, ..]) = self.buf.get(self.buf_pos..).and_then(|rest| rest.first_chunk::<8>()) else {
             return Err(Error::Corruption {
                 segment: cursor_path.clone(),
                 offset: self.buf_offset + self.buf_pos as u64,
                 reason: "segment ends inside an indexed record".to_owned(),
             });
-        }
-        let mut raw = [0u8; 4];
-        raw.copy_from_slice(&self.buf[self.buf_pos..self.buf_pos + 4]);
-        let len = u32::from_le_bytes(raw) as usize + 8;
+        };
+        let len = u32::from_le_bytes([l0, l1, l2, l3]) as usize + 8;
         if len > record::RECORD_BYTES_MAX {
             return Err(Error::Corruption {
                 segment: cursor_path.clone(),

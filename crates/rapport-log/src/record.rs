@@ -44,41 +44,50 @@ pub(crate) fn encode_segment_header(first_position: Position) -> [u8; SEGMENT_HE
 
 /// Validates a segment header and returns its first position.
 pub(crate) fn decode_segment_header(bytes: &[u8]) -> Result<Position, String> {
-    if bytes.len() < SEGMENT_HEADER_BYTES {
+    let Some(header) = bytes.first_chunk::<SEGMENT_HEADER_BYTES>() else {
         return Err(format!("segment header is {} bytes, needs {SEGMENT_HEADER_BYTES}", bytes.len()));
-    }
-    let stored = u32_at(bytes, 28);
-    let computed = crc(&bytes[0..28]);
+    };
+    let stored = u32_at::<28, _>(header);
+    let computed = crc(&header[0..28]);
     if stored != computed {
         return Err(format!("segment header checksum mismatch: stored {stored:#010x}, computed {computed:#010x}"));
     }
-    if bytes[0..8] != SEGMENT_MAGIC {
+    if header[0..8] != SEGMENT_MAGIC {
         return Err("segment header has wrong magic bytes".to_owned());
     }
-    let version = u32_at(bytes, 8);
+    let version = u32_at::<8, _>(header);
     if version != FORMAT_VERSION {
         return Err(format!("unsupported segment format version {version} (this build reads {FORMAT_VERSION})"));
     }
-    Ok(Position(u64_at(bytes, 16)))
+    Ok(Position(u64_at::<16, _>(header)))
 }
 
-fn u16_at(bytes: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([bytes[at], bytes[at + 1]])
+/// The `W` bytes at the constant offset `AT` of a fixed-size header; a bad offset fails to
+/// compile, so reading a field costs no bounds check and cannot panic.
+fn array_at<const AT: usize, const W: usize, const N: usize>(bytes: &[u8; N]) -> [u8; W] {
+    const { assert!(AT + W <= N, "field runs past the end of the header") };
+    let mut raw = [0u8; W];
+    raw.copy_from_slice(&bytes[AT..AT + W]);
+    raw
 }
-fn u32_at(bytes: &[u8], at: usize) -> u32 {
-    let mut raw = [0u8; 4];
-    raw.copy_from_slice(&bytes[at..at + 4]);
-    u32::from_le_bytes(raw)
+fn u16_at<const AT: usize, const N: usize>(bytes: &[u8; N]) -> u16 {
+    u16::from_le_bytes(array_at::<AT, 2, N>(bytes))
 }
-fn u64_at(bytes: &[u8], at: usize) -> u64 {
-    let mut raw = [0u8; 8];
-    raw.copy_from_slice(&bytes[at..at + 8]);
-    u64::from_le_bytes(raw)
+fn u32_at<const AT: usize, const N: usize>(bytes: &[u8; N]) -> u32 {
+    u32::from_le_bytes(array_at::<AT, 4, N>(bytes))
 }
-fn id_at(bytes: &[u8], at: usize) -> EventId {
-    let mut raw = [0u8; 16];
-    raw.copy_from_slice(&bytes[at..at + 16]);
-    EventId(raw)
+fn u64_at<const AT: usize, const N: usize>(bytes: &[u8; N]) -> u64 {
+    u64::from_le_bytes(array_at::<AT, 8, N>(bytes))
+}
+fn id_at<const AT: usize, const N: usize>(bytes: &[u8; N]) -> EventId {
+    EventId(array_at::<AT, 16, N>(bytes))
+}
+
+/// Splits one metadata field (`u16` length, then that many bytes) off the front of `bytes`;
+/// `None` if `bytes` ends first.
+fn split_metadata_field(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, rest) = bytes.split_first_chunk::<2>()?;
+    rest.split_at_checked(usize::from(u16::from_le_bytes(*len)))
 }
 
 /// Fields the writer assigns at commit.
@@ -141,14 +150,24 @@ pub(crate) fn encode_record(out: &mut Vec<u8>, stream: &str, event: &EventData, 
     }
     out.extend_from_slice(&event.payload);
     debug_assert_eq!(out.len() - start, total);
-    let checksum = crc_of_record(&out[start..]);
-    out[start + 4..start + 8].copy_from_slice(&checksum.to_le_bytes());
+    patch_record_checksum(out, start);
+}
+
+/// Writes the checksum of the record just encoded at `out[start..]` into its checksum field.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "start was out.len() before the record was appended, and a record is at least RECORD_HEADER_BYTES long"
+)]
+fn patch_record_checksum(out: &mut [u8], start: usize) {
+    let record = &mut out[start..];
+    let checksum = crc_of_record(&record[0..4], &record[8..]);
+    record[4..8].copy_from_slice(&checksum.to_le_bytes());
 }
 
 /// The checksum covers the length field and everything after the checksum field.
-fn crc_of_record(record: &[u8]) -> u32 {
-    let partial = crc32c::crc32c_append(CRC_SEED, &record[0..4]);
-    crc32c::crc32c_append(partial, &record[8..])
+fn crc_of_record(length_field: &[u8], after_checksum: &[u8]) -> u32 {
+    let partial = crc32c::crc32c_append(CRC_SEED, length_field);
+    crc32c::crc32c_append(partial, after_checksum)
 }
 
 /// Why bytes are not a record.
@@ -197,17 +216,12 @@ impl<'a> RecordRef<'a> {
     /// Metadata entries, in stored order.
     pub fn metadata(&self) -> Vec<(String, String)> {
         let mut entries = Vec::new();
-        let mut at = 0;
-        let bytes = self.metadata;
-        // Validated at decode time, so every length fits.
-        while at + 2 <= bytes.len() {
-            let key_len = u16_at(bytes, at) as usize;
-            let key = String::from_utf8_lossy(&bytes[at + 2..at + 2 + key_len]).into_owned();
-            at += 2 + key_len;
-            let value_len = u16_at(bytes, at) as usize;
-            let value = String::from_utf8_lossy(&bytes[at + 2..at + 2 + value_len]).into_owned();
-            at += 2 + value_len;
-            entries.push((key, value));
+        let mut rest = self.metadata;
+        // Validated at decode time, so every length fits and fields come in pairs.
+        while let Some((key, after_key)) = split_metadata_field(rest) {
+            let Some((value, after_value)) = split_metadata_field(after_key) else { break };
+            entries.push((String::from_utf8_lossy(key).into_owned(), String::from_utf8_lossy(value).into_owned()));
+            rest = after_value;
         }
         entries
     }
@@ -249,10 +263,10 @@ impl<'a> RecordRef<'a> {
 
 /// Validates the record at the start of `bytes`.
 pub(crate) fn decode_record(bytes: &[u8]) -> Result<RecordRef<'_>, DecodeError> {
-    if bytes.len() < 8 {
+    let Some(prefix) = bytes.first_chunk::<8>() else {
         return Err(DecodeError::Incomplete { needed: None });
-    }
-    let len = u32_at(bytes, 0) as usize;
+    };
+    let len = u32_at::<0, _>(prefix) as usize;
     let total = len + 8;
     if total < RECORD_HEADER_BYTES {
         return Err(DecodeError::Invalid(format!("record length {total} is below the header size")));
@@ -260,56 +274,61 @@ pub(crate) fn decode_record(bytes: &[u8]) -> Result<RecordRef<'_>, DecodeError> 
     if total > RECORD_BYTES_MAX {
         return Err(DecodeError::Invalid(format!("record length {total} is over the maximum {RECORD_BYTES_MAX}")));
     }
-    if bytes.len() < total {
+    let Some(record) = bytes.get(..total) else {
         return Err(DecodeError::Incomplete { needed: Some(total) });
-    }
-    let record = &bytes[..total];
-    let stored = u32_at(record, 4);
-    let computed = crc_of_record(record);
+    };
+    // `total` is at least RECORD_HEADER_BYTES (checked above), so this split always succeeds.
+    let Some((header, body)) = record.split_first_chunk::<RECORD_HEADER_BYTES>() else {
+        return Err(DecodeError::Invalid(format!("record length {total} is below the header size")));
+    };
+    let stored = u32_at::<4, _>(header);
+    let computed = crc_of_record(&header[0..4], record.get(8..).unwrap_or_default());
     if stored != computed {
         return Err(DecodeError::Invalid(format!(
             "record checksum mismatch: stored {stored:#010x}, computed {computed:#010x}"
         )));
     }
-    let flags = record[106];
-    let stream_len = u16_at(record, 108) as usize;
-    let type_len = u16_at(record, 110) as usize;
-    let metadata_len = u32_at(record, 112) as usize;
-    let payload_len = u32_at(record, 116) as usize;
+    let flags = header[106];
+    let stream_len = u16_at::<108, _>(header) as usize;
+    let type_len = u16_at::<110, _>(header) as usize;
+    let metadata_len = u32_at::<112, _>(header) as usize;
+    let payload_len = u32_at::<116, _>(header) as usize;
     if RECORD_HEADER_BYTES + stream_len + type_len + metadata_len + payload_len != total {
         return Err(DecodeError::Invalid("record field lengths do not add up to the record length".to_owned()));
     }
-    let batch_index = u32_at(record, 32);
-    let batch_len = u32_at(record, 36);
+    let batch_index = u32_at::<32, _>(header);
+    let batch_len = u32_at::<36, _>(header);
     if batch_len == 0 || batch_index >= batch_len || batch_len as usize > BATCH_EVENTS_MAX {
         return Err(DecodeError::Invalid(format!("record batch index {batch_index} of {batch_len} is impossible")));
     }
-    let mut at = RECORD_HEADER_BYTES;
-    let stream = std::str::from_utf8(&record[at..at + stream_len])
-        .map_err(|_| DecodeError::Invalid("stream name is not UTF-8".to_owned()))?;
-    at += stream_len;
-    let event_type = std::str::from_utf8(&record[at..at + type_len])
-        .map_err(|_| DecodeError::Invalid("event type is not UTF-8".to_owned()))?;
-    at += type_len;
-    let metadata = &record[at..at + metadata_len];
+    // The lengths add up to `total` (checked above), so every split succeeds and the payload is
+    // what remains.
+    let lengths_do_not_add_up =
+        || DecodeError::Invalid("record field lengths do not add up to the record length".to_owned());
+    let (stream, body) = body.split_at_checked(stream_len).ok_or_else(lengths_do_not_add_up)?;
+    let stream =
+        std::str::from_utf8(stream).map_err(|_| DecodeError::Invalid("stream name is not UTF-8".to_owned()))?;
+    let (event_type, body) = body.split_at_checked(type_len).ok_or_else(lengths_do_not_add_up)?;
+    let event_type =
+        std::str::from_utf8(event_type).map_err(|_| DecodeError::Invalid("event type is not UTF-8".to_owned()))?;
+    let (metadata, payload) = body.split_at_checked(metadata_len).ok_or_else(lengths_do_not_add_up)?;
     validate_metadata(metadata)?;
-    at += metadata_len;
-    let payload = &record[at..at + payload_len];
-    let correlation = id_at(record, 72);
-    let causation = id_at(record, 88);
+    debug_assert_eq!(payload.len(), payload_len);
+    let correlation = id_at::<72, _>(header);
+    let causation = id_at::<88, _>(header);
     Ok(RecordRef {
         len: total,
-        position: Position(u64_at(record, 8)),
-        version: StreamVersion(u64_at(record, 16)),
-        durable_before: u64_at(record, 24),
+        position: Position(u64_at::<8, _>(header)),
+        version: StreamVersion(u64_at::<16, _>(header)),
+        durable_before: u64_at::<24, _>(header),
         batch_index,
         batch_len,
-        id: id_at(record, 40),
-        recorded_at: Timestamp(u64_at(record, 56) as i64),
-        occurred_at: Timestamp(u64_at(record, 64) as i64),
+        id: id_at::<40, _>(header),
+        recorded_at: Timestamp(u64_at::<56, _>(header) as i64),
+        occurred_at: Timestamp(u64_at::<64, _>(header) as i64),
         correlation_id: (flags & FLAG_CORRELATION != 0).then_some(correlation),
         causation_id: (flags & FLAG_CAUSATION != 0).then_some(causation),
-        schema_version: u16_at(record, 104),
+        schema_version: u16_at::<104, _>(header),
         stream,
         event_type,
         metadata,
@@ -319,19 +338,13 @@ pub(crate) fn decode_record(bytes: &[u8]) -> Result<RecordRef<'_>, DecodeError> 
 
 fn validate_metadata(bytes: &[u8]) -> Result<(), DecodeError> {
     let invalid = || DecodeError::Invalid("metadata block is malformed".to_owned());
-    let mut at = 0;
+    let mut rest = bytes;
     let mut entries = 0;
-    while at < bytes.len() {
+    while !rest.is_empty() {
         for _ in 0..2 {
-            if at + 2 > bytes.len() {
-                return Err(invalid());
-            }
-            let len = u16_at(bytes, at) as usize;
-            if at + 2 + len > bytes.len() {
-                return Err(invalid());
-            }
-            std::str::from_utf8(&bytes[at + 2..at + 2 + len]).map_err(|_| invalid())?;
-            at += 2 + len;
+            let (field, after) = split_metadata_field(rest).ok_or_else(invalid)?;
+            std::str::from_utf8(field).map_err(|_| invalid())?;
+            rest = after;
         }
         entries += 1;
     }

@@ -143,12 +143,10 @@ pub(crate) fn encode_watermark(durable_end: u64) -> [u8; WATERMARK_BYTES] {
 }
 
 fn decode_watermark(bytes: &[u8]) -> Option<u64> {
-    if bytes.len() < WATERMARK_BYTES {
-        return None;
-    }
+    let bytes = bytes.first_chunk::<WATERMARK_BYTES>()?;
     let magic = u32::from_le_bytes(bytes[0..4].try_into().ok()?);
     let stored = u32::from_le_bytes(bytes[4..8].try_into().ok()?);
-    if magic != WATERMARK_MAGIC || stored != record::crc(&bytes[8..WATERMARK_BYTES]) {
+    if magic != WATERMARK_MAGIC || stored != record::crc(&bytes[8..]) {
         return None;
     }
     Some(u64::from_le_bytes(bytes[8..16].try_into().ok()?))
@@ -159,19 +157,19 @@ fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
     move |source| Error::io(context, source)
 }
 
-/// Reads up to `buf.len()` bytes at `offset`; fewer only at the end of the file.
+/// Reads up to `buf.len()` bytes at `offset`; fewer only at the end of the file. The count it
+/// returns is at most `buf.len()`.
 fn read_full_at(file: &dyn StorageFile, buf: &mut [u8], offset: u64, path: &Path) -> Result<usize> {
     let mut done = 0;
-    while done < buf.len() {
-        let n = file
-            .read_at(&mut buf[done..], offset + done as u64)
-            .map_err(io_err(format!("reading {}", path.display())))?;
+    while let Some(rest) = buf.get_mut(done..).filter(|rest| !rest.is_empty()) {
+        let n = file.read_at(rest, offset + done as u64).map_err(io_err(format!("reading {}", path.display())))?;
         if n == 0 {
             break;
         }
         done += n;
     }
-    Ok(done)
+    // A `read_at` that claims more than it was given cannot push the count past `buf`.
+    Ok(done.min(buf.len()))
 }
 
 /// Fails with [`Error::NotARegularFile`] unless `path` is a regular file (or missing: `Ok(None)`).
@@ -212,7 +210,8 @@ pub(crate) fn read_watermark(storage: &dyn Storage, dir: &Path, attempts: u32) -
     for _ in 0..attempts.max(1) {
         let mut bytes = [0u8; WATERMARK_BYTES];
         let n = read_full_at(file.as_ref(), &mut bytes, 0, &path)?;
-        if let Some(value) = decode_watermark(&bytes[..n]) {
+        // `n <= WATERMARK_BYTES`: `read_full_at` never returns more than it was given.
+        if let Some(value) = decode_watermark(bytes.get(..n).unwrap_or_default()) {
             return Ok(Watermark { value, trusted: true, note: None });
         }
     }
@@ -320,7 +319,9 @@ impl<'f> Window<'f> {
             let read_from = self.start + old_len as u64;
             if new_end > read_from {
                 self.buf.resize(old_len + (new_end - read_from) as usize, 0);
-                let n = read_full_at(self.file, &mut self.buf[old_len..], read_from, self.path)?;
+                // Always `Some`: `buf` was just resized past `old_len`.
+                let tail = self.buf.get_mut(old_len..).unwrap_or_default();
+                let n = read_full_at(self.file, tail, read_from, self.path)?;
                 // The file may be shorter than its length said (a writer truncating it).
                 self.buf.truncate(old_len + n);
             }
@@ -334,11 +335,12 @@ impl<'f> Window<'f> {
         while offset < self.file_len {
             let chunk_len = ((self.file_len - offset) as usize).min(ZEROS.len());
             let chunk = self.at(offset, chunk_len)?;
-            let chunk = &chunk[..chunk.len().min(chunk_len)];
+            let chunk = chunk.get(..chunk_len).unwrap_or(chunk);
             if chunk.is_empty() {
                 return Ok(self.file_len);
             }
-            if chunk == &ZEROS[..chunk.len()] {
+            // `chunk_len <= ZEROS.len()`, so the prefix of `ZEROS` always exists.
+            if ZEROS.get(..chunk.len()).is_some_and(|zeros| chunk == zeros) {
                 offset += chunk.len() as u64;
                 continue;
             }
@@ -355,11 +357,10 @@ impl<'f> Window<'f> {
 
     /// The size a record at `offset` declares (clamped to what a record can be).
     fn declared_len(&mut self, offset: u64) -> Result<Option<usize>> {
-        let head = self.at(offset, 4)?;
-        if head.len() < 4 {
+        let Some(head) = self.at(offset, 4)?.first_chunk::<4>() else {
             return Ok(None);
-        }
-        let total = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize + 8;
+        };
+        let total = u32::from_le_bytes(*head) as usize + 8;
         Ok((RECORD_HEADER_BYTES..=RECORD_BYTES_MAX).contains(&total).then_some(total))
     }
 }
@@ -596,7 +597,8 @@ impl Scanner {
     ) -> Result<Option<Damage>> {
         let mut window = Window::new(file, path, file_len, self.window_bytes);
         let Some(seg_pos) = self.index.segments.len().checked_sub(1) else { return Ok(None) };
-        let mut offset = self.index.segments[seg_pos].end_offset;
+        let Some(last_segment) = self.index.segments.get(seg_pos) else { return Ok(None) };
+        let mut offset = last_segment.end_offset;
         let mut pending: Vec<PendingRecord> = Vec::new();
         let mut batch_start = offset;
         let mut batch_len = 0u32;
@@ -633,7 +635,7 @@ impl Scanner {
             let position_expected = self.index.end + pending.len() as u64;
             let slot = pending_versions.iter().position(|(stream, _)| stream == record.stream);
             let version_expected = match slot {
-                Some(slot) => pending_versions[slot].1,
+                Some(slot) => pending_slot(&mut pending_versions, slot).1,
                 None => {
                     let in_base = base.and_then(|b| b.index.streams.get(record.stream)).map_or(0, |v| v.len() as u64);
                     in_base + self.index.streams.get(record.stream).map_or(0, |v| v.len() as u64)
@@ -675,7 +677,7 @@ impl Scanner {
             }
             let stream_slot = match slot {
                 Some(slot) => {
-                    pending_versions[slot].1 = version_expected + 1;
+                    pending_slot(&mut pending_versions, slot).1 = version_expected + 1;
                     slot
                 }
                 None => {
@@ -688,13 +690,15 @@ impl Scanner {
             offset += record.len as u64;
             if pending.len() as u32 == batch_len {
                 // The batch is complete: it becomes part of the log.
-                let segment = &mut self.index.segments[seg_pos];
+                let Some(segment) = self.index.segments.get_mut(seg_pos) else {
+                    unreachable!("segment {seg_pos} of the scan left the index during the scan")
+                };
                 for entry in pending.drain(..) {
                     let position = self.index.end;
                     self.index.end += 1;
                     assert!(entry.offset <= u64::from(u32::MAX), "segment offset {} over 4 GiB", entry.offset);
                     segment.offsets.push(entry.offset as u32);
-                    let stream = &pending_versions[entry.stream_slot].0;
+                    let stream = &pending_slot(&mut pending_versions, entry.stream_slot).0;
                     match self.index.streams.get_mut(stream.as_str()) {
                         Some(positions) => positions.push(position),
                         None => {
@@ -794,6 +798,15 @@ fn vouching_record(window: &mut Window<'_>, cut: u64, damaged_position: u64) -> 
     Ok(None)
 }
 
+/// The `(stream, next version)` entry `slot` of the batch in progress.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "slots come from `position` on this vec or its length before a `push`; it is cleared only with the batch's pending records"
+)]
+fn pending_slot(pending_versions: &mut [(String, u64)], slot: usize) -> &mut (String, u64) {
+    &mut pending_versions[slot]
+}
+
 /// Whether the damaged record at `at` holds a sector that never landed: a whole
 /// [`TORN_WRITE_SECTOR_BYTES`] sector of zeros, clipped to the record's start and the file's end
 /// (docs/design/log-format.md, case 9).
@@ -806,7 +819,7 @@ fn has_unlanded_sector(window: &mut Window<'_>, at: u64) -> Result<bool> {
         let hi = (sector + TORN_WRITE_SECTOR_BYTES).min(window.file_len);
         let piece_len = (hi - lo) as usize;
         let piece = window.at(lo, piece_len)?;
-        let piece = &piece[..piece.len().min(piece_len)];
+        let piece = piece.get(..piece_len).unwrap_or(piece);
         let long_enough = lo == at || piece.len() as u64 >= UNLANDED_PIECE_BYTES_MIN;
         if piece.len() == piece_len && long_enough && piece.iter().all(|b| *b == 0) {
             return Ok(true);
@@ -970,12 +983,14 @@ pub(crate) fn recover(storage: &dyn Storage, dir: &Path, mode: RecoveryMode) -> 
             let mut chunk = vec![0u8; ((last.end_offset - from) as usize).min(SCAN_WINDOW_BYTES)];
             while from < last.end_offset {
                 let len = ((last.end_offset - from) as usize).min(chunk.len());
-                let n = read_full_at(last.file.as_ref(), &mut chunk[..len], from, &last.path)?;
+                // `len <= chunk.len()`, and `read_full_at` returns at most `len`.
+                let buf = chunk.get_mut(..len).unwrap_or_default();
+                let n = read_full_at(last.file.as_ref(), buf, from, &last.path)?;
                 if n == 0 {
                     break;
                 }
                 last.file
-                    .write_all_at(&chunk[..n], from)
+                    .write_all_at(buf.get(..n).unwrap_or_default(), from)
                     .map_err(io_err(format!("rewriting the unsynced tail of {}", last.path.display())))?;
                 from += n as u64;
             }

@@ -175,7 +175,10 @@ impl SimStorage {
                             if state.next_random().is_multiple_of(2) {
                                 let lo = (start - offset) as usize;
                                 let hi = (piece_end - offset) as usize;
-                                write_into(&mut image, start, &data[lo..hi]);
+                                // `offset <= start < piece_end <= end`: always inside `data`.
+                                if let Some(piece) = data.get(lo..hi) {
+                                    write_into(&mut image, start, piece);
+                                }
                             }
                             start = piece_end;
                         }
@@ -236,10 +239,14 @@ impl SimStorage {
 
 fn write_into(image: &mut Vec<u8>, offset: u64, data: &[u8]) {
     let offset = offset as usize;
-    if image.len() < offset + data.len() {
-        image.resize(offset + data.len(), 0);
+    let end = offset + data.len();
+    if image.len() < end {
+        image.resize(end, 0);
     }
-    image[offset..offset + data.len()].copy_from_slice(data);
+    // Always `Some`: `image` was just grown to `end`.
+    if let Some(target) = image.get_mut(offset..end) {
+        target.copy_from_slice(data);
+    }
 }
 
 fn apply_dir_op(dirs: &mut BTreeMap<PathBuf, u64>, op: DirOp) {
@@ -279,12 +286,9 @@ impl StorageFile for SimHandle {
         let inode = self.inode;
         self.with_file(|state| {
             let file = state.files.get(&inode).ok_or_else(dead)?;
-            let offset = offset as usize;
-            if offset >= file.current.len() {
-                return Ok(0);
-            }
-            let n = buf.len().min(file.current.len() - offset);
-            buf[..n].copy_from_slice(&file.current[offset..offset + n]);
+            let Some(rest) = file.current.get(offset as usize..) else { return Ok(0) };
+            let n = buf.len().min(rest.len());
+            buf.iter_mut().zip(rest).for_each(|(to, from)| *to = *from);
             Ok(n)
         })
     }

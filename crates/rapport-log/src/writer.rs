@@ -531,7 +531,8 @@ impl Writer {
         }
         while at < target {
             let n = (target - at).min(self.zeros.len() as u64) as usize;
-            self.init.segment_file.write_all_at(&self.zeros[..n], at)?;
+            // `n <= zeros.len()`, so the prefix always exists.
+            self.init.segment_file.write_all_at(self.zeros.get(..n).unwrap_or_default(), at)?;
             at += n as u64;
         }
         self.file_len = target;
@@ -551,7 +552,10 @@ impl Writer {
             segment.offsets.reserve(placed.len());
             // Records of one stream write are consecutive: one stream lookup per write.
             for run in placed.chunk_by(|a, b| (a.request_idx, a.write_idx) == (b.request_idx, b.write_idx)) {
-                let stream = &accepted[run[0].request_idx].writes[run[0].write_idx].stream;
+                let write =
+                    run.first().and_then(|record| accepted.get(record.request_idx)?.writes.get(record.write_idx));
+                let Some(write) = write else { unreachable!("placed records name accepted writes") };
+                let stream = &write.stream;
                 if !streams.contains_key(stream.as_str()) {
                     streams.insert(stream.clone(), crate::index::PositionList::default());
                 }

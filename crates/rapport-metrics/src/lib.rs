@@ -31,6 +31,8 @@
 //! assert_eq!(m.requester_wait.calendar, 90.0); // new 0..90, then solved
 //! ```
 #![deny(missing_docs)]
+// Library code returns typed errors instead of panicking on input (clippy.toml allows these in tests).
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 pub mod clv;
 mod error;

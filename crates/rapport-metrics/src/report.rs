@@ -100,8 +100,17 @@ impl Ranked<'_> {
     fn drill(&self, mut ranks: Vec<u32>) -> Drill {
         ranks.sort_unstable();
         ranks.dedup();
-        let tickets: Vec<TicketId> = ranks.iter().map(|rank| self.ids[*rank as usize].clone()).collect();
+        let tickets: Vec<TicketId> = ranks.iter().map(|rank| self.id_of(*rank).clone()).collect();
         Drill { count: tickets.len(), tickets }
+    }
+
+    /// The id of the ticket of rank `rank`.
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "ranks are indices into ids: a Row's rank is its record's index in the records ids is built from"
+    )]
+    fn id_of(&self, rank: u32) -> &TicketId {
+        self.ids[rank as usize]
     }
 }
 
@@ -369,11 +378,11 @@ impl Calendar {
         let mut day = first_day;
         while day <= last_day {
             let keys = period_keys(day);
-            for (kind, key) in keys.into_iter().enumerate() {
-                if calendar.names[kind].last() != Some(&key) {
-                    calendar.names[kind].push(key);
+            for ((key, names), row_of_day) in keys.into_iter().zip(&mut calendar.names).zip(&mut calendar.row_of_day) {
+                if names.last() != Some(&key) {
+                    names.push(key);
                 }
-                calendar.row_of_day[kind].push(calendar.names[kind].len() - 1);
+                row_of_day.push(names.len() - 1);
             }
             day += 1;
         }
@@ -387,7 +396,16 @@ impl Calendar {
     /// The row of instant `at` for granularity `kind`, if its day is covered.
     fn row(&self, kind: usize, at: i64) -> Option<usize> {
         let index = usize::try_from(day_of(at) - self.first_day).ok()?;
-        self.row_of_day[kind].get(index).copied()
+        self.row_of_day.get(kind)?.get(index).copied()
+    }
+
+    /// The row names of granularity `kind`.
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "kind is one of the constants 0, 1, 2 the report passes, one per granularity"
+    )]
+    fn names(&self, kind: usize) -> &[String] {
+        &self.names[kind]
     }
 }
 
@@ -420,17 +438,18 @@ fn periods(
     (from, to): (Option<i64>, i64),
     kind: usize,
 ) -> Vec<PeriodRow> {
-    let mut buckets: Vec<(Vec<u32>, Vec<u32>)> = vec![Default::default(); calendar.names[kind].len()];
+    let mut buckets: Vec<(Vec<u32>, Vec<u32>)> = vec![Default::default(); calendar.names(kind).len()];
     for row in rows {
         let record = row.record;
         if in_range(record.state.created_at, from, to) {
-            if let Some(index) = calendar.row(kind, record.state.created_at) {
-                buckets[index].0.push(row.rank);
+            // Rows of `kind` are indices of its names, so the bucket always exists.
+            if let Some((created, _)) = calendar.row(kind, record.state.created_at).and_then(|i| buckets.get_mut(i)) {
+                created.push(row.rank);
             }
         }
         if let Some(solved) = solved_at(record).filter(|at| in_range(*at, from, to)) {
-            if let Some(index) = calendar.row(kind, solved) {
-                buckets[index].1.push(row.rank);
+            if let Some((_, solved)) = calendar.row(kind, solved).and_then(|i| buckets.get_mut(i)) {
+                solved.push(row.rank);
             }
         }
     }
@@ -438,7 +457,7 @@ fn periods(
     let mut previous: Option<(usize, usize)> = None;
     buckets
         .into_iter()
-        .zip(&calendar.names[kind])
+        .zip(calendar.names(kind))
         .map(|((created, solved), period)| {
             let (created, solved) = (ranked.drill(created), ranked.drill(solved));
             let row = PeriodRow {
@@ -457,31 +476,31 @@ fn periods(
 /// A ticket is unsolved at instant `x` when the latest of its transitions before `x` (by time,
 /// ties in fold order) says so; a ticket without transitions before `x` does not exist yet.
 fn backlog(rows: &[&Row<'_>], ranked: &Ranked<'_>, calendar: &Calendar) -> Vec<BacklogRow> {
-    let mut changes: Vec<(i64, usize, usize, bool)> = Vec::new();
+    // `(at, ticket index, order, unsolved, rank)`; sorted by the first three, which are unique.
+    let mut changes: Vec<(i64, usize, usize, bool, u32)> = Vec::new();
     for (ticket_index, row) in rows.iter().enumerate() {
         for (order, (at, unsolved)) in row.record.transitions.iter().enumerate() {
-            changes.push((*at, ticket_index, order, *unsolved));
+            changes.push((*at, ticket_index, order, *unsolved, row.rank));
         }
     }
-    changes.sort_unstable_by_key(|(at, ticket, order, _)| (*at, *ticket, *order));
+    changes.sort_unstable_by_key(|(at, ticket, order, _, _)| (*at, *ticket, *order));
     let mut open: BTreeSet<u32> = BTreeSet::new();
     let mut next = 0;
     let mut out = Vec::with_capacity(calendar.days());
     for (index, day_name) in calendar.names[0].iter().enumerate() {
         let day_end = (calendar.first_day + index as i64 + 1).saturating_mul(DAY_MICROS);
-        while let Some((at, ticket, _, unsolved)) = changes.get(next) {
+        while let Some((at, _, _, unsolved, rank)) = changes.get(next) {
             if *at >= day_end {
                 break;
             }
-            let rank = rows[*ticket].rank;
             if *unsolved {
-                open.insert(rank);
+                open.insert(*rank);
             } else {
-                open.remove(&rank);
+                open.remove(rank);
             }
             next += 1;
         }
-        let tickets: Vec<TicketId> = open.iter().map(|rank| ranked.ids[*rank as usize].clone()).collect();
+        let tickets: Vec<TicketId> = open.iter().map(|rank| ranked.id_of(*rank).clone()).collect();
         out.push(BacklogRow { day: day_name.clone(), unsolved: Drill { count: tickets.len(), tickets } });
     }
     out
@@ -547,15 +566,16 @@ fn satisfaction<'a>(ratings: impl IntoIterator<Item = &'a RatingRecord>) -> Sati
 }
 
 fn satisfaction_rows(ratings: &[&RatingRecord], calendar: &Calendar, kind: usize) -> Vec<SatisfactionRow> {
-    let mut buckets: Vec<Vec<&RatingRecord>> = vec![Vec::new(); calendar.names[kind].len()];
+    let mut buckets: Vec<Vec<&RatingRecord>> = vec![Vec::new(); calendar.names(kind).len()];
     for rating in ratings {
-        if let Some(index) = calendar.row(kind, rating.at) {
-            buckets[index].push(rating);
+        // Rows of `kind` are indices of its names, so the bucket always exists.
+        if let Some(bucket) = calendar.row(kind, rating.at).and_then(|i| buckets.get_mut(i)) {
+            bucket.push(rating);
         }
     }
     buckets
         .into_iter()
-        .zip(&calendar.names[kind])
+        .zip(calendar.names(kind))
         .map(|(ratings, period)| SatisfactionRow {
             period: period.clone(),
             satisfaction: satisfaction(ratings.iter().copied()),

@@ -92,7 +92,10 @@ impl OffsetTable {
     /// The offset in force at `at`, and the index of the next change after `at`.
     fn at(&self, at: i64) -> (i64, usize) {
         let next = self.changes.partition_point(|(change, _)| *change <= at);
-        let offset = if next == 0 { self.first } else { self.changes[next - 1].1 };
+        let offset = match next.checked_sub(1).and_then(|last| self.changes.get(last)) {
+            Some((_, offset)) => *offset,
+            None => self.first,
+        };
         (offset, next)
     }
 }
@@ -157,6 +160,12 @@ impl fmt::Debug for Schedule {
 }
 
 /// Monday = 0 of local day number `day` (1970-01-01 was a Thursday).
+/// The entry of `weekday` in a per-weekday array (Monday first).
+#[expect(clippy::indexing_slicing, reason = "num_days_from_monday is in 0..7, the array's length")]
+fn weekday_slot<T>(days: &mut [T; 7], weekday: Weekday) -> &mut T {
+    &mut days[weekday.num_days_from_monday() as usize]
+}
+
 fn weekday_index(day: i64) -> usize {
     (day + 3).rem_euclid(7) as usize
 }
@@ -188,9 +197,9 @@ impl Schedule {
             }
         }
         open.sort_by_key(|i| (i.weekday.num_days_from_monday(), i.start_minute));
-        for pair in open.windows(2) {
-            if pair[0].weekday == pair[1].weekday && pair[1].start_minute < pair[0].end_minute {
-                return Err(bad(format!("overlapping intervals on {}", pair[0].weekday)));
+        for (first, second) in open.iter().zip(open.iter().skip(1)) {
+            if first.weekday == second.weekday && second.start_minute < first.end_minute {
+                return Err(bad(format!("overlapping intervals on {}", first.weekday)));
             }
         }
         let holidays: BTreeSet<NaiveDate> = holidays.into_iter().collect();
@@ -199,7 +208,7 @@ impl Schedule {
         }
         let mut day_intervals: [Vec<(i64, i64)>; 7] = Default::default();
         for interval in &open {
-            let day = &mut day_intervals[interval.weekday.num_days_from_monday() as usize];
+            let day = weekday_slot(&mut day_intervals, interval.weekday);
             day.push((
                 i64::from(interval.start_minute) * MINUTE_MICROS,
                 i64::from(interval.end_minute) * MINUTE_MICROS,
@@ -209,17 +218,19 @@ impl Schedule {
             }
         }
         let mut week_prefix = [0i64; 8];
-        for weekday in 0..7 {
-            let day_open: i64 = day_intervals[weekday].iter().map(|(start, end)| end - start).sum();
-            week_prefix[weekday + 1] = week_prefix[weekday] + day_open;
+        let mut open_before = 0;
+        for (prefix, day) in week_prefix.iter_mut().skip(1).zip(&day_intervals) {
+            open_before += day.iter().map(|(start, end)| end - start).sum::<i64>();
+            *prefix = open_before;
         }
         let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
         let holiday_days: Vec<i64> = holidays.iter().map(|date| (*date - epoch).num_days()).collect();
         let mut holiday_prefix = Vec::with_capacity(holiday_days.len() + 1);
         holiday_prefix.push(0);
         for day in &holiday_days {
-            let weekday = weekday_index(*day);
-            let closed = week_prefix[weekday + 1] - week_prefix[weekday];
+            let closed: i64 = day_intervals
+                .get(weekday_index(*day))
+                .map_or(0, |day| day.iter().map(|(start, end)| end - start).sum());
             holiday_prefix.push(holiday_prefix.last().copied().unwrap_or(0) + closed);
         }
         Ok(Schedule {
@@ -301,13 +312,40 @@ impl Schedule {
         &self.holidays
     }
 
+    /// The open intervals of weekday `weekday` (0 = Monday).
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "weekdays come from rem_euclid(7), so they are below 7, the length of day_intervals"
+    )]
+    fn intervals_of(&self, weekday: usize) -> &[(i64, i64)] {
+        &self.day_intervals[weekday]
+    }
+
+    /// Open microseconds of the weekdays before `weekday` (0 = Monday) in the week pattern.
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "weekdays come from rem_euclid(7), so they are below 7; week_prefix has 8"
+    )]
+    fn open_before_weekday(&self, weekday: usize) -> i64 {
+        self.week_prefix[weekday]
+    }
+
+    /// Open microseconds that the first `count` holidays close.
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "count comes from partition_point on holiday_days, so it is at most holiday_days.len(), and holiday_prefix has one entry more (built in new)"
+    )]
+    fn closed_by_holidays(&self, count: usize) -> i64 {
+        self.holiday_prefix[count]
+    }
+
     fn is_always_open(&self) -> bool {
         self.week_prefix[7] == WEEK_MICROS && self.holiday_days.is_empty()
     }
 
     /// Open microseconds of weekday `weekday` before `micros` after local midnight.
     fn open_in_day(&self, weekday: usize, micros: i64) -> i64 {
-        self.day_intervals[weekday].iter().map(|(start, end)| (micros.min(*end) - start).max(0)).sum()
+        self.intervals_of(weekday).iter().map(|(start, end)| (micros.min(*end) - start).max(0)).sum()
     }
 
     /// Open microseconds on the local (naive) timeline from a fixed origin (a Monday midnight)
@@ -318,9 +356,10 @@ impl Schedule {
         let since_monday = day - 4; // 1970-01-05 was a Monday
         let weekday = since_monday.rem_euclid(7) as usize;
         let today = self.open_in_day(weekday, in_day);
-        let raw = since_monday.div_euclid(7) * self.week_prefix[7] + self.week_prefix[weekday] + today;
+        let raw = since_monday.div_euclid(7) * self.week_prefix[7] + self.open_before_weekday(weekday) + today;
         let before = self.holiday_days.partition_point(|holiday| *holiday < day);
-        let closed = self.holiday_prefix[before] + if self.holiday_days.get(before) == Some(&day) { today } else { 0 };
+        let closed =
+            self.closed_by_holidays(before) + if self.holiday_days.get(before) == Some(&day) { today } else { 0 };
         raw - closed
     }
 
@@ -334,7 +373,7 @@ impl Schedule {
         loop {
             let weekday = weekday_index(day);
             if self.holiday_days.binary_search(&day).is_err() {
-                for (start, end) in &self.day_intervals[weekday] {
+                for (start, end) in self.intervals_of(weekday) {
                     if *end <= in_day {
                         continue;
                     }
@@ -353,7 +392,7 @@ impl Schedule {
                 let weeks = (need - 1) / week_open;
                 let first = self.holiday_days.partition_point(|h| *h < day);
                 let last = self.holiday_days.partition_point(|h| *h < day + 7 * weeks);
-                let closed = self.holiday_prefix[last] - self.holiday_prefix[first];
+                let closed = self.closed_by_holidays(last) - self.closed_by_holidays(first);
                 need -= weeks * week_open - closed;
                 day += 7 * weeks;
             }
@@ -373,12 +412,15 @@ impl Schedule {
         let mut start = from;
         let mut total = 0;
         loop {
-            let end = self.offsets.changes.get(next).map_or(to, |(change, _)| (*change).min(to));
+            let change = self.offsets.changes.get(next);
+            let end = change.map_or(to, |(change, _)| (*change).min(to));
             total += self.cumulative(end + offset) - self.cumulative(start + offset);
             if end >= to {
                 return total;
             }
-            offset = self.offsets.changes[next].1;
+            // `end < to` only happens before a next change.
+            let Some((_, change_offset)) = change else { return total };
+            offset = *change_offset;
             start = end;
             next += 1;
         }
@@ -400,7 +442,8 @@ impl Schedule {
         let mut start = from;
         let mut left = business;
         loop {
-            let end = self.offsets.changes.get(next).map_or(horizon, |(change, _)| (*change).min(horizon));
+            let change = self.offsets.changes.get(next);
+            let end = change.map_or(horizon, |(change, _)| (*change).min(horizon));
             let available = self.cumulative(end + offset) - self.cumulative(start + offset);
             if available >= left {
                 let local = self.advance(start + offset, left);
@@ -411,7 +454,9 @@ impl Schedule {
             if end >= horizon {
                 return None;
             }
-            offset = self.offsets.changes[next].1;
+            // `end < horizon` only happens before a next change.
+            let (_, change_offset) = change?;
+            offset = *change_offset;
             start = end;
             next += 1;
         }

@@ -90,16 +90,22 @@ fn is_placeholder_phone(value: &str) -> bool {
     if bytes.is_empty() || !bytes.iter().all(u8::is_ascii_digit) {
         return false;
     }
-    let same_digit = |part: &[u8]| part.iter().all(|&b| b == part[0]);
+    // An empty part counts as one repeated digit, as `all` on nothing is true.
+    let same_digit = |part: &[u8]| part.first().is_none_or(|&first| part.iter().all(|&b| b == first));
+    /// Neighbouring digits `(d[i], d[i + 1])`.
+    fn pairs(part: &[u8]) -> impl Iterator<Item = (u8, u8)> + '_ {
+        part.iter().copied().zip(part.iter().copied().skip(1))
+    }
     // Consecutive digits, ascending or descending, wrapping 9 -> 0 (`1234567890`).
     let consecutive = |part: &[u8]| {
-        part.windows(2).all(|w| (w[0] - b'0' + 1) % 10 == w[1] - b'0')
-            || part.windows(2).all(|w| (w[1] - b'0' + 1) % 10 == w[0] - b'0')
+        pairs(part).all(|(a, b)| (a - b'0' + 1) % 10 == b - b'0')
+            || pairs(part).all(|(a, b)| (b - b'0' + 1) % 10 == a - b'0')
     };
     if same_digit(bytes) {
         return true;
     }
-    if bytes.len() >= REPEATED_TRAILING_DIGITS_MIN && same_digit(&bytes[bytes.len() - REPEATED_TRAILING_DIGITS_MIN..]) {
+    let trailing = bytes.len().checked_sub(REPEATED_TRAILING_DIGITS_MIN).and_then(|start| bytes.get(start..));
+    if trailing.is_some_and(same_digit) {
         return true;
     }
     // The country code has 1 to 3 digits; without looking it up, try each split.

@@ -65,6 +65,13 @@ pub(crate) fn minimize<F: FnMut(&[f64]) -> f64>(
     Minimum { evaluations, converged: false, ..best }
 }
 
+/// Puts `vertex` in place of the worst vertex (the last one after the sort).
+fn replace_worst(simplex: &mut [(Vec<f64>, f64)], vertex: (Vec<f64>, f64)) {
+    if let Some(worst) = simplex.last_mut() {
+        *worst = vertex;
+    }
+}
+
 /// One Nelder–Mead run from `start`.
 pub(crate) fn nelder_mead<F: FnMut(&[f64]) -> f64>(
     objective: &mut F,
@@ -86,8 +93,8 @@ pub(crate) fn nelder_mead<F: FnMut(&[f64]) -> f64>(
     let first = evaluate(start, &mut evaluations);
     simplex.push((start.to_vec(), first));
     for i in 0..n {
-        let mut vertex = start.to_vec();
-        vertex[i] += options.initial_step;
+        let vertex: Vec<f64> =
+            start.iter().enumerate().map(|(j, x)| if j == i { x + options.initial_step } else { *x }).collect();
         let value = evaluate(&vertex, &mut evaluations);
         simplex.push((vertex, value));
     }
@@ -95,11 +102,13 @@ pub(crate) fn nelder_mead<F: FnMut(&[f64]) -> f64>(
     let mut centroid = vec![0.0; n];
     loop {
         simplex.sort_by(|left, right| left.1.total_cmp(&right.1));
-        let best_value = simplex[0].1;
+        // The simplex always holds `n + 1` vertices, best first after the sort.
+        let Some(((best_vertex, best_value), others)) = simplex.split_first() else { break };
+        let best_value = *best_value;
         let f_spread = simplex.iter().map(|(_, value)| (value - best_value).abs()).fold(0.0_f64, f64::max);
-        let x_spread = simplex[1..]
+        let x_spread = others
             .iter()
-            .flat_map(|(vertex, _)| vertex.iter().zip(&simplex[0].0).map(|(x, best)| (x - best).abs()))
+            .flat_map(|(vertex, _)| vertex.iter().zip(best_vertex).map(|(x, best)| (x - best).abs()))
             .fold(0.0_f64, f64::max);
         // `f_spread` is NaN when every value is +∞: not converged.
         if f_spread <= options.f_tol && x_spread <= options.x_tol {
@@ -110,52 +119,54 @@ pub(crate) fn nelder_mead<F: FnMut(&[f64]) -> f64>(
             break;
         }
         centroid.iter_mut().for_each(|c| *c = 0.0);
-        for (vertex, _) in &simplex[..n] {
+        for (vertex, _) in simplex.iter().take(n) {
             for (c, x) in centroid.iter_mut().zip(vertex) {
                 *c += x / n as f64;
             }
         }
-        let worst_value = simplex[n].1;
-        let second_worst_value = simplex[n - 1].1;
+        // `n >= 1` here, so there are at least two vertices.
+        let [.., (_, second_worst_value), (worst_vertex, worst_value)] = simplex.as_slice() else { break };
+        let (second_worst_value, worst_value) = (*second_worst_value, *worst_value);
         let along = |coefficient: f64, toward: &[f64]| -> Vec<f64> {
             centroid.iter().zip(toward).map(|(c, x)| c + coefficient * (x - c)).collect()
         };
         // Reflection of the worst vertex through the centroid of the others.
-        let reflected = along(-1.0, &simplex[n].0);
+        let reflected = along(-1.0, worst_vertex);
         let reflected_value = evaluate(&reflected, &mut evaluations);
         if reflected_value < best_value {
-            let expanded = along(-2.0, &simplex[n].0);
+            let expanded = along(-2.0, worst_vertex);
             let expanded_value = evaluate(&expanded, &mut evaluations);
-            simplex[n] = if expanded_value < reflected_value {
+            let replacement = if expanded_value < reflected_value {
                 (expanded, expanded_value)
             } else {
                 (reflected, reflected_value)
             };
+            replace_worst(&mut simplex, replacement);
             continue;
         }
         if reflected_value < second_worst_value {
-            simplex[n] = (reflected, reflected_value);
+            replace_worst(&mut simplex, (reflected, reflected_value));
             continue;
         }
         if reflected_value < worst_value {
-            let outside = along(-0.5, &simplex[n].0);
+            let outside = along(-0.5, worst_vertex);
             let outside_value = evaluate(&outside, &mut evaluations);
             if outside_value <= reflected_value {
-                simplex[n] = (outside, outside_value);
+                replace_worst(&mut simplex, (outside, outside_value));
                 continue;
             }
         } else {
-            let inside = along(0.5, &simplex[n].0);
+            let inside = along(0.5, worst_vertex);
             let inside_value = evaluate(&inside, &mut evaluations);
             if inside_value < worst_value {
-                simplex[n] = (inside, inside_value);
+                replace_worst(&mut simplex, (inside, inside_value));
                 continue;
             }
         }
         // Shrink every vertex halfway toward the best one.
-        let best_vertex = simplex[0].0.clone();
-        for (vertex, value) in &mut simplex[1..] {
-            for (x, best) in vertex.iter_mut().zip(&best_vertex) {
+        let Some(((best_vertex, _), others)) = simplex.split_first_mut() else { break };
+        for (vertex, value) in others {
+            for (x, best) in vertex.iter_mut().zip(&*best_vertex) {
                 *x = best + 0.5 * (*x - best);
             }
             *value = evaluate(vertex, &mut evaluations);
