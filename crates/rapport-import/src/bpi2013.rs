@@ -184,6 +184,7 @@ impl Columns {
         Ok(Columns(idx))
     }
 
+    #[expect(clippy::indexing_slicing, reason = "callers pass the constant column indexes of COLUMNS")]
     fn get<'r>(&self, record: &'r csv::StringRecord, column: usize) -> std::result::Result<&'r str, RowFault> {
         let fault = |reason: String| RowFault { field: Some(COLUMNS[column]), reason };
         let value = record
@@ -215,6 +216,7 @@ impl RowFault {
 }
 
 /// Parses one data row.
+#[expect(clippy::indexing_slicing, reason = "the column indexes below are constants below COLUMNS.len()")]
 fn parse_row(columns: &Columns, record: &csv::StringRecord) -> std::result::Result<Row, RowFault> {
     let field = |column| columns.get(record, column);
     let optional = |column| field(column).map(|value| (!value.is_empty()).then(|| value.to_owned()));

@@ -14,6 +14,8 @@
 //! It is not: part of the embedded store. The facade (`rapport`) compiles no gzip or CSV code;
 //! programs that import files depend on this crate as well.
 #![deny(missing_docs)]
+// Library code returns typed errors instead of panicking on input (clippy.toml allows these in tests).
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 pub mod bpi2013;
 pub mod cdnow;

@@ -220,8 +220,8 @@ impl Store {
         // The customer and, transitively, every customer a conflict of theirs names.
         let mut customers = vec![survivor];
         let mut idx = 0;
-        while idx < customers.len() && customers.len() < AS_OF_CUSTOMERS_MAX {
-            if let Some(profile) = live.customers.profile(customers[idx]) {
+        while let Some(&current) = customers.get(idx).filter(|_| customers.len() < AS_OF_CUSTOMERS_MAX) {
+            if let Some(profile) = live.customers.profile(current) {
                 for conflict in &profile.conflicts {
                     for other in &conflict.customers {
                         let other = live.customers.resolver().resolve(*other);
@@ -317,7 +317,9 @@ impl Store {
         if identities.len() == current.identities.len() {
             return Err(Error::InvalidSplit("a split must leave at least one identity".to_owned()));
         }
-        let first = identities[0].clone();
+        let Some(first) = identities.first().cloned() else {
+            return Err(Error::InvalidSplit("no identity to move".to_owned()));
+        };
         let event = CxEvent::CustomersSplit(CustomersSplit { customer: current.id(), identities });
         self.submit(Input::Event(event), meta)?;
         self.customer_id(&CustomerKey::Identity(first))?

@@ -179,7 +179,7 @@ impl<'a> Planner<'a> {
     /// Whether events can still be appended to the write at `idx` without reordering items:
     /// only explanation streams were written after it.
     fn can_append_to(&self, idx: usize) -> bool {
-        self.writes[idx + 1..].iter().all(|w| is_explanation_stream(&w.stream))
+        self.writes.get(idx + 1..).is_some_and(|after| after.iter().all(|w| is_explanation_stream(&w.stream)))
     }
 
     fn ticket(&self, id: &TicketId) -> Option<&Ticket> {
@@ -234,7 +234,9 @@ impl<'a> Planner<'a> {
         for event in &plan.events {
             let explanation = is_explanation_stream(&event.stream);
             if let Some(pos) = added.iter().rposition(|stream| *stream == event.stream) {
-                if !explanation && !added[pos + 1..].iter().all(|stream| is_explanation_stream(stream)) {
+                let only_explanations_after =
+                    added.get(pos + 1..).is_some_and(|after| after.iter().all(|stream| is_explanation_stream(stream)));
+                if !explanation && !only_explanations_after {
                     return true;
                 }
                 continue;
@@ -314,6 +316,7 @@ impl<'a> Planner<'a> {
         Ok(())
     }
 
+    #[expect(clippy::indexing_slicing, reason = "idx is from write_idx, which only names writes pushed here")]
     fn push(&mut self, planned: PlannedEvent) {
         let idx = match self.write_idx.get(&planned.stream) {
             Some(idx) if is_explanation_stream(&planned.stream) || self.can_append_to(*idx) => *idx,

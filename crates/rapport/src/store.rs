@@ -336,8 +336,7 @@ impl Store {
             // a repeated id with the earlier input, which is not in the log).
             let mut given: HashMap<EventId, (usize, usize)> = HashMap::new();
             let mut next = batch_start;
-            while next < inputs.len() {
-                let (input, meta) = &inputs[next];
+            while let Some((input, meta)) = inputs.get(next) {
                 let step = self.step(&projection, &planner, input, meta, dry_run)?;
                 let (plan, source_id) = match step {
                     Step::Flush => break,
@@ -347,8 +346,8 @@ impl Store {
                             (Err(Error::IdConflict { position: None, id, .. }), Some(&(input_idx, result_idx)))
                                 if Some(id) == meta.id =>
                             {
-                                match &batch_results[result_idx] {
-                                    Ok(earlier) if inputs[input_idx] == inputs[next] => Ok(Submitted {
+                                match batch_results.get(result_idx) {
+                                    Some(Ok(earlier)) if inputs.get(input_idx) == inputs.get(next) => Ok(Submitted {
                                         ticket_id: earlier.ticket_id.clone(),
                                         customer_id: earlier.customer_id,
                                         already_recorded: true,
