@@ -134,9 +134,20 @@ fn scenario(args: &ScenarioArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// What a bad row means for the store: a row the first pass refused stopped the import before
+/// anything was written; a row the store refused (second pass) stopped it after the chunks
+/// before it were recorded, and re-running the import appends only the rest.
+fn line_refusal(error: &rapport_import::Error) -> String {
+    if error.to_string().contains("refused by the store") {
+        format!("{error}; the rows before it were recorded (re-running the import appends only the rest)")
+    } else {
+        format!("{error}; nothing was imported")
+    }
+}
+
 /// The CLI's error for an importer's error: the store's and I/O errors as before, bad input as
-/// `Invalid` (exit code 2).
-fn import_error(error: rapport_import::Error) -> CliError {
+/// `Refused` (exit code 4).
+pub(crate) fn import_error(error: rapport_import::Error) -> CliError {
     match error {
         rapport_import::Error::Store(error) => CliError::Store(error),
         rapport_import::Error::Io { path, context, source } => {
@@ -146,7 +157,7 @@ fn import_error(error: rapport_import::Error) -> CliError {
             };
             CliError::io(context)(source)
         }
-        other => CliError::Invalid(other.to_string()),
+        other => CliError::Refused(other.to_string()),
     }
 }
 
@@ -202,7 +213,7 @@ fn bpi2013(args: &FileArgs) -> Result<ExitCode, CliError> {
     let result = import_bpi2013(&store, &args.file, |done| bar.set_position(done));
     bar.finish_and_clear();
     let report = result.map_err(|e| match e {
-        rapport_import::Error::Line { .. } => CliError::Refused(format!("{e}; nothing was imported")),
+        rapport_import::Error::Line { .. } => CliError::Refused(line_refusal(&e)),
         other => import_error(other),
     })?;
     let seconds = started.elapsed().as_secs_f64();
@@ -263,7 +274,7 @@ fn cdnow(args: &FileArgs) -> Result<ExitCode, CliError> {
     let result = import_cdnow(&store, &args.file, |done| bar.set_position(done));
     bar.finish_and_clear();
     let report = result.map_err(|e| match e {
-        rapport_import::Error::Line { .. } => CliError::Refused(format!("{e}; nothing was imported")),
+        rapport_import::Error::Line { .. } => CliError::Refused(line_refusal(&e)),
         other => import_error(other),
     })?;
     let seconds = started.elapsed().as_secs_f64();

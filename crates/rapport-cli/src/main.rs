@@ -75,6 +75,9 @@ enum Command {
     Backup(backup::CopyArgs),
     /// Copy the valid prefix of a damaged store into a new directory (the source is unchanged).
     Salvage(backup::CopyArgs),
+    /// Replay a first-release store's input events into a new store under this release's rules,
+    /// listing every identity, ticket id and input that changed (the old store is only read).
+    Migrate(backup::MigrateArgs),
     /// Customer lifetime value: fit BG/NBD + Gamma-Gamma, predict.
     #[command(subcommand)]
     Clv(clv::ClvCommand),
@@ -103,6 +106,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Clv(command) => clv::run(&command),
         Command::Backup(args) => backup::run_backup(&args),
         Command::Salvage(args) => backup::run_salvage(&args),
+        Command::Migrate(args) => backup::run_migrate(&args),
     }
 }
 

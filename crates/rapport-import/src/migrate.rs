@@ -226,8 +226,8 @@ struct Replay {
     derived_opens: HashMap<EventId, Vec<TicketId>>,
 }
 
-/// Replays the input events of `old` (a first-release log, opened by the caller with
-/// `rapport::log::Log::open`) into `new` under the new identity rules and id key, keeping every
+/// Replays the input events of `old` (a first-release log, opened by the caller — read-only,
+/// with `rapport::log::Log::open_read_only`, as `rapport migrate` does) into `new` under the new identity rules and id key, keeping every
 /// input's event id. `progress` is called with the old log's inputs handled so far. The old log
 /// is only read.
 pub fn migrate(old: &Log, new: &Store, mut progress: impl FnMut(u64)) -> Result<MigrationReport> {

@@ -99,3 +99,63 @@ fn a_torn_tail_is_reported_on_stderr_and_cut_only_by_a_writer() {
     assert!(write.status.success(), "{said}");
     assert!(said.contains("recovery truncated 7 bytes"), "{said}");
 }
+
+#[test]
+fn migrate_turns_a_first_release_store_into_a_new_one_and_lists_the_changes() {
+    use rapport::events::{codec, CxEvent, NormalizeOptions};
+    use rapport::log::{EventData, EventId, ExpectedVersion, Log, LogOptions, Timestamp};
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old");
+    {
+        // The first release's layout: input events from position 0, no header record, phones
+        // stored as their digits alone.
+        let log = Log::open(&old, LogOptions::default()).unwrap();
+        let json = r#"{"identities":[{"kind":"email","value":"kim@x.io"},{"kind":"phone","value":"+821012345678"}]}"#;
+        let identified = CxEvent::from_json(
+            "customer.identified",
+            serde_json::from_str(json).unwrap(),
+            &NormalizeOptions::default(),
+        )
+        .unwrap();
+        let json = r#"{"ticket_id":"T-1","requester":{"kind":"email","value":"kim@x.io"},"channel":"email"}"#;
+        let opened =
+            CxEvent::from_json("ticket.opened", serde_json::from_str(json).unwrap(), &NormalizeOptions::default())
+                .unwrap();
+        for (n, (stream, event)) in
+            [("identity-email:kim@x.io", identified), ("ticket-T-1", opened)].into_iter().enumerate()
+        {
+            let encoded = codec::encode(&event).unwrap();
+            let payload = if n == 0 {
+                // "+821012345678" (13 bytes) as the old "821012345678" (12 bytes).
+                let (from, to) = (b"\x0d+821012345678".as_slice(), b"\x0c821012345678".as_slice());
+                let at = encoded.payload.windows(from.len()).position(|w| w == from).unwrap();
+                [&encoded.payload[..at], to, &encoded.payload[at + from.len()..]].concat()
+            } else {
+                encoded.payload
+            };
+            let mut data = EventData::new(EventId([n as u8 + 1; 16]), encoded.event_type, payload);
+            data.schema_version = encoded.schema_version;
+            data.occurred_at = Timestamp(1_714_550_400_000_000 + n as i64 * 60_000_000);
+            log.append(stream, ExpectedVersion::Any, vec![data]).unwrap();
+        }
+    }
+    let old = old.display().to_string();
+    let old_bytes = std::fs::read(Path::new(&old).join("00000000000000000000.seg")).unwrap();
+    let refused = rapport(&["tickets", "--store", &old]);
+    assert_eq!(refused.status.code(), Some(4), "{refused:?}");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("rapport migrate"), "{refused:?}");
+    let new = dir.path().join("new").display().to_string();
+    let changes = json_lines(&ok(&["migrate", &old, &new, "--json"]));
+    assert!(
+        changes.iter().any(|c| c["change"] == "identity"
+            && c["old"] == "phone:821012345678"
+            && c["new"] == "phone:+821012345678"),
+        "{changes:?}"
+    );
+    let tickets = json_lines(&ok(&["tickets", "--store", &new, "--json"]));
+    assert_eq!(tickets.len(), 1);
+    assert_eq!(tickets[0]["ticket_id"], "T-1");
+    let again = rapport(&["migrate", &old, &new]);
+    assert_eq!(again.status.code(), Some(2), "the target is a store now: {again:?}");
+    assert_eq!(std::fs::read(Path::new(&old).join("00000000000000000000.seg")).unwrap(), old_bytes, "old is unchanged");
+}
