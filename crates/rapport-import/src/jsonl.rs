@@ -371,10 +371,11 @@ fn import_pass(
         if let CxEvent::CustomersSplit(split) = parsed.event {
             // A split is checked against the state the lines before it made: submit those first.
             flush(store, &mut pending, &mut report, &mut done, &mut progress)?;
-            let result = if store.log().event_position(id).is_some() {
-                Ok(false)
-            } else {
-                store.split(split.customer, split.identities, meta).map(|_| true)
+            let result = match store.log().event_position(id) {
+                // A split re-imported: the same split at the same time is already recorded;
+                // anything else under its id is a conflict (never "already in the store").
+                Some(position) => same_split_recorded(store, id, position, &split, parsed.at),
+                None => store.split(split.customer, split.identities, meta).map(|_| true),
             };
             tally(&mut report, line_no, result)?;
             done += 1;
@@ -394,6 +395,29 @@ fn import_pass(
     report.refused.sort_by_key(|error| error.line);
     debug_assert_eq!(report.lines, report.imported + report.already_recorded + report.refused.len() as u64);
     Ok(report)
+}
+
+/// Whether the split recorded at `position` under `id` is `split` at `at`: `Ok(false)` (already
+/// recorded), or `Error::IdConflict`.
+fn same_split_recorded(
+    store: &Store,
+    id: EventId,
+    position: Position,
+    split: &rapport::events::CustomersSplit,
+    at: Timestamp,
+) -> rapport::Result<bool> {
+    let conflict = || rapport::Error::IdConflict {
+        id,
+        position: Some(position),
+        reason: "the input recorded under this id is not this split at this time",
+    };
+    let Some(recorded) = store.log().read_event(position)? else { return Err(conflict()) };
+    let stored = codec::decode(&recorded.data.event_type, recorded.data.schema_version, &recorded.data.payload)
+        .map_err(|source| rapport::Error::Decode { position, source })?;
+    match stored {
+        CxEvent::CustomersSplit(stored) if stored == *split && recorded.data.occurred_at == at => Ok(false),
+        _ => Err(conflict()),
+    }
 }
 
 /// The event as it was submitted, given the ticket it was addressed to: the facade's rule

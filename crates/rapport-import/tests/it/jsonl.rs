@@ -451,3 +451,18 @@ fn the_examples_in_docs_events_md_import() {
         assert!(exported.lines().any(|l| l == line), "docs/events.md shows {line}\nbut the export is\n{exported}");
     }
 }
+
+#[test]
+fn a_split_line_under_a_known_id_is_already_recorded_only_if_it_is_the_same_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = bulk_store(dir.path());
+    import(&store, ALL_TYPES, false).unwrap();
+    let end = store.log().end_position();
+    let again = import(&store, ALL_TYPES, false).unwrap();
+    assert_eq!((again.imported, again.refused.len()), (0, 0), "the same file: {again:?}");
+    let other_time = r#"{"type":"customer.split","at":"2024-05-01T09:16:00Z","id":"all-16","customer":1,"identities":["kakao:kim_1"]}"#;
+    let report = import(&store, other_time, true).unwrap();
+    assert_eq!(report.refused.len(), 1, "{report:?}");
+    assert!(report.refused[0].reason.contains("not this split"), "{report:?}");
+    assert_eq!(store.log().end_position(), end, "nothing was recorded");
+}
