@@ -489,3 +489,21 @@ fn concurrent_imports_of_the_same_inputs_record_each_input_once() {
         assert_eq!(one.ticket_id, two.ticket_id, "input {idx}: both name the same ticket");
     }
 }
+
+#[test]
+fn times_outside_years_1_to_9999_are_refused_at_submit_and_every_stored_time_prints() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    for micros in [i64::MIN, i64::MAX, Timestamp::MIN.0 - 1, Timestamp::MAX.0 + 1] {
+        let refused = store.submit(message("email:kim@example.com", "hello"), at(micros)).unwrap_err();
+        assert!(matches!(refused, Error::TimeOutOfRange { .. }), "{micros}: {refused}");
+    }
+    for edge in [Timestamp::MIN, Timestamp::MAX] {
+        store.submit(message("email:kim@example.com", "hello"), Meta::at(edge)).unwrap();
+    }
+    // Everything the store holds has an RFC 3339 form that reads back.
+    for recorded in store.log().read_all(Position(0)) {
+        let at = recorded.unwrap().data.occurred_at;
+        assert_eq!(at.to_string().parse::<Timestamp>(), Ok(at), "{at:?}");
+    }
+}
