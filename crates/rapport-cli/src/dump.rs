@@ -26,26 +26,7 @@ pub(crate) struct DumpArgs {
 /// The JSON form of one event.
 pub(crate) fn event_json(event: &RecordedEvent) -> serde_json::Value {
     let data = &event.data;
-    let metadata: serde_json::Map<String, serde_json::Value> =
-        data.metadata.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
-    // The store's header holds its secret id key: shown as a note, never as bytes.
-    if data.event_type == rapport::STORE_CREATED_TYPE {
-        return json!({
-            "position": event.position.0,
-            "stream": event.stream,
-            "version": event.version.0,
-            "event_id": data.id.to_string(),
-            "type": data.event_type,
-            "schema_version": data.schema_version,
-            "recorded_at": rfc3339(event.recorded_at.0),
-            "payload": {"note": "the store's header: format version and secret id key (not shown)"},
-        });
-    }
-    // A Rapport event is printed as its JSON form; anything else only as base64.
-    let payload = rapport::events::codec::decode(&data.event_type, data.schema_version, &data.payload)
-        .map(|event| event.to_json())
-        .unwrap_or(serde_json::Value::Null);
-    json!({
+    let mut value = json!({
         "position": event.position.0,
         "stream": event.stream,
         "version": event.version.0,
@@ -53,13 +34,29 @@ pub(crate) fn event_json(event: &RecordedEvent) -> serde_json::Value {
         "type": data.event_type,
         "schema_version": data.schema_version,
         "recorded_at": rfc3339(event.recorded_at.0),
-        "occurred_at": rfc3339(data.occurred_at.0),
-        "correlation_id": data.correlation_id.map(|id| id.to_string()),
-        "causation_id": data.causation_id.map(|id| id.to_string()),
-        "metadata": metadata,
-        "payload": payload,
-        "payload_base64": base64::engine::general_purpose::STANDARD.encode(&data.payload),
-    })
+    });
+    let Some(fields) = value.as_object_mut() else { return value };
+    // The store's header holds its secret id key: shown as a note, never as bytes.
+    if data.event_type == rapport::STORE_CREATED_TYPE {
+        fields.insert(
+            "payload".into(),
+            json!({"note": "the store's header: format version and secret id key (not shown)"}),
+        );
+        return value;
+    }
+    let metadata: serde_json::Map<String, serde_json::Value> =
+        data.metadata.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    // A Rapport event is printed as its JSON form; anything else only as base64.
+    let payload = rapport::events::codec::decode(&data.event_type, data.schema_version, &data.payload)
+        .map(|event| event.to_json())
+        .unwrap_or(serde_json::Value::Null);
+    fields.insert("occurred_at".into(), json!(rfc3339(data.occurred_at.0)));
+    fields.insert("correlation_id".into(), json!(data.correlation_id.map(|id| id.to_string())));
+    fields.insert("causation_id".into(), json!(data.causation_id.map(|id| id.to_string())));
+    fields.insert("metadata".into(), serde_json::Value::Object(metadata));
+    fields.insert("payload".into(), payload);
+    fields.insert("payload_base64".into(), json!(base64::engine::general_purpose::STANDARD.encode(&data.payload)));
+    value
 }
 
 pub(crate) fn run(args: &DumpArgs) -> Result<ExitCode, CliError> {

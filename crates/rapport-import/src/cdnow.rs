@@ -26,7 +26,6 @@ use rapport::Ids;
 use rapport::{Input, Meta, Store};
 
 use crate::error::{Error, LineError, Result};
-use crate::jsonl::is_refusal;
 use crate::source::Pass;
 
 /// Longest line read, in bytes (line end excluded); the published files' longest is 32. A
@@ -208,20 +207,9 @@ fn submit(
     done: &mut u64,
     progress: &mut impl FnMut(u64),
 ) -> Result<()> {
-    let (lines, inputs): (Vec<u64>, Vec<(Input, Meta)>) = pending.drain(..).unzip();
-    let before = *done;
-    let results = store.submit_many_with_progress(inputs, false, |n| progress(before + n as u64))?;
-    *done += lines.len() as u64;
-    for (line, result) in lines.into_iter().zip(results) {
-        match result {
-            Ok(submitted) if submitted.already_recorded => report.already_recorded += 1,
-            Ok(_) => report.imported += 1,
-            Err(error) if is_refusal(&error) => {
-                return Err(Error::line(path, LineError::new(line, format!("refused by the store: {error}"))))
-            }
-            Err(error) => return Err(error.into()),
-        }
-    }
+    let tally = crate::source::submit_rows(store, path, std::mem::take(pending), done, progress)?;
+    report.imported += tally.imported;
+    report.already_recorded += tally.already_recorded;
     Ok(())
 }
 

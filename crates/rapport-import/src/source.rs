@@ -276,3 +276,42 @@ impl std::fmt::Debug for Pass<'_> {
 
 #[cfg(test)]
 mod tests;
+
+/// What a submitted chunk of rows did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ChunkTally {
+    /// Rows the store recorded now.
+    pub(crate) imported: u64,
+    /// Rows already in the store (or that changed nothing).
+    pub(crate) already_recorded: u64,
+}
+
+/// Submits a chunk of rows (line number, input) of the file at `path`; `done` counts the rows
+/// handled so far and drives `progress`. A row the store refuses stops the import with its line
+/// (the chunks before it stay recorded; importing again records the rest, the ids being
+/// stable).
+pub(crate) fn submit_rows(
+    store: &rapport::Store,
+    path: Option<&Path>,
+    rows: Vec<(u64, (rapport::Input, rapport::Meta))>,
+    done: &mut u64,
+    progress: &mut impl FnMut(u64),
+) -> Result<ChunkTally> {
+    let (lines, inputs): (Vec<u64>, Vec<(rapport::Input, rapport::Meta)>) = rows.into_iter().unzip();
+    let before = *done;
+    let results = store.submit_many_with_progress(inputs, false, |n| progress(before + n as u64))?;
+    *done += lines.len() as u64;
+    let mut tally = ChunkTally::default();
+    for (line, result) in lines.into_iter().zip(results) {
+        match result {
+            Ok(submitted) if submitted.already_recorded => tally.already_recorded += 1,
+            Ok(_) => tally.imported += 1,
+            Err(error) if crate::jsonl::is_refusal(&error) => {
+                let reason = format!("refused by the store: {error}");
+                return Err(Error::line(path, crate::LineError::new(line, reason)));
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(tally)
+}

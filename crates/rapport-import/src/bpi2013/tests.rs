@@ -200,3 +200,27 @@ fn rows_out_of_time_order_and_clashing_ids_are_errors() {
     assert_eq!(idx, 2);
     assert!(error.contains("opened twice"), "{error}");
 }
+
+#[test]
+fn a_line_splits_into_its_csv_fields_as_the_csv_crate_reads_them() {
+    let lines = [
+        "1-364285768,2010-03-31T15:59:42+01:00,Accepted,In Progress",
+        r#"a,"b, with a comma","c ""quoted""",,"""#.trim_end_matches('"'),
+        r#""",x,"""#,
+        "\u{feff}SR Number,Change Date+Time\r\n",
+        "",
+        "trailing,",
+    ];
+    for line in lines {
+        let mut ours = csv::StringRecord::new();
+        record_of(line.as_bytes(), &mut ours).unwrap();
+        let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(line.as_bytes());
+        let mut theirs = csv::StringRecord::new();
+        if !reader.read_record(&mut theirs).unwrap() {
+            theirs.push_field("");
+        }
+        assert_eq!(ours, theirs, "{line:?}");
+    }
+    let mut record = csv::StringRecord::new();
+    assert!(record_of(br#"a,"not closed"#, &mut record).is_err());
+}
