@@ -12,7 +12,9 @@ mod profile;
 mod projection;
 pub mod resolution;
 
-pub use crate::profile::{day_of, rfm, CurrencyOrders, MergeConflict, Orders, Profile, Rating, Rfm, TraitValue};
+pub use crate::profile::{
+    day_of, rfm, CurrencyCode, CurrencyOrders, MergeConflict, Orders, Profile, Rating, Rfm, TraitValue,
+};
 pub use crate::projection::{CustomerProjection, ReadAt, Touch};
 pub use crate::resolution::{
     apply, decide, Decision, FastMap, Overlay, ResolutionOptions, Resolver, ResolverMut, ResolverView,

@@ -70,6 +70,54 @@ pub struct MergeConflict {
     pub at: Timestamp,
 }
 
+/// An ISO 4217 currency code, held inline (three ASCII letters, no heap: every profile with
+/// orders has one). Every recorded order's currency is three upper-case letters (validated at
+/// submit since the first release); anything else found in a log reads as `XXX`, ISO 4217's
+/// "no currency", so it is never counted as a real one.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CurrencyCode([u8; 3]);
+
+impl CurrencyCode {
+    /// The code of `text`, or `XXX` when it is not three upper-case ASCII letters.
+    pub fn new(text: &str) -> CurrencyCode {
+        match text.as_bytes() {
+            &[a, b, c] if [a, b, c].iter().all(u8::is_ascii_uppercase) => CurrencyCode([a, b, c]),
+            _ => CurrencyCode(*b"XXX"),
+        }
+    }
+
+    /// The code as text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII letters are ever stored.
+        std::str::from_utf8(&self.0).unwrap_or("XXX")
+    }
+}
+
+impl std::ops::Deref for CurrencyCode {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::borrow::Borrow<str> for CurrencyCode {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Debug for CurrencyCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+impl std::fmt::Display for CurrencyCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Orders of a customer in one currency (other than the profile's).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CurrencyOrders {
@@ -78,7 +126,7 @@ pub struct CurrencyOrders {
     /// Sum of their amounts.
     pub total: Total,
     /// Spend per purchase day, sorted by day: `(day number, ten-thousandths)`.
-    pub days: Vec<(i32, i128)>,
+    pub days: Vec<(i32, Total)>,
 }
 
 /// Orders of a customer.
@@ -93,7 +141,7 @@ pub struct Orders {
     /// Number of orders, every currency.
     pub count: u32,
     /// The currency of `total` and `days` (ISO 4217), `None` before the first order.
-    pub currency: Option<String>,
+    pub currency: Option<CurrencyCode>,
     /// Sum of the amounts of the orders in `currency`.
     pub total: Total,
     /// Time of the first order (every currency).
@@ -102,17 +150,17 @@ pub struct Orders {
     pub last_at: Option<Timestamp>,
     /// Spend per purchase day of the orders in `currency`, sorted by day:
     /// `(day number, ten-thousandths)`.
-    pub days: Vec<(i32, i128)>,
+    pub days: Vec<(i32, Total)>,
     /// Orders in other currencies, by ISO 4217 code.
-    pub other_currencies: BTreeMap<String, CurrencyOrders>,
+    pub other_currencies: BTreeMap<CurrencyCode, CurrencyOrders>,
 }
 
-fn add_day(days: &mut Vec<(i32, i128)>, day: i32, spend: i128) {
+fn add_day(days: &mut Vec<(i32, Total)>, day: i32, spend: Total) {
     match days.binary_search_by_key(&day, |(d, _)| *d) {
         Ok(idx) => {
             // `Ok` from the search is an index of `days`, so the entry is always there.
             if let Some((_, total)) = days.get_mut(idx) {
-                *total = total.saturating_add(spend);
+                total.add_total(spend);
             }
         }
         Err(idx) => days.insert(idx, (day, spend)),
@@ -131,16 +179,17 @@ impl Orders {
         self.count = self.count.saturating_add(1);
         self.first_at = Some(self.first_at.map_or(at, |first| first.min(at)));
         self.last_at = Some(self.last_at.map_or(at, |last| last.max(at)));
-        let currency_now = self.currency.get_or_insert_with(|| currency.to_owned());
+        let currency = CurrencyCode::new(currency);
+        let currency_now = *self.currency.get_or_insert(currency);
         if currency_now != currency {
-            let other = self.other_currencies.entry(currency.to_owned()).or_default();
+            let other = self.other_currencies.entry(currency).or_default();
             other.count = other.count.saturating_add(1);
             other.total.add(amount);
-            add_day(&mut other.days, day_of(at), i128::from(amount.ten_thousandths()));
+            add_day(&mut other.days, day_of(at), Total::from(amount));
             return;
         }
         self.total.add(amount);
-        add_day(&mut self.days, day_of(at), i128::from(amount.ten_thousandths()));
+        add_day(&mut self.days, day_of(at), Total::from(amount));
     }
 
     fn absorb(&mut self, other: Orders) {
@@ -179,7 +228,7 @@ impl Orders {
         }
     }
 
-    fn add_other(&mut self, currency: String, orders: CurrencyOrders) {
+    fn add_other(&mut self, currency: CurrencyCode, orders: CurrencyOrders) {
         // A merged customer's other currency may be ours: then its orders join ours.
         let (total, days) = if self.currency.as_ref() == Some(&currency) {
             (&mut self.total, &mut self.days)
@@ -211,15 +260,15 @@ pub struct Rfm {
 
 /// RFM of `days` (sorted `(day, spend)`) as of the observation end day `end_day`; purchase days
 /// after it are not counted. `None` without purchases up to then.
-pub fn rfm(days: &[(i32, i128)], end_day: i32) -> Option<Rfm> {
-    let observed: Vec<&(i32, i128)> = days.iter().take_while(|(day, _)| *day <= end_day).collect();
+pub fn rfm(days: &[(i32, Total)], end_day: i32) -> Option<Rfm> {
+    let observed: Vec<&(i32, Total)> = days.iter().take_while(|(day, _)| *day <= end_day).collect();
     let (first, _) = **observed.first()?;
     let (last, _) = **observed.last()?;
     let frequency = (observed.len() - 1) as u32;
     let monetary = if frequency == 0 {
         0.0
     } else {
-        observed.iter().skip(1).map(|(_, spend)| *spend as f64 / 10_000.0).sum::<f64>() / f64::from(frequency)
+        observed.iter().skip(1).map(|(_, spend)| spend.as_f64()).sum::<f64>() / f64::from(frequency)
     };
     Some(Rfm { frequency, recency_days: i64::from(last - first), t_days: i64::from(end_day - first), monetary })
 }
@@ -391,7 +440,7 @@ impl Profile {
             + self.traits.iter().map(|(k, v)| k.capacity() + v.value.capacity() + 64).sum::<usize>()
             + self.channels.capacity() * std::mem::size_of::<(Channel, u32)>()
             + self.tickets.iter().map(|t| t.as_str().len() + 24).sum::<usize>()
-            + self.orders.days.capacity() * std::mem::size_of::<(i32, i128)>()
+            + self.orders.days.capacity() * std::mem::size_of::<(i32, Total)>()
             + self.ratings.capacity() * std::mem::size_of::<Rating>()
             + self.conflicts.capacity() * std::mem::size_of::<MergeConflict>()
     }
@@ -404,13 +453,14 @@ mod tests {
     #[test]
     fn rfm_follows_the_lifetimes_convention() {
         // Purchases on days 10 (twice: one purchase day), 15, 30; observation end day 40.
-        let days = vec![(10, 100_000), (15, 200_000), (30, 400_000)];
+        let t = Total::from_ten_thousandths;
+        let days = vec![(10, t(100_000)), (15, t(200_000)), (30, t(400_000))];
         let rfm = rfm(&days, 40).unwrap();
         assert_eq!(rfm.frequency, 2);
         assert_eq!(rfm.recency_days, 20);
         assert_eq!(rfm.t_days, 30);
         assert!((rfm.monetary - 30.0).abs() < 1e-9, "mean of 20 and 40: {}", rfm.monetary);
-        let single = super::rfm(&[(10, 100_000)], 12).unwrap();
+        let single = super::rfm(&[(10, t(100_000))], 12).unwrap();
         assert_eq!((single.frequency, single.recency_days, single.t_days, single.monetary), (0, 0, 2, 0.0));
         let cut = super::rfm(&days, 20).unwrap();
         assert_eq!(cut.frequency, 1, "purchases after the observation end do not count");

@@ -121,7 +121,11 @@ fn many_max_orders_merged_into_one_profile_give_the_exact_i128_total() {
     assert!(expected > i128::from(i64::MAX), "the test must overflow an i64: {expected}");
     assert_eq!(orders.count, (customers * orders_each) as u32);
     assert_eq!(orders.total.ten_thousandths(), expected);
-    assert_eq!(orders.days, vec![(0, expected)], "per-day spend is exact too");
+    assert_eq!(
+        orders.days,
+        vec![(0, rapport_events::Total::from_ten_thousandths(expected))],
+        "per-day spend is exact too"
+    );
     assert_eq!(orders.average(), Some(max as f64 / 10_000.0));
 }
 
@@ -141,7 +145,7 @@ fn currencies_are_never_added_together() {
     assert_eq!(orders.average(), Some(4.5));
     let eur = &orders.other_currencies["EUR"];
     assert_eq!((eur.count, eur.total.ten_thousandths()), (2, 60_000));
-    assert_eq!(orders.days, vec![(0, 90_000)]);
+    assert_eq!(orders.days, vec![(0, rapport_events::Total::from_ten_thousandths(90_000))]);
 }
 
 #[test]
