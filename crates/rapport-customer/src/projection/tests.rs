@@ -143,7 +143,7 @@ fn currencies_are_never_added_together() {
     assert_eq!(orders.count, 4);
     assert_eq!(orders.total.ten_thousandths(), 90_000, "USD only: 1 + 8");
     assert_eq!(orders.average(), Some(4.5));
-    let eur = &orders.other_currencies["EUR"];
+    let eur = &orders.other_currencies.as_ref().expect("a second currency")["EUR"];
     assert_eq!((eur.count, eur.total.ten_thousandths()), (2, 60_000));
     assert_eq!(orders.days, vec![(0, rapport_events::Total::from_ten_thousandths(90_000))]);
 }
