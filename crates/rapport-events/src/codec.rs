@@ -296,6 +296,34 @@ mod tests {
     }
 
     #[test]
+    fn traits_and_tags_are_bounded_so_a_valid_event_always_fits_the_log() {
+        let identified = |traits: usize, value_bytes: usize| {
+            CxEvent::CustomerIdentified(crate::CustomerIdentified {
+                identities: vec![kim()],
+                traits: (0..traits).map(|n| (format!("k{n}"), "v".repeat(value_bytes))).collect(),
+            })
+        };
+        assert_eq!(identified(crate::TRAITS_MAX, 10).validate(), Ok(()));
+        assert!(matches!(identified(crate::TRAITS_MAX + 1, 1).validate(), Err(Error::TooLong { field: "traits", .. })));
+        // Five values of 64 KiB are each valid, but together over the traits' byte bound.
+        let error = identified(5, crate::TEXT_BYTES_MAX).validate().unwrap_err();
+        assert!(matches!(error, Error::TooLong { limit: crate::TRAITS_BYTES_MAX, .. }), "{error}");
+        // The largest valid event encodes under the log's per-event limit of 1 MiB.
+        let largest = identified(4, crate::TRAITS_BYTES_MAX / 4 - 8);
+        assert_eq!(largest.validate(), Ok(()));
+        assert!(encode(&largest).unwrap().payload.len() < 1 << 20);
+        let tagged = |n: usize| {
+            CxEvent::TicketTagged(crate::TicketTagged {
+                ticket_id: crate::TicketId::new("T-1").unwrap(),
+                add: (0..n).map(|n| format!("t{n}")).collect(),
+                remove: Vec::new(),
+            })
+        };
+        assert_eq!(tagged(crate::TAGS_MAX).validate(), Ok(()));
+        assert!(matches!(tagged(crate::TAGS_MAX + 1).validate(), Err(Error::TooLong { .. })));
+    }
+
+    #[test]
     fn validation_rejects_bad_values() {
         let rated =
             CxEvent::CustomerRated(CustomerRated { identity: kim(), survey: Survey::Csat, score: 6, ticket_id: None });

@@ -597,12 +597,27 @@ impl CxEvent {
                         expected: "at least one identity",
                     });
                 }
-                if e.identities.len() > 64 {
-                    return Err(Error::TooLong { field: "identities", actual: e.identities.len(), limit: 64 });
+                if e.identities.len() > crate::IDENTITIES_MAX {
+                    return Err(Error::TooLong {
+                        field: "identities",
+                        actual: e.identities.len(),
+                        limit: crate::IDENTITIES_MAX,
+                    });
+                }
+                if e.traits.len() > crate::TRAITS_MAX {
+                    return Err(Error::TooLong { field: "traits", actual: e.traits.len(), limit: crate::TRAITS_MAX });
                 }
                 for (key, value) in &e.traits {
                     check_name("trait key", key)?;
                     check_len("trait value", value, TEXT_BYTES_MAX)?;
+                }
+                let trait_bytes: usize = e.traits.iter().map(|(key, value)| key.len() + value.len()).sum();
+                if trait_bytes > crate::TRAITS_BYTES_MAX {
+                    return Err(Error::TooLong {
+                        field: "traits (bytes of keys and values)",
+                        actual: trait_bytes,
+                        limit: crate::TRAITS_BYTES_MAX,
+                    });
                 }
                 Ok(())
             }
@@ -645,6 +660,9 @@ impl CxEvent {
                 check_opt_name("topic", &e.topic)?;
                 check_opt_name("group", &e.group)?;
                 check_opt_name("assignee", &e.assignee)?;
+                if e.tags.len() > crate::TAGS_MAX {
+                    return Err(Error::TooLong { field: "tags", actual: e.tags.len(), limit: crate::TAGS_MAX });
+                }
                 e.tags.iter().try_for_each(|t| check_name("tag", t))?;
                 e.follow_up_of.as_ref().map_or(Ok(()), TicketId::validate)
             }
@@ -656,6 +674,10 @@ impl CxEvent {
             }
             CxEvent::TicketTagged(e) => {
                 e.ticket_id.validate()?;
+                let tags = e.add.len() + e.remove.len();
+                if tags > crate::TAGS_MAX {
+                    return Err(Error::TooLong { field: "add and remove", actual: tags, limit: crate::TAGS_MAX });
+                }
                 e.add.iter().chain(&e.remove).try_for_each(|t| check_name("tag", t))
             }
             CxEvent::TicketPriorityChanged(e) => e.ticket_id.validate(),

@@ -50,3 +50,14 @@ pub const IDENTITY_VALUE_BYTES_MAX: usize = 320;
 pub const TEXT_BYTES_MAX: usize = 64 << 10;
 /// Longest short name (ticket id, agent, group, tag, topic, channel name), in bytes.
 pub const NAME_BYTES_MAX: usize = 200;
+/// Most identities one `customer.identified` links.
+pub const IDENTITIES_MAX: usize = 64;
+/// Most traits one `customer.identified` sets.
+pub const TRAITS_MAX: usize = 64;
+/// Most bytes of trait keys and values together in one `customer.identified`: with the
+/// identities, every such event stays far below the log's per-event limit of 1 MiB (the facade
+/// asserts it at compile time), so a valid event is never refused as too large.
+pub const TRAITS_BYTES_MAX: usize = 256 << 10;
+/// Most tags on one ticket event (`tags` of `ticket.opened`; `add` plus `remove` of
+/// `ticket.tagged`).
+pub const TAGS_MAX: usize = 100;

@@ -148,12 +148,26 @@ const _: () = assert!(
     "the store's metadata must fit the log's limit"
 );
 const _: () = assert!(2 <= rapport_log::METADATA_ENTRIES_MAX, "the store writes two metadata entries");
-// Events of bounded fields (messages, tickets) fit the per-event limit; only traits and tag lists
-// are unbounded in count, and `Planner::plan` checks every encoded event against the limit.
+// Every valid event fits the per-event limit (so a limit error is never the fate of a valid
+// input); `Planner::plan` still checks every encoded event against it. Messages and tickets: a
+// few texts and names, and at most TAGS_MAX tags.
 const _: () = assert!(
     3 * rapport_events::TEXT_BYTES_MAX + 16 * rapport_events::NAME_BYTES_MAX + rapport_events::IDENTITY_VALUE_BYTES_MAX
         <= rapport_log::EVENT_BYTES_MAX,
     "a message or ticket event must fit the log's per-event limit"
+);
+const _: () = assert!(
+    3 * rapport_events::TEXT_BYTES_MAX + (16 + rapport_events::TAGS_MAX) * (rapport_events::NAME_BYTES_MAX + 8)
+        <= rapport_log::EVENT_BYTES_MAX,
+    "a ticket event with its tags must fit the log's per-event limit"
+);
+// `customer.identified`: its identities (kind and value, with their length prefixes) and traits.
+const _: () = assert!(
+    rapport_events::IDENTITIES_MAX * (rapport_events::NAME_BYTES_MAX + rapport_events::IDENTITY_VALUE_BYTES_MAX + 16)
+        + rapport_events::TRAITS_BYTES_MAX
+        + rapport_events::TRAITS_MAX * 16
+        <= rapport_log::EVENT_BYTES_MAX,
+    "a customer.identified event must fit the log's per-event limit"
 );
 
 impl<'a> Planner<'a> {
