@@ -210,6 +210,18 @@ impl Drop for OutputFile {
 
 /// Opens (or creates) a store for writing.
 pub(crate) fn open_store(dir: &Path, options: StoreOptions) -> Result<Store, CliError> {
+    // A new store inside another store's directory would write into that store.
+    if let Some(parent) = dir.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        let existing = parent.ancestors().find(|ancestor| ancestor.exists()).unwrap_or(Path::new("."));
+        let existing = existing.canonicalize().map_err(CliError::io(format!("resolving {}", existing.display())))?;
+        if let Some(store) = existing.ancestors().find(|ancestor| is_store_dir(ancestor)) {
+            return Err(CliError::Invalid(format!(
+                "{} is inside the store directory {}: a store is never created inside another",
+                dir.display(),
+                store.display()
+            )));
+        }
+    }
     std::fs::create_dir_all(dir).map_err(CliError::io(format!("creating {}", dir.display())))?;
     let store = Store::open(dir, options)?;
     report_recovery(store.log().recovery_report());

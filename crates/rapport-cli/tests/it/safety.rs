@@ -98,3 +98,20 @@ fn help_documents_the_exit_codes() {
         assert!(help.contains(line), "--help lacks {line:?}:\n{help}");
     }
 }
+
+#[test]
+fn no_store_is_created_inside_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = scenario_store(dir.path());
+    let before = snapshot(Path::new(&store));
+    for nested in [format!("{store}/nested"), format!("{store}/a/b")] {
+        let output = rapport(&["import", "scenario", "--store", &nested, "--people", "1"]);
+        assert_eq!(output.status.code(), Some(2), "{nested}: {output:?}");
+        let old = format!("{store}/../old-missing");
+        let migrate = rapport(&["migrate", &old, &nested]);
+        assert_ne!(migrate.status.code(), Some(0), "{migrate:?}");
+    }
+    let inside = rapport(&["migrate", &store, &format!("{store}/copy")]);
+    assert_eq!(inside.status.code(), Some(2), "migrate into the old store's directory: {inside:?}");
+    assert_eq!(snapshot(Path::new(&store)), before, "the store is unchanged");
+}
