@@ -373,10 +373,10 @@ fn a_ticket_stream_holding_an_event_evolve_ignores_still_takes_commands() {
 
 // ---- item 15: batches by bytes ----------------------------------------------------------------
 
-/// A `customer.identified` with `n` traits of 64 KiB each (15 stay under the per-event limit
-/// of 1 MiB, 17 go over it).
+/// A `customer.identified` with `n` traits of 60 KiB each: 4 are valid (the traits' byte bound
+/// is 256 KiB, so every valid event fits the log's per-event limit of 1 MiB), 5 are not.
 fn large(person: usize, n_traits: usize) -> Input {
-    let value = "x".repeat(rapport::events::TEXT_BYTES_MAX);
+    let value = "x".repeat(60 << 10);
     Input::Event(CxEvent::CustomerIdentified(CustomerIdentified {
         identities: vec![identity(&format!("email:p{person}@example.com"))],
         traits: (0..n_traits).map(|k| (format!("t{k}"), value.clone())).collect(),
@@ -384,28 +384,29 @@ fn large(person: usize, n_traits: usize) -> Input {
 }
 
 #[test]
-fn forty_inputs_near_the_event_limit_land_in_several_batches() {
+fn inputs_over_one_append_s_bytes_land_in_several_batches() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(dir.path());
-    let inputs: Vec<(Input, Meta)> = (0..40).map(|person| (large(person, 15), at(0))).collect();
+    // 150 events of 240 KiB: 36 MiB, over the 32 MiB of one append, under its 4096 events.
+    let inputs: Vec<(Input, Meta)> = (0..150).map(|person| (large(person, 4), at(0))).collect();
     let mut batches = 0;
     let results = store.submit_many_with_progress(inputs, false, |_| batches += 1).unwrap();
     for result in &results {
         assert!(result.as_ref().is_ok_and(|r| r.events == 1), "{result:?}");
     }
-    assert!(batches >= 2, "40 MiB cannot go in one append of at most 32 MiB: {batches} batches");
-    assert_eq!(store.customer_count().unwrap(), 40);
+    assert!(batches >= 2, "36 MiB cannot go in one append of at most 32 MiB: {batches} batches");
+    assert_eq!(store.customer_count().unwrap(), 150);
 }
 
 #[test]
-fn an_input_over_the_event_limit_is_refused_alone() {
+fn an_input_over_a_limit_is_refused_alone() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(dir.path());
     let results =
-        store.submit_many(vec![(large(1, 1), at(0)), (large(2, 17), at(0)), (large(3, 1), at(0))], false).unwrap();
+        store.submit_many(vec![(large(1, 1), at(0)), (large(2, 5), at(0)), (large(3, 1), at(0))], false).unwrap();
     let error = results[1].as_ref().unwrap_err();
     assert!(
-        matches!(error, Error::TooLarge { bytes, limit, .. } if *limit == rapport::log::EVENT_BYTES_MAX && *bytes > *limit),
+        matches!(error, Error::Event(rapport::events::Error::TooLong { limit, .. }) if *limit == rapport::events::TRAITS_BYTES_MAX),
         "{error}"
     );
     assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
