@@ -261,8 +261,8 @@ fn an_endless_line_ends_with_line_too_long_after_reading_about_the_cap() {
 
 #[test]
 fn an_event_over_the_stores_limit_is_refused_alone() {
-    // Lines are capped at 1 MiB, under the log's 1 MiB per event, so a raised line cap makes
-    // the importer's own per-event check reachable: a 1.5 MiB trait event.
+    // Lines are capped at 1 MiB; a raised line cap lets a 1.5 MiB trait event through to the
+    // event's own bounds (traits: 256 KiB), which refuse that line alone.
     let dir = tempfile::tempdir().unwrap();
     let store = bulk_store(dir.path());
     let traits: Vec<String> = (0..24).map(|n| format!("\"t{n}\":\"{}\"", "v".repeat(64_000))).collect();
@@ -276,7 +276,7 @@ fn an_event_over_the_stores_limit_is_refused_alone() {
     let rapport_import::Error::InvalidLines { errors, .. } = error else { panic!("{error:?}") };
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0].line, 2);
-    assert!(errors[0].reason.contains("over the store's limit"), "{}", errors[0]);
+    assert!(errors[0].reason.contains("over the limit of 262144"), "{}", errors[0]);
     options.skip_invalid = true;
     let report = import_jsonl(&store, text.as_bytes(), &options, |_| {}).unwrap();
     assert_eq!((report.lines, report.imported, report.refused.len()), (3, 2, 1), "{report:?}");
