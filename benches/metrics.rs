@@ -241,8 +241,8 @@ fn median_ms(mut run: impl FnMut()) -> (f64, f64) {
 }
 
 fn reports(projection: &MetricsProjection, tickets: usize) {
-    let now = projection.latest_at().0;
-    let week = ReportQuery { from: Some(now - 7 * DAY), now: Some(now), ..ReportQuery::default() };
+    let now = projection.latest_at();
+    let week = ReportQuery { from: Some(Timestamp(now.0 - 7 * DAY)), now: Some(now), ..ReportQuery::default() };
     let queries = [
         ("whole history, no grouping", ReportQuery { now: Some(now), ..ReportQuery::default() }),
         (
@@ -265,7 +265,7 @@ fn reports(projection: &MetricsProjection, tickets: usize) {
     let ids: Vec<TicketId> = (0..tickets).step_by(97).map(|i| TicketId::new(format!("T-{i}")).expect("id")).collect();
     let start = Instant::now();
     for id in &ids {
-        assert!(projection.ticket_metrics(id, Timestamp(now)).is_some());
+        assert!(projection.ticket_metrics(id, now).is_some());
     }
     println!(
         "per-ticket metrics at now ({} lookups): {:.2} µs each",

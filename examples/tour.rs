@@ -270,7 +270,12 @@ fn run() -> Result<(), Failure> {
     let bpi_to = micros_of("2012-06-01")?;
     let bpi_now =
         store.tickets()?.iter().filter(|t| t.created_at().0 < bpi_to).map(|t| t.updated_at().0).max().unwrap_or(bpi_to);
-    let query = ReportQuery { from: Some(bpi_from), to: Some(bpi_to), now: Some(bpi_now), ..ReportQuery::default() };
+    let query = ReportQuery {
+        from: Some(Timestamp(bpi_from)),
+        to: Some(Timestamp(bpi_to)),
+        now: Some(Timestamp(bpi_now)),
+        ..ReportQuery::default()
+    };
     let started = Instant::now();
     let report = store.metrics_report(&query)?;
     let report_seconds = started.elapsed().as_secs_f64();
@@ -310,7 +315,7 @@ fn run() -> Result<(), Failure> {
     println!("  (report computed in {:.0} ms)", report_seconds * 1000.0);
 
     // ---------------------------------------------------------------- omnichannel scenario
-    let scenario_query = ReportQuery { from: Some(scenario_start), ..ReportQuery::default() };
+    let scenario_query = ReportQuery { from: Some(Timestamp(scenario_start)), ..ReportQuery::default() };
     let report = store.metrics_report(&scenario_query)?;
     let all = only_group(&report)?;
     println!();

@@ -82,8 +82,8 @@ pub(crate) fn query(
     group_by: &Option<String>,
     within_hours: &[u32],
 ) -> Result<ReportQuery, CliError> {
-    let time = |t: &Option<String>| -> Result<Option<i64>, CliError> {
-        Ok(t.as_deref().map(parse_time).transpose()?.map(|t| t.0))
+    let time = |t: &Option<String>| -> Result<Option<rapport::log::Timestamp>, CliError> {
+        t.as_deref().map(parse_time).transpose()
     };
     let group_by = group_by
         .as_deref()
@@ -186,10 +186,10 @@ fn group_json(g: &GroupReport, ids: bool) -> Value {
 /// The JSON object of a report.
 pub(crate) fn report_json(report: &Report, ids: bool) -> Value {
     json!({
-        "from": report.from.map(rfc3339),
-        "to": rfc3339(report.to),
+        "from": report.from.map(|from| rfc3339(from.0)),
+        "to": rfc3339(report.to.0),
         "rows_truncated": report.rows_truncated,
-        "now": rfc3339(report.now),
+        "now": rfc3339(report.now.0),
         "groups": report.groups.iter().map(|g| group_json(g, ids)).collect::<Vec<_>>(),
     })
 }
@@ -211,9 +211,9 @@ pub(crate) fn print_report(out: &mut impl Write, report: &Report) -> std::io::Re
     writeln!(
         out,
         "period {} .. {}, unsolved tickets measured at {}",
-        report.from.map_or("start".to_owned(), rfc3339),
-        rfc3339(report.to),
-        rfc3339(report.now)
+        report.from.map_or("start".to_owned(), |from| rfc3339(from.0)),
+        rfc3339(report.to.0),
+        rfc3339(report.now.0)
     )?;
     writeln!(out)?;
     writeln!(

@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Datelike};
 use rapport_events::{Survey, TicketId};
+use rapport_types::Timestamp;
 
 use crate::error::MetricsError;
 use crate::projection::{MetricsProjection, RatingRecord, TicketRecord};
@@ -54,13 +55,13 @@ impl FromStr for Dimension {
 /// What to aggregate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportQuery {
-    /// Start of the period (inclusive, unix microseconds); `None`: from the beginning.
-    pub from: Option<i64>,
+    /// Start of the period (inclusive); `None`: from the beginning.
+    pub from: Option<Timestamp>,
     /// End of the period (exclusive); `None`: up to and including `now`.
-    pub to: Option<i64>,
+    pub to: Option<Timestamp>,
     /// The moment unsolved tickets and running SLA targets are measured at; `None`: the latest
     /// event's time. It should not precede the latest event: the projection does not rewind.
-    pub now: Option<i64>,
+    pub now: Option<Timestamp>,
     /// Grouping.
     pub group_by: Option<Dimension>,
     /// The N of "response rate within N hours".
@@ -303,11 +304,11 @@ pub struct GroupReport {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Report {
     /// Period start.
-    pub from: Option<i64>,
+    pub from: Option<Timestamp>,
     /// Period end (exclusive) as used: the query's, or `now` + 1 µs.
-    pub to: i64,
+    pub to: Timestamp,
     /// Measurement time.
-    pub now: i64,
+    pub now: Timestamp,
     /// The period had more than [`REPORT_DAYS_MAX`] days: the per-day, per-week and per-month
     /// rows start [`REPORT_DAYS_MAX`] days before its end (totals still cover all of it).
     pub rows_truncated: bool,
@@ -703,9 +704,9 @@ fn group_report(context: &Context<'_>, key: String, rows: &[&Row<'_>], ratings: 
 /// Computes the report: every ticket's metrics and SLA at `now` once, then each group's
 /// aggregates. O(tickets · log + days · backlog) time.
 pub fn report(projection: &MetricsProjection, query: &ReportQuery) -> Report {
-    let now = query.now.unwrap_or_else(|| projection.latest_at().0);
-    let to = query.to.unwrap_or(now.saturating_add(1));
-    let from = query.from;
+    let now = query.now.map_or_else(|| projection.latest_at().0, |now| now.0);
+    let to = query.to.map_or(now.saturating_add(1), |to| to.0);
+    let from = query.from.map(|from| from.0);
     let mut records: Vec<&TicketRecord> = projection.tickets().collect();
     records.sort_unstable_by(|a, b| a.ticket_id.cmp(&b.ticket_id));
     let ranked = Ranked { ids: records.iter().map(|r| &r.ticket_id).collect() };
@@ -757,5 +758,5 @@ pub fn report(projection: &MetricsProjection, query: &ReportQuery) -> Report {
     let context = Context { projection, query, ranked, calendar, from, to };
     let groups =
         groups.into_iter().map(|(key, (rows, ratings))| group_report(&context, key, &rows, &ratings)).collect();
-    Report { from, to, now, rows_truncated, groups }
+    Report { from: from.map(Timestamp), to: Timestamp(to), now: Timestamp(now), rows_truncated, groups }
 }

@@ -18,6 +18,11 @@ use crate::sla::{SlaPolicy, SlaStatus, SlaTargets};
 use crate::ticket::{Minutes, TicketMetrics};
 use crate::MetricsError;
 
+/// A time for the report's query.
+fn ts(micros: i64) -> rapport_types::Timestamp {
+    rapport_types::Timestamp(micros)
+}
+
 /// 2026-03-02 (a Monday) 00:00 UTC plus `minutes`.
 fn t(minutes: i64) -> i64 {
     DateTime::parse_from_rfc3339("2026-03-02T00:00:00Z").unwrap().timestamp_micros() + minutes * MINUTE_MICROS
@@ -557,8 +562,12 @@ fn sla_outcomes_count_in_the_period_they_happen() {
         ],
     );
     let day = |from: i64, now: i64| {
-        let query =
-            ReportQuery { from: Some(t(from)), to: Some(t(from + DAY)), now: Some(t(now)), ..Default::default() };
+        let query = ReportQuery {
+            from: Some(ts(t(from))),
+            to: Some(ts(t(from + DAY))),
+            now: Some(ts(t(now))),
+            ..Default::default()
+        };
         report(&p, &query).groups.remove(0).sla_first_reply
     };
     let day0 = day(0, 3 * DAY);
@@ -600,7 +609,7 @@ fn satisfaction_overall_per_agent_and_per_period() {
             (3 * DAY, "-", rated(Some("A"), Survey::Csat, 5)),
         ],
     );
-    let all = report(&p, &ReportQuery { now: Some(t(3 * DAY + 60)), ..Default::default() }).groups.remove(0);
+    let all = report(&p, &ReportQuery { now: Some(ts(t(3 * DAY + 60))), ..Default::default() }).groups.remove(0);
     let s = &all.satisfaction;
     assert_eq!((s.csat_responses, s.csat_satisfied, s.csat_percent), (5, 3, Some(60.0)));
     assert_eq!((s.nps_responses, s.promoters, s.detractors, s.nps), (4, 2, 1, Some(25.0)));
@@ -617,7 +626,7 @@ fn satisfaction_overall_per_agent_and_per_period() {
     assert_eq!(all.satisfaction_daily[2].satisfaction.csat_percent, None);
     assert_eq!(all.satisfaction_weekly.len(), 1, "all in ISO week 2026-W10");
     assert_eq!(all.satisfaction_monthly[0].period, "2026-03");
-    let query = ReportQuery { now: Some(t(3 * DAY + 60)), group_by: Some(Dimension::Agent), ..Default::default() };
+    let query = ReportQuery { now: Some(ts(t(3 * DAY + 60))), group_by: Some(Dimension::Agent), ..Default::default() };
     let by_agent: Vec<(String, usize)> =
         report(&p, &query).groups.into_iter().map(|g| (g.key, g.satisfaction.csat_responses)).collect();
     // lee: 5, 4 (day 0); kim: 1, 5 (after the reassignment); (none): the 2 without a ticket.
@@ -636,7 +645,7 @@ fn report_counts_rates_and_drill_down() {
             (DAY, "C", opened("C", None)),
         ],
     );
-    let report = report(&p, &ReportQuery { now: Some(t(2 * DAY)), ..ReportQuery::default() });
+    let report = report(&p, &ReportQuery { now: Some(ts(t(2 * DAY))), ..ReportQuery::default() });
     let all = &report.groups[0];
     assert_eq!(all.created.count, 3);
     assert_eq!(all.solved.tickets, vec![id("A"), id("B")]);
@@ -679,7 +688,7 @@ fn a_ticket_opened_solved_or_closed_is_solved_at_its_opening_instant() {
         assert_eq!(record.state.solves, 1, "{ticket}: one solve");
         assert_eq!(record.transitions, vec![(t(30), true), (t(30), false)], "{ticket}: solved at creation");
     }
-    let report = report(&p, &ReportQuery { now: Some(t(90)), ..ReportQuery::default() });
+    let report = report(&p, &ReportQuery { now: Some(ts(t(90))), ..ReportQuery::default() });
     let all = &report.groups[0];
     assert_eq!(all.created.count, 3);
     assert_eq!(all.solved.tickets, vec![id("C"), id("S")], "both count as solved");
@@ -700,7 +709,7 @@ fn volume_rows_are_contiguous_so_changes_compare_neighbours() {
             (15 * DAY, "E", opened("E", None)),
         ],
     );
-    let all = report(&p, &ReportQuery { now: Some(t(15 * DAY + 5)), ..Default::default() }).groups.remove(0);
+    let all = report(&p, &ReportQuery { now: Some(ts(t(15 * DAY + 5))), ..Default::default() }).groups.remove(0);
     let weekly: Vec<(&str, usize, Option<f64>)> =
         all.weekly.iter().map(|r| (r.period.as_str(), r.created.count, r.created_change)).collect();
     // W11 against W10: (0 - 2) / 2 = -100 %; W12 against W11 (0): undefined.
@@ -724,7 +733,7 @@ fn agent_throughput_is_solves_per_active_day() {
             (DAY + 5, "C", agent_as("C", "lee", true)),
         ],
     );
-    let all = report(&p, &ReportQuery { now: Some(t(2 * DAY)), ..Default::default() }).groups.remove(0);
+    let all = report(&p, &ReportQuery { now: Some(ts(t(2 * DAY))), ..Default::default() }).groups.remove(0);
     assert_eq!(all.throughput.len(), 1, "kim solved nothing");
     let lee = &all.throughput[0];
     assert_eq!((lee.agent.as_str(), lee.solved, lee.active_days, lee.per_active_day), ("lee", 2, 2, Some(1.0)));

@@ -1281,10 +1281,16 @@ fn check_cut(
     let from = from.map(|m| base + m * MINUTE);
     let to = length.map(|l| from.unwrap_or(base) + l * MINUTE);
     let group_by = dimension(case.group_by[cut]);
-    let query = ReportQuery { from, to, now: Some(now), group_by, ..ReportQuery::default() };
+    let query = ReportQuery {
+        from: from.map(Timestamp),
+        to: to.map(Timestamp),
+        now: Some(Timestamp(now)),
+        group_by,
+        ..ReportQuery::default()
+    };
     let actual = report(projection, &query);
     let to = to.unwrap_or(now + 1);
-    prop_assert_eq!(actual.to, to, "report end");
+    prop_assert_eq!(actual.to.0, to, "report end");
     let earliest = tickets
         .values()
         .flat_map(|t| [Some(t.created_at), t.last_solve_if_solved()])

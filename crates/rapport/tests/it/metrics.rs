@@ -148,7 +148,7 @@ fn changing_definitions_recomputes_like_a_fresh_store() {
     let metrics_of = |store: &Store| -> Vec<_> {
         tickets.iter().map(|ticket| store.ticket_metrics(&id(ticket), Some(t(400))).unwrap()).collect()
     };
-    let query = ReportQuery { now: Some(t(400).0), ..ReportQuery::default() };
+    let query = ReportQuery { now: Some(t(400)), ..ReportQuery::default() };
     let (live, live_report) = (metrics_of(&store), store.metrics_report(&query).unwrap());
     drop(store);
     let fresh = Store::open(dir.path(), StoreOptions { metrics: options, ..StoreOptions::default() }).unwrap();
