@@ -54,13 +54,7 @@ pub(crate) fn run_salvage(args: &CopyArgs) -> Result<ExitCode, CliError> {
         args.to.display()
     );
     if let Some(damage) = &report.damage {
-        println!(
-            "left behind: everything from offset {} of {} ({}; {} bytes)",
-            damage.offset,
-            damage.segment.display(),
-            damage.reason,
-            damage.bytes_dropped
-        );
+        println!("left behind: {}", crate::util::describe_cut(damage));
     }
     for segment in &report.segments_left_behind {
         println!("left behind: {}", segment.display());

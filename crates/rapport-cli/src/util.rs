@@ -107,29 +107,31 @@ pub(crate) fn open_existing_store(dir: &Path) -> Result<Store, CliError> {
 /// does it, is reported (docs/design/log-format.md).
 pub(crate) fn report_recovery(report: &rapport::log::RecoveryReport) {
     if let Some(cut) = &report.truncated {
-        eprintln!(
-            "warning: recovery truncated {} bytes at offset {} of {} ({})",
-            cut.bytes_dropped,
-            cut.offset,
-            cut.segment.display(),
-            cut.reason
-        );
+        eprintln!("warning: recovery truncated {}", describe_cut(cut));
     }
     for path in &report.quarantined {
         eprintln!("warning: recovery moved {} aside", path.display());
     }
     if let Some(tail) = &report.tail_left {
-        eprintln!(
-            "note: {} bytes at offset {} of {} are not read ({}); a writable open will cut them",
-            tail.bytes_dropped,
-            tail.offset,
-            tail.segment.display(),
-            tail.reason
-        );
+        eprintln!("note: not read (a writable open will cut it): {}", describe_cut(tail));
     }
     if let Some(note) = &report.watermark_note {
         eprintln!("note: {note}");
     }
+}
+
+/// A cut of the log in words, the same in every command: `N bytes at offset O of SEGMENT (why)`.
+pub(crate) fn describe_cut(cut: &rapport::log::Truncation) -> String {
+    format!("{} bytes at offset {} of {} ({})", cut.bytes_dropped, cut.offset, cut.segment.display(), cut.reason)
+}
+
+/// The store directory that holds `dir` or one of its ancestors, if any (symlinks and `..`
+/// resolved from the nearest ancestor that exists). Nothing is ever written inside a store.
+fn enclosing_store(dir: &Path) -> Result<Option<std::path::PathBuf>, CliError> {
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let existing = dir.ancestors().find(|ancestor| ancestor.exists()).unwrap_or(Path::new("."));
+    let existing = existing.canonicalize().map_err(CliError::io(format!("resolving {}", existing.display())))?;
+    Ok(existing.ancestors().find(|ancestor| is_store_dir(ancestor)).map(Path::to_path_buf))
 }
 
 /// Opens a store that must already exist, for writing (`split`).
@@ -166,7 +168,7 @@ impl OutputFile {
             _ => std::path::PathBuf::from("."),
         };
         let parent = parent.canonicalize().map_err(CliError::io(format!("resolving {}", parent.display())))?;
-        if let Some(store) = parent.ancestors().find(|dir| is_store_dir(dir)) {
+        if let Some(store) = enclosing_store(&parent)? {
             return Err(CliError::Invalid(format!(
                 "{} is inside the store directory {}: outputs are never written into a store",
                 target.display(),
@@ -211,10 +213,8 @@ impl Drop for OutputFile {
 /// Opens (or creates) a store for writing.
 pub(crate) fn open_store(dir: &Path, options: StoreOptions) -> Result<Store, CliError> {
     // A new store inside another store's directory would write into that store.
-    if let Some(parent) = dir.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-        let existing = parent.ancestors().find(|ancestor| ancestor.exists()).unwrap_or(Path::new("."));
-        let existing = existing.canonicalize().map_err(CliError::io(format!("resolving {}", existing.display())))?;
-        if let Some(store) = existing.ancestors().find(|ancestor| is_store_dir(ancestor)) {
+    if let Some(parent) = dir.parent() {
+        if let Some(store) = enclosing_store(parent)? {
             return Err(CliError::Invalid(format!(
                 "{} is inside the store directory {}: a store is never created inside another",
                 dir.display(),

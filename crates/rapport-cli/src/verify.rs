@@ -46,11 +46,8 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<ExitCode, CliError> {
         );
         if let Some(torn) = &report.torn_tail {
             println!(
-                "torn tail: {} bytes at offset {} of {} ({}); the next open truncates it (not corruption)",
-                torn.bytes_dropped,
-                torn.offset,
-                torn.segment.display(),
-                torn.reason
+                "torn tail: {}; the next writable open truncates it (not corruption)",
+                crate::util::describe_cut(torn)
             );
         }
         if let Some(note) = &report.watermark_note {

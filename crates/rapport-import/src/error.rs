@@ -130,3 +130,9 @@ impl Error {
         Error::Line { path: path.map(Path::to_path_buf), line: error.line, field: error.field, reason: error.reason }
     }
 }
+
+/// Whether a per-input error is the store refusing the input (reported on its line) rather
+/// than the store failing (which stops the import). One rule for every importer.
+pub(crate) fn is_refusal(error: &rapport::Error) -> bool {
+    !matches!(error, rapport::Error::Log(_) | rapport::Error::Decode { .. })
+}

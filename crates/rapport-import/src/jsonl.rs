@@ -27,7 +27,7 @@ use rapport::Ids;
 use rapport::ADDRESSED_METADATA_KEY;
 use rapport::{Input, Meta, Store};
 
-use crate::error::{Error, LineError, Result};
+use crate::error::{is_refusal, Error, LineError, Result};
 use crate::source::Pass;
 
 /// Longest line [`import_jsonl`] reads by default, in bytes (line end excluded). A longer line
@@ -227,12 +227,6 @@ fn format_time(at: Timestamp) -> rapport::Result<String> {
     }
 }
 
-/// Whether a per-input error is the store refusing the input (reported on its line) rather
-/// than the store failing (which stops the import).
-pub(crate) fn is_refusal(error: &rapport::Error) -> bool {
-    !matches!(error, rapport::Error::Log(_) | rapport::Error::Decode { .. })
-}
-
 /// Tallies the results of submitted lines.
 fn tally(report: &mut JsonlImportReport, line: u64, result: rapport::Result<bool>) -> Result<()> {
     match result {
@@ -420,12 +414,6 @@ fn same_split_recorded(
     }
 }
 
-/// The event as it was submitted, given the ticket it was addressed to: the facade's rule
-/// ([`rapport::as_submitted`]), which the store also uses to compare a re-submission.
-pub(crate) fn as_submitted(event: CxEvent, addressed: &str) -> rapport::Result<CxEvent> {
-    rapport::as_submitted(event, addressed)
-}
-
 /// One JSONL line (without line end): `type`, `at`, `id`, then the fields that are not null.
 fn line_of(event: &CxEvent, at: Timestamp, id: EventId) -> rapport::Result<String> {
     let event_type = event.event_type();
@@ -495,7 +483,7 @@ pub fn export_jsonl(store: &Store, mut writer: impl Write) -> Result<u64> {
             .map_err(|source| rapport::Error::Decode { position: record.position, source })?;
         let addressed = record.metadata().into_iter().find(|(key, _)| key == ADDRESSED_METADATA_KEY);
         let event = match addressed {
-            Some((_, addressed)) => as_submitted(event, &addressed)?,
+            Some((_, addressed)) => rapport::as_submitted(event, &addressed)?,
             None => event,
         };
         let mut line = line_of(&event, record.occurred_at, record.id)?;

@@ -23,8 +23,8 @@ use rapport::events::{codec, CxEvent, Identity, TicketId};
 use rapport::log::{EventId, Log, Position, RecordedEvent};
 use rapport::{Input, Meta, Store, ADDRESSED_METADATA_KEY, TICKET_STREAM_PREFIX};
 
+use crate::error::is_refusal;
 use crate::error::Result;
-use crate::jsonl::{as_submitted, is_refusal};
 
 /// Inputs submitted to the new store per call.
 pub const CHUNK_INPUTS: usize = 8192;
@@ -142,7 +142,7 @@ fn carry_over(
         .map_err(|e| format!("does not decode under the new rules: {e}"))?;
     let addressed = data.metadata.iter().find(|(key, _)| key == ADDRESSED_METADATA_KEY);
     let event = match addressed {
-        Some((_, addressed)) => as_submitted(event, addressed).map_err(|e| e.to_string())?,
+        Some((_, addressed)) => rapport::as_submitted(event, addressed).map_err(|e| e.to_string())?,
         None => event,
     };
     let mut fields = event.to_json();

@@ -306,7 +306,7 @@ pub(crate) fn submit_rows(
         match result {
             Ok(submitted) if submitted.already_recorded => tally.already_recorded += 1,
             Ok(_) => tally.imported += 1,
-            Err(error) if crate::jsonl::is_refusal(&error) => {
+            Err(error) if crate::error::is_refusal(&error) => {
                 let reason = format!("refused by the store: {error}");
                 return Err(Error::line(path, crate::LineError::new(line, reason)));
             }

@@ -294,12 +294,9 @@ impl Store {
         Ok(Some(view))
     }
 
-    /// The event at a position the projection names; its absence is an inconsistency.
+    /// The event at a position the projection names (`store::read_recorded`).
     fn read_recorded(&self, position: Position) -> Result<RecordedEvent> {
-        match self.log().read_event(position)? {
-            Some(recorded) => Ok(recorded),
-            None => Err(Error::MissingEvent { position, end: self.log().end_position() }),
-        }
+        crate::store::read_recorded(&self.log, position)
     }
 
     /// Undoes a wrong merge: `identities` of `customer`, and every event that reached the

@@ -57,21 +57,25 @@ fn decode(payload: &[u8], position: Position) -> Result<StoreHeader> {
     Ok(StoreHeader { format_version, id_key: IdKey::from_bytes(key) })
 }
 
-/// Reads the header of a store. When the log is empty and `create` is given, writes the header
-/// first, with the given key or a random one. `Ok(None)`: an empty log opened without `create`
-/// (a read-only view of a store being created).
-pub(crate) fn read_or_create(log: &Log, dir: &Path, create: Option<Option<IdKey>>) -> Result<Option<StoreHeader>> {
+/// Writes the header of a new store (its log is empty) with `key`, or a random key.
+pub(crate) fn create_header(log: &Log, key: Option<IdKey>) -> Result<StoreHeader> {
+    let id_key = match key {
+        Some(key) => key,
+        None => IdKey::generate()?,
+    };
+    let header = StoreHeader { format_version: STORE_FORMAT_VERSION, id_key };
+    let mut data = EventData::new(fresh_event_id(), STORE_CREATED_TYPE, encode(&header));
+    data.occurred_at = rapport_log::Timestamp::now();
+    log.append(STORE_STREAM, ExpectedVersion::NoStream, vec![data])?;
+    Ok(header)
+}
+
+/// Reads the header of a store; `Ok(None)` for an empty log (a store not created yet, or a
+/// read-only view of one being created). A log whose first record is not a header is a
+/// first-release store: [`Error::StoreFormat`].
+pub(crate) fn read_header(log: &Log, dir: &Path) -> Result<Option<StoreHeader>> {
     if log.end_position() == Position(0) {
-        let Some(key) = create else { return Ok(None) };
-        let id_key = match key {
-            Some(key) => key,
-            None => IdKey::generate()?,
-        };
-        let header = StoreHeader { format_version: STORE_FORMAT_VERSION, id_key };
-        let mut data = EventData::new(fresh_event_id(), STORE_CREATED_TYPE, encode(&header));
-        data.occurred_at = rapport_log::Timestamp::now();
-        log.append(STORE_STREAM, ExpectedVersion::NoStream, vec![data])?;
-        return Ok(Some(header));
+        return Ok(None);
     }
     let first = log.read_event(Position(0))?.ok_or_else(|| Error::StoreHeader {
         position: Position(0),

@@ -12,7 +12,7 @@ use rapport_metrics::MetricsOptions;
 use rapport_ticket::{Ticket, TicketCommand};
 
 use crate::error::{Error, Result};
-use crate::format::{is_system_type, read_or_create};
+use crate::format::{create_header, is_system_type, read_header};
 use crate::ids::{fresh_event_id, IdKey, Ids};
 use crate::log_view::LogView;
 use crate::planner::{
@@ -163,7 +163,7 @@ fn back_off(attempt: u32) {
 /// The embedded store. `Send + Sync`: share it between threads.
 #[derive(Debug)]
 pub struct Store {
-    log: Log,
+    pub(crate) log: Log,
     options: StoreOptions,
     /// The id rules under the store's key (from its header record).
     ids: Ids,
@@ -181,10 +181,10 @@ impl Store {
     pub fn open(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let dir = dir.as_ref();
         let log = Log::open(dir, options.log.clone())?;
-        let header = read_or_create(&log, dir, Some(options.id_key.clone()))?.ok_or_else(|| Error::StoreHeader {
-            position: Position(0),
-            reason: "the header was written but cannot be read back".into(),
-        })?;
+        let header = match read_header(&log, dir)? {
+            Some(header) => header,
+            None => create_header(&log, options.id_key.clone())?,
+        };
         Store::with_log(log, options, Ids::new(header.id_key))
     }
 
@@ -201,7 +201,7 @@ impl Store {
         let log = Log::open_read_only(dir, options.log.clone())?;
         // A store whose writer has not committed its header yet reads as empty; its id key is
         // never needed, since a read-only store derives no ids.
-        let key = match read_or_create(&log, dir, None)? {
+        let key = match read_header(&log, dir)? {
             Some(header) => header.id_key,
             None => IdKey::from_bytes([0; crate::ids::ID_KEY_BYTES]),
         };
@@ -262,9 +262,7 @@ impl Store {
         // Every event below the checkpoint is in the log: a missing one is an error, as is any
         // I/O or decode error (a split must not silently drop events from the profiles).
         let mut read = |position: Position| -> Result<Option<Touch>> {
-            let recorded =
-                log.read_event(position)?.ok_or(Error::MissingEvent { position, end: log.end_position() })?;
-            crate::projection::touch_of(&recorded).map(Some)
+            crate::projection::touch_of(&read_recorded(log, position)?).map(Some)
         };
         let mut reader = self.log.read_all(Position(projection.checkpoint));
         while let Some(record) = reader.next_ref() {
@@ -536,9 +534,7 @@ impl Store {
         id: EventId,
         position: Position,
     ) -> Result<Step> {
-        let Some(recorded) = self.log.read_event(position)? else {
-            return Err(Error::MissingEvent { position, end: self.log.end_position() });
-        };
+        let recorded = read_recorded(&self.log, position)?;
         let conflict = |reason| Ok(Step::Done(Err(Error::IdConflict { id, position: Some(position), reason })));
         if is_system_type(&recorded.data.event_type) {
             return conflict("the id names the store's own header record");
@@ -670,4 +666,10 @@ fn fill_customers(projection: &Projection, results: &mut [Result<Submitted>], re
             result.customer_id = projection.customers.owner(identity);
         }
     }
+}
+
+/// The event at a position the projection names (below its checkpoint, or found in the id
+/// index); its absence is an inconsistency, [`Error::MissingEvent`], never skipped.
+pub(crate) fn read_recorded(log: &Log, position: Position) -> Result<rapport_log::RecordedEvent> {
+    log.read_event(position)?.ok_or(Error::MissingEvent { position, end: log.end_position() })
 }

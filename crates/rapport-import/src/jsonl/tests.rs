@@ -192,15 +192,15 @@ fn addressed_metadata_restores_the_submitted_ticket() {
         subject: None,
         body: None,
     });
-    let CxEvent::MessageReceived(message) = as_submitted(routed.clone(), "").unwrap() else { panic!() };
+    let CxEvent::MessageReceived(message) = rapport::as_submitted(routed.clone(), "").unwrap() else { panic!() };
     assert_eq!(message.ticket_id, None, "routed by the store: submitted without a ticket");
-    let CxEvent::MessageReceived(message) = as_submitted(routed, "T-1").unwrap() else { panic!() };
+    let CxEvent::MessageReceived(message) = rapport::as_submitted(routed, "T-1").unwrap() else { panic!() };
     assert_eq!(message.ticket_id, Some(TicketId::new("T-1").unwrap()), "sent to a closed ticket");
     let update = CxEvent::TicketStatusChanged(rapport::events::TicketStatusChanged {
         ticket_id: TicketId::new("T-1-f1").unwrap(),
         status: Status::Solved,
     });
-    let CxEvent::TicketStatusChanged(change) = as_submitted(update, "T-1").unwrap() else { panic!() };
+    let CxEvent::TicketStatusChanged(change) = rapport::as_submitted(update, "T-1").unwrap() else { panic!() };
     assert_eq!(change.ticket_id.as_str(), "T-1");
 }
 
