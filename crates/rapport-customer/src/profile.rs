@@ -303,6 +303,10 @@ pub struct Profile {
     pub conflicts: Vec<MergeConflict>,
     /// Positions of every event that touched the customer, ascending.
     pub timeline: Vec<Position>,
+    /// When the customer's personal data was erased (`customer.erased`): the profile keeps
+    /// ids, tickets, orders and ratings; its identities are gone from resolution and every
+    /// personal value reads as erased.
+    pub erased_at: Option<Timestamp>,
 }
 
 impl Profile {
@@ -321,6 +325,7 @@ impl Profile {
             ratings: Vec::new(),
             conflicts: Vec::new(),
             timeline: Vec::new(),
+            erased_at: None,
         }
     }
 
@@ -335,6 +340,15 @@ impl Profile {
     }
 
     /// Records that the event at `position` (time `at`) touched the customer.
+    /// Marks the profile erased by the event at `position`, which joins the timeline without
+    /// moving first or last seen (an erasure is no interaction, and must change no metric).
+    pub(crate) fn mark_erased(&mut self, position: Position, at: Timestamp) {
+        if let Err(idx) = self.timeline.binary_search(&position) {
+            self.timeline.insert(idx, position);
+        }
+        self.erased_at = Some(at);
+    }
+
     pub(crate) fn touch(&mut self, position: Position, at: Timestamp) {
         if self.timeline.last().is_none_or(|last| *last < position) {
             self.timeline.push(position);

@@ -137,6 +137,17 @@ impl CustomerProjection {
                     }
                 }
             }
+            CxEvent::CustomerErased(erased) => {
+                let customer = self.resolver.resolve(erased.customer);
+                let Some(profile) = self.profiles.get_mut(&customer) else { return Ok(()) };
+                profile.mark_erased(touch.position, touch.at);
+                // Later events of its tickets reach nobody; a new message from one of its
+                // identities starts a new customer.
+                for ticket in &profile.tickets {
+                    self.ticket_requester.remove(ticket);
+                }
+                self.resolver.erase(customer);
+            }
             event if !event.identities().is_empty() => self.apply_identified(touch),
             _ => {
                 // A ticket event without identities reaches the ticket's requester.

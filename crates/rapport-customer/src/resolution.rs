@@ -298,6 +298,19 @@ impl Resolver {
         self.create(moving)
     }
 
+    /// Forgets the identities of a (surviving) customer: they resolve to nobody from now on,
+    /// and the customer keeps its id with no identity. Returns the identities forgotten.
+    pub fn erase(&mut self, customer: CustomerId) -> Vec<Identity> {
+        let customer = self.resolve(customer);
+        let forgotten = self.identities.get_mut(&customer).map(std::mem::take).unwrap_or_default();
+        for identity in &forgotten {
+            if self.owners.get(identity).map(|owner| self.resolve(*owner)) == Some(customer) {
+                self.owners.remove(identity);
+            }
+        }
+        forgotten
+    }
+
     /// Owners of every identity, for checks.
     pub fn owners(&self) -> impl Iterator<Item = (&Identity, CustomerId)> {
         self.owners.iter().map(|(identity, owner)| (identity, *owner))

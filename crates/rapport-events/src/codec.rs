@@ -12,6 +12,7 @@ use crate::channel::Channel;
 use crate::error::{Error, Result};
 use crate::event::*;
 use crate::identity::Identity;
+use crate::privacy::Sealing;
 use crate::registry::{event_type_info, EventTypeInfo};
 
 /// An encoded event: what goes into the log envelope.
@@ -57,6 +58,7 @@ pub fn encode(event: &CxEvent) -> Result<Encoded> {
         CxEvent::CustomersMerged(e) => to_bytes(event_type, e)?,
         CxEvent::CustomerMergeConflict(e) => to_bytes(event_type, e)?,
         CxEvent::CustomersSplit(e) => to_bytes(event_type, e)?,
+        CxEvent::CustomerErased(e) => to_bytes(event_type, e)?,
     };
     // Every variant is in the table (test `the_table_has_every_variant_once`).
     let schema_version = current_version(event_type).ok_or_else(|| Error::UnknownEventType(event_type.to_owned()))?;
@@ -91,8 +93,59 @@ impl From<MessageReceivedV1> for MessageReceived {
     }
 }
 
-/// Decodes a payload of `event_type` at `schema_version`, upcasting old versions.
+/// Set in the envelope's schema version of an event whose payload is followed by a
+/// [`Sealing`]: the payload is then `public length (u32 LE) | public payload | postcard of the
+/// sealing`. Schema versions stay far below it.
+pub const SEALED_VERSION_FLAG: u16 = 0x8000;
+
+/// Encodes an event whose personal values the store has replaced (pseudonyms, empty texts),
+/// followed by the sealing that holds them encrypted. An empty sealing encodes as [`encode`].
+pub fn encode_sealed(event: &CxEvent, sealing: &Sealing) -> Result<Encoded> {
+    let public = encode(event)?;
+    if sealing.is_empty() {
+        return Ok(public);
+    }
+    let event_type = public.event_type;
+    let sealed = to_bytes(event_type, sealing)?;
+    let length = u32::try_from(public.payload.len())
+        .map_err(|_| Error::Encode { event_type, reason: "payload over 4 GiB".to_owned() })?;
+    let mut payload = Vec::with_capacity(4 + public.payload.len() + sealed.len());
+    payload.extend_from_slice(&length.to_le_bytes());
+    payload.extend_from_slice(&public.payload);
+    payload.extend_from_slice(&sealed);
+    Ok(Encoded { event_type, schema_version: public.schema_version | SEALED_VERSION_FLAG, payload })
+}
+
+/// Decodes a payload of `event_type` at `schema_version`, upcasting old versions. For a sealed
+/// payload ([`SEALED_VERSION_FLAG`]), the event as the log holds it (pseudonyms, empty
+/// personal texts) without its sealing.
 pub fn decode(event_type: &str, schema_version: u16, payload: &[u8]) -> Result<CxEvent> {
+    decode_sealed(event_type, schema_version, payload).map(|(event, _)| event)
+}
+
+/// [`decode`], also returning the sealing of a sealed payload.
+pub fn decode_sealed(event_type: &str, schema_version: u16, payload: &[u8]) -> Result<(CxEvent, Option<Sealing>)> {
+    if schema_version & SEALED_VERSION_FLAG == 0 {
+        return decode_public(event_type, schema_version, payload).map(|event| (event, None));
+    }
+    let version = schema_version & !SEALED_VERSION_FLAG;
+    let corrupt = |reason: String| Error::Decode { event_type: event_type.to_owned(), version, reason };
+    let (length, rest) = payload.split_at_checked(4).ok_or_else(|| corrupt("sealed payload under 4 bytes".into()))?;
+    let length = u32::from_le_bytes(length.try_into().map_err(|_| corrupt("sealed payload length".into()))?);
+    let (public, sealed) = usize::try_from(length)
+        .ok()
+        .and_then(|length| rest.split_at_checked(length))
+        .ok_or_else(|| corrupt(format!("public part of {length} bytes in {} bytes", rest.len())))?;
+    let event = decode_public(event_type, version, public)?;
+    let (sealing, trailing) =
+        postcard::take_from_bytes::<Sealing>(sealed).map_err(|error| corrupt(format!("sealing: {error}")))?;
+    if !trailing.is_empty() {
+        return Err(corrupt(format!("{} trailing bytes after the sealing", trailing.len())));
+    }
+    Ok((event, Some(sealing)))
+}
+
+fn decode_public(event_type: &str, schema_version: u16, payload: &[u8]) -> Result<CxEvent> {
     let info = event_type_info(event_type).ok_or_else(|| Error::UnknownEventType(event_type.to_owned()))?;
     let current = info.schema_version();
     if schema_version == 0 || schema_version > current {
@@ -137,7 +190,7 @@ mod tests {
                 from: kim(),
                 ticket_id: Some(ticket("T-1")),
                 topic: Some("order o-1".into()),
-                subject: None,
+                subject: Some("late".into()),
                 body: Some("hi".into()),
             }),
             CxEvent::MessageSent(MessageSent {
@@ -145,7 +198,7 @@ mod tests {
                 channel: Channel::Email,
                 agent: "lee".into(),
                 public: true,
-                body: None,
+                body: Some("on its way".into()),
             }),
             CxEvent::TicketOpened(TicketOpened {
                 ticket_id: ticket("T-1"),
@@ -204,6 +257,7 @@ mod tests {
                 cause: kim(),
             }),
             CxEvent::CustomersSplit(CustomersSplit { customer: CustomerId(1), identities: vec![kim()] }),
+            CxEvent::CustomerErased(CustomerErased { customer: CustomerId(1), keys: vec![3, 4], reason: "gdpr".into() }),
         ]
     }
 
@@ -239,15 +293,16 @@ mod tests {
             | CxEvent::TicketUpdated(_)
             | CxEvent::CustomersMerged(_)
             | CxEvent::CustomerMergeConflict(_)
-            | CxEvent::CustomersSplit(_) => event.event_type(),
+            | CxEvent::CustomersSplit(_)
+            | CxEvent::CustomerErased(_) => event.event_type(),
         }
     }
 
     #[test]
     fn the_table_has_every_variant_once() {
-        // `samples` has one event per variant (18, as the match above lists).
+        // `samples` has one event per variant (19, as the match above lists).
         let samples = samples();
-        assert_eq!(samples.len(), 18, "one sample per CxEvent variant");
+        assert_eq!(samples.len(), 19, "one sample per CxEvent variant");
         let names: std::collections::BTreeSet<&str> = samples.iter().map(variant_name).collect();
         assert_eq!(names.len(), samples.len(), "two variants share a persisted name: {names:?}");
         assert_eq!(crate::EVENT_TYPES.len(), samples.len(), "the table has an entry no variant uses, or misses one");
@@ -258,6 +313,81 @@ mod tests {
             let info = event_type_info(event.event_type()).unwrap();
             assert_eq!(&info.parse_json(json).unwrap(), event, "the JSON parser of {} is its own", info.name());
         }
+    }
+
+    /// The walk visits exactly the fields the table classifies as personal (every sample sets
+    /// every optional personal field), with the table's class.
+    #[test]
+    fn visit_personal_walks_exactly_the_fields_the_table_lists() {
+        use crate::privacy::{FieldClass, PersonalMut};
+        for mut event in samples() {
+            let info = event_type_info(event.event_type()).unwrap();
+            let mut seen: Vec<(&'static str, FieldClass)> = Vec::new();
+            event.visit_personal(&mut |value| match value {
+                PersonalMut::Identity { field, .. } => seen.push((field, FieldClass::Identity)),
+                PersonalMut::Text { field, class, .. } => seen.push((field, class)),
+            });
+            seen.dedup();
+            let listed: Vec<(&'static str, FieldClass)> =
+                info.personal_fields().iter().map(|p| (p.field, p.class)).collect();
+            assert_eq!(seen, listed, "{}", info.name());
+            // Every identity field of the table is personal.
+            for field in info.identity_fields().iter().chain(info.identity_list_fields()) {
+                assert!(listed.contains(&(field, FieldClass::Identity)), "{}: {field}", info.name());
+            }
+        }
+    }
+
+    #[test]
+    fn sealed_payloads_round_trip_and_refuse_damage() {
+        use crate::privacy::{Seal, Sealing};
+        let event = samples().remove(3);
+        let sealing = Sealing {
+            identity_keys: vec![7],
+            seals: vec![Seal {
+                class: 2,
+                key: 7,
+                bucket: 9,
+                nonce: [1; 24],
+                ciphertext: vec![5; 40],
+                digest: [2; 16],
+            }],
+        };
+        let encoded = encode_sealed(&event, &sealing).unwrap();
+        assert_eq!(encoded.schema_version, 2 | SEALED_VERSION_FLAG);
+        let (back, back_sealing) = decode_sealed(encoded.event_type, encoded.schema_version, &encoded.payload).unwrap();
+        assert_eq!((back, back_sealing), (event.clone(), Some(sealing)));
+        assert_eq!(decode(encoded.event_type, encoded.schema_version, &encoded.payload).unwrap(), event);
+        // An empty sealing is the plain encoding.
+        assert_eq!(encode_sealed(&event, &Sealing::default()).unwrap(), encode(&event).unwrap());
+        for cut in [0, 3, 10, encoded.payload.len() - 1] {
+            let damaged = &encoded.payload[..cut];
+            assert!(decode_sealed(encoded.event_type, encoded.schema_version, damaged).is_err(), "cut at {cut}");
+        }
+        let mut long = encoded.payload.clone();
+        long[0] = 0xff;
+        assert!(decode_sealed(encoded.event_type, encoded.schema_version, &long).is_err());
+    }
+
+    #[test]
+    fn pseudonyms_are_read_from_the_log_but_never_from_json() {
+        let pseudonym = Identity::pseudonym(crate::IdentityKind::Kakao, [0xab; 16], false);
+        assert!(pseudonym.is_pseudonym());
+        assert_eq!(pseudonym.pseudonym_bytes(), Some([0xab; 16]));
+        let bytes = postcard::to_allocvec(&pseudonym).unwrap();
+        let back: Identity = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back, pseudonym);
+        // The same text in JSON input is an ordinary kakao id, not the store's hash.
+        let json = serde_json::to_value(&pseudonym).unwrap();
+        let read: Identity = serde_json::from_value(json).unwrap();
+        assert!(!read.is_pseudonym());
+        assert_ne!(read, pseudonym);
+        // A blocked pseudonym keeps its judgement; a plain one is not blocked.
+        let blocked = Identity::pseudonym(crate::IdentityKind::Email, [1; 16], true);
+        assert!(blocked.is_blocked(&Default::default()) && blocked.is_placeholder());
+        assert!(!pseudonym.is_blocked(&Default::default()));
+        let back: Identity = postcard::from_bytes(&postcard::to_allocvec(&blocked).unwrap()).unwrap();
+        assert!(back.is_blocked(&Default::default()));
     }
 
     #[test]

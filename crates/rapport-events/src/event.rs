@@ -462,6 +462,20 @@ pub struct CustomersSplit {
     pub identities: Vec<Identity>,
 }
 
+/// `customer.erased`: the customer's personal data was erased (GDPR art. 17, PIPA art. 36).
+/// Recorded by the store's erase operation, never submitted: it holds no personal data — the
+/// customer, the key-store records of the data keys destroyed (every identity of the customer
+/// and of the customers merged into it) and a non-personal reason label.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerErased {
+    /// The customer erased (the survivor, if merges happened).
+    pub customer: CustomerId,
+    /// Key-store records destroyed.
+    pub keys: Vec<u64>,
+    /// Why (a label such as `gdpr-art17`, or a request number; not personal).
+    pub reason: String,
+}
+
 /// Every event Rapport records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CxEvent {
@@ -501,6 +515,8 @@ pub enum CxEvent {
     CustomerMergeConflict(CustomerMergeConflict),
     /// `customer.split`
     CustomersSplit(CustomersSplit),
+    /// `customer.erased`
+    CustomerErased(CustomerErased),
 }
 
 fn check_len(field: &'static str, text: &str, limit: usize) -> Result<(), Error> {
@@ -547,6 +563,7 @@ impl CxEvent {
             CxEvent::CustomersMerged(_) => names::CUSTOMERS_MERGED,
             CxEvent::CustomerMergeConflict(_) => names::CUSTOMER_MERGE_CONFLICT,
             CxEvent::CustomersSplit(_) => names::CUSTOMERS_SPLIT,
+            CxEvent::CustomerErased(_) => names::CUSTOMER_ERASED,
         }
     }
 
@@ -557,7 +574,8 @@ impl CxEvent {
             | CxEvent::OrderPlaced(_)
             | CxEvent::CustomersMerged(_)
             | CxEvent::CustomerMergeConflict(_)
-            | CxEvent::CustomersSplit(_) => None,
+            | CxEvent::CustomersSplit(_)
+            | CxEvent::CustomerErased(_) => None,
             CxEvent::CustomerRated(e) => e.ticket_id.as_ref(),
             CxEvent::MessageReceived(e) => e.ticket_id.as_ref(),
             CxEvent::MessageSent(e) => Some(&e.ticket_id),
@@ -722,6 +740,12 @@ impl CxEvent {
                 }
                 Ok(())
             }
+            CxEvent::CustomerErased(e) => {
+                if e.keys.len() > crate::ERASED_KEYS_MAX {
+                    return Err(Error::TooLong { field: "keys", actual: e.keys.len(), limit: crate::ERASED_KEYS_MAX });
+                }
+                check_name("reason", &e.reason)
+            }
         }
     }
 
@@ -746,6 +770,7 @@ impl CxEvent {
             CxEvent::CustomersMerged(e) => serde_json::to_value(e),
             CxEvent::CustomerMergeConflict(e) => serde_json::to_value(e),
             CxEvent::CustomersSplit(e) => serde_json::to_value(e),
+            CxEvent::CustomerErased(e) => serde_json::to_value(e),
         };
         // Serializing these plain structs to a JSON value cannot fail (no maps with non-string keys).
         value.unwrap_or(serde_json::Value::Null)

@@ -165,7 +165,26 @@ impl fmt::Display for IdentityKind {
 pub struct Identity {
     kind: IdentityKind,
     value: String,
+    form: Form,
 }
+
+/// What an identity's value is: the normalized address itself, the store's keyed hash of it
+/// (what the log holds), or a marker a view shows in its place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Form {
+    Plain,
+    Pseudonym { blocked: bool },
+    Redacted,
+}
+
+/// Bytes of the keyed hash a pseudonym holds (128 bits: collisions stay below one in 10^18 up to
+/// a billion identities).
+pub const PSEUDONYM_BYTES: usize = 16;
+
+/// The pseudonym's text: this prefix (`~`, or `!` for an identity resolution must ignore) and
+/// the hash in lower-case hex.
+const PSEUDONYM_PREFIX: char = '~';
+const BLOCKED_PSEUDONYM_PREFIX: char = '!';
 
 impl Identity {
     /// Normalizes `value` for `kind`.
@@ -241,7 +260,7 @@ impl Identity {
                 limit: IDENTITY_VALUE_BYTES_MAX,
             });
         }
-        Ok(Identity { kind, value: normalized })
+        Ok(Identity { kind, value: normalized, form: Form::Plain })
     }
 
     /// Parses the `kind:value` form printed by `Display` (`external:<system>:<value>` for
@@ -256,6 +275,51 @@ impl Identity {
             (kind.to_owned(), value)
         };
         Identity::parse(&kind, value, options)
+    }
+
+    /// The pseudonym of an identity: the store's keyed hash of its normalized value (what the
+    /// log holds instead of the value). `blocked`: resolution must ignore it (a placeholder or a
+    /// blocked value, judged on the value when it was recorded).
+    pub fn pseudonym(kind: IdentityKind, hash: [u8; PSEUDONYM_BYTES], blocked: bool) -> Identity {
+        let prefix = if blocked { BLOCKED_PSEUDONYM_PREFIX } else { PSEUDONYM_PREFIX };
+        let mut value = String::with_capacity(1 + 2 * PSEUDONYM_BYTES);
+        value.push(prefix);
+        for byte in hash {
+            value.push(char::from(HEX[usize::from(byte >> 4)]));
+            value.push(char::from(HEX[usize::from(byte & 15)]));
+        }
+        Identity { kind, value, form: Form::Pseudonym { blocked } }
+    }
+
+    /// An identity of `kind` whose value a view shows as `marker` (`[erased]`, `[encrypted]`):
+    /// never resolved, never recorded.
+    pub fn redacted(kind: IdentityKind, marker: &str) -> Identity {
+        Identity { kind, value: marker.to_owned(), form: Form::Redacted }
+    }
+
+    /// An identity whose value the store revealed from its key store: already normalized when
+    /// it was recorded, so it is taken as it is. Views only; the store pseudonymizes every
+    /// identity it is given.
+    pub fn revealed(kind: IdentityKind, value: String) -> Identity {
+        Identity { kind, value, form: Form::Plain }
+    }
+
+    /// Whether this is a pseudonym ([`Identity::pseudonym`]).
+    pub fn is_pseudonym(&self) -> bool {
+        matches!(self.form, Form::Pseudonym { .. })
+    }
+
+    /// Whether this is a view's marker ([`Identity::redacted`]).
+    pub fn is_redacted(&self) -> bool {
+        self.form == Form::Redacted
+    }
+
+    /// The hash of a pseudonym.
+    pub fn pseudonym_bytes(&self) -> Option<[u8; PSEUDONYM_BYTES]> {
+        match self.form {
+            Form::Pseudonym { .. } => parse_pseudonym(&self.value).map(|(hash, _)| hash),
+            Form::Plain | Form::Redacted => None,
+        }
     }
 
     /// The kind.
@@ -273,16 +337,52 @@ impl Identity {
     /// repeated-digit phone numbers, ... (docs/events.md, "Identity rules"). Compared after
     /// removing format characters (zero-width space, joiners, BOM, ...), NFKC and lower-casing.
     pub fn is_placeholder(&self) -> bool {
-        placeholder::is_placeholder(&self.kind, &characters::block_key(&self.value))
+        match self.form {
+            Form::Plain => placeholder::is_placeholder(&self.kind, &characters::block_key(&self.value)),
+            Form::Pseudonym { blocked } => blocked,
+            Form::Redacted => true,
+        }
     }
 
     /// Whether resolution must ignore this identity: a placeholder, or a value of
     /// `blocked_values` (written lower-case; compared like [`Identity::is_placeholder`]). The
     /// one block-list rule of the workspace.
+    /// A pseudonym carries the judgement made on its value when it was recorded.
     pub fn is_blocked(&self, blocked_values: &BTreeSet<String>) -> bool {
+        match self.form {
+            Form::Plain => {}
+            Form::Pseudonym { blocked } => return blocked,
+            Form::Redacted => return true,
+        }
         let key = characters::block_key(&self.value);
         placeholder::is_placeholder(&self.kind, &key) || blocked_values.contains(key.trim())
     }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// The hash and blocked flag of a pseudonym's text, `None` if it is not one.
+fn parse_pseudonym(text: &str) -> Option<([u8; PSEUDONYM_BYTES], bool)> {
+    let blocked = match text.chars().next()? {
+        PSEUDONYM_PREFIX => false,
+        BLOCKED_PSEUDONYM_PREFIX => true,
+        _ => return None,
+    };
+    let hex = text.get(1..)?.as_bytes();
+    if hex.len() != 2 * PSEUDONYM_BYTES {
+        return None;
+    }
+    let nibble = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let mut hash = [0u8; PSEUDONYM_BYTES];
+    for (byte, pair) in hash.iter_mut().zip(hex.chunks_exact(2)) {
+        let [high, low] = pair else { return None };
+        *byte = (nibble(*high)? << 4) | nibble(*low)?;
+    }
+    Some((hash, blocked))
 }
 
 /// Most digits of an E.164 number (country code included).
@@ -405,14 +505,22 @@ impl<'de> Deserialize<'de> for Identity {
     /// rules are not applied again to a value of normalized shape: they judge input, and a log
     /// written before them must stay readable.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Identity, D::Error> {
+        // Only the log (postcard, not human-readable) holds pseudonyms: JSON input that looks
+        // like one is an ordinary value, so no input can forge the store's hash.
+        let from_log = !deserializer.is_human_readable();
         let repr = IdentityRepr::deserialize(deserializer)?;
         let kind = IdentityKind::parse(&repr.kind).map_err(serde::de::Error::custom)?;
+        if from_log {
+            if let Some((_, blocked)) = parse_pseudonym(&repr.value) {
+                return Ok(Identity { kind, value: repr.value, form: Form::Pseudonym { blocked } });
+            }
+        }
         if kind == IdentityKind::Phone && is_legacy_phone(&repr.value) {
             // Stored before phones kept their `+` (8 to 15 digits, international by then).
-            return Ok(Identity { kind, value: format!("+{}", repr.value) });
+            return Ok(Identity { kind, value: format!("+{}", repr.value), form: Form::Plain });
         }
         if Identity::is_normalized(&kind, &repr.value) {
-            return Ok(Identity { kind, value: repr.value });
+            return Ok(Identity { kind, value: repr.value, form: Form::Plain });
         }
         Identity::new(kind, &repr.value, &NormalizeOptions::default()).map_err(serde::de::Error::custom)
     }

@@ -28,20 +28,22 @@ mod error;
 mod event;
 mod identity;
 mod money;
+pub mod privacy;
 mod registry;
 
 pub use crate::channel::Channel;
 pub use crate::error::{Error, Result};
 pub use crate::event::{
-    CustomerId, CustomerIdentified, CustomerMergeConflict, CustomerRated, CustomersMerged, CustomersSplit, CxEvent,
+    CustomerErased, CustomerId, CustomerIdentified, CustomerMergeConflict, CustomerRated, CustomersMerged, CustomersSplit, CxEvent,
     MessageReceived, MessageSent, OrderPlaced, Priority, Status, Survey, TicketAssigned, TicketChannelSwitched,
     TicketFlag, TicketFlagged, TicketId, TicketLabeled, TicketMerged, TicketOpened, TicketPriorityChanged,
     TicketStatusChanged, TicketTagged, TicketType, TicketUpdated,
 };
 pub use crate::identity::{
-    check_no_control_chars, ConfusableReason, Identity, IdentityKind, NormalizeOptions, PhoneProblem,
+    check_no_control_chars, ConfusableReason, Identity, IdentityKind, NormalizeOptions, PhoneProblem, PSEUDONYM_BYTES,
 };
 pub use crate::money::{Amount, Total, AMOUNT_TEN_THOUSANDTHS_MAX};
+pub use crate::privacy::{FieldClass, PersonalField, PersonalMut, Seal, Sealing};
 pub use crate::registry::{event_type_info, input_type_names, names, EventTypeInfo, Origin, EVENT_TYPES};
 
 /// Longest identity value after normalization, in bytes.
@@ -61,3 +63,7 @@ pub const TRAITS_BYTES_MAX: usize = 256 << 10;
 /// Most tags on one ticket event (`tags` of `ticket.opened`; `add` plus `remove` of
 /// `ticket.tagged`).
 pub const TAGS_MAX: usize = 100;
+/// Most key-store records one `customer.erased` names (the data keys of every identity of the
+/// customer and of those merged into it: far above [`IDENTITIES_MAX`] identities of a real
+/// person, and within the log's per-event limit at 9 bytes a key).
+pub const ERASED_KEYS_MAX: usize = 16 << 10;

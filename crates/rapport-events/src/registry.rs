@@ -9,6 +9,7 @@ use serde::Deserialize;
 use crate::codec::MessageReceivedV1;
 use crate::error::{Error, Result};
 use crate::event::*;
+use crate::privacy::{FieldClass, PersonalField};
 
 /// The persisted type names, one constant each (never derived from Rust type names).
 pub mod names {
@@ -48,6 +49,8 @@ pub mod names {
     pub const CUSTOMER_MERGE_CONFLICT: &str = "customer.merge_conflict";
     /// `customer.split`
     pub const CUSTOMERS_SPLIT: &str = "customer.split";
+    /// `customer.erased`
+    pub const CUSTOMER_ERASED: &str = "customer.erased";
 }
 
 /// Whether events of a type come from outside or are recorded by the store itself.
@@ -69,6 +72,7 @@ pub struct EventTypeInfo {
     origin: Origin,
     identity_fields: &'static [&'static str],
     identity_list_fields: &'static [&'static str],
+    personal: &'static [PersonalField],
     decode: fn(u16, &[u8]) -> Result<CxEvent>,
     from_json: fn(serde_json::Value) -> std::result::Result<CxEvent, serde_json::Error>,
 }
@@ -102,6 +106,12 @@ impl EventTypeInfo {
     /// The JSON fields that hold a list of identities.
     pub fn identity_list_fields(&self) -> &'static [&'static str] {
         self.identity_list_fields
+    }
+
+    /// The personal fields and their classes (docs/events.md lists them per type); every other
+    /// field is not personal. [`CxEvent::visit_personal`] walks exactly these.
+    pub fn personal_fields(&self) -> &'static [PersonalField] {
+        self.personal
     }
 
     /// Decodes a postcard payload written at `schema_version` (1..=current), upcasting older
@@ -142,13 +152,15 @@ fn parse<'a, T: Deserialize<'a>>(event_type: &str, version: u16, payload: &'a [u
 /// and converts it with `From`; every other version is the current struct.
 macro_rules! entry {
     ($name:expr, $version:literal, $origin:ident, $variant:ident($ty:ty),
-     ids: [$($id:literal),*], lists: [$($list:literal),*] $(, upcast: { $($old:literal => $old_ty:ty),+ })?) => {
+     ids: [$($id:literal),*], lists: [$($list:literal),*], personal: [$($pfield:literal: $pclass:ident),*]
+     $(, upcast: { $($old:literal => $old_ty:ty),+ })?) => {
         EventTypeInfo {
             name: $name,
             schema_version: $version,
             origin: Origin::$origin,
             identity_fields: &[$($id),*],
             identity_list_fields: &[$($list),*],
+            personal: &[$(PersonalField { field: $pfield, class: FieldClass::$pclass }),*],
             decode: {
                 fn decode(version: u16, payload: &[u8]) -> Result<CxEvent> {
                     $($(
@@ -174,27 +186,39 @@ macro_rules! entry {
 /// `codec` as `...V<n>`, bump `schema_version` here, add `upcast: { n => ...V<n> }`, and test it
 /// with real bytes of the old version.
 pub static EVENT_TYPES: &[EventTypeInfo] = &[
-    entry!(names::CUSTOMER_IDENTIFIED, 1, Input, CustomerIdentified(CustomerIdentified), ids: [], lists: ["identities"]),
-    entry!(names::ORDER_PLACED, 1, Input, OrderPlaced(OrderPlaced), ids: ["identity"], lists: []),
-    entry!(names::CUSTOMER_RATED, 1, Input, CustomerRated(CustomerRated), ids: ["identity"], lists: []),
+    entry!(names::CUSTOMER_IDENTIFIED, 1, Input, CustomerIdentified(CustomerIdentified), ids: [], lists: ["identities"],
+        personal: ["identities": Identity, "traits": Trait]),
+    entry!(names::ORDER_PLACED, 1, Input, OrderPlaced(OrderPlaced), ids: ["identity"], lists: [],
+        personal: ["identity": Identity]),
+    entry!(names::CUSTOMER_RATED, 1, Input, CustomerRated(CustomerRated), ids: ["identity"], lists: [],
+        personal: ["identity": Identity]),
     // v1 had no `topic`.
     entry!(names::MESSAGE_RECEIVED, 2, Input, MessageReceived(MessageReceived), ids: ["from"], lists: [],
+        personal: ["from": Identity, "subject": Message, "body": Message],
         upcast: { 1 => MessageReceivedV1 }),
-    entry!(names::MESSAGE_SENT, 1, Input, MessageSent(MessageSent), ids: [], lists: []),
-    entry!(names::TICKET_OPENED, 1, Input, TicketOpened(TicketOpened), ids: ["requester"], lists: []),
-    entry!(names::TICKET_STATUS_CHANGED, 1, Input, TicketStatusChanged(TicketStatusChanged), ids: [], lists: []),
-    entry!(names::TICKET_ASSIGNED, 1, Input, TicketAssigned(TicketAssigned), ids: [], lists: []),
-    entry!(names::TICKET_TAGGED, 1, Input, TicketTagged(TicketTagged), ids: [], lists: []),
-    entry!(names::TICKET_PRIORITY_CHANGED, 1, Input, TicketPriorityChanged(TicketPriorityChanged), ids: [], lists: []),
-    entry!(names::TICKET_MERGED, 1, Input, TicketMerged(TicketMerged), ids: [], lists: []),
-    entry!(names::TICKET_CHANNEL_SWITCHED, 1, Derived, TicketChannelSwitched(TicketChannelSwitched), ids: [], lists: []),
-    entry!(names::TICKET_LABELED, 1, Input, TicketLabeled(TicketLabeled), ids: [], lists: []),
-    entry!(names::TICKET_FLAGGED, 1, Input, TicketFlagged(TicketFlagged), ids: [], lists: []),
-    entry!(names::TICKET_UPDATED, 1, Input, TicketUpdated(TicketUpdated), ids: [], lists: []),
-    entry!(names::CUSTOMERS_MERGED, 1, Derived, CustomersMerged(CustomersMerged), ids: ["cause"], lists: []),
+    entry!(names::MESSAGE_SENT, 1, Input, MessageSent(MessageSent), ids: [], lists: [], personal: ["body": Message]),
+    entry!(names::TICKET_OPENED, 1, Input, TicketOpened(TicketOpened), ids: ["requester"], lists: [],
+        personal: ["requester": Identity, "subject": Message]),
+    entry!(names::TICKET_STATUS_CHANGED, 1, Input, TicketStatusChanged(TicketStatusChanged), ids: [], lists: [],
+        personal: []),
+    entry!(names::TICKET_ASSIGNED, 1, Input, TicketAssigned(TicketAssigned), ids: [], lists: [], personal: []),
+    entry!(names::TICKET_TAGGED, 1, Input, TicketTagged(TicketTagged), ids: [], lists: [], personal: []),
+    entry!(names::TICKET_PRIORITY_CHANGED, 1, Input, TicketPriorityChanged(TicketPriorityChanged), ids: [], lists: [],
+        personal: []),
+    entry!(names::TICKET_MERGED, 1, Input, TicketMerged(TicketMerged), ids: [], lists: [], personal: []),
+    entry!(names::TICKET_CHANNEL_SWITCHED, 1, Derived, TicketChannelSwitched(TicketChannelSwitched), ids: [], lists: [],
+        personal: []),
+    entry!(names::TICKET_LABELED, 1, Input, TicketLabeled(TicketLabeled), ids: [], lists: [], personal: []),
+    entry!(names::TICKET_FLAGGED, 1, Input, TicketFlagged(TicketFlagged), ids: [], lists: [],
+        personal: ["reason": Comment]),
+    entry!(names::TICKET_UPDATED, 1, Input, TicketUpdated(TicketUpdated), ids: [], lists: [], personal: []),
+    entry!(names::CUSTOMERS_MERGED, 1, Derived, CustomersMerged(CustomersMerged), ids: ["cause"], lists: [],
+        personal: ["cause": Identity]),
     entry!(names::CUSTOMER_MERGE_CONFLICT, 1, Derived, CustomerMergeConflict(CustomerMergeConflict), ids: ["cause"],
-        lists: []),
-    entry!(names::CUSTOMERS_SPLIT, 1, Input, CustomersSplit(CustomersSplit), ids: [], lists: ["identities"]),
+        lists: [], personal: ["cause": Identity]),
+    entry!(names::CUSTOMERS_SPLIT, 1, Input, CustomersSplit(CustomersSplit), ids: [], lists: ["identities"],
+        personal: ["identities": Identity]),
+    entry!(names::CUSTOMER_ERASED, 1, Derived, CustomerErased(CustomerErased), ids: [], lists: [], personal: []),
 ];
 
 /// The table entry of a persisted type name, `None` for names this build does not know.
@@ -225,9 +249,17 @@ mod tests {
     }
 
     #[test]
-    fn derived_types_are_exactly_the_three_records_of_the_store() {
+    fn derived_types_are_exactly_the_four_records_of_the_store() {
         let derived: Vec<&str> = EVENT_TYPES.iter().filter(|info| !info.is_input()).map(|info| info.name()).collect();
-        assert_eq!(derived, [names::TICKET_CHANNEL_SWITCHED, names::CUSTOMERS_MERGED, names::CUSTOMER_MERGE_CONFLICT]);
+        assert_eq!(
+            derived,
+            [
+                names::TICKET_CHANNEL_SWITCHED,
+                names::CUSTOMERS_MERGED,
+                names::CUSTOMER_MERGE_CONFLICT,
+                names::CUSTOMER_ERASED
+            ]
+        );
         assert_eq!(input_type_names().count(), 15);
     }
 }

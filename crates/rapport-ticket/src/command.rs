@@ -159,4 +159,14 @@ impl TicketCommand {
             TicketCommand::MergeInto { .. } => names::TICKET_MERGED,
         }
     }
+
+    /// The customer identity the command carries (the requester of `Open`, the sender of
+    /// `ReceiveMessage`), for the store to replace by its pseudonym.
+    pub fn identity_mut(&mut self) -> Option<&mut Identity> {
+        match self {
+            TicketCommand::Open(open) => Some(&mut open.requester),
+            TicketCommand::ReceiveMessage { from, .. } => Some(from),
+            _ => None,
+        }
+    }
 }

@@ -67,7 +67,15 @@ impl Ticket {
     pub fn last_channel(&self) -> &Channel {
         &self.last_channel
     }
-    /// Subject.
+    /// The ticket as a view shows it, with the requester and subject the store revealed (the
+    /// projection holds a pseudonym and an empty subject: personal data is sealed in the log).
+    pub fn with_personal_data(mut self, requester: Identity, subject: Option<String>) -> Ticket {
+        self.requester = requester;
+        self.subject = subject;
+        self
+    }
+
+    /// The subject.
     pub fn subject(&self) -> Option<&str> {
         self.subject.as_deref()
     }
@@ -447,6 +455,7 @@ impl Ticket {
             | CxEvent::CustomersMerged(_)
             | CxEvent::CustomerMergeConflict(_)
             | CxEvent::CustomersSplit(_)
+            | CxEvent::CustomerErased(_)
             | CxEvent::TicketOpened(_) => {}
         }
         ticket.updated_at = ticket.updated_at.max(at);

@@ -103,6 +103,19 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// The UTC calendar month the instant falls in, counted from year 0 (`year * 12 + month -
+    /// 1`; January 2024 is 24_288). Time-bucketed keys and retention count in it. Instants out of
+    /// range are clamped to the range first.
+    pub fn month_index(&self) -> u32 {
+        let micros = self.0.clamp(Timestamp::MIN.0, Timestamp::MAX.0);
+        let days = micros.div_euclid(MICROS_PER_SECOND).div_euclid(SECONDS_PER_DAY);
+        let (year, month, _) = civil_from_days(days);
+        // Years 1..=9999 in range: the index is positive and far below u32::MAX.
+        u32::try_from(year * 12 + month - 1).unwrap_or(0)
+    }
+}
+
 impl fmt::Display for Timestamp {
     /// RFC 3339 in UTC with `Z`; the fraction has 3 or 6 digits and is left out when zero.
     /// An instant out of range prints as its microsecond count with a `µs` suffix.

@@ -84,6 +84,8 @@ pub enum Segment {
     Channel(Channel),
 }
 
+/// The view of a profile as the projection holds it (pseudonyms, empty trait values); the
+/// store reveals it with [`Store::reveal_view`].
 fn view(projection: &Projection, customers: &CustomerProjection, profile: &Profile, end: i64) -> CustomerView {
     let mut flags = CustomerFlags { merge_conflict: !profile.conflicts.is_empty(), ..CustomerFlags::default() };
     let mut open_tickets = Vec::new();
@@ -105,6 +107,34 @@ fn view(projection: &Projection, customers: &CustomerProjection, profile: &Profi
 }
 
 impl Store {
+    /// A view with its identities and trait values revealed (or `[erased]`, `[encrypted]`).
+    fn reveal_view(&self, mut view: CustomerView, erased: &std::collections::HashSet<u64>) -> Result<CustomerView> {
+        for identity in &mut view.identities {
+            *identity = self.privacy.reveal_identity(identity, erased)?;
+        }
+        let mut revealed: std::collections::HashMap<Position, CxEvent> = std::collections::HashMap::new();
+        for (key, value) in &mut view.profile.traits {
+            if !revealed.contains_key(&value.position) {
+                let recorded = self.read_recorded(value.position)?;
+                revealed.insert(value.position, self.privacy.reveal_recorded(&recorded, erased)?.0);
+            }
+            if let Some(CxEvent::CustomerIdentified(identified)) = revealed.get(&value.position) {
+                if let Some(text) = identified.traits.get(key) {
+                    value.value.clone_from(text);
+                }
+            }
+        }
+        Ok(view)
+    }
+
+    /// The key as the projection knows it: an identity becomes its pseudonym.
+    fn pseudonymous_key(&self, key: &CustomerKey) -> Result<CustomerKey> {
+        Ok(match key {
+            CustomerKey::Identity(identity) => CustomerKey::Identity(self.pseudonym(identity)?),
+            CustomerKey::Id(id) => CustomerKey::Id(*id),
+        })
+    }
+
     fn observation_end(&self, projection: &Projection, observation_end: Option<Timestamp>) -> i64 {
         observation_end.map(|t| t.0).unwrap_or_else(|| {
             projection.customers.profiles().iter().filter_map(|p| p.last_seen).max().map_or(0, |t| t.0)
@@ -121,38 +151,53 @@ impl Store {
     /// The unified profile of a customer. RFM is computed at `observation_end` (default: the time
     /// of the latest event of any customer).
     pub fn customer(&self, key: &CustomerKey, observation_end: Option<Timestamp>) -> Result<Option<CustomerView>> {
+        let key = self.pseudonymous_key(key)?;
         self.catch_up()?;
-        let projection = self.projection.read();
-        let customers = &projection.customers;
-        let profile = match key {
-            CustomerKey::Identity(identity) => customers.profile_of(identity),
-            CustomerKey::Id(id) => customers.profile(*id),
+        let (found, erased) = {
+            let projection = self.projection.read();
+            let customers = &projection.customers;
+            let profile = match &key {
+                CustomerKey::Identity(identity) => customers.profile_of(identity),
+                CustomerKey::Id(id) => customers.profile(*id),
+            };
+            let end = self.observation_end(&projection, observation_end);
+            (profile.map(|profile| view(&projection, customers, profile, end)), projection.erased_keys.clone())
         };
-        let end = self.observation_end(&projection, observation_end);
-        Ok(profile.map(|profile| view(&projection, customers, profile, end)))
+        found.map(|view| self.reveal_view(view, &erased)).transpose()
     }
 
     /// The customer id for a key (merged ids resolve to the survivor).
     pub fn customer_id(&self, key: &CustomerKey) -> Result<Option<CustomerId>> {
+        let key = self.pseudonymous_key(key)?;
         self.catch_up()?;
         let projection = self.projection.read();
-        Ok(match key {
+        Ok(match &key {
             CustomerKey::Identity(identity) => projection.customers.owner(identity),
             CustomerKey::Id(id) => projection.customers.profile(*id).map(|p| p.id),
         })
     }
 
-    /// Every customer, in id order.
+    /// Every customer, in id order, revealed like [`Store::customer`].
     pub fn customers(&self, observation_end: Option<Timestamp>) -> Result<Vec<CustomerView>> {
+        let (views, erased) = self.customer_views(observation_end)?;
+        views.into_iter().map(|view| self.reveal_view(view, &erased)).collect()
+    }
+
+    /// Every customer's view as the projection holds it (pseudonyms, no personal value).
+    fn customer_views(
+        &self,
+        observation_end: Option<Timestamp>,
+    ) -> Result<(Vec<CustomerView>, std::collections::HashSet<u64>)> {
         self.catch_up()?;
         let projection = self.projection.read();
         let end = self.observation_end(&projection, observation_end);
-        Ok(projection
+        let views = projection
             .customers
             .profiles()
             .into_iter()
             .map(|p| view(&projection, &projection.customers, p, end))
-            .collect())
+            .collect();
+        Ok((views, projection.erased_keys.clone()))
     }
 
     /// Number of customers.
@@ -163,7 +208,8 @@ impl Store {
 
     /// Customer ids in a segment, in a stable order (id order; spend order for `TopSpend`).
     pub fn segment(&self, segment: &Segment) -> Result<Vec<CustomerId>> {
-        let views = self.customers(None)?;
+        // Segments use no personal value: the unrevealed views do.
+        let (views, _) = self.customer_views(None)?;
         Ok(match segment {
             Segment::OpenUrgentTicket => views.iter().filter(|v| v.flags.open_urgent).map(CustomerView::id).collect(),
             Segment::RepeatInquiry => views.iter().filter(|v| v.flags.repeat_inquiry).map(CustomerView::id).collect(),
@@ -189,11 +235,12 @@ impl Store {
             Some(view) => view.profile.timeline,
             None => return Ok(Vec::new()),
         };
+        let erased = self.projection.read().erased_keys.clone();
         let mut events = Vec::with_capacity(positions.len());
         for position in positions {
             let recorded = self.read_recorded(position)?;
-            let touch = touch_of(&recorded)?;
-            events.push((recorded, touch.event));
+            let (event, _) = self.privacy.reveal_recorded(&recorded, &erased)?;
+            events.push((recorded, event));
         }
         events.sort_by_key(|(recorded, _)| (recorded.data.occurred_at, recorded.position));
         Ok(events.into_iter().skip(offset).take(limit).collect())
@@ -210,6 +257,7 @@ impl Store {
     /// then (a customer merged later is shown on its own). `Ok(None)`: the customer (or the
     /// identity) did not exist yet at `at`, or does not exist at all.
     pub fn customer_as_of(&self, key: &CustomerKey, at: Timestamp) -> Result<Option<CustomerView>> {
+        let key = &self.pseudonymous_key(key)?;
         self.catch_up()?;
         let live = self.projection.read();
         let survivor = match key {
@@ -291,7 +339,9 @@ impl Store {
                 *customer = translate(*customer)?;
             }
         }
-        Ok(Some(view))
+        let erased = live.erased_keys.clone();
+        drop(live);
+        Ok(Some(self.reveal_view(view, &erased)?))
     }
 
     /// The event at a position the projection names (`store::read_recorded`).

@@ -17,6 +17,25 @@ pub enum Error {
     /// An event, identity or channel is invalid, or a stored payload does not decode.
     #[error(transparent)]
     Event(#[from] rapport_events::Error),
+    /// The key store failed or refused (wrong or missing master key, damage, I/O).
+    #[error(transparent)]
+    Vault(#[from] rapport_vault::Error),
+    /// The key store is locked (opened without its master key, or without its key-store
+    /// file): personal data can be shown only as `[encrypted]`, and nothing can be written.
+    #[error("{what} needs the store's master key (--master-key FILE or RAPPORT_MASTER_KEY_FILE), or its key store")]
+    Locked {
+        /// What was attempted.
+        what: &'static str,
+    },
+    /// Sealed personal data does not decode after authenticating (a bug or a forged key store).
+    #[error("sealed personal data is invalid: {reason}")]
+    Sealed {
+        /// What was wrong.
+        reason: String,
+    },
+    /// The customer was erased already.
+    #[error("customer {0} was erased already")]
+    AlreadyErased(rapport_events::CustomerId),
     /// The ticket aggregate refused the command.
     #[error(transparent)]
     Ticket(#[from] rapport_ticket::TicketError),

@@ -37,6 +37,7 @@ mod format;
 pub mod ids;
 mod log_view;
 mod planner;
+mod privacy;
 mod projection;
 mod store;
 mod store_metrics;
@@ -48,6 +49,7 @@ pub use crate::format::{is_system_type, STORE_CREATED_TYPE, STORE_FORMAT_VERSION
 pub use crate::ids::{IdKey, Ids};
 pub use crate::log_view::LogView;
 pub use crate::planner::{as_submitted, ADDRESSED_METADATA_KEY, INPUT_METADATA_KEY};
+pub use crate::privacy::{Redactions, Retention, ENCRYPTED, ERASED, EXPIRED};
 pub use crate::projection::{ticket_stream, CUSTOMER_STREAM_PREFIX, IDENTITY_STREAM_PREFIX, TICKET_STREAM_PREFIX};
 pub use crate::store::{Input, Meta, Store, StoreOptions, Submitted};
 
@@ -63,6 +65,9 @@ pub use rapport_log as log;
 /// CX metrics and CLV models (re-exported).
 #[doc(inline)]
 pub use rapport_metrics as metrics;
+/// The key store: master key, data keys, sealing (re-exported).
+#[doc(inline)]
+pub use rapport_vault as vault;
 /// The ticket aggregate (re-exported).
 #[doc(inline)]
 pub use rapport_ticket as ticket;

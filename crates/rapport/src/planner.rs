@@ -16,6 +16,7 @@ use rapport_ticket::{OpenTicket, Ticket, TicketCommand, TicketError};
 
 use crate::error::{Error, Result};
 use crate::ids::Ids;
+use crate::privacy::{Privacy, Reveals};
 use crate::projection::{ticket_stream, Projection, CUSTOMER_STREAM_PREFIX, IDENTITY_STREAM_PREFIX};
 use crate::store::{Input, StoreOptions, Submitted};
 
@@ -102,6 +103,8 @@ pub(crate) struct Planner<'a> {
     pub(crate) customers: Overlay<'a>,
     /// A split was planned: the batch must be appended before anything else is decided.
     pub(crate) flush_after: bool,
+    /// Seals personal values as events are encoded (`None`: a dry run, which writes no key).
+    sealer: Option<(&'a Privacy, &'a Reveals)>,
 }
 
 /// Customer streams hold merge and conflict records that only explain what the projection does;
@@ -171,7 +174,12 @@ const _: () = assert!(
 );
 
 impl<'a> Planner<'a> {
-    pub(crate) fn new(base: &'a Projection, options: &'a StoreOptions, ids: &'a Ids) -> Planner<'a> {
+    pub(crate) fn new(
+        base: &'a Projection,
+        options: &'a StoreOptions,
+        ids: &'a Ids,
+        sealer: Option<(&'a Privacy, &'a Reveals)>,
+    ) -> Planner<'a> {
         Planner {
             base,
             options,
@@ -187,6 +195,7 @@ impl<'a> Planner<'a> {
             n_bytes: 0,
             customers: Overlay::new(base.customers.resolver()),
             flush_after: false,
+            sealer,
         }
     }
 
@@ -323,7 +332,7 @@ impl<'a> Planner<'a> {
                     addressed: None,
                 };
                 explanations += 1;
-                let planned = encode(draft, at, None)?;
+                let planned = self.encode(draft, at, None, None)?;
                 self.push(planned);
             }
         }
@@ -417,9 +426,18 @@ impl<'a> Planner<'a> {
             scratch.ticket(ticket).map(|t| t.requester().clone())
         });
         let mut events = Vec::with_capacity(scratch.drafts.len());
-        for draft in scratch.drafts {
+        for draft in std::mem::take(&mut scratch.drafts) {
             let fingerprint = if draft.causation.is_none() { fingerprint.as_deref() } else { None };
-            events.push(encode(draft, at, fingerprint)?);
+            // Personal texts of a ticket event without identities belong to its requester.
+            let owner = match draft.event.identities().first() {
+                Some(_) => None,
+                None => draft
+                    .stream
+                    .strip_prefix(crate::projection::TICKET_STREAM_PREFIX)
+                    .and_then(|ticket| scratch.ticket(&stream_ticket_id(ticket)))
+                    .map(|ticket| ticket.requester().clone()),
+            };
+            events.push(self.encode(draft, at, fingerprint, owner.as_ref())?);
         }
         Ok(ItemPlan { events, summary: scratch.summary, requester })
     }
@@ -431,9 +449,28 @@ pub(crate) fn explanation_id(ids: &Ids, source_id: EventId, index: u32) -> Event
     ids.derived_id(source_id, 1_000_000 + index)
 }
 
-/// Encodes a drafted event as the log will store it and checks it against the log's limits.
-fn encode(draft: Draft, at: Timestamp, fingerprint: Option<&str>) -> Result<PlannedEvent> {
-    let encoded = rapport_events::codec::encode(&draft.event)?;
+impl Planner<'_> {
+    /// Encodes a drafted event as the log will store it — its personal values sealed (`owner`:
+    /// whose key seals texts when the event names no identity) — and checks it against the
+    /// log's limits.
+    fn encode(&self, draft: Draft, at: Timestamp, fingerprint: Option<&str>, owner: Option<&Identity>) -> Result<PlannedEvent> {
+        let encoded = match self.sealer {
+            Some((privacy, reveals)) => {
+                let (public, sealing) = privacy.seal(draft.event.clone(), draft.id, at, owner, reveals)?;
+                rapport_events::codec::encode_sealed(&public, &sealing)?
+            }
+            None => rapport_events::codec::encode(&draft.event)?,
+        };
+        finish_encoding(draft, encoded, at, fingerprint)
+    }
+}
+
+fn finish_encoding(
+    draft: Draft,
+    encoded: rapport_events::codec::Encoded,
+    at: Timestamp,
+    fingerprint: Option<&str>,
+) -> Result<PlannedEvent> {
     let mut data = EventData::new(draft.id, encoded.event_type, encoded.payload);
     data.schema_version = encoded.schema_version;
     data.occurred_at = at;
@@ -818,9 +855,10 @@ impl Scratch<'_, '_> {
                 ),
             CxEvent::TicketMerged(e) => self.plan_merge(&e.source, &e.target),
             // The derived types of the events crate's table (`Origin::Derived`).
-            CxEvent::TicketChannelSwitched(_) | CxEvent::CustomersMerged(_) | CxEvent::CustomerMergeConflict(_) => {
-                Err(Error::DerivedEvent(event.event_type()))
-            }
+            CxEvent::TicketChannelSwitched(_)
+            | CxEvent::CustomersMerged(_)
+            | CxEvent::CustomerMergeConflict(_)
+            | CxEvent::CustomerErased(_) => Err(Error::DerivedEvent(event.event_type())),
             CxEvent::CustomersSplit(e) => {
                 self.push(format!("{CUSTOMER_STREAM_PREFIX}{}", e.customer), event.clone(), true, None);
                 Ok(())

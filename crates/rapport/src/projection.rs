@@ -87,6 +87,9 @@ pub(crate) struct Projection {
     pub(crate) customers: CustomerProjection,
     /// Per-ticket metric state, ratings and agent activity.
     pub(crate) metrics: MetricsProjection,
+    /// Key-store records that `customer.erased` events named: what was sealed under them reads
+    /// as erased, even before the writer has destroyed them (it finishes that at open).
+    pub(crate) erased_keys: std::collections::HashSet<u64>,
 }
 
 impl Projection {
@@ -104,13 +107,24 @@ impl Projection {
     /// event's version in its stream (from the log's envelope).
     pub(crate) fn apply(&mut self, touch: &Touch, version: u64, read: &mut ReadAt<'_, Error>) -> Result<()> {
         assert_eq!(touch.position.0, self.checkpoint, "projection must see every position once, in order");
+        if let CxEvent::CustomerErased(erased) = &touch.event {
+            // Its identities route nothing any more: forget them before resolution does.
+            let customer = self.customers.resolver().resolve(erased.customer);
+            for identity in self.customers.identities(customer) {
+                self.by_requester.remove(&identity);
+            }
+            self.erased_keys.extend(erased.keys.iter().copied());
+        }
         // The customer fold is the only one that can fail (it reads), so it goes first.
         self.apply_customers(touch, read)?;
         if let Some(ticket_id) = &touch.ticket {
             self.apply_ticket_event(ticket_id, &touch.event, touch.at);
             self.ticket_versions.insert(ticket_id.clone(), version);
         }
-        self.metrics.apply(touch.ticket.as_ref(), &touch.event, touch.at);
+        // An erasure is no interaction: metrics never see it (nor does it move their `now`).
+        if !matches!(touch.event, CxEvent::CustomerErased(_)) {
+            self.metrics.apply(touch.ticket.as_ref(), &touch.event, touch.at);
+        }
         self.checkpoint += 1;
         self.events_applied += 1;
         Ok(())

@@ -11,9 +11,13 @@ use rapport_log::{AppendOutcome, Error as LogError, EventId, Log, LogOptions, Po
 use rapport_metrics::MetricsOptions;
 use rapport_ticket::{Ticket, TicketCommand};
 
+use rapport_events::{CustomerErased, PersonalMut};
+use rapport_vault::{Access, MasterKey, MasterKeySource, Vault, KEYS_FILE, MASTER_KEY_FILE};
+
 use crate::error::{Error, Result};
-use crate::format::{create_header, is_system_type, read_header};
+use crate::format::{create_header, is_system_type, new_store_id, read_header};
 use crate::ids::{fresh_event_id, IdKey, Ids};
+use crate::privacy::{Privacy, Redactions, Retention, Reveals};
 use crate::log_view::LogView;
 use crate::planner::{
     as_submitted, explanation_id, input_fingerprint, ItemPlan, Planner, ADDRESSED_METADATA_KEY, INPUT_METADATA_KEY,
@@ -42,6 +46,15 @@ pub struct StoreOptions {
     /// key derive the same ids from the same inputs — for reproducible tests and demos; a
     /// production store keeps the random default. Ignored when the store exists.
     pub id_key: Option<IdKey>,
+    /// The master key that wraps the key store's keys (`rapport keygen FILE` writes one). A
+    /// store created with one needs it to be written, and to show personal data: opened
+    /// read-only without it, personal values read `[encrypted]`. A store created without one
+    /// keeps its own in the store directory (`MASTER_KEY`, mode 0600): erasure still works,
+    /// protection at rest does not (docs/design/privacy.md).
+    pub master_key: Option<MasterKey>,
+    /// How long personal values are kept, per class (default: forever). Applied when a
+    /// writable store opens and by [`Store::enforce_retention`].
+    pub retention: Retention,
 }
 
 impl Default for StoreOptions {
@@ -54,6 +67,8 @@ impl Default for StoreOptions {
             resolution: ResolutionOptions::default(),
             metrics: MetricsOptions::default(),
             id_key: None,
+            master_key: None,
+            retention: Retention::default(),
         }
     }
 }
@@ -170,6 +185,11 @@ pub struct Store {
     pub(crate) projection: RwLock<Projection>,
     /// Serializes catch-up so that positions are applied in order, each once.
     pub(crate) catch_up_lock: Mutex<()>,
+    /// The key store and the rules of personal data.
+    pub(crate) privacy: Privacy,
+    /// Submissions hold it shared from sealing to appending; an erasure holds it alone, so no
+    /// event is sealed under a key it destroys.
+    erase_lock: RwLock<()>,
 }
 
 impl Store {
@@ -181,11 +201,38 @@ impl Store {
     pub fn open(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let dir = dir.as_ref();
         let log = Log::open(dir, options.log.clone())?;
-        let header = match read_header(&log, dir)? {
-            Some(header) => header,
-            None => create_header(&log, options.id_key.clone())?,
+        let storage = options.log.storage.clone();
+        let vault = match read_header(&log, dir)? {
+            Some(header) => Vault::open(storage, dir, options.master_key.clone(), Access::Write, header.store_id)?,
+            None => {
+                // A new store: its key store first, then the header naming it. A key store
+                // beside an empty log is what a creation that crashed in between left: it
+                // protects nothing yet, and is replaced.
+                for name in [KEYS_FILE, MASTER_KEY_FILE] {
+                    match storage.remove(&dir.join(name)) {
+                        Ok(()) => {}
+                        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(error) => {
+                            return Err(rapport_log::Error::io(format!("removing {}", dir.join(name).display()), error).into())
+                        }
+                    }
+                }
+                let store_id = new_store_id()?;
+                let source = match &options.master_key {
+                    Some(key) => MasterKeySource::External(key.clone()),
+                    None => MasterKeySource::InStore,
+                };
+                let id_key = options.id_key.as_ref().map(|key| *key.as_bytes());
+                let vault = Vault::create(storage, dir, source, store_id, id_key)?;
+                create_header(&log, store_id)?;
+                vault
+            }
         };
-        Store::with_log(log, options, Ids::new(header.id_key))
+        let id_key = vault.id_key().ok_or(Error::Locked { what: "opening a store for writing" })?;
+        let store = Store::with_log(log, options, Ids::new(IdKey::from_bytes(id_key)), Privacy { vault })?;
+        store.finish_erasures()?;
+        store.enforce_retention(Timestamp::now())?;
+        Ok(store)
     }
 
     /// Opens the store in `dir` for reading only, without taking its lock: another process may
@@ -199,17 +246,28 @@ impl Store {
     pub fn open_read_only(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let dir = dir.as_ref();
         let log = Log::open_read_only(dir, options.log.clone())?;
-        // A store whose writer has not committed its header yet reads as empty; its id key is
-        // never needed, since a read-only store derives no ids.
-        let key = match read_header(&log, dir)? {
-            Some(header) => header.id_key,
-            None => IdKey::from_bytes([0; crate::ids::ID_KEY_BYTES]),
+        let storage = options.log.storage.clone();
+        // A store whose writer has not committed its header yet reads as empty. Without its
+        // key store (a backup made without keys) or its master key, personal values read
+        // `[encrypted]`; a read-only store derives no ids, so its id key may be missing.
+        let vault = match read_header(&log, dir)? {
+            Some(header) => {
+                match Vault::open(storage, dir, options.master_key.clone(), Access::ReadOnly, header.store_id) {
+                    Ok(vault) => vault,
+                    Err(rapport_vault::Error::NoKeyStore { .. }) => Vault::locked_empty(header.store_id),
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            None => Vault::locked_empty([0; crate::format::STORE_ID_BYTES]),
         };
-        Store::with_log(log, options, Ids::new(key))
+        let key = vault.id_key().unwrap_or([0; crate::ids::ID_KEY_BYTES]);
+        Store::with_log(log, options, Ids::new(IdKey::from_bytes(key)), Privacy { vault })
     }
 
-    fn with_log(log: Log, options: StoreOptions, ids: Ids) -> Result<Store> {
+    fn with_log(log: Log, options: StoreOptions, ids: Ids, privacy: Privacy) -> Result<Store> {
         let store = Store {
+            privacy,
+            erase_lock: RwLock::new(()),
             projection: RwLock::new(Projection::new(options.resolution.clone(), options.metrics.clone())),
             log,
             options,
@@ -229,7 +287,131 @@ impl Store {
     /// a writable store is always current) and folds it; returns the new end of the log.
     pub fn refresh(&self) -> Result<Position> {
         self.log.refresh()?;
+        self.privacy.vault.refresh()?;
         self.catch_up()
+    }
+
+    /// Whether personal data can be shown and written: the key store is open with its master
+    /// key. `false` for a store opened read-only without its master key or key store.
+    pub fn is_unlocked(&self) -> bool {
+        self.privacy.is_unlocked()
+    }
+
+    /// Destroys the keys that recorded erasures name and that are still live: an erasure
+    /// interrupted between its record and the destruction of its keys is finished here.
+    fn finish_erasures(&self) -> Result<usize> {
+        let keys: Vec<rapport_vault::KeyId> = {
+            let projection = self.projection.read();
+            projection
+                .erased_keys
+                .iter()
+                .map(|key| rapport_vault::KeyId(*key))
+                .filter(|key| !self.privacy.vault.is_destroyed(*key))
+                .collect()
+        };
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        Ok(self.privacy.vault.destroy(&keys)?)
+    }
+
+    /// Applies [`StoreOptions::retention`] at `now`: destroys the bucket key of every class and
+    /// month whose period is over, so its values read `[expired]` (the log is not rewritten).
+    /// Returns how many bucket keys were destroyed.
+    pub fn enforce_retention(&self, now: Timestamp) -> Result<usize> {
+        if self.log.is_read_only() {
+            return Err(rapport_log::Error::ReadOnly { dir: self.log.dir().to_path_buf() }.into());
+        }
+        let expired: Vec<rapport_vault::KeyId> = self
+            .privacy
+            .vault
+            .buckets()
+            .into_iter()
+            .filter(|bucket| !bucket.destroyed)
+            .filter(|bucket| {
+                rapport_events::FieldClass::from_u8(bucket.class)
+                    .is_some_and(|class| self.options.retention.is_expired(class, bucket.month, now))
+            })
+            .map(|bucket| bucket.key)
+            .collect();
+        if expired.is_empty() {
+            return Ok(0);
+        }
+        let _exclusive = self.erase_lock.write();
+        Ok(self.privacy.vault.destroy(&expired)?)
+    }
+
+    /// Erases a customer's personal data (GDPR art. 17): records `customer.erased` — the
+    /// customer and the key-store records of the data keys of every identity it holds, its
+    /// merged customers' included — then destroys those keys. From then on every personal value
+    /// sealed under them reads `[erased]` in every view, export, backup and copy of the log;
+    /// ids, ticket structure, amounts, ratings and every metric stay exactly as they were. Its
+    /// identities resolve to nobody: a new message from one starts a new customer.
+    ///
+    /// Crash-safe: before the record is durable nothing is erased; once it is, the erasure
+    /// holds (views read erased at once, and an open finishes destroying the keys). `reason` is a
+    /// label (`gdpr-art17`, a request number), not personal data.
+    pub fn erase(&self, customer: CustomerId, reason: &str) -> Result<Submitted> {
+        if self.log.is_read_only() {
+            return Err(rapport_log::Error::ReadOnly { dir: self.log.dir().to_path_buf() }.into());
+        }
+        let _exclusive = self.erase_lock.write();
+        let (survivor, keys) = {
+            let projection = self.current()?;
+            let Some(profile) = projection.customers.profile(customer) else {
+                return Err(Error::UnknownCustomer(customer));
+            };
+            if profile.erased_at.is_some() {
+                return Err(Error::AlreadyErased(profile.id));
+            }
+            let mut keys: Vec<u64> = Vec::new();
+            for identity in projection.customers.identities(profile.id) {
+                let Some(hash) = identity.pseudonym_bytes() else { continue };
+                for key in self.privacy.vault.identity_keys(&hash) {
+                    if !self.privacy.vault.is_destroyed(key) && !keys.contains(&key.0) {
+                        keys.push(key.0);
+                    }
+                }
+            }
+            (profile.id, keys)
+        };
+        let event = CxEvent::CustomerErased(CustomerErased { customer: survivor, keys: keys.clone(), reason: reason.to_owned() });
+        event.validate()?;
+        let encoded = rapport_events::codec::encode(&event)?;
+        let mut data = rapport_log::EventData::new(fresh_event_id(), encoded.event_type, encoded.payload);
+        data.schema_version = encoded.schema_version;
+        data.occurred_at = Timestamp::now();
+        let stream = format!("{}{}", crate::projection::CUSTOMER_STREAM_PREFIX, survivor);
+        let outcome = self.log.append(&stream, rapport_log::ExpectedVersion::Any, vec![data])?;
+        let position = match outcome {
+            AppendOutcome::Appended(commit) | AppendOutcome::AlreadyAppended(commit) => commit.last_position,
+        };
+        self.catch_up()?;
+        let destroyed: Vec<rapport_vault::KeyId> = keys.iter().map(|key| rapport_vault::KeyId(*key)).collect();
+        self.privacy.vault.destroy(&destroyed)?;
+        Ok(Submitted { customer_id: Some(survivor), events: 1, last_position: Some(position), ..Submitted::default() })
+    }
+
+    /// A recorded event with its personal values revealed: what a view, an export or a feed
+    /// shows. Values whose keys are gone read `[erased]` or `[expired]`, values the store
+    /// cannot decrypt (no master key, no key store) `[encrypted]`; the counts say how many.
+    pub fn reveal(&self, recorded: &rapport_log::RecordedEvent) -> Result<(CxEvent, Redactions)> {
+        let erased = self.projection.read().erased_keys.clone();
+        self.privacy.reveal_recorded(recorded, &erased)
+    }
+
+    /// The pseudonym the log holds for a plain identity (needs the master key).
+    pub(crate) fn pseudonym(&self, identity: &Identity) -> Result<Identity> {
+        if identity.is_pseudonym() {
+            return Ok(identity.clone());
+        }
+        self.privacy.pseudonym(identity, &self.options.resolution.blocked_values)
+    }
+
+    /// Copies the key store (and an in-store master key) into `dir`, for a backup that keeps
+    /// its keys — which defeats erasure for that copy (docs/design/privacy.md).
+    pub fn copy_keys_to(&self, dir: &Path) -> Result<()> {
+        Ok(self.privacy.vault.copy_to(self.options.log.storage.as_ref(), dir)?)
     }
 
     /// The underlying log, read-only (reads, subscriptions, recovery report). The store is its
@@ -320,12 +502,23 @@ impl Store {
         if self.log.is_read_only() && !dry_run {
             return Err(rapport_log::Error::ReadOnly { dir: self.log.dir().to_path_buf() }.into());
         }
+        // From here on every identity is a pseudonym; the values wait in `reveals` until the
+        // key store records them with their data keys.
+        let _shared = self.erase_lock.read();
+        let mut reveals = Reveals::new();
+        let blocked = &self.options.resolution.blocked_values;
+        let mut inputs_pseudonymous = Vec::with_capacity(inputs.len());
+        for (input, meta) in inputs {
+            inputs_pseudonymous.push((self.privacy.pseudonymize_input(&input, blocked, &mut reveals)?, meta));
+        }
+        let inputs = inputs_pseudonymous;
         let mut results: Vec<Result<Submitted>> = Vec::with_capacity(inputs.len());
         let mut batch_start = 0;
         let mut attempts = 0u32;
         while batch_start < inputs.len() {
             let projection = self.current()?;
-            let mut planner = Planner::new(&projection, &self.options, &self.ids);
+            let sealer = if dry_run { None } else { Some((&self.privacy, &reveals)) };
+            let mut planner = Planner::new(&projection, &self.options, &self.ids, sealer);
             let mut batch_results: Vec<Result<Submitted>> = Vec::new();
             // Per result: the identity its customer is resolved from, and the ids it appends.
             let mut requesters: Vec<Option<Identity>> = Vec::new();
@@ -399,6 +592,8 @@ impl Store {
             let writes = std::mem::take(&mut planner.writes);
             drop(planner);
             drop(projection);
+            // The keys the batch was sealed under are durable before any event names them.
+            self.privacy.vault.commit()?;
             match self.log.append_multi(writes) {
                 Ok(AppendOutcome::AlreadyAppended(commit)) => {
                     // A concurrent writer appended these very events between the id checks and
@@ -545,7 +740,7 @@ impl Store {
         if recorded.data.occurred_at != meta.at {
             return conflict("the input recorded under this id has another time");
         }
-        let stored = rapport_events::codec::decode(
+        let (stored, sealing) = rapport_events::codec::decode_sealed(
             &recorded.data.event_type,
             recorded.data.schema_version,
             &recorded.data.payload,
@@ -566,7 +761,15 @@ impl Store {
                     Some(addressed) => as_submitted(stored.clone(), addressed)?,
                     None => stored.clone(),
                 };
-                same_fingerprint || &submitted == event
+                // The log holds personal texts sealed: compare the rest as it is, and the texts
+                // by the digests of their seals.
+                let mut public = event.clone();
+                public.visit_personal(&mut |value| {
+                    if let PersonalMut::Text { value, .. } = value {
+                        value.clear();
+                    }
+                });
+                same_fingerprint || (submitted == public && self.privacy.same_texts(event, sealing.as_ref()))
             }
             Input::Command { .. } | Input::Merge { .. } => same_fingerprint,
         };
@@ -595,9 +798,32 @@ impl Store {
         })))
     }
 
-    /// The ticket with this id, as of the end of the log.
+    /// The ticket with this id, as of the end of the log, with its requester and subject
+    /// revealed (see [`Store::reveal`]).
     pub fn ticket(&self, ticket_id: &TicketId) -> Result<Option<Ticket>> {
-        Ok(self.current()?.tickets.get(ticket_id).cloned())
+        let ticket = self.current()?.tickets.get(ticket_id).cloned();
+        ticket.map(|ticket| self.reveal_ticket(ticket)).transpose()
+    }
+
+    /// A ticket of the projection (pseudonymous requester, empty subject) as a view shows it:
+    /// the requester's value from the key store, the subject from the ticket's first event.
+    pub(crate) fn reveal_ticket(&self, ticket: Ticket) -> Result<Ticket> {
+        let erased = self.projection.read().erased_keys.clone();
+        let requester = self.privacy.reveal_identity(ticket.requester(), &erased)?;
+        let subject = match ticket.subject() {
+            None => None,
+            Some(_) => {
+                let stream = crate::projection::ticket_stream(ticket.id());
+                match self.log.read_stream(&stream, 0).next() {
+                    Some(first) => match self.privacy.reveal_recorded(&first?, &erased)?.0 {
+                        CxEvent::TicketOpened(opened) => opened.subject,
+                        _ => ticket.subject().map(str::to_owned),
+                    },
+                    None => ticket.subject().map(str::to_owned),
+                }
+            }
+        };
+        Ok(ticket.with_personal_data(requester, subject))
     }
 
     /// Whether a ticket with this id exists (without copying it).
@@ -605,7 +831,8 @@ impl Store {
         Ok(self.current()?.tickets.contains_key(ticket_id))
     }
 
-    /// Every ticket, sorted by id.
+    /// Every ticket, sorted by id, as the projection holds it: requesters are pseudonyms and
+    /// subjects empty (a listing decrypts nothing; [`Store::ticket`] reveals one ticket).
     pub fn tickets(&self) -> Result<Vec<Ticket>> {
         let projection = self.current()?;
         let mut tickets: Vec<Ticket> = projection.tickets.values().cloned().collect();
@@ -641,18 +868,14 @@ impl Store {
         Ok(channels)
     }
 
-    /// The events of a ticket's stream, decoded, with their log envelope.
+    /// The events of a ticket's stream, revealed ([`Store::reveal`]), with their log envelope.
     pub fn ticket_history(&self, ticket_id: &TicketId) -> Result<Vec<(rapport_log::RecordedEvent, CxEvent)>> {
         let stream = crate::projection::ticket_stream(ticket_id);
+        let erased = self.projection.read().erased_keys.clone();
         let mut history = Vec::new();
         for recorded in self.log.read_stream(&stream, 0) {
             let recorded = recorded?;
-            let event = rapport_events::codec::decode(
-                &recorded.data.event_type,
-                recorded.data.schema_version,
-                &recorded.data.payload,
-            )
-            .map_err(|source| Error::Decode { position: recorded.position, source })?;
+            let (event, _) = self.privacy.reveal_recorded(&recorded, &erased)?;
             history.push((recorded, event));
         }
         Ok(history)

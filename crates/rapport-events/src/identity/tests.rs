@@ -265,7 +265,7 @@ fn placeholders_are_blocked() {
     }
     // Stored values from before libphonenumber are still caught by the pattern.
     for digits in ["10000000000", "1111111111", "821011111111", "12345678901", "000000000"] {
-        let identity = Identity { kind: IdentityKind::Phone, value: digits.to_owned() };
+        let identity = Identity { kind: IdentityKind::Phone, value: digits.to_owned(), form: super::Form::Plain };
         assert!(identity.is_placeholder(), "phone {digits} is not a placeholder");
     }
     for real in
