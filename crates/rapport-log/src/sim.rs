@@ -398,7 +398,13 @@ impl Storage for SimStorage {
         let state_arc = self.state.clone();
         self.checked(|state| {
             let inode = match (mode, state.dirs_current.get(path).copied()) {
-                (OpenMode::CreateTruncate, existing) => {
+                (OpenMode::CreatePrivate, Some(_)) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        format!("{} already exists", path.display()),
+                    ))
+                }
+                (OpenMode::CreateTruncate | OpenMode::CreatePrivate, existing) => {
                     let inode = state.next_inode;
                     state.next_inode += 1;
                     state.files.insert(inode, SimFile::default());

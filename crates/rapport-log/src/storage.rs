@@ -6,7 +6,7 @@
 use std::fmt::Debug;
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -19,6 +19,10 @@ pub enum OpenMode {
     ReadWrite,
     /// Read and write; created empty (truncated if it exists).
     CreateTruncate,
+    /// Read and write; created empty and readable by its owner only (mode 0600), for secrets
+    /// such as a key file. Fails with `ErrorKind::AlreadyExists` if the path exists: never
+    /// overwrites.
+    CreatePrivate,
 }
 
 /// One open file. Every method is positional, so one handle can serve the writer and many readers.
@@ -89,6 +93,9 @@ pub trait Storage: Send + Sync + Debug {
     /// `ErrorKind::NotFound` if nothing is there.
     fn metadata(&self, path: &Path) -> io::Result<FileMetadata>;
 }
+
+/// Permissions of a file created with [`OpenMode::CreatePrivate`]: read and write for its owner.
+const PRIVATE_FILE_MODE: u32 = 0o600;
 
 /// The real file system (Unix).
 #[derive(Debug, Default, Clone, Copy)]
@@ -188,6 +195,7 @@ impl Storage for StdStorage {
             OpenMode::Read => options.read(true),
             OpenMode::ReadWrite => options.read(true).write(true),
             OpenMode::CreateTruncate => options.read(true).write(true).create(true).truncate(true),
+            OpenMode::CreatePrivate => options.read(true).write(true).create_new(true).mode(PRIVATE_FILE_MODE),
         };
         Ok(Arc::new(StdFile(options.open(path)?)))
     }

@@ -1,0 +1,882 @@
+//! [`Vault`]: creating, opening, committing and destroying keys; sealing and opening fields.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use rapport_log::{OpenMode, Storage, StorageFile};
+use zeroize::Zeroizing;
+
+use crate::crypto::{self, FieldKeys, SecretKey, NONCE_BYTES, WRAPPED_BYTES};
+use crate::error::{Error, Result};
+use crate::format::{
+    self, Body, Parsed, IDENTITY_VALUE_BYTES_MAX, KIND_BUCKET, KIND_IDENTITY, PSEUDONYM_BYTES,
+    PURPOSE_IDENTITY_HASH_KEY, PURPOSE_ID_KEY, SOURCE_EXTERNAL, SOURCE_IN_STORE, STATE_DESTROYED, STATE_LIVE,
+    STORE_ID_BYTES,
+};
+use crate::master::{hex, MasterKey, KEY_BYTES, MASTER_KEY_FILE_BYTES_MAX};
+use crate::{
+    Access, Bucket, KeyId, MasterKeySource, Opened, Sealed, FIELD_KEY_CACHE_ENTRIES_MAX, KEYS_FILE, MASTER_KEY_FILE,
+};
+
+/// Name of the file [`Vault::create`] and [`Vault::copy_to`] write before renaming it to `KEYS`.
+const KEYS_TEMP_FILE: &str = "KEYS.tmp";
+/// Record ids of the two secrets, written by [`Vault::create`] after the header (record 0).
+const ID_KEY_SECRET: KeyId = KeyId(1);
+const IDENTITY_HASH_SECRET: KeyId = KeyId(2);
+/// The 32 zero bytes the header's key check wraps.
+const CHECK_PLAINTEXT: [u8; KEY_BYTES] = [0; KEY_BYTES];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Live,
+    Destroyed,
+    /// Bad crc: a torn destroy or damage; unusable, public fields (if any) untrusted.
+    Damaged,
+}
+
+#[derive(Clone)]
+struct Entry {
+    /// Offset in `KEYS` (for a pending entry: where it will go, known at commit).
+    offset: u64,
+    state: State,
+    /// `None` for a damaged record whose bytes do not decode.
+    body: Option<Body>,
+}
+
+/// Everything a `KEYS` file's bytes say.
+struct Loaded {
+    header: Body,
+    entries: Vec<Entry>,
+    /// Bytes of the valid records (where the next one goes).
+    end: u64,
+    torn_tail_bytes: u64,
+    damaged: Vec<KeyId>,
+}
+
+/// The store's key store. See the crate documentation for the format and the recovery rules.
+pub struct Vault {
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    storage: Option<Arc<dyn Storage>>,
+    dir: PathBuf,
+    file: Option<Arc<dyn StorageFile>>,
+    access: Access,
+    master: Option<MasterKey>,
+    external: bool,
+    store_id: [u8; STORE_ID_BYTES],
+    entries: Vec<Entry>,
+    /// `entries[..durable]` are in the file; the rest are pending.
+    durable: usize,
+    end: u64,
+    /// A failed commit may have left bytes beyond `end`: the next commit cuts them.
+    tail_dirty: bool,
+    identities: HashMap<[u8; PSEUDONYM_BYTES], Vec<KeyId>>,
+    buckets: HashMap<(u8, u32), Vec<KeyId>>,
+    id_key: Option<SecretKey>,
+    hash_key: Option<SecretKey>,
+    field_keys: HashMap<(KeyId, KeyId), FieldKeys>,
+    damaged: Vec<KeyId>,
+    torn_tail_bytes: u64,
+}
+
+impl fmt::Debug for Vault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = self.inner.lock();
+        f.debug_struct("Vault")
+            .field("dir", &inner.dir)
+            .field("store_id", &hex(&inner.store_id))
+            .field("access", &inner.access)
+            .field("unlocked", &inner.master.is_some())
+            .field("external", &inner.external)
+            .field("records", &inner.entries.len())
+            .field("pending", &(inner.entries.len() - inner.durable))
+            .finish_non_exhaustive()
+    }
+}
+
+fn keys_path(dir: &Path) -> PathBuf {
+    dir.join(KEYS_FILE)
+}
+
+fn not_found(error: &io::Error) -> bool {
+    error.kind() == io::ErrorKind::NotFound
+}
+
+fn read_all(file: &dyn StorageFile, path: &Path) -> Result<Vec<u8>> {
+    let len = file.len().map_err(Error::io("reading the length of", path))?;
+    let len = usize::try_from(len).map_err(|_| Error::LimitExceeded {
+        what: "key store file",
+        actual: usize::MAX,
+        limit: usize::MAX,
+    })?;
+    let mut bytes = vec![0u8; len];
+    let mut done = 0;
+    while done < len {
+        let Some(rest) = bytes.get_mut(done..) else { break };
+        let n = file.read_at(rest, done as u64).map_err(Error::io("reading", path))?;
+        if n == 0 {
+            // Shrunk while reading (a writer truncated a torn tail): what was read is the file.
+            break;
+        }
+        done += n;
+    }
+    bytes.truncate(done);
+    Ok(bytes)
+}
+
+fn corrupt(path: &Path, offset: u64, reason: impl Into<String>) -> Error {
+    Error::Corrupt { location: format!("{} at offset {offset}", path.display()), reason: reason.into() }
+}
+
+/// Parses a whole `KEYS` file. `writer`: whether a whole last record with a bad crc is kept as
+/// damaged (a writer's open) or ignored as still being written (a reader's).
+fn load(bytes: &[u8], path: &Path, writer: bool) -> Result<Loaded> {
+    let header = match format::parse(bytes) {
+        Parsed::Record { state: STATE_LIVE, body: body @ Body::Header { .. }, bytes } => (body, bytes),
+        Parsed::Record { .. } => return Err(corrupt(path, 0, "first record is not a live header")),
+        Parsed::BadCrc { .. } => return Err(corrupt(path, 0, "header checksum mismatch")),
+        Parsed::Invalid { reason } => return Err(corrupt(path, 0, format!("header: {reason}"))),
+        Parsed::Incomplete => return Err(corrupt(path, 0, "header is incomplete or has an impossible length")),
+    };
+    let (header, header_bytes) = header;
+    let mut entries = vec![Entry { offset: 0, state: State::Live, body: Some(header.clone()) }];
+    let mut damaged = Vec::new();
+    let mut pos = header_bytes;
+    let mut torn_tail_bytes = 0;
+    while pos < bytes.len() {
+        let rest = bytes.get(pos..).unwrap_or_default();
+        let key = KeyId(entries.len() as u64);
+        match format::parse(rest) {
+            Parsed::Record { state, body, bytes: n } => {
+                if matches!(body, Body::Header { .. }) {
+                    return Err(corrupt(path, pos as u64, "a second header record"));
+                }
+                let state = if state == STATE_DESTROYED { State::Destroyed } else { State::Live };
+                entries.push(Entry { offset: pos as u64, state, body: Some(body) });
+                pos += n;
+            }
+            Parsed::BadCrc { body, bytes: n } => {
+                if !writer && pos + n == bytes.len() {
+                    torn_tail_bytes = n as u64;
+                    break;
+                }
+                // Only public fields of a plausible kind are kept (a torn destroy keeps them).
+                let body = body.filter(|b| !matches!(b, Body::Header { .. })).map(|b| b.destroyed());
+                entries.push(Entry { offset: pos as u64, state: State::Damaged, body });
+                damaged.push(key);
+                pos += n;
+            }
+            Parsed::Invalid { reason } => return Err(corrupt(path, pos as u64, reason)),
+            Parsed::Incomplete => {
+                torn_tail_bytes = (bytes.len() - pos) as u64;
+                break;
+            }
+        }
+    }
+    Ok(Loaded { header, entries, end: pos as u64, torn_tail_bytes, damaged })
+}
+
+impl Inner {
+    fn keys_path(&self) -> PathBuf {
+        keys_path(&self.dir)
+    }
+
+    fn rebuild_indexes(&mut self) {
+        self.identities.clear();
+        self.buckets.clear();
+        self.field_keys.clear();
+        for (id, entry) in self.entries.iter().enumerate() {
+            let key = KeyId(id as u64);
+            match &entry.body {
+                Some(Body::Identity { pseudonym, .. }) => self.identities.entry(*pseudonym).or_default().push(key),
+                Some(Body::Bucket { class, month, .. }) => self.buckets.entry((*class, *month)).or_default().push(key),
+                _ => {}
+            }
+        }
+    }
+
+    fn entry(&self, key: KeyId) -> Option<&Entry> {
+        self.entries.get(usize::try_from(key.0).ok()?)
+    }
+
+    fn writable(&self) -> Result<&MasterKey> {
+        let master = self.master.as_ref().ok_or(Error::Locked)?;
+        if self.access == Access::ReadOnly {
+            return Err(Error::ReadOnly);
+        }
+        Ok(master)
+    }
+
+    /// The unwrapped key of a live record.
+    fn unwrap_key(&self, key: KeyId) -> Result<SecretKey> {
+        let master = self.master.as_ref().ok_or(Error::Locked)?;
+        let entry = self.entry(key).ok_or(Error::UnknownKey { key })?;
+        let body = entry.body.as_ref().filter(|_| entry.state == State::Live).ok_or(Error::KeyDestroyed { key })?;
+        let wrapped = match body {
+            Body::Secret { wrapped, .. } | Body::Identity { wrapped, .. } | Body::Bucket { wrapped, .. } => wrapped,
+            Body::Header { .. } => return Err(Error::WrongKind { key, expected: "key", found: "header" }),
+        };
+        crypto::unwrap(master.bytes(), &body.wrap_aad(key), wrapped).ok_or_else(|| Error::Corrupt {
+            location: format!("{} record {key}", self.keys_path().display()),
+            reason: "wrapped key fails authentication".to_string(),
+        })
+    }
+
+    /// Checks that `key` is a record of kind `expected`; returns its state.
+    fn kind_state(&self, key: KeyId, expected: u8) -> Option<std::result::Result<State, Error>> {
+        let entry = self.entry(key)?;
+        let expected_name = if expected == KIND_IDENTITY { "identity key" } else { "bucket key" };
+        Some(match &entry.body {
+            Some(body) if body.kind() != expected => {
+                Err(Error::WrongKind { key, expected: expected_name, found: body.kind_name() })
+            }
+            _ => Ok(entry.state),
+        })
+    }
+
+    fn field_keys(&mut self, key: KeyId, bucket: KeyId) -> Result<&FieldKeys> {
+        if !self.field_keys.contains_key(&(key, bucket)) {
+            let data_key = self.unwrap_key(key)?;
+            let bucket_key = self.unwrap_key(bucket)?;
+            if self.field_keys.len() >= FIELD_KEY_CACHE_ENTRIES_MAX {
+                self.field_keys.clear();
+            }
+            self.field_keys.insert((key, bucket), FieldKeys::derive(&data_key, &bucket_key));
+        }
+        self.field_keys.get(&(key, bucket)).ok_or(Error::UnknownKey { key })
+    }
+
+    fn push_pending(&mut self, body: Body) {
+        let key = KeyId(self.entries.len() as u64);
+        match &body {
+            Body::Identity { pseudonym, .. } => self.identities.entry(*pseudonym).or_default().push(key),
+            Body::Bucket { class, month, .. } => self.buckets.entry((*class, *month)).or_default().push(key),
+            _ => {}
+        }
+        self.entries.push(Entry { offset: 0, state: State::Live, body: Some(body) });
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        if self.durable == self.entries.len() {
+            return Ok(());
+        }
+        let path = self.keys_path();
+        let file = self.file.clone().ok_or(Error::ReadOnly)?;
+        let mut buf = Vec::new();
+        let mut offsets = Vec::new();
+        for entry in self.entries.get(self.durable..).unwrap_or_default() {
+            offsets.push(self.end + buf.len() as u64);
+            if let Some(body) = &entry.body {
+                buf.extend_from_slice(&format::encode(STATE_LIVE, body));
+            }
+        }
+        let result = (|| {
+            file.write_all_at(&buf, self.end).map_err(Error::io("appending keys to", &path))?;
+            let new_end = self.end + buf.len() as u64;
+            if self.tail_dirty {
+                file.set_len(new_end).map_err(Error::io("truncating", &path))?;
+            }
+            file.sync_data().map_err(Error::io("syncing", &path))
+        })();
+        if let Err(error) = result {
+            self.tail_dirty = true;
+            return Err(error);
+        }
+        self.tail_dirty = false;
+        for (entry, offset) in self.entries.iter_mut().skip(self.durable).zip(offsets) {
+            entry.offset = offset;
+        }
+        self.end += buf.len() as u64;
+        self.durable = self.entries.len();
+        Ok(())
+    }
+}
+
+/// Writes a new file (`CreateTruncate` for `KEYS.tmp`, `CreatePrivate` for a master key) and
+/// syncs it.
+fn write_file(storage: &dyn Storage, path: &Path, mode: OpenMode, bytes: &[u8]) -> Result<()> {
+    let file = storage.open(path, mode).map_err(|source| {
+        if source.kind() == io::ErrorKind::AlreadyExists && mode == OpenMode::CreatePrivate {
+            Error::MasterKeyExists { path: path.to_path_buf() }
+        } else {
+            Error::Io { context: "creating", path: path.to_path_buf(), source }
+        }
+    })?;
+    file.write_all_at(bytes, 0).map_err(Error::io("writing", path))?;
+    file.sync_data().map_err(Error::io("syncing", path))
+}
+
+/// Reads the in-store master key through `storage`; `None` if the file is missing.
+fn read_master_file(storage: &dyn Storage, dir: &Path) -> Result<Option<MasterKey>> {
+    let path = dir.join(MASTER_KEY_FILE);
+    let file = match storage.open(&path, OpenMode::Read) {
+        Ok(file) => file,
+        Err(error) if not_found(&error) => return Ok(None),
+        Err(source) => return Err(Error::Io { context: "opening", path, source }),
+    };
+    let len = file.len().map_err(Error::io("reading the length of", &path))?;
+    if len > MASTER_KEY_FILE_BYTES_MAX {
+        return Err(Error::MasterKeyFile { path, reason: format!("larger than {MASTER_KEY_FILE_BYTES_MAX} bytes") });
+    }
+    let text = Zeroizing::new(read_all(file.as_ref(), &path)?);
+    MasterKey::parse_file_text(&path, &text).map(Some)
+}
+
+fn check_master(master: &MasterKey, header: &Body, path: &Path) -> Result<()> {
+    let Body::Header { store_id, check, .. } = header else {
+        return Err(corrupt(path, 0, "first record is not a header"));
+    };
+    match crypto::unwrap(master.bytes(), &format::check_aad(store_id), check) {
+        Some(plain) if *plain == CHECK_PLAINTEXT => Ok(()),
+        _ => Err(Error::WrongMasterKey { path: path.to_path_buf() }),
+    }
+}
+
+impl Vault {
+    /// New key store for a new store: header, the id key (`id_key`, or a random one), a random
+    /// identity-hash key; with [`MasterKeySource::InStore`] it writes `MASTER_KEY` (0600) first.
+    /// Durable on return (file and directory synced). Refuses if `KEYS` exists.
+    pub fn create(
+        storage: Arc<dyn Storage>,
+        dir: &Path,
+        master: MasterKeySource,
+        store_id: [u8; 16],
+        id_key: Option<[u8; 32]>,
+    ) -> Result<Vault> {
+        let path = keys_path(dir);
+        match storage.metadata(&path) {
+            Ok(_) => return Err(Error::KeyStoreExists { path }),
+            Err(error) if not_found(&error) => {}
+            Err(source) => return Err(Error::Io { context: "looking for", path, source }),
+        }
+        storage.create_dir_all(dir).map_err(Error::io("creating directory", dir))?;
+        let (master, external) = match master {
+            MasterKeySource::External(key) => (key, true),
+            MasterKeySource::InStore => {
+                let key = MasterKey::generate()?;
+                let master_path = dir.join(MASTER_KEY_FILE);
+                // A `MASTER_KEY` without `KEYS` is what an interrupted create leaves: nothing was
+                // ever sealed under it (that needs `KEYS`), so it is replaced.
+                match storage.remove(&master_path) {
+                    Ok(()) => {}
+                    Err(error) if not_found(&error) => {}
+                    Err(source) => return Err(Error::Io { context: "removing stale", path: master_path, source }),
+                }
+                let text = Zeroizing::new(key.to_file_text());
+                write_file(storage.as_ref(), &master_path, OpenMode::CreatePrivate, text.as_bytes())?;
+                storage.sync_dir(dir).map_err(Error::io("syncing directory", dir))?;
+                (key, false)
+            }
+        };
+        let id_key = match id_key {
+            Some(bytes) => Zeroizing::new(bytes),
+            None => crypto::random_key()?,
+        };
+        let hash_key = crypto::random_key()?;
+        let source = if external { SOURCE_EXTERNAL } else { SOURCE_IN_STORE };
+        let check = crypto::wrap(master.bytes(), &format::check_aad(&store_id), &CHECK_PLAINTEXT)?;
+        let header = Body::Header { store_id, source, check };
+        let mut bodies = vec![header];
+        for (key, purpose, secret) in
+            [(ID_KEY_SECRET, PURPOSE_ID_KEY, &id_key), (IDENTITY_HASH_SECRET, PURPOSE_IDENTITY_HASH_KEY, &hash_key)]
+        {
+            let aad = Body::Secret { purpose, wrapped: [0; WRAPPED_BYTES] }.wrap_aad(key);
+            bodies.push(Body::Secret { purpose, wrapped: crypto::wrap(master.bytes(), &aad, secret)? });
+        }
+        let mut bytes = Vec::new();
+        let mut entries = Vec::new();
+        for body in bodies {
+            entries.push(Entry { offset: bytes.len() as u64, state: State::Live, body: Some(body.clone()) });
+            bytes.extend_from_slice(&format::encode(STATE_LIVE, &body));
+        }
+        let temp = dir.join(KEYS_TEMP_FILE);
+        write_file(storage.as_ref(), &temp, OpenMode::CreateTruncate, &bytes)?;
+        storage.rename(&temp, &path).map_err(Error::io("renaming KEYS.tmp to", &path))?;
+        storage.sync_dir(dir).map_err(Error::io("syncing directory", dir))?;
+        let file = storage.open(&path, OpenMode::ReadWrite).map_err(Error::io("opening", &path))?;
+        let durable = entries.len();
+        Ok(Vault {
+            inner: Mutex::new(Inner {
+                storage: Some(storage),
+                dir: dir.to_path_buf(),
+                file: Some(file),
+                access: Access::Write,
+                master: Some(master),
+                external,
+                store_id,
+                entries,
+                durable,
+                end: bytes.len() as u64,
+                tail_dirty: false,
+                identities: HashMap::new(),
+                buckets: HashMap::new(),
+                id_key: Some(id_key),
+                hash_key: Some(hash_key),
+                field_keys: HashMap::new(),
+                damaged: Vec::new(),
+                torn_tail_bytes: 0,
+            }),
+        })
+    }
+
+    /// Opens the key store of `dir`. `master`: the external key if the caller has one; for an
+    /// in-store vault the `MASTER_KEY` file is used and `master` must be `None` or equal to it
+    /// (else [`Error::WrongMasterKey`]). An external vault without its key: [`Access::Write`]
+    /// is [`Error::MasterKeyRequired`], [`Access::ReadOnly`] gives a locked vault. The header's
+    /// store id must be `expected_store_id` (else [`Error::ForeignKeyStore`]).
+    pub fn open(
+        storage: Arc<dyn Storage>,
+        dir: &Path,
+        master: Option<MasterKey>,
+        access: Access,
+        expected_store_id: [u8; 16],
+    ) -> Result<Vault> {
+        let path = keys_path(dir);
+        let mode = if access == Access::Write { OpenMode::ReadWrite } else { OpenMode::Read };
+        let file = match storage.open(&path, mode) {
+            Ok(file) => file,
+            Err(error) if not_found(&error) => return Err(Error::NoKeyStore { dir: dir.to_path_buf() }),
+            Err(source) => return Err(Error::Io { context: "opening", path, source }),
+        };
+        let bytes = read_all(file.as_ref(), &path)?;
+        let loaded = load(&bytes, &path, access == Access::Write)?;
+        let Body::Header { store_id, source, .. } = &loaded.header else {
+            return Err(corrupt(&path, 0, "first record is not a header"));
+        };
+        let (store_id, source) = (*store_id, *source);
+        if store_id != expected_store_id {
+            return Err(Error::ForeignKeyStore { path, expected: hex(&expected_store_id), found: hex(&store_id) });
+        }
+        let external = source == SOURCE_EXTERNAL;
+        let master = if external {
+            master
+        } else {
+            match (read_master_file(storage.as_ref(), dir)?, master) {
+                (Some(in_store), Some(given)) if in_store != given => return Err(Error::WrongMasterKey { path }),
+                (in_store, _) => in_store,
+            }
+        };
+        if master.is_none() && access == Access::Write {
+            return Err(Error::MasterKeyRequired { dir: dir.to_path_buf() });
+        }
+        if let Some(master) = &master {
+            check_master(master, &loaded.header, &path)?;
+        }
+        let mut inner = Inner {
+            storage: Some(storage),
+            dir: dir.to_path_buf(),
+            file: Some(file),
+            access,
+            master,
+            external,
+            store_id,
+            entries: Vec::new(),
+            durable: 0,
+            end: 0,
+            tail_dirty: false,
+            identities: HashMap::new(),
+            buckets: HashMap::new(),
+            id_key: None,
+            hash_key: None,
+            field_keys: HashMap::new(),
+            damaged: Vec::new(),
+            torn_tail_bytes: 0,
+        };
+        inner.install(loaded)?;
+        if access == Access::Write && inner.torn_tail_bytes > 0 {
+            let file = inner.file.clone().ok_or(Error::ReadOnly)?;
+            file.set_len(inner.end).map_err(Error::io("truncating the torn tail of", &path))?;
+            file.sync_data().map_err(Error::io("syncing", &path))?;
+        }
+        Ok(Vault { inner: Mutex::new(inner) })
+    }
+
+    /// A vault that holds nothing and is locked (for a store opened without its `KEYS` file,
+    /// e.g. a backup without keys): every read is [`Opened::Unavailable`].
+    pub fn locked_empty(store_id: [u8; 16]) -> Vault {
+        Vault {
+            inner: Mutex::new(Inner {
+                storage: None,
+                dir: PathBuf::new(),
+                file: None,
+                access: Access::ReadOnly,
+                master: None,
+                external: false,
+                store_id,
+                entries: Vec::new(),
+                durable: 0,
+                end: 0,
+                tail_dirty: false,
+                identities: HashMap::new(),
+                buckets: HashMap::new(),
+                id_key: None,
+                hash_key: None,
+                field_keys: HashMap::new(),
+                damaged: Vec::new(),
+                torn_tail_bytes: 0,
+            }),
+        }
+    }
+
+    /// Whether the vault holds its master key (keys can be used).
+    pub fn is_unlocked(&self) -> bool {
+        self.inner.lock().master.is_some()
+    }
+
+    /// Whether the vault was created with an external master key.
+    pub fn is_external(&self) -> bool {
+        self.inner.lock().external
+    }
+
+    /// The id of the store this key store belongs to.
+    pub fn store_id(&self) -> [u8; 16] {
+        self.inner.lock().store_id
+    }
+
+    /// The store's id key (secret 1); `None` when locked.
+    pub fn id_key(&self) -> Option<[u8; 32]> {
+        self.inner.lock().id_key.as_ref().map(|key| **key)
+    }
+
+    /// HMAC-SHA256 under the identity-hash key of `kind` 0x00 `value`, truncated to 16 bytes.
+    /// `None` when locked.
+    pub fn identity_hash(&self, kind: &str, value: &str) -> Option<[u8; 16]> {
+        let inner = self.inner.lock();
+        crypto::identity_hash(inner.hash_key.as_ref()?, kind, value)
+    }
+
+    /// The live data key of this identity, or a new one (pending until [`Vault::commit`]) whose
+    /// record also holds `value` encrypted. [`Error::Locked`] when locked.
+    pub fn identity_key(&self, pseudonym: [u8; 16], value: &str) -> Result<KeyId> {
+        let mut inner = self.inner.lock();
+        let master = inner.writable()?.clone();
+        if let Some(key) = live_identity(&inner, &pseudonym) {
+            return Ok(key);
+        }
+        if value.len() > IDENTITY_VALUE_BYTES_MAX {
+            return Err(Error::LimitExceeded {
+                what: "identity value",
+                actual: value.len(),
+                limit: IDENTITY_VALUE_BYTES_MAX,
+            });
+        }
+        let key = KeyId(inner.entries.len() as u64);
+        let data_key = crypto::random_key()?;
+        let aad =
+            Body::Identity { pseudonym, wrapped: [0; WRAPPED_BYTES], value_nonce: [0; NONCE_BYTES], value: Vec::new() }
+                .wrap_aad(key);
+        let wrapped = crypto::wrap(master.bytes(), &aad, &data_key)?;
+        let (value_nonce, value) =
+            crypto::seal(&data_key, &format::identity_value_aad(&pseudonym, key), value.as_bytes())?;
+        inner.push_pending(Body::Identity { pseudonym, wrapped, value_nonce, value });
+        Ok(key)
+    }
+
+    /// The live key of an identity, without creating one.
+    pub fn live_identity_key(&self, pseudonym: &[u8; 16]) -> Option<KeyId> {
+        live_identity(&self.inner.lock(), pseudonym)
+    }
+
+    /// Every identity key ever created for this pseudonym, live or destroyed, oldest first.
+    pub fn identity_keys(&self, pseudonym: &[u8; 16]) -> Vec<KeyId> {
+        self.inner.lock().identities.get(pseudonym).cloned().unwrap_or_default()
+    }
+
+    /// The live key of bucket (`class`, `month`), created (pending) if there is none; `Ok(None)`
+    /// if that bucket's key was destroyed (expired): nothing may be sealed into it again.
+    pub fn bucket_key(&self, class: u8, month: u32) -> Result<Option<KeyId>> {
+        let mut inner = self.inner.lock();
+        let master = inner.writable()?.clone();
+        let mut expired = false;
+        for key in inner.buckets.get(&(class, month)).into_iter().flatten().rev() {
+            match inner.entry(*key).map(|e| e.state) {
+                Some(State::Live) => return Ok(Some(*key)),
+                Some(State::Destroyed) => expired = true,
+                // A damaged record may be a torn append that was never acknowledged: it does not
+                // expire the bucket.
+                Some(State::Damaged) | None => {}
+            }
+        }
+        if expired {
+            return Ok(None);
+        }
+        let key = KeyId(inner.entries.len() as u64);
+        let bucket_key = crypto::random_key()?;
+        let aad = Body::Bucket { class, month, wrapped: [0; WRAPPED_BYTES] }.wrap_aad(key);
+        let wrapped = crypto::wrap(master.bytes(), &aad, &bucket_key)?;
+        inner.push_pending(Body::Bucket { class, month, wrapped });
+        Ok(Some(key))
+    }
+
+    /// Writes every pending record and syncs once (group commit). Call it before appending log
+    /// events that reference the keys. No-op when nothing is pending. On failure the keys stay
+    /// pending and the next commit writes them again.
+    pub fn commit(&self) -> Result<()> {
+        self.inner.lock().commit()
+    }
+
+    /// Encrypts under the field key of (identity key, bucket key) with a random nonce and the
+    /// caller's `aad`; also gives the plaintext's keyed digest. Works on pending keys too.
+    pub fn seal(&self, key: KeyId, bucket: KeyId, aad: &[u8], plaintext: &[u8]) -> Result<Sealed> {
+        let mut inner = self.inner.lock();
+        if inner.master.is_none() {
+            return Err(Error::Locked);
+        }
+        for (id, kind) in [(key, KIND_IDENTITY), (bucket, KIND_BUCKET)] {
+            match inner.kind_state(id, kind) {
+                None => return Err(Error::UnknownKey { key: id }),
+                Some(Err(error)) => return Err(error),
+                Some(Ok(State::Live)) => {}
+                Some(Ok(_)) => return Err(Error::KeyDestroyed { key: id }),
+            }
+        }
+        let keys = inner.field_keys(key, bucket)?;
+        let (nonce, ciphertext) = crypto::seal(&keys.field, aad, plaintext)?;
+        Ok(Sealed { nonce, ciphertext, digest: keys.digest(plaintext) })
+    }
+
+    /// The digest [`Vault::seal`] would give; `None` if either key is destroyed or unknown or
+    /// the vault is locked.
+    pub fn digest(&self, key: KeyId, bucket: KeyId, plaintext: &[u8]) -> Option<[u8; 16]> {
+        let mut inner = self.inner.lock();
+        inner.master.as_ref()?;
+        for (id, kind) in [(key, KIND_IDENTITY), (bucket, KIND_BUCKET)] {
+            if !matches!(inner.kind_state(id, kind), Some(Ok(State::Live))) {
+                return None;
+            }
+        }
+        inner.field_keys(key, bucket).ok().map(|keys| keys.digest(plaintext))
+    }
+
+    /// Decrypts a sealed field. [`Opened::Erased`] if the identity key is destroyed (or
+    /// damaged), [`Opened::Expired`] if the bucket key is, [`Opened::Unavailable`] if locked or
+    /// a key id is unknown. A failed authentication is [`Error::Corrupt`], never garbage.
+    pub fn open_sealed(
+        &self,
+        key: KeyId,
+        bucket: KeyId,
+        aad: &[u8],
+        nonce: &[u8; 24],
+        ciphertext: &[u8],
+    ) -> Result<Opened> {
+        let mut inner = self.inner.lock();
+        if inner.master.is_none() {
+            return Ok(Opened::Unavailable);
+        }
+        let key_state = match inner.kind_state(key, KIND_IDENTITY) {
+            None => return Ok(Opened::Unavailable),
+            Some(state) => state?,
+        };
+        let bucket_state = match inner.kind_state(bucket, KIND_BUCKET) {
+            None => return Ok(Opened::Unavailable),
+            Some(state) => state?,
+        };
+        if key_state != State::Live {
+            return Ok(Opened::Erased);
+        }
+        if bucket_state != State::Live {
+            return Ok(Opened::Expired);
+        }
+        let keys = inner.field_keys(key, bucket)?;
+        match crypto::open(&keys.field, aad, nonce, ciphertext) {
+            Some(plain) => Ok(Opened::Plain(plain.to_vec())),
+            None => Err(Error::Corrupt {
+                location: format!("sealed field under key {key}, bucket {bucket}"),
+                reason: "authentication failed (ciphertext, nonce or aad altered)".to_string(),
+            }),
+        }
+    }
+
+    /// The identity value held in an identity key's record.
+    pub fn identity_value(&self, key: KeyId) -> Result<Opened> {
+        let inner = self.inner.lock();
+        if inner.master.is_none() {
+            return Ok(Opened::Unavailable);
+        }
+        match inner.kind_state(key, KIND_IDENTITY) {
+            None => return Ok(Opened::Unavailable),
+            Some(Ok(State::Live)) => {}
+            Some(Ok(_)) => return Ok(Opened::Erased),
+            Some(Err(error)) => return Err(error),
+        }
+        let data_key = inner.unwrap_key(key)?;
+        let Some(Body::Identity { pseudonym, value_nonce, value, .. }) = inner.entry(key).and_then(|e| e.body.as_ref())
+        else {
+            return Ok(Opened::Unavailable);
+        };
+        match crypto::open(&data_key, &format::identity_value_aad(pseudonym, key), value_nonce, value) {
+            Some(plain) => Ok(Opened::Plain(plain.to_vec())),
+            None => Err(Error::Corrupt {
+                location: format!("{} record {key}", inner.keys_path().display()),
+                reason: "identity value fails authentication".to_string(),
+            }),
+        }
+    }
+
+    /// Destroys keys (identity or bucket records) in place and syncs once; idempotent; returns
+    /// how many were live. Pending records are committed first. Destroying the header or a
+    /// secret is refused ([`Error::NotDestroyable`]).
+    pub fn destroy(&self, keys: &[KeyId]) -> Result<usize> {
+        let mut inner = self.inner.lock();
+        inner.writable()?;
+        for key in keys {
+            match inner.entry(*key) {
+                None => return Err(Error::UnknownKey { key: *key }),
+                Some(Entry { body: Some(body @ (Body::Header { .. } | Body::Secret { .. })), .. }) => {
+                    return Err(Error::NotDestroyable { key: *key, kind: body.kind_name() })
+                }
+                Some(_) => {}
+            }
+        }
+        inner.commit()?;
+        let mut live: Vec<KeyId> =
+            keys.iter().copied().filter(|key| inner.entry(*key).is_some_and(|e| e.state == State::Live)).collect();
+        live.sort_unstable();
+        live.dedup();
+        if live.is_empty() {
+            return Ok(0);
+        }
+        let path = inner.keys_path();
+        let file = inner.file.clone().ok_or(Error::ReadOnly)?;
+        for key in &live {
+            let Some(Entry { offset, body: Some(body), .. }) = inner.entry(*key) else { continue };
+            let image = format::encode(STATE_DESTROYED, &body.destroyed());
+            file.write_all_at(&image, *offset).map_err(Error::io("destroying a key in", &path))?;
+        }
+        file.sync_data().map_err(Error::io("syncing", &path))?;
+        for key in &live {
+            if let Some(entry) = usize::try_from(key.0).ok().and_then(|i| inner.entries.get_mut(i)) {
+                entry.state = State::Destroyed;
+                entry.body = entry.body.as_ref().map(Body::destroyed);
+            }
+        }
+        inner.field_keys.clear();
+        Ok(live.len())
+    }
+
+    /// Whether a key is destroyed (or its record damaged). `false` for an unknown key.
+    pub fn is_destroyed(&self, key: KeyId) -> bool {
+        self.inner.lock().entry(key).is_some_and(|entry| entry.state != State::Live)
+    }
+
+    /// Every bucket key record (live, destroyed, and damaged ones whose fields decode), oldest
+    /// first.
+    pub fn buckets(&self) -> Vec<Bucket> {
+        let inner = self.inner.lock();
+        inner
+            .entries
+            .iter()
+            .enumerate()
+            .filter_map(|(id, entry)| match &entry.body {
+                Some(Body::Bucket { class, month, .. }) => Some(Bucket {
+                    class: *class,
+                    month: *month,
+                    key: KeyId(id as u64),
+                    destroyed: entry.state != State::Live,
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Read-only vaults: picks up the records a writer appended, and the destroys it made, since
+    /// the open (re-reads the file). A no-op for a writable or an empty vault.
+    pub fn refresh(&self) -> Result<()> {
+        let mut inner = self.inner.lock();
+        if inner.access == Access::Write {
+            return Ok(());
+        }
+        let Some(file) = inner.file.clone() else { return Ok(()) };
+        let path = inner.keys_path();
+        let bytes = read_all(file.as_ref(), &path)?;
+        let loaded = load(&bytes, &path, false)?;
+        inner.install(loaded)
+    }
+
+    /// Record ids with a bad crc in the middle of the file (treated as destroyed).
+    pub fn damaged(&self) -> Vec<KeyId> {
+        self.inner.lock().damaged.clone()
+    }
+
+    /// Bytes of a torn last record dropped (writable open) or ignored (read-only) at open.
+    pub fn torn_tail_bytes(&self) -> u64 {
+        self.inner.lock().torn_tail_bytes
+    }
+
+    /// Copies `KEYS` (its committed records) and, for an in-store vault, `MASTER_KEY` into
+    /// `dir` (for backups that keep keys), durably. Neither may exist in `dir`.
+    pub fn copy_to(&self, storage: &dyn Storage, dir: &Path) -> Result<()> {
+        let inner = self.inner.lock();
+        let (Some(file), Some(own_storage)) = (inner.file.clone(), inner.storage.clone()) else {
+            return Err(Error::NoKeyStore { dir: inner.dir.clone() });
+        };
+        let target = keys_path(dir);
+        match storage.metadata(&target) {
+            Ok(_) => return Err(Error::KeyStoreExists { path: target }),
+            Err(error) if not_found(&error) => {}
+            Err(source) => return Err(Error::Io { context: "looking for", path: target, source }),
+        }
+        storage.create_dir_all(dir).map_err(Error::io("creating directory", dir))?;
+        if !inner.external {
+            let text = match read_master_file(own_storage.as_ref(), &inner.dir)? {
+                Some(master) => Zeroizing::new(master.to_file_text()),
+                None => return Err(Error::MasterKeyRequired { dir: inner.dir.clone() }),
+            };
+            write_file(storage, &dir.join(MASTER_KEY_FILE), OpenMode::CreatePrivate, text.as_bytes())?;
+        }
+        let mut bytes = read_all(file.as_ref(), &inner.keys_path())?;
+        bytes.truncate(usize::try_from(inner.end).unwrap_or(usize::MAX));
+        let temp = dir.join(KEYS_TEMP_FILE);
+        write_file(storage, &temp, OpenMode::CreateTruncate, &bytes)?;
+        storage.rename(&temp, &target).map_err(Error::io("renaming KEYS.tmp to", &target))?;
+        storage.sync_dir(dir).map_err(Error::io("syncing directory", dir))
+    }
+}
+
+fn live_identity(inner: &Inner, pseudonym: &[u8; 16]) -> Option<KeyId> {
+    inner
+        .identities
+        .get(pseudonym)?
+        .iter()
+        .rev()
+        .copied()
+        .find(|key| inner.entry(*key).is_some_and(|entry| entry.state == State::Live))
+}
+
+impl Inner {
+    /// Takes over what a load found, unwrapping the secrets when unlocked.
+    fn install(&mut self, loaded: Loaded) -> Result<()> {
+        let path = self.keys_path();
+        let Loaded { entries, end, torn_tail_bytes, damaged, .. } = loaded;
+        self.entries = entries;
+        self.durable = self.entries.len();
+        self.end = end;
+        self.torn_tail_bytes = torn_tail_bytes;
+        self.damaged = damaged;
+        self.rebuild_indexes();
+        if self.master.is_some() {
+            for (key, purpose) in [(ID_KEY_SECRET, PURPOSE_ID_KEY), (IDENTITY_HASH_SECRET, PURPOSE_IDENTITY_HASH_KEY)] {
+                match self.entry(key) {
+                    Some(Entry { state: State::Live, body: Some(Body::Secret { purpose: found, .. }), .. })
+                        if *found == purpose => {}
+                    _ => {
+                        return Err(corrupt(
+                            &path,
+                            self.entry(key).map_or(0, |e| e.offset),
+                            "missing or damaged secret",
+                        ))
+                    }
+                }
+            }
+            self.id_key = Some(self.unwrap_key(ID_KEY_SECRET)?);
+            self.hash_key = Some(self.unwrap_key(IDENTITY_HASH_SECRET)?);
+        }
+        Ok(())
+    }
+}
