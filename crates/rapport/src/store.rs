@@ -213,7 +213,8 @@ impl Store {
                         Ok(()) => {}
                         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
                         Err(error) => {
-                            return Err(rapport_log::Error::io(format!("removing {}", dir.join(name).display()), error).into())
+                            let context = format!("removing {}", dir.join(name).display());
+                            return Err(rapport_log::Error::Io { context, source: error }.into());
                         }
                     }
                 }
