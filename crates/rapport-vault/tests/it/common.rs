@@ -220,3 +220,26 @@ impl Storage for PowerCut {
         self.inner.metadata(path)
     }
 }
+
+/// (record id, secret bytes) of every record of a KEYS file.
+pub(crate) fn record_secrets(bytes: &[u8]) -> Vec<(u64, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    let mut id = 0;
+    while pos + 4 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
+        let record = &bytes[pos + 4..pos + 4 + len];
+        let (kind, body) = (record[0], &record[2..len - 4]);
+        let secret = match kind {
+            1 => body[27..].to_vec(),
+            2 => body[1..].to_vec(),
+            3 => body[16..].to_vec(),
+            4 => body[5..].to_vec(),
+            other => panic!("kind {other}"),
+        };
+        out.push((id, secret));
+        pos += 4 + len;
+        id += 1;
+    }
+    out
+}

@@ -19,6 +19,9 @@ struct Outcome {
     destroyed: BTreeSet<KeyId>,
     /// Keys whose destroy was called but did not return Ok.
     maybe_destroyed: BTreeSet<KeyId>,
+    /// The secret bytes (wrapped key, identity value) of every key a destroy was called on, as
+    /// they were in the file before.
+    secrets: Vec<(KeyId, (u64, Vec<u8>))>,
 }
 
 /// What the sweep met, to check it covers the recovery rules (torn tails, damaged records).
@@ -29,7 +32,11 @@ static NO_KEY_STORE: AtomicU64 = AtomicU64::new(0);
 const ROUNDS: u8 = 4;
 const KEYS_PER_ROUND: u8 = 3;
 
-fn scenario(storage: &std::sync::Arc<dyn rapport_log::Storage>, outcome: &mut Outcome) -> Result<(), Error> {
+fn scenario(
+    sim: &SimStorage,
+    storage: &std::sync::Arc<dyn rapport_log::Storage>,
+    outcome: &mut Outcome,
+) -> Result<(), Error> {
     let vault = Vault::create(storage.clone(), dir(), MasterKeySource::External(master()), STORE, None)?;
     outcome.created = true;
     for round in 0..ROUNDS {
@@ -51,6 +58,8 @@ fn scenario(storage: &std::sync::Arc<dyn rapport_log::Storage>, outcome: &mut Ou
                 victims.push(outcome.acknowledged[0].1);
             }
             outcome.maybe_destroyed.extend(&victims);
+            let secrets = record_secrets(&sim.read_file(&keys_path()).unwrap());
+            outcome.secrets.extend(victims.iter().map(|victim| (*victim, secrets[victim.0 as usize].clone())));
             vault.destroy(&victims)?;
             for victim in victims {
                 outcome.maybe_destroyed.remove(&victim);
@@ -88,7 +97,7 @@ fn crash_and_check(seed: u64, crash_at: u64, cut: Cut) -> bool {
         }
     };
     let mut outcome = Outcome::default();
-    let result = scenario(&scenario_storage, &mut outcome);
+    let result = scenario(&sim, &scenario_storage, &mut outcome);
     let completed = result.is_ok() && sim.faults_fired() == 0 && ops_left.load(Ordering::SeqCst) > 0;
     sim.crash();
     let context = format!("seed {seed}, {cut:?} at {crash_at}: {result:?}");
@@ -116,6 +125,15 @@ fn crash_and_check(seed: u64, crash_at: u64, cut: Cut) -> bool {
     // And the vault goes on: a new key after every acknowledged one.
     drop(vault);
     let vault = reopen(&storage, Access::Write);
+    // A destroy that did not return Ok is retried: then no byte of those keys is left.
+    let retried: Vec<KeyId> = outcome.maybe_destroyed.iter().chain(&outcome.destroyed).copied().collect();
+    vault.destroy(&retried).unwrap();
+    let file = sim.read_file(&keys_path()).unwrap();
+    for (key, secret) in &outcome.secrets {
+        assert_eq!(secret.0, key.0, "{context}");
+        assert!(!contains(&file, &secret.1), "{context}: secret bytes of key {key} survive its destroy");
+        assert!(vault.is_destroyed(*key), "{context}");
+    }
     let fresh = vault.identity_key([0xee; 16], "fresh").unwrap();
     vault.commit().unwrap();
     assert!(outcome.acknowledged.iter().all(|(key, bucket, ..)| *key < fresh && *bucket < fresh), "{context}");
