@@ -345,7 +345,9 @@ fn check_master(master: &MasterKey, header: &Body, path: &Path) -> Result<()> {
 impl Vault {
     /// New key store for a new store: header, the id key (`id_key`, or a random one), a random
     /// identity-hash key; with [`MasterKeySource::InStore`] it writes `MASTER_KEY` (0600) first.
-    /// Durable on return (file and directory synced). Refuses if `KEYS` exists.
+    /// Durable on return (file and directory synced). Refuses if `KEYS` exists
+    /// ([`Error::KeyStoreExists`]) or, for an in-store key, if `MASTER_KEY` exists
+    /// ([`Error::MasterKeyExists`]: an interrupted create leaves it; it is removed by hand).
     pub fn create(
         storage: Arc<dyn Storage>,
         dir: &Path,
@@ -365,13 +367,8 @@ impl Vault {
             MasterKeySource::InStore => {
                 let key = MasterKey::generate()?;
                 let master_path = dir.join(MASTER_KEY_FILE);
-                // A `MASTER_KEY` without `KEYS` is what an interrupted create leaves: nothing was
-                // ever sealed under it (that needs `KEYS`), so it is replaced.
-                match storage.remove(&master_path) {
-                    Ok(()) => {}
-                    Err(error) if not_found(&error) => {}
-                    Err(source) => return Err(Error::Io { context: "removing stale", path: master_path, source }),
-                }
+                // Never overwritten, also when `KEYS` is missing (an interrupted create, or a
+                // `KEYS` kept elsewhere that this key still opens): `Error::MasterKeyExists`.
                 let text = Zeroizing::new(key.to_file_text());
                 write_file(storage.as_ref(), &master_path, OpenMode::CreatePrivate, text.as_bytes())?;
                 storage.sync_dir(dir).map_err(Error::io("syncing directory", dir))?;
@@ -439,7 +436,8 @@ impl Vault {
     /// in-store vault the `MASTER_KEY` file is used and `master` must be `None` or equal to it
     /// (else [`Error::WrongMasterKey`]). An external vault without its key: [`Access::Write`]
     /// is [`Error::MasterKeyRequired`], [`Access::ReadOnly`] gives a locked vault. The header's
-    /// store id must be `expected_store_id` (else [`Error::ForeignKeyStore`]).
+    /// store id must be `expected_store_id` (else [`Error::ForeignKeyStore`]). An in-store vault
+    /// whose `MASTER_KEY` file is missing is treated like an external one without its key.
     pub fn open(
         storage: Arc<dyn Storage>,
         dir: &Path,
@@ -833,7 +831,8 @@ impl Vault {
         inner.install(loaded)
     }
 
-    /// Record ids with a bad crc in the middle of the file (treated as destroyed).
+    /// Record ids with a bad crc in the middle of the file (treated as destroyed), found at
+    /// open (or [`Vault::refresh`]), less those [`Vault::destroy`] has since rewritten.
     pub fn damaged(&self) -> Vec<KeyId> {
         self.inner.lock().damaged.clone()
     }

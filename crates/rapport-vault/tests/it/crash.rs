@@ -35,9 +35,11 @@ const KEYS_PER_ROUND: u8 = 3;
 fn scenario(
     sim: &SimStorage,
     storage: &std::sync::Arc<dyn rapport_log::Storage>,
+    in_store: bool,
     outcome: &mut Outcome,
 ) -> Result<(), Error> {
-    let vault = Vault::create(storage.clone(), dir(), MasterKeySource::External(master()), STORE, None)?;
+    let source = if in_store { MasterKeySource::InStore } else { MasterKeySource::External(master()) };
+    let vault = Vault::create(storage.clone(), dir(), source, STORE, None)?;
     outcome.created = true;
     for round in 0..ROUNDS {
         let bucket = vault.bucket_key(1, u32::from(round)).unwrap_or(None).ok_or(Error::Locked)?;
@@ -82,7 +84,7 @@ enum Cut {
 
 /// Runs the scenario until the `crash_at`-th operation, crashes, reopens and checks. Returns
 /// whether the scenario ran to its end before the crash.
-fn crash_and_check(seed: u64, crash_at: u64, cut: Cut) -> bool {
+fn crash_and_check(seed: u64, crash_at: u64, cut: Cut, in_store: bool) -> bool {
     let sim = SimStorage::new(seed);
     let storage: std::sync::Arc<dyn rapport_log::Storage> = std::sync::Arc::new(sim.clone());
     let ops_left = std::sync::Arc::new(AtomicU64::new(u64::MAX));
@@ -97,12 +99,13 @@ fn crash_and_check(seed: u64, crash_at: u64, cut: Cut) -> bool {
         }
     };
     let mut outcome = Outcome::default();
-    let result = scenario(&sim, &scenario_storage, &mut outcome);
+    let result = scenario(&sim, &scenario_storage, in_store, &mut outcome);
+    let key = (!in_store).then(master);
     let completed = result.is_ok() && sim.faults_fired() == 0 && ops_left.load(Ordering::SeqCst) > 0;
     sim.crash();
-    let context = format!("seed {seed}, {cut:?} at {crash_at}: {result:?}");
+    let context = format!("seed {seed}, {cut:?} at {crash_at}, in store {in_store}: {result:?}");
 
-    let vault = match Vault::open(storage.clone(), dir(), Some(master()), Access::Write, STORE) {
+    let vault = match Vault::open(storage.clone(), dir(), key.clone(), Access::Write, STORE) {
         Ok(vault) => vault,
         Err(Error::NoKeyStore { .. }) if !outcome.created => {
             NO_KEY_STORE.fetch_add(1, Ordering::Relaxed);
@@ -119,12 +122,12 @@ fn crash_and_check(seed: u64, crash_at: u64, cut: Cut) -> bool {
     check(&vault, &outcome, &context);
     // A second reopen sees the same (the first one's truncation was durable).
     drop(vault);
-    let vault = Vault::open(storage.clone(), dir(), Some(master()), Access::ReadOnly, STORE).unwrap();
+    let vault = Vault::open(storage.clone(), dir(), key.clone(), Access::ReadOnly, STORE).unwrap();
     assert_eq!(vault.torn_tail_bytes(), 0, "{context}");
     check(&vault, &outcome, &context);
     // And the vault goes on: a new key after every acknowledged one.
     drop(vault);
-    let vault = reopen(&storage, Access::Write);
+    let vault = Vault::open(storage.clone(), dir(), key, Access::Write, STORE).unwrap();
     // A destroy that did not return Ok is retried: then no byte of those keys is left.
     let retried: Vec<KeyId> = outcome.maybe_destroyed.iter().chain(&outcome.destroyed).copied().collect();
     vault.destroy(&retried).unwrap();
@@ -191,9 +194,9 @@ fn check(vault: &Vault, outcome: &Outcome, context: &str) {
 #[test]
 fn crash_at_every_operation() {
     for seed in 1..=16 {
-        for cut in [Cut::Faults, Cut::Power] {
+        for (cut, in_store) in [(Cut::Faults, false), (Cut::Power, false), (Cut::Faults, true), (Cut::Power, true)] {
             let mut crash_at = 1;
-            while !crash_and_check(seed, crash_at, cut) {
+            while !crash_and_check(seed, crash_at, cut, in_store) {
                 crash_at += 1;
                 assert!(crash_at < 1000, "the scenario never completes");
             }
@@ -209,7 +212,12 @@ fn crash_at_every_operation() {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
     #[test]
-    fn crash_at_a_random_operation(seed in any::<u64>(), crash_at in 1u64..80, power in any::<bool>()) {
-        crash_and_check(seed, crash_at, if power { Cut::Power } else { Cut::Faults });
+    fn crash_at_a_random_operation(
+        seed in any::<u64>(),
+        crash_at in 1u64..80,
+        power in any::<bool>(),
+        in_store in any::<bool>(),
+    ) {
+        crash_and_check(seed, crash_at, if power { Cut::Power } else { Cut::Faults }, in_store);
     }
 }

@@ -171,3 +171,29 @@ fn a_failed_commit_is_written_again_by_the_next() {
         assert!(vault.damaged().is_empty() && vault.torn_tail_bytes() == 0);
     }
 }
+
+#[test]
+fn in_store_vault_without_its_master_key_file() {
+    let (_sim, storage) = disk(36);
+    let vault = Vault::create(storage.clone(), dir(), rapport_vault::MasterKeySource::InStore, STORE, None).unwrap();
+    let key = vault.identity_key([1; 16], "ada").unwrap();
+    vault.commit().unwrap();
+    drop(vault);
+    storage.remove(&dir().join(rapport_vault::MASTER_KEY_FILE)).unwrap();
+    let writable = Vault::open(storage.clone(), dir(), None, Access::Write, STORE);
+    assert!(matches!(writable, Err(Error::MasterKeyRequired { .. })), "{writable:?}");
+    let locked = Vault::open(storage.clone(), dir(), None, Access::ReadOnly, STORE).unwrap();
+    assert!(!locked.is_unlocked());
+    assert_eq!(locked.identity_value(key).unwrap(), Opened::Unavailable);
+}
+
+#[test]
+fn an_in_store_create_never_overwrites_a_master_key() {
+    // MASTER_KEY written, KEYS never (an interrupted create), or KEYS kept elsewhere: the key may
+    // still matter, so it is never replaced.
+    let (sim, storage) = disk(37);
+    sim.write_file(&dir().join(rapport_vault::MASTER_KEY_FILE), b"left over").unwrap();
+    let created = Vault::create(storage.clone(), dir(), rapport_vault::MasterKeySource::InStore, STORE, None);
+    assert!(matches!(created, Err(Error::MasterKeyExists { .. })), "{created:?}");
+    assert_eq!(sim.read_file(&dir().join(rapport_vault::MASTER_KEY_FILE)).unwrap(), b"left over");
+}
