@@ -94,3 +94,33 @@ fn refresh_sees_a_writers_new_keys_and_destroys() {
     assert!(reader.is_destroyed(key));
     assert_eq!(reader.identity_value(second).unwrap(), Opened::Plain(b"bob".to_vec()));
 }
+
+#[test]
+fn on_the_real_file_system_a_reader_follows_a_writer() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let storage: Arc<dyn Storage> = Arc::new(rapport_log::StdStorage);
+    let writer =
+        Vault::create(storage.clone(), dir.path(), rapport_vault::MasterKeySource::InStore, STORE, None).unwrap();
+    let mode = std::fs::metadata(dir.path().join(rapport_vault::MASTER_KEY_FILE)).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "MASTER_KEY is owner-only");
+    assert!(!dir.path().join("KEYS.tmp").exists());
+    let reader = Vault::open(storage.clone(), dir.path(), None, Access::ReadOnly, STORE).unwrap();
+    assert!(reader.is_unlocked(), "an in-store vault unlocks itself");
+
+    let key = writer.identity_key([1; 16], "ada").unwrap();
+    let bucket = writer.bucket_key(1, 1).unwrap().unwrap();
+    writer.commit().unwrap();
+    let sealed = writer.seal(key, bucket, AAD, b"hello").unwrap();
+    reader.refresh().unwrap();
+    let open = |vault: &Vault| vault.open_sealed(key, bucket, AAD, &sealed.nonce, &sealed.ciphertext).unwrap();
+    assert_eq!(open(&reader), Opened::Plain(b"hello".to_vec()));
+    writer.destroy(&[bucket]).unwrap();
+    reader.refresh().unwrap();
+    assert_eq!(open(&reader), Opened::Expired);
+    drop(writer);
+    let writer = Vault::open(storage.clone(), dir.path(), None, Access::Write, STORE).unwrap();
+    assert_eq!(open(&writer), Opened::Expired);
+    assert_eq!(writer.identity_value(key).unwrap(), Opened::Plain(b"ada".to_vec()));
+}
