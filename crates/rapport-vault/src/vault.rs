@@ -168,8 +168,10 @@ fn load(bytes: &[u8], path: &Path, writer: bool) -> Result<Loaded> {
                     torn_tail_bytes = n as u64;
                     break;
                 }
-                // Only public fields of a plausible kind are kept (a torn destroy keeps them).
-                let body = body.filter(|b| !matches!(b, Body::Header { .. })).map(|b| b.destroyed());
+                // Only public fields of a destroyable kind are kept (a torn destroy keeps them);
+                // the header and the secrets are never rewritten, so they cannot be torn.
+                let body =
+                    body.filter(|b| matches!(b, Body::Identity { .. } | Body::Bucket { .. })).map(|b| b.destroyed());
                 entries.push(Entry { offset: pos as u64, bytes: n, state: State::Damaged, body });
                 damaged.push(key);
                 pos += n;

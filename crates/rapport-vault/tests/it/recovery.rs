@@ -152,6 +152,16 @@ fn bad_crc_in_the_middle_is_damaged() {
         // The damaged identity gets a new key: its old one is unusable.
         let victim_pseudonym = [(victim - 3) as u8; 16];
         assert_eq!(writer.live_identity_key(&victim_pseudonym), None);
+        // Destroying it (a retried destroy, if it was a torn one) rewrites it as destroyed.
+        let old_secret = record_secrets(&good)[victim].1.clone();
+        assert_eq!(writer.destroy(&[KeyId(victim as u64)]).unwrap(), 0, "it was not live");
+        assert!(writer.damaged().is_empty());
+        assert!(contains(&bytes, &old_secret[..16]), "the part before the damage");
+        assert!(!contains(&sim.read_file(&keys_path()).unwrap(), &old_secret[..16]));
+        drop(writer);
+        let writer = reopen(&storage, Access::Write);
+        assert!(writer.damaged().is_empty() && writer.is_destroyed(KeyId(victim as u64)));
+        assert_eq!(writer.identity_keys(&victim_pseudonym), vec![KeyId(victim as u64)]);
     }
 }
 
