@@ -207,3 +207,54 @@ fn an_in_store_create_never_overwrites_a_master_key() {
     assert!(matches!(created, Err(Error::MasterKeyExists { .. })), "{created:?}");
     assert_eq!(sim.read_file(&dir().join(rapport_vault::MASTER_KEY_FILE)).unwrap(), b"left over");
 }
+
+mod any_bytes {
+    use proptest::prelude::*;
+    use rapport_vault::{Access, KeyId, Vault};
+
+    use crate::common::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        /// Whatever the bytes of KEYS, an open returns (a vault or an error) and the vault's
+        /// reads return: no panic on any input.
+        #[test]
+        fn any_keys_file_opens_or_fails_without_panic(
+            flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+            cut in any::<usize>(),
+            tail in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
+            let (sim, storage) = disk(38);
+            let vault = create_external(&storage);
+            for p in 1..=4u8 {
+                vault.identity_key([p; 16], "value").unwrap();
+            }
+            vault.bucket_key(1, 1).unwrap();
+            vault.commit().unwrap();
+            vault.destroy(&[KeyId(4)]).unwrap();
+            drop(vault);
+            let mut bytes = sim.read_file(&keys_path()).unwrap();
+            for (at, xor) in flips {
+                let len = bytes.len();
+                bytes[at % len] ^= xor;
+            }
+            bytes.truncate(cut % (bytes.len() + 1));
+            bytes.extend_from_slice(&tail);
+            sim.write_file(&keys_path(), &bytes).unwrap();
+            for (access, master) in [(Access::ReadOnly, None), (Access::ReadOnly, Some(master())), (Access::Write, Some(master()))] {
+                if let Ok(vault) = Vault::open(storage.clone(), dir(), master, access, STORE) {
+                    for id in 0..12 {
+                        let _ = vault.identity_value(KeyId(id));
+                        let _ = vault.open_sealed(KeyId(id), KeyId(id + 1), AAD, &[0; 24], &[0; 40]);
+                        let _ = vault.is_destroyed(KeyId(id));
+                    }
+                    let _ = (vault.buckets(), vault.damaged(), vault.refresh());
+                    if access == Access::Write {
+                        let _ = vault.destroy(&[KeyId(5), KeyId(6)]);
+                        let _ = vault.identity_key([9; 16], "new").and_then(|_| vault.commit());
+                    }
+                }
+            }
+        }
+    }
+}
