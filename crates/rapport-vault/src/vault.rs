@@ -112,10 +112,9 @@ fn not_found(error: &io::Error) -> bool {
 
 fn read_all(file: &dyn StorageFile, path: &Path) -> Result<Vec<u8>> {
     let len = file.len().map_err(Error::io("reading the length of", path))?;
-    let len = usize::try_from(len).map_err(|_| Error::LimitExceeded {
-        what: "key store file",
-        actual: usize::MAX,
-        limit: usize::MAX,
+    let len = usize::try_from(len).map_err(|_| Error::Corrupt {
+        location: path.display().to_string(),
+        reason: format!("{len} bytes do not fit in this platform's memory"),
     })?;
     let mut bytes = vec![0u8; len];
     let mut done = 0;
