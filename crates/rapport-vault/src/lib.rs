@@ -79,6 +79,9 @@
 //! | whole record with a bad crc, not last | a torn destroy or damage: treated as destroyed, listed in [`Vault::damaged`] | `bad_crc_in_the_middle_is_damaged` |
 //! | whole last record with a bad crc | writable open: as in the middle (kept, destroyed, [`Vault::damaged`]); read-only open: ignored as a record still being written (picked up by [`Vault::refresh`] once whole) | `bad_crc_in_the_middle_is_damaged`, `crash_at_every_operation` |
 //! | a record with a good crc but an unknown kind or state | [`Error::Corrupt`] | `bad_header_is_corrupt` |
+//! | in-store vault whose `MASTER_KEY` is missing | writable: [`Error::MasterKeyRequired`]; read-only: a locked vault | `in_store_vault_without_its_master_key_file` |
+//! | a destroy that did not return Ok (torn, or interrupted before its sync) | the key is live, destroyed or damaged; retrying the destroy zeroes what is left (also of a damaged record) | `crash_at_every_operation` |
+//! | power loss or failing I/O at any operation of create, commit or destroy | the vault reopens; acknowledged keys decrypt; acknowledged destroys hold | `crash_at_every_operation`, `crash_at_a_random_operation` |
 //!
 //! Why a whole last record with a bad crc is not truncated by a writable open: it may be a torn
 //! destroy of the last key, whose record was acknowledged; truncating it would give its

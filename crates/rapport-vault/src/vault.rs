@@ -42,6 +42,8 @@ enum State {
 struct Entry {
     /// Offset in `KEYS` (for a pending entry: where it will go, known at commit).
     offset: u64,
+    /// Bytes of the record, its `len` field included (for a pending entry: known at commit).
+    bytes: usize,
     state: State,
     /// `None` for a damaged record whose bytes do not decode.
     body: Option<Body>,
@@ -110,10 +112,9 @@ fn not_found(error: &io::Error) -> bool {
 
 fn read_all(file: &dyn StorageFile, path: &Path) -> Result<Vec<u8>> {
     let len = file.len().map_err(Error::io("reading the length of", path))?;
-    let len = usize::try_from(len).map_err(|_| Error::LimitExceeded {
-        what: "key store file",
-        actual: usize::MAX,
-        limit: usize::MAX,
+    let len = usize::try_from(len).map_err(|_| Error::Corrupt {
+        location: path.display().to_string(),
+        reason: format!("{len} bytes do not fit in this platform's memory"),
     })?;
     let mut bytes = vec![0u8; len];
     let mut done = 0;
@@ -145,7 +146,7 @@ fn load(bytes: &[u8], path: &Path, writer: bool) -> Result<Loaded> {
         Parsed::Incomplete => return Err(corrupt(path, 0, "header is incomplete or has an impossible length")),
     };
     let (header, header_bytes) = header;
-    let mut entries = vec![Entry { offset: 0, state: State::Live, body: Some(header.clone()) }];
+    let mut entries = vec![Entry { offset: 0, bytes: header_bytes, state: State::Live, body: Some(header.clone()) }];
     let mut damaged = Vec::new();
     let mut pos = header_bytes;
     let mut torn_tail_bytes = 0;
@@ -158,7 +159,7 @@ fn load(bytes: &[u8], path: &Path, writer: bool) -> Result<Loaded> {
                     return Err(corrupt(path, pos as u64, "a second header record"));
                 }
                 let state = if state == STATE_DESTROYED { State::Destroyed } else { State::Live };
-                entries.push(Entry { offset: pos as u64, state, body: Some(body) });
+                entries.push(Entry { offset: pos as u64, bytes: n, state, body: Some(body) });
                 pos += n;
             }
             Parsed::BadCrc { body, bytes: n } => {
@@ -166,9 +167,11 @@ fn load(bytes: &[u8], path: &Path, writer: bool) -> Result<Loaded> {
                     torn_tail_bytes = n as u64;
                     break;
                 }
-                // Only public fields of a plausible kind are kept (a torn destroy keeps them).
-                let body = body.filter(|b| !matches!(b, Body::Header { .. })).map(|b| b.destroyed());
-                entries.push(Entry { offset: pos as u64, state: State::Damaged, body });
+                // Only public fields of a destroyable kind are kept (a torn destroy keeps them);
+                // the header and the secrets are never rewritten, so they cannot be torn.
+                let body =
+                    body.filter(|b| matches!(b, Body::Identity { .. } | Body::Bucket { .. })).map(|b| b.destroyed());
+                entries.push(Entry { offset: pos as u64, bytes: n, state: State::Damaged, body });
                 damaged.push(key);
                 pos += n;
             }
@@ -259,7 +262,7 @@ impl Inner {
             Body::Bucket { class, month, .. } => self.buckets.entry((*class, *month)).or_default().push(key),
             _ => {}
         }
-        self.entries.push(Entry { offset: 0, state: State::Live, body: Some(body) });
+        self.entries.push(Entry { offset: 0, bytes: 0, state: State::Live, body: Some(body) });
     }
 
     fn commit(&mut self) -> Result<()> {
@@ -269,12 +272,13 @@ impl Inner {
         let path = self.keys_path();
         let file = self.file.clone().ok_or(Error::ReadOnly)?;
         let mut buf = Vec::new();
-        let mut offsets = Vec::new();
+        let mut spans = Vec::new();
         for entry in self.entries.get(self.durable..).unwrap_or_default() {
-            offsets.push(self.end + buf.len() as u64);
+            let offset = self.end + buf.len() as u64;
             if let Some(body) = &entry.body {
                 buf.extend_from_slice(&format::encode(STATE_LIVE, body));
             }
+            spans.push((offset, (self.end + buf.len() as u64 - offset) as usize));
         }
         let result = (|| {
             file.write_all_at(&buf, self.end).map_err(Error::io("appending keys to", &path))?;
@@ -289,8 +293,9 @@ impl Inner {
             return Err(error);
         }
         self.tail_dirty = false;
-        for (entry, offset) in self.entries.iter_mut().skip(self.durable).zip(offsets) {
+        for (entry, (offset, bytes)) in self.entries.iter_mut().skip(self.durable).zip(spans) {
             entry.offset = offset;
+            entry.bytes = bytes;
         }
         self.end += buf.len() as u64;
         self.durable = self.entries.len();
@@ -341,7 +346,9 @@ fn check_master(master: &MasterKey, header: &Body, path: &Path) -> Result<()> {
 impl Vault {
     /// New key store for a new store: header, the id key (`id_key`, or a random one), a random
     /// identity-hash key; with [`MasterKeySource::InStore`] it writes `MASTER_KEY` (0600) first.
-    /// Durable on return (file and directory synced). Refuses if `KEYS` exists.
+    /// Durable on return (file and directory synced). Refuses if `KEYS` exists
+    /// ([`Error::KeyStoreExists`]) or, for an in-store key, if `MASTER_KEY` exists
+    /// ([`Error::MasterKeyExists`]: an interrupted create leaves it; it is removed by hand).
     pub fn create(
         storage: Arc<dyn Storage>,
         dir: &Path,
@@ -361,13 +368,8 @@ impl Vault {
             MasterKeySource::InStore => {
                 let key = MasterKey::generate()?;
                 let master_path = dir.join(MASTER_KEY_FILE);
-                // A `MASTER_KEY` without `KEYS` is what an interrupted create leaves: nothing was
-                // ever sealed under it (that needs `KEYS`), so it is replaced.
-                match storage.remove(&master_path) {
-                    Ok(()) => {}
-                    Err(error) if not_found(&error) => {}
-                    Err(source) => return Err(Error::Io { context: "removing stale", path: master_path, source }),
-                }
+                // Never overwritten, also when `KEYS` is missing (an interrupted create, or a
+                // `KEYS` kept elsewhere that this key still opens): `Error::MasterKeyExists`.
                 let text = Zeroizing::new(key.to_file_text());
                 write_file(storage.as_ref(), &master_path, OpenMode::CreatePrivate, text.as_bytes())?;
                 storage.sync_dir(dir).map_err(Error::io("syncing directory", dir))?;
@@ -392,8 +394,14 @@ impl Vault {
         let mut bytes = Vec::new();
         let mut entries = Vec::new();
         for body in bodies {
-            entries.push(Entry { offset: bytes.len() as u64, state: State::Live, body: Some(body.clone()) });
-            bytes.extend_from_slice(&format::encode(STATE_LIVE, &body));
+            let record = format::encode(STATE_LIVE, &body);
+            entries.push(Entry {
+                offset: bytes.len() as u64,
+                bytes: record.len(),
+                state: State::Live,
+                body: Some(body),
+            });
+            bytes.extend_from_slice(&record);
         }
         let temp = dir.join(KEYS_TEMP_FILE);
         write_file(storage.as_ref(), &temp, OpenMode::CreateTruncate, &bytes)?;
@@ -429,7 +437,8 @@ impl Vault {
     /// in-store vault the `MASTER_KEY` file is used and `master` must be `None` or equal to it
     /// (else [`Error::WrongMasterKey`]). An external vault without its key: [`Access::Write`]
     /// is [`Error::MasterKeyRequired`], [`Access::ReadOnly`] gives a locked vault. The header's
-    /// store id must be `expected_store_id` (else [`Error::ForeignKeyStore`]).
+    /// store id must be `expected_store_id` (else [`Error::ForeignKeyStore`]). An in-store vault
+    /// whose `MASTER_KEY` file is missing is treated like an external one without its key.
     pub fn open(
         storage: Arc<dyn Storage>,
         dir: &Path,
@@ -722,6 +731,12 @@ impl Vault {
     /// Destroys keys (identity or bucket records) in place and syncs once; idempotent; returns
     /// how many were live. Pending records are committed first. Destroying the header or a
     /// secret is refused ([`Error::NotDestroyable`]).
+    ///
+    /// A damaged record named here (see [`Vault::damaged`]) is overwritten too: it may be a torn
+    /// destroy that left part of its key in the file. One whose public fields decode gets its
+    /// destroyed image (and is no longer damaged); any other has every byte after its `len`
+    /// zeroed (and stays damaged). Neither counts as live. So a caller whose destroy failed
+    /// retries it, also after a crash and a reopen.
     pub fn destroy(&self, keys: &[KeyId]) -> Result<usize> {
         let mut inner = self.inner.lock();
         inner.writable()?;
@@ -735,29 +750,47 @@ impl Vault {
             }
         }
         inner.commit()?;
-        let mut live: Vec<KeyId> =
-            keys.iter().copied().filter(|key| inner.entry(*key).is_some_and(|e| e.state == State::Live)).collect();
-        live.sort_unstable();
-        live.dedup();
-        if live.is_empty() {
+        let mut targets: Vec<KeyId> =
+            keys.iter().copied().filter(|key| inner.entry(*key).is_some_and(|e| e.state != State::Destroyed)).collect();
+        targets.sort_unstable();
+        targets.dedup();
+        if targets.is_empty() {
             return Ok(0);
         }
         let path = inner.keys_path();
         let file = inner.file.clone().ok_or(Error::ReadOnly)?;
-        for key in &live {
-            let Some(Entry { offset, body: Some(body), .. }) = inner.entry(*key) else { continue };
-            let image = format::encode(STATE_DESTROYED, &body.destroyed());
-            file.write_all_at(&image, *offset).map_err(Error::io("destroying a key in", &path))?;
+        let mut live = 0;
+        for key in &targets {
+            let Some(entry) = inner.entry(*key) else { continue };
+            let image = match &entry.body {
+                Some(body) => format::encode(STATE_DESTROYED, &body.destroyed()),
+                None => vec![0; entry.bytes.saturating_sub(format::LEN_BYTES)],
+            };
+            let offset = if entry.body.is_some() { entry.offset } else { entry.offset + format::LEN_BYTES as u64 };
+            if entry.body.is_some() && image.len() != entry.bytes {
+                return Err(corrupt(&path, entry.offset, "record length does not match its kind"));
+            }
+            live += usize::from(entry.state == State::Live);
+            file.write_all_at(&image, offset).map_err(Error::io("destroying a key in", &path))?;
         }
         file.sync_data().map_err(Error::io("syncing", &path))?;
-        for key in &live {
+        for key in &targets {
             if let Some(entry) = usize::try_from(key.0).ok().and_then(|i| inner.entries.get_mut(i)) {
-                entry.state = State::Destroyed;
-                entry.body = entry.body.as_ref().map(Body::destroyed);
+                if let Some(body) = &entry.body {
+                    entry.body = Some(body.destroyed());
+                    entry.state = State::Destroyed;
+                }
             }
         }
+        let still_damaged: Vec<KeyId> = inner
+            .damaged
+            .iter()
+            .copied()
+            .filter(|key| inner.entry(*key).is_some_and(|entry| entry.state == State::Damaged))
+            .collect();
+        inner.damaged = still_damaged;
         inner.field_keys.clear();
-        Ok(live.len())
+        Ok(live)
     }
 
     /// Whether a key is destroyed (or its record damaged). `false` for an unknown key.
@@ -799,7 +832,8 @@ impl Vault {
         inner.install(loaded)
     }
 
-    /// Record ids with a bad crc in the middle of the file (treated as destroyed).
+    /// Record ids with a bad crc in the middle of the file (treated as destroyed), found at
+    /// open (or [`Vault::refresh`]), less those [`Vault::destroy`] has since rewritten.
     pub fn damaged(&self) -> Vec<KeyId> {
         self.inner.lock().damaged.clone()
     }

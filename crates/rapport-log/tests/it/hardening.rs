@@ -992,3 +992,29 @@ fn salvage_copies_the_valid_prefix_and_never_changes_the_source() {
     assert!(matches!(missing, Err(Error::NoSuchStore { .. })), "{missing:?}");
     assert!(!temp.path().join("out").exists());
 }
+
+/// `OpenMode::CreatePrivate` (for key files): a new owner-only file, never an overwrite, on the
+/// real file system and on the simulated one.
+#[test]
+fn create_private_makes_a_new_owner_only_file_and_never_overwrites() {
+    use std::os::unix::fs::PermissionsExt;
+
+    use rapport_log::{OpenMode, StdStorage, Storage};
+
+    let dir = tempfile::tempdir().unwrap();
+    let sim = rapport_log::sim::SimStorage::new(1);
+    let backends: [(&str, &dyn Storage); 2] = [("std", &StdStorage), ("sim", &sim)];
+    for (name, storage) in backends {
+        let path = dir.path().join(format!("secret-{name}"));
+        let file = storage.open(&path, OpenMode::CreatePrivate).unwrap();
+        file.write_all_at(b"key", 0).unwrap();
+        file.sync_data().unwrap();
+        let again = storage.open(&path, OpenMode::CreatePrivate);
+        assert_eq!(again.unwrap_err().kind(), std::io::ErrorKind::AlreadyExists, "{name}");
+        let mut buf = [0u8; 8];
+        let n = storage.open(&path, OpenMode::Read).unwrap().read_at(&mut buf, 0).unwrap();
+        assert_eq!(&buf[..n], b"key", "{name}: the existing file is untouched");
+    }
+    let mode = std::fs::metadata(dir.path().join("secret-std")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
