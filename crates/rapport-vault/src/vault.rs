@@ -344,8 +344,8 @@ fn check_master(master: &MasterKey, header: &Body, path: &Path) -> Result<()> {
 }
 
 impl Vault {
-    /// New key store for a new store: header, the id key (`id_key`, or a random one), a random
-    /// identity-hash key; with [`MasterKeySource::InStore`] it writes `MASTER_KEY` (0600) first.
+    /// New key store for a new store: header, the id key (`id_key`, or a random one), the
+    /// identity-hash key (random, or derived from a given `id_key`); with [`MasterKeySource::InStore`] it writes `MASTER_KEY` (0600) first.
     /// Durable on return (file and directory synced). Refuses if `KEYS` exists
     /// ([`Error::KeyStoreExists`]) or, for an in-store key, if `MASTER_KEY` exists
     /// ([`Error::MasterKeyExists`]: an interrupted create leaves it; it is removed by hand).
@@ -376,11 +376,15 @@ impl Vault {
                 (key, false)
             }
         };
-        let id_key = match id_key {
-            Some(bytes) => Zeroizing::new(bytes),
-            None => crypto::random_key()?,
+        // A given id key (reproducible tests and demos) also fixes the identity-hash key, so
+        // two such stores hold the same pseudonyms; a production store keeps both random.
+        let (id_key, hash_key) = match id_key {
+            Some(bytes) => (
+                Zeroizing::new(bytes),
+                Zeroizing::new(blake3::derive_key("rapport.vault identity-hash key from a given id key v1", &bytes)),
+            ),
+            None => (crypto::random_key()?, crypto::random_key()?),
         };
-        let hash_key = crypto::random_key()?;
         let source = if external { SOURCE_EXTERNAL } else { SOURCE_IN_STORE };
         let check = crypto::wrap(master.bytes(), &format::check_aad(&store_id), &CHECK_PLAINTEXT)?;
         let header = Body::Header { store_id, source, check };

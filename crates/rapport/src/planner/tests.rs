@@ -73,6 +73,10 @@ fn an_event_over_the_per_event_limit_is_too_large_and_one_under_it_is_counted_as
         causation: None,
         addressed: None,
     };
+    let encode = |draft: Draft, at, fingerprint| {
+        let encoded = rapport_events::codec::encode(&draft.event).unwrap();
+        finish_encoding(draft, encoded, at, fingerprint)
+    };
     let planned = encode(draft(identified(15)), Timestamp(0), None).unwrap();
     let expected =
         RECORD_OVERHEAD_BYTES + planned.stream.len() + planned.data.event_type.len() + planned.data.payload.len();
