@@ -257,7 +257,11 @@ mod tests {
                 cause: kim(),
             }),
             CxEvent::CustomersSplit(CustomersSplit { customer: CustomerId(1), identities: vec![kim()] }),
-            CxEvent::CustomerErased(CustomerErased { customer: CustomerId(1), keys: vec![3, 4], reason: "gdpr".into() }),
+            CxEvent::CustomerErased(CustomerErased {
+                customer: CustomerId(1),
+                keys: vec![3, 4],
+                reason: "gdpr".into(),
+            }),
         ]
     }
 
@@ -344,14 +348,7 @@ mod tests {
         let event = samples().remove(3);
         let sealing = Sealing {
             identity_keys: vec![7],
-            seals: vec![Seal {
-                class: 2,
-                key: 7,
-                bucket: 9,
-                nonce: [1; 24],
-                ciphertext: vec![5; 40],
-                digest: [2; 16],
-            }],
+            seals: vec![Seal { class: 2, key: 7, bucket: 9, nonce: [1; 24], ciphertext: vec![5; 40], digest: [2; 16] }],
         };
         let encoded = encode_sealed(&event, &sealing).unwrap();
         assert_eq!(encoded.schema_version, 2 | SEALED_VERSION_FLAG);

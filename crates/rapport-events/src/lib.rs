@@ -34,10 +34,10 @@ mod registry;
 pub use crate::channel::Channel;
 pub use crate::error::{Error, Result};
 pub use crate::event::{
-    CustomerErased, CustomerId, CustomerIdentified, CustomerMergeConflict, CustomerRated, CustomersMerged, CustomersSplit, CxEvent,
-    MessageReceived, MessageSent, OrderPlaced, Priority, Status, Survey, TicketAssigned, TicketChannelSwitched,
-    TicketFlag, TicketFlagged, TicketId, TicketLabeled, TicketMerged, TicketOpened, TicketPriorityChanged,
-    TicketStatusChanged, TicketTagged, TicketType, TicketUpdated,
+    CustomerErased, CustomerId, CustomerIdentified, CustomerMergeConflict, CustomerRated, CustomersMerged,
+    CustomersSplit, CxEvent, MessageReceived, MessageSent, OrderPlaced, Priority, Status, Survey, TicketAssigned,
+    TicketChannelSwitched, TicketFlag, TicketFlagged, TicketId, TicketLabeled, TicketMerged, TicketOpened,
+    TicketPriorityChanged, TicketStatusChanged, TicketTagged, TicketType, TicketUpdated,
 };
 pub use crate::identity::{
     check_no_control_chars, ConfusableReason, Identity, IdentityKind, NormalizeOptions, PhoneProblem, PSEUDONYM_BYTES,

@@ -37,7 +37,8 @@ pub enum FieldClass {
 
 impl FieldClass {
     /// Every class, in persisted order.
-    pub const ALL: [FieldClass; 4] = [FieldClass::Identity, FieldClass::Message, FieldClass::Comment, FieldClass::Trait];
+    pub const ALL: [FieldClass; 4] =
+        [FieldClass::Identity, FieldClass::Message, FieldClass::Comment, FieldClass::Trait];
 
     /// The persisted number (never reused).
     pub const fn as_u8(self) -> u8 {

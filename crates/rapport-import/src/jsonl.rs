@@ -406,8 +406,8 @@ fn same_split_recorded(
         reason: "the input recorded under this id is not this split at this time",
     };
     let Some(recorded) = store.log().read_event(position)? else { return Err(conflict()) };
-    let stored = codec::decode(&recorded.data.event_type, recorded.data.schema_version, &recorded.data.payload)
-        .map_err(|source| rapport::Error::Decode { position, source })?;
+    // The log holds pseudonyms: compare the split as the store reveals it.
+    let (stored, _) = store.reveal(&recorded)?;
     match stored {
         CxEvent::CustomersSplit(stored) if stored == *split && recorded.data.occurred_at == at => Ok(false),
         _ => Err(conflict()),
@@ -479,8 +479,9 @@ pub fn export_jsonl(store: &Store, mut writer: impl Write) -> Result<u64> {
         if record.causation_id.is_some() || rapport::is_system_type(record.event_type) {
             continue;
         }
-        let event = codec::decode(record.event_type, record.schema_version, record.payload)
-            .map_err(|source| rapport::Error::Decode { position: record.position, source })?;
+        // Personal values as the store reveals them: `[erased]` where a customer was erased
+        // (such lines do not import again), `[encrypted]` without the master key.
+        let (event, _) = store.reveal_record(&record)?;
         let addressed = record.metadata().into_iter().find(|(key, _)| key == ADDRESSED_METADATA_KEY);
         let event = match addressed {
             Some((_, addressed)) => rapport::as_submitted(event, &addressed)?,

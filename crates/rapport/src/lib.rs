@@ -65,9 +65,9 @@ pub use rapport_log as log;
 /// CX metrics and CLV models (re-exported).
 #[doc(inline)]
 pub use rapport_metrics as metrics;
-/// The key store: master key, data keys, sealing (re-exported).
-#[doc(inline)]
-pub use rapport_vault as vault;
 /// The ticket aggregate (re-exported).
 #[doc(inline)]
 pub use rapport_ticket as ticket;
+/// The key store: master key, data keys, sealing (re-exported).
+#[doc(inline)]
+pub use rapport_vault as vault;

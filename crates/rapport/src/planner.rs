@@ -453,7 +453,13 @@ impl Planner<'_> {
     /// Encodes a drafted event as the log will store it — its personal values sealed (`owner`:
     /// whose key seals texts when the event names no identity) — and checks it against the
     /// log's limits.
-    fn encode(&self, draft: Draft, at: Timestamp, fingerprint: Option<&str>, owner: Option<&Identity>) -> Result<PlannedEvent> {
+    fn encode(
+        &self,
+        draft: Draft,
+        at: Timestamp,
+        fingerprint: Option<&str>,
+        owner: Option<&Identity>,
+    ) -> Result<PlannedEvent> {
         let encoded = match self.sealer {
             Some((privacy, reveals)) => {
                 let (public, sealing) = privacy.seal(draft.event.clone(), draft.id, at, owner, reveals)?;

@@ -10,9 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use rapport_events::{
-    codec, CxEvent, FieldClass, Identity, PersonalMut, Seal, Sealing, PSEUDONYM_BYTES,
-};
+use rapport_events::{codec, CxEvent, FieldClass, Identity, PersonalMut, Seal, Sealing, PSEUDONYM_BYTES};
 use rapport_log::{EventId, RecordedEvent, Timestamp};
 use rapport_vault::{KeyId, Opened, Vault};
 use serde::{Deserialize, Serialize};
@@ -51,7 +49,8 @@ impl Retention {
     /// Whether values of `class` recorded in `month` (a [`Timestamp::month_index`]) are past
     /// their period at `now`: the whole month lies more than the period before `now`'s month.
     pub fn is_expired(&self, class: FieldClass, month: u32, now: Timestamp) -> bool {
-        self.months(class).is_some_and(|months| u64::from(now.month_index()) >= u64::from(month) + 1 + u64::from(months))
+        self.months(class)
+            .is_some_and(|months| u64::from(now.month_index()) >= u64::from(month) + 1 + u64::from(months))
     }
 }
 
@@ -114,7 +113,11 @@ impl Privacy {
     /// The pseudonym of a plain identity; whether resolution ignores it is judged here, on the
     /// value. An identity that already is a pseudonym or a marker is refused: only the store
     /// makes them.
-    pub(crate) fn pseudonym(&self, identity: &Identity, blocked_values: &std::collections::BTreeSet<String>) -> Result<Identity> {
+    pub(crate) fn pseudonym(
+        &self,
+        identity: &Identity,
+        blocked_values: &std::collections::BTreeSet<String>,
+    ) -> Result<Identity> {
         if identity.is_pseudonym() || identity.is_redacted() {
             return Err(Error::InvalidArgument(format!("{identity} is not an identity value")));
         }
@@ -287,8 +290,9 @@ impl Privacy {
             let aad = seal_aad(id, seal.class, seal.key, seal.bucket);
             match self.vault.open_sealed(KeyId(seal.key), KeyId(seal.bucket), &aad, &seal.nonce, &seal.ciphertext)? {
                 Opened::Plain(plaintext) => {
-                    let pairs: Vec<(String, String)> = postcard::from_bytes(&plaintext)
-                        .map_err(|error| Error::Sealed { reason: format!("the sealed values of event {id} do not decode: {error}") })?;
+                    let pairs: Vec<(String, String)> = postcard::from_bytes(&plaintext).map_err(|error| {
+                        Error::Sealed { reason: format!("the sealed values of event {id} do not decode: {error}") }
+                    })?;
                     values.extend(pairs);
                 }
                 Opened::Erased => {
@@ -325,7 +329,13 @@ impl Privacy {
                     *value = plain;
                     return;
                 }
-                let marker = markers.get(&class.as_u8()).copied().unwrap_or(EXPIRED);
+                let marker = match markers.get(&class.as_u8()) {
+                    Some(marker) => *marker,
+                    // Never sealed: written in the clear (a benchmark store), or dropped at
+                    // write because its bucket had expired.
+                    None if !value.is_empty() => return,
+                    None => EXPIRED,
+                };
                 match marker {
                     ERASED => redactions.erased += 1,
                     EXPIRED => redactions.expired += 1,
@@ -379,7 +389,11 @@ impl Privacy {
     }
 
     /// Decodes and reveals a recorded event.
-    pub(crate) fn reveal_recorded(&self, recorded: &RecordedEvent, erased: &HashSet<u64>) -> Result<(CxEvent, Redactions)> {
+    pub(crate) fn reveal_recorded(
+        &self,
+        recorded: &RecordedEvent,
+        erased: &HashSet<u64>,
+    ) -> Result<(CxEvent, Redactions)> {
         let (event, sealing) =
             codec::decode_sealed(&recorded.data.event_type, recorded.data.schema_version, &recorded.data.payload)
                 .map_err(|source| Error::Decode { position: recorded.position, source })?;

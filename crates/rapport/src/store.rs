@@ -17,11 +17,11 @@ use rapport_vault::{Access, MasterKey, MasterKeySource, Vault, KEYS_FILE, MASTER
 use crate::error::{Error, Result};
 use crate::format::{create_header, is_system_type, new_store_id, read_header};
 use crate::ids::{fresh_event_id, IdKey, Ids};
-use crate::privacy::{Privacy, Redactions, Retention, Reveals};
 use crate::log_view::LogView;
 use crate::planner::{
     as_submitted, explanation_id, input_fingerprint, ItemPlan, Planner, ADDRESSED_METADATA_KEY, INPUT_METADATA_KEY,
 };
+use crate::privacy::{Privacy, Redactions, Retention, Reveals};
 use crate::projection::{Projection, TICKET_STREAM_PREFIX};
 
 /// How to open a store.
@@ -55,6 +55,11 @@ pub struct StoreOptions {
     /// How long personal values are kept, per class (default: forever). Applied when a
     /// writable store opens and by [`Store::enforce_retention`].
     pub retention: Retention,
+    /// Benchmarks only (`rapport-bench` compares the two): write personal texts in the clear
+    /// instead of sealing them. Identities are still pseudonyms. A store written so cannot erase
+    /// those texts; never set it for real data.
+    #[doc(hidden)]
+    pub benchmark_without_sealing: bool,
 }
 
 impl Default for StoreOptions {
@@ -69,6 +74,7 @@ impl Default for StoreOptions {
             id_key: None,
             master_key: None,
             retention: Retention::default(),
+            benchmark_without_sealing: false,
         }
     }
 }
@@ -376,7 +382,11 @@ impl Store {
             }
             (profile.id, keys)
         };
-        let event = CxEvent::CustomerErased(CustomerErased { customer: survivor, keys: keys.clone(), reason: reason.to_owned() });
+        let event = CxEvent::CustomerErased(CustomerErased {
+            customer: survivor,
+            keys: keys.clone(),
+            reason: reason.to_owned(),
+        });
         event.validate()?;
         let encoded = rapport_events::codec::encode(&event)?;
         let mut data = rapport_log::EventData::new(fresh_event_id(), encoded.event_type, encoded.payload);
@@ -399,6 +409,15 @@ impl Store {
     pub fn reveal(&self, recorded: &rapport_log::RecordedEvent) -> Result<(CxEvent, Redactions)> {
         let erased = self.projection.read().erased_keys.clone();
         self.privacy.reveal_recorded(recorded, &erased)
+    }
+
+    /// [`Store::reveal`] of a record borrowed from a sequential read.
+    pub fn reveal_record(&self, record: &rapport_log::RecordRef<'_>) -> Result<(CxEvent, Redactions)> {
+        let (event, sealing) =
+            rapport_events::codec::decode_sealed(record.event_type, record.schema_version, record.payload)
+                .map_err(|source| Error::Decode { position: record.position, source })?;
+        let erased = self.projection.read().erased_keys.clone();
+        self.privacy.reveal(event, sealing.as_ref(), record.id, &erased)
     }
 
     /// The pseudonym the log holds for a plain identity (needs the master key).
@@ -518,7 +537,8 @@ impl Store {
         let mut attempts = 0u32;
         while batch_start < inputs.len() {
             let projection = self.current()?;
-            let sealer = if dry_run { None } else { Some((&self.privacy, &reveals)) };
+            let sealer =
+                if dry_run || self.options.benchmark_without_sealing { None } else { Some((&self.privacy, &reveals)) };
             let mut planner = Planner::new(&projection, &self.options, &self.ids, sealer);
             let mut batch_results: Vec<Result<Submitted>> = Vec::new();
             // Per result: the identity its customer is resolved from, and the ids it appends.

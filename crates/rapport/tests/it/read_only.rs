@@ -75,7 +75,10 @@ fn a_first_release_store_is_refused_with_the_way_to_migrate() {
         Store::open(dir.path(), StoreOptions::default()).unwrap_err(),
         Store::open_read_only(dir.path(), StoreOptions::default()).unwrap_err(),
     ] {
-        assert!(matches!(error, Error::StoreFormat { found: 1, expected: rapport::STORE_FORMAT_VERSION, .. }), "{error}");
+        assert!(
+            matches!(error, Error::StoreFormat { found: 1, expected: rapport::STORE_FORMAT_VERSION, .. }),
+            "{error}"
+        );
         assert!(error.to_string().contains("rapport migrate"), "{error}");
     }
     let log = Log::open_read_only(dir.path(), LogOptions::default()).unwrap();
