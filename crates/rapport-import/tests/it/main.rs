@@ -6,3 +6,4 @@ mod bpi2013_metrics;
 mod cdnow;
 mod jsonl;
 mod migrate;
+mod privacy;

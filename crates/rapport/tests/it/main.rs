@@ -3,5 +3,6 @@
 mod customers;
 mod hardening;
 mod metrics;
+mod privacy;
 mod read_only;
 mod store;
