@@ -120,7 +120,24 @@ pub fn encode_sealed(event: &CxEvent, sealing: &Sealing) -> Result<Encoded> {
 /// payload ([`SEALED_VERSION_FLAG`]), the event as the log holds it (pseudonyms, empty
 /// personal texts) without its sealing.
 pub fn decode(event_type: &str, schema_version: u16, payload: &[u8]) -> Result<CxEvent> {
-    decode_sealed(event_type, schema_version, payload).map(|(event, _)| event)
+    if schema_version & SEALED_VERSION_FLAG == 0 {
+        return decode_public(event_type, schema_version, payload);
+    }
+    // The fold needs the public part only: the sealing is not parsed (reveal checks it).
+    let (public, _) = split_sealed(event_type, schema_version, payload)?;
+    decode_public(event_type, schema_version & !SEALED_VERSION_FLAG, public)
+}
+
+/// The public part and the sealing bytes of a sealed payload.
+fn split_sealed<'p>(event_type: &str, schema_version: u16, payload: &'p [u8]) -> Result<(&'p [u8], &'p [u8])> {
+    let version = schema_version & !SEALED_VERSION_FLAG;
+    let corrupt = |reason: String| Error::Decode { event_type: event_type.to_owned(), version, reason };
+    let (length, rest) = payload.split_at_checked(4).ok_or_else(|| corrupt("sealed payload under 4 bytes".into()))?;
+    let length = u32::from_le_bytes(length.try_into().map_err(|_| corrupt("sealed payload length".into()))?);
+    usize::try_from(length)
+        .ok()
+        .and_then(|length| rest.split_at_checked(length))
+        .ok_or_else(|| corrupt(format!("public part of {length} bytes in {} bytes", rest.len())))
 }
 
 /// [`decode`], also returning the sealing of a sealed payload.
@@ -130,12 +147,7 @@ pub fn decode_sealed(event_type: &str, schema_version: u16, payload: &[u8]) -> R
     }
     let version = schema_version & !SEALED_VERSION_FLAG;
     let corrupt = |reason: String| Error::Decode { event_type: event_type.to_owned(), version, reason };
-    let (length, rest) = payload.split_at_checked(4).ok_or_else(|| corrupt("sealed payload under 4 bytes".into()))?;
-    let length = u32::from_le_bytes(length.try_into().map_err(|_| corrupt("sealed payload length".into()))?);
-    let (public, sealed) = usize::try_from(length)
-        .ok()
-        .and_then(|length| rest.split_at_checked(length))
-        .ok_or_else(|| corrupt(format!("public part of {length} bytes in {} bytes", rest.len())))?;
+    let (public, sealed) = split_sealed(event_type, schema_version, payload)?;
     let event = decode_public(event_type, version, public)?;
     let (sealing, trailing) =
         postcard::take_from_bytes::<Sealing>(sealed).map_err(|error| corrupt(format!("sealing: {error}")))?;

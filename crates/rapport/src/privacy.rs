@@ -166,6 +166,24 @@ impl Privacy {
         }
     }
 
+    /// Creates the data keys of `reveals` and the bucket keys of every text class for the
+    /// months of `times`, and makes them durable with one sync. Keys of inputs that end up
+    /// refused stay in the key store unused (they name no event).
+    pub(crate) fn prepare(&self, reveals: &Reveals, times: impl Iterator<Item = Timestamp>) -> Result<()> {
+        for (identity, value) in reveals {
+            if let Some(hash) = identity.pseudonym_bytes() {
+                self.vault.identity_key(hash, value)?;
+            }
+        }
+        let months: std::collections::BTreeSet<u32> = times.map(|at| at.month_index()).collect();
+        for month in months {
+            for class in [FieldClass::Message, FieldClass::Comment, FieldClass::Trait] {
+                self.vault.bucket_key(class.as_u8(), month)?;
+            }
+        }
+        Ok(self.vault.commit()?)
+    }
+
     /// The data key of a pseudonym: the one created now with its value (from `reveals`), or
     /// the live one; for an identity erased and not seen again, its last (destroyed) key, so
     /// that what is sealed for it reads as erased.
@@ -222,6 +240,21 @@ impl Privacy {
         };
         let key = self.identity_key(owner, reveals)?;
         let month = at.month_index();
+        if self.vault.is_destroyed(key) {
+            // The owner was erased (a late reply on an erased customer's ticket): the event is
+            // recorded, its texts are not; an empty seal under the destroyed key says why.
+            for class in texts.into_keys() {
+                sealing.seals.push(Seal {
+                    class: class.as_u8(),
+                    key: key.0,
+                    bucket: 0,
+                    nonce: [0; 24],
+                    ciphertext: Vec::new(),
+                    digest: [0; 16],
+                });
+            }
+            return Ok((event, sealing));
+        }
         for (class, values) in texts {
             let Some(bucket) = self.vault.bucket_key(class.as_u8(), month)? else { continue };
             let plaintext = postcard::to_allocvec(&values)
@@ -283,7 +316,7 @@ impl Privacy {
         let mut values: HashMap<String, String> = HashMap::new();
         let mut markers: HashMap<u8, &'static str> = HashMap::new();
         for seal in &sealing.seals {
-            if erased.contains(&seal.key) {
+            if erased.contains(&seal.key) || seal.ciphertext.is_empty() {
                 markers.insert(seal.class, ERASED);
                 continue;
             }

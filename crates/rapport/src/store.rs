@@ -532,6 +532,12 @@ impl Store {
             inputs_pseudonymous.push((self.privacy.pseudonymize_input(&input, blocked, &mut reveals)?, meta));
         }
         let inputs = inputs_pseudonymous;
+        if !dry_run && !self.options.benchmark_without_sealing {
+            // Every data key and bucket key the call may seal under, created and made durable
+            // with one sync here rather than one per batch (an import of new people would sync
+            // the key store before nearly every batch).
+            self.privacy.prepare(&reveals, inputs.iter().map(|(_, meta)| meta.at))?;
+        }
         let mut results: Vec<Result<Submitted>> = Vec::with_capacity(inputs.len());
         let mut batch_start = 0;
         let mut attempts = 0u32;

@@ -211,3 +211,58 @@ fn a_first_release_store_is_refused_and_migrates_with_every_change_reported() {
     assert_eq!(renamed(&again), renamed(&report), "a second run reports the same ticket ids");
     assert_eq!(new.log().end_position(), end);
 }
+
+/// A format-2 store (the hardening release: a header record with a 32-byte id key, personal
+/// values in the clear) is refused by `Store::open` and migrates into a format-3 store whose
+/// files hold none of its values, which its views reveal again.
+#[test]
+fn a_format_2_store_migrates_into_one_that_keeps_personal_data_sealed() {
+    let dir = tempfile::tempdir().unwrap();
+    let old_dir = dir.path().join("old");
+    {
+        let log = Log::open(&old_dir, log_options()).unwrap();
+        let mut header = 2u32.to_le_bytes().to_vec();
+        header.extend_from_slice(&[7; 32]);
+        let mut data = EventData::new(EventId([9; 16]), rapport::STORE_CREATED_TYPE, header);
+        data.occurred_at = Timestamp(T0);
+        log.append(rapport::STORE_STREAM, ExpectedVersion::NoStream, vec![data]).unwrap();
+        let opened = event(
+            "ticket.opened",
+            r#"{"ticket_id":"T-1","requester":{"kind":"email","value":"kim@x.io"},"channel":"email","subject":"broken lamp"}"#,
+        );
+        append(&log, "ticket-T-1", 1, T0, &opened, None, Kind::Input);
+        let message = event(
+            "message.received",
+            r#"{"channel":"email","from":{"kind":"email","value":"kim@x.io"},"ticket_id":"T-1","body":"the lamp flickers"}"#,
+        );
+        append(&log, "ticket-T-1", 2, T0 + MINUTE, &message, None, Kind::Input);
+    }
+    let error = Store::open(&old_dir, StoreOptions::default()).unwrap_err();
+    assert!(matches!(error, rapport::Error::StoreFormat { found: 2, .. }), "{error}");
+    let old = Log::open_read_only(&old_dir, log_options()).unwrap();
+    let new_dir = dir.path().join("new");
+    let new = Store::open(&new_dir, StoreOptions::default()).unwrap();
+    let report = migrate(&old, &new, |_| {}).unwrap();
+    assert_eq!(report.recorded, 2, "{report:?}");
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(&new_dir).unwrap() {
+        bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    for secret in ["kim@x.io", "broken lamp", "the lamp flickers"] {
+        assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "{secret} in the new store");
+    }
+    let ticket = new.ticket(&rapport::events::TicketId::new("T-1").unwrap()).unwrap().unwrap();
+    assert_eq!(ticket.requester().to_string(), "email:kim@x.io");
+    assert_eq!(ticket.subject(), Some("broken lamp"));
+    let key = CustomerKey::parse("email:kim@x.io", &NormalizeOptions::default()).unwrap();
+    let bodies: Vec<_> = new
+        .timeline(&key, 0, 10)
+        .unwrap()
+        .into_iter()
+        .filter_map(|(_, e)| match e {
+            CxEvent::MessageReceived(m) => m.body,
+            _ => None,
+        })
+        .collect();
+    assert_eq!(bodies, ["the lamp flickers"]);
+}

@@ -156,6 +156,18 @@ fn erasure_covers_merged_customers_keeps_tickets_and_metrics_and_a_new_message_s
         assert_eq!(ticket.requester().value(), ERASED);
         assert_eq!(ticket.subject(), Some(ERASED));
     }
+    // A late agent reply on the erased customer's ticket is recorded without its text.
+    let reply = rapport::events::MessageSent {
+        ticket_id: view.tickets()[0].clone(),
+        channel: Channel::Email,
+        agent: "minji".into(),
+        public: true,
+        body: Some("sorry for the wait".into()),
+    };
+    store.submit(Input::Event(CxEvent::MessageSent(reply)), at(JAN_2024 + 2 * DAY + 5)).unwrap();
+    let history = store.ticket_history(&view.tickets()[0]).unwrap();
+    assert!(history.iter().any(|(_, e)| matches!(e, CxEvent::MessageSent(m) if m.body.as_deref() == Some(ERASED))));
+    assert!(!contains(&dir_bytes(dir.path()), b"sorry for the wait"));
     // Lee is untouched.
     assert_eq!(bodies(&store, &key("email:lee@example.com")), ["other person here"]);
     // The identities resolve to nobody; a new message from one is a new customer.
@@ -216,7 +228,8 @@ fn retention_expires_a_class_by_month_without_rewriting_the_log() {
     assert!(!contains(&dir_bytes(dir.path()), b"late import"));
     assert!(!contains(&dir_bytes(dir.path()), b"an old message"));
     // Retention far in the future expires the rest; the ticket count stays.
-    assert_eq!(store.enforce_retention(Timestamp(now + 400 * DAY)).unwrap(), 1);
+    // The recent message's month (and the month before it, if it fell there).
+    assert!((1..=2).contains(&store.enforce_retention(Timestamp(now + 400 * DAY)).unwrap()));
     assert_eq!(bodies(&store, &customer), [EXPIRED, EXPIRED]);
     assert_eq!(store.ticket_count().unwrap(), 3);
 }
