@@ -53,7 +53,7 @@ fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|window| window == needle)
+    !needle.is_empty() && memchr::memmem::find(haystack, needle).is_some()
 }
 
 #[test]
@@ -71,9 +71,7 @@ fn erasing_100_customers_keeps_every_metric_and_leaves_no_plaintext() {
         let _ = result;
     }
     let all_customers = store.customer_count().unwrap() as u64;
-    let started = std::time::Instant::now();
     let before = reports(&store);
-    eprintln!("reports: {:?}", started.elapsed());
     let tickets_before = store.tickets().unwrap();
 
     // 100 customers at random (xorshift, fixed seed): 50 of BPI's requesters and 50 of the
@@ -120,11 +118,9 @@ fn erasing_100_customers_keeps_every_metric_and_leaves_no_plaintext() {
         }
     }
 
-    let started = std::time::Instant::now();
     for customer in &chosen {
         store.erase(*customer, "gdpr-art17").unwrap();
     }
-    eprintln!("erasures: {:?}", started.elapsed());
     assert_eq!(reports(&store), before, "a metrics report changed at erasure");
     assert_eq!(store.tickets().unwrap(), tickets_before, "ticket structure changed at erasure");
     for customer in &chosen {
