@@ -318,7 +318,7 @@ pub(crate) fn run_customers(args: &CustomersArgs) -> Result<ExitCode, CliError> 
 }
 
 pub(crate) fn run_split(args: &SplitArgs) -> Result<ExitCode, CliError> {
-    let store = crate::util::open_existing_store_for_writing(&args.store.store)?;
+    let store = crate::util::open_existing_store_for_writing(&args.store.store, crate::util::store_options()?)?;
     let key = parse_key(&store, &args.customer)?;
     let Some(customer) = store.customer_id(&key)? else {
         return Err(CliError::NotFound(format!("no customer {} in {}", args.customer, args.store.store.display())));

@@ -4,7 +4,8 @@ use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
 use base64::Engine;
-use rapport::log::{Log, LogOptions, Position, RecordedEvent};
+use rapport::log::{Position, RecordedEvent};
+use rapport::Store;
 use serde_json::json;
 
 use crate::util::{rfc3339, write_json_line, CliError};
@@ -23,8 +24,10 @@ pub(crate) struct DumpArgs {
     stream: Option<String>,
 }
 
-/// The JSON form of one event.
-pub(crate) fn event_json(event: &RecordedEvent) -> serde_json::Value {
+/// The JSON form of one event: its payload revealed through the store (personal values, or
+/// `[erased]`, `[expired]`, `[encrypted]`; never a pseudonym or a sealed blob as if it were the
+/// value), and the raw bytes as `payload_base64`.
+pub(crate) fn event_json(store: &Store, event: &RecordedEvent) -> serde_json::Value {
     let data = &event.data;
     let mut value = json!({
         "position": event.position.0,
@@ -46,10 +49,8 @@ pub(crate) fn event_json(event: &RecordedEvent) -> serde_json::Value {
     }
     let metadata: serde_json::Map<String, serde_json::Value> =
         data.metadata.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
-    // A Rapport event is printed as its JSON form; anything else only as base64.
-    let payload = rapport::events::codec::decode(&data.event_type, data.schema_version, &data.payload)
-        .map(|event| event.to_json())
-        .unwrap_or(serde_json::Value::Null);
+    // A Rapport event is printed as its revealed JSON form; anything else only as base64.
+    let payload = store.reveal(event).map(|(event, _)| event.to_json()).unwrap_or(serde_json::Value::Null);
     fields.insert("occurred_at".into(), json!(rfc3339(data.occurred_at.0)));
     fields.insert("correlation_id".into(), json!(data.correlation_id.map(|id| id.to_string())));
     fields.insert("causation_id".into(), json!(data.causation_id.map(|id| id.to_string())));
@@ -60,9 +61,8 @@ pub(crate) fn event_json(event: &RecordedEvent) -> serde_json::Value {
 }
 
 pub(crate) fn run(args: &DumpArgs) -> Result<ExitCode, CliError> {
-    crate::util::require_store(&args.store.store)?;
-    let log = Log::open_read_only(&args.store.store, LogOptions::default())?;
-    crate::util::report_recovery(log.recovery_report());
+    let store = crate::util::open_existing_store(&args.store.store)?;
+    let log = store.log();
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let events: Box<dyn Iterator<Item = Result<RecordedEvent, rapport::log::Error>>> = match &args.stream {
@@ -72,7 +72,7 @@ pub(crate) fn run(args: &DumpArgs) -> Result<ExitCode, CliError> {
         None => Box::new(log.read_all(Position(args.from))),
     };
     for event in events {
-        write_json_line(&mut out, &event_json(&event?))?;
+        write_json_line(&mut out, &event_json(&store, &event?))?;
     }
     out.flush().map_err(CliError::io("writing to stdout"))?;
     Ok(ExitCode::SUCCESS)
