@@ -88,7 +88,7 @@ pub(crate) fn set_master_key_file(flag: Option<PathBuf>) {
 pub(crate) fn store_options_with(retention: rapport::Retention) -> Result<StoreOptions, CliError> {
     let master_key = match MASTER_KEY_FILE.get().and_then(Option::as_ref) {
         Some(path) => Some(rapport::vault::MasterKey::read(path).map_err(|error| {
-            CliError::Invalid(format!("master key file {} (--master-key or {MASTER_KEY_ENV}): {error}", path.display()))
+            CliError::Invalid(format!("--master-key (or {MASTER_KEY_ENV}) {}: {error}", path.display()))
         })?),
         None => None,
     };
