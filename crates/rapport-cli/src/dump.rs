@@ -4,7 +4,7 @@ use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
 use base64::Engine;
-use rapport::log::{Position, RecordedEvent};
+use rapport::log::{Log, LogOptions, Position, RecordedEvent};
 use rapport::Store;
 use serde_json::json;
 
@@ -27,7 +27,7 @@ pub(crate) struct DumpArgs {
 /// The JSON form of one event: its payload revealed through the store (personal values, or
 /// `[erased]`, `[expired]`, `[encrypted]`; never a pseudonym or a sealed blob as if it were the
 /// value), and the raw bytes as `payload_base64`.
-pub(crate) fn event_json(store: &Store, event: &RecordedEvent) -> serde_json::Value {
+pub(crate) fn event_json(store: Option<&Store>, event: &RecordedEvent) -> serde_json::Value {
     let data = &event.data;
     let mut value = json!({
         "position": event.position.0,
@@ -50,7 +50,14 @@ pub(crate) fn event_json(store: &Store, event: &RecordedEvent) -> serde_json::Va
     let metadata: serde_json::Map<String, serde_json::Value> =
         data.metadata.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
     // A Rapport event is printed as its revealed JSON form; anything else only as base64.
-    let payload = store.reveal(event).map(|(event, _)| event.to_json()).unwrap_or(serde_json::Value::Null);
+    // A first-release store (no store for it: `None`) holds no sealed value: decoded as it is.
+    let payload = match store {
+        Some(store) => store.reveal(event).map(|(event, _)| event.to_json()).ok(),
+        None => rapport::events::codec::decode(&data.event_type, data.schema_version, &data.payload)
+            .map(|event| event.to_json())
+            .ok(),
+    };
+    let payload = payload.unwrap_or(serde_json::Value::Null);
     fields.insert("occurred_at".into(), json!(rfc3339(data.occurred_at.0)));
     fields.insert("correlation_id".into(), json!(data.correlation_id.map(|id| id.to_string())));
     fields.insert("causation_id".into(), json!(data.causation_id.map(|id| id.to_string())));
@@ -61,18 +68,37 @@ pub(crate) fn event_json(store: &Store, event: &RecordedEvent) -> serde_json::Va
 }
 
 pub(crate) fn run(args: &DumpArgs) -> Result<ExitCode, CliError> {
-    let store = crate::util::open_existing_store(&args.store.store)?;
-    let log = store.log();
+    crate::util::require_store(&args.store.store)?;
+    // The store reveals the payloads; a first-release store (format 1, before sealing) is only
+    // a log to this release, and is dumped from it as it is.
+    let (store, log) = match Store::open_read_only(&args.store.store, crate::util::store_options()?) {
+        Ok(store) => (Some(store), None),
+        Err(rapport::Error::StoreFormat { .. }) => {
+            eprintln!("note: {} is a first-release store: payloads are shown as stored", args.store.store.display());
+            (None, Some(Log::open_read_only(&args.store.store, LogOptions::default())?))
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let report = match (&store, &log) {
+        (Some(store), _) => store.log().recovery_report(),
+        (None, Some(log)) => log.recovery_report(),
+        (None, None) => return Err(CliError::Refused("no store opened".into())),
+    };
+    crate::util::report_recovery(report);
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    let events: Box<dyn Iterator<Item = Result<RecordedEvent, rapport::log::Error>>> = match &args.stream {
-        Some(stream) => {
-            Box::new(log.read_stream(stream, 0).filter(|e| e.as_ref().map_or(true, |e| e.position.0 >= args.from)))
-        }
-        None => Box::new(log.read_all(Position(args.from))),
-    };
+    let from = Position(args.from);
+    let events: Box<dyn Iterator<Item = Result<RecordedEvent, rapport::log::Error>>> =
+        match (&store, &log, &args.stream) {
+            (Some(store), _, Some(stream)) => Box::new(store.log().read_stream(stream, 0)),
+            (Some(store), _, None) => Box::new(store.log().read_all(from)),
+            (None, Some(log), Some(stream)) => Box::new(log.read_stream(stream, 0)),
+            (None, Some(log), None) => Box::new(log.read_all(from)),
+            (None, None, _) => Box::new(std::iter::empty()),
+        };
+    let events = events.filter(|e| e.as_ref().map_or(true, |e| e.position.0 >= args.from));
     for event in events {
-        write_json_line(&mut out, &event_json(&store, &event?))?;
+        write_json_line(&mut out, &event_json(store.as_ref(), &event?))?;
     }
     out.flush().map_err(CliError::io("writing to stdout"))?;
     Ok(ExitCode::SUCCESS)

@@ -27,7 +27,9 @@ const EXIT_CODES_HELP: &str = "Exit codes:
   1  corruption found (verify, or any command that met a damaged record)
   2  usage error (bad arguments or option values)
   3  no such store, ticket or customer (a directory that is not a store included)
-  4  any other error (I/O, refused input, a store in another format, ...)";
+  4  any other error (I/O, refused input, a store in another format, a missing or wrong
+     master key, a customer erased already, ...)
+A malformed or missing --master-key / RAPPORT_MASTER_KEY_FILE file is a usage error (2).";
 
 /// Exit code: corruption found.
 const EXIT_CORRUPTION: u8 = 1;

@@ -81,9 +81,8 @@ pub(crate) fn run_erase(args: &EraseArgs) -> Result<ExitCode, CliError> {
         }
         other => CliError::Store(other),
     })?;
-    let position = submitted
-        .last_position
-        .ok_or_else(|| CliError::Refused(format!("erasing {customer} recorded no event")))?;
+    let position =
+        submitted.last_position.ok_or_else(|| CliError::Refused(format!("erasing {customer} recorded no event")))?;
     let recorded = store
         .log()
         .read_event(position)?

@@ -104,10 +104,16 @@ pub(crate) fn store_options() -> Result<StoreOptions, CliError> {
 pub(crate) fn parse_retention(flags: &[String]) -> Result<rapport::Retention, CliError> {
     let mut retention = rapport::Retention::default();
     for flag in flags {
-        let invalid = |why: String| CliError::Invalid(format!("--retain {flag:?}: {why} (expected CLASS=MONTHS, CLASS one of identity, message, comment, trait)"));
+        let invalid = |why: String| {
+            CliError::Invalid(format!(
+                "--retain {flag:?}: {why} (expected CLASS=MONTHS, CLASS one of identity, message, comment, trait)"
+            ))
+        };
         let (class, months) = flag.split_once('=').ok_or_else(|| invalid("no `=`".into()))?;
-        let class: rapport::events::FieldClass = class.parse().map_err(|e: rapport::events::Error| invalid(e.to_string()))?;
-        let months: u32 = months.trim().parse().map_err(|e: std::num::ParseIntError| invalid(format!("months: {e}")))?;
+        let class: rapport::events::FieldClass =
+            class.parse().map_err(|e: rapport::events::Error| invalid(e.to_string()))?;
+        let months: u32 =
+            months.trim().parse().map_err(|e: std::num::ParseIntError| invalid(format!("months: {e}")))?;
         retention = retention.keep(class, months);
     }
     Ok(retention)

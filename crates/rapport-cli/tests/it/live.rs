@@ -145,6 +145,10 @@ fn migrate_turns_a_first_release_store_into_a_new_one_and_lists_the_changes() {
     let refused = rapport(&["tickets", "--store", &old]);
     assert_eq!(refused.status.code(), Some(4), "{refused:?}");
     assert!(String::from_utf8_lossy(&refused.stderr).contains("rapport migrate"), "{refused:?}");
+    // `dump` still reads a first-release store (it holds nothing sealed): its payloads as stored.
+    let dumped = json_lines(&ok(&["dump", "--store", &old]));
+    assert_eq!(dumped.len(), 2);
+    assert_eq!(dumped[1]["payload"]["requester"]["value"], "kim@x.io", "{dumped:?}");
     let new = dir.path().join("new").display().to_string();
     let changes = json_lines(&ok(&["migrate", &old, &new, "--json"]));
     assert!(

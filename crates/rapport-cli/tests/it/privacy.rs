@@ -21,7 +21,8 @@ const EVENTS: &str = r#"{"type":"customer.identified","at":"2024-05-01T09:00:00Z
 {"type":"message.received","at":"2024-05-02T09:02:00Z","id":"p-07","ticket_id":"T-2","channel":"email","from":"email:lee.keep@example.com","body":"lee-body-giraffe"}
 "#;
 
-const KIM: [&str; 5] = ["kim.erase@example.com", "kim_secret", "kim-trait-value", "kim-subject-walrus", "kim-body-zebra"];
+const KIM: [&str; 5] =
+    ["kim.erase@example.com", "kim_secret", "kim-trait-value", "kim-subject-walrus", "kim-body-zebra"];
 const LEE: [&str; 4] = ["lee.keep@example.com", "lee-trait-value", "lee-subject-otter", "lee-body-giraffe"];
 
 fn events_file(dir: &Path) -> String {
@@ -121,7 +122,8 @@ fn erase_removes_a_customer_from_every_output_and_keeps_the_others() {
     let export = ok(&["export", "jsonl", "--store", &store]);
     let ticket = ok(&["ticket", "T-1", "--store", &store, "--json"]);
     let report = ok(&["export", "customer", "C1", "--store", &store]);
-    for (name, text) in [("dump", &dump), ("export jsonl", &export), ("ticket", &ticket), ("export customer", &report)] {
+    for (name, text) in [("dump", &dump), ("export jsonl", &export), ("ticket", &ticket), ("export customer", &report)]
+    {
         for value in KIM {
             assert!(!text.contains(value), "{name} still shows {value:?}");
         }
