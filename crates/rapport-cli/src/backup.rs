@@ -90,6 +90,10 @@ pub(crate) fn run_salvage(args: &CopyArgs) -> Result<ExitCode, CliError> {
     if let Some(note) = &report.watermark_note {
         println!("note: {note}");
     }
+    eprintln!(
+        "note: the salvaged copy holds no key store: copy KEYS (and MASTER_KEY, if there is one) from {} beside it to read or write its personal data",
+        args.store.store.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,6 +1,8 @@
-//! The `rapport` command-line tool: import, export, inspect and verify a store, and
-//! query its tickets, customers and CX metrics. Every subcommand opens the store itself; errors go
-//! to stderr with the exit codes of [`EXIT_CODES_HELP`]; progress goes to stderr.
+//! The `rapport` command-line tool: import, export, inspect and verify a store, query its
+//! tickets, customers and CX metrics, and handle its personal data (master key, erasure,
+//! retention, access report). Every subcommand opens the store itself, with the options of
+//! `util::store_options` (the `--master-key` of the run); errors go to stderr with the exit
+//! codes of [`EXIT_CODES_HELP`]; progress goes to stderr.
 
 mod access;
 mod backup;
@@ -64,13 +66,15 @@ enum Command {
     Export(import::ExportCommand),
     /// Print every event as one JSON object per line: position, stream, version, event_id, type,
     /// schema_version, recorded_at, occurred_at, correlation/causation ids, metadata, the payload
-    /// as `payload` (JSON, when it is a Rapport event) and `payload_base64`.
+    /// as `payload` (JSON, when it is a Rapport event, with personal values revealed: `[erased]`,
+    /// `[expired]` or `[encrypted]` when they cannot be) and the raw bytes as `payload_base64`.
     Dump(dump::DumpArgs),
     /// Check every record of a store without changing it; exit code 1 on corruption.
     Verify(verify::VerifyArgs),
     /// One ticket: its state, metrics and history.
     Ticket(tickets::TicketArgs),
-    /// Every ticket, one JSON object per line, with its metrics.
+    /// Every ticket, one JSON object per line, with its metrics; the requester as its customer id
+    /// (`null` once erased) and no subject (`rapport ticket ID` reveals both).
     Tickets(tickets::TicketsArgs),
     /// One customer's unified profile (by `kind:value` identity or customer id), with timeline.
     Customer(customers::CustomerArgs),
