@@ -134,6 +134,14 @@ fn erase_removes_a_customer_from_every_output_and_keeps_the_others() {
         assert!(export.contains(value), "export keeps Lee's {value:?}");
     }
 
+    // The listing names requesters by customer id (never by pseudonym); an erased one's
+    // identities resolve to nobody.
+    let tickets = json_lines(&ok(&["tickets", "--store", &store, "--json"]));
+    let requesters: Vec<(&str, &Value)> =
+        tickets.iter().map(|t| (t["ticket_id"].as_str().unwrap(), &t["requester"])).collect();
+    assert_eq!(requesters, vec![("T-1", &Value::Null), ("T-2", &serde_json::json!("C2"))], "{tickets:?}");
+    assert!(tickets.iter().all(|t| t["subject"].is_null()), "{tickets:?}");
+
     let again = rapport(&["erase", "C1", "--store", &store]);
     assert_eq!(again.status.code(), Some(4), "{again:?}");
     assert!(stderr(&again).contains("erased already"), "{again:?}");
