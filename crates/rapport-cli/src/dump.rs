@@ -67,38 +67,55 @@ pub(crate) fn event_json(store: Option<&Store>, event: &RecordedEvent) -> serde_
     value
 }
 
+/// Where `dump` reads: a store (which reveals the payloads), or the log of a first-release
+/// store (format 1, before sealing: its payloads are shown as stored).
+enum Source {
+    Store(Box<Store>),
+    FirstRelease(Box<Log>),
+}
+
+impl Source {
+    fn store(&self) -> Option<&Store> {
+        match self {
+            Source::Store(store) => Some(store),
+            Source::FirstRelease(_) => None,
+        }
+    }
+
+    fn events(&self, from: Position, stream: Option<&str>) -> EventIter<'_> {
+        match (self, stream) {
+            (Source::Store(store), Some(stream)) => Box::new(store.log().read_stream(stream, 0)),
+            (Source::Store(store), None) => Box::new(store.log().read_all(from)),
+            (Source::FirstRelease(log), Some(stream)) => Box::new(log.read_stream(stream, 0)),
+            (Source::FirstRelease(log), None) => Box::new(log.read_all(from)),
+        }
+    }
+}
+
+type EventIter<'a> = Box<dyn Iterator<Item = Result<RecordedEvent, rapport::log::Error>> + 'a>;
+
 pub(crate) fn run(args: &DumpArgs) -> Result<ExitCode, CliError> {
     crate::util::require_store(&args.store.store)?;
-    // The store reveals the payloads; a first-release store (format 1, before sealing) is only
-    // a log to this release, and is dumped from it as it is.
-    let (store, log) = match Store::open_read_only(&args.store.store, crate::util::store_options()?) {
-        Ok(store) => (Some(store), None),
+    let source = match Store::open_read_only(&args.store.store, crate::util::store_options()?) {
+        Ok(store) => {
+            crate::util::report_recovery(store.log().recovery_report());
+            Source::Store(Box::new(store))
+        }
         Err(rapport::Error::StoreFormat { .. }) => {
             eprintln!("note: {} is a first-release store: payloads are shown as stored", args.store.store.display());
-            (None, Some(Log::open_read_only(&args.store.store, LogOptions::default())?))
+            let log = Log::open_read_only(&args.store.store, LogOptions::default())?;
+            crate::util::report_recovery(log.recovery_report());
+            Source::FirstRelease(Box::new(log))
         }
         Err(error) => return Err(error.into()),
     };
-    let report = match (&store, &log) {
-        (Some(store), _) => store.log().recovery_report(),
-        (None, Some(log)) => log.recovery_report(),
-        (None, None) => return Err(CliError::Refused("no store opened".into())),
-    };
-    crate::util::report_recovery(report);
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    let from = Position(args.from);
-    let events: Box<dyn Iterator<Item = Result<RecordedEvent, rapport::log::Error>>> =
-        match (&store, &log, &args.stream) {
-            (Some(store), _, Some(stream)) => Box::new(store.log().read_stream(stream, 0)),
-            (Some(store), _, None) => Box::new(store.log().read_all(from)),
-            (None, Some(log), Some(stream)) => Box::new(log.read_stream(stream, 0)),
-            (None, Some(log), None) => Box::new(log.read_all(from)),
-            (None, None, _) => Box::new(std::iter::empty()),
-        };
-    let events = events.filter(|e| e.as_ref().map_or(true, |e| e.position.0 >= args.from));
+    let events = source
+        .events(Position(args.from), args.stream.as_deref())
+        .filter(|e| e.as_ref().map_or(true, |e| e.position.0 >= args.from));
     for event in events {
-        write_json_line(&mut out, &event_json(store.as_ref(), &event?))?;
+        write_json_line(&mut out, &event_json(source.store(), &event?))?;
     }
     out.flush().map_err(CliError::io("writing to stdout"))?;
     Ok(ExitCode::SUCCESS)
