@@ -22,13 +22,41 @@ pub(crate) struct CopyArgs {
     to: PathBuf,
 }
 
+/// Arguments of `rapport backup`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct BackupArgs {
+    #[command(flatten)]
+    copy: CopyArgs,
+    /// Also copy the key store (`KEYS`, and `MASTER_KEY` when the store keeps its own): the copy
+    /// can then show and write personal data, but erasures made later in the live store do not
+    /// reach it.
+    #[arg(long)]
+    with_keys: bool,
+}
+
 /// `rapport backup`: reads the store read-only (no lock: its application may keep writing) and
-/// copies everything durable, with the store's header (its id key) as the log's first record.
-pub(crate) fn run_backup(args: &CopyArgs) -> Result<ExitCode, CliError> {
+/// copies everything durable, with the store's header (its id key) as the log's first record;
+/// with `--with-keys`, then its key store (copied after the log, so it holds every key the
+/// copied events were sealed under).
+pub(crate) fn run_backup(args: &BackupArgs) -> Result<ExitCode, CliError> {
+    let args_keys = args.with_keys;
+    let args = &args.copy;
     require_store(&args.store.store)?;
     let log = Log::open_read_only(&args.store.store, LogOptions::default())?;
     report_recovery(log.recovery_report());
     let report = log.backup_to(&args.to)?;
+    drop(log);
+    if args_keys {
+        let store = rapport::Store::open_read_only(&args.store.store, crate::util::store_options()?)?;
+        store.copy_keys_to(&args.to)?;
+        eprintln!(
+            "note: the backup holds the store's key store: personal data erased from the live store later stays readable in this copy (erasure does not reach it)"
+        );
+    } else {
+        eprintln!(
+            "note: the backup holds no key store: its personal data can be read only with the live store's key store (KEYS, plus MASTER_KEY when the store keeps its own key) copied beside it, and it cannot be written without one; `--with-keys` copies it, which defeats erasure for that copy"
+        );
+    }
     println!(
         "backup of {} in {}: {} events ({} segments, {} bytes); check it with `rapport verify --store {}`",
         args.store.store.display(),
@@ -62,6 +90,10 @@ pub(crate) fn run_salvage(args: &CopyArgs) -> Result<ExitCode, CliError> {
     if let Some(note) = &report.watermark_note {
         println!("note: {note}");
     }
+    eprintln!(
+        "note: the salvaged copy holds no key store: copy KEYS (and MASTER_KEY, if there is one) from {} beside it to read or write its personal data",
+        args.store.store.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -90,7 +122,7 @@ pub(crate) fn run_migrate(args: &MigrateArgs) -> Result<ExitCode, CliError> {
     }
     let old = Log::open_read_only(&args.old, LogOptions::default())?;
     report_recovery(old.recovery_report());
-    let new = crate::util::open_store(&args.new, rapport::StoreOptions::default())?;
+    let new = crate::util::open_store(&args.new, crate::util::store_options()?)?;
     let bar = crate::util::progress_bar(old.end_position().0, "migrate");
     let report =
         rapport_import::migrate(&old, &new, |done| bar.set_position(done)).map_err(crate::import::import_error)?;

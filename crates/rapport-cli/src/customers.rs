@@ -94,6 +94,7 @@ pub(crate) fn customer_json(view: &CustomerView) -> Value {
     let orders = &profile.orders;
     json!({
         "customer_id": profile.id.to_string(),
+        "erased_at": profile.erased_at.map(|t| rfc3339(t.0)),
         "identities": identities,
         "merged_from": profile.merged_from.iter().map(CustomerId::to_string).collect::<Vec<_>>(),
         "split_from": profile.split_from.map(|c| c.to_string()),
@@ -238,11 +239,14 @@ pub(crate) fn print_customer(out: &mut impl Write, value: &Value) -> Result<(), 
         other => other.to_string(),
     };
     let list = |v: &Value| v.as_array().map(|a| a.iter().map(text).collect::<Vec<_>>().join(", ")).unwrap_or_default();
-    let mut lines = vec![
-        format!("customer {}", text(&value["customer_id"])),
+    let mut lines = vec![format!("customer {}", text(&value["customer_id"]))];
+    if !value["erased_at"].is_null() {
+        lines.push(format!("  erased         {} (personal data erased)", text(&value["erased_at"])));
+    }
+    lines.extend([
         format!("  identities     {}", list(&value["identities"])),
         format!("  first/last     {} .. {}", text(&value["first_seen"]), text(&value["last_seen"])),
-    ];
+    ]);
     if value["merged_from"].as_array().is_some_and(|a| !a.is_empty()) {
         lines.push(format!("  merged from    {}", list(&value["merged_from"])));
     }
@@ -318,7 +322,7 @@ pub(crate) fn run_customers(args: &CustomersArgs) -> Result<ExitCode, CliError> 
 }
 
 pub(crate) fn run_split(args: &SplitArgs) -> Result<ExitCode, CliError> {
-    let store = crate::util::open_existing_store_for_writing(&args.store.store)?;
+    let store = crate::util::open_existing_store_for_writing(&args.store.store, crate::util::store_options()?)?;
     let key = parse_key(&store, &args.customer)?;
     let Some(customer) = store.customer_id(&key)? else {
         return Err(CliError::NotFound(format!("no customer {} in {}", args.customer, args.store.store.display())));

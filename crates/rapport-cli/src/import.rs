@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use rapport::StoreOptions;
 use rapport_import::bpi2013::import_bpi2013;
 use rapport_import::cdnow::import_cdnow;
 use rapport_import::jsonl::{export_jsonl, import_jsonl, import_jsonl_file, JsonlImportOptions};
 
+use crate::privacy::RetainArgs;
 use crate::util::{open_existing_store, open_store, parse_time, progress_bar, spinner, CliError, OutputFile};
 use crate::StoreArg;
 
@@ -40,6 +40,8 @@ pub(crate) struct JsonlArgs {
     /// Import the valid lines of a file that has bad ones, and print the rejects.
     #[arg(long)]
     skip_invalid: bool,
+    #[command(flatten)]
+    retain: RetainArgs,
 }
 
 /// Export commands.
@@ -48,6 +50,9 @@ pub(crate) enum ExportCommand {
     /// Every input event in the JSONL interchange format, in log order (events the store derived
     /// itself are left out: importing the export re-derives them).
     Jsonl(ExportArgs),
+    /// One customer's access report (GDPR art. 15) as one JSON document: identities, traits,
+    /// tickets, orders, ratings and timeline, revealed (docs/events.md, "Access report").
+    Customer(crate::access::AccessArgs),
 }
 
 /// Arguments of `rapport export jsonl`.
@@ -74,6 +79,8 @@ pub(crate) struct ScenarioArgs {
     /// Time of the first event (RFC 3339 or YYYY-MM-DD).
     #[arg(long, default_value = "2026-01-05")]
     start: String,
+    #[command(flatten)]
+    retain: RetainArgs,
 }
 
 /// A file and a store.
@@ -83,6 +90,8 @@ pub(crate) struct FileArgs {
     file: PathBuf,
     #[command(flatten)]
     store: StoreArg,
+    #[command(flatten)]
+    retain: RetainArgs,
 }
 
 pub(crate) fn run(command: &ImportCommand) -> Result<ExitCode, CliError> {
@@ -94,12 +103,17 @@ pub(crate) fn run(command: &ImportCommand) -> Result<ExitCode, CliError> {
     }
 }
 
+/// The options of an import's store: the master key, and `--retain` (applied by the open).
+fn import_options(retain: &RetainArgs) -> Result<rapport::StoreOptions, CliError> {
+    crate::util::store_options_with(crate::util::parse_retention(&retain.retain)?)
+}
+
 fn scenario(args: &ScenarioArgs) -> Result<ExitCode, CliError> {
     if args.people == 0 || args.people > 1_000_000 {
         return Err(CliError::Invalid("--people must be between 1 and 1000000".into()));
     }
     let start = parse_time(&args.start)?;
-    let store = open_store(&args.store.store, StoreOptions::default())?;
+    let store = open_store(&args.store.store, import_options(&args.retain)?)?;
     let inputs = rapport_testkit::scenario::omnichannel(store.ids(), args.seed, args.people, start.0);
     let bar = progress_bar(inputs.len() as u64, "scenario");
     let started = Instant::now();
@@ -167,7 +181,7 @@ fn jsonl(args: &JsonlArgs) -> Result<ExitCode, CliError> {
         // Refuse a missing file before a store is created for it.
         std::fs::metadata(&args.file).map_err(CliError::io(format!("opening {}", args.file.display())))?;
     }
-    let store = open_store(&args.store.store, StoreOptions::default())?;
+    let store = open_store(&args.store.store, import_options(&args.retain)?)?;
     let bar = spinner("jsonl lines");
     let started = Instant::now();
     let options = JsonlImportOptions { skip_invalid: args.skip_invalid, ..JsonlImportOptions::default() };
@@ -207,7 +221,7 @@ fn jsonl(args: &JsonlArgs) -> Result<ExitCode, CliError> {
 }
 
 fn bpi2013(args: &FileArgs) -> Result<ExitCode, CliError> {
-    let store = open_store(&args.store.store, StoreOptions::default())?;
+    let store = open_store(&args.store.store, import_options(&args.retain)?)?;
     let bar = spinner("bpi2013 rows");
     let started = Instant::now();
     let result = import_bpi2013(&store, &args.file, |done| bar.set_position(done));
@@ -233,9 +247,12 @@ fn bpi2013(args: &FileArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `rapport export jsonl`.
+/// `rapport export jsonl` and `rapport export customer`.
 pub(crate) fn export(command: &ExportCommand) -> Result<ExitCode, CliError> {
-    let ExportCommand::Jsonl(args) = command;
+    let args = match command {
+        ExportCommand::Jsonl(args) => args,
+        ExportCommand::Customer(args) => return crate::access::run(args),
+    };
     // The output is checked (never inside a store) and created before the store is opened; it
     // is written beside the target and renamed only on success, so a failed export leaves no
     // partial file.
@@ -268,7 +285,7 @@ fn broken_pipe_is_quiet(error: rapport_import::Error) -> CliError {
 }
 
 fn cdnow(args: &FileArgs) -> Result<ExitCode, CliError> {
-    let store = open_store(&args.store.store, StoreOptions::default())?;
+    let store = open_store(&args.store.store, import_options(&args.retain)?)?;
     let bar = spinner("cdnow lines");
     let started = Instant::now();
     let result = import_cdnow(&store, &args.file, |done| bar.set_position(done));

@@ -1,13 +1,17 @@
-//! The `rapport` command-line tool: import, export, inspect and verify a store, and
-//! query its tickets, customers and CX metrics. Every subcommand opens the store itself; errors go
-//! to stderr with the exit codes of [`EXIT_CODES_HELP`]; progress goes to stderr.
+//! The `rapport` command-line tool: import, export, inspect and verify a store, query its
+//! tickets, customers and CX metrics, and handle its personal data (master key, erasure,
+//! retention, access report). Every subcommand opens the store itself, with the options of
+//! `util::store_options` (the `--master-key` of the run); errors go to stderr with the exit
+//! codes of [`EXIT_CODES_HELP`]; progress goes to stderr.
 
+mod access;
 mod backup;
 mod clv;
 mod customers;
 mod dump;
 mod import;
 mod metrics;
+mod privacy;
 mod tickets;
 mod util;
 mod verify;
@@ -25,7 +29,9 @@ const EXIT_CODES_HELP: &str = "Exit codes:
   1  corruption found (verify, or any command that met a damaged record)
   2  usage error (bad arguments or option values)
   3  no such store, ticket or customer (a directory that is not a store included)
-  4  any other error (I/O, refused input, a store in another format, ...)";
+  4  any other error (I/O, refused input, a store in another format, a missing or wrong
+     master key, a customer erased already, ...)
+A malformed or missing --master-key / RAPPORT_MASTER_KEY_FILE file is a usage error (2).";
 
 /// Exit code: corruption found.
 const EXIT_CORRUPTION: u8 = 1;
@@ -40,6 +46,12 @@ const EXIT_OTHER: u8 = 4;
 #[derive(Debug, Parser)]
 #[command(name = "rapport", version, about, after_help = EXIT_CODES_HELP)]
 struct Cli {
+    /// The store's master key file (`rapport keygen FILE` writes one); default: the file named by
+    /// RAPPORT_MASTER_KEY_FILE. A store created with one needs it to be written and to show
+    /// personal data (read without it, personal values show `[encrypted]`); a store created
+    /// without one keeps its own key in its directory.
+    #[arg(long, global = true, value_name = "FILE")]
+    master_key: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -49,18 +61,20 @@ enum Command {
     /// Import a data set into a store (created if needed). Re-importing appends nothing new.
     #[command(subcommand)]
     Import(import::ImportCommand),
-    /// Export a store's input events.
+    /// Export a store's input events (`jsonl`), or one customer's access report (`customer`).
     #[command(subcommand)]
     Export(import::ExportCommand),
     /// Print every event as one JSON object per line: position, stream, version, event_id, type,
     /// schema_version, recorded_at, occurred_at, correlation/causation ids, metadata, the payload
-    /// as `payload` (JSON, when it is a Rapport event) and `payload_base64`.
+    /// as `payload` (JSON, when it is a Rapport event, with personal values revealed: `[erased]`,
+    /// `[expired]` or `[encrypted]` when they cannot be) and the raw bytes as `payload_base64`.
     Dump(dump::DumpArgs),
     /// Check every record of a store without changing it; exit code 1 on corruption.
     Verify(verify::VerifyArgs),
     /// One ticket: its state, metrics and history.
     Ticket(tickets::TicketArgs),
-    /// Every ticket, one JSON object per line, with its metrics.
+    /// Every ticket, one JSON object per line, with its metrics; the requester as its customer id
+    /// (`null` once erased) and no subject (`rapport ticket ID` reveals both).
     Tickets(tickets::TicketsArgs),
     /// One customer's unified profile (by `kind:value` identity or customer id), with timeline.
     Customer(customers::CustomerArgs),
@@ -71,8 +85,9 @@ enum Command {
     Split(customers::SplitArgs),
     /// CX metrics: volumes, durations, SLA, response rates, satisfaction, trends.
     Metrics(metrics::MetricsArgs),
-    /// An online, consistent copy of a store (it may be in use) into a new directory.
-    Backup(backup::CopyArgs),
+    /// An online, consistent copy of a store (it may be in use) into a new directory; its key
+    /// store only with `--with-keys`.
+    Backup(backup::BackupArgs),
     /// Copy the valid prefix of a damaged store into a new directory (the source is unchanged).
     Salvage(backup::CopyArgs),
     /// Replay a first-release store's input events into a new store under this release's rules,
@@ -81,6 +96,14 @@ enum Command {
     /// Customer lifetime value: fit BG/NBD + Gamma-Gamma, predict.
     #[command(subcommand)]
     Clv(clv::ClvCommand),
+    /// Write a new master key file (never overwriting one; mode 0600), for `--master-key`.
+    Keygen(privacy::KeygenArgs),
+    /// Erase a customer's personal data (GDPR art. 17): destroys the keys of their identities, so
+    /// their values read `[erased]` everywhere; ids, structure and metrics stay.
+    Erase(privacy::EraseArgs),
+    /// Apply retention periods now: destroy the keys of every class and month past its period,
+    /// so those values read `[expired]`.
+    Expire(privacy::ExpireArgs),
 }
 
 /// The store directory argument shared by subcommands.
@@ -105,20 +128,41 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Metrics(args) => metrics::run(&args),
         Command::Clv(command) => clv::run(&command),
         Command::Backup(args) => backup::run_backup(&args),
+        Command::Keygen(args) => privacy::run_keygen(&args),
+        Command::Erase(args) => privacy::run_erase(&args),
+        Command::Expire(args) => privacy::run_expire(&args),
         Command::Salvage(args) => backup::run_salvage(&args),
         Command::Migrate(args) => backup::run_migrate(&args),
     }
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    util::set_master_key_file(cli.master_key.take());
     match run(cli) {
         Ok(code) => code,
         Err(CliError::BrokenPipe) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
+            if let Some(hint) = hint(&error) {
+                eprintln!("hint: {hint}");
+            }
             ExitCode::from(exit_code(&error))
         }
+    }
+}
+
+/// A hint for errors about the master key.
+fn hint(error: &CliError) -> Option<&'static str> {
+    use rapport::vault::Error as Vault;
+    match error {
+        CliError::Store(rapport::Error::Vault(Vault::MasterKeyRequired { .. })) => Some(
+            "this store was created with an external master key: pass it with --master-key FILE or RAPPORT_MASTER_KEY_FILE",
+        ),
+        CliError::Store(rapport::Error::Vault(Vault::WrongMasterKey { .. })) => {
+            Some("the master key given (--master-key FILE or RAPPORT_MASTER_KEY_FILE) is not this store's")
+        }
+        _ => None,
     }
 }
 

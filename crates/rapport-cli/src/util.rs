@@ -1,7 +1,8 @@
 //! Shared pieces of the CLI: the error type, time formatting, JSON lines on stdout.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use rapport::log::Timestamp;
@@ -69,6 +70,55 @@ pub(crate) fn write_json_line(out: &mut impl Write, value: &serde_json::Value) -
     out.write_all(&line).map_err(CliError::io("writing to stdout"))
 }
 
+/// The environment variable naming the master key file when `--master-key` is not given.
+pub(crate) const MASTER_KEY_ENV: &str = "RAPPORT_MASTER_KEY_FILE";
+
+/// The master key file of this run (`--master-key`, else `RAPPORT_MASTER_KEY_FILE`), set once
+/// by `main` before any command runs.
+static MASTER_KEY_FILE: OnceLock<Option<PathBuf>> = OnceLock::new();
+
+/// Records the master key file of this run: `flag` if given, else the environment variable.
+pub(crate) fn set_master_key_file(flag: Option<PathBuf>) {
+    let file = flag.or_else(|| std::env::var_os(MASTER_KEY_ENV).filter(|v| !v.is_empty()).map(PathBuf::from));
+    let _ = MASTER_KEY_FILE.set(file);
+}
+
+/// The options every store of this run is opened with: the master key (read from its file, if
+/// one was named) and the given retention. The one place the CLI builds [`StoreOptions`].
+pub(crate) fn store_options_with(retention: rapport::Retention) -> Result<StoreOptions, CliError> {
+    let master_key = match MASTER_KEY_FILE.get().and_then(Option::as_ref) {
+        Some(path) => Some(rapport::vault::MasterKey::read(path).map_err(|error| {
+            CliError::Invalid(format!("--master-key (or {MASTER_KEY_ENV}) {}: {error}", path.display()))
+        })?),
+        None => None,
+    };
+    Ok(StoreOptions { master_key, retention, ..StoreOptions::default() })
+}
+
+/// [`store_options_with`] with the default retention (forever).
+pub(crate) fn store_options() -> Result<StoreOptions, CliError> {
+    store_options_with(rapport::Retention::default())
+}
+
+/// Parses `--retain CLASS=MONTHS` flags into a retention.
+pub(crate) fn parse_retention(flags: &[String]) -> Result<rapport::Retention, CliError> {
+    let mut retention = rapport::Retention::default();
+    for flag in flags {
+        let invalid = |why: String| {
+            CliError::Invalid(format!(
+                "--retain {flag:?}: {why} (expected CLASS=MONTHS, CLASS one of identity, message, comment, trait)"
+            ))
+        };
+        let (class, months) = flag.split_once('=').ok_or_else(|| invalid("no `=`".into()))?;
+        let class: rapport::events::FieldClass =
+            class.parse().map_err(|e: rapport::events::Error| invalid(e.to_string()))?;
+        let months: u32 =
+            months.trim().parse().map_err(|e: std::num::ParseIntError| invalid(format!("months: {e}")))?;
+        retention = retention.keep(class, months);
+    }
+    Ok(retention)
+}
+
 /// Whether `dir` holds a Rapport store, by the log's one definition (a segment, `DURABLE` or
 /// `LOCK`, ...). Read commands refuse anything else, so a typo or a wrong directory is never
 /// taken for an empty store.
@@ -98,7 +148,7 @@ pub(crate) fn require_store(dir: &Path) -> Result<(), CliError> {
 /// while its application writes it), change nothing and see what is durable.
 pub(crate) fn open_existing_store(dir: &Path) -> Result<Store, CliError> {
     require_store(dir)?;
-    let store = Store::open_read_only(dir, StoreOptions::default())?;
+    let store = Store::open_read_only(dir, store_options()?)?;
     report_recovery(store.log().recovery_report());
     Ok(store)
 }
@@ -127,17 +177,17 @@ pub(crate) fn describe_cut(cut: &rapport::log::Truncation) -> String {
 
 /// The store directory that holds `dir` or one of its ancestors, if any (symlinks and `..`
 /// resolved from the nearest ancestor that exists). Nothing is ever written inside a store.
-fn enclosing_store(dir: &Path) -> Result<Option<std::path::PathBuf>, CliError> {
+pub(crate) fn enclosing_store(dir: &Path) -> Result<Option<std::path::PathBuf>, CliError> {
     let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
     let existing = dir.ancestors().find(|ancestor| ancestor.exists()).unwrap_or(Path::new("."));
     let existing = existing.canonicalize().map_err(CliError::io(format!("resolving {}", existing.display())))?;
     Ok(existing.ancestors().find(|ancestor| is_store_dir(ancestor)).map(Path::to_path_buf))
 }
 
-/// Opens a store that must already exist, for writing (`split`).
-pub(crate) fn open_existing_store_for_writing(dir: &Path) -> Result<Store, CliError> {
+/// Opens a store that must already exist, for writing (`split`, `erase`, `expire`).
+pub(crate) fn open_existing_store_for_writing(dir: &Path, options: StoreOptions) -> Result<Store, CliError> {
     require_store(dir)?;
-    let store = Store::open(dir, StoreOptions::default())?;
+    let store = Store::open(dir, options)?;
     report_recovery(store.log().recovery_report());
     Ok(store)
 }

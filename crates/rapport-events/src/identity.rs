@@ -285,8 +285,10 @@ impl Identity {
         let mut value = String::with_capacity(1 + 2 * PSEUDONYM_BYTES);
         value.push(prefix);
         for byte in hash {
-            value.push(char::from(HEX[usize::from(byte >> 4)]));
-            value.push(char::from(HEX[usize::from(byte & 15)]));
+            // A nibble is below 16: `get` always finds it.
+            for nibble in [byte >> 4, byte & 15] {
+                value.extend(HEX.get(usize::from(nibble)).map(|digit| char::from(*digit)));
+            }
         }
         Identity { kind, value, form: Form::Pseudonym { blocked } }
     }

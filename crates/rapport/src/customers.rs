@@ -114,11 +114,14 @@ impl Store {
         }
         let mut revealed: std::collections::HashMap<Position, CxEvent> = std::collections::HashMap::new();
         for (key, value) in &mut view.profile.traits {
-            if !revealed.contains_key(&value.position) {
-                let recorded = self.read_recorded(value.position)?;
-                revealed.insert(value.position, self.privacy.reveal_recorded(&recorded, erased)?.0);
-            }
-            if let Some(CxEvent::CustomerIdentified(identified)) = revealed.get(&value.position) {
+            let event = match revealed.entry(value.position) {
+                std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+                std::collections::hash_map::Entry::Vacant(entry) => {
+                    let recorded = self.read_recorded(value.position)?;
+                    entry.insert(self.privacy.reveal_recorded(&recorded, erased)?.0)
+                }
+            };
+            if let CxEvent::CustomerIdentified(identified) = event {
                 if let Some(text) = identified.traits.get(key) {
                     value.value.clone_from(text);
                 }

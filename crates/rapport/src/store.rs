@@ -326,6 +326,13 @@ impl Store {
     /// month whose period is over, so its values read `[expired]` (the log is not rewritten).
     /// Returns how many bucket keys were destroyed.
     pub fn enforce_retention(&self, now: Timestamp) -> Result<usize> {
+        self.enforce_retention_of(&self.options.retention, now)
+    }
+
+    /// [`Store::enforce_retention`] with these periods instead of [`StoreOptions::retention`]
+    /// (`rapport expire`: a store opened without retention, so that the count returned is all
+    /// that the periods destroy at `now`).
+    pub fn enforce_retention_of(&self, retention: &Retention, now: Timestamp) -> Result<usize> {
         if self.log.is_read_only() {
             return Err(rapport_log::Error::ReadOnly { dir: self.log.dir().to_path_buf() }.into());
         }
@@ -337,7 +344,7 @@ impl Store {
             .filter(|bucket| !bucket.destroyed)
             .filter(|bucket| {
                 rapport_events::FieldClass::from_u8(bucket.class)
-                    .is_some_and(|class| self.options.retention.is_expired(class, bucket.month, now))
+                    .is_some_and(|class| retention.is_expired(class, bucket.month, now))
             })
             .map(|bucket| bucket.key)
             .collect();

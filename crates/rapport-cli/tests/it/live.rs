@@ -52,9 +52,10 @@ fn a_reader_process_follows_a_writer_process_and_backups_of_the_live_store_verif
     let done = ticket_ids(&store);
     assert!(done.len() >= seen);
     let copy = dir.path().join("backup-final").display().to_string();
-    ok(&["backup", "--store", &store, "--to", &copy]);
+    ok(&["backup", "--store", &store, "--to", &copy, "--with-keys"]);
     assert_eq!(ticket_ids(&copy), done, "a backup of the quiet store answers the same");
-    // The backup is a store of its own: it can be written.
+    // The backup, made with its keys, is a store of its own: it can be written (one made
+    // without keys cannot: tests/it/privacy.rs).
     ok(&["import", "scenario", "--store", &copy, "--people", "5", "--seed", "1"]);
     let refused = rapport(&["backup", "--store", &store, "--to", &format!("{store}/inside")]);
     assert_eq!(refused.status.code(), Some(2), "a backup inside the store is refused: {refused:?}");
@@ -144,6 +145,10 @@ fn migrate_turns_a_first_release_store_into_a_new_one_and_lists_the_changes() {
     let refused = rapport(&["tickets", "--store", &old]);
     assert_eq!(refused.status.code(), Some(4), "{refused:?}");
     assert!(String::from_utf8_lossy(&refused.stderr).contains("rapport migrate"), "{refused:?}");
+    // `dump` still reads a first-release store (it holds nothing sealed): its payloads as stored.
+    let dumped = json_lines(&ok(&["dump", "--store", &old]));
+    assert_eq!(dumped.len(), 2);
+    assert_eq!(dumped[1]["payload"]["requester"]["value"], "kim@x.io", "{dumped:?}");
     let new = dir.path().join("new").display().to_string();
     let changes = json_lines(&ok(&["migrate", &old, &new, "--json"]));
     assert!(

@@ -3,4 +3,5 @@
 
 mod commands;
 mod live;
+mod privacy;
 mod safety;
