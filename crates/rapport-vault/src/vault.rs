@@ -64,6 +64,10 @@ pub struct Vault {
     inner: Mutex<Inner>,
 }
 
+/// Most unwrapped keys kept in memory (32 bytes each, about 5 MiB with the map at the bound):
+/// an import of new people seals each person's first texts right after creating their key.
+const UNWRAPPED_KEYS_MAX: usize = 1 << 16;
+
 struct Inner {
     storage: Option<Arc<dyn Storage>>,
     dir: PathBuf,
@@ -83,6 +87,9 @@ struct Inner {
     id_key: Option<SecretKey>,
     hash_key: Option<SecretKey>,
     field_keys: HashMap<(KeyId, KeyId), FieldKeys>,
+    /// Keys this process created or unwrapped, so that each is unwrapped (one AEAD) at most
+    /// once per process while it is live; bounded like `field_keys`, dropped at destroy.
+    unwrapped: HashMap<KeyId, SecretKey>,
     damaged: Vec<KeyId>,
     torn_tail_bytes: u64,
 }
@@ -218,6 +225,11 @@ impl Inner {
 
     /// The unwrapped key of a live record.
     fn unwrap_key(&self, key: KeyId) -> Result<SecretKey> {
+        if let Some(known) = self.unwrapped.get(&key) {
+            if self.entry(key).is_some_and(|entry| entry.state == State::Live) {
+                return Ok(known.clone());
+            }
+        }
         let master = self.master.as_ref().ok_or(Error::Locked)?;
         let entry = self.entry(key).ok_or(Error::UnknownKey { key })?;
         let body = entry.body.as_ref().filter(|_| entry.state == State::Live).ok_or(Error::KeyDestroyed { key })?;
@@ -247,6 +259,11 @@ impl Inner {
         if !self.field_keys.contains_key(&(key, bucket)) {
             let data_key = self.unwrap_key(key)?;
             let bucket_key = self.unwrap_key(bucket)?;
+            if self.unwrapped.len() >= UNWRAPPED_KEYS_MAX {
+                self.unwrapped.clear();
+            }
+            self.unwrapped.insert(key, data_key.clone());
+            self.unwrapped.insert(bucket, bucket_key.clone());
             if self.field_keys.len() >= FIELD_KEY_CACHE_ENTRIES_MAX {
                 self.field_keys.clear();
             }
@@ -431,6 +448,7 @@ impl Vault {
                 id_key: Some(id_key),
                 hash_key: Some(hash_key),
                 field_keys: HashMap::new(),
+                unwrapped: HashMap::new(),
                 damaged: Vec::new(),
                 torn_tail_bytes: 0,
             }),
@@ -498,6 +516,7 @@ impl Vault {
             id_key: None,
             hash_key: None,
             field_keys: HashMap::new(),
+            unwrapped: HashMap::new(),
             damaged: Vec::new(),
             torn_tail_bytes: 0,
         };
@@ -531,6 +550,7 @@ impl Vault {
                 id_key: None,
                 hash_key: None,
                 field_keys: HashMap::new(),
+                unwrapped: HashMap::new(),
                 damaged: Vec::new(),
                 torn_tail_bytes: 0,
             }),
@@ -588,6 +608,10 @@ impl Vault {
         let (value_nonce, value) =
             crypto::seal(&data_key, &format::identity_value_aad(&pseudonym, key), value.as_bytes())?;
         inner.push_pending(Body::Identity { pseudonym, wrapped, value_nonce, value });
+        if inner.unwrapped.len() >= UNWRAPPED_KEYS_MAX {
+            inner.unwrapped.clear();
+        }
+        inner.unwrapped.insert(key, data_key);
         Ok(key)
     }
 
@@ -624,6 +648,7 @@ impl Vault {
         let aad = Body::Bucket { class, month, wrapped: [0; WRAPPED_BYTES] }.wrap_aad(key);
         let wrapped = crypto::wrap(master.bytes(), &aad, &bucket_key)?;
         inner.push_pending(Body::Bucket { class, month, wrapped });
+        inner.unwrapped.insert(key, bucket_key);
         Ok(Some(key))
     }
 
@@ -778,6 +803,10 @@ impl Vault {
             file.write_all_at(&image, offset).map_err(Error::io("destroying a key in", &path))?;
         }
         file.sync_data().map_err(Error::io("syncing", &path))?;
+        for key in &targets {
+            inner.unwrapped.remove(key);
+            inner.field_keys.retain(|(data, bucket), _| data != key && bucket != key);
+        }
         for key in &targets {
             if let Some(entry) = usize::try_from(key.0).ok().and_then(|i| inner.entries.get_mut(i)) {
                 if let Some(body) = &entry.body {

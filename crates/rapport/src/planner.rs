@@ -460,14 +460,20 @@ impl Planner<'_> {
         fingerprint: Option<&str>,
         owner: Option<&Identity>,
     ) -> Result<PlannedEvent> {
-        let encoded = match self.sealer {
+        match self.sealer {
             Some((privacy, reveals)) => {
-                let (public, sealing) = privacy.seal(draft.event.clone(), draft.id, at, owner, reveals)?;
-                rapport_events::codec::encode_sealed(&public, &sealing)?
+                // The batch plans on with the event as the log holds it (pseudonyms, empty
+                // texts), like the projection it extends.
+                let Draft { stream, event, id, causation, addressed } = draft;
+                let (public, sealing) = privacy.seal(event, id, at, owner, reveals)?;
+                let encoded = rapport_events::codec::encode_sealed(&public, &sealing)?;
+                finish_encoding(Draft { stream, event: public, id, causation, addressed }, encoded, at, fingerprint)
             }
-            None => rapport_events::codec::encode(&draft.event)?,
-        };
-        finish_encoding(draft, encoded, at, fingerprint)
+            None => {
+                let encoded = rapport_events::codec::encode(&draft.event)?;
+                finish_encoding(draft, encoded, at, fingerprint)
+            }
+        }
     }
 }
 
