@@ -329,7 +329,7 @@ fn run() -> Result<(), Failure> {
     satisfaction(all);
     let by_channel = store.metrics_report(&ReportQuery {
         group_by: Some(rapport::metrics::report::Dimension::Channel),
-        ..scenario_query
+        ..scenario_query.clone()
     })?;
     for group in by_channel.groups.iter().filter(|g| g.created.count > 0) {
         let s = &group.satisfaction;
@@ -449,6 +449,41 @@ fn run() -> Result<(), Failure> {
             other => other.event_type().to_owned(),
         };
         println!("    {}  {}", date(recorded.data.occurred_at.0), truncate(&what, 90));
+    }
+
+    // ---------------------------------------------------------------- erasure (GDPR art. 17)
+    println!();
+    println!("== The right to be forgotten: erasing {}", view.id());
+    let before = format!("{:?}", store.metrics_report(&scenario_query)?);
+    let started = std::time::Instant::now();
+    store.erase(view.id(), "gdpr-art17")?;
+    let erase_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let after = format!("{:?}", store.metrics_report(&scenario_query)?);
+    let erased = store.customer(&CustomerKey::Id(view.id()), None)?.ok_or("the erased customer is gone")?;
+    println!(
+        "  erased in {erase_ms:.1} ms: {} identities left, {} tickets kept; the omnichannel metrics report is {}",
+        erased.identities.len(),
+        erased.tickets().len(),
+        if before == after { "byte-identical" } else { "CHANGED" }
+    );
+    let timeline = store.timeline(&CustomerKey::Id(view.id()), 0, 20)?;
+    for (recorded, event) in timeline.iter().filter(|(_, e)| matches!(e, CxEvent::MessageReceived(_))).take(2) {
+        if let CxEvent::MessageReceived(m) = event {
+            println!(
+                "    {}  {} from {}: {}",
+                date(recorded.data.occurred_at.0),
+                m.channel,
+                m.from,
+                m.body.as_deref().unwrap_or("")
+            );
+        }
+    }
+    match store.customer_id(&key)? {
+        None => println!("  kakao:kakao_user3 now resolves to nobody: a new message from it starts a new customer"),
+        Some(other) => println!("  kakao:kakao_user3 resolves to {other}"),
+    }
+    if before != after {
+        return Err("erasure changed the metrics report".into());
     }
     if keep.is_none() {
         println!();
