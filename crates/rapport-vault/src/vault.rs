@@ -94,6 +94,33 @@ struct Inner {
     torn_tail_bytes: u64,
 }
 
+impl Inner {
+    /// A locked vault's state with nothing loaded: the constructors fill in what they have.
+    fn empty(store_id: [u8; STORE_ID_BYTES]) -> Inner {
+        Inner {
+            storage: None,
+            dir: PathBuf::new(),
+            file: None,
+            access: Access::ReadOnly,
+            master: None,
+            external: false,
+            store_id,
+            entries: Vec::new(),
+            durable: 0,
+            end: 0,
+            tail_dirty: false,
+            identities: HashMap::new(),
+            buckets: HashMap::new(),
+            id_key: None,
+            hash_key: None,
+            field_keys: HashMap::new(),
+            unwrapped: HashMap::new(),
+            damaged: Vec::new(),
+            torn_tail_bytes: 0,
+        }
+    }
+}
+
 impl fmt::Debug for Vault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let inner = self.inner.lock();
@@ -506,19 +533,7 @@ impl Vault {
             access,
             master,
             external,
-            store_id,
-            entries: Vec::new(),
-            durable: 0,
-            end: 0,
-            tail_dirty: false,
-            identities: HashMap::new(),
-            buckets: HashMap::new(),
-            id_key: None,
-            hash_key: None,
-            field_keys: HashMap::new(),
-            unwrapped: HashMap::new(),
-            damaged: Vec::new(),
-            torn_tail_bytes: 0,
+            ..Inner::empty(store_id)
         };
         inner.install(loaded)?;
         if access == Access::Write && inner.torn_tail_bytes > 0 {
@@ -532,29 +547,7 @@ impl Vault {
     /// A vault that holds nothing and is locked (for a store opened without its `KEYS` file,
     /// e.g. a backup without keys): every read is [`Opened::Unavailable`].
     pub fn locked_empty(store_id: [u8; 16]) -> Vault {
-        Vault {
-            inner: Mutex::new(Inner {
-                storage: None,
-                dir: PathBuf::new(),
-                file: None,
-                access: Access::ReadOnly,
-                master: None,
-                external: false,
-                store_id,
-                entries: Vec::new(),
-                durable: 0,
-                end: 0,
-                tail_dirty: false,
-                identities: HashMap::new(),
-                buckets: HashMap::new(),
-                id_key: None,
-                hash_key: None,
-                field_keys: HashMap::new(),
-                unwrapped: HashMap::new(),
-                damaged: Vec::new(),
-                torn_tail_bytes: 0,
-            }),
-        }
+        Vault { inner: Mutex::new(Inner::empty(store_id)) }
     }
 
     /// Whether the vault holds its master key (keys can be used).
