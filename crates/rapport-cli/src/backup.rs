@@ -109,7 +109,7 @@ pub(crate) struct MigrateArgs {
     json: bool,
 }
 
-/// `rapport migrate OLD NEW`: replays the input events of a first-release store into a new store
+/// `rapport migrate OLD NEW`: replays the input events of an older store (format 1 or 2) into a new store
 /// under the new rules (identity normalization, keyed ids) and reports every identity, ticket id
 /// or input that changed. The old store is opened read-only and never changed.
 pub(crate) fn run_migrate(args: &MigrateArgs) -> Result<ExitCode, CliError> {

@@ -90,7 +90,7 @@ enum Command {
     Backup(backup::BackupArgs),
     /// Copy the valid prefix of a damaged store into a new directory (the source is unchanged).
     Salvage(backup::CopyArgs),
-    /// Replay a first-release store's input events into a new store under this release's rules,
+    /// Replay an older store's (format 1 or 2) input events into a new store under this release's rules,
     /// listing every identity, ticket id and input that changed (the old store is only read).
     Migrate(backup::MigrateArgs),
     /// Customer lifetime value: fit BG/NBD + Gamma-Gamma, predict.
