@@ -282,15 +282,20 @@ impl Inner {
         })
     }
 
+    /// Keeps a live key unwrapped, within [`UNWRAPPED_KEYS_MAX`] (the cache starts over when full).
+    fn remember_unwrapped(&mut self, key: KeyId, secret: SecretKey) {
+        if self.unwrapped.len() >= UNWRAPPED_KEYS_MAX {
+            self.unwrapped.clear();
+        }
+        self.unwrapped.insert(key, secret);
+    }
+
     fn field_keys(&mut self, key: KeyId, bucket: KeyId) -> Result<&FieldKeys> {
         if !self.field_keys.contains_key(&(key, bucket)) {
             let data_key = self.unwrap_key(key)?;
             let bucket_key = self.unwrap_key(bucket)?;
-            if self.unwrapped.len() >= UNWRAPPED_KEYS_MAX {
-                self.unwrapped.clear();
-            }
-            self.unwrapped.insert(key, data_key.clone());
-            self.unwrapped.insert(bucket, bucket_key.clone());
+            self.remember_unwrapped(key, data_key.clone());
+            self.remember_unwrapped(bucket, bucket_key.clone());
             if self.field_keys.len() >= FIELD_KEY_CACHE_ENTRIES_MAX {
                 self.field_keys.clear();
             }
@@ -601,10 +606,7 @@ impl Vault {
         let (value_nonce, value) =
             crypto::seal(&data_key, &format::identity_value_aad(&pseudonym, key), value.as_bytes())?;
         inner.push_pending(Body::Identity { pseudonym, wrapped, value_nonce, value });
-        if inner.unwrapped.len() >= UNWRAPPED_KEYS_MAX {
-            inner.unwrapped.clear();
-        }
-        inner.unwrapped.insert(key, data_key);
+        inner.remember_unwrapped(key, data_key);
         Ok(key)
     }
 
@@ -641,7 +643,7 @@ impl Vault {
         let aad = Body::Bucket { class, month, wrapped: [0; WRAPPED_BYTES] }.wrap_aad(key);
         let wrapped = crypto::wrap(master.bytes(), &aad, &bucket_key)?;
         inner.push_pending(Body::Bucket { class, month, wrapped });
-        inner.unwrapped.insert(key, bucket_key);
+        inner.remember_unwrapped(key, bucket_key);
         Ok(Some(key))
     }
 

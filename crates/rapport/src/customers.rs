@@ -238,7 +238,7 @@ impl Store {
             Some(view) => view.profile.timeline,
             None => return Ok(Vec::new()),
         };
-        let erased = self.projection.read().erased_keys.clone();
+        let erased = self.erased_keys();
         let mut events = Vec::with_capacity(positions.len());
         for position in positions {
             let recorded = self.read_recorded(position)?;

@@ -104,6 +104,21 @@ fn label(field: &str, key: Option<&str>) -> String {
     }
 }
 
+/// An event's personal texts per class as `(label, value)` in visit order — the plaintext of
+/// one seal per class; `take` moves each value out (sealing) or copies it (comparing).
+fn texts_by_class(
+    event: &mut CxEvent,
+    take: impl Fn(&mut String) -> String,
+) -> BTreeMap<FieldClass, Vec<(String, String)>> {
+    let mut texts: BTreeMap<FieldClass, Vec<(String, String)>> = BTreeMap::new();
+    event.visit_personal(&mut |value| {
+        if let PersonalMut::Text { field, key, class, value } = value {
+            texts.entry(class).or_default().push((label(field, key), take(value)));
+        }
+    });
+    texts
+}
+
 impl Privacy {
     /// Whether views can decrypt (the key store is open with its master key).
     pub(crate) fn is_unlocked(&self) -> bool {
@@ -217,13 +232,12 @@ impl Privacy {
         reveals: &Reveals,
     ) -> Result<(CxEvent, Sealing)> {
         let mut identities: Vec<Identity> = Vec::new();
-        let mut texts: BTreeMap<FieldClass, Vec<(String, String)>> = BTreeMap::new();
-        event.visit_personal(&mut |value| match value {
-            PersonalMut::Identity { identity, .. } => identities.push(identity.clone()),
-            PersonalMut::Text { field, key, class, value } => {
-                texts.entry(class).or_default().push((label(field, key), std::mem::take(value)));
+        event.visit_personal(&mut |value| {
+            if let PersonalMut::Identity { identity, .. } = value {
+                identities.push(identity.clone());
             }
         });
+        let texts = texts_by_class(&mut event, std::mem::take);
         let mut sealing = Sealing::default();
         for identity in &identities {
             sealing.identity_keys.push(self.identity_key(identity, reveals)?.0);
@@ -277,13 +291,7 @@ impl Privacy {
     /// as a recorded one, by the digests of its seals (ciphertexts never repeat). The caller
     /// compares the rest. Texts of an erased customer cannot be compared: they count as equal.
     pub(crate) fn same_texts(&self, submitted: &CxEvent, sealing: Option<&Sealing>) -> bool {
-        let mut texts: BTreeMap<FieldClass, Vec<(String, String)>> = BTreeMap::new();
-        let mut submitted = submitted.clone();
-        submitted.visit_personal(&mut |value| {
-            if let PersonalMut::Text { field, key, class, value } = value {
-                texts.entry(class).or_default().push((label(field, key), value.clone()));
-            }
-        });
+        let texts = texts_by_class(&mut submitted.clone(), |value| value.clone());
         let seals = sealing.map(|s| s.seals.as_slice()).unwrap_or(&[]);
         for (class, values) in &texts {
             let Some(seal) = seals.iter().find(|seal| seal.class == class.as_u8()) else {
@@ -427,9 +435,22 @@ impl Privacy {
         recorded: &RecordedEvent,
         erased: &HashSet<u64>,
     ) -> Result<(CxEvent, Redactions)> {
-        let (event, sealing) =
-            codec::decode_sealed(&recorded.data.event_type, recorded.data.schema_version, &recorded.data.payload)
-                .map_err(|source| Error::Decode { position: recorded.position, source })?;
-        self.reveal(event, sealing.as_ref(), recorded.data.id, erased)
+        let data = &recorded.data;
+        let payload = (data.event_type.as_str(), data.schema_version, data.payload.as_slice());
+        self.reveal_payload(payload, data.id, recorded.position, erased)
+    }
+
+    /// Decodes and reveals a payload (`(type, schema version, bytes)`) of the event `id` at
+    /// `position` — for owned and borrowed records alike.
+    pub(crate) fn reveal_payload(
+        &self,
+        (event_type, schema_version, payload): (&str, u16, &[u8]),
+        id: EventId,
+        position: rapport_log::Position,
+        erased: &HashSet<u64>,
+    ) -> Result<(CxEvent, Redactions)> {
+        let (event, sealing) = codec::decode_sealed(event_type, schema_version, payload)
+            .map_err(|source| Error::Decode { position, source })?;
+        self.reveal(event, sealing.as_ref(), id, erased)
     }
 }

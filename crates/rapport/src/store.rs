@@ -414,17 +414,19 @@ impl Store {
     /// shows. Values whose keys are gone read `[erased]` or `[expired]`, values the store
     /// cannot decrypt (no master key, no key store) `[encrypted]`; the counts say how many.
     pub fn reveal(&self, recorded: &rapport_log::RecordedEvent) -> Result<(CxEvent, Redactions)> {
-        let erased = self.projection.read().erased_keys.clone();
-        self.privacy.reveal_recorded(recorded, &erased)
+        self.privacy.reveal_recorded(recorded, &self.erased_keys())
     }
 
     /// [`Store::reveal`] of a record borrowed from a sequential read.
     pub fn reveal_record(&self, record: &rapport_log::RecordRef<'_>) -> Result<(CxEvent, Redactions)> {
-        let (event, sealing) =
-            rapport_events::codec::decode_sealed(record.event_type, record.schema_version, record.payload)
-                .map_err(|source| Error::Decode { position: record.position, source })?;
-        let erased = self.projection.read().erased_keys.clone();
-        self.privacy.reveal(event, sealing.as_ref(), record.id, &erased)
+        let payload = (record.event_type, record.schema_version, record.payload);
+        self.privacy.reveal_payload(payload, record.id, record.position, &self.erased_keys())
+    }
+
+    /// The key records erasures named, as of the projection's checkpoint (a copy: revealing
+    /// reads the log and must not hold the projection).
+    pub(crate) fn erased_keys(&self) -> std::collections::HashSet<u64> {
+        self.projection.read().erased_keys.clone()
     }
 
     /// The pseudonym the log holds for a plain identity (needs the master key).
@@ -842,7 +844,7 @@ impl Store {
     /// A ticket of the projection (pseudonymous requester, empty subject) as a view shows it:
     /// the requester's value from the key store, the subject from the ticket's first event.
     pub(crate) fn reveal_ticket(&self, ticket: Ticket) -> Result<Ticket> {
-        let erased = self.projection.read().erased_keys.clone();
+        let erased = self.erased_keys();
         let requester = self.privacy.reveal_identity(ticket.requester(), &erased)?;
         let subject = match ticket.subject() {
             None => None,
@@ -905,7 +907,7 @@ impl Store {
     /// The events of a ticket's stream, revealed ([`Store::reveal`]), with their log envelope.
     pub fn ticket_history(&self, ticket_id: &TicketId) -> Result<Vec<(rapport_log::RecordedEvent, CxEvent)>> {
         let stream = crate::projection::ticket_stream(ticket_id);
-        let erased = self.projection.read().erased_keys.clone();
+        let erased = self.erased_keys();
         let mut history = Vec::new();
         for recorded in self.log.read_stream(&stream, 0) {
             let recorded = recorded?;
