@@ -108,6 +108,7 @@ fn synthetic(tickets: usize, seed: u64) -> Vec<Synthetic> {
                     agent: agent.clone(),
                     public,
                     body: None,
+                    actor: Default::default(),
                 }),
                 at,
             )
@@ -162,6 +163,8 @@ fn synthetic(tickets: usize, seed: u64) -> Vec<Synthetic> {
                     survey: Survey::Csat,
                     score: 1 + random.below(5) as u8,
                     ticket_id: Some(id.clone()),
+                    comment: None,
+                    reason: None,
                 }),
                 at: at + HOUR,
             });

@@ -69,7 +69,13 @@ fn row(name: &str, count: usize, seconds: f64, unit: &str) {
 }
 
 fn reply(n: usize) -> TicketCommand {
-    TicketCommand::SendMessage { channel: Channel::Email, agent: format!("agent-{}", n % 7), public: true, body: None }
+    TicketCommand::SendMessage {
+        channel: Channel::Email,
+        agent: format!("agent-{}", n % 7),
+        public: true,
+        body: None,
+        actor: Default::default(),
+    }
 }
 
 fn open(ticket: &str) -> Input {
@@ -273,6 +279,8 @@ fn as_of() {
                 survey: Survey::Csat,
                 score: 4,
                 ticket_id: None,
+                comment: None,
+                reason: None,
             }),
         };
         inputs.push((Input::Event(event), at));

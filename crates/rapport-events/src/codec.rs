@@ -59,6 +59,20 @@ pub fn encode(event: &CxEvent) -> Result<Encoded> {
         CxEvent::CustomerMergeConflict(e) => to_bytes(event_type, e)?,
         CxEvent::CustomersSplit(e) => to_bytes(event_type, e)?,
         CxEvent::CustomerErased(e) => to_bytes(event_type, e)?,
+        CxEvent::MessageMoved(e) => to_bytes(event_type, e)?,
+        CxEvent::TicketSplit(e) => to_bytes(event_type, e)?,
+        CxEvent::TicketUnmerged(e) => to_bytes(event_type, e)?,
+        CxEvent::SurveyOffered(e) => to_bytes(event_type, e)?,
+        CxEvent::QaReviewed(e) => to_bytes(event_type, e)?,
+        CxEvent::QaScorecardSet(e) => to_bytes(event_type, e)?,
+        CxEvent::OrderRefunded(e) => to_bytes(event_type, e)?,
+        CxEvent::OrderReturned(e) => to_bytes(event_type, e)?,
+        CxEvent::OrderCancelled(e) => to_bytes(event_type, e)?,
+        CxEvent::CustomerEvent(e) => to_bytes(event_type, e)?,
+        CxEvent::OrganizationUpdated(e) => to_bytes(event_type, e)?,
+        CxEvent::TicketFieldsSet(e) => to_bytes(event_type, e)?,
+        CxEvent::SlaPolicySet(e) => to_bytes(event_type, e)?,
+        CxEvent::ScheduleSet(e) => to_bytes(event_type, e)?,
     };
     // Every variant is in the table (test `the_table_has_every_variant_once`).
     let schema_version = current_version(event_type).ok_or_else(|| Error::UnknownEventType(event_type.to_owned()))?;
@@ -89,6 +103,61 @@ impl From<MessageReceivedV1> for MessageReceived {
             topic: None,
             subject: old.subject,
             body: old.body,
+        }
+    }
+}
+
+/// `message.sent` as written by schema version 1 (before `actor`). Frozen: never change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageSentV1 {
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// Where.
+    pub channel: Channel,
+    /// The agent.
+    pub agent: String,
+    /// Public reply or internal note.
+    pub public: bool,
+    /// Text.
+    pub body: Option<String>,
+}
+
+impl From<MessageSentV1> for MessageSent {
+    fn from(old: MessageSentV1) -> MessageSent {
+        MessageSent {
+            ticket_id: old.ticket_id,
+            channel: old.channel,
+            agent: old.agent,
+            public: old.public,
+            body: old.body,
+            actor: Actor::Agent,
+        }
+    }
+}
+
+/// `customer.rated` as written by schema version 1 (before `comment` and `reason`). Frozen:
+/// never change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerRatedV1 {
+    /// Who answered.
+    pub identity: Identity,
+    /// Which survey.
+    pub survey: Survey,
+    /// The score.
+    pub score: u8,
+    /// The ticket rated.
+    pub ticket_id: Option<TicketId>,
+}
+
+impl From<CustomerRatedV1> for CustomerRated {
+    fn from(old: CustomerRatedV1) -> CustomerRated {
+        CustomerRated {
+            identity: old.identity,
+            survey: old.survey,
+            score: old.score,
+            ticket_id: old.ticket_id,
+            comment: None,
+            reason: None,
         }
     }
 }
@@ -196,7 +265,14 @@ mod tests {
                 amount: Amount::parse("29.33").unwrap(),
                 currency: "USD".into(),
             }),
-            CxEvent::CustomerRated(CustomerRated { identity: kim(), survey: Survey::Nps, score: 9, ticket_id: None }),
+            CxEvent::CustomerRated(CustomerRated {
+                identity: kim(),
+                survey: Survey::Nps,
+                score: 9,
+                ticket_id: None,
+                comment: Some("quick and kind".into()),
+                reason: Some("fast_reply".into()),
+            }),
             CxEvent::MessageReceived(MessageReceived {
                 channel: Channel::Other("servicedesk".into()),
                 from: kim(),
@@ -211,6 +287,7 @@ mod tests {
                 agent: "lee".into(),
                 public: true,
                 body: Some("on its way".into()),
+                actor: Actor::Bot,
             }),
             CxEvent::TicketOpened(TicketOpened {
                 ticket_id: ticket("T-1"),
@@ -274,6 +351,85 @@ mod tests {
                 keys: vec![3, 4],
                 reason: "gdpr".into(),
             }),
+            CxEvent::MessageMoved(MessageMoved {
+                message_id: "m-7".into(),
+                from: Some(ticket("T-1")),
+                to: None,
+                to_new: Some(NewTicket { ticket_id: ticket("T-9"), subject: Some("second problem".into()) }),
+                replies: vec!["r-8".into()],
+            }),
+            CxEvent::TicketSplit(TicketSplit {
+                ticket_id: ticket("T-1"),
+                messages: vec!["m-7".into(), "r-8".into()],
+                new_ticket_id: ticket("T-10"),
+            }),
+            CxEvent::TicketUnmerged(TicketUnmerged { source: ticket("T-2"), target: ticket("T-1") }),
+            CxEvent::SurveyOffered(SurveyOffered {
+                identity: kim(),
+                survey: Survey::Csat,
+                ticket_id: Some(ticket("T-1")),
+            }),
+            CxEvent::QaReviewed(QaReviewed {
+                ticket_id: ticket("T-1"),
+                agent: "lee".into(),
+                reviewer: "park".into(),
+                scorecard: Some("default".into()),
+                categories: vec![QaCategoryScore {
+                    name: "courtesy".into(),
+                    score: 80,
+                    weight: Some(2),
+                    critical: None,
+                }],
+            }),
+            CxEvent::QaScorecardSet(QaScorecardSet {
+                name: "default".into(),
+                categories: vec![QaCategory { name: "accuracy".into(), weight: 3, critical: true, pass_mark: 60 }],
+                valid_from: "2026-01-01T00:00:00Z".parse().unwrap(),
+            }),
+            CxEvent::OrderRefunded(OrderRefunded {
+                identity: kim(),
+                order_id: "o-1".into(),
+                amount: Amount::parse("10").unwrap(),
+                currency: "USD".into(),
+            }),
+            CxEvent::OrderReturned(OrderReturned {
+                identity: kim(),
+                order_id: "o-1".into(),
+                amount: Amount::parse("5").unwrap(),
+                currency: "USD".into(),
+            }),
+            CxEvent::OrderCancelled(OrderCancelled { identity: kim(), order_id: "o-2".into() }),
+            CxEvent::CustomerEvent(CustomerEvent {
+                identity: kim(),
+                name: "checkout_started".into(),
+                properties: serde_json::from_value(serde_json::json!({"cart": 3, "coupon": "WINTER"})).unwrap(),
+            }),
+            CxEvent::OrganizationUpdated(OrganizationUpdated {
+                organization_id: "acme".into(),
+                name: Some("ACME Corp".into()),
+                domains: Some(vec!["acme.example".into()]),
+            }),
+            CxEvent::TicketFieldsSet(TicketFieldsSet {
+                ticket_id: ticket("T-1"),
+                fields: serde_json::from_value(serde_json::json!({"product": "router", "seats": 5})).unwrap(),
+            }),
+            CxEvent::SlaPolicySet(SlaPolicySet {
+                name: "vip".into(),
+                filter: SlaFilter { tag: Some("vip".into()), ..SlaFilter::default() },
+                targets: [(
+                    Priority::High,
+                    SlaTargets { first_reply_minutes_max: Some(60), business_hours: true, ..SlaTargets::default() },
+                )]
+                .into(),
+                valid_from: "2026-03-01T00:00:00Z".parse().unwrap(),
+            }),
+            CxEvent::ScheduleSet(ScheduleSet {
+                name: "default".into(),
+                timezone: "Asia/Seoul".into(),
+                intervals: [("mon".to_owned(), vec!["09:00-18:00".to_owned()])].into(),
+                holidays: vec!["2026-01-01".into()],
+                valid_from: "2026-01-01T00:00:00Z".parse().unwrap(),
+            }),
         ]
     }
 
@@ -310,15 +466,29 @@ mod tests {
             | CxEvent::CustomersMerged(_)
             | CxEvent::CustomerMergeConflict(_)
             | CxEvent::CustomersSplit(_)
-            | CxEvent::CustomerErased(_) => event.event_type(),
+            | CxEvent::CustomerErased(_)
+            | CxEvent::MessageMoved(_)
+            | CxEvent::TicketSplit(_)
+            | CxEvent::TicketUnmerged(_)
+            | CxEvent::SurveyOffered(_)
+            | CxEvent::QaReviewed(_)
+            | CxEvent::QaScorecardSet(_)
+            | CxEvent::OrderRefunded(_)
+            | CxEvent::OrderReturned(_)
+            | CxEvent::OrderCancelled(_)
+            | CxEvent::CustomerEvent(_)
+            | CxEvent::OrganizationUpdated(_)
+            | CxEvent::TicketFieldsSet(_)
+            | CxEvent::SlaPolicySet(_)
+            | CxEvent::ScheduleSet(_) => event.event_type(),
         }
     }
 
     #[test]
     fn the_table_has_every_variant_once() {
-        // `samples` has one event per variant (19, as the match above lists).
+        // `samples` has one event per variant (33, as the match above lists).
         let samples = samples();
-        assert_eq!(samples.len(), 19, "one sample per CxEvent variant");
+        assert_eq!(samples.len(), 33, "one sample per CxEvent variant");
         let names: std::collections::BTreeSet<&str> = samples.iter().map(variant_name).collect();
         assert_eq!(names.len(), samples.len(), "two variants share a persisted name: {names:?}");
         assert_eq!(crate::EVENT_TYPES.len(), samples.len(), "the table has an entry no variant uses, or misses one");
@@ -422,6 +592,43 @@ mod tests {
         );
     }
 
+    /// Golden payloads written by the first release (`message.sent` and `customer.rated` at
+    /// schema version 1), checked in as bytes: they must decode, upcast, for ever.
+    #[test]
+    fn golden_v1_payloads_of_the_first_release_upcast() {
+        let sent = include_bytes!("../tests/golden/message_sent_v1.bin");
+        let decoded = decode("message.sent", 1, sent).unwrap();
+        let expected = MessageSent {
+            ticket_id: ticket("T-1"),
+            channel: Channel::Email,
+            agent: "lee".into(),
+            public: true,
+            body: Some("on its way".into()),
+            actor: Actor::Agent,
+        };
+        assert_eq!(decoded, CxEvent::MessageSent(expected.clone()));
+        // The frozen struct writes exactly the golden bytes: it is the v1 layout.
+        let frozen = MessageSentV1 {
+            ticket_id: expected.ticket_id,
+            channel: expected.channel,
+            agent: expected.agent,
+            public: true,
+            body: expected.body,
+        };
+        assert_eq!(postcard::to_allocvec(&frozen).unwrap(), sent);
+        // Read as v2, the same bytes do not decode (the actor byte is missing).
+        assert!(decode("message.sent", 2, sent).is_err());
+
+        let rated = include_bytes!("../tests/golden/customer_rated_v1.bin");
+        let decoded = decode("customer.rated", 1, rated).unwrap();
+        let CxEvent::CustomerRated(rating) = decoded else { panic!("wrong type: {decoded:?}") };
+        assert_eq!((rating.survey, rating.score), (Survey::Csat, 4));
+        assert_eq!(rating.identity, kim());
+        assert_eq!(rating.ticket_id, Some(ticket("T-1")));
+        assert_eq!((rating.comment, rating.reason), (None, None));
+        assert!(decode("customer.rated", 2, rated).is_err());
+    }
+
     #[test]
     fn unknown_types_versions_and_garbage_are_errors() {
         assert!(matches!(decode("nope", 1, &[]), Err(Error::UnknownEventType(_))));
@@ -464,8 +671,14 @@ mod tests {
 
     #[test]
     fn validation_rejects_bad_values() {
-        let rated =
-            CxEvent::CustomerRated(CustomerRated { identity: kim(), survey: Survey::Csat, score: 6, ticket_id: None });
+        let rated = CxEvent::CustomerRated(CustomerRated {
+            identity: kim(),
+            survey: Survey::Csat,
+            score: 6,
+            ticket_id: None,
+            comment: None,
+            reason: None,
+        });
         assert!(matches!(rated.validate(), Err(Error::InvalidValue { field: "score", .. })));
         let json = serde_json::json!({"identity": {"kind": "email", "value": "a@b.c"}, "order_id": "1", "amount": 1.5, "currency": "usd"});
         assert!(CxEvent::from_json("customer.order_placed", json, &NormalizeOptions::default()).is_err());

@@ -11,8 +11,26 @@ use crate::channel::Channel;
 use crate::error::Error;
 use crate::identity::{Identity, NormalizeOptions};
 use crate::money::Amount;
+use crate::properties::Properties;
 use crate::registry::{event_type_info, names, EventTypeInfo};
 use crate::{NAME_BYTES_MAX, TEXT_BYTES_MAX};
+
+mod commerce;
+mod definitions;
+mod quality;
+mod routing;
+
+pub use commerce::{
+    CustomerEvent, OrderCancelled, OrderRefunded, OrderReturned, OrganizationUpdated, ORGANIZATION_DOMAINS_MAX,
+};
+pub use definitions::{
+    ScheduleSet, SlaFilter, SlaPolicySet, SlaTargets, DEFINITIONS_MAX, HOLIDAYS_MAX, INTERVALS_PER_DAY_MAX,
+};
+pub use quality::{
+    QaCategory, QaCategoryScore, QaReviewed, QaScorecardSet, SurveyOffered, QA_CATEGORIES_MAX, QA_PASS_MARK_DEFAULT,
+    QA_SCORE_MAX,
+};
+pub use routing::{MessageMoved, NewTicket, TicketSplit, TicketUnmerged, ROUTED_MESSAGES_MAX};
 
 /// A ticket id (`1-364285768`, `T-42`, ...): 1 to [`NAME_BYTES_MAX`] bytes, no surrounding space.
 ///
@@ -196,6 +214,31 @@ impl Survey {
 }
 
 name_enum!(
+    /// Who wrote a `message.sent`: a person, a bot or the system. Only `agent` messages count
+    /// as replies in the metrics.
+    Actor, "actor", "agent, bot, system", {
+    /// A human agent.
+    Agent = "agent",
+    /// A chatbot or AI agent.
+    Bot = "bot",
+    /// An automatic message (auto-responder, trigger, macro sent by the system).
+    System = "system",
+});
+
+impl Default for Actor {
+    fn default() -> Actor {
+        Actor::Agent
+    }
+}
+
+impl Actor {
+    /// Whether messages of this actor are human replies (first reply, next reply, replies).
+    pub const fn is_human(&self) -> bool {
+        matches!(self, Actor::Agent)
+    }
+}
+
+name_enum!(
     /// Severity flags of the voice-of-customer labels.
     TicketFlag, "flag", "urgent, repeat_inquiry", {
     /// Set by a command: abuse, consumer-agency complaint, press, ...
@@ -239,6 +282,12 @@ pub struct CustomerRated {
     /// The ticket rated, if any.
     #[serde(default)]
     pub ticket_id: Option<TicketId>,
+    /// The customer's comment (free text: personal). Schema 2.
+    #[serde(default)]
+    pub comment: Option<String>,
+    /// The reason chosen (a label such as `slow_reply`: not personal). Schema 2.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// `message.received`: a customer wrote or called. Schema 2 added `topic`.
@@ -262,20 +311,34 @@ pub struct MessageReceived {
     pub body: Option<String>,
 }
 
-/// `message.sent`: an agent's public reply or internal note.
+/// `message.sent`: a public reply or internal note by an agent, a bot or the system. Schema 2
+/// added `actor`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageSent {
     /// The ticket.
     pub ticket_id: TicketId,
     /// Where.
     pub channel: Channel,
-    /// The agent.
+    /// The agent (or the bot's name).
     pub agent: String,
     /// Public reply (`true`) or internal note.
     pub public: bool,
     /// Text.
     #[serde(default)]
     pub body: Option<String>,
+    /// Who wrote it (default `agent`).
+    #[serde(default)]
+    pub actor: Actor,
+}
+
+/// `ticket.fields_set`: custom ticket fields (Zendesk's custom fields, Chatwoot's custom
+/// attributes). Each value replaces the field's; JSON `null` clears it. Not personal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketFieldsSet {
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// Field names and values.
+    pub fields: Properties,
 }
 
 /// `ticket.opened`.
@@ -517,6 +580,34 @@ pub enum CxEvent {
     CustomersSplit(CustomersSplit),
     /// `customer.erased`
     CustomerErased(CustomerErased),
+    /// `ticket.message_moved`
+    MessageMoved(MessageMoved),
+    /// `ticket.split`
+    TicketSplit(TicketSplit),
+    /// `ticket.unmerged`
+    TicketUnmerged(TicketUnmerged),
+    /// `survey.offered`
+    SurveyOffered(SurveyOffered),
+    /// `qa.reviewed`
+    QaReviewed(QaReviewed),
+    /// `qa.scorecard_set`
+    QaScorecardSet(QaScorecardSet),
+    /// `customer.order_refunded`
+    OrderRefunded(OrderRefunded),
+    /// `customer.order_returned`
+    OrderReturned(OrderReturned),
+    /// `customer.order_cancelled`
+    OrderCancelled(OrderCancelled),
+    /// `customer.event`
+    CustomerEvent(CustomerEvent),
+    /// `organization.updated`
+    OrganizationUpdated(OrganizationUpdated),
+    /// `ticket.fields_set`
+    TicketFieldsSet(TicketFieldsSet),
+    /// `sla.policy_set`
+    SlaPolicySet(SlaPolicySet),
+    /// `schedule.set`
+    ScheduleSet(ScheduleSet),
 }
 
 fn check_len(field: &'static str, text: &str, limit: usize) -> Result<(), Error> {
@@ -535,6 +626,17 @@ fn check_name(field: &'static str, text: &str) -> Result<(), Error> {
 
 fn check_opt_name(field: &'static str, text: &Option<String>) -> Result<(), Error> {
     text.as_deref().map_or(Ok(()), |t| check_name(field, t))
+}
+
+fn check_currency(currency: &str) -> Result<(), Error> {
+    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(Error::InvalidValue {
+            field: "currency",
+            value: currency.to_owned(),
+            expected: "a 3-letter upper-case ISO 4217 code",
+        });
+    }
+    Ok(())
 }
 
 fn check_opt_text(field: &'static str, text: &Option<String>) -> Result<(), Error> {
@@ -564,6 +666,20 @@ impl CxEvent {
             CxEvent::CustomerMergeConflict(_) => names::CUSTOMER_MERGE_CONFLICT,
             CxEvent::CustomersSplit(_) => names::CUSTOMERS_SPLIT,
             CxEvent::CustomerErased(_) => names::CUSTOMER_ERASED,
+            CxEvent::MessageMoved(_) => names::MESSAGE_MOVED,
+            CxEvent::TicketSplit(_) => names::TICKET_SPLIT,
+            CxEvent::TicketUnmerged(_) => names::TICKET_UNMERGED,
+            CxEvent::SurveyOffered(_) => names::SURVEY_OFFERED,
+            CxEvent::QaReviewed(_) => names::QA_REVIEWED,
+            CxEvent::QaScorecardSet(_) => names::QA_SCORECARD_SET,
+            CxEvent::OrderRefunded(_) => names::ORDER_REFUNDED,
+            CxEvent::OrderReturned(_) => names::ORDER_RETURNED,
+            CxEvent::OrderCancelled(_) => names::ORDER_CANCELLED,
+            CxEvent::CustomerEvent(_) => names::CUSTOMER_EVENT,
+            CxEvent::OrganizationUpdated(_) => names::ORGANIZATION_UPDATED,
+            CxEvent::TicketFieldsSet(_) => names::TICKET_FIELDS_SET,
+            CxEvent::SlaPolicySet(_) => names::SLA_POLICY_SET,
+            CxEvent::ScheduleSet(_) => names::SCHEDULE_SET,
         }
     }
 
@@ -575,7 +691,21 @@ impl CxEvent {
             | CxEvent::CustomersMerged(_)
             | CxEvent::CustomerMergeConflict(_)
             | CxEvent::CustomersSplit(_)
-            | CxEvent::CustomerErased(_) => None,
+            | CxEvent::CustomerErased(_)
+            | CxEvent::OrderRefunded(_)
+            | CxEvent::OrderReturned(_)
+            | CxEvent::OrderCancelled(_)
+            | CxEvent::CustomerEvent(_)
+            | CxEvent::OrganizationUpdated(_)
+            | CxEvent::QaScorecardSet(_)
+            | CxEvent::SlaPolicySet(_)
+            | CxEvent::ScheduleSet(_) => None,
+            CxEvent::MessageMoved(e) => e.from.as_ref(),
+            CxEvent::TicketSplit(e) => Some(&e.ticket_id),
+            CxEvent::TicketUnmerged(e) => Some(&e.target),
+            CxEvent::SurveyOffered(e) => e.ticket_id.as_ref(),
+            CxEvent::QaReviewed(e) => Some(&e.ticket_id),
+            CxEvent::TicketFieldsSet(e) => Some(&e.ticket_id),
             CxEvent::CustomerRated(e) => e.ticket_id.as_ref(),
             CxEvent::MessageReceived(e) => e.ticket_id.as_ref(),
             CxEvent::MessageSent(e) => Some(&e.ticket_id),
@@ -600,6 +730,11 @@ impl CxEvent {
             CxEvent::CustomerRated(e) => vec![&e.identity],
             CxEvent::MessageReceived(e) => vec![&e.from],
             CxEvent::TicketOpened(e) => vec![&e.requester],
+            CxEvent::SurveyOffered(e) => vec![&e.identity],
+            CxEvent::OrderRefunded(e) => vec![&e.identity],
+            CxEvent::OrderReturned(e) => vec![&e.identity],
+            CxEvent::OrderCancelled(e) => vec![&e.identity],
+            CxEvent::CustomerEvent(e) => vec![&e.identity],
             _ => Vec::new(),
         }
     }
@@ -642,14 +777,7 @@ impl CxEvent {
             CxEvent::OrderPlaced(e) => {
                 check_name("order_id", &e.order_id)?;
                 e.amount.validate()?;
-                if e.currency.len() != 3 || !e.currency.bytes().all(|b| b.is_ascii_uppercase()) {
-                    return Err(Error::InvalidValue {
-                        field: "currency",
-                        value: e.currency.clone(),
-                        expected: "a 3-letter upper-case ISO 4217 code",
-                    });
-                }
-                Ok(())
+                check_currency(&e.currency)
             }
             CxEvent::CustomerRated(e) => {
                 if !e.survey.score_range().contains(&e.score) {
@@ -659,6 +787,8 @@ impl CxEvent {
                         expected: "csat 1-5, nps 0-10, ces 1-7",
                     });
                 }
+                check_opt_text("comment", &e.comment)?;
+                check_opt_name("reason", &e.reason)?;
                 e.ticket_id.as_ref().map_or(Ok(()), TicketId::validate)
             }
             CxEvent::MessageReceived(e) => {
@@ -746,6 +876,23 @@ impl CxEvent {
                 }
                 check_name("reason", &e.reason)
             }
+            CxEvent::MessageMoved(e) => e.validate(),
+            CxEvent::TicketSplit(e) => e.validate(),
+            CxEvent::TicketUnmerged(e) => e.validate(),
+            CxEvent::SurveyOffered(e) => e.validate(),
+            CxEvent::QaReviewed(e) => e.validate(),
+            CxEvent::QaScorecardSet(e) => e.validate(),
+            CxEvent::OrderRefunded(e) => commerce::validate_money(&e.order_id, &e.amount, &e.currency),
+            CxEvent::OrderReturned(e) => commerce::validate_money(&e.order_id, &e.amount, &e.currency),
+            CxEvent::OrderCancelled(e) => check_name("order_id", &e.order_id),
+            CxEvent::CustomerEvent(e) => e.validate(),
+            CxEvent::OrganizationUpdated(e) => e.validate(),
+            CxEvent::TicketFieldsSet(e) => {
+                e.ticket_id.validate()?;
+                e.fields.validate("fields")
+            }
+            CxEvent::SlaPolicySet(e) => e.validate(),
+            CxEvent::ScheduleSet(e) => e.validate(),
         }
     }
 
@@ -771,6 +918,20 @@ impl CxEvent {
             CxEvent::CustomerMergeConflict(e) => serde_json::to_value(e),
             CxEvent::CustomersSplit(e) => serde_json::to_value(e),
             CxEvent::CustomerErased(e) => serde_json::to_value(e),
+            CxEvent::MessageMoved(e) => serde_json::to_value(e),
+            CxEvent::TicketSplit(e) => serde_json::to_value(e),
+            CxEvent::TicketUnmerged(e) => serde_json::to_value(e),
+            CxEvent::SurveyOffered(e) => serde_json::to_value(e),
+            CxEvent::QaReviewed(e) => serde_json::to_value(e),
+            CxEvent::QaScorecardSet(e) => serde_json::to_value(e),
+            CxEvent::OrderRefunded(e) => serde_json::to_value(e),
+            CxEvent::OrderReturned(e) => serde_json::to_value(e),
+            CxEvent::OrderCancelled(e) => serde_json::to_value(e),
+            CxEvent::CustomerEvent(e) => serde_json::to_value(e),
+            CxEvent::OrganizationUpdated(e) => serde_json::to_value(e),
+            CxEvent::TicketFieldsSet(e) => serde_json::to_value(e),
+            CxEvent::SlaPolicySet(e) => serde_json::to_value(e),
+            CxEvent::ScheduleSet(e) => serde_json::to_value(e),
         };
         // Serializing these plain structs to a JSON value cannot fail (no maps with non-string keys).
         value.unwrap_or(serde_json::Value::Null)

@@ -29,21 +29,27 @@ mod event;
 mod identity;
 mod money;
 pub mod privacy;
+mod properties;
 mod registry;
 
 pub use crate::channel::Channel;
 pub use crate::error::{Error, Result};
 pub use crate::event::{
-    CustomerErased, CustomerId, CustomerIdentified, CustomerMergeConflict, CustomerRated, CustomersMerged,
-    CustomersSplit, CxEvent, MessageReceived, MessageSent, OrderPlaced, Priority, Status, Survey, TicketAssigned,
-    TicketChannelSwitched, TicketFlag, TicketFlagged, TicketId, TicketLabeled, TicketMerged, TicketOpened,
-    TicketPriorityChanged, TicketStatusChanged, TicketTagged, TicketType, TicketUpdated,
+    Actor, CustomerErased, CustomerEvent, CustomerId, CustomerIdentified, CustomerMergeConflict, CustomerRated,
+    CustomersMerged, CustomersSplit, CxEvent, MessageMoved, MessageReceived, MessageSent, NewTicket, OrderCancelled,
+    OrderPlaced, OrderRefunded, OrderReturned, OrganizationUpdated, Priority, QaCategory, QaCategoryScore, QaReviewed,
+    QaScorecardSet, ScheduleSet, SlaFilter, SlaPolicySet, SlaTargets, Status, Survey, SurveyOffered, TicketAssigned,
+    TicketChannelSwitched, TicketFieldsSet, TicketFlag, TicketFlagged, TicketId, TicketLabeled, TicketMerged,
+    TicketOpened, TicketPriorityChanged, TicketSplit, TicketStatusChanged, TicketTagged, TicketType, TicketUnmerged,
+    TicketUpdated, DEFINITIONS_MAX, HOLIDAYS_MAX, INTERVALS_PER_DAY_MAX, ORGANIZATION_DOMAINS_MAX, QA_CATEGORIES_MAX,
+    QA_PASS_MARK_DEFAULT, QA_SCORE_MAX, ROUTED_MESSAGES_MAX,
 };
 pub use crate::identity::{
     check_no_control_chars, ConfusableReason, Identity, IdentityKind, NormalizeOptions, PhoneProblem, PSEUDONYM_BYTES,
 };
 pub use crate::money::{Amount, Total, AMOUNT_TEN_THOUSANDTHS_MAX};
 pub use crate::privacy::{FieldClass, PersonalField, PersonalMut, Seal, Sealing};
+pub use crate::properties::{Properties, PROPERTIES_BYTES_MAX, PROPERTIES_MAX};
 pub use crate::registry::{event_type_info, input_type_names, names, EventTypeInfo, Origin, EVENT_TYPES};
 
 /// Longest identity value after normalization, in bytes.

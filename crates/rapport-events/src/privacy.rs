@@ -130,7 +130,25 @@ impl CxEvent {
                 }
             }
             CxEvent::OrderPlaced(e) => visit(PersonalMut::Identity { field: "identity", identity: &mut e.identity }),
-            CxEvent::CustomerRated(e) => visit(PersonalMut::Identity { field: "identity", identity: &mut e.identity }),
+            CxEvent::CustomerRated(e) => {
+                visit(PersonalMut::Identity { field: "identity", identity: &mut e.identity });
+                text(visit, "comment", Comment, &mut e.comment);
+            }
+            CxEvent::SurveyOffered(e) => visit(PersonalMut::Identity { field: "identity", identity: &mut e.identity }),
+            CxEvent::OrderRefunded(e) => visit(PersonalMut::Identity { field: "identity", identity: &mut e.identity }),
+            CxEvent::OrderReturned(e) => visit(PersonalMut::Identity { field: "identity", identity: &mut e.identity }),
+            CxEvent::OrderCancelled(e) => visit(PersonalMut::Identity { field: "identity", identity: &mut e.identity }),
+            CxEvent::CustomerEvent(e) => {
+                visit(PersonalMut::Identity { field: "identity", identity: &mut e.identity });
+                for (key, value) in e.properties.iter_mut() {
+                    visit(PersonalMut::Text { field: "properties", key: Some(key), class: Trait, value });
+                }
+            }
+            CxEvent::MessageMoved(e) => {
+                if let Some(new) = &mut e.to_new {
+                    text(visit, "to_new", Message, &mut new.subject);
+                }
+            }
             CxEvent::MessageReceived(e) => {
                 visit(PersonalMut::Identity { field: "from", identity: &mut e.from });
                 text(visit, "subject", Message, &mut e.subject);
@@ -159,7 +177,15 @@ impl CxEvent {
             | CxEvent::TicketChannelSwitched(_)
             | CxEvent::TicketLabeled(_)
             | CxEvent::TicketUpdated(_)
-            | CxEvent::CustomerErased(_) => {}
+            | CxEvent::CustomerErased(_)
+            | CxEvent::TicketSplit(_)
+            | CxEvent::TicketUnmerged(_)
+            | CxEvent::QaReviewed(_)
+            | CxEvent::QaScorecardSet(_)
+            | CxEvent::OrganizationUpdated(_)
+            | CxEvent::TicketFieldsSet(_)
+            | CxEvent::SlaPolicySet(_)
+            | CxEvent::ScheduleSet(_) => {}
         }
     }
 }

@@ -6,7 +6,7 @@
 
 use serde::Deserialize;
 
-use crate::codec::MessageReceivedV1;
+use crate::codec::{CustomerRatedV1, MessageReceivedV1, MessageSentV1};
 use crate::error::{Error, Result};
 use crate::event::*;
 use crate::privacy::{FieldClass, PersonalField};
@@ -51,6 +51,34 @@ pub mod names {
     pub const CUSTOMERS_SPLIT: &str = "customer.split";
     /// `customer.erased`
     pub const CUSTOMER_ERASED: &str = "customer.erased";
+    /// `ticket.message_moved`
+    pub const MESSAGE_MOVED: &str = "ticket.message_moved";
+    /// `ticket.split`
+    pub const TICKET_SPLIT: &str = "ticket.split";
+    /// `ticket.unmerged`
+    pub const TICKET_UNMERGED: &str = "ticket.unmerged";
+    /// `survey.offered`
+    pub const SURVEY_OFFERED: &str = "survey.offered";
+    /// `qa.reviewed`
+    pub const QA_REVIEWED: &str = "qa.reviewed";
+    /// `qa.scorecard_set`
+    pub const QA_SCORECARD_SET: &str = "qa.scorecard_set";
+    /// `customer.order_refunded`
+    pub const ORDER_REFUNDED: &str = "customer.order_refunded";
+    /// `customer.order_returned`
+    pub const ORDER_RETURNED: &str = "customer.order_returned";
+    /// `customer.order_cancelled`
+    pub const ORDER_CANCELLED: &str = "customer.order_cancelled";
+    /// `customer.event`
+    pub const CUSTOMER_EVENT: &str = "customer.event";
+    /// `organization.updated`
+    pub const ORGANIZATION_UPDATED: &str = "organization.updated";
+    /// `ticket.fields_set`
+    pub const TICKET_FIELDS_SET: &str = "ticket.fields_set";
+    /// `sla.policy_set`
+    pub const SLA_POLICY_SET: &str = "sla.policy_set";
+    /// `schedule.set`
+    pub const SCHEDULE_SET: &str = "schedule.set";
 }
 
 /// Whether events of a type come from outside or are recorded by the store itself.
@@ -190,13 +218,17 @@ pub static EVENT_TYPES: &[EventTypeInfo] = &[
         personal: ["identities": Identity, "traits": Trait]),
     entry!(names::ORDER_PLACED, 1, Input, OrderPlaced(OrderPlaced), ids: ["identity"], lists: [],
         personal: ["identity": Identity]),
-    entry!(names::CUSTOMER_RATED, 1, Input, CustomerRated(CustomerRated), ids: ["identity"], lists: [],
-        personal: ["identity": Identity]),
+    // v1 had no `comment` and `reason`.
+    entry!(names::CUSTOMER_RATED, 2, Input, CustomerRated(CustomerRated), ids: ["identity"], lists: [],
+        personal: ["identity": Identity, "comment": Comment],
+        upcast: { 1 => CustomerRatedV1 }),
     // v1 had no `topic`.
     entry!(names::MESSAGE_RECEIVED, 2, Input, MessageReceived(MessageReceived), ids: ["from"], lists: [],
         personal: ["from": Identity, "subject": Message, "body": Message],
         upcast: { 1 => MessageReceivedV1 }),
-    entry!(names::MESSAGE_SENT, 1, Input, MessageSent(MessageSent), ids: [], lists: [], personal: ["body": Message]),
+    // v1 had no `actor`.
+    entry!(names::MESSAGE_SENT, 2, Input, MessageSent(MessageSent), ids: [], lists: [], personal: ["body": Message],
+        upcast: { 1 => MessageSentV1 }),
     entry!(names::TICKET_OPENED, 1, Input, TicketOpened(TicketOpened), ids: ["requester"], lists: [],
         personal: ["requester": Identity, "subject": Message]),
     entry!(names::TICKET_STATUS_CHANGED, 1, Input, TicketStatusChanged(TicketStatusChanged), ids: [], lists: [],
@@ -219,6 +251,27 @@ pub static EVENT_TYPES: &[EventTypeInfo] = &[
     entry!(names::CUSTOMERS_SPLIT, 1, Input, CustomersSplit(CustomersSplit), ids: [], lists: ["identities"],
         personal: ["identities": Identity]),
     entry!(names::CUSTOMER_ERASED, 1, Derived, CustomerErased(CustomerErased), ids: [], lists: [], personal: []),
+    entry!(names::MESSAGE_MOVED, 1, Input, MessageMoved(MessageMoved), ids: [], lists: [],
+        personal: ["to_new": Message]),
+    entry!(names::TICKET_SPLIT, 1, Input, TicketSplit(TicketSplit), ids: [], lists: [], personal: []),
+    entry!(names::TICKET_UNMERGED, 1, Input, TicketUnmerged(TicketUnmerged), ids: [], lists: [], personal: []),
+    entry!(names::SURVEY_OFFERED, 1, Input, SurveyOffered(SurveyOffered), ids: ["identity"], lists: [],
+        personal: ["identity": Identity]),
+    entry!(names::QA_REVIEWED, 1, Input, QaReviewed(QaReviewed), ids: [], lists: [], personal: []),
+    entry!(names::QA_SCORECARD_SET, 1, Input, QaScorecardSet(QaScorecardSet), ids: [], lists: [], personal: []),
+    entry!(names::ORDER_REFUNDED, 1, Input, OrderRefunded(OrderRefunded), ids: ["identity"], lists: [],
+        personal: ["identity": Identity]),
+    entry!(names::ORDER_RETURNED, 1, Input, OrderReturned(OrderReturned), ids: ["identity"], lists: [],
+        personal: ["identity": Identity]),
+    entry!(names::ORDER_CANCELLED, 1, Input, OrderCancelled(OrderCancelled), ids: ["identity"], lists: [],
+        personal: ["identity": Identity]),
+    entry!(names::CUSTOMER_EVENT, 1, Input, CustomerEvent(CustomerEvent), ids: ["identity"], lists: [],
+        personal: ["identity": Identity, "properties": Trait]),
+    entry!(names::ORGANIZATION_UPDATED, 1, Input, OrganizationUpdated(OrganizationUpdated), ids: [], lists: [],
+        personal: []),
+    entry!(names::TICKET_FIELDS_SET, 1, Input, TicketFieldsSet(TicketFieldsSet), ids: [], lists: [], personal: []),
+    entry!(names::SLA_POLICY_SET, 1, Input, SlaPolicySet(SlaPolicySet), ids: [], lists: [], personal: []),
+    entry!(names::SCHEDULE_SET, 1, Input, ScheduleSet(ScheduleSet), ids: [], lists: [], personal: []),
 ];
 
 /// The table entry of a persisted type name, `None` for names this build does not know.
@@ -260,6 +313,6 @@ mod tests {
                 names::CUSTOMER_ERASED
             ]
         );
-        assert_eq!(input_type_names().count(), 15);
+        assert_eq!(input_type_names().count(), 29);
     }
 }

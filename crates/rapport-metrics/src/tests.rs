@@ -86,6 +86,7 @@ fn agent_as(ticket: &str, agent: &str, public: bool) -> CxEvent {
         agent: agent.into(),
         public,
         body: None,
+        actor: Default::default(),
     })
 }
 
@@ -102,7 +103,14 @@ fn assign(ticket: &str, group: Option<&str>, assignee: Option<&str>) -> CxEvent 
 }
 
 fn rated(ticket: Option<&str>, survey: Survey, score: u8) -> CxEvent {
-    CxEvent::CustomerRated(CustomerRated { identity: kim(), survey, score, ticket_id: ticket.map(id) })
+    CxEvent::CustomerRated(CustomerRated {
+        identity: kim(),
+        survey,
+        score,
+        ticket_id: ticket.map(id),
+        comment: None,
+        reason: None,
+    })
 }
 
 /// Folds `(minute, stream, event)`; the stream `-` is a non-ticket stream (ratings).

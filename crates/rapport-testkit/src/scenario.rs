@@ -118,6 +118,7 @@ pub fn omnichannel(ids: &Ids, seed: u64, people: usize, start: i64) -> Vec<(Inpu
                 agent: agent.clone(),
                 public: true,
                 body: Some("We are on it.".into()),
+                actor: Default::default(),
             })),
         ));
         timed.push((
@@ -161,6 +162,8 @@ pub fn omnichannel(ids: &Ids, seed: u64, people: usize, start: i64) -> Vec<(Inpu
                     survey,
                     score,
                     ticket_id: Some(ticket.clone()),
+                    comment: None,
+                    reason: None,
                 })),
             ));
         }

@@ -1,7 +1,7 @@
 //! Commands: what a caller asks of one ticket. Imperative names; the events they produce are
 //! past tense.
 
-use rapport_events::{names, Channel, Identity, Priority, Status, TicketFlag, TicketId, TicketType};
+use rapport_events::{names, Actor, Channel, Identity, Priority, Status, TicketFlag, TicketId, TicketType};
 
 /// Everything needed to open a ticket.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +81,8 @@ pub enum TicketCommand {
         public: bool,
         /// Text.
         body: Option<String>,
+        /// Who wrote it: an agent, a bot or the system.
+        actor: Actor,
     },
     /// Change the status.
     ChangeStatus {

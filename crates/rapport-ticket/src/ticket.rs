@@ -255,13 +255,16 @@ impl Ticket {
                 }
                 events
             }
-            TicketCommand::SendMessage { channel, agent, public, body } => vec![CxEvent::MessageSent(MessageSent {
-                ticket_id: id,
-                channel: channel.clone(),
-                agent: agent.clone(),
-                public: *public,
-                body: body.clone(),
-            })],
+            TicketCommand::SendMessage { channel, agent, public, body, actor } => {
+                vec![CxEvent::MessageSent(MessageSent {
+                    ticket_id: id,
+                    channel: channel.clone(),
+                    agent: agent.clone(),
+                    public: *public,
+                    body: body.clone(),
+                    actor: *actor,
+                })]
+            }
             TicketCommand::ChangeStatus { status } => {
                 self.check_transition(*status)?;
                 if *status == self.status {
@@ -457,6 +460,22 @@ impl Ticket {
             | CxEvent::CustomersSplit(_)
             | CxEvent::CustomerErased(_)
             | CxEvent::TicketOpened(_) => {}
+            // The domain issue's types: routing corrections are planned by the store (which
+            // re-derives the tickets involved); the others do not change the ticket view.
+            CxEvent::MessageMoved(_)
+            | CxEvent::TicketSplit(_)
+            | CxEvent::TicketUnmerged(_)
+            | CxEvent::SurveyOffered(_)
+            | CxEvent::QaReviewed(_)
+            | CxEvent::QaScorecardSet(_)
+            | CxEvent::OrderRefunded(_)
+            | CxEvent::OrderReturned(_)
+            | CxEvent::OrderCancelled(_)
+            | CxEvent::CustomerEvent(_)
+            | CxEvent::OrganizationUpdated(_)
+            | CxEvent::TicketFieldsSet(_)
+            | CxEvent::SlaPolicySet(_)
+            | CxEvent::ScheduleSet(_) => {}
         }
         ticket.updated_at = ticket.updated_at.max(at);
         ticket.events += 1;

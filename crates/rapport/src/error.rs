@@ -51,6 +51,9 @@ pub enum Error {
     /// An event that the store derives itself was submitted from outside.
     #[error("{0} is derived by the store and cannot be submitted")]
     DerivedEvent(&'static str),
+    /// The event type is known but this build does not record it yet.
+    #[error("{0} is not supported by this build yet")]
+    Unsupported(&'static str),
     /// Optimistic concurrency kept conflicting.
     #[error("{stream} kept changing under concurrent writers; gave up after {attempts} attempts")]
     TooManyConflicts {

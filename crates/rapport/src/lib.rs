@@ -50,7 +50,10 @@ pub use crate::ids::{IdKey, Ids};
 pub use crate::log_view::LogView;
 pub use crate::planner::{as_submitted, ADDRESSED_METADATA_KEY, INPUT_METADATA_KEY};
 pub use crate::privacy::{Redactions, Retention, ENCRYPTED, ERASED, EXPIRED};
-pub use crate::projection::{ticket_stream, CUSTOMER_STREAM_PREFIX, IDENTITY_STREAM_PREFIX, TICKET_STREAM_PREFIX};
+pub use crate::projection::{
+    ticket_stream, CUSTOMER_STREAM_PREFIX, DEFINITIONS_STREAM, IDENTITY_STREAM_PREFIX, ORGANIZATION_STREAM_PREFIX,
+    TICKET_STREAM_PREFIX,
+};
 pub use crate::store::{Input, Meta, Store, StoreOptions, Submitted};
 
 /// The customer-360 projection (re-exported).

@@ -7,7 +7,8 @@ use std::collections::{HashMap, HashSet};
 
 use rapport_customer::{Overlay, ResolverView};
 use rapport_events::{
-    CustomerMergeConflict, CustomersMerged, CxEvent, Identity, MessageReceived, MessageSent, Status, TicketAssigned,
+    CustomerEvent, CustomerMergeConflict, CustomersMerged, CxEvent, Identity, MessageReceived, MessageSent,
+    OrderCancelled, OrderRefunded, OrderReturned, QaReviewed, Status, SurveyOffered, TicketAssigned, TicketFieldsSet,
     TicketFlag, TicketFlagged, TicketId, TicketLabeled, TicketMerged, TicketOpened, TicketPriorityChanged,
     TicketStatusChanged, TicketTagged, TicketUpdated,
 };
@@ -17,7 +18,10 @@ use rapport_ticket::{OpenTicket, Ticket, TicketCommand, TicketError};
 use crate::error::{Error, Result};
 use crate::ids::Ids;
 use crate::privacy::{Privacy, Reveals};
-use crate::projection::{ticket_stream, Projection, CUSTOMER_STREAM_PREFIX, IDENTITY_STREAM_PREFIX};
+use crate::projection::{
+    ticket_stream, Projection, CUSTOMER_STREAM_PREFIX, DEFINITIONS_STREAM, IDENTITY_STREAM_PREFIX,
+    ORGANIZATION_STREAM_PREFIX,
+};
 use crate::store::{Input, StoreOptions, Submitted};
 
 /// Metadata key recording the ticket id a fact was addressed to when the store routed it
@@ -541,8 +545,8 @@ fn command_event(ticket_id: &TicketId, command: &TicketCommand) -> CxEvent {
                 body,
             })
         }
-        TicketCommand::SendMessage { channel, agent, public, body } => {
-            CxEvent::MessageSent(MessageSent { ticket_id, channel, agent, public, body })
+        TicketCommand::SendMessage { channel, agent, public, body, actor } => {
+            CxEvent::MessageSent(MessageSent { ticket_id, channel, agent, public, body, actor })
         }
         TicketCommand::ChangeStatus { status } => {
             CxEvent::TicketStatusChanged(TicketStatusChanged { ticket_id, status })
@@ -826,6 +830,7 @@ impl Scratch<'_, '_> {
                     agent: e.agent.clone(),
                     public: e.public,
                     body: e.body.clone(),
+                    actor: e.actor,
                 },
                 None,
             ),
@@ -874,6 +879,45 @@ impl Scratch<'_, '_> {
             CxEvent::CustomersSplit(e) => {
                 self.push(format!("{CUSTOMER_STREAM_PREFIX}{}", e.customer), event.clone(), true, None);
                 Ok(())
+            }
+            // Facts about a customer: on the stream of the identity they name.
+            CxEvent::SurveyOffered(SurveyOffered { identity, ticket_id, .. }) => {
+                if let Some(ticket_id) = ticket_id {
+                    if self.ticket(ticket_id).is_none() {
+                        return Err(Error::UnknownTicket(ticket_id.clone()));
+                    }
+                }
+                self.push(identity_stream(self.planner.ids, identity), event.clone(), true, None);
+                Ok(())
+            }
+            CxEvent::OrderRefunded(OrderRefunded { identity, .. })
+            | CxEvent::OrderReturned(OrderReturned { identity, .. })
+            | CxEvent::OrderCancelled(OrderCancelled { identity, .. })
+            | CxEvent::CustomerEvent(CustomerEvent { identity, .. }) => {
+                self.push(identity_stream(self.planner.ids, identity), event.clone(), true, None);
+                Ok(())
+            }
+            // Facts about a ticket that are not ticket commands: on the ticket's stream.
+            CxEvent::QaReviewed(QaReviewed { ticket_id, .. })
+            | CxEvent::TicketFieldsSet(TicketFieldsSet { ticket_id, .. }) => {
+                if self.ticket(ticket_id).is_none() {
+                    return Err(Error::UnknownTicket(ticket_id.clone()));
+                }
+                self.push(ticket_stream(ticket_id), event.clone(), true, None);
+                Ok(())
+            }
+            CxEvent::OrganizationUpdated(e) => {
+                self.push(format!("{ORGANIZATION_STREAM_PREFIX}{}", e.organization_id), event.clone(), true, None);
+                Ok(())
+            }
+            CxEvent::QaScorecardSet(_) | CxEvent::SlaPolicySet(_) | CxEvent::ScheduleSet(_) => {
+                self.push(DEFINITIONS_STREAM.to_owned(), event.clone(), true, None);
+                Ok(())
+            }
+            // Routing corrections re-derive the tickets involved (planned by the routing
+            // module); until then they are refused rather than recorded without effect.
+            CxEvent::MessageMoved(_) | CxEvent::TicketSplit(_) | CxEvent::TicketUnmerged(_) => {
+                Err(Error::Unsupported(event.event_type()))
             }
         }
     }

@@ -19,6 +19,10 @@ pub const TICKET_STREAM_PREFIX: &str = "ticket-";
 pub const IDENTITY_STREAM_PREFIX: &str = "identity-";
 /// Prefix of customer streams (merges, merge conflicts, splits): `customer-C12`.
 pub const CUSTOMER_STREAM_PREFIX: &str = "customer-";
+/// Prefix of organization streams: `organization-acme`.
+pub const ORGANIZATION_STREAM_PREFIX: &str = "organization-";
+/// The stream of definitions in force from a date: SLA policies, schedules, QA scorecards.
+pub const DEFINITIONS_STREAM: &str = "definitions";
 
 /// The stream of a ticket.
 pub fn ticket_stream(ticket_id: &TicketId) -> String {

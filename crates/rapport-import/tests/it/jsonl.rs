@@ -379,6 +379,7 @@ fn routed_messages_and_follow_ups_survive_the_round_trip() {
         agent: "Minji".into(),
         public: true,
         body: None,
+        actor: Default::default(),
     }));
     assert_eq!(original.submit(reply, meta(4, "reply")).unwrap().ticket_id, Some(follow_up.clone()));
     let solve =

@@ -429,6 +429,7 @@ fn events(case: &Case) -> Vec<Entry> {
                     agent: AGENTS[agent].to_owned(),
                     public,
                     body: None,
+                    actor: Default::default(),
                 }),
             ),
             Op::Status { ticket, status } => push(
@@ -471,6 +472,8 @@ fn events(case: &Case) -> Vec<Entry> {
                     survey: SURVEYS[survey],
                     score,
                     ticket_id: ticket.map(ticket_id),
+                    comment: None,
+                    reason: None,
                 }),
             ),
             Op::Tag { ticket, add, remove } => push(

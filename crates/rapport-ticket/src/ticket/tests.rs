@@ -3,7 +3,7 @@
 //! decided event folds, the event count equals the history length).
 
 use proptest::prelude::*;
-use rapport_events::{Channel, CxEvent, Identity, NormalizeOptions, Priority, Status, TicketFlag, TicketId};
+use rapport_events::{Actor, Channel, CxEvent, Identity, NormalizeOptions, Priority, Status, TicketFlag, TicketId};
 
 use rapport_types::Timestamp;
 
@@ -64,7 +64,13 @@ fn open_twice_is_an_error() {
 
 #[test]
 fn commands_on_an_unknown_ticket_are_errors() {
-    let reply = TicketCommand::SendMessage { channel: Channel::Email, agent: "lee".into(), public: true, body: None };
+    let reply = TicketCommand::SendMessage {
+        channel: Channel::Email,
+        agent: "lee".into(),
+        public: true,
+        body: None,
+        actor: Actor::Agent,
+    };
     assert_eq!(run(&[reply]).unwrap_err(), TicketError::UnknownTicket(id("T-1")));
     assert_eq!(run(&[status(Status::Open)]).unwrap_err(), TicketError::UnknownTicket(id("T-1")));
 }
@@ -201,8 +207,13 @@ fn a_channel_switch_is_recorded() {
 
 #[test]
 fn replies_and_notes_are_counted() {
-    let reply =
-        |public| TicketCommand::SendMessage { channel: Channel::Email, agent: "lee".into(), public, body: None };
+    let reply = |public| TicketCommand::SendMessage {
+        channel: Channel::Email,
+        agent: "lee".into(),
+        public,
+        body: None,
+        actor: Actor::Agent,
+    };
     let (state, _) = run(&[open_cmd("T-1"), reply(true), reply(false), reply(true)]).unwrap();
     let ticket = state.unwrap();
     assert_eq!((ticket.public_replies(), ticket.internal_notes()), (2, 1));
@@ -295,7 +306,13 @@ fn invalid_events_are_refused() {
     assert!(matches!(err, TicketError::InvalidEvent(_)), "{err:?}");
     let err = run(&[
         open_cmd("T-1"),
-        TicketCommand::SendMessage { channel: Channel::Email, agent: " ".into(), public: true, body: None },
+        TicketCommand::SendMessage {
+            channel: Channel::Email,
+            agent: " ".into(),
+            public: true,
+            body: None,
+            actor: Actor::Agent,
+        },
     ])
     .unwrap_err();
     assert!(matches!(err, TicketError::InvalidEvent(_)), "{err:?}");
@@ -325,7 +342,8 @@ fn any_command() -> impl Strategy<Value = TicketCommand> {
             channel,
             agent: "lee".into(),
             public,
-            body: None
+            body: None,
+            actor: Actor::Agent,
         }),
         prop::option::of(prop_oneof![Just("L1".to_owned()), Just("L2".to_owned())])
             .prop_map(|group| TicketCommand::Assign { group, assignee: None }),

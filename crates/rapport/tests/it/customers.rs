@@ -54,7 +54,14 @@ fn order(who: &str, id: &str, amount: &str) -> Input {
 }
 
 fn rated(who: &str, survey: Survey, score: u8) -> Input {
-    Input::Event(CxEvent::CustomerRated(CustomerRated { identity: identity(who), survey, score, ticket_id: None }))
+    Input::Event(CxEvent::CustomerRated(CustomerRated {
+        identity: identity(who),
+        survey,
+        score,
+        ticket_id: None,
+        comment: None,
+        reason: None,
+    }))
 }
 
 fn open_store(dir: &std::path::Path) -> Store {

@@ -78,6 +78,8 @@ fn rating(who: &str, ticket: Option<&str>) -> Input {
         survey: Survey::Csat,
         score: 5,
         ticket_id: ticket.map(id),
+        comment: None,
+        reason: None,
     }))
 }
 

@@ -44,6 +44,7 @@ fn reply(ticket: &str) -> Input {
         agent: "lee".into(),
         public: true,
         body: None,
+        actor: Default::default(),
     }))
 }
 

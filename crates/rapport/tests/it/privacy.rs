@@ -163,6 +163,7 @@ fn erasure_covers_merged_customers_keeps_tickets_and_metrics_and_a_new_message_s
         agent: "minji".into(),
         public: true,
         body: Some("sorry for the wait".into()),
+        actor: Default::default(),
     };
     store.submit(Input::Event(CxEvent::MessageSent(reply)), at(JAN_2024 + 2 * DAY + 5)).unwrap();
     let history = store.ticket_history(&view.tickets()[0]).unwrap();

@@ -183,7 +183,13 @@ fn refused_commands_write_nothing() {
     let end = store.log().end_position();
     let reply = Input::Command {
         ticket_id: id("nope"),
-        command: TicketCommand::SendMessage { channel: Channel::Email, agent: "lee".into(), public: true, body: None },
+        command: TicketCommand::SendMessage {
+            channel: Channel::Email,
+            agent: "lee".into(),
+            public: true,
+            body: None,
+            actor: Default::default(),
+        },
     };
     let err = store.submit(reply, at(2)).unwrap_err();
     assert!(matches!(err, Error::Ticket(TicketError::UnknownTicket(_))), "{err}");
@@ -288,6 +294,7 @@ fn concurrent_commands_on_one_ticket_retry_and_all_land() {
                         agent: format!("agent-{thread}"),
                         public: true,
                         body: Some(format!("{n}")),
+                        actor: Default::default(),
                     };
                     store.execute(&id("T-1"), command, at(1)).unwrap();
                 }
