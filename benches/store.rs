@@ -249,7 +249,7 @@ fn as_of() {
     let store = store(dir.path(), Durability::None);
     let options = NormalizeOptions::default();
     let email = Identity::parse("email", "heavy@example.com", &options).expect("identity");
-    let kakao = Identity::parse("kakao", "heavy_user", &options).expect("identity");
+    let kakao = Identity::parse("kakaotalk", "heavy_user", &options).expect("identity");
     let start = 1_767_225_600_000_000i64;
     let hour = 3_600_000_000i64;
     let mut inputs = Vec::new();

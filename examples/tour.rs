@@ -378,7 +378,7 @@ fn run() -> Result<(), Failure> {
 
     // ---------------------------------------------------------------- one customer, 360°
     println!();
-    let key = CustomerKey::parse("kakao:kakao_user3", &NormalizeOptions::default())?;
+    let key = CustomerKey::parse("kakaotalk:kakao_user3", &NormalizeOptions::default())?;
     let view = store.customer(&key, None)?.ok_or("scenario person 3 is missing")?;
     println!("== One customer, every channel: the agent's view of kakao:kakao_user3");
     let identities: Vec<String> = view.identities.iter().map(|i| i.to_string()).collect();

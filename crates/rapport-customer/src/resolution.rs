@@ -45,6 +45,8 @@ impl ResolutionOptions {
     pub fn is_unique(&self, kind: &IdentityKind) -> bool {
         (kind.is_external() && self.unique_kinds.contains("external:*"))
             || self.unique_kinds.contains(kind.name().as_ref())
+            // The first release's names of renamed kinds (`kakao`, `twitter`) still count.
+            || (kind.hash_name() != kind.name() && self.unique_kinds.contains(kind.hash_name().as_ref()))
     }
 
     /// Whether the identity must never link people.

@@ -21,8 +21,22 @@ pub enum Channel {
     Sms,
     /// Social networks (Twitter/X, Facebook, Instagram, ...).
     Social,
-    /// KakaoTalk messenger.
+    /// KakaoTalk messenger (`kakaotalk`; `kakao` is accepted as an alias).
     KakaoTalk,
+    /// WhatsApp.
+    WhatsApp,
+    /// LINE.
+    Line,
+    /// Telegram.
+    Telegram,
+    /// Instagram direct messages.
+    Instagram,
+    /// Facebook Messenger.
+    Messenger,
+    /// A website's messaging widget (Chatwoot's web widget, Intercom Messenger).
+    WebWidget,
+    /// X (formerly Twitter) direct messages and mentions (`twitter` is accepted as an alias).
+    X,
     /// Web form.
     Web,
     /// Self-service portal or help center.
@@ -42,6 +56,13 @@ impl Channel {
             Channel::Sms => Cow::Borrowed("sms"),
             Channel::Social => Cow::Borrowed("social"),
             Channel::KakaoTalk => Cow::Borrowed("kakaotalk"),
+            Channel::WhatsApp => Cow::Borrowed("whatsapp"),
+            Channel::Line => Cow::Borrowed("line"),
+            Channel::Telegram => Cow::Borrowed("telegram"),
+            Channel::Instagram => Cow::Borrowed("instagram"),
+            Channel::Messenger => Cow::Borrowed("messenger"),
+            Channel::WebWidget => Cow::Borrowed("web_widget"),
+            Channel::X => Cow::Borrowed("x"),
             Channel::Web => Cow::Borrowed("web"),
             Channel::SelfService => Cow::Borrowed("self_service"),
             Channel::Other(name) => Cow::Owned(format!("other:{name}")),
@@ -59,7 +80,14 @@ impl FromStr for Channel {
             "chat" => Channel::Chat,
             "sms" => Channel::Sms,
             "social" => Channel::Social,
-            "kakaotalk" => Channel::KakaoTalk,
+            "kakaotalk" | "kakao" => Channel::KakaoTalk,
+            "whatsapp" => Channel::WhatsApp,
+            "line" => Channel::Line,
+            "telegram" => Channel::Telegram,
+            "instagram" => Channel::Instagram,
+            "messenger" => Channel::Messenger,
+            "web_widget" => Channel::WebWidget,
+            "x" | "twitter" => Channel::X,
             "web" => Channel::Web,
             "self_service" => Channel::SelfService,
             other => match other.strip_prefix("other:") {
@@ -95,12 +123,31 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for name in ["phone", "email", "chat", "sms", "social", "kakaotalk", "web", "self_service", "other:servicedesk"]
-        {
+        for name in [
+            "phone",
+            "email",
+            "chat",
+            "sms",
+            "social",
+            "kakaotalk",
+            "whatsapp",
+            "line",
+            "telegram",
+            "instagram",
+            "messenger",
+            "web_widget",
+            "x",
+            "web",
+            "self_service",
+            "other:servicedesk",
+        ] {
             let channel: Channel = name.parse().unwrap();
             assert_eq!(channel.to_string(), name);
         }
         assert_eq!("KakaoTalk".parse::<Channel>().unwrap(), Channel::KakaoTalk);
+        // The identity kind's first-release name and X's former name are aliases.
+        assert_eq!("kakao".parse::<Channel>().unwrap(), Channel::KakaoTalk);
+        assert_eq!("twitter".parse::<Channel>().unwrap(), Channel::X);
     }
 
     #[test]

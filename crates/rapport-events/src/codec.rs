@@ -550,7 +550,7 @@ mod tests {
 
     #[test]
     fn pseudonyms_are_read_from_the_log_but_never_from_json() {
-        let pseudonym = Identity::pseudonym(crate::IdentityKind::Kakao, [0xab; 16], false);
+        let pseudonym = Identity::pseudonym(crate::IdentityKind::KakaoTalk, [0xab; 16], false);
         assert!(pseudonym.is_pseudonym());
         assert_eq!(pseudonym.pseudonym_bytes(), Some([0xab; 16]));
         let bytes = postcard::to_allocvec(&pseudonym).unwrap();

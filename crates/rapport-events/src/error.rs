@@ -8,7 +8,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// The identity kind is not one Rapport knows.
-    #[error("unknown identity kind {0:?} (expected email, phone, kakao, twitter, facebook, instagram, line, chat or external:<system>)")]
+    #[error("unknown identity kind {0:?} (expected email, phone, kakaotalk, whatsapp, line, telegram, instagram, messenger, facebook, x, web_widget, chat or external:<system>)")]
     UnknownIdentityKind(String),
     /// The identity value is empty after normalization.
     #[error("empty {kind} identity")]
@@ -27,7 +27,7 @@ pub enum Error {
         reason: String,
     },
     /// The channel name is not one Rapport knows.
-    #[error("unknown channel {0:?} (expected phone, email, chat, sms, social, kakaotalk, web, self_service or other:<name>)")]
+    #[error("unknown channel {0:?} (expected phone, email, chat, sms, social, kakaotalk, whatsapp, line, telegram, instagram, messenger, web_widget, x, web, self_service or other:<name>)")]
     UnknownChannel(String),
     /// An enumerated field has a value outside its set.
     #[error("invalid {field} {value:?} (expected one of {expected})")]

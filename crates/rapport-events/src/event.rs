@@ -215,21 +215,17 @@ impl Survey {
 
 name_enum!(
     /// Who wrote a `message.sent`: a person, a bot or the system. Only `agent` messages count
-    /// as replies in the metrics.
+    /// as replies in the metrics. The default is `agent` (what `message.sent` v1 meant).
+    #[derive(Default)]
     Actor, "actor", "agent, bot, system", {
     /// A human agent.
+    #[default]
     Agent = "agent",
     /// A chatbot or AI agent.
     Bot = "bot",
     /// An automatic message (auto-responder, trigger, macro sent by the system).
     System = "system",
 });
-
-impl Default for Actor {
-    fn default() -> Actor {
-        Actor::Agent
-    }
-}
 
 impl Actor {
     /// Whether messages of this actor are human replies (first reply, next reply, replies).

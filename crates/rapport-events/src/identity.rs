@@ -81,18 +81,26 @@ pub enum IdentityKind {
     Email,
     /// Phone number (E.164 digits).
     Phone,
-    /// KakaoTalk user id.
-    Kakao,
-    /// Twitter/X handle.
-    Twitter,
-    /// Facebook id.
+    /// KakaoTalk user id (`kakaotalk`; the first release called it `kakao`, still accepted).
+    KakaoTalk,
+    /// X handle (`x`; `twitter` is accepted as an alias).
+    X,
+    /// Facebook id (a profile or page-scoped user id).
     Facebook,
     /// Instagram handle.
     Instagram,
     /// LINE user id.
     Line,
-    /// Web chat visitor id.
+    /// Web chat visitor id (a live-chat tool's own visitor id).
     Chat,
+    /// WhatsApp id: the international phone number (`wa_id`), kept as `+` and digits.
+    WhatsApp,
+    /// Telegram user id or username.
+    Telegram,
+    /// Facebook Messenger page-scoped id (PSID).
+    Messenger,
+    /// Contact id of a website's messaging widget (Chatwoot's web widget, Intercom Messenger).
+    WebWidget,
     /// An id in another system (`external:<system>`), e.g. a shop's customer number.
     External(String),
 }
@@ -104,7 +112,7 @@ impl IdentityKind {
         match text {
             "email" => return Ok(IdentityKind::Email),
             "phone" => return Ok(IdentityKind::Phone),
-            "kakao" => return Ok(IdentityKind::Kakao),
+            "kakaotalk" => return Ok(IdentityKind::KakaoTalk),
             "chat" => return Ok(IdentityKind::Chat),
             _ => {}
         }
@@ -112,12 +120,18 @@ impl IdentityKind {
         Ok(match lower.as_str() {
             "email" => IdentityKind::Email,
             "phone" => IdentityKind::Phone,
-            "kakao" => IdentityKind::Kakao,
-            "twitter" => IdentityKind::Twitter,
+            // `kakao` and `twitter`: the first release's names, accepted for ever (stored
+            // events hold them and upcast by this parse).
+            "kakaotalk" | "kakao" => IdentityKind::KakaoTalk,
+            "x" | "twitter" => IdentityKind::X,
             "facebook" => IdentityKind::Facebook,
             "instagram" => IdentityKind::Instagram,
             "line" => IdentityKind::Line,
             "chat" => IdentityKind::Chat,
+            "whatsapp" => IdentityKind::WhatsApp,
+            "telegram" => IdentityKind::Telegram,
+            "messenger" => IdentityKind::Messenger,
+            "web_widget" => IdentityKind::WebWidget,
             other => match other.strip_prefix("external:") {
                 Some(system)
                     if !system.is_empty()
@@ -137,14 +151,34 @@ impl IdentityKind {
         match self {
             IdentityKind::Email => Cow::Borrowed("email"),
             IdentityKind::Phone => Cow::Borrowed("phone"),
-            IdentityKind::Kakao => Cow::Borrowed("kakao"),
-            IdentityKind::Twitter => Cow::Borrowed("twitter"),
+            IdentityKind::KakaoTalk => Cow::Borrowed("kakaotalk"),
+            IdentityKind::X => Cow::Borrowed("x"),
             IdentityKind::Facebook => Cow::Borrowed("facebook"),
             IdentityKind::Instagram => Cow::Borrowed("instagram"),
             IdentityKind::Line => Cow::Borrowed("line"),
             IdentityKind::Chat => Cow::Borrowed("chat"),
+            IdentityKind::WhatsApp => Cow::Borrowed("whatsapp"),
+            IdentityKind::Telegram => Cow::Borrowed("telegram"),
+            IdentityKind::Messenger => Cow::Borrowed("messenger"),
+            IdentityKind::WebWidget => Cow::Borrowed("web_widget"),
             IdentityKind::External(system) => Cow::Owned(format!("external:{system}")),
         }
+    }
+
+    /// The name the store's keyed identity hash (pseudonyms, key-store records) is computed
+    /// over: the persisted name, except the two kinds the first release named differently
+    /// (`kakao`, `twitter`), whose hashes must stay what the log and key store already hold.
+    pub fn hash_name(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            IdentityKind::KakaoTalk => std::borrow::Cow::Borrowed("kakao"),
+            IdentityKind::X => std::borrow::Cow::Borrowed("twitter"),
+            other => other.name(),
+        }
+    }
+
+    /// Whether `name` names this kind (its name or an alias of it; case-insensitive).
+    pub fn is_named(&self, name: &str) -> bool {
+        IdentityKind::parse(name).is_ok_and(|kind| &kind == self)
     }
 
     /// Whether the kind is an external system id.
@@ -234,7 +268,15 @@ impl Identity {
             }
             IdentityKind::Phone => normalize_phone(trimmed, options)
                 .map_err(|reason| Error::InvalidPhone { value: value.to_owned(), reason })?,
-            IdentityKind::Twitter | IdentityKind::Instagram => {
+            IdentityKind::WhatsApp => {
+                let digits: String =
+                    trimmed.trim_start_matches('+').chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')')).collect();
+                if !(7..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(invalid("expected an international number of 7 to 15 digits (the wa_id)"));
+                }
+                format!("+{digits}")
+            }
+            IdentityKind::X | IdentityKind::Instagram | IdentityKind::Telegram => {
                 let handle = trimmed.trim_start_matches('@');
                 if handle.is_empty() {
                     return Err(Error::EmptyIdentity { kind: kind.name().into_owned() });
@@ -247,10 +289,12 @@ impl Identity {
             }
             // Ids of other systems are compared exactly as written: their system defines
             // equality. Only control characters are refused (above).
-            IdentityKind::Kakao
+            IdentityKind::KakaoTalk
             | IdentityKind::Facebook
             | IdentityKind::Line
             | IdentityKind::Chat
+            | IdentityKind::Messenger
+            | IdentityKind::WebWidget
             | IdentityKind::External(_) => trimmed.to_owned(),
         };
         if normalized.len() > IDENTITY_VALUE_BYTES_MAX {
@@ -488,13 +532,18 @@ impl Identity {
                     && !value.ends_with('@')
                     && !value.chars().any(|c| c.is_uppercase() || c.is_whitespace())
             }
-            IdentityKind::Twitter | IdentityKind::Instagram => {
+            IdentityKind::X | IdentityKind::Instagram | IdentityKind::Telegram => {
                 !value.starts_with('@') && !value.chars().any(|c| c.is_uppercase() || c.is_whitespace())
             }
-            IdentityKind::Kakao
+            IdentityKind::WhatsApp => value
+                .strip_prefix('+')
+                .is_some_and(|d| (7..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit())),
+            IdentityKind::KakaoTalk
             | IdentityKind::Facebook
             | IdentityKind::Line
             | IdentityKind::Chat
+            | IdentityKind::Messenger
+            | IdentityKind::WebWidget
             | IdentityKind::External(_) => true,
         }
     }

@@ -52,7 +52,7 @@ pub fn omnichannel(ids: &Ids, seed: u64, people: usize, start: i64) -> Vec<(Inpu
     let agents = ["Minji", "Joon", "Sara", "Tom"];
     for person in 0..people {
         let (Some(kakao), Some(email), Some(phone)) = (
-            identity("kakao", &format!("kakao_user{person}")),
+            identity("kakaotalk", &format!("kakao_user{person}")),
             identity("email", &format!("Person{person}@Example.com")),
             identity("phone", &format!("+82 10 {:04} {:04}", 2000 + person % 3000, (person * 7919) % 10_000)),
         ) else {

@@ -45,7 +45,7 @@ fn every_generated_person_has_valid_identities() {
     for (input, _) in &inputs {
         if let rapport::Input::Event(event) = input {
             for identity in event.identities() {
-                if identity.to_string().starts_with("kakao:") {
+                if identity.to_string().starts_with("kakaotalk:") {
                     kakao.insert(identity.to_string());
                 }
             }

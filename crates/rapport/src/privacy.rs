@@ -138,7 +138,7 @@ impl Privacy {
         }
         let hash = self
             .vault
-            .identity_hash(identity.kind().name().as_ref(), identity.value())
+            .identity_hash(identity.kind().hash_name().as_ref(), identity.value())
             .ok_or(Error::Locked { what: "hashing an identity" })?;
         let mut bytes = [0u8; PSEUDONYM_BYTES];
         bytes.copy_from_slice(&hash);

@@ -160,7 +160,7 @@ fn export_customer_writes_the_documented_access_report() {
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(report["customer"], "C1");
     assert!(report["erased_at"].is_null());
-    assert_eq!(report["identities"], serde_json::json!(["email:kim.erase@example.com", "kakao:kim_secret"]));
+    assert_eq!(report["identities"], serde_json::json!(["email:kim.erase@example.com", "kakaotalk:kim_secret"]));
     assert_eq!(report["traits"], serde_json::json!({"tier": "kim-trait-value"}));
     let tickets = report["tickets"].as_array().unwrap();
     assert_eq!(tickets.len(), 1, "{report}");

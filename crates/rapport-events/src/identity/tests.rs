@@ -116,7 +116,14 @@ fn empty_and_unknown_are_errors() {
 #[test]
 fn pair_form_round_trips() {
     let options = NormalizeOptions::default();
-    for text in ["email:kim@example.com", "phone:+14155550100", "external:cdnow:00012", "kakao:kim_1"] {
+    for text in [
+        "email:kim@example.com",
+        "phone:+14155550100",
+        "external:cdnow:00012",
+        "kakaotalk:kim_1",
+        "whatsapp:+821012345678",
+        "x:kim",
+    ] {
         assert_eq!(Identity::parse_pair(text, &options).unwrap().to_string(), text);
     }
     assert!(Identity::parse_pair("nokind", &options).is_err());
@@ -319,4 +326,43 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn messenger_kinds_have_one_name_each_and_the_old_names_are_aliases() {
+    for (name, kind) in [
+        ("kakaotalk", IdentityKind::KakaoTalk),
+        ("whatsapp", IdentityKind::WhatsApp),
+        ("line", IdentityKind::Line),
+        ("telegram", IdentityKind::Telegram),
+        ("instagram", IdentityKind::Instagram),
+        ("messenger", IdentityKind::Messenger),
+        ("web_widget", IdentityKind::WebWidget),
+        ("x", IdentityKind::X),
+    ] {
+        assert_eq!(IdentityKind::parse(name).unwrap(), kind);
+        assert_eq!(kind.name(), name);
+    }
+    // The first release's names read as the new kinds (stored events upcast by this parse)...
+    assert_eq!(parse("kakao", "kim_1").unwrap(), parse("kakaotalk", "kim_1").unwrap());
+    assert_eq!(parse("twitter", "@Kim").unwrap(), parse("x", "kim").unwrap());
+    assert_eq!(parse("kakao", "kim_1").unwrap().to_string(), "kakaotalk:kim_1");
+    // ...and the keyed hash keeps the old name, so pseudonyms already in a log still match.
+    assert_eq!(IdentityKind::KakaoTalk.hash_name(), "kakao");
+    assert_eq!(IdentityKind::X.hash_name(), "twitter");
+    assert_eq!(IdentityKind::WhatsApp.hash_name(), "whatsapp");
+    let stored: Identity = postcard::from_bytes(&postcard::to_allocvec(&("kakao", "kim_1")).unwrap()).unwrap();
+    assert_eq!(stored.kind(), &IdentityKind::KakaoTalk);
+}
+
+#[test]
+fn whatsapp_ids_are_international_numbers_and_handles_fold_like_x() {
+    assert_eq!(parse("whatsapp", "+82 10-1234-5678").unwrap().value(), "+821012345678");
+    assert_eq!(parse("whatsapp", "821012345678").unwrap().value(), "+821012345678");
+    for bad in ["12345", "+82 10 abc", "1234567890123456"] {
+        assert!(matches!(parse("whatsapp", bad), Err(Error::InvalidIdentity { .. })), "{bad:?} was accepted");
+    }
+    assert_eq!(parse("telegram", "@Kim_Lee").unwrap().value(), "kim_lee");
+    assert_eq!(parse("messenger", " 6123456789 ").unwrap().value(), "6123456789");
+    assert_eq!(parse("web_widget", "c0ffee").unwrap().value(), "c0ffee");
 }

@@ -32,7 +32,31 @@ const ALL_TYPES: &str = r#"{"type":"customer.identified","at":"2024-05-01T09:00:
 {"type":"ticket.opened","at":"2024-05-01T09:13:00Z","id":"all-14","ticket_id":"T-2","requester":"email:kim@x.io","channel":"phone"}
 {"type":"ticket.merged","at":"2024-05-01T09:14:00Z","id":"all-15","source":"T-2","target":"T-1"}
 {"type":"customer.split","at":"2024-05-01T09:15:00Z","id":"all-16","customer":1,"identities":["kakao:kim_1"]}
+{"type":"survey.offered","at":"2024-05-01T09:16:00Z","id":"all-17","identity":"email:kim@x.io","survey":"nps","ticket_id":"T-1"}
+{"type":"customer.rated","at":"2024-05-01T09:17:00Z","id":"all-18","identity":"email:kim@x.io","survey":"nps","score":9,"ticket_id":"T-1","comment":"quick","reason":"fast_reply"}
+{"type":"qa.scorecard_set","at":"2024-05-01T09:18:00Z","id":"all-19","name":"support","categories":[{"name":"courtesy","weight":1,"critical":false,"pass_mark":50},{"name":"accuracy","weight":2,"critical":true,"pass_mark":60}],"valid_from":"2024-05-01T00:00:00Z"}
+{"type":"qa.reviewed","at":"2024-05-01T09:19:00Z","id":"all-20","ticket_id":"T-1","agent":"Minji","reviewer":"Seo","scorecard":"support","categories":[{"name":"courtesy","score":90,"weight":1,"critical":false},{"name":"accuracy","score":55}]}
+{"type":"customer.order_refunded","at":"2024-05-01T09:20:00Z","id":"all-21","identity":"email:kim@x.io","order_id":"O-1","amount":"10.00","currency":"USD"}
+{"type":"customer.order_returned","at":"2024-05-01T09:21:00Z","id":"all-22","identity":"email:kim@x.io","order_id":"O-1","amount":5,"currency":"USD"}
+{"type":"customer.order_placed","at":"2024-05-01T09:22:00Z","id":"all-23","identity":"email:kim@x.io","order_id":"O-2","amount":15000,"currency":"KRW"}
+{"type":"customer.order_cancelled","at":"2024-05-01T09:23:00Z","id":"all-24","identity":"email:kim@x.io","order_id":"O-2"}
+{"type":"customer.event","at":"2024-05-01T09:24:00Z","id":"all-25","identity":"email:kim@x.io","name":"checkout_started","properties":{"cart":3,"coupon":"WINTER","gift":false}}
+{"type":"organization.updated","at":"2024-05-01T09:25:00Z","id":"all-26","organization_id":"x-io","name":"X IO Ltd","domains":["x.io"]}
+{"type":"ticket.fields_set","at":"2024-05-01T09:26:00Z","id":"all-27","ticket_id":"T-1","fields":{"product":"router","seats":5}}
+{"type":"sla.policy_set","at":"2024-05-01T09:27:00Z","id":"all-28","name":"standard","filter":{"group":"support"},"targets":{"normal":{"first_reply_minutes_max":60,"resolution_minutes_max":1440,"business_hours":false}},"valid_from":"2024-05-01T00:00:00Z"}
+{"type":"schedule.set","at":"2024-05-01T09:28:00Z","id":"all-29","name":"default","timezone":"Asia/Seoul","intervals":{"mon":["09:00-18:00"],"tue":["09:00-18:00"]},"holidays":["2024-05-05"],"valid_from":"2024-05-01T00:00:00Z"}
+{"type":"ticket.opened","at":"2024-05-01T09:30:00Z","id":"all-30","ticket_id":"T-3","requester":"email:kim@x.io","channel":"whatsapp"}
+{"type":"message.received","at":"2024-05-01T09:31:00Z","id":"all-31","channel":"whatsapp","from":"whatsapp:+82 10-1234-5678","ticket_id":"T-3","body":"my invoice is wrong"}
+{"type":"message.received","at":"2024-05-01T09:32:00Z","id":"all-32","channel":"whatsapp","from":"whatsapp:+82 10-1234-5678","ticket_id":"T-3","body":"and the router is late"}
+{"type":"ticket.message_moved","at":"2024-05-01T09:33:00Z","id":"all-33","message_id":"all-31","from":"T-3","to_new":{"ticket_id":"T-4","subject":"Invoice"}}
+{"type":"ticket.opened","at":"2024-05-01T09:34:00Z","id":"all-34","ticket_id":"T-5","requester":"email:kim@x.io","channel":"line"}
+{"type":"ticket.merged","at":"2024-05-01T09:35:00Z","id":"all-35","source":"T-5","target":"T-3"}
+{"type":"ticket.unmerged","at":"2024-05-01T09:36:00Z","id":"all-36","source":"T-5","target":"T-3"}
+{"type":"ticket.split","at":"2024-05-01T09:37:00Z","id":"all-37","ticket_id":"T-3","messages":["all-32"],"new_ticket_id":"T-6"}
 "#;
+
+/// Lines of [`ALL_TYPES`].
+const ALL_TYPES_LINES: u64 = 37;
 
 /// A store without syncs, created under one fixed id key: the ids that docs/events.md shows for
 /// its examples are the ids such a store derives.
@@ -97,7 +121,15 @@ fn every_type_round_trips() {
     let dir = tempfile::tempdir().unwrap();
     let store = bulk_store(dir.path());
     let report = import(&store, ALL_TYPES, false).unwrap();
-    assert_eq!(report, JsonlImportReport { lines: 16, imported: 16, already_recorded: 0, refused: Vec::new() });
+    assert_eq!(
+        report,
+        JsonlImportReport {
+            lines: ALL_TYPES_LINES,
+            imported: ALL_TYPES_LINES,
+            already_recorded: 0,
+            refused: Vec::new()
+        }
+    );
     let exported = export(&store);
     let input = events_by_id(store.ids(), ALL_TYPES);
     let output = events_by_id(store.ids(), &exported);
@@ -105,7 +137,7 @@ fn every_type_round_trips() {
     let types: BTreeSet<&str> = output.values().map(|(event_type, _, _)| event_type.as_str()).collect();
     assert_eq!(types, rapport::events::input_type_names().collect(), "the file covers every importable type");
     assert!(
-        store.log().end_position().0 > 16,
+        store.log().end_position().0 > ALL_TYPES_LINES,
         "the store derived events (channel switch, merge on the target) that the export leaves out"
     );
     // The store did what the lines say.
@@ -120,7 +152,7 @@ fn every_type_round_trips() {
     let dir2 = tempfile::tempdir().unwrap();
     let copy = bulk_store(dir2.path());
     let report = import(&copy, &exported, false).unwrap();
-    assert_eq!((report.imported, report.refused.len()), (16, 0));
+    assert_eq!((report.imported, report.refused.len()), (ALL_TYPES_LINES, 0));
     assert_same_store(&store, &copy);
 }
 
@@ -157,7 +189,15 @@ fn reimport_appends_nothing() {
     import(&store, ALL_TYPES, false).unwrap();
     let end = store.log().end_position();
     let again = import(&store, ALL_TYPES, false).unwrap();
-    assert_eq!(again, JsonlImportReport { lines: 16, imported: 0, already_recorded: 16, refused: Vec::new() });
+    assert_eq!(
+        again,
+        JsonlImportReport {
+            lines: ALL_TYPES_LINES,
+            imported: 0,
+            already_recorded: ALL_TYPES_LINES,
+            refused: Vec::new()
+        }
+    );
     assert_eq!(store.log().end_position(), end);
     // Lines without ids: the id comes from the content and its occurrence, so the same file
     // again appends nothing while two identical lines in it are two events.
