@@ -1,5 +1,6 @@
 //! Integration tests of the `rapport` facade, one binary; one module per area.
 
+mod channels;
 mod customers;
 mod hardening;
 mod metrics;
