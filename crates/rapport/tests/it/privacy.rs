@@ -316,3 +316,48 @@ fn setup(store: &Store) -> rapport::events::CustomerId {
     store.submit(message("email:lee@example.com", "lee's own words"), at(JAN_2024 + 2 * DAY)).unwrap();
     store.customer_id(&key("email:kim@example.com")).unwrap().unwrap()
 }
+
+/// The domain issue's personal fields — a rating's comment, a custom event's property values —
+/// are sealed from the first event that has them, revealed by the timeline and erased with the
+/// customer; the labels beside them (a rating reason, an event name, property keys) stay
+/// readable.
+#[test]
+fn rating_comments_and_custom_event_properties_are_sealed_and_erased() {
+    use rapport::events::{CustomerEvent, CustomerRated, Survey};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let sent = store.submit(message("email:kim@example.com", "the parcel is late"), at(JAN_2024)).unwrap();
+    let rating = CustomerRated {
+        identity: identity("email:kim@example.com"),
+        survey: Survey::Csat,
+        score: 2,
+        ticket_id: sent.ticket_id.clone(),
+        comment: Some("the courier was rude to me".into()),
+        reason: Some("courier_conduct".into()),
+    };
+    store.submit(Input::Event(CxEvent::CustomerRated(rating)), at(JAN_2024 + DAY)).unwrap();
+    let tracked = CustomerEvent {
+        identity: identity("email:kim@example.com"),
+        name: "address_changed".into(),
+        properties: serde_json::from_value(serde_json::json!({"street": "12 Secret Lane", "floor": 3})).unwrap(),
+    };
+    store.submit(Input::Event(CxEvent::CustomerEvent(tracked)), at(JAN_2024 + 2 * DAY)).unwrap();
+    let bytes = dir_bytes(dir.path());
+    for secret in ["the courier was rude", "12 Secret Lane"] {
+        assert!(!contains(&bytes, secret.as_bytes()), "{secret} is in the store's files");
+    }
+    for label in ["courier_conduct", "address_changed", "street"] {
+        assert!(contains(&bytes, label.as_bytes()), "{label} is a label and stays readable");
+    }
+    let comment = |store: &Store, key: &CustomerKey| {
+        store.timeline(key, 0, usize::MAX).unwrap().into_iter().find_map(|(_, event)| match event {
+            CxEvent::CustomerRated(rating) => rating.comment,
+            _ => None,
+        })
+    };
+    let kim = key("email:kim@example.com");
+    assert_eq!(comment(&store, &kim).as_deref(), Some("the courier was rude to me"));
+    let customer = store.customer_id(&kim).unwrap().unwrap();
+    store.erase(customer, "gdpr-art17").unwrap();
+    assert_eq!(comment(&store, &CustomerKey::Id(customer)).as_deref(), Some(ERASED));
+}
