@@ -36,14 +36,22 @@
 
 pub mod clv;
 mod error;
+mod fcr;
 mod projection;
+mod qa;
 pub mod report;
 mod schedule;
 mod sla;
+mod surveys;
 mod ticket;
 
 pub use crate::error::MetricsError;
+pub use crate::fcr::FCR_WINDOW_DAYS_DEFAULT;
 pub use crate::projection::{MetricsOptions, MetricsProjection, RatingRecord, TicketRecord};
+pub use crate::qa::{
+    default_scorecard, score_review, CategoryOutcome, CategoryPass, QaReport, QaReviewRecord, QaScores, ReviewScore,
+    Scorecards, DEFAULT_SCORECARD, DEFAULT_SCORECARD_CATEGORIES,
+};
 pub use crate::schedule::{
     OpenInterval, Schedule, Schedules, ADD_BUSINESS_HORIZON_DAYS, HOLIDAYS_MAX, INTERVALS_PER_DAY_MAX, MINUTE_MICROS,
     SCHEDULES_MAX,
@@ -52,6 +60,7 @@ pub use crate::sla::{
     evaluate as evaluate_sla, policies_from_json, SlaFilter, SlaPolicy, SlaStatus, SlaTargets, TicketSla,
     SLA_POLICIES_MAX,
 };
+pub use crate::surveys::{OfferRecord, SurveyCounts, SurveyReport, SURVEY_ANSWER_DAYS, SURVEY_OPEN_OFFERS_MAX};
 pub use crate::ticket::{Minutes, TicketMetrics, TicketMetricsState};
 
 #[cfg(test)]

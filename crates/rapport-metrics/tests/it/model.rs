@@ -13,7 +13,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Timelike, Weekday};
 use chrono_tz::Tz;
 use proptest::prelude::*;
 use rapport_events::{
-    Channel, CustomerRated, CxEvent, Identity, MessageReceived, MessageSent, NormalizeOptions, Priority, Status,
+    Actor, Channel, CustomerRated, CxEvent, Identity, MessageReceived, MessageSent, NormalizeOptions, Priority, Status,
     Survey, TicketAssigned, TicketChannelSwitched, TicketFlag, TicketFlagged, TicketId, TicketLabeled, TicketMerged,
     TicketOpened, TicketPriorityChanged, TicketStatusChanged, TicketTagged, TicketUpdated,
 };
@@ -37,6 +37,7 @@ const STATUSES: [Status; 6] =
     [Status::New, Status::Open, Status::Pending, Status::Hold, Status::Solved, Status::Closed];
 const PRIORITIES: [Priority; 4] = [Priority::Low, Priority::Normal, Priority::High, Priority::Urgent];
 const SURVEYS: [Survey; 3] = [Survey::Csat, Survey::Nps, Survey::Ces];
+const ACTORS: [Actor; 3] = [Actor::Agent, Actor::Bot, Actor::System];
 /// Zones with a daylight-saving change inside the windows below (New York 2026-03-08 and
 /// 2026-11-01, Berlin 2026-03-29 and 2026-10-25), one with a half-hour offset, and UTC.
 const ZONES: [&str; 4] = ["UTC", "America/New_York", "Europe/Berlin", "Asia/Kolkata"];
@@ -90,6 +91,7 @@ enum Op {
         agent: usize,
         public: bool,
         channel: usize,
+        actor: usize,
     },
     Status {
         ticket: usize,
@@ -145,8 +147,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (t.clone(), maybe(2), maybe(3), maybe(4), 0..4usize, proptest::option::weighted(0.2, 0..6usize), proptest::collection::vec(0..3usize, 0..3))
             .prop_map(|(ticket, group, assignee, priority, channel, status, tags)| Op::Open { ticket, group, assignee, priority, channel, status, tags }),
         4 => (t.clone(), 0..4usize).prop_map(|(ticket, channel)| Op::Customer { ticket, channel }),
-        5 => (t.clone(), 0..3usize, proptest::bool::weighted(0.8), 0..4usize)
-            .prop_map(|(ticket, agent, public, channel)| Op::Agent { ticket, agent, public, channel }),
+        5 => (t.clone(), 0..3usize, proptest::bool::weighted(0.8), 0..4usize, prop_oneof![6 => Just(0usize), 3 => Just(1usize), 1 => Just(2usize)])
+            .prop_map(|(ticket, agent, public, channel, actor)| Op::Agent { ticket, agent, public, channel, actor }),
         6 => (t.clone(), 0..6usize).prop_map(|(ticket, status)| Op::Status { ticket, status }),
         1 => (t.clone(), maybe(6), maybe(2), maybe(3), maybe(4))
             .prop_map(|(ticket, status, group, assignee, priority)| Op::Update { ticket, status, group, assignee, priority }),
@@ -421,7 +423,7 @@ fn events(case: &Case) -> Vec<Entry> {
                     body: None,
                 }),
             ),
-            Op::Agent { ticket, agent, public, channel: c } => push(
+            Op::Agent { ticket, agent, public, channel: c, actor } => push(
                 on(ticket),
                 CxEvent::MessageSent(MessageSent {
                     ticket_id: ticket_id(ticket),
@@ -429,7 +431,7 @@ fn events(case: &Case) -> Vec<Entry> {
                     agent: AGENTS[agent].to_owned(),
                     public,
                     body: None,
-                    actor: Default::default(),
+                    actor: ACTORS[actor],
                 }),
             ),
             Op::Status { ticket, status } => push(
@@ -584,8 +586,13 @@ impl MinuteTable {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Message {
     Customer,
+    /// A public message by a person (an agent): the only kind that replies.
     Public,
     Note,
+    /// A public message by a bot.
+    Bot,
+    /// A public message by the system.
+    System,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -609,6 +616,8 @@ struct ModelTicket {
     tags: BTreeSet<String>,
     inquiry_type: Option<String>,
     repeat_inquiry: bool,
+    /// Closed by a merge into another ticket.
+    merged_away: bool,
 }
 
 fn unsolved(status: Status) -> bool {
@@ -657,7 +666,7 @@ impl ModelTicket {
     /// Whether an agent opened the ticket with a public message: the first public message is
     /// an agent's, at the creation instant.
     fn opened_by_agent(&self) -> Option<bool> {
-        let first = self.messages.iter().find(|(_, kind, _)| *kind != Message::Note)?;
+        let first = self.messages.iter().find(|(_, kind, _)| matches!(kind, Message::Customer | Message::Public))?;
         Some(first.1 == Message::Public && first.0 == self.created_at)
     }
 
@@ -682,6 +691,14 @@ impl ModelTicket {
             }
         }
         (cycles, waiting)
+    }
+
+    /// `(first public bot message, first public agent message after it in the stream)`.
+    fn handoff(&self) -> Option<(i64, i64)> {
+        let first_bot = self.messages.iter().position(|(_, kind, _)| *kind == Message::Bot)?;
+        let bot_at = self.messages[first_bot].0;
+        let human = self.messages[first_bot..].iter().find(|(_, kind, _)| *kind == Message::Public)?;
+        Some((bot_at, human.0))
     }
 
     fn last_solve_if_solved(&self) -> Option<i64> {
@@ -728,7 +745,12 @@ fn model_ticket(log: &[Entry], ticket: &TicketId) -> Option<ModelTicket> {
             }
             CxEvent::MessageSent(message) => {
                 m.use_channel(&message.channel);
-                let kind = if message.public { Message::Public } else { Message::Note };
+                let kind = match (message.public, message.actor) {
+                    (false, _) => Message::Note,
+                    (true, Actor::Agent) => Message::Public,
+                    (true, Actor::Bot) => Message::Bot,
+                    (true, Actor::System) => Message::System,
+                };
                 m.messages.push((at, kind, message.agent.clone()));
             }
             CxEvent::TicketChannelSwitched(switch) => m.use_channel(&switch.to),
@@ -758,7 +780,10 @@ fn model_ticket(log: &[Entry], ticket: &TicketId) -> Option<ModelTicket> {
                 m.inquiry_type = label.inquiry_type.clone()
             }
             CxEvent::TicketFlagged(flagged) => m.repeat_inquiry |= flagged.flag == TicketFlag::RepeatInquiry,
-            CxEvent::TicketMerged(merged) if &merged.source == ticket => m.set_status(Status::Closed, at),
+            CxEvent::TicketMerged(merged) if &merged.source == ticket => {
+                m.merged_away |= &merged.target != ticket;
+                m.set_status(Status::Closed, at);
+            }
             CxEvent::TicketMerged(merged) if &merged.target == ticket => {
                 if let Some(source) = model_ticket(&log[..index], &merged.source) {
                     for channel in &source.channels {
@@ -843,6 +868,8 @@ fn model_metrics(ticket: &ModelTicket, table: &MinuteTable, now: i64) -> TicketM
         assignee_stations: ticket.assignee_stations,
         one_touch: solved.then_some(replies < 2),
         channels: ticket.channels.len() as u32,
+        bot_handoff: ticket.handoff().map(|(bot, human)| minutes(table, bot, human)),
+        bot_messages: ticket.messages.iter().filter(|(_, kind, _)| *kind == Message::Bot).count() as u32,
     }
 }
 
@@ -1123,6 +1150,49 @@ fn check_group(
         "group {}: satisfaction",
         key
     );
+    // Bots: of the created tickets with a public bot message, those with a person's public
+    // message after the first bot message; of those solved now, those without any.
+    let with_bot: Vec<&(&ModelTicket, TicketMetrics)> = metrics.iter().filter(|(_, m)| m.bot_messages > 0).collect();
+    prop_assert_eq!(&actual.bots.tickets.tickets, &ids(with_bot.iter().map(|(t, _)| *t)), "group {}: bot tickets", key);
+    prop_assert_eq!(
+        &actual.bots.handoff.tickets,
+        &ids(with_bot.iter().filter(|(t, _)| t.handoff().is_some()).map(|(t, _)| *t)),
+        "group {}: bot handoffs",
+        key
+    );
+    let bot_solved: Vec<&&(&ModelTicket, TicketMetrics)> =
+        with_bot.iter().filter(|(_, m)| m.one_touch.is_some()).collect();
+    let bot_resolved = ids(bot_solved
+        .iter()
+        .filter(|(t, _)| !t.messages.iter().any(|(_, k, _)| *k == Message::Public))
+        .map(|(t, _)| *t));
+    prop_assert_eq!(&actual.bots.bot_resolved.tickets, &bot_resolved, "group {}: resolved by bots alone", key);
+    prop_assert_eq!(
+        actual.bots.bot_resolved_rate,
+        (!bot_solved.is_empty()).then(|| bot_resolved.len() as f64 / bot_solved.len() as f64),
+        "group {}: bot resolved rate",
+        key
+    );
+    // First-contact resolution, 7 days; every ticket has the same requester, so every other
+    // ticket is the same customer's.
+    let window = 7 * DAY;
+    let counted: Vec<&ModelTicket> = tickets
+        .iter()
+        .copied()
+        .filter(|t| !t.merged_away)
+        .filter(|t| t.solves.first().is_some_and(|(at, _)| in_period(*at, from, to) && at + window <= now))
+        .collect();
+    let fcr = ids(counted.iter().copied().filter(|t| {
+        let solved = t.solves[0].0;
+        let end = (solved + window).max(t.created_at);
+        let others = all_tickets
+            .values()
+            .filter(|o| o.id != t.id && o.created_at >= t.created_at && o.created_at <= end)
+            .count();
+        model_metrics(t, definitions.table(t), now).one_touch == Some(true) && others == 0
+    }));
+    prop_assert_eq!(&actual.fcr.solved.tickets, &ids(counted.iter().copied()), "group {}: counted for FCR", key);
+    prop_assert_eq!(&actual.fcr.fcr.tickets, &fcr, "group {}: FCR", key);
     // Per-day rows.
     let Some((first_day, last_day)) = days else {
         prop_assert!(actual.daily.is_empty() && actual.backlog.is_empty(), "group {}: no days, no rows", key);
