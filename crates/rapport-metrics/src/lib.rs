@@ -65,3 +65,5 @@ pub use crate::ticket::{Minutes, TicketMetrics, TicketMetricsState};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_quality;
