@@ -1,14 +1,32 @@
-//! CX metrics of the [`Store`]: per-ticket metrics, the aggregate report, and changing the
-//! definitions (schedules, SLA policies), which recomputes the metrics from the log.
+//! CX metrics of the [`Store`]: per-ticket metrics, the aggregate report, a ticket's ratings,
+//! and changing the definitions (schedules, SLA policies), which recomputes the metrics from
+//! the log.
 
-use rapport_events::TicketId;
+use rapport_events::{CxEvent, Identity, Survey, TicketId};
 use rapport_log::{Position, Timestamp};
-use rapport_metrics::report::{report, Report, ReportQuery};
+use rapport_metrics::report::{report_with_customers, Report, ReportQuery};
 use rapport_metrics::{MetricsOptions, MetricsProjection, TicketMetrics, TicketSla};
 
 use crate::error::Result;
 use crate::projection::touch_of_ref;
 use crate::store::Store;
+
+/// One survey answer about a ticket, revealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketRating {
+    /// When.
+    pub at: Timestamp,
+    /// Who answered (revealed).
+    pub identity: Identity,
+    /// Which survey.
+    pub survey: Survey,
+    /// The score.
+    pub score: u8,
+    /// The reason chosen (a label).
+    pub reason: Option<String>,
+    /// The customer's comment (personal: revealed, or the erased/expired marker).
+    pub comment: Option<String>,
+}
 
 impl Store {
     /// Time of the latest event (`occurred_at`) in the store: the default `now` of metrics.
@@ -41,10 +59,52 @@ impl Store {
         }))
     }
 
-    /// Aggregates for a period, optionally grouped, with drill-down.
+    /// Aggregates for a period, optionally grouped, with drill-down. "The same customer"
+    /// (first-contact resolution, survey pairing) is customer-360 resolution's: identities
+    /// merged into one customer are one customer.
     pub fn metrics_report(&self, query: &ReportQuery) -> Result<Report> {
         self.catch_up()?;
-        Ok(report(&self.projection.read().metrics, query))
+        let projection = self.projection.read();
+        let customers = &projection.customers;
+        Ok(report_with_customers(&projection.metrics, query, &|identity| customers.owner(identity)))
+    }
+
+    /// The survey answers about a ticket, in time order (then log order): the ratings naming
+    /// it among the events of its requester's customer (every identity merged into it).
+    /// O(events of that customer).
+    pub fn ticket_ratings(&self, ticket_id: &TicketId) -> Result<Vec<TicketRating>> {
+        self.catch_up()?;
+        let (positions, erased) = {
+            let projection = self.projection.read();
+            let Some(ticket) = projection.tickets.get(ticket_id) else { return Ok(Vec::new()) };
+            let Some(profile) = projection.customers.profile_of(ticket.requester()) else { return Ok(Vec::new()) };
+            (profile.timeline.clone(), projection.erased_keys.clone())
+        };
+        let mut ratings = Vec::new();
+        for position in positions {
+            let recorded = crate::store::read_recorded(&self.log, position)?;
+            if recorded.data.event_type != rapport_events::names::CUSTOMER_RATED {
+                continue;
+            }
+            let (event, _) = self.privacy.reveal_recorded(&recorded, &erased)?;
+            if let CxEvent::CustomerRated(rated) = event {
+                if rated.ticket_id.as_ref() == Some(ticket_id) {
+                    ratings.push((
+                        recorded.position,
+                        TicketRating {
+                            at: recorded.data.occurred_at,
+                            identity: rated.identity,
+                            survey: rated.survey,
+                            score: rated.score,
+                            reason: rated.reason,
+                            comment: rated.comment,
+                        },
+                    ));
+                }
+            }
+        }
+        ratings.sort_by_key(|(position, rating)| (rating.at, *position));
+        Ok(ratings.into_iter().map(|(_, rating)| rating).collect())
     }
 
     /// The metric definitions in force.
