@@ -12,9 +12,10 @@ use crate::projection::RatingRecord;
 /// A rating answers an offer made at most this many days before it.
 pub const SURVEY_ANSWER_DAYS: i64 = 30;
 
-/// Open (unanswered, unexpired) offers kept per customer and survey while pairing, at most: a
-/// further offer closes the oldest one, which stays unanswered. It bounds the pairing state and
-/// the work per rating.
+/// Open offers (unanswered, made in the [`SURVEY_ANSWER_DAYS`] before the latest offer or
+/// rating seen) kept per customer and survey while pairing, at most: a further offer closes the
+/// oldest one, which stays unanswered. It bounds the pairing state and the work per offer and
+/// rating.
 pub const SURVEY_OPEN_OFFERS_MAX: usize = 16;
 
 const DAY_MICROS: i64 = 86_400_000_000;
@@ -93,6 +94,9 @@ pub(crate) fn pair(
         if kind == 0 {
             let Some(offer) = offers.get(index) else { continue };
             let list = open.entry((Who::of(&offer.identity, customer_of), offer.survey)).or_default();
+            // Offers too old for any later rating leave first, so the bound counts live offers.
+            let oldest = at.saturating_sub(SURVEY_ANSWER_DAYS * DAY_MICROS);
+            list.retain(|o| offers.get(*o).is_some_and(|offer| offer.at >= oldest));
             if list.len() >= SURVEY_OPEN_OFFERS_MAX {
                 list.remove(0);
             }

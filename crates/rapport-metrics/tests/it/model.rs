@@ -13,11 +13,12 @@ use chrono::{DateTime, Datelike, NaiveDate, Timelike, Weekday};
 use chrono_tz::Tz;
 use proptest::prelude::*;
 use rapport_events::{
-    Actor, Channel, CustomerRated, CxEvent, Identity, MessageReceived, MessageSent, NormalizeOptions, Priority, Status,
-    Survey, TicketAssigned, TicketChannelSwitched, TicketFlag, TicketFlagged, TicketId, TicketLabeled, TicketMerged,
-    TicketOpened, TicketPriorityChanged, TicketStatusChanged, TicketTagged, TicketUpdated,
+    Actor, Channel, CustomerId, CustomerRated, CxEvent, Identity, MessageReceived, MessageSent, NormalizeOptions,
+    Priority, Status, Survey, SurveyOffered, TicketAssigned, TicketChannelSwitched, TicketFlag, TicketFlagged,
+    TicketId, TicketLabeled, TicketMerged, TicketOpened, TicketPriorityChanged, TicketStatusChanged, TicketTagged,
+    TicketUpdated,
 };
-use rapport_metrics::report::{report, Dimension, GroupReport, ReportQuery};
+use rapport_metrics::report::{report_with_customers, Dimension, GroupReport, ReportQuery};
 use rapport_metrics::{
     evaluate_sla, MetricsOptions, MetricsProjection, Minutes, OpenInterval, Schedule, Schedules, SlaFilter, SlaPolicy,
     SlaStatus, SlaTargets, TicketMetrics, TicketSla,
@@ -61,6 +62,20 @@ fn ticket_id(index: usize) -> TicketId {
 
 fn kim() -> Identity {
     Identity::parse("email", "kim@example.com", &NormalizeOptions::default()).unwrap()
+}
+
+/// Who answers and is offered surveys: kim by e-mail, kim on KakaoTalk (one customer, as
+/// [`customer_of`] says), and lee.
+fn respondent(index: usize) -> Identity {
+    let (kind, value) = [("email", "kim@example.com"), ("kakao", "kim_1"), ("email", "lee@example.com")][index % 3];
+    Identity::parse(kind, value, &NormalizeOptions::default()).unwrap()
+}
+
+const REASONS: [&str; 2] = ["slow_reply", "friendly"];
+
+/// Kim's two identities are customer 1; lee is nobody's (their own).
+fn customer_of(identity: &Identity) -> Option<CustomerId> {
+    (*identity == respondent(0) || *identity == respondent(1)).then_some(CustomerId(1))
 }
 
 fn base_micros(base: usize) -> i64 {
@@ -117,6 +132,14 @@ enum Op {
         ticket: Option<usize>,
         survey: usize,
         score: u8,
+        /// Index into `respondent`.
+        who: usize,
+        reason: Option<usize>,
+    },
+    Offer {
+        ticket: Option<usize>,
+        survey: usize,
+        who: usize,
     },
     Tag {
         ticket: usize,
@@ -155,7 +178,10 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (t.clone(), maybe(2), maybe(3)).prop_map(|(ticket, group, assignee)| Op::Assign { ticket, group, assignee }),
         1 => (t.clone(), t.clone()).prop_map(|(source, target)| Op::Merge { source, target }),
         2 => (proptest::option::weighted(0.8, t.clone()), 0..3usize, 0..12u8)
-            .prop_map(|(ticket, survey, score)| Op::Rate { ticket, survey, score }),
+            .prop_flat_map(|(ticket, survey, score)| (0..3usize, proptest::option::of(0..2usize))
+                .prop_map(move |(who, reason)| Op::Rate { ticket, survey, score, who, reason })),
+        2 => (proptest::option::weighted(0.6, t.clone()), 0..3usize, 0..3usize)
+            .prop_map(|(ticket, survey, who)| Op::Offer { ticket, survey, who }),
         1 => (t.clone(), proptest::collection::vec(0..3usize, 0..3), proptest::collection::vec(0..3usize, 0..2))
             .prop_map(|(ticket, add, remove)| Op::Tag { ticket, add, remove }),
         1 => (t.clone(), 0..4usize).prop_map(|(ticket, priority)| Op::Priority { ticket, priority }),
@@ -467,15 +493,23 @@ fn events(case: &Case) -> Vec<Entry> {
                 push(on(source), merged.clone());
                 push(on(target), merged);
             }
-            Op::Rate { ticket, survey, score } => push(
+            Op::Rate { ticket, survey, score, who, reason } => push(
                 None,
                 CxEvent::CustomerRated(CustomerRated {
-                    identity: kim(),
+                    identity: respondent(who),
                     survey: SURVEYS[survey],
                     score,
                     ticket_id: ticket.map(ticket_id),
                     comment: None,
-                    reason: None,
+                    reason: reason.map(|r| REASONS[r].to_owned()),
+                }),
+            ),
+            Op::Offer { ticket, survey, who } => push(
+                None,
+                CxEvent::SurveyOffered(SurveyOffered {
+                    identity: respondent(who),
+                    survey: SURVEYS[survey],
+                    ticket_id: ticket.map(ticket_id),
                 }),
             ),
             Op::Tag { ticket, add, remove } => push(
@@ -1361,7 +1395,7 @@ fn check_cut(
         group_by,
         ..ReportQuery::default()
     };
-    let actual = report(projection, &query);
+    let actual = report_with_customers(projection, &query, &customer_of);
     let to = to.unwrap_or(now + 1);
     prop_assert_eq!(actual.to.0, to, "report end");
     let earliest = tickets
@@ -1391,6 +1425,86 @@ fn check_cut(
     for (group, (tickets_of_group, ratings_of_group)) in actual.groups.iter().zip(groups.values()) {
         check_group(group, tickets_of_group, ratings_of_group, &tickets, definitions, (from, to, now), days)?;
     }
+    check_surveys(log, &actual.surveys, (from, to))
+}
+
+/// Survey pairing from scratch: for each rating in time order (offers first at the same
+/// instant, then log order), scan every offer for an unanswered one of the same customer and
+/// survey made at most 30 days before; take the latest about the rated ticket, else the latest.
+/// (The histories make far fewer than `SURVEY_OPEN_OFFERS_MAX` offers, so the bound never
+/// applies here; a fixture covers it.)
+fn check_surveys(
+    log: &[Entry],
+    actual: &rapport_metrics::SurveyReport,
+    (from, to): (Option<i64>, i64),
+) -> Result<(), TestCaseError> {
+    let offers: Vec<(i64, usize, &SurveyOffered)> = log
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| match &e.event {
+            CxEvent::SurveyOffered(o) => Some((e.at, i, o)),
+            _ => None,
+        })
+        .collect();
+    let mut ratings: Vec<(i64, usize, &CustomerRated)> = log
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| match &e.event {
+            CxEvent::CustomerRated(r) if r.survey.score_range().contains(&r.score) => Some((e.at, i, r)),
+            _ => None,
+        })
+        .collect();
+    ratings.sort_by_key(|(at, i, _)| (*at, *i));
+    let same_customer = |a: &Identity, b: &Identity| match (customer_of(a), customer_of(b)) {
+        (Some(x), Some(y)) => x == y,
+        (None, None) => a == b,
+        _ => false,
+    };
+    let mut answered = vec![false; offers.len()];
+    let mut paired: BTreeSet<usize> = BTreeSet::new();
+    for (at, index, rating) in &ratings {
+        let open: Vec<usize> = (0..offers.len())
+            .filter(|o| {
+                let (offer_at, _, offer) = offers[*o];
+                !answered[*o]
+                    && offer.survey == rating.survey
+                    && same_customer(&offer.identity, &rating.identity)
+                    && offer_at <= *at
+                    && *at - offer_at <= 30 * DAY
+            })
+            .collect();
+        let latest = |candidates: Vec<usize>| candidates.into_iter().max_by_key(|o| (offers[*o].0, offers[*o].1));
+        let about_ticket = rating.ticket_id.as_ref().and_then(|ticket| {
+            latest(open.iter().copied().filter(|o| offers[*o].2.ticket_id.as_ref() == Some(ticket)).collect())
+        });
+        if let Some(chosen) = about_ticket.or_else(|| latest(open)) {
+            answered[chosen] = true;
+            paired.insert(*index);
+        }
+    }
+    let mut expected: BTreeMap<String, (usize, usize, usize, usize, BTreeMap<String, usize>)> = BTreeMap::new();
+    for ((at, _, offer), answered) in offers.iter().zip(&answered) {
+        if in_period(*at, from, to) {
+            let row = expected.entry(offer.survey.as_str().to_owned()).or_default();
+            row.0 += 1;
+            row.1 += usize::from(*answered);
+        }
+    }
+    for (at, index, rating) in &ratings {
+        if in_period(*at, from, to) {
+            let row = expected.entry(rating.survey.as_str().to_owned()).or_default();
+            row.2 += 1;
+            row.3 += usize::from(!paired.contains(index));
+            if let Some(reason) = &rating.reason {
+                *row.4.entry(reason.clone()).or_default() += 1;
+            }
+        }
+    }
+    let actual: BTreeMap<String, (usize, usize, usize, usize, BTreeMap<String, usize>)> = actual
+        .iter()
+        .map(|(survey, c)| (survey.clone(), (c.offered, c.answered, c.responses, c.unsolicited, c.reasons.clone())))
+        .collect();
+    prop_assert_eq!(actual, expected, "surveys: (offered, answered, responses, unsolicited, reasons)");
     Ok(())
 }
 
@@ -1414,6 +1528,60 @@ proptest! {
             applied = end;
             check_cut(&case, cut, &log[..end], &projection, &definitions)?;
         }
+    }
+
+    /// Survey pairing equals the from-scratch scan on dense histories of offers and ratings
+    /// only (two surveys, three identities of two customers, two tickets, steps up to 20 days
+    /// so that offers expire), for random periods.
+    #[test]
+    fn survey_pairing_equals_a_from_scratch_scan(
+        steps in proptest::collection::vec(
+            (
+                prop_oneof![2 => 0..=120i64, 1 => 0..=20 * DAY_MINUTES],
+                proptest::bool::ANY,
+                proptest::option::of(0..2usize),
+                0..2usize,
+                0..3usize,
+                1..=5u8,
+                proptest::option::of(0..2usize),
+            ),
+            1..60,
+        ),
+        from in proptest::option::of(0..60 * DAY_MINUTES),
+        length in proptest::option::of(1..60 * DAY_MINUTES),
+    ) {
+        let base = base_micros(0);
+        let mut clock = base;
+        let mut log = Vec::new();
+        for (minutes, is_offer, ticket, survey, who, score, reason) in steps {
+            clock += minutes * MINUTE;
+            let event = if is_offer {
+                CxEvent::SurveyOffered(SurveyOffered {
+                    identity: respondent(who),
+                    survey: SURVEYS[survey],
+                    ticket_id: ticket.map(ticket_id),
+                })
+            } else {
+                CxEvent::CustomerRated(CustomerRated {
+                    identity: respondent(who),
+                    survey: SURVEYS[survey],
+                    score,
+                    ticket_id: ticket.map(ticket_id),
+                    comment: None,
+                    reason: reason.map(|r| REASONS[r].to_owned()),
+                })
+            };
+            log.push(Entry { stream: None, event, at: clock });
+        }
+        let mut projection = MetricsProjection::new(MetricsOptions::default());
+        for entry in &log {
+            projection.apply(None, &entry.event, Timestamp(entry.at));
+        }
+        let from = from.map(|m| base + m * MINUTE);
+        let to = length.map(|l| from.unwrap_or(base) + l * MINUTE);
+        let query = ReportQuery { from: from.map(Timestamp), to: to.map(Timestamp), ..ReportQuery::default() };
+        let actual = report_with_customers(&projection, &query, &customer_of);
+        check_surveys(&log, &actual.surveys, (from, actual.to.0))?;
     }
 
     /// Business time and SLA deadlines of `Schedule` equal minute-by-minute counting of the
