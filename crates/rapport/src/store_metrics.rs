@@ -61,23 +61,33 @@ impl Store {
 
     /// Aggregates for a period, optionally grouped, with drill-down. "The same customer"
     /// (first-contact resolution, survey pairing) is customer-360 resolution's: identities
-    /// merged into one customer are one customer.
+    /// merged into one customer are one customer; the identities of an erased customer stay
+    /// that customer's, so an erasure changes no metric.
     pub fn metrics_report(&self, query: &ReportQuery) -> Result<Report> {
         self.catch_up()?;
         let projection = self.projection.read();
-        let customers = &projection.customers;
-        Ok(report_with_customers(&projection.metrics, query, &|identity| customers.owner(identity)))
+        let (customers, erased) = (&projection.customers, &projection.erased_owners);
+        let customer_of = |identity: &Identity| {
+            customers.owner(identity).or_else(|| erased.get(identity).map(|c| customers.resolver().resolve(*c)))
+        };
+        Ok(report_with_customers(&projection.metrics, query, &customer_of))
     }
 
     /// The survey answers about a ticket, in time order (then log order): the ratings naming
-    /// it among the events of its requester's customer (every identity merged into it).
-    /// O(events of that customer).
+    /// it among the events of its requester's customer (every identity merged into it); none
+    /// once that customer is erased (the metrics still count the scores). O(events of that
+    /// customer) when one of its ratings is about the ticket.
     pub fn ticket_ratings(&self, ticket_id: &TicketId) -> Result<Vec<TicketRating>> {
         self.catch_up()?;
         let (positions, erased) = {
             let projection = self.projection.read();
             let Some(ticket) = projection.tickets.get(ticket_id) else { return Ok(Vec::new()) };
             let Some(profile) = projection.customers.profile_of(ticket.requester()) else { return Ok(Vec::new()) };
+            // The profile knows its ratings (without texts): read the log only when one is about
+            // this ticket.
+            if !profile.ratings.iter().any(|r| r.ticket_id.as_ref() == Some(ticket_id)) {
+                return Ok(Vec::new());
+            }
             (profile.timeline.clone(), projection.erased_keys.clone())
         };
         let mut ratings = Vec::new();

@@ -14,7 +14,7 @@ use rapport::log::Timestamp;
 use rapport::metrics::report::ReportQuery;
 use rapport::metrics::{MetricsOptions, Schedules, SlaPolicy, SlaStatus, SlaTargets};
 use rapport::ticket::{OpenTicket, TicketCommand};
-use rapport::{Input, Meta, Store, StoreOptions};
+use rapport::{CustomerKey, Input, Meta, Store, StoreOptions};
 
 const MINUTE: i64 = 60_000_000;
 
@@ -288,4 +288,12 @@ fn bots_surveys_qa_and_fcr_know_the_customer_across_channels() {
     drop(store);
     let reopened = Store::open(dir.path(), StoreOptions::default()).unwrap();
     assert_eq!(live, reopened.metrics_report(&query).unwrap());
+    // Erased, kim's ratings leave the ticket view (the comment is personal), and no metric
+    // changes: kim's identities resolve to nobody now, yet remain one customer for FCR and the
+    // survey pairing.
+    let kim_id = reopened.customer_id(&CustomerKey::Identity(kim())).unwrap().unwrap();
+    reopened.erase(kim_id, "gdpr-art17").unwrap();
+    assert_eq!(reopened.customer_id(&CustomerKey::Identity(kakao())).unwrap(), None);
+    assert!(reopened.ticket_ratings(&id("A")).unwrap().is_empty());
+    assert_eq!(live, reopened.metrics_report(&query).unwrap(), "an erasure changes no metric");
 }
