@@ -1428,6 +1428,9 @@ fn check_cut(
     check_surveys(log, &actual.surveys, (from, to))
 }
 
+/// `(offered, answered, responses, unsolicited, reasons)` of one survey.
+type SurveyRow = (usize, usize, usize, usize, BTreeMap<String, usize>);
+
 /// Survey pairing from scratch: for each rating in time order (offers first at the same
 /// instant, then log order), scan every offer for an unanswered one of the same customer and
 /// survey made at most 30 days before; take the latest about the rated ticket, else the latest.
@@ -1482,7 +1485,7 @@ fn check_surveys(
             paired.insert(*index);
         }
     }
-    let mut expected: BTreeMap<String, (usize, usize, usize, usize, BTreeMap<String, usize>)> = BTreeMap::new();
+    let mut expected: BTreeMap<String, SurveyRow> = BTreeMap::new();
     for ((at, _, offer), answered) in offers.iter().zip(&answered) {
         if in_period(*at, from, to) {
             let row = expected.entry(offer.survey.as_str().to_owned()).or_default();
@@ -1500,7 +1503,7 @@ fn check_surveys(
             }
         }
     }
-    let actual: BTreeMap<String, (usize, usize, usize, usize, BTreeMap<String, usize>)> = actual
+    let actual: BTreeMap<String, SurveyRow> = actual
         .iter()
         .map(|(survey, c)| (survey.clone(), (c.offered, c.answered, c.responses, c.unsolicited, c.reasons.clone())))
         .collect();
