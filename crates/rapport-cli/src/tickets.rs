@@ -7,7 +7,7 @@ use rapport::events::TicketId;
 use rapport::log::Timestamp;
 use rapport::metrics::{Minutes, TicketMetrics};
 use rapport::ticket::Ticket;
-use rapport::{CustomerKey, Store, TicketRating};
+use rapport::{CustomerKey, Store, SurveyAnswer};
 use serde_json::{json, Value};
 
 use crate::util::{open_existing_store, parse_time, rfc3339, write_json_line, CliError};
@@ -153,7 +153,7 @@ pub(crate) fn run_tickets(args: &TicketsArgs) -> Result<ExitCode, CliError> {
 }
 
 /// A survey answer about the ticket: score, reason (a label) and comment (personal, revealed).
-fn rating_json(rating: &TicketRating) -> Value {
+fn rating_json(rating: &SurveyAnswer) -> Value {
     json!({
         "at": rfc3339(rating.at.0),
         "identity": rating.identity.to_string(),

@@ -1,19 +1,20 @@
-//! CX metrics of the [`Store`]: per-ticket metrics, the aggregate report, a ticket's ratings,
+//! CX metrics of the [`Store`]: per-ticket metrics, the aggregate report, survey answers,
 //! and changing the definitions (schedules, SLA policies), which recomputes the metrics from
 //! the log.
 
-use rapport_events::{CxEvent, Identity, Survey, TicketId};
+use rapport_events::{CustomerRated, CxEvent, Identity, Survey, TicketId};
 use rapport_log::{Position, Timestamp};
 use rapport_metrics::report::{report_with_customers, Report, ReportQuery};
 use rapport_metrics::{MetricsOptions, MetricsProjection, TicketMetrics, TicketSla};
 
+use crate::customers::CustomerKey;
 use crate::error::Result;
 use crate::projection::touch_of_ref;
 use crate::store::Store;
 
-/// One survey answer about a ticket, revealed.
+/// One survey answer, revealed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TicketRating {
+pub struct SurveyAnswer {
     /// When.
     pub at: Timestamp,
     /// Who answered (revealed).
@@ -22,6 +23,8 @@ pub struct TicketRating {
     pub survey: Survey,
     /// The score.
     pub score: u8,
+    /// The ticket rated, if any.
+    pub ticket_id: Option<TicketId>,
     /// The reason chosen (a label).
     pub reason: Option<String>,
     /// The customer's comment (personal: revealed, or the erased/expired marker).
@@ -77,7 +80,7 @@ impl Store {
     /// it among the events of its requester's customer (every identity merged into it); none
     /// once that customer is erased (the metrics still count the scores). O(events of that
     /// customer) when one of its ratings is about the ticket.
-    pub fn ticket_ratings(&self, ticket_id: &TicketId) -> Result<Vec<TicketRating>> {
+    pub fn ticket_ratings(&self, ticket_id: &TicketId) -> Result<Vec<SurveyAnswer>> {
         self.catch_up()?;
         let (positions, erased) = {
             let projection = self.projection.read();
@@ -90,31 +93,67 @@ impl Store {
             }
             (profile.timeline.clone(), projection.erased_keys.clone())
         };
-        let mut ratings = Vec::new();
+        self.answers_at(positions, &erased, |rated| rated.ticket_id.as_ref() == Some(ticket_id))
+    }
+
+    /// Every survey answer of a customer (any of its identities, any ticket or none), in time
+    /// order (then log order), comments revealed: what a customer view shows. Empty for an
+    /// unknown customer; an erased one (by id) keeps its scores and labels, its comments read
+    /// [`crate::ERASED`]. O(events of the customer) when it has a rating.
+    pub fn customer_ratings(&self, key: &CustomerKey) -> Result<Vec<SurveyAnswer>> {
+        let key = match key {
+            CustomerKey::Identity(identity) => CustomerKey::Identity(self.pseudonym(identity)?),
+            CustomerKey::Id(id) => CustomerKey::Id(*id),
+        };
+        self.catch_up()?;
+        let (positions, erased) = {
+            let projection = self.projection.read();
+            let profile = match &key {
+                CustomerKey::Identity(identity) => projection.customers.profile_of(identity),
+                CustomerKey::Id(id) => projection.customers.profile(*id),
+            };
+            match profile {
+                Some(profile) if !profile.ratings.is_empty() => {
+                    (profile.timeline.clone(), projection.erased_keys.clone())
+                }
+                _ => return Ok(Vec::new()),
+            }
+        };
+        self.answers_at(positions, &erased, |_| true)
+    }
+
+    /// The `customer.rated` events among `positions` that `keep` accepts, revealed, in time
+    /// order (then log order).
+    fn answers_at(
+        &self,
+        positions: Vec<Position>,
+        erased: &std::collections::HashSet<u64>,
+        keep: impl Fn(&CustomerRated) -> bool,
+    ) -> Result<Vec<SurveyAnswer>> {
+        let mut answers = Vec::new();
         for position in positions {
             let recorded = crate::store::read_recorded(&self.log, position)?;
             if recorded.data.event_type != rapport_events::names::CUSTOMER_RATED {
                 continue;
             }
-            let (event, _) = self.privacy.reveal_recorded(&recorded, &erased)?;
+            let (event, _) = self.privacy.reveal_recorded(&recorded, erased)?;
             if let CxEvent::CustomerRated(rated) = event {
-                if rated.ticket_id.as_ref() == Some(ticket_id) {
-                    ratings.push((
-                        recorded.position,
-                        TicketRating {
-                            at: recorded.data.occurred_at,
-                            identity: rated.identity,
-                            survey: rated.survey,
-                            score: rated.score,
-                            reason: rated.reason,
-                            comment: rated.comment,
-                        },
-                    ));
+                if keep(&rated) {
+                    let answer = SurveyAnswer {
+                        at: recorded.data.occurred_at,
+                        identity: rated.identity,
+                        survey: rated.survey,
+                        score: rated.score,
+                        ticket_id: rated.ticket_id,
+                        reason: rated.reason,
+                        comment: rated.comment,
+                    };
+                    answers.push((recorded.position, answer));
                 }
             }
         }
-        ratings.sort_by_key(|(position, rating)| (rating.at, *position));
-        Ok(ratings.into_iter().map(|(_, rating)| rating).collect())
+        answers.sort_by_key(|(position, answer)| (answer.at, *position));
+        Ok(answers.into_iter().map(|(_, answer)| answer).collect())
     }
 
     /// The metric definitions in force.

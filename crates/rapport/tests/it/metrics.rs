@@ -282,6 +282,10 @@ fn bots_surveys_qa_and_fcr_know_the_customer_across_channels() {
     );
     assert_eq!(ratings[0].identity, kakao());
     assert!(store.ticket_ratings(&id("B")).unwrap().is_empty());
+    // The customer's answers, by either identity: the same one, with its ticket.
+    let answers = store.customer_ratings(&CustomerKey::Identity(kim())).unwrap();
+    assert_eq!(answers, ratings);
+    assert_eq!(answers[0].ticket_id, Some(id("A")));
     // Reopened, the same report comes out of the log.
     let query = ReportQuery { now: Some(t(10 * DAY)), ..ReportQuery::default() };
     let live = store.metrics_report(&query).unwrap();
@@ -295,5 +299,10 @@ fn bots_surveys_qa_and_fcr_know_the_customer_across_channels() {
     reopened.erase(kim_id, "gdpr-art17").unwrap();
     assert_eq!(reopened.customer_id(&CustomerKey::Identity(kakao())).unwrap(), None);
     assert!(reopened.ticket_ratings(&id("A")).unwrap().is_empty());
+    // By customer id, the erased customer's answer keeps its score; the comment reads erased.
+    let after = reopened.customer_ratings(&CustomerKey::Id(kim_id)).unwrap();
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!((after[0].score, after[0].reason.as_deref()), (4, Some("friendly")));
+    assert_eq!(after[0].comment.as_deref(), Some(rapport::ERASED));
     assert_eq!(live, reopened.metrics_report(&query).unwrap(), "an erasure changes no metric");
 }
