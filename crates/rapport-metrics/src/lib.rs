@@ -1,7 +1,10 @@
 //! CX metrics computed from the event log: per-ticket metrics by Zendesk's definitions in
-//! calendar and business minutes, business-hours [`Schedule`]s, SLA policies, and (in
-//! [`report`]) satisfaction, volume, trends and backlog with drill-down; plus customer lifetime
-//! value models ([`clv`]: BG/NBD and Gamma-Gamma). A [`MetricsProjection`] folds events one by
+//! calendar and business minutes (bot and system messages are never replies), business-hours
+//! [`Schedule`]s, SLA policies, and (in [`report`]) satisfaction, volume, trends and backlog with
+//! drill-down, bot handoffs, first-contact resolution, survey response rates (offers paired with
+//! ratings, [`SURVEY_OPEN_OFFERS_MAX`] open offers per customer and survey) and QA scores
+//! ([`score_review`], IQS); plus customer lifetime value models ([`clv`]: BG/NBD and
+//! Gamma-Gamma). A [`MetricsProjection`] folds events one by
 //! one in O(1) expected time (plus O(log) business-time arithmetic) and answers per-ticket
 //! metrics at any `now`; aggregates are computed on demand. Definitions: docs/metrics.md.
 //!
