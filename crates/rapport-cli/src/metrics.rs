@@ -364,7 +364,11 @@ pub(crate) fn print_report(out: &mut impl Write, report: &Report) -> std::io::Re
     }
     writeln!(out)?;
     writeln!(out, "bots and first-contact resolution (FCR)")?;
-    writeln!(out, "{:<28} {:>14} {:>14} {:>14} {:>14}", "group", "bot tickets", "handoff", "bot resolved", "FCR (n)")?;
+    writeln!(
+        out,
+        "{:<28} {:>14} {:>14} {:>14} {:>14}",
+        "group", "bot tickets", "handoff (med)", "bot resolved", "FCR (n)"
+    )?;
     for g in &report.groups {
         let handoff = g.durations.get("bot_handoff").and_then(|q| q.calendar_median);
         writeln!(
