@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use rapport::metrics::report::{
     Dimension, Drill, GroupReport, PeriodRow, Quantiles, Report, ReportQuery, Satisfaction, SlaCounts,
 };
-use rapport::metrics::{policies_from_json, MetricsOptions, Schedules};
+use rapport::metrics::{policies_from_json, MetricsOptions, QaReport, QaScores, Schedules, SurveyReport};
 use rapport::Store;
 use serde_json::{json, Value};
 
@@ -46,6 +46,10 @@ pub(crate) struct MetricsArgs {
     /// In JSON, list the ticket ids behind every count (drill-down).
     #[arg(long)]
     drill: bool,
+    /// First-contact resolution: days after the first solve in which another ticket of the same
+    /// customer makes a ticket no FCR.
+    #[arg(long = "fcr-days", default_value_t = rapport::metrics::FCR_WINDOW_DAYS_DEFAULT)]
+    fcr_days: u32,
 }
 
 fn read(path: &PathBuf) -> Result<String, CliError> {
@@ -81,6 +85,7 @@ pub(crate) fn query(
     now: &Option<String>,
     group_by: &Option<String>,
     within_hours: &[u32],
+    fcr_days: u32,
 ) -> Result<ReportQuery, CliError> {
     let time = |t: &Option<String>| -> Result<Option<rapport::log::Timestamp>, CliError> {
         t.as_deref().map(parse_time).transpose()
@@ -90,8 +95,14 @@ pub(crate) fn query(
         .map(|g| g.parse::<Dimension>())
         .transpose()
         .map_err(|e| CliError::Invalid(e.to_string()))?;
-    let mut query =
-        ReportQuery { from: time(from)?, to: time(to)?, now: time(now)?, group_by, ..ReportQuery::default() };
+    let mut query = ReportQuery {
+        from: time(from)?,
+        to: time(to)?,
+        now: time(now)?,
+        group_by,
+        fcr_window_days: fcr_days,
+        ..ReportQuery::default()
+    };
     if let (Some(from), Some(to)) = (query.from, query.to) {
         if to <= from {
             return Err(CliError::Invalid("--to must be after --from".into()));
@@ -180,7 +191,55 @@ fn group_json(g: &GroupReport, ids: bool) -> Value {
         "throughput": g.throughput.iter().map(|t| json!({
             "agent": t.agent, "solved": t.solved, "tickets": drill(&t.tickets, ids), "active_days": t.active_days, "per_active_day": t.per_active_day,
         })).collect::<Vec<_>>(),
+        "bots": {
+            "tickets": drill(&g.bots.tickets, ids),
+            "handoff": drill(&g.bots.handoff, ids),
+            "handoff_rate": g.bots.handoff_rate,
+            "solved": drill(&g.bots.solved, ids),
+            "bot_resolved": drill(&g.bots.bot_resolved, ids),
+            "bot_resolved_rate": g.bots.bot_resolved_rate,
+        },
+        "fcr": {"solved": drill(&g.fcr.solved, ids), "fcr": drill(&g.fcr.fcr, ids), "fcr_rate": g.fcr.fcr_rate},
     })
+}
+
+fn qa_scores_json(s: &QaScores) -> Value {
+    json!({"reviews": s.reviews, "iqs": s.iqs, "failed_critical": s.failed_critical})
+}
+
+fn qa_json(qa: &QaReport) -> Value {
+    let map = |m: &std::collections::BTreeMap<String, QaScores>| {
+        m.iter().map(|(k, s)| (k.clone(), qa_scores_json(s))).collect::<serde_json::Map<_, _>>()
+    };
+    json!({
+        "reviews": qa.all.reviews,
+        "iqs": qa.all.iqs,
+        "failed_critical": qa.all.failed_critical,
+        "by_agent": map(&qa.by_agent),
+        "by_group": map(&qa.by_group),
+        "by_scorecard": map(&qa.by_scorecard),
+        "by_month": map(&qa.by_month),
+        "categories": qa.categories.iter().map(|(name, c)| (name.clone(), json!({
+            "scored": c.scored, "passed": c.passed, "pass_rate": c.pass_rate, "mean_score": c.mean_score,
+        }))).collect::<serde_json::Map<_, _>>(),
+    })
+}
+
+fn surveys_json(surveys: &SurveyReport) -> Value {
+    Value::Object(
+        surveys
+            .iter()
+            .map(|(survey, c)| {
+                (
+                    survey.clone(),
+                    json!({
+                        "offered": c.offered, "answered": c.answered, "response_rate": c.response_rate,
+                        "responses": c.responses, "unsolicited": c.unsolicited, "reasons": c.reasons,
+                    }),
+                )
+            })
+            .collect(),
+    )
 }
 
 /// The JSON object of a report.
@@ -191,6 +250,8 @@ pub(crate) fn report_json(report: &Report, ids: bool) -> Value {
         "rows_truncated": report.rows_truncated,
         "now": rfc3339(report.now.0),
         "groups": report.groups.iter().map(|g| group_json(g, ids)).collect::<Vec<_>>(),
+        "surveys": surveys_json(&report.surveys),
+        "qa": qa_json(&report.qa),
     })
 }
 
@@ -301,6 +362,26 @@ pub(crate) fn print_report(out: &mut impl Write, report: &Report) -> std::io::Re
             format!("{} ({})", number(s.ces_mean, 2), s.ces_responses)
         )?;
     }
+    writeln!(out)?;
+    writeln!(out, "bots and first-contact resolution (FCR)")?;
+    writeln!(
+        out,
+        "{:<28} {:>14} {:>14} {:>14} {:>14}",
+        "group", "bot tickets", "handoff (med)", "bot resolved", "FCR (n)"
+    )?;
+    for g in &report.groups {
+        let handoff = g.durations.get("bot_handoff").and_then(|q| q.calendar_median);
+        writeln!(
+            out,
+            "{:<28} {:>14} {:>14} {:>14} {:>14}",
+            truncate(&g.key, 28),
+            g.bots.tickets.count,
+            format!("{} {}", percent(g.bots.handoff_rate), hours(handoff)),
+            percent(g.bots.bot_resolved_rate),
+            format!("{} ({})", percent(g.fcr.fcr_rate), g.fcr.solved.count)
+        )?;
+    }
+    print_surveys_and_qa(out, report)?;
     if let [all] = report.groups.as_slice() {
         writeln!(out)?;
         writeln!(out, "monthly volume (created / solved, change against the previous month)")?;
@@ -351,6 +432,55 @@ pub(crate) fn print_report(out: &mut impl Write, report: &Report) -> std::io::Re
     Ok(())
 }
 
+/// The survey and QA sections of the text report (compact: one line per survey, agent and
+/// category).
+fn print_surveys_and_qa(out: &mut impl Write, report: &Report) -> std::io::Result<()> {
+    if !report.surveys.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "surveys: offered, answered (response rate), unsolicited answers, top reasons")?;
+        for (survey, c) in &report.surveys {
+            let mut reasons: Vec<(&String, &usize)> = c.reasons.iter().collect();
+            reasons.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            let top: Vec<String> = reasons.iter().take(3).map(|(reason, n)| format!("{reason} {n}")).collect();
+            writeln!(
+                out,
+                "  {:<6} {:>6} {:>6} ({:>6}) {:>6}   {}",
+                survey,
+                c.offered,
+                c.answered,
+                percent(c.response_rate),
+                c.unsolicited,
+                top.join(", ")
+            )?;
+        }
+    }
+    let qa = &report.qa;
+    if qa.all.reviews > 0 {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "QA: {} reviews, IQS {}, {} failed a critical category",
+            qa.all.reviews,
+            number(qa.all.iqs, 1),
+            qa.all.failed_critical
+        )?;
+        for (agent, s) in &qa.by_agent {
+            writeln!(out, "  agent {:<24} {:>6} reviews  IQS {:>6}", truncate(agent, 24), s.reviews, number(s.iqs, 1))?;
+        }
+        for (name, c) in &qa.categories {
+            writeln!(
+                out,
+                "  category {:<21} {:>6} scored  pass {:>6}  mean {:>6}",
+                truncate(name, 21),
+                c.scored,
+                percent(c.pass_rate),
+                number(c.mean_score, 1)
+            )?;
+        }
+    }
+    Ok(())
+}
+
 fn truncate(text: &str, width: usize) -> String {
     if text.chars().count() <= width {
         text.to_owned()
@@ -363,7 +493,7 @@ fn truncate(text: &str, width: usize) -> String {
 
 pub(crate) fn run(args: &MetricsArgs) -> Result<ExitCode, CliError> {
     let store = open_existing_store(&args.store.store)?;
-    let query = query(&args.from, &args.to, &args.now, &args.group_by, &args.within_hours)?;
+    let query = query(&args.from, &args.to, &args.now, &args.group_by, &args.within_hours, args.fcr_days)?;
     apply_definitions(&store, args.schedule.as_ref(), args.sla.as_ref())?;
     let report = store.metrics_report(&query)?;
     let stdout = std::io::stdout();

@@ -7,7 +7,7 @@ use rapport::events::TicketId;
 use rapport::log::Timestamp;
 use rapport::metrics::{Minutes, TicketMetrics};
 use rapport::ticket::Ticket;
-use rapport::{CustomerKey, Store};
+use rapport::{CustomerKey, Store, SurveyAnswer};
 use serde_json::{json, Value};
 
 use crate::util::{open_existing_store, parse_time, rfc3339, write_json_line, CliError};
@@ -83,6 +83,9 @@ pub(crate) fn metrics_json(metrics: Option<&TicketMetrics>) -> Value {
         "assignee_stations": m.assignee_stations,
         "one_touch": m.one_touch,
         "channels": m.channels,
+        "bot_messages": m.bot_messages,
+        "bot_handoff_minutes": minutes(m.bot_handoff, false),
+        "bot_handoff_business_minutes": minutes(m.bot_handoff, true),
     })
 }
 
@@ -149,6 +152,18 @@ pub(crate) fn run_tickets(args: &TicketsArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A survey answer about the ticket: score, reason (a label) and comment (personal, revealed).
+fn rating_json(rating: &SurveyAnswer) -> Value {
+    json!({
+        "at": rfc3339(rating.at.0),
+        "identity": rating.identity.to_string(),
+        "survey": rating.survey.as_str(),
+        "score": rating.score,
+        "reason": rating.reason,
+        "comment": rating.comment,
+    })
+}
+
 fn text_minutes(m: Option<Minutes>) -> String {
     match m {
         Some(m) => format!("{:.0} min ({:.0} business)", m.calendar, m.business),
@@ -164,8 +179,10 @@ pub(crate) fn run_ticket(args: &TicketArgs) -> Result<ExitCode, CliError> {
         return Err(CliError::NotFound(format!("no ticket {id} in {}", args.store.store.display())));
     };
     let history = store.ticket_history(&id)?;
+    let ratings = store.ticket_ratings(&id)?;
     let (channels, metrics) = channels_and_metrics(&store, &ticket, now)?;
     let mut value = ticket_json(&ticket, &channels, metrics.as_ref());
+    value["ratings"] = Value::Array(ratings.iter().map(rating_json).collect());
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     if args.json {
@@ -233,6 +250,19 @@ pub(crate) fn run_ticket(args: &TicketArgs) -> Result<ExitCode, CliError> {
                     m.group_stations,
                     m.assignee_stations,
                     m.one_touch.map_or("-".to_owned(), |b| b.to_string())
+                ),
+            )?;
+        }
+        for rating in &ratings {
+            w(
+                &mut out,
+                format!(
+                    "  rating     {}  {} {}  reason {}  comment {}",
+                    rfc3339(rating.at.0),
+                    rating.survey.as_str(),
+                    rating.score,
+                    rating.reason.as_deref().unwrap_or("-"),
+                    rating.comment.as_deref().map_or("-".to_owned(), |c| format!("{c:?}"))
                 ),
             )?;
         }

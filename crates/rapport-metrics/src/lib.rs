@@ -1,7 +1,10 @@
 //! CX metrics computed from the event log: per-ticket metrics by Zendesk's definitions in
-//! calendar and business minutes, business-hours [`Schedule`]s, SLA policies, and (in
-//! [`report`]) satisfaction, volume, trends and backlog with drill-down; plus customer lifetime
-//! value models ([`clv`]: BG/NBD and Gamma-Gamma). A [`MetricsProjection`] folds events one by
+//! calendar and business minutes (bot and system messages are never replies), business-hours
+//! [`Schedule`]s, SLA policies, and (in [`report`]) satisfaction, volume, trends and backlog with
+//! drill-down, bot handoffs, first-contact resolution, survey response rates (offers paired with
+//! ratings, [`SURVEY_OPEN_OFFERS_MAX`] open offers per customer and survey) and QA scores
+//! ([`score_review`], IQS); plus customer lifetime value models ([`clv`]: BG/NBD and
+//! Gamma-Gamma). A [`MetricsProjection`] folds events one by
 //! one in O(1) expected time (plus O(log) business-time arithmetic) and answers per-ticket
 //! metrics at any `now`; aggregates are computed on demand. Definitions: docs/metrics.md.
 //!
@@ -36,14 +39,22 @@
 
 pub mod clv;
 mod error;
+mod fcr;
 mod projection;
+mod qa;
 pub mod report;
 mod schedule;
 mod sla;
+mod surveys;
 mod ticket;
 
 pub use crate::error::MetricsError;
+pub use crate::fcr::FCR_WINDOW_DAYS_DEFAULT;
 pub use crate::projection::{MetricsOptions, MetricsProjection, RatingRecord, TicketRecord};
+pub use crate::qa::{
+    default_scorecard, score_review, CategoryOutcome, CategoryPass, QaReport, QaReviewRecord, QaScores, ReviewScore,
+    Scorecards, DEFAULT_SCORECARD, DEFAULT_SCORECARD_CATEGORIES,
+};
 pub use crate::schedule::{
     OpenInterval, Schedule, Schedules, ADD_BUSINESS_HORIZON_DAYS, HOLIDAYS_MAX, INTERVALS_PER_DAY_MAX, MINUTE_MICROS,
     SCHEDULES_MAX,
@@ -52,7 +63,10 @@ pub use crate::sla::{
     evaluate as evaluate_sla, policies_from_json, SlaFilter, SlaPolicy, SlaStatus, SlaTargets, TicketSla,
     SLA_POLICIES_MAX,
 };
+pub use crate::surveys::{OfferRecord, SurveyCounts, SurveyReport, SURVEY_ANSWER_DAYS, SURVEY_OPEN_OFFERS_MAX};
 pub use crate::ticket::{Minutes, TicketMetrics, TicketMetricsState};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_quality;

@@ -6,11 +6,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use rapport_customer::FastMap;
-use rapport_events::{Channel, CxEvent, Survey, TicketId};
+use rapport_events::{Channel, CxEvent, Identity, QaCategory, Survey, TicketId};
 use rapport_types::Timestamp;
 
+use crate::qa::{QaReviewRecord, Scorecards};
 use crate::schedule::{Schedule, Schedules};
 use crate::sla::SlaPolicy;
+use crate::surveys::OfferRecord;
 use crate::ticket::{TicketMetrics, TicketMetricsState};
 
 /// Definitions the metrics depend on.
@@ -34,6 +36,11 @@ pub struct TicketRecord {
     pub transitions: Vec<(i64, bool)>,
     /// `(time, assignee)` of every solve.
     pub solves: Vec<(i64, Option<String>)>,
+    /// The requester (as recorded: the store's pseudonym); first-contact resolution asks the
+    /// caller which customer it belongs to.
+    pub requester: Identity,
+    /// Closed by a merge into another ticket.
+    pub merged_away: bool,
 }
 
 /// One survey answer, with the ticket's context at rating time.
@@ -53,6 +60,12 @@ pub struct RatingRecord {
     pub group: Option<String>,
     /// The ticket's channel of creation.
     pub channel: Option<Channel>,
+    /// Who answered (as recorded: the store's pseudonym); survey pairing asks the caller which
+    /// customer it belongs to.
+    pub identity: Identity,
+    /// The reason chosen (a label, not personal). The free-text comment is personal and is not
+    /// kept here.
+    pub reason: Option<String>,
 }
 
 /// The projection.
@@ -63,6 +76,12 @@ pub struct MetricsProjection {
     ratings: Vec<RatingRecord>,
     /// Days (days since the epoch, UTC) on which each agent replied or solved a ticket.
     agent_days: BTreeMap<String, BTreeSet<i32>>,
+    /// Every `survey.offered`, in fold order.
+    offers: Vec<OfferRecord>,
+    /// Every `qa.reviewed`, in fold order.
+    reviews: Vec<QaReviewRecord>,
+    /// Every `qa.scorecard_set`, by name and `valid_from`.
+    scorecards: Scorecards,
     latest_at: i64,
 }
 
@@ -110,6 +129,21 @@ impl MetricsProjection {
         &self.ratings
     }
 
+    /// Every survey offer, in fold order.
+    pub fn offers(&self) -> &[OfferRecord] {
+        &self.offers
+    }
+
+    /// Every QA review, in fold order.
+    pub fn reviews(&self) -> &[QaReviewRecord] {
+        &self.reviews
+    }
+
+    /// The QA scorecards set so far.
+    pub fn scorecards(&self) -> &Scorecards {
+        &self.scorecards
+    }
+
     /// Active days per agent.
     pub fn agent_days(&self) -> &BTreeMap<String, BTreeSet<i32>> {
         &self.agent_days
@@ -138,8 +172,40 @@ impl MetricsProjection {
                 agent: context.and_then(|r| r.state.assignee.clone()),
                 group: context.and_then(|r| r.state.group.clone()),
                 channel: context.and_then(|r| r.state.channels.first().cloned()),
+                identity: rating.identity.clone(),
+                reason: rating.reason.clone(),
             });
             return;
+        }
+        match event {
+            CxEvent::SurveyOffered(offer) => {
+                self.offers.push(OfferRecord {
+                    at,
+                    survey: offer.survey,
+                    identity: offer.identity.clone(),
+                    ticket_id: offer.ticket_id.clone(),
+                });
+                return;
+            }
+            CxEvent::QaScorecardSet(set) => {
+                let categories: Vec<QaCategory> = set.categories.clone();
+                self.scorecards.insert(&set.name, set.valid_from.0, categories);
+                return;
+            }
+            CxEvent::QaReviewed(review) => {
+                let context = self.tickets.get(&review.ticket_id);
+                self.reviews.push(QaReviewRecord {
+                    at,
+                    ticket_id: review.ticket_id.clone(),
+                    agent: review.agent.clone(),
+                    reviewer: review.reviewer.clone(),
+                    scorecard: review.scorecard.clone(),
+                    categories: review.categories.clone(),
+                    group: context.and_then(|r| r.state.group.clone()),
+                });
+                return;
+            }
+            _ => {}
         }
         let Some(ticket_id) = ticket else { return };
         if let CxEvent::TicketOpened(opened) = event {
@@ -148,8 +214,14 @@ impl MetricsProjection {
                 return;
             }
             let state = TicketMetricsState::opened(opened, at);
-            let record =
-                TicketRecord { ticket_id: ticket_id.clone(), state, transitions: vec![(at, true)], solves: Vec::new() };
+            let record = TicketRecord {
+                ticket_id: ticket_id.clone(),
+                state,
+                transitions: vec![(at, true)],
+                solves: Vec::new(),
+                requester: opened.requester.clone(),
+                merged_away: false,
+            };
             self.tickets.insert(ticket_id.clone(), record);
         }
         // The target of a merge takes over the source's channels (as they are at the merge).
@@ -164,7 +236,10 @@ impl MetricsProjection {
         let was_unsolved = unsolved(&record.state);
         let solves_before = record.state.solves;
         match event {
-            CxEvent::TicketMerged(merged) if &merged.source == ticket_id => record.state.merged_away(schedule, at),
+            CxEvent::TicketMerged(merged) if &merged.source == ticket_id => {
+                record.merged_away |= &merged.target != ticket_id;
+                record.state.merged_away(schedule, at);
+            }
             _ => record.state.apply(schedule, event, at),
         }
         if let Some(channels) = merged_channels {
@@ -182,7 +257,8 @@ impl MetricsProjection {
             record.solves.push((at, assignee));
         }
         if let CxEvent::MessageSent(message) = event {
-            if message.public {
+            // A bot's or the system's message is no agent activity.
+            if message.public && message.actor.is_human() {
                 mark_active(&mut self.agent_days, &message.agent, at);
             }
         }

@@ -6,12 +6,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
 use chrono::{DateTime, Datelike};
-use rapport_events::{Survey, TicketId};
+use rapport_events::{CustomerId, Identity, Survey, TicketId};
 use rapport_types::Timestamp;
 
 use crate::error::MetricsError;
+use crate::fcr::{CustomerTickets, FCR_WINDOW_DAYS_DEFAULT};
 use crate::projection::{MetricsProjection, RatingRecord, TicketRecord};
+use crate::qa::{qa_report, QaReport};
 use crate::sla::{evaluate, SlaStatus, TicketSla};
+use crate::surveys::{survey_report, SurveyReport};
 use crate::ticket::{Minutes, TicketMetrics};
 
 const DAY_MICROS: i64 = 86_400_000_000;
@@ -66,11 +69,21 @@ pub struct ReportQuery {
     pub group_by: Option<Dimension>,
     /// The N of "response rate within N hours".
     pub response_hours: Vec<u32>,
+    /// First-contact resolution: the days after the first solve in which another ticket of the
+    /// same customer makes it no FCR (default [`FCR_WINDOW_DAYS_DEFAULT`]).
+    pub fcr_window_days: u32,
 }
 
 impl Default for ReportQuery {
     fn default() -> ReportQuery {
-        ReportQuery { from: None, to: None, now: None, group_by: None, response_hours: vec![3, 6, 16, 24] }
+        ReportQuery {
+            from: None,
+            to: None,
+            now: None,
+            group_by: None,
+            response_hours: vec![3, 6, 16, 24],
+            fcr_window_days: FCR_WINDOW_DAYS_DEFAULT,
+        }
     }
 }
 
@@ -247,6 +260,36 @@ pub struct AgentThroughput {
     pub per_active_day: Option<f64>,
 }
 
+/// Bots on the tickets created in the period (docs/metrics.md, "Actors").
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BotCounts {
+    /// Created in the period with a public bot message.
+    pub tickets: Drill,
+    /// Of those, a public agent message followed the first bot message.
+    pub handoff: Drill,
+    /// handoff / tickets.
+    pub handoff_rate: Option<f64>,
+    /// Of `tickets`, solved or closed now.
+    pub solved: Drill,
+    /// Of `solved`, without any public agent (human) message.
+    pub bot_resolved: Drill,
+    /// bot_resolved / solved.
+    pub bot_resolved_rate: Option<f64>,
+}
+
+/// First-contact resolution (docs/metrics.md, "First-contact resolution").
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FcrCounts {
+    /// Tickets first solved in the period and at least the window before `now` (tickets closed
+    /// by a merge excluded).
+    pub solved: Drill,
+    /// Of those, one-touch now, and the same customer opened no other ticket (any channel) from
+    /// the ticket's creation to the window's end after its first solve.
+    pub fcr: Drill,
+    /// fcr / solved.
+    pub fcr_rate: Option<f64>,
+}
+
 /// Aggregates of one group (or of everything).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct GroupReport {
@@ -298,6 +341,10 @@ pub struct GroupReport {
     pub backlog: Vec<BacklogRow>,
     /// Per agent, sorted by agent.
     pub throughput: Vec<AgentThroughput>,
+    /// Bot handoffs and bot resolutions.
+    pub bots: BotCounts,
+    /// First-contact resolution.
+    pub fcr: FcrCounts,
 }
 
 /// The full report.
@@ -314,6 +361,10 @@ pub struct Report {
     pub rows_truncated: bool,
     /// One entry per group (a single `all` entry without grouping), sorted by key.
     pub groups: Vec<GroupReport>,
+    /// Survey offers and answers in the period, per survey (not grouped).
+    pub surveys: SurveyReport,
+    /// QA reviews in the period (not grouped: it has its own breakdowns).
+    pub qa: QaReport,
 }
 
 fn keys(record: &TicketRecord, dimension: Option<Dimension>) -> Vec<String> {
@@ -417,6 +468,9 @@ struct Row<'a> {
     rank: u32,
     metrics: TicketMetrics,
     sla: Option<TicketSla>,
+    /// `None`: not counted for FCR (not solved, merged away, or solved within the window
+    /// before `now`); else whether it is FCR.
+    fcr: Option<bool>,
 }
 
 fn is_unsolved(record: &TicketRecord) -> bool {
@@ -660,6 +714,7 @@ fn group_report(context: &Context<'_>, key: String, rows: &[&Row<'_>], ratings: 
         ("requester_wait", metric(&|m| Some(m.requester_wait))),
         ("agent_wait", metric(&|m| Some(m.agent_wait))),
         ("on_hold", metric(&|m| Some(m.on_hold))),
+        ("bot_handoff", metric(&|m| m.bot_handoff)),
     ]);
     let response_rates = query
         .response_hours
@@ -673,7 +728,35 @@ fn group_report(context: &Context<'_>, key: String, rows: &[&Row<'_>], ratings: 
             (*hours, drill, share)
         })
         .collect();
+    let bot_tickets: Vec<&Row<'_>> = created.iter().copied().filter(|r| r.metrics.bot_messages > 0).collect();
+    let bot_ids = |filter: &dyn Fn(&Row<'_>) -> bool| {
+        ranked.drill(bot_tickets.iter().filter(|r| filter(r)).map(|r| r.rank).collect())
+    };
+    let bot_solved = bot_ids(&|r| r.metrics.one_touch.is_some());
+    let bot_resolved = bot_ids(&|r| r.metrics.one_touch.is_some() && r.metrics.replies == 0);
+    let handoff = bot_ids(&|r| r.metrics.bot_handoff.is_some());
+    let bots = BotCounts {
+        handoff_rate: rate(handoff.count, bot_tickets.len()),
+        bot_resolved_rate: rate(bot_resolved.count, bot_solved.count),
+        tickets: bot_ids(&|_| true),
+        handoff,
+        solved: bot_solved,
+        bot_resolved,
+    };
+    let fcr_solved: Vec<&Row<'_>> = rows
+        .iter()
+        .copied()
+        .filter(|r| r.fcr.is_some() && r.record.state.first_solved_at.is_some_and(|at| in_range(at, from, to)))
+        .collect();
+    let fcr_drill = ranked.drill(fcr_solved.iter().filter(|r| r.fcr == Some(true)).map(|r| r.rank).collect());
+    let fcr = FcrCounts {
+        fcr_rate: rate(fcr_drill.count, fcr_solved.len()),
+        solved: ranked.drill(fcr_solved.iter().map(|r| r.rank).collect()),
+        fcr: fcr_drill,
+    };
     GroupReport {
+        bots,
+        fcr,
         reopen_rate: rate(reopened.count, created_drill.count),
         one_touch_rate: rate(one_touch.count, solved_created),
         repeat_inquiry_rate: rate(repeat_inquiry.count, created_drill.count),
@@ -702,24 +785,42 @@ fn group_report(context: &Context<'_>, key: String, rows: &[&Row<'_>], ratings: 
 }
 
 /// Computes the report: every ticket's metrics and SLA at `now` once, then each group's
-/// aggregates. O(tickets · log + days · backlog) time.
+/// aggregates. O(tickets · log + days · backlog) time. Every identity is its own customer
+/// (first-contact resolution and survey pairing); [`report_with_customers`] takes the
+/// customer-360 resolution.
 pub fn report(projection: &MetricsProjection, query: &ReportQuery) -> Report {
+    report_with_customers(projection, query, &|_| None)
+}
+
+/// [`report`], with `customer_of` saying which customer an identity (as recorded) belongs to:
+/// identities of one customer are one customer for first-contact resolution and survey
+/// pairing; `None` makes the identity its own customer. The store passes its customer-360
+/// resolution.
+pub fn report_with_customers(
+    projection: &MetricsProjection,
+    query: &ReportQuery,
+    customer_of: &dyn Fn(&Identity) -> Option<CustomerId>,
+) -> Report {
     let now = query.now.map_or_else(|| projection.latest_at().0, |now| now.0);
     let to = query.to.map_or(now.saturating_add(1), |to| to.0);
     let from = query.from.map(|from| from.0);
     let mut records: Vec<&TicketRecord> = projection.tickets().collect();
     records.sort_unstable_by(|a, b| a.ticket_id.cmp(&b.ticket_id));
     let ranked = Ranked { ids: records.iter().map(|r| &r.ticket_id).collect() };
+    let customer_tickets = CustomerTickets::new(records.iter().copied(), customer_of);
+    let fcr_window = i64::from(query.fcr_window_days).saturating_mul(DAY_MICROS);
     let rows: Vec<Row<'_>> = records
         .iter()
         .enumerate()
         .map(|(rank, record)| {
             let schedule = projection.schedule_of(&record.state);
+            let metrics = record.state.metrics(schedule, now);
             Row {
                 record,
                 // Fewer than 2^32 tickets: a projection that large would not fit in memory.
                 rank: u32::try_from(rank).unwrap_or(u32::MAX),
-                metrics: record.state.metrics(schedule, now),
+                fcr: customer_tickets.fcr(record, &metrics, fcr_window, now),
+                metrics,
                 sla: evaluate(&projection.options().sla, schedule, &record.state, now),
             }
         })
@@ -758,5 +859,10 @@ pub fn report(projection: &MetricsProjection, query: &ReportQuery) -> Report {
     let context = Context { projection, query, ranked, calendar, from, to };
     let groups =
         groups.into_iter().map(|(key, (rows, ratings))| group_report(&context, key, &rows, &ratings)).collect();
-    Report { from: from.map(Timestamp), to: Timestamp(to), now: Timestamp(now), rows_truncated, groups }
+    let surveys = survey_report(projection.offers(), projection.ratings(), customer_of, |at| in_range(at, from, to));
+    let qa =
+        qa_report(projection.reviews().iter().filter(|r| in_range(r.at, from, to)), projection.scorecards(), |at| {
+            period_keys(day_of(at))[2].clone()
+        });
+    Report { from: from.map(Timestamp), to: Timestamp(to), now: Timestamp(now), rows_truncated, groups, surveys, qa }
 }

@@ -2,7 +2,7 @@
 //! business-time arithmetic of [`Schedule::business_micros`], which does not depend on how long
 //! the interval is), in calendar and business time. Definitions: docs/metrics.md.
 
-use rapport_events::{Channel, CxEvent, Priority, Status};
+use rapport_events::{Actor, Channel, CxEvent, Priority, Status};
 
 use crate::schedule::{Schedule, MINUTE_MICROS};
 
@@ -101,6 +101,13 @@ pub struct TicketMetricsState {
     pub reply_cycles: Vec<(i64, i64)>,
     /// The group the ticket was created in (it selects the business-hours schedule).
     pub schedule_group: Option<String>,
+    /// Public messages by a bot (`actor: bot`); bot and system messages are never replies.
+    pub bot_messages: u32,
+    /// The first public bot message.
+    pub first_bot_at: Option<i64>,
+    /// The first public human (agent) message folded after the first public bot message: the
+    /// handoff from the bot to a person.
+    pub handoff_at: Option<i64>,
 }
 
 /// The metrics of one ticket at a moment `now`.
@@ -127,10 +134,16 @@ pub struct TicketMetrics {
     pub group_stations: u32,
     /// Assignee stations.
     pub assignee_stations: u32,
-    /// Solved or closed with fewer than 2 agent replies; `None` while unsolved.
+    /// Solved or closed with fewer than 2 agent replies (bots' and the system's do not count);
+    /// `None` while unsolved.
     pub one_touch: Option<bool>,
     /// Distinct channels.
     pub channels: u32,
+    /// First public bot message -> first public agent message after it (the handoff); `None`
+    /// without a bot message or until a person writes.
+    pub bot_handoff: Option<Minutes>,
+    /// Public bot messages.
+    pub bot_messages: u32,
 }
 
 impl TicketMetricsState {
@@ -162,6 +175,9 @@ impl TicketMetricsState {
             unanswered_since: None,
             reply_cycles: Vec::new(),
             schedule_group: event.group.clone(),
+            bot_messages: 0,
+            first_bot_at: None,
+            handoff_at: None,
         };
         state.set_group(event.group.as_deref());
         state.set_assignee(event.assignee.as_deref());
@@ -258,7 +274,16 @@ impl TicketMetricsState {
             }
             CxEvent::MessageSent(message) => {
                 self.add_channel(&message.channel);
-                if message.public {
+                // Bot and system messages are no replies (first, next or counted), decide
+                // nothing about who opened the ticket, and answer no customer message.
+                if message.public && message.actor == Actor::Bot {
+                    self.bot_messages += 1;
+                    self.first_bot_at.get_or_insert(at);
+                }
+                if message.public && message.actor.is_human() {
+                    if self.first_bot_at.is_some() {
+                        self.handoff_at.get_or_insert(at);
+                    }
                     // An agent who opens a ticket with a public message has not replied yet
                     // (Zendesk: first reply time then ends at the agent's next public comment).
                     let opened_by_agent = *self.opened_by_agent.get_or_insert(at == self.created_at);
@@ -343,6 +368,11 @@ impl TicketMetricsState {
             assignee_stations: self.assignee_stations,
             one_touch: (!self.status.is_unsolved()).then_some(self.replies < 2),
             channels: self.channels.len() as u32,
+            bot_handoff: self
+                .first_bot_at
+                .zip(self.handoff_at)
+                .map(|(bot, human)| Micros::between(schedule, bot, human).minutes()),
+            bot_messages: self.bot_messages,
         }
     }
 

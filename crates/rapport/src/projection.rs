@@ -94,6 +94,11 @@ pub(crate) struct Projection {
     /// Key-store records that `customer.erased` events named: what was sealed under them reads
     /// as erased, even before the writer has destroyed them (it finishes that at open).
     pub(crate) erased_keys: std::collections::HashSet<u64>,
+    /// The customer each identity of an erased customer belonged to (pseudonyms only): the
+    /// identities resolve to nobody after the erasure, but the metrics (first-contact
+    /// resolution, survey pairing) still take them as one customer, so an erasure changes no
+    /// metric. Grows with the identities of erased customers.
+    pub(crate) erased_owners: HashMap<Identity, rapport_events::CustomerId>,
 }
 
 impl Projection {
@@ -116,6 +121,7 @@ impl Projection {
             let customer = self.customers.resolver().resolve(erased.customer);
             for identity in self.customers.identities(customer) {
                 self.by_requester.remove(&identity);
+                self.erased_owners.insert(identity, customer);
             }
             self.erased_keys.extend(erased.keys.iter().copied());
         }

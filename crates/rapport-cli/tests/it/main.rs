@@ -4,4 +4,5 @@
 mod commands;
 mod live;
 mod privacy;
+mod quality;
 mod safety;

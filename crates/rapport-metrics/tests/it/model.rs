@@ -13,11 +13,12 @@ use chrono::{DateTime, Datelike, NaiveDate, Timelike, Weekday};
 use chrono_tz::Tz;
 use proptest::prelude::*;
 use rapport_events::{
-    Channel, CustomerRated, CxEvent, Identity, MessageReceived, MessageSent, NormalizeOptions, Priority, Status,
-    Survey, TicketAssigned, TicketChannelSwitched, TicketFlag, TicketFlagged, TicketId, TicketLabeled, TicketMerged,
-    TicketOpened, TicketPriorityChanged, TicketStatusChanged, TicketTagged, TicketUpdated,
+    Actor, Channel, CustomerId, CustomerRated, CxEvent, Identity, MessageReceived, MessageSent, NormalizeOptions,
+    Priority, Status, Survey, SurveyOffered, TicketAssigned, TicketChannelSwitched, TicketFlag, TicketFlagged,
+    TicketId, TicketLabeled, TicketMerged, TicketOpened, TicketPriorityChanged, TicketStatusChanged, TicketTagged,
+    TicketUpdated,
 };
-use rapport_metrics::report::{report, Dimension, GroupReport, ReportQuery};
+use rapport_metrics::report::{report_with_customers, Dimension, GroupReport, ReportQuery};
 use rapport_metrics::{
     evaluate_sla, MetricsOptions, MetricsProjection, Minutes, OpenInterval, Schedule, Schedules, SlaFilter, SlaPolicy,
     SlaStatus, SlaTargets, TicketMetrics, TicketSla,
@@ -37,6 +38,7 @@ const STATUSES: [Status; 6] =
     [Status::New, Status::Open, Status::Pending, Status::Hold, Status::Solved, Status::Closed];
 const PRIORITIES: [Priority; 4] = [Priority::Low, Priority::Normal, Priority::High, Priority::Urgent];
 const SURVEYS: [Survey; 3] = [Survey::Csat, Survey::Nps, Survey::Ces];
+const ACTORS: [Actor; 3] = [Actor::Agent, Actor::Bot, Actor::System];
 /// Zones with a daylight-saving change inside the windows below (New York 2026-03-08 and
 /// 2026-11-01, Berlin 2026-03-29 and 2026-10-25), one with a half-hour offset, and UTC.
 const ZONES: [&str; 4] = ["UTC", "America/New_York", "Europe/Berlin", "Asia/Kolkata"];
@@ -60,6 +62,20 @@ fn ticket_id(index: usize) -> TicketId {
 
 fn kim() -> Identity {
     Identity::parse("email", "kim@example.com", &NormalizeOptions::default()).unwrap()
+}
+
+/// Who answers and is offered surveys: kim by e-mail, kim on KakaoTalk (one customer, as
+/// [`customer_of`] says), and lee.
+fn respondent(index: usize) -> Identity {
+    let (kind, value) = [("email", "kim@example.com"), ("kakao", "kim_1"), ("email", "lee@example.com")][index % 3];
+    Identity::parse(kind, value, &NormalizeOptions::default()).unwrap()
+}
+
+const REASONS: [&str; 2] = ["slow_reply", "friendly"];
+
+/// Kim's two identities are customer 1; lee is nobody's (their own).
+fn customer_of(identity: &Identity) -> Option<CustomerId> {
+    (*identity == respondent(0) || *identity == respondent(1)).then_some(CustomerId(1))
 }
 
 fn base_micros(base: usize) -> i64 {
@@ -90,6 +106,7 @@ enum Op {
         agent: usize,
         public: bool,
         channel: usize,
+        actor: usize,
     },
     Status {
         ticket: usize,
@@ -115,6 +132,14 @@ enum Op {
         ticket: Option<usize>,
         survey: usize,
         score: u8,
+        /// Index into `respondent`.
+        who: usize,
+        reason: Option<usize>,
+    },
+    Offer {
+        ticket: Option<usize>,
+        survey: usize,
+        who: usize,
     },
     Tag {
         ticket: usize,
@@ -145,15 +170,18 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (t.clone(), maybe(2), maybe(3), maybe(4), 0..4usize, proptest::option::weighted(0.2, 0..6usize), proptest::collection::vec(0..3usize, 0..3))
             .prop_map(|(ticket, group, assignee, priority, channel, status, tags)| Op::Open { ticket, group, assignee, priority, channel, status, tags }),
         4 => (t.clone(), 0..4usize).prop_map(|(ticket, channel)| Op::Customer { ticket, channel }),
-        5 => (t.clone(), 0..3usize, proptest::bool::weighted(0.8), 0..4usize)
-            .prop_map(|(ticket, agent, public, channel)| Op::Agent { ticket, agent, public, channel }),
+        5 => (t.clone(), 0..3usize, proptest::bool::weighted(0.8), 0..4usize, prop_oneof![6 => Just(0usize), 3 => Just(1usize), 1 => Just(2usize)])
+            .prop_map(|(ticket, agent, public, channel, actor)| Op::Agent { ticket, agent, public, channel, actor }),
         6 => (t.clone(), 0..6usize).prop_map(|(ticket, status)| Op::Status { ticket, status }),
         1 => (t.clone(), maybe(6), maybe(2), maybe(3), maybe(4))
             .prop_map(|(ticket, status, group, assignee, priority)| Op::Update { ticket, status, group, assignee, priority }),
         2 => (t.clone(), maybe(2), maybe(3)).prop_map(|(ticket, group, assignee)| Op::Assign { ticket, group, assignee }),
         1 => (t.clone(), t.clone()).prop_map(|(source, target)| Op::Merge { source, target }),
         2 => (proptest::option::weighted(0.8, t.clone()), 0..3usize, 0..12u8)
-            .prop_map(|(ticket, survey, score)| Op::Rate { ticket, survey, score }),
+            .prop_flat_map(|(ticket, survey, score)| (0..3usize, proptest::option::of(0..2usize))
+                .prop_map(move |(who, reason)| Op::Rate { ticket, survey, score, who, reason })),
+        2 => (proptest::option::weighted(0.6, t.clone()), 0..3usize, 0..3usize)
+            .prop_map(|(ticket, survey, who)| Op::Offer { ticket, survey, who }),
         1 => (t.clone(), proptest::collection::vec(0..3usize, 0..3), proptest::collection::vec(0..3usize, 0..2))
             .prop_map(|(ticket, add, remove)| Op::Tag { ticket, add, remove }),
         1 => (t.clone(), 0..4usize).prop_map(|(ticket, priority)| Op::Priority { ticket, priority }),
@@ -421,7 +449,7 @@ fn events(case: &Case) -> Vec<Entry> {
                     body: None,
                 }),
             ),
-            Op::Agent { ticket, agent, public, channel: c } => push(
+            Op::Agent { ticket, agent, public, channel: c, actor } => push(
                 on(ticket),
                 CxEvent::MessageSent(MessageSent {
                     ticket_id: ticket_id(ticket),
@@ -429,7 +457,7 @@ fn events(case: &Case) -> Vec<Entry> {
                     agent: AGENTS[agent].to_owned(),
                     public,
                     body: None,
-                    actor: Default::default(),
+                    actor: ACTORS[actor],
                 }),
             ),
             Op::Status { ticket, status } => push(
@@ -465,15 +493,23 @@ fn events(case: &Case) -> Vec<Entry> {
                 push(on(source), merged.clone());
                 push(on(target), merged);
             }
-            Op::Rate { ticket, survey, score } => push(
+            Op::Rate { ticket, survey, score, who, reason } => push(
                 None,
                 CxEvent::CustomerRated(CustomerRated {
-                    identity: kim(),
+                    identity: respondent(who),
                     survey: SURVEYS[survey],
                     score,
                     ticket_id: ticket.map(ticket_id),
                     comment: None,
-                    reason: None,
+                    reason: reason.map(|r| REASONS[r].to_owned()),
+                }),
+            ),
+            Op::Offer { ticket, survey, who } => push(
+                None,
+                CxEvent::SurveyOffered(SurveyOffered {
+                    identity: respondent(who),
+                    survey: SURVEYS[survey],
+                    ticket_id: ticket.map(ticket_id),
                 }),
             ),
             Op::Tag { ticket, add, remove } => push(
@@ -584,8 +620,13 @@ impl MinuteTable {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Message {
     Customer,
+    /// A public message by a person (an agent): the only kind that replies.
     Public,
     Note,
+    /// A public message by a bot.
+    Bot,
+    /// A public message by the system.
+    System,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -609,6 +650,8 @@ struct ModelTicket {
     tags: BTreeSet<String>,
     inquiry_type: Option<String>,
     repeat_inquiry: bool,
+    /// Closed by a merge into another ticket.
+    merged_away: bool,
 }
 
 fn unsolved(status: Status) -> bool {
@@ -657,7 +700,7 @@ impl ModelTicket {
     /// Whether an agent opened the ticket with a public message: the first public message is
     /// an agent's, at the creation instant.
     fn opened_by_agent(&self) -> Option<bool> {
-        let first = self.messages.iter().find(|(_, kind, _)| *kind != Message::Note)?;
+        let first = self.messages.iter().find(|(_, kind, _)| matches!(kind, Message::Customer | Message::Public))?;
         Some(first.1 == Message::Public && first.0 == self.created_at)
     }
 
@@ -682,6 +725,14 @@ impl ModelTicket {
             }
         }
         (cycles, waiting)
+    }
+
+    /// `(first public bot message, first public agent message after it in the stream)`.
+    fn handoff(&self) -> Option<(i64, i64)> {
+        let first_bot = self.messages.iter().position(|(_, kind, _)| *kind == Message::Bot)?;
+        let bot_at = self.messages[first_bot].0;
+        let human = self.messages[first_bot..].iter().find(|(_, kind, _)| *kind == Message::Public)?;
+        Some((bot_at, human.0))
     }
 
     fn last_solve_if_solved(&self) -> Option<i64> {
@@ -728,7 +779,12 @@ fn model_ticket(log: &[Entry], ticket: &TicketId) -> Option<ModelTicket> {
             }
             CxEvent::MessageSent(message) => {
                 m.use_channel(&message.channel);
-                let kind = if message.public { Message::Public } else { Message::Note };
+                let kind = match (message.public, message.actor) {
+                    (false, _) => Message::Note,
+                    (true, Actor::Agent) => Message::Public,
+                    (true, Actor::Bot) => Message::Bot,
+                    (true, Actor::System) => Message::System,
+                };
                 m.messages.push((at, kind, message.agent.clone()));
             }
             CxEvent::TicketChannelSwitched(switch) => m.use_channel(&switch.to),
@@ -758,7 +814,10 @@ fn model_ticket(log: &[Entry], ticket: &TicketId) -> Option<ModelTicket> {
                 m.inquiry_type = label.inquiry_type.clone()
             }
             CxEvent::TicketFlagged(flagged) => m.repeat_inquiry |= flagged.flag == TicketFlag::RepeatInquiry,
-            CxEvent::TicketMerged(merged) if &merged.source == ticket => m.set_status(Status::Closed, at),
+            CxEvent::TicketMerged(merged) if &merged.source == ticket => {
+                m.merged_away |= &merged.target != ticket;
+                m.set_status(Status::Closed, at);
+            }
             CxEvent::TicketMerged(merged) if &merged.target == ticket => {
                 if let Some(source) = model_ticket(&log[..index], &merged.source) {
                     for channel in &source.channels {
@@ -843,6 +902,8 @@ fn model_metrics(ticket: &ModelTicket, table: &MinuteTable, now: i64) -> TicketM
         assignee_stations: ticket.assignee_stations,
         one_touch: solved.then_some(replies < 2),
         channels: ticket.channels.len() as u32,
+        bot_handoff: ticket.handoff().map(|(bot, human)| minutes(table, bot, human)),
+        bot_messages: ticket.messages.iter().filter(|(_, kind, _)| *kind == Message::Bot).count() as u32,
     }
 }
 
@@ -1123,6 +1184,49 @@ fn check_group(
         "group {}: satisfaction",
         key
     );
+    // Bots: of the created tickets with a public bot message, those with a person's public
+    // message after the first bot message; of those solved now, those without any.
+    let with_bot: Vec<&(&ModelTicket, TicketMetrics)> = metrics.iter().filter(|(_, m)| m.bot_messages > 0).collect();
+    prop_assert_eq!(&actual.bots.tickets.tickets, &ids(with_bot.iter().map(|(t, _)| *t)), "group {}: bot tickets", key);
+    prop_assert_eq!(
+        &actual.bots.handoff.tickets,
+        &ids(with_bot.iter().filter(|(t, _)| t.handoff().is_some()).map(|(t, _)| *t)),
+        "group {}: bot handoffs",
+        key
+    );
+    let bot_solved: Vec<&&(&ModelTicket, TicketMetrics)> =
+        with_bot.iter().filter(|(_, m)| m.one_touch.is_some()).collect();
+    let bot_resolved = ids(bot_solved
+        .iter()
+        .filter(|(t, _)| !t.messages.iter().any(|(_, k, _)| *k == Message::Public))
+        .map(|(t, _)| *t));
+    prop_assert_eq!(&actual.bots.bot_resolved.tickets, &bot_resolved, "group {}: resolved by bots alone", key);
+    prop_assert_eq!(
+        actual.bots.bot_resolved_rate,
+        (!bot_solved.is_empty()).then(|| bot_resolved.len() as f64 / bot_solved.len() as f64),
+        "group {}: bot resolved rate",
+        key
+    );
+    // First-contact resolution, 7 days; every ticket has the same requester, so every other
+    // ticket is the same customer's.
+    let window = 7 * DAY;
+    let counted: Vec<&ModelTicket> = tickets
+        .iter()
+        .copied()
+        .filter(|t| !t.merged_away)
+        .filter(|t| t.solves.first().is_some_and(|(at, _)| in_period(*at, from, to) && at + window <= now))
+        .collect();
+    let fcr = ids(counted.iter().copied().filter(|t| {
+        let solved = t.solves[0].0;
+        let end = (solved + window).max(t.created_at);
+        let others = all_tickets
+            .values()
+            .filter(|o| o.id != t.id && o.created_at >= t.created_at && o.created_at <= end)
+            .count();
+        model_metrics(t, definitions.table(t), now).one_touch == Some(true) && others == 0
+    }));
+    prop_assert_eq!(&actual.fcr.solved.tickets, &ids(counted.iter().copied()), "group {}: counted for FCR", key);
+    prop_assert_eq!(&actual.fcr.fcr.tickets, &fcr, "group {}: FCR", key);
     // Per-day rows.
     let Some((first_day, last_day)) = days else {
         prop_assert!(actual.daily.is_empty() && actual.backlog.is_empty(), "group {}: no days, no rows", key);
@@ -1291,7 +1395,7 @@ fn check_cut(
         group_by,
         ..ReportQuery::default()
     };
-    let actual = report(projection, &query);
+    let actual = report_with_customers(projection, &query, &customer_of);
     let to = to.unwrap_or(now + 1);
     prop_assert_eq!(actual.to.0, to, "report end");
     let earliest = tickets
@@ -1321,6 +1425,89 @@ fn check_cut(
     for (group, (tickets_of_group, ratings_of_group)) in actual.groups.iter().zip(groups.values()) {
         check_group(group, tickets_of_group, ratings_of_group, &tickets, definitions, (from, to, now), days)?;
     }
+    check_surveys(log, &actual.surveys, (from, to))
+}
+
+/// `(offered, answered, responses, unsolicited, reasons)` of one survey.
+type SurveyRow = (usize, usize, usize, usize, BTreeMap<String, usize>);
+
+/// Survey pairing from scratch: for each rating in time order (offers first at the same
+/// instant, then log order), scan every offer for an unanswered one of the same customer and
+/// survey made at most 30 days before; take the latest about the rated ticket, else the latest.
+/// (The histories make far fewer than `SURVEY_OPEN_OFFERS_MAX` offers, so the bound never
+/// applies here; a fixture covers it.)
+fn check_surveys(
+    log: &[Entry],
+    actual: &rapport_metrics::SurveyReport,
+    (from, to): (Option<i64>, i64),
+) -> Result<(), TestCaseError> {
+    let offers: Vec<(i64, usize, &SurveyOffered)> = log
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| match &e.event {
+            CxEvent::SurveyOffered(o) => Some((e.at, i, o)),
+            _ => None,
+        })
+        .collect();
+    let mut ratings: Vec<(i64, usize, &CustomerRated)> = log
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| match &e.event {
+            CxEvent::CustomerRated(r) if r.survey.score_range().contains(&r.score) => Some((e.at, i, r)),
+            _ => None,
+        })
+        .collect();
+    ratings.sort_by_key(|(at, i, _)| (*at, *i));
+    let same_customer = |a: &Identity, b: &Identity| match (customer_of(a), customer_of(b)) {
+        (Some(x), Some(y)) => x == y,
+        (None, None) => a == b,
+        _ => false,
+    };
+    let mut answered = vec![false; offers.len()];
+    let mut paired: BTreeSet<usize> = BTreeSet::new();
+    for (at, index, rating) in &ratings {
+        let open: Vec<usize> = (0..offers.len())
+            .filter(|o| {
+                let (offer_at, _, offer) = offers[*o];
+                !answered[*o]
+                    && offer.survey == rating.survey
+                    && same_customer(&offer.identity, &rating.identity)
+                    && offer_at <= *at
+                    && *at - offer_at <= 30 * DAY
+            })
+            .collect();
+        let latest = |candidates: Vec<usize>| candidates.into_iter().max_by_key(|o| (offers[*o].0, offers[*o].1));
+        let about_ticket = rating.ticket_id.as_ref().and_then(|ticket| {
+            latest(open.iter().copied().filter(|o| offers[*o].2.ticket_id.as_ref() == Some(ticket)).collect())
+        });
+        if let Some(chosen) = about_ticket.or_else(|| latest(open)) {
+            answered[chosen] = true;
+            paired.insert(*index);
+        }
+    }
+    let mut expected: BTreeMap<String, SurveyRow> = BTreeMap::new();
+    for ((at, _, offer), answered) in offers.iter().zip(&answered) {
+        if in_period(*at, from, to) {
+            let row = expected.entry(offer.survey.as_str().to_owned()).or_default();
+            row.0 += 1;
+            row.1 += usize::from(*answered);
+        }
+    }
+    for (at, index, rating) in &ratings {
+        if in_period(*at, from, to) {
+            let row = expected.entry(rating.survey.as_str().to_owned()).or_default();
+            row.2 += 1;
+            row.3 += usize::from(!paired.contains(index));
+            if let Some(reason) = &rating.reason {
+                *row.4.entry(reason.clone()).or_default() += 1;
+            }
+        }
+    }
+    let actual: BTreeMap<String, SurveyRow> = actual
+        .iter()
+        .map(|(survey, c)| (survey.clone(), (c.offered, c.answered, c.responses, c.unsolicited, c.reasons.clone())))
+        .collect();
+    prop_assert_eq!(actual, expected, "surveys: (offered, answered, responses, unsolicited, reasons)");
     Ok(())
 }
 
@@ -1344,6 +1531,60 @@ proptest! {
             applied = end;
             check_cut(&case, cut, &log[..end], &projection, &definitions)?;
         }
+    }
+
+    /// Survey pairing equals the from-scratch scan on dense histories of offers and ratings
+    /// only (two surveys, three identities of two customers, two tickets, steps up to 20 days
+    /// so that offers expire), for random periods.
+    #[test]
+    fn survey_pairing_equals_a_from_scratch_scan(
+        steps in proptest::collection::vec(
+            (
+                prop_oneof![2 => 0..=120i64, 1 => 0..=20 * DAY_MINUTES],
+                proptest::bool::ANY,
+                proptest::option::of(0..2usize),
+                0..2usize,
+                0..3usize,
+                1..=5u8,
+                proptest::option::of(0..2usize),
+            ),
+            1..60,
+        ),
+        from in proptest::option::of(0..60 * DAY_MINUTES),
+        length in proptest::option::of(1..60 * DAY_MINUTES),
+    ) {
+        let base = base_micros(0);
+        let mut clock = base;
+        let mut log = Vec::new();
+        for (minutes, is_offer, ticket, survey, who, score, reason) in steps {
+            clock += minutes * MINUTE;
+            let event = if is_offer {
+                CxEvent::SurveyOffered(SurveyOffered {
+                    identity: respondent(who),
+                    survey: SURVEYS[survey],
+                    ticket_id: ticket.map(ticket_id),
+                })
+            } else {
+                CxEvent::CustomerRated(CustomerRated {
+                    identity: respondent(who),
+                    survey: SURVEYS[survey],
+                    score,
+                    ticket_id: ticket.map(ticket_id),
+                    comment: None,
+                    reason: reason.map(|r| REASONS[r].to_owned()),
+                })
+            };
+            log.push(Entry { stream: None, event, at: clock });
+        }
+        let mut projection = MetricsProjection::new(MetricsOptions::default());
+        for entry in &log {
+            projection.apply(None, &entry.event, Timestamp(entry.at));
+        }
+        let from = from.map(|m| base + m * MINUTE);
+        let to = length.map(|l| from.unwrap_or(base) + l * MINUTE);
+        let query = ReportQuery { from: from.map(Timestamp), to: to.map(Timestamp), ..ReportQuery::default() };
+        let actual = report_with_customers(&projection, &query, &customer_of);
+        check_surveys(&log, &actual.surveys, (from, actual.to.0))?;
     }
 
     /// Business time and SLA deadlines of `Schedule` equal minute-by-minute counting of the

@@ -2,14 +2,19 @@
 //! follow-up is a ticket of its own (its clock starts when it opens; one opened by an agent's
 //! message counts the agent's next public message as its first reply), a merge closes the source
 //! and gives the target its channels, and changing the definitions (schedule, SLA) recomputes the
-//! same metrics as a store opened afresh with them. Expected numbers are worked out in comments.
+//! same metrics as a store opened afresh with them; bots, surveys, QA and first-contact
+//! resolution use the store's customer-360 resolution (an e-mail and a KakaoTalk id merged into
+//! one customer are one customer). Expected numbers are worked out in comments.
 
-use rapport::events::{Channel, CxEvent, Identity, MessageReceived, MessageSent, NormalizeOptions, Status, TicketId};
+use rapport::events::{
+    Actor, Channel, CustomerIdentified, CustomerRated, CxEvent, Identity, MessageReceived, MessageSent,
+    NormalizeOptions, QaCategory, QaCategoryScore, QaReviewed, QaScorecardSet, Status, Survey, SurveyOffered, TicketId,
+};
 use rapport::log::Timestamp;
 use rapport::metrics::report::ReportQuery;
 use rapport::metrics::{MetricsOptions, Schedules, SlaPolicy, SlaStatus, SlaTargets};
 use rapport::ticket::{OpenTicket, TicketCommand};
-use rapport::{Input, Meta, Store, StoreOptions};
+use rapport::{CustomerKey, Input, Meta, Store, StoreOptions};
 
 const MINUTE: i64 = 60_000_000;
 
@@ -160,4 +165,144 @@ fn changing_definitions_recomputes_like_a_fresh_store() {
     let first_reply = &live_report.groups[0].sla_first_reply;
     assert_eq!(first_reply.achieved.tickets, vec![id("T-1"), id("T-1-f1"), id("T-1-f2")]);
     assert_eq!(first_reply.active.tickets, vec![id("M"), id("S")]);
+}
+
+fn kakao() -> Identity {
+    Identity::parse_pair("kakao:kim_1", &NormalizeOptions::default()).unwrap()
+}
+
+fn score(name: &str, score: u8) -> QaCategoryScore {
+    QaCategoryScore { name: name.into(), score, weight: None, critical: None }
+}
+
+fn qa_review(ticket: &str, categories: Vec<QaCategoryScore>) -> Input {
+    Input::Event(CxEvent::QaReviewed(QaReviewed {
+        ticket_id: id(ticket),
+        agent: "lee".into(),
+        reviewer: "park".into(),
+        scorecard: None,
+        categories,
+    }))
+}
+
+#[test]
+fn bots_surveys_qa_and_fcr_know_the_customer_across_channels() {
+    const DAY: i64 = 24 * 60;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let identified = Input::Event(CxEvent::CustomerIdentified(CustomerIdentified {
+        identities: vec![kim(), kakao()],
+        traits: Default::default(),
+    }));
+    let open_as = |ticket: &str, requester: Identity, channel: Channel| Input::Command {
+        ticket_id: id(ticket),
+        command: TicketCommand::Open(OpenTicket::new(id(ticket), requester, channel)),
+    };
+    let bot = Input::Event(CxEvent::MessageSent(MessageSent {
+        ticket_id: id("B"),
+        channel: Channel::KakaoTalk,
+        agent: "helpbot".into(),
+        public: true,
+        body: Some("Here is how to reset it.".into()),
+        actor: Actor::Bot,
+    }));
+    let scorecard = Input::Event(CxEvent::QaScorecardSet(QaScorecardSet {
+        name: "default".into(),
+        categories: ["courtesy", "delivery", "accuracy"]
+            .iter()
+            .map(|name| QaCategory { name: (*name).into(), weight: 1, critical: *name == "accuracy", pass_mark: 50 })
+            .collect(),
+        valid_from: t(DAY),
+    }));
+    let steps = [
+        (0, identified),
+        // A: kim by e-mail, one reply, solved at 20.
+        (0, open_as("A", kim(), Channel::Email)),
+        (10, reply("A")),
+        (20, status("A", Status::Solved)),
+        // A CSAT survey to kim's e-mail about A, answered from KakaoTalk: the same customer.
+        (
+            30,
+            Input::Event(CxEvent::SurveyOffered(SurveyOffered {
+                identity: kim(),
+                survey: Survey::Csat,
+                ticket_id: Some(id("A")),
+            })),
+        ),
+        (
+            60,
+            Input::Event(CxEvent::CustomerRated(CustomerRated {
+                identity: kakao(),
+                survey: Survey::Csat,
+                score: 4,
+                ticket_id: Some(id("A")),
+                comment: Some("quick and kind".into()),
+                reason: Some("friendly".into()),
+            })),
+        ),
+        // Reviewed under the built-in scorecard: (90 + 70 + 40) / 3.
+        (70, qa_review("A", vec![score("courtesy", 90), score("delivery", 70), score("accuracy", 40)])),
+        (80, scorecard),
+        // B: kim on KakaoTalk on day 2; a bot answers, nobody else; solved.
+        (2 * DAY, open_as("B", kakao(), Channel::KakaoTalk)),
+        (2 * DAY + 1, bot),
+        (2 * DAY + 10, status("B", Status::Solved)),
+        // From day 1, accuracy is critical: 40 < 50 scores the review 0.
+        (3 * DAY, qa_review("B", vec![score("courtesy", 90), score("delivery", 70), score("accuracy", 40)])),
+    ];
+    for (minute, input) in steps {
+        store.submit(input, Meta::at(t(minute))).unwrap();
+    }
+    let report = store.metrics_report(&ReportQuery { now: Some(t(10 * DAY)), ..ReportQuery::default() }).unwrap();
+    let all = &report.groups[0];
+    // FCR at day 10, 7-day window: A (solved at 20 min) and B (day 2) count. A is no FCR: the
+    // same customer opened B on KakaoTalk 2 days later. B is one-touch (the bot's message is no
+    // reply) with nothing after it: FCR. 1 / 2.
+    assert_eq!(all.fcr.solved.tickets, vec![id("A"), id("B")]);
+    assert_eq!(all.fcr.fcr.tickets, vec![id("B")]);
+    assert_eq!(all.fcr.fcr_rate, Some(0.5));
+    // Bots: B alone has a bot message, no handoff, solved by the bot alone.
+    assert_eq!((all.bots.tickets.tickets.clone(), all.bots.handoff_rate), (vec![id("B")], Some(0.0)));
+    assert_eq!(all.bots.bot_resolved_rate, Some(1.0));
+    // The survey: offered once, answered (by the other identity of the same customer).
+    let csat = &report.surveys["csat"];
+    assert_eq!((csat.offered, csat.answered, csat.unsolicited, csat.response_rate), (1, 1, 0, Some(1.0)));
+    assert_eq!(csat.reasons, [("friendly".to_owned(), 1)].into());
+    // QA: (200 / 3 + 0) / 2 = 100 / 3.
+    assert_eq!((report.qa.all.reviews, report.qa.all.failed_critical), (2, 1));
+    assert!((report.qa.all.iqs.unwrap() - 100.0 / 3.0).abs() < 1e-9, "{:?}", report.qa.all.iqs);
+    assert_eq!(report.qa.categories["accuracy"].pass_rate, Some(0.0));
+    // The ticket shows its rating with the reason and the (revealed) comment.
+    let ratings = store.ticket_ratings(&id("A")).unwrap();
+    assert_eq!(ratings.len(), 1, "{ratings:?}");
+    assert_eq!((ratings[0].survey, ratings[0].score, ratings[0].at), (Survey::Csat, 4, t(60)));
+    assert_eq!(
+        (ratings[0].reason.as_deref(), ratings[0].comment.as_deref()),
+        (Some("friendly"), Some("quick and kind"))
+    );
+    assert_eq!(ratings[0].identity, kakao());
+    assert!(store.ticket_ratings(&id("B")).unwrap().is_empty());
+    // The customer's answers, by either identity: the same one, with its ticket.
+    let answers = store.customer_ratings(&CustomerKey::Identity(kim())).unwrap();
+    assert_eq!(answers, ratings);
+    assert_eq!(answers[0].ticket_id, Some(id("A")));
+    // Reopened, the same report comes out of the log.
+    let query = ReportQuery { now: Some(t(10 * DAY)), ..ReportQuery::default() };
+    let live = store.metrics_report(&query).unwrap();
+    drop(store);
+    let reopened = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    assert_eq!(live, reopened.metrics_report(&query).unwrap());
+    // Erased, kim's ratings leave the ticket view (the comment is personal), and no metric
+    // changes: kim's identities resolve to nobody now, yet remain one customer for FCR and the
+    // survey pairing.
+    let kim_id = reopened.customer_id(&CustomerKey::Identity(kim())).unwrap().unwrap();
+    reopened.erase(kim_id, "gdpr-art17").unwrap();
+    assert_eq!(reopened.customer_id(&CustomerKey::Identity(kakao())).unwrap(), None);
+    assert!(reopened.ticket_ratings(&id("A")).unwrap().is_empty());
+    // By customer id, the erased customer's answer keeps its score; the comment reads erased.
+    let after = reopened.customer_ratings(&CustomerKey::Id(kim_id)).unwrap();
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!((after[0].score, after[0].reason.as_deref()), (4, Some("friendly")));
+    assert_eq!(after[0].comment.as_deref(), Some(rapport::ERASED));
+    assert_eq!(live, reopened.metrics_report(&query).unwrap(), "an erasure changes no metric");
 }
