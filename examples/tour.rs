@@ -342,6 +342,8 @@ fn run() -> Result<(), Failure> {
         );
     }
 
+    quality_review(&store, &scenario_query, scenario_start)?;
+
     // ---------------------------------------------------------------- CLV
     println!();
     let calibration_end = Timestamp(micros_of("1998-06-30")?);
@@ -488,6 +490,97 @@ fn run() -> Result<(), Failure> {
     if keep.is_none() {
         println!();
         println!("(the store was temporary; run with --store DIR to keep it and explore it with the rapport CLI)");
+    }
+    Ok(())
+}
+
+/// A QA round as seed 003 describes it: a reviewer scores one solved scenario ticket in ten on
+/// courtesy, delivery and accuracy (accuracy critical: below 60 the review scores 0), then the
+/// report shows IQS per agent and the pass rate of each category. Scores are a fixed function
+/// of the ticket's position, so the tour prints the same numbers on every run.
+fn quality_review(store: &Store, query: &ReportQuery, scenario_start: i64) -> Result<(), Failure> {
+    use rapport::events::{QaCategory, QaCategoryScore, QaReviewed, QaScorecardSet, Status};
+    use rapport::{Input, Meta};
+    println!();
+    println!("== Quality reviews (QA): one solved scenario ticket in ten, scorecard `support`");
+    let category = |name: &str, weight: u32, critical: bool, pass_mark: u8| QaCategory {
+        name: name.into(),
+        weight,
+        critical,
+        pass_mark,
+    };
+    let scorecard = QaScorecardSet {
+        name: "support".into(),
+        categories: vec![
+            category("courtesy", 1, false, 50),
+            category("delivery", 1, false, 50),
+            category("accuracy", 2, true, 60),
+        ],
+        valid_from: Timestamp(scenario_start),
+    };
+    store.submit(Input::Event(CxEvent::QaScorecardSet(scorecard)), Meta::at(Timestamp(scenario_start)))?;
+    let solved: Vec<_> = store
+        .tickets()?
+        .into_iter()
+        .filter(|t| t.created_at().0 >= scenario_start && matches!(t.status(), Status::Solved | Status::Closed))
+        .collect();
+    let mut reviews = 0;
+    for (n, ticket) in solved.iter().enumerate().filter(|(n, _)| n % 10 == 0) {
+        let history = store.ticket_history(ticket.id())?;
+        let Some(agent) = history.iter().rev().find_map(|(_, event)| match event {
+            CxEvent::MessageSent(m) if m.public && m.actor.is_human() => Some(m.agent.clone()),
+            _ => None,
+        }) else {
+            continue;
+        };
+        let score = |salt: usize, floor: usize| QaCategoryScore {
+            name: String::new(),
+            score: u8::try_from(floor + (n * salt + salt) % (101 - floor)).unwrap_or(100),
+            weight: None,
+            critical: None,
+        };
+        let named = |name: &str, mut s: QaCategoryScore| {
+            s.name = name.into();
+            s
+        };
+        let review = QaReviewed {
+            ticket_id: ticket.id().clone(),
+            agent,
+            reviewer: "QA lead".into(),
+            scorecard: Some("support".into()),
+            categories: vec![
+                named("courtesy", score(37, 55)),
+                named("delivery", score(53, 40)),
+                named("accuracy", score(71, 45)),
+            ],
+        };
+        let at = Timestamp(ticket.updated_at().0 + 86_400_000_000);
+        store.submit(Input::Event(CxEvent::QaReviewed(review)), Meta::at(at))?;
+        reviews += 1;
+    }
+    let qa = store.metrics_report(&ReportQuery { to: None, ..query.clone() })?.qa;
+    println!(
+        "  {reviews} reviews recorded; IQS {} over {} reviews, {} failed on a critical category (score 0)",
+        qa.all.iqs.map_or("-".to_owned(), |v| format!("{v:.1}")),
+        qa.all.reviews,
+        qa.all.failed_critical
+    );
+    println!("    {:<14} {:>7} {:>6}", "agent", "reviews", "IQS");
+    for (agent, scores) in &qa.by_agent {
+        println!(
+            "    {:<14} {:>7} {:>6}",
+            agent,
+            scores.reviews,
+            scores.iqs.map_or("-".to_owned(), |v| format!("{v:.1}"))
+        );
+    }
+    for (name, pass) in &qa.categories {
+        println!(
+            "    {:<10} pass rate {:>6} (mean score {})",
+            name,
+            percent(pass.pass_rate),
+            pass.mean_score.map_or("-".to_owned(), |v| format!("{v:.1}"))
+        );
     }
     Ok(())
 }
