@@ -35,14 +35,18 @@
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 pub mod clv;
+mod definitions;
 mod error;
+mod grouping;
 mod projection;
 pub mod report;
 mod schedule;
 mod sla;
 mod ticket;
 
+pub use crate::definitions::{Definitions, WhatIf, DEFAULT_SCHEDULE};
 pub use crate::error::MetricsError;
+pub use crate::grouping::{RequesterKeys, TicketFields, TICKET_FIELDS_MAX};
 pub use crate::projection::{MetricsOptions, MetricsProjection, RatingRecord, TicketRecord};
 pub use crate::schedule::{
     OpenInterval, Schedule, Schedules, ADD_BUSINESS_HORIZON_DAYS, HOLIDAYS_MAX, INTERVALS_PER_DAY_MAX, MINUTE_MICROS,
