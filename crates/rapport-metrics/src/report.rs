@@ -23,7 +23,7 @@ const HOUR_MICROS: i64 = 3_600_000_000;
 pub const REPORT_DAYS_MAX: usize = 3_660;
 
 /// What to group aggregates by (and what `where` filters compare).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Dimension {
     /// Channel of creation.
     Channel,
