@@ -7,7 +7,7 @@ use rapport::events::TicketId;
 use rapport::log::Timestamp;
 use rapport::metrics::{Minutes, TicketMetrics};
 use rapport::ticket::Ticket;
-use rapport::{CustomerKey, Store};
+use rapport::{CustomerKey, MetricsScope, Store};
 use serde_json::{json, Value};
 
 use crate::util::{open_existing_store, parse_time, rfc3339, write_json_line, CliError};
@@ -25,12 +25,17 @@ pub(crate) struct TicketArgs {
     json: bool,
     #[command(flatten)]
     now: NowArg,
+    /// Metrics and fields as known at this time: only events recorded (by the store clock) by
+    /// then (RFC 3339 or YYYY-MM-DD).
+    #[arg(long = "known-at")]
+    known_at: Option<String>,
 }
 
 /// When unsolved tickets are measured.
 #[derive(Debug, clap::Args)]
 pub(crate) struct NowArg {
     /// Measure unsolved tickets at this time (RFC 3339 or YYYY-MM-DD); default: the latest event.
+    /// An earlier time replays the events that occurred by then.
     #[arg(long)]
     now: Option<String>,
 }
@@ -164,8 +169,12 @@ pub(crate) fn run_ticket(args: &TicketArgs) -> Result<ExitCode, CliError> {
         return Err(CliError::NotFound(format!("no ticket {id} in {}", args.store.store.display())));
     };
     let history = store.ticket_history(&id)?;
-    let (channels, metrics) = channels_and_metrics(&store, &ticket, now)?;
+    let scope = MetricsScope { known_at: args.known_at.as_deref().map(parse_time).transpose()?, ..Default::default() };
+    let channels: Vec<String> = store.ticket_channels(ticket.id())?.iter().map(|c| c.to_string()).collect();
+    let metrics = store.ticket_metrics_in(ticket.id(), now, &scope)?;
+    let fields = store.ticket_fields_in(ticket.id(), &scope)?.unwrap_or_default();
     let mut value = ticket_json(&ticket, &channels, metrics.as_ref());
+    value["fields"] = json!(fields);
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     if args.json {
@@ -201,6 +210,9 @@ pub(crate) fn run_ticket(args: &TicketArgs) -> Result<ExitCode, CliError> {
         )?;
         let tags: Vec<&str> = ticket.tags().iter().map(String::as_str).collect();
         w(&mut out, format!("  tags       {}", tags.join(" ")))?;
+        for (name, field) in &fields {
+            w(&mut out, format!("  field      {name} = {field}"))?;
+        }
         w(
             &mut out,
             format!("  created    {}   updated {}", rfc3339(ticket.created_at().0), rfc3339(ticket.updated_at().0)),

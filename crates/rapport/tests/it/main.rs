@@ -3,6 +3,7 @@
 mod customers;
 mod hardening;
 mod metrics;
+mod metrics_definitions;
 mod privacy;
 mod read_only;
 mod store;
