@@ -164,23 +164,31 @@ fn effective_dated_schedule_and_a_backfilled_one_refold_like_a_fresh_store() {
             // B: Tuesday 10:00 -> 10:45 (1440 + 600 = 2040 -> 2085): only 10:30-10:45 is open: 15.
             (2040, open("B", Channel::Email, "b@example.com")),
             (2085, reply("B")),
+            // Solved at Tuesday 11:00: its wait (new and open, 10:00-11:00) accrues at the solve,
+            // 30 business minutes (10:30-11:00).
+            (2100, solve("B")),
         ],
     );
+    let wait = |store: &Store, ticket: &str| {
+        store.ticket_metrics(&id(ticket), Some(t(3000))).unwrap().unwrap().requester_wait.business
+    };
+    assert_eq!(wait(&store, "B"), 30.0);
     let business = |store: &Store, ticket: &str| {
         store.ticket_metrics(&id(ticket), Some(t(3000))).unwrap().unwrap().first_reply.unwrap().business
     };
     assert_eq!((business(&store, "A"), business(&store, "B")), (45.0, 15.0));
     // Backfilled: from t(2000) (Tuesday 09:20) open only 10:40-24:00 in Seoul time (UTC+9,
     // no daylight saving) = 01:40-15:00 UTC. B (created 2040) is measured by it: 10:00-10:45 UTC
-    // is all open -> 45. A (created 100) is not.
+    // is all open -> 45, and its wait 10:00-11:00 all 60. A (created 100) is not.
     submit_all(&store, vec![(3000, schedule("10:40-24:00", "Asia/Seoul", t(2000)))]);
     assert_eq!((business(&store, "A"), business(&store, "B")), (45.0, 45.0));
+    assert_eq!(wait(&store, "B"), 60.0, "the wait accrued before the backfill is folded again");
     let query = ReportQuery { now: Some(t(3000)), ..ReportQuery::default() };
     let live = store.metrics_report(&query).unwrap();
     drop(store);
     let fresh = Store::open(dir.path(), StoreOptions::default()).unwrap();
     assert_eq!(live, fresh.metrics_report(&query).unwrap(), "the live refold equals a rebuild at open");
-    assert_eq!((business(&fresh, "A"), business(&fresh, "B")), (45.0, 45.0));
+    assert_eq!((business(&fresh, "A"), business(&fresh, "B"), wait(&fresh, "B")), (45.0, 45.0, 60.0));
 }
 
 #[test]
@@ -263,8 +271,8 @@ fn a_past_now_replays_the_events_up_to_it() {
             (500, open("Z", Channel::Email, "z@example.com")),
         ],
     );
-    // At 40 A was replied to (30) and not yet solved: no resolution, 40 minutes waiting (new
-    // 0..30, open 30..40 — the reply opens it).
+    // At 40 A was replied to (30) and not yet solved: no resolution, and 40 minutes of
+    // requester wait (new or open all along).
     let at_40 = store.ticket_metrics(&id("A"), Some(t(40))).unwrap().unwrap();
     assert_eq!(at_40.first_reply.unwrap().calendar, 30.0);
     assert_eq!((at_40.full_resolution, at_40.requester_wait.calendar), (None, 40.0));
