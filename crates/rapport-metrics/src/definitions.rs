@@ -180,3 +180,75 @@ pub(crate) fn policies_for<'a>(
         Box::new(definitions.policies_at(at))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use rapport_events::{Priority, SlaPolicySet, SlaTargets};
+    use rapport_types::Timestamp;
+
+    use super::*;
+
+    fn policy(name: &str, minutes: Option<u32>, valid_from: i64) -> SlaPolicySet {
+        let targets = minutes
+            .map(|m| {
+                BTreeMap::from([(
+                    Priority::Normal,
+                    SlaTargets { first_reply_minutes_max: Some(m), ..SlaTargets::default() },
+                )])
+            })
+            .unwrap_or_default();
+        SlaPolicySet { name: name.into(), filter: Default::default(), targets, valid_from: Timestamp(valid_from) }
+    }
+
+    fn in_force(definitions: &Definitions, at: i64) -> Vec<(String, Option<u32>)> {
+        definitions
+            .policies_at(at)
+            .map(|p| (p.name.clone(), p.targets.get(&Priority::Normal).and_then(|t| t.first_reply_minutes_max)))
+            .collect()
+    }
+
+    #[test]
+    fn latest_valid_from_wins_ties_go_to_the_later_record_and_order_is_first_set() {
+        let mut definitions = Definitions::new();
+        // Recorded out of valid_from order: "b" first, then "a"; "b" gets a backfilled version.
+        definitions.set_policy(&policy("b", Some(10), 100)).unwrap();
+        definitions.set_policy(&policy("a", Some(20), 0)).unwrap();
+        definitions.set_policy(&policy("b", Some(30), 50)).unwrap();
+        // Two versions of "a" at the same valid_from: the later recorded (40) wins.
+        definitions.set_policy(&policy("a", Some(35), 200)).unwrap();
+        definitions.set_policy(&policy("a", Some(40), 200)).unwrap();
+        definitions.set_policy(&policy("b", None, 300)).unwrap();
+        assert_eq!(in_force(&definitions, -1), vec![]);
+        assert!(!definitions.has_policies_at(-1));
+        assert_eq!(in_force(&definitions, 0), vec![("a".to_owned(), Some(20))]);
+        // 50..100: b's backfilled 30; b matches first (its name was set first).
+        assert_eq!(in_force(&definitions, 60), vec![("b".to_owned(), Some(30)), ("a".to_owned(), Some(20))]);
+        assert_eq!(in_force(&definitions, 100), vec![("b".to_owned(), Some(10)), ("a".to_owned(), Some(20))]);
+        assert_eq!(in_force(&definitions, 200), vec![("b".to_owned(), Some(10)), ("a".to_owned(), Some(40))]);
+        // b retired at 300.
+        assert_eq!(in_force(&definitions, 300), vec![("a".to_owned(), Some(40))]);
+    }
+
+    #[test]
+    fn a_group_schedule_falls_back_to_the_default_in_force() {
+        let set = |name: &str, span: &str, valid_from: i64| ScheduleSet {
+            name: name.into(),
+            timezone: "UTC".into(),
+            intervals: BTreeMap::from([("mon".to_owned(), vec![span.to_owned()])]),
+            holidays: vec![],
+            valid_from: Timestamp(valid_from),
+        };
+        let mut definitions = Definitions::new();
+        definitions.set_schedule(&set("default", "09:00-17:00", 0)).unwrap();
+        definitions.set_schedule(&set("L2", "10:00-11:00", 100)).unwrap();
+        let open_minutes = |s: &Schedule| s.open().iter().map(|i| i.end_minute - i.start_minute).sum::<u16>();
+        assert_eq!(definitions.schedule_at(Some("L2"), 50).map(open_minutes), Some(480), "L2 not yet in force");
+        assert_eq!(definitions.schedule_at(Some("L2"), 100).map(open_minutes), Some(60));
+        assert_eq!(definitions.schedule_at(None, 100).map(open_minutes), Some(480));
+        assert_eq!(definitions.schedule_at(None, -1).map(open_minutes), None);
+        let bad = set("default", "24:00-25:00", 0);
+        assert!(matches!(definitions.set_schedule(&bad), Err(MetricsError::InvalidSchedule { .. })));
+    }
+}
