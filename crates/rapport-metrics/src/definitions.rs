@@ -82,7 +82,11 @@ impl Definitions {
     pub fn check_policy(&self, event: &SlaPolicySet) -> Result<(), MetricsError> {
         if !self.policy_index.contains_key(&event.name) && self.policies.len() >= DEFINITIONS_MAX {
             return Err(MetricsError::InvalidSla {
-                reason: format!("policy {:?} would be policy {}; at most {DEFINITIONS_MAX}", event.name, DEFINITIONS_MAX + 1),
+                reason: format!(
+                    "policy {:?} would be policy {}; at most {DEFINITIONS_MAX}",
+                    event.name,
+                    DEFINITIONS_MAX + 1
+                ),
             });
         }
         Ok(())

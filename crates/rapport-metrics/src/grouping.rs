@@ -133,7 +133,11 @@ impl ReportQuery {
             return Err(MetricsError::TooMany { what: "group-by dimensions", actual: dimensions, limit: GROUP_BY_MAX });
         }
         if self.filters.len() > FILTERS_MAX {
-            return Err(MetricsError::TooMany { what: "where filters", actual: self.filters.len(), limit: FILTERS_MAX });
+            return Err(MetricsError::TooMany {
+                what: "where filters",
+                actual: self.filters.len(),
+                limit: FILTERS_MAX,
+            });
         }
         Ok(())
     }

@@ -1,7 +1,9 @@
 //! The metrics projection: per-ticket metric state, status transitions (for backlog), solves
 //! (for throughput), agent activity and ratings — each updated in O(1) per event. Aggregates are
-//! computed from it on demand ([`crate::report`]). Changing schedules or SLA policies means
-//! rebuilding it from the log, which the store does.
+//! computed from it on demand ([`crate::report`]). Stored definitions (`schedule.set`,
+//! `sla.policy_set`) are folded into an effective-dated history ([`crate::Definitions`]); a
+//! backfilled schedule sets [`MetricsProjection::needs_rebuild`], and the owner folds the log
+//! again, definitions first. A what-if is a projection built with [`MetricsProjection::with_what_if`].
 
 use std::collections::{BTreeMap, BTreeSet};
 

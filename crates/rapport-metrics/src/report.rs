@@ -10,9 +10,9 @@ use rapport_events::{Survey, TicketId};
 use rapport_types::Timestamp;
 
 use crate::error::MetricsError;
-use crate::projection::{MetricsProjection, RatingRecord, TicketRecord};
 use crate::grouping::{dimensions, product, rating_dimension_keys, ticket_keys, RequesterKeys};
 pub use crate::grouping::{field_text, parse_filter, FILTERS_MAX, GROUP_BY_MAX, GROUP_KEYS_PER_TICKET_MAX};
+use crate::projection::{MetricsProjection, RatingRecord, TicketRecord};
 use crate::sla::{evaluate_in, SlaStatus, TicketSla};
 use crate::ticket::{Minutes, TicketMetrics};
 
@@ -82,7 +82,8 @@ pub struct ReportQuery {
     /// End of the period (exclusive); `None`: up to and including `now`.
     pub to: Option<Timestamp>,
     /// The moment unsolved tickets and running SLA targets are measured at; `None`: the latest
-    /// event's time. It should not precede the latest event: the projection does not rewind.
+    /// event's time. It should not precede the latest event folded: the projection does not
+    /// rewind (the store replays the log up to an earlier `now` into a fresh projection).
     pub now: Option<Timestamp>,
     /// Grouping.
     pub group_by: Option<Dimension>,

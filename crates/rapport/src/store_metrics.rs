@@ -88,6 +88,22 @@ impl Store {
         })
     }
 
+    /// The metrics at `now` of every ticket, in one pass (one replay when `now` is before the
+    /// latest event or the scope asks for one, not one per ticket).
+    pub fn all_ticket_metrics_in(
+        &self,
+        now: Option<Timestamp>,
+        scope: &MetricsScope,
+    ) -> Result<HashMap<TicketId, TicketMetrics>> {
+        self.with_metrics(scope, now, |metrics| {
+            let now = now.unwrap_or_else(|| metrics.latest_at());
+            Ok(metrics
+                .tickets()
+                .filter_map(|r| metrics.ticket_metrics(&r.ticket_id, now).map(|m| (r.ticket_id.clone(), m)))
+                .collect())
+        })
+    }
+
     /// A ticket's custom fields (`ticket.fields_set`), in a scope (`known_at` shows them as
     /// recorded by then); `None` when the ticket has none.
     pub fn ticket_fields_in(&self, ticket_id: &TicketId, scope: &MetricsScope) -> Result<Option<TicketFields>> {

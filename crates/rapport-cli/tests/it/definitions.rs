@@ -38,8 +38,11 @@ fn metrics_definitions_what_if_known_at_group_by_and_where() {
     assert_eq!(live["groups"][0]["sla"]["first_reply"]["breached"], 2);
     // What-if 30 minutes: T1 breaches too; the store keeps its policy.
     let what_if = dir.path().join("what-if.json");
-    std::fs::write(&what_if, r#"{"sla": [{"name": "strict", "targets": {"normal": {"first_reply_minutes_max": 30}}}]}"#)
-        .unwrap();
+    std::fs::write(
+        &what_if,
+        r#"{"sla": [{"name": "strict", "targets": {"normal": {"first_reply_minutes_max": 30}}}]}"#,
+    )
+    .unwrap();
     let strict = report(&["--what-if", what_if.to_str().unwrap()]);
     assert_eq!(strict["groups"][0]["sla"]["first_reply"]["breached"], 3);
     assert_eq!(report(&[]), live, "a what-if changes nothing in the store");

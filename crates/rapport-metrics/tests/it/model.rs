@@ -353,7 +353,7 @@ fn dimension(index: usize) -> Option<Dimension> {
         Some(Dimension::Agent),
         Some(Dimension::Type),
     ][index]
-    .clone()
+        .clone()
 }
 
 /// One log entry: the ticket stream it is on (`None`: an identity stream), the event, its time.

@@ -111,7 +111,8 @@ fn submit_all(store: &Store, steps: Vec<(i64, Input)>) {
 fn store_with_clock(dir: &std::path::Path) -> (Store, Arc<AtomicI64>) {
     let clock = Arc::new(AtomicI64::new(t(0).0));
     let reading = clock.clone();
-    let log = LogOptions { clock: Arc::new(move || Timestamp(reading.load(Ordering::SeqCst))), ..LogOptions::default() };
+    let log =
+        LogOptions { clock: Arc::new(move || Timestamp(reading.load(Ordering::SeqCst))), ..LogOptions::default() };
     (Store::open(dir, StoreOptions { log, ..StoreOptions::default() }).unwrap(), clock)
 }
 
