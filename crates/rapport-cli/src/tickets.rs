@@ -167,11 +167,16 @@ pub(crate) fn run_ticket(args: &TicketArgs) -> Result<ExitCode, CliError> {
     let store = open_existing_store(&args.store.store)?;
     let now = args.now.parse()?;
     let id = TicketId::new(args.id.clone()).map_err(|e| CliError::Invalid(e.to_string()))?;
-    let Some(ticket) = store.ticket(&id)? else {
+    let known_at = args.known_at.as_deref().map(parse_time).transpose()?;
+    // A `now` or `known_at` shows the ticket as it stood (a replay of its stream).
+    let Some(ticket) = store.ticket_at(&id, now, known_at)? else {
         return Err(CliError::NotFound(format!("no ticket {id} in {}", args.store.store.display())));
     };
-    let history = store.ticket_history(&id)?;
-    let scope = MetricsScope { known_at: args.known_at.as_deref().map(parse_time).transpose()?, ..Default::default() };
+    let mut history = store.ticket_history(&id)?;
+    history.retain(|(recorded, _)| {
+        known_at.is_none_or(|t| recorded.recorded_at <= t) && now.is_none_or(|t| recorded.data.occurred_at <= t)
+    });
+    let scope = MetricsScope { known_at, ..Default::default() };
     let channels: Vec<String> = store.ticket_channels(ticket.id())?.iter().map(|c| c.to_string()).collect();
     let metrics = store.ticket_metrics_in(ticket.id(), now, &scope)?;
     let fields = store.ticket_fields_in(ticket.id(), &scope)?.unwrap_or_default();

@@ -11,10 +11,11 @@ use rapport_metrics::report::{report_with, Dimension, Report, ReportQuery};
 use rapport_metrics::{
     MetricsOptions, MetricsProjection, Schedules, SlaPolicy, TicketFields, TicketMetrics, TicketSla, WhatIf,
 };
+use rapport_ticket::Ticket;
 
 use crate::customers::Segment;
 use crate::error::Result;
-use crate::projection::{touch_of, touch_of_ref, Projection, DEFINITIONS_STREAM};
+use crate::projection::{ticket_stream, touch_of, touch_of_ref, Projection, DEFINITIONS_STREAM};
 use crate::store::Store;
 
 /// How a metrics query reads the store. The default reads the live projection (the stored
@@ -102,6 +103,34 @@ impl Store {
                 .filter_map(|r| metrics.ticket_metrics(&r.ticket_id, now).map(|m| (r.ticket_id.clone(), m)))
                 .collect())
         })
+    }
+
+    /// The ticket as it stood: the events of its stream that occurred by `now` and were
+    /// recorded by `known_at` (each optional; neither: [`Store::ticket`]), folded afresh, with
+    /// its requester and subject revealed. Reads only; `None` if it did not exist then.
+    pub fn ticket_at(
+        &self,
+        ticket_id: &TicketId,
+        now: Option<Timestamp>,
+        known_at: Option<Timestamp>,
+    ) -> Result<Option<Ticket>> {
+        if now.is_none() && known_at.is_none() {
+            return self.ticket(ticket_id);
+        }
+        let mut state = None;
+        for recorded in self.log.read_stream(&ticket_stream(ticket_id), 0) {
+            let recorded = recorded?;
+            if known_at.is_some_and(|t| recorded.recorded_at > t) {
+                // `recorded_at` never decreases along the log.
+                break;
+            }
+            if now.is_some_and(|t| recorded.data.occurred_at > t) {
+                continue;
+            }
+            let touch = touch_of(&recorded)?;
+            state = Ticket::evolve(state, &touch.event, touch.at);
+        }
+        state.map(|ticket| self.reveal_ticket(ticket)).transpose()
     }
 
     /// A ticket's custom fields (`ticket.fields_set`), in a scope (`known_at` shows them as

@@ -257,6 +257,8 @@ fn known_at_reproduces_the_report_from_before_a_backfill() {
     let known = MetricsScope { known_at: Some(t(1439)), ..MetricsScope::default() };
     assert_eq!(store.metrics_report_in(&query, &known).unwrap(), day_one);
     assert_eq!(store.ticket_metrics_in(&id("B"), Some(t(500)), &known).unwrap(), None, "B was not known");
+    assert_eq!(store.ticket_at(&id("B"), None, Some(t(1439))).unwrap(), None);
+    assert!(store.ticket_at(&id("B"), None, Some(t(1440))).unwrap().is_some());
 }
 
 #[test]
@@ -281,6 +283,10 @@ fn a_past_now_replays_the_events_up_to_it() {
     let report = store.metrics_report(&ReportQuery { now: Some(t(40)), ..ReportQuery::default() }).unwrap();
     assert_eq!(report.groups[0].unsolved.tickets, vec![id("A")]);
     assert_eq!(report.groups[0].created.tickets, vec![id("A")]);
+    // The ticket itself as it stood at 40: unsolved; Z did not exist yet.
+    assert!(store.ticket_at(&id("A"), Some(t(40)), None).unwrap().unwrap().is_unsolved());
+    assert_eq!(store.ticket_at(&id("Z"), Some(t(40)), None).unwrap(), None);
+    assert_eq!(store.ticket_at(&id("A"), None, None).unwrap().unwrap().status(), Status::Solved);
     // The live projection did not rewind.
     let live = store.ticket_metrics(&id("A"), None).unwrap().unwrap();
     assert_eq!(live.full_resolution.unwrap().calendar, 60.0);
