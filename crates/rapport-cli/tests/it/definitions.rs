@@ -65,6 +65,13 @@ fn metrics_definitions_what_if_known_at_group_by_and_where() {
     // The ticket view shows the fields.
     let ticket = json_lines(&ok(&["ticket", "T1", "--store", &store, "--json"])).remove(0);
     assert_eq!(ticket["fields"], serde_json::json!({"plan": "gold"}));
+    assert_eq!(ticket["metrics"]["first_reply_minutes"], 45.0);
+    // At 01:30 T1 had no reply yet: the view replays up to then (opened and fields set).
+    let earlier =
+        json_lines(&ok(&["ticket", "T1", "--store", &store, "--json", "--now", "2026-03-02T01:30:00Z"])).remove(0);
+    assert_eq!(earlier["metrics"]["first_reply_minutes"], Value::Null);
+    assert_eq!(earlier["history"].as_array().unwrap().len(), 2, "{earlier}");
+    assert_eq!(earlier["public_replies"], 0);
     let text = ok(&["ticket", "T1", "--store", &store]);
     assert!(text.contains("field      plan = \"gold\""), "{text}");
 }
