@@ -149,3 +149,51 @@ pub fn parse_filter(text: &str) -> Result<(Dimension, String), MetricsError> {
         text.split_once('=').ok_or_else(|| MetricsError::InvalidFilter { value: text.to_owned() })?;
     Ok((dimension.trim().parse()?, value.to_owned()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dimensions_and_filters_parse() {
+        assert_eq!("field:plan".parse::<Dimension>(), Ok(Dimension::Field("plan".into())));
+        assert_eq!("trait:tier".parse::<Dimension>(), Ok(Dimension::Trait("tier".into())));
+        assert_eq!("segment".parse::<Dimension>(), Ok(Dimension::Segment));
+        assert!(matches!("field:".parse::<Dimension>(), Err(MetricsError::UnknownDimension { .. })));
+        assert_eq!(parse_filter("field:plan=gold"), Ok((Dimension::Field("plan".into()), "gold".to_owned())));
+        // Only the first `=` splits: values may hold one.
+        assert_eq!(parse_filter("type=a=b"), Ok((Dimension::Type, "a=b".to_owned())));
+        assert!(matches!(parse_filter("channel"), Err(MetricsError::InvalidFilter { .. })));
+    }
+
+    #[test]
+    fn the_product_of_keys_is_every_tuple_in_order_and_bounded() {
+        let keys = |k: &[&str]| k.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(product(vec![]), vec![keys(&["all"])]);
+        assert_eq!(
+            product(vec![keys(&["a", "b"]), keys(&["x"]), keys(&["1", "2"])]),
+            vec![keys(&["a", "x", "1"]), keys(&["a", "x", "2"]), keys(&["b", "x", "1"]), keys(&["b", "x", "2"])]
+        );
+        let many: Vec<String> = (0..100).map(|n| n.to_string()).collect();
+        let big = product(vec![many.clone(), many.clone(), many]);
+        assert_eq!(big.len(), GROUP_KEYS_PER_TICKET_MAX);
+    }
+
+    #[test]
+    fn fields_merge_clear_on_null_and_read_as_text() {
+        let mut fields = TicketFields::new();
+        let set = |json: serde_json::Value| serde_json::from_value::<Properties>(json).unwrap();
+        set_fields(&mut fields, &set(serde_json::json!({"plan": "gold", "seats": 3, "tags": ["a"]})));
+        set_fields(&mut fields, &set(serde_json::json!({"plan": null, "seats": 4})));
+        assert_eq!(fields.keys().collect::<Vec<_>>(), ["seats", "tags"]);
+        assert_eq!(fields.get("seats").map(field_text).as_deref(), Some("4"));
+        assert_eq!(fields.get("tags").map(field_text).as_deref(), Some(r#"["a"]"#));
+        let query = ReportQuery { then_by: vec![Dimension::Tag; GROUP_BY_MAX], ..ReportQuery::default() };
+        assert!(query.validate().is_ok(), "then_by alone may hold the limit");
+        let query = ReportQuery { group_by: Some(Dimension::Tag), ..query };
+        assert_eq!(
+            query.validate(),
+            Err(MetricsError::TooMany { what: "group-by dimensions", actual: 5, limit: GROUP_BY_MAX })
+        );
+    }
+}

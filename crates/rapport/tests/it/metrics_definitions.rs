@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use rapport::events::{
     Channel, CustomerIdentified, CxEvent, Identity, MessageReceived, MessageSent, NormalizeOptions, Priority,
-    Properties, ScheduleSet, SlaPolicySet, SlaTargets, Status, TicketFieldsSet, TicketId,
+    Properties, ScheduleSet, SlaPolicySet, SlaTargets, Status, TicketFieldsSet, TicketFlag, TicketFlagged, TicketId,
 };
 use rapport::log::{LogOptions, Timestamp};
 use rapport::metrics::report::{Dimension, ReportQuery};
@@ -318,6 +318,15 @@ fn metrics_group_by_nested_and_where_filters() {
             (5, fields("T4", serde_json::json!({"plan": "gold"}))),
             (6, fields("T4", serde_json::json!({"plan": null}))),
             (7, customer_message("T1", "p@example.com")),
+            // q's unsolved T2 is flagged urgent: q is in the segment open_urgent_ticket.
+            (
+                8,
+                Input::Event(CxEvent::TicketFlagged(TicketFlagged {
+                    ticket_id: id("T2"),
+                    flag: TicketFlag::Urgent,
+                    reason: None,
+                })),
+            ),
         ],
     );
     let base = ReportQuery { now: Some(t(10)), ..ReportQuery::default() };
@@ -357,6 +366,12 @@ fn metrics_group_by_nested_and_where_filters() {
     let groups: Vec<(&str, Vec<TicketId>)> =
         report.groups.iter().map(|g| (g.key.as_str(), g.created.tickets.clone())).collect();
     assert_eq!(groups, vec![("basic", vec![id("T2"), id("T4")]), ("vip", vec![id("T1"), id("T3")])]);
+    // By segment: q's tickets (T2, T4) are in open_urgent_ticket, p's in none.
+    let by_segment = ReportQuery { group_by: Some(Dimension::Segment), ..base.clone() };
+    let report = store.metrics_report(&by_segment).unwrap();
+    let groups: Vec<(&str, Vec<TicketId>)> =
+        report.groups.iter().map(|g| (g.key.as_str(), g.created.tickets.clone())).collect();
+    assert_eq!(groups, vec![("(none)", vec![id("T1"), id("T3")]), ("open_urgent_ticket", vec![id("T2"), id("T4")])]);
     // Organization is not wired yet: every ticket is `(none)`.
     let by_org = ReportQuery { group_by: Some(Dimension::Organization), ..base.clone() };
     let report = store.metrics_report(&by_org).unwrap();
