@@ -177,6 +177,19 @@ impl Store {
         Ok(())
     }
 
+    /// Ends a [`Store::set_metrics_options`] what-if: the live metrics measure by the stored
+    /// definitions again (with [`StoreOptions::metrics`](crate::StoreOptions::metrics) as the
+    /// fallback), recomputed from the log.
+    pub fn reset_metrics_options(&self) -> Result<()> {
+        self.catch_up()?;
+        let _serial = self.catch_up_lock.lock();
+        let end = self.projection.read().checkpoint;
+        let fresh = MetricsProjection::new(self.options().metrics.clone());
+        let rebuilt = self.replay_metrics(fresh, end, None, None)?;
+        self.projection.write().metrics = rebuilt;
+        Ok(())
+    }
+
     /// Runs `query` on the live metrics, or on a replay when the scope asks for one or `now` is
     /// before the latest event.
     fn with_metrics<T>(
@@ -299,7 +312,7 @@ impl Store {
                     (_, None) => Vec::new(),
                     (Dimension::Segment, Some(profile)) => segments.get(&profile.id).cloned().unwrap_or_default(),
                     (Dimension::Organization, Some(profile)) => {
-                        organization_of(&projection, profile.id).into_iter().collect()
+                        requester_organization(&projection, profile.id).into_iter().collect()
                     }
                     (Dimension::Trait(name), Some(profile)) => match profile.traits.get(name) {
                         None => Vec::new(),
@@ -326,7 +339,7 @@ impl Store {
 }
 
 /// The organization of a customer, for the `organization` dimension.
-fn organization_of(_projection: &Projection, _customer: CustomerId) -> Option<String> {
+fn requester_organization(_projection: &Projection, _customer: CustomerId) -> Option<String> {
     // wired to organization_of when the organizations branch lands
     None
 }

@@ -236,6 +236,14 @@ fn a_what_if_recomputes_beside_the_store_without_changing_it() {
     assert_eq!(store.log().end_position(), end);
     assert_eq!(store.metrics_report(&query).unwrap(), before);
     assert_eq!(before.groups[0].sla_first_reply.achieved.tickets, vec![id("A")]);
+    // The in-memory what-if of set_metrics_options: live metrics use "strict" until reset;
+    // nothing is recorded either way.
+    let options = rapport::metrics::MetricsOptions { sla: scope.sla.clone().unwrap(), ..Default::default() };
+    store.set_metrics_options(options).unwrap();
+    assert_eq!(store.metrics_report(&query).unwrap(), what_if);
+    store.reset_metrics_options().unwrap();
+    assert_eq!(store.metrics_report(&query).unwrap(), before);
+    assert_eq!(store.log().end_position(), end);
 }
 
 #[test]
