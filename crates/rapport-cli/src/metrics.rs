@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use rapport::metrics::report::{
-    Dimension, Drill, GroupReport, PeriodRow, Quantiles, Report, ReportQuery, Satisfaction, SlaCounts,
+    parse_filter, Dimension, Drill, GroupReport, PeriodRow, Quantiles, Report, ReportQuery, Satisfaction, SlaCounts,
 };
-use rapport::metrics::{policies_from_json, MetricsOptions, QaReport, QaScores, Schedules, SurveyReport};
-use rapport::Store;
+use rapport::metrics::{policies_from_json, QaReport, QaScores, Schedules, SurveyReport};
+use rapport::MetricsScope;
 use serde_json::{json, Value};
 
 use crate::util::{open_existing_store, parse_time, rfc3339, CliError};
@@ -28,15 +28,30 @@ pub(crate) struct MetricsArgs {
     /// Measure unsolved tickets at this time; default: the latest event in the store.
     #[arg(long)]
     now: Option<String>,
-    /// Group the aggregates: channel, group, priority, tag, agent or type.
-    #[arg(long)]
-    group_by: Option<String>,
-    /// Business-hours schedules (JSON, see docs/metrics.md); the metrics are recomputed with them.
+    /// Group the aggregates: channel, group, priority, tag, agent, type, field:NAME, trait:NAME,
+    /// segment or organization. Repeat to nest groups (each group's key is a tuple).
+    #[arg(long = "group-by")]
+    group_by: Vec<String>,
+    /// Count only tickets (and ratings) whose DIMENSION has VALUE (`channel=email`,
+    /// `field:plan=gold`); repeated filters combine with AND.
+    #[arg(long = "where", value_name = "DIMENSION=VALUE")]
+    filters: Vec<String>,
+    /// What-if: business-hours schedules (JSON, see docs/metrics.md) replacing the stored
+    /// `schedule.set` definitions for this report; the store is not changed.
     #[arg(long)]
     schedule: Option<PathBuf>,
-    /// SLA policies (JSON list, see docs/metrics.md); the metrics are recomputed with them.
+    /// What-if: SLA policies (JSON list, see docs/metrics.md) replacing the stored
+    /// `sla.policy_set` definitions for this report; the store is not changed.
     #[arg(long)]
     sla: Option<PathBuf>,
+    /// What-if: a JSON list of SLA policies, or an object `{"sla": [...], "schedules": {...}}`,
+    /// replacing the stored definitions of the kinds it holds; the store is not changed.
+    #[arg(long = "what-if")]
+    what_if: Option<PathBuf>,
+    /// Only events recorded (by the store clock) at or before this time: the report as it could
+    /// be computed then (RFC 3339 or YYYY-MM-DD).
+    #[arg(long = "known-at")]
+    known_at: Option<String>,
     /// The N of "response rate within N hours" (repeatable; default 3, 6, 16, 24).
     #[arg(long = "within-hours")]
     within_hours: Vec<u32>,
@@ -56,26 +71,43 @@ fn read(path: &PathBuf) -> Result<String, CliError> {
     std::fs::read_to_string(path).map_err(CliError::io(format!("reading {}", path.display())))
 }
 
-/// Applies `--schedule` and `--sla` (recomputing the metrics from the log) when given.
-pub(crate) fn apply_definitions(
-    store: &Store,
+/// The what-if of `--schedule`, `--sla` and `--what-if`, and `--known-at`: the scope the report
+/// is computed in (a read-only replay when anything is set).
+pub(crate) fn scope(
     schedule: Option<&PathBuf>,
     sla: Option<&PathBuf>,
-) -> Result<(), CliError> {
-    if schedule.is_none() && sla.is_none() {
-        return Ok(());
+    what_if: Option<&PathBuf>,
+    known_at: Option<&str>,
+) -> Result<MetricsScope, CliError> {
+    let invalid = |path: &PathBuf, e: &dyn std::fmt::Display| CliError::Invalid(format!("{}: {e}", path.display()));
+    let mut scope = MetricsScope { known_at: known_at.map(parse_time).transpose()?, ..MetricsScope::default() };
+    if let Some(path) = what_if {
+        let text = read(path)?;
+        let value: Value = serde_json::from_str(&text).map_err(|e| invalid(path, &e))?;
+        match value {
+            Value::Array(_) => scope.sla = Some(policies_from_json(&text).map_err(|e| invalid(path, &e))?),
+            Value::Object(object) => {
+                if let Some(unknown) = object.keys().find(|k| *k != "sla" && *k != "schedules") {
+                    return Err(invalid(path, &format!("unknown key {unknown:?} (expected sla, schedules)")));
+                }
+                if let Some(sla) = object.get("sla") {
+                    scope.sla = Some(policies_from_json(&sla.to_string()).map_err(|e| invalid(path, &e))?);
+                }
+                if let Some(schedules) = object.get("schedules") {
+                    scope.schedules =
+                        Some(Schedules::from_json(&schedules.to_string()).map_err(|e| invalid(path, &e))?);
+                }
+            }
+            _ => return Err(invalid(path, &"expected a list of SLA policies or an object {\"sla\", \"schedules\"}")),
+        }
     }
-    let mut options: MetricsOptions = store.metrics_options();
     if let Some(path) = schedule {
-        options.schedules =
-            Schedules::from_json(&read(path)?).map_err(|e| CliError::Invalid(format!("{}: {e}", path.display())))?;
+        scope.schedules = Some(Schedules::from_json(&read(path)?).map_err(|e| invalid(path, &e))?);
     }
     if let Some(path) = sla {
-        options.sla =
-            policies_from_json(&read(path)?).map_err(|e| CliError::Invalid(format!("{}: {e}", path.display())))?;
+        scope.sla = Some(policies_from_json(&read(path)?).map_err(|e| invalid(path, &e))?);
     }
-    store.set_metrics_options(options)?;
-    Ok(())
+    Ok(scope)
 }
 
 /// Builds the report query from the arguments.
@@ -83,26 +115,29 @@ pub(crate) fn query(
     from: &Option<String>,
     to: &Option<String>,
     now: &Option<String>,
-    group_by: &Option<String>,
+    group_by: &[String],
+    filters: &[String],
     within_hours: &[u32],
     fcr_days: u32,
 ) -> Result<ReportQuery, CliError> {
     let time = |t: &Option<String>| -> Result<Option<rapport::log::Timestamp>, CliError> {
         t.as_deref().map(parse_time).transpose()
     };
-    let group_by = group_by
-        .as_deref()
-        .map(|g| g.parse::<Dimension>())
-        .transpose()
-        .map_err(|e| CliError::Invalid(e.to_string()))?;
+    let invalid = |e: rapport::metrics::MetricsError| CliError::Invalid(e.to_string());
+    let mut dimensions =
+        group_by.iter().map(|g| g.parse::<Dimension>()).collect::<Result<Vec<_>, _>>().map_err(invalid)?.into_iter();
+    let filters = filters.iter().map(|f| parse_filter(f)).collect::<Result<Vec<_>, _>>().map_err(invalid)?;
     let mut query = ReportQuery {
         from: time(from)?,
         to: time(to)?,
         now: time(now)?,
-        group_by,
+        group_by: dimensions.next(),
+        then_by: dimensions.collect(),
+        filters,
         fcr_window_days: fcr_days,
         ..ReportQuery::default()
     };
+    query.validate().map_err(invalid)?;
     if let (Some(from), Some(to)) = (query.from, query.to) {
         if to <= from {
             return Err(CliError::Invalid("--to must be after --from".into()));
@@ -162,6 +197,7 @@ fn satisfaction_json(s: &Satisfaction, ids: bool) -> Value {
 fn group_json(g: &GroupReport, ids: bool) -> Value {
     json!({
         "key": g.key,
+        "keys": g.keys,
         "created": drill(&g.created, ids),
         "solved": drill(&g.solved, ids),
         "unsolved": drill(&g.unsolved, ids),
@@ -493,9 +529,10 @@ fn truncate(text: &str, width: usize) -> String {
 
 pub(crate) fn run(args: &MetricsArgs) -> Result<ExitCode, CliError> {
     let store = open_existing_store(&args.store.store)?;
-    let query = query(&args.from, &args.to, &args.now, &args.group_by, &args.within_hours, args.fcr_days)?;
-    apply_definitions(&store, args.schedule.as_ref(), args.sla.as_ref())?;
-    let report = store.metrics_report(&query)?;
+    let query =
+        query(&args.from, &args.to, &args.now, &args.group_by, &args.filters, &args.within_hours, args.fcr_days)?;
+    let scope = scope(args.schedule.as_ref(), args.sla.as_ref(), args.what_if.as_ref(), args.known_at.as_deref())?;
+    let report = store.metrics_report_in(&query, &scope)?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     if args.json {

@@ -7,7 +7,7 @@ use rapport::events::TicketId;
 use rapport::log::Timestamp;
 use rapport::metrics::{Minutes, TicketMetrics};
 use rapport::ticket::Ticket;
-use rapport::{CustomerKey, Store, SurveyAnswer};
+use rapport::{CustomerKey, MetricsScope, Store, SurveyAnswer};
 use serde_json::{json, Value};
 
 use crate::util::{open_existing_store, parse_time, rfc3339, write_json_line, CliError};
@@ -25,12 +25,17 @@ pub(crate) struct TicketArgs {
     json: bool,
     #[command(flatten)]
     now: NowArg,
+    /// Metrics and fields as known at this time: only events recorded (by the store clock) by
+    /// then (RFC 3339 or YYYY-MM-DD).
+    #[arg(long = "known-at")]
+    known_at: Option<String>,
 }
 
 /// When unsolved tickets are measured.
 #[derive(Debug, clap::Args)]
 pub(crate) struct NowArg {
     /// Measure unsolved tickets at this time (RFC 3339 or YYYY-MM-DD); default: the latest event.
+    /// An earlier time replays the events that occurred by then.
     #[arg(long)]
     now: Option<String>,
 }
@@ -136,9 +141,11 @@ pub(crate) fn run_tickets(args: &TicketsArgs) -> Result<ExitCode, CliError> {
     let now = args.now.parse()?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
+    // One pass for every ticket's metrics (a `now` before the latest event replays once).
+    let all_metrics = store.all_ticket_metrics_in(now, &MetricsScope::default())?;
     for ticket in store.tickets()? {
-        let (channels, metrics) = channels_and_metrics(&store, &ticket, now)?;
-        let mut value = ticket_json(&ticket, &channels, metrics.as_ref());
+        let channels: Vec<String> = store.ticket_channels(ticket.id())?.iter().map(|c| c.to_string()).collect();
+        let mut value = ticket_json(&ticket, &channels, all_metrics.get(ticket.id()));
         // The listing decrypts nothing (fast on any number of tickets): the requester is shown
         // as its customer id — the pseudonym the projection holds means nothing outside the
         // store, and an erased requester's resolves to nobody (`null`) — and the subject not at
@@ -175,13 +182,23 @@ pub(crate) fn run_ticket(args: &TicketArgs) -> Result<ExitCode, CliError> {
     let store = open_existing_store(&args.store.store)?;
     let now = args.now.parse()?;
     let id = TicketId::new(args.id.clone()).map_err(|e| CliError::Invalid(e.to_string()))?;
-    let Some(ticket) = store.ticket(&id)? else {
+    let known_at = args.known_at.as_deref().map(parse_time).transpose()?;
+    // A `now` or `known_at` shows the ticket as it stood (a replay of its stream).
+    let Some(ticket) = store.ticket_at(&id, now, known_at)? else {
         return Err(CliError::NotFound(format!("no ticket {id} in {}", args.store.store.display())));
     };
-    let history = store.ticket_history(&id)?;
-    let ratings = store.ticket_ratings(&id)?;
-    let (channels, metrics) = channels_and_metrics(&store, &ticket, now)?;
+    let mut history = store.ticket_history(&id)?;
+    history.retain(|(recorded, _)| {
+        known_at.is_none_or(|t| recorded.recorded_at <= t) && now.is_none_or(|t| recorded.data.occurred_at <= t)
+    });
+    let scope = MetricsScope { known_at, ..Default::default() };
+    let channels: Vec<String> = store.ticket_channels(ticket.id())?.iter().map(|c| c.to_string()).collect();
+    let metrics = store.ticket_metrics_in(ticket.id(), now, &scope)?;
+    let fields = store.ticket_fields_in(ticket.id(), &scope)?.unwrap_or_default();
     let mut value = ticket_json(&ticket, &channels, metrics.as_ref());
+    value["fields"] = json!(fields);
+    let mut ratings = store.ticket_ratings(&id)?;
+    ratings.retain(|rating| now.is_none_or(|t| rating.at <= t));
     value["ratings"] = Value::Array(ratings.iter().map(rating_json).collect());
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
@@ -218,6 +235,9 @@ pub(crate) fn run_ticket(args: &TicketArgs) -> Result<ExitCode, CliError> {
         )?;
         let tags: Vec<&str> = ticket.tags().iter().map(String::as_str).collect();
         w(&mut out, format!("  tags       {}", tags.join(" ")))?;
+        for (name, field) in &fields {
+            w(&mut out, format!("  field      {name} = {field}"))?;
+        }
         w(
             &mut out,
             format!("  created    {}   updated {}", rfc3339(ticket.created_at().0), rfc3339(ticket.updated_at().0)),

@@ -19,9 +19,27 @@ pub enum MetricsError {
         reason: String,
     },
     /// A report dimension name is not one of the known ones.
-    #[error("unknown dimension {value:?} (expected channel, group, priority, tag, agent or type)")]
+    #[error(
+        "unknown dimension {value:?} (expected channel, group, priority, tag, agent, type, field:<name>, trait:<name>, segment or organization)"
+    )]
     UnknownDimension {
         /// The name given.
         value: String,
+    },
+    /// A `where` filter is not `dimension=value`.
+    #[error("invalid filter {value:?} (expected dimension=value, e.g. channel=email)")]
+    InvalidFilter {
+        /// The filter given.
+        value: String,
+    },
+    /// A query has more of something than its limit.
+    #[error("{actual} {what}; at most {limit}")]
+    TooMany {
+        /// What.
+        what: &'static str,
+        /// How many were given.
+        actual: usize,
+        /// The limit.
+        limit: usize,
     },
 }

@@ -38,8 +38,10 @@
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 pub mod clv;
+mod definitions;
 mod error;
 mod fcr;
+mod grouping;
 mod projection;
 mod qa;
 pub mod report;
@@ -48,8 +50,10 @@ mod sla;
 mod surveys;
 mod ticket;
 
+pub use crate::definitions::{Definitions, WhatIf, DEFAULT_SCHEDULE};
 pub use crate::error::MetricsError;
 pub use crate::fcr::FCR_WINDOW_DAYS_DEFAULT;
+pub use crate::grouping::{RequesterKeys, TicketFields, TICKET_FIELDS_MAX};
 pub use crate::projection::{MetricsOptions, MetricsProjection, RatingRecord, TicketRecord};
 pub use crate::qa::{
     default_scorecard, score_review, CategoryOutcome, CategoryPass, QaReport, QaReviewRecord, QaScores, ReviewScore,

@@ -1,7 +1,9 @@
 //! The metrics projection: per-ticket metric state, status transitions (for backlog), solves
 //! (for throughput), agent activity and ratings — each updated in O(1) per event. Aggregates are
-//! computed from it on demand ([`crate::report`]). Changing schedules or SLA policies means
-//! rebuilding it from the log, which the store does.
+//! computed from it on demand ([`crate::report`]). Stored definitions (`schedule.set`,
+//! `sla.policy_set`) are folded into an effective-dated history ([`crate::Definitions`]); a
+//! backfilled schedule sets [`MetricsProjection::needs_rebuild`], and the owner folds the log
+//! again, definitions first. A what-if is a projection built with [`MetricsProjection::with_what_if`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -9,13 +11,17 @@ use rapport_customer::FastMap;
 use rapport_events::{Channel, CxEvent, Identity, QaCategory, Survey, TicketId};
 use rapport_types::Timestamp;
 
+use crate::definitions::{policies_for, schedule_for, Definitions, WhatIf};
+use crate::grouping::{set_fields, TicketFields};
 use crate::qa::{QaReviewRecord, Scorecards};
 use crate::schedule::{Schedule, Schedules};
-use crate::sla::SlaPolicy;
+use crate::sla::{evaluate_in, SlaPolicy, TicketSla};
 use crate::surveys::OfferRecord;
 use crate::ticket::{TicketMetrics, TicketMetricsState};
 
-/// Definitions the metrics depend on.
+/// Definitions the metrics depend on, given by the caller: the fallback where no stored
+/// definition (`schedule.set`, `sla.policy_set`) is in force, or, for the kinds a [`WhatIf`]
+/// names, the replacement of every stored one.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct MetricsOptions {
     /// Business hours.
@@ -83,6 +89,17 @@ pub struct MetricsProjection {
     /// Every `qa.scorecard_set`, by name and `valid_from`.
     scorecards: Scorecards,
     latest_at: i64,
+    /// Which kinds of `options` replace the stored definitions.
+    what_if: WhatIf,
+    /// Stored definitions, effective-dated.
+    definitions: Definitions,
+    /// Custom fields per ticket (`ticket.fields_set`).
+    fields: FastMap<TicketId, TicketFields>,
+    /// The latest creation time of any ticket folded.
+    latest_created_at: Option<i64>,
+    /// A schedule arrived that applies to tickets already folded (backfilled): their business
+    /// time must be folded again ([`MetricsProjection::needs_rebuild`]).
+    rebuild_needed: bool,
 }
 
 fn unsolved(state: &TicketMetricsState) -> bool {
@@ -99,9 +116,48 @@ impl MetricsProjection {
         MetricsProjection { options, ..MetricsProjection::default() }
     }
 
-    /// The definitions.
+    /// An empty projection in which the kinds `what_if` names come from `options` and ignore
+    /// the stored definitions (a what-if beside the store).
+    pub fn with_what_if(options: MetricsOptions, what_if: WhatIf) -> MetricsProjection {
+        MetricsProjection { options, what_if, ..MetricsProjection::default() }
+    }
+
+    /// The definitions given by the caller (fallback, or replacement for the what-if kinds).
     pub fn options(&self) -> &MetricsOptions {
         &self.options
+    }
+
+    /// Which kinds of [`MetricsProjection::options`] replace the stored definitions.
+    pub fn what_if(&self) -> WhatIf {
+        self.what_if
+    }
+
+    /// The stored definitions folded so far.
+    pub fn definitions(&self) -> &Definitions {
+        &self.definitions
+    }
+
+    /// Whether a `schedule.set` arrived whose `valid_from` is at or before the creation of a
+    /// ticket already folded: the fold is then not what a rebuild would give, and the owner must
+    /// fold the log again, definitions first (the store does, right after catching up).
+    pub fn needs_rebuild(&self) -> bool {
+        self.rebuild_needed
+    }
+
+    /// A ticket's custom fields (`ticket.fields_set`), if any were set.
+    pub fn fields(&self, ticket_id: &TicketId) -> Option<&TicketFields> {
+        self.fields.get(ticket_id)
+    }
+
+    /// The SLA policies a ticket is measured by, in matching order.
+    pub fn policies_of<'a>(&'a self, state: &TicketMetricsState) -> Box<dyn Iterator<Item = &'a SlaPolicy> + 'a> {
+        policies_for(&self.definitions, &self.options.sla, self.what_if, state.created_at)
+    }
+
+    /// A ticket's SLA outcome at `now` under the first matching policy in force at its creation.
+    pub fn ticket_sla(&self, ticket_id: &TicketId, now: Timestamp) -> Option<TicketSla> {
+        let record = self.tickets.get(ticket_id)?;
+        evaluate_in(self.policies_of(&record.state), self.schedule_of(&record.state), &record.state, now.0)
     }
 
     /// Time of the latest event folded (the default `now` of reports).
@@ -111,7 +167,8 @@ impl MetricsProjection {
 
     /// The schedule a ticket uses.
     pub fn schedule_of(&self, state: &TicketMetricsState) -> &Schedule {
-        self.options.schedules.for_group(state.schedule_group.as_deref())
+        let group = state.schedule_group.as_deref();
+        schedule_for(&self.definitions, &self.options.schedules, self.what_if, group, state.created_at)
     }
 
     /// A ticket's record.
@@ -161,6 +218,23 @@ impl MetricsProjection {
     pub fn apply(&mut self, ticket: Option<&TicketId>, event: &CxEvent, at: Timestamp) {
         // Records keep unix microseconds: their arithmetic (durations, days) is on integers.
         let at = at.0;
+        // Definitions are no interaction: they do not move `now`. One that does not parse (the
+        // store refuses those before recording) is ignored.
+        match event {
+            CxEvent::SlaPolicySet(policy) => {
+                let _ignored = self.definitions.set_policy(policy);
+                return;
+            }
+            CxEvent::ScheduleSet(schedule) => {
+                let set = self.definitions.set_schedule(schedule).is_ok();
+                let backfilled = self.latest_created_at.is_some_and(|created| created >= schedule.valid_from.0);
+                if set && backfilled && !self.what_if.schedules {
+                    self.rebuild_needed = true;
+                }
+                return;
+            }
+            _ => {}
+        }
         self.latest_at = self.latest_at.max(at);
         if let CxEvent::CustomerRated(rating) = event {
             let context = rating.ticket_id.as_ref().and_then(|t| self.tickets.get(t));
@@ -223,6 +297,13 @@ impl MetricsProjection {
                 merged_away: false,
             };
             self.tickets.insert(ticket_id.clone(), record);
+            self.latest_created_at = Some(self.latest_created_at.map_or(at, |latest| latest.max(at)));
+        }
+        if let CxEvent::TicketFieldsSet(set) = event {
+            if self.tickets.contains_key(ticket_id) {
+                set_fields(self.fields.entry(ticket_id.clone()).or_default(), &set.fields);
+            }
+            return;
         }
         // The target of a merge takes over the source's channels (as they are at the merge).
         let merged_channels = match event {
@@ -232,7 +313,9 @@ impl MetricsProjection {
             _ => None,
         };
         let Some(record) = self.tickets.get_mut(ticket_id) else { return };
-        let schedule = self.options.schedules.for_group(record.state.schedule_group.as_deref());
+        let group = record.state.schedule_group.as_deref();
+        let schedule =
+            schedule_for(&self.definitions, &self.options.schedules, self.what_if, group, record.state.created_at);
         let was_unsolved = unsolved(&record.state);
         let solves_before = record.state.solves;
         match event {

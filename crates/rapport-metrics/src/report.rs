@@ -11,9 +11,11 @@ use rapport_types::Timestamp;
 
 use crate::error::MetricsError;
 use crate::fcr::{CustomerTickets, FCR_WINDOW_DAYS_DEFAULT};
+use crate::grouping::{dimensions, product, rating_dimension_keys, ticket_keys, RequesterKeys};
+pub use crate::grouping::{field_text, parse_filter, FILTERS_MAX, GROUP_BY_MAX, GROUP_KEYS_PER_TICKET_MAX};
 use crate::projection::{MetricsProjection, RatingRecord, TicketRecord};
 use crate::qa::{qa_report, QaReport};
-use crate::sla::{evaluate, SlaStatus, TicketSla};
+use crate::sla::{evaluate_in, SlaStatus, TicketSla};
 use crate::surveys::{survey_report, SurveyReport};
 use crate::ticket::{Minutes, TicketMetrics};
 
@@ -23,8 +25,8 @@ const HOUR_MICROS: i64 = 3_600_000_000;
 /// longer period keeps its latest days and sets [`Report::rows_truncated`].
 pub const REPORT_DAYS_MAX: usize = 3_660;
 
-/// What to group aggregates by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What to group aggregates by (and what `where` filters compare).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Dimension {
     /// Channel of creation.
     Channel,
@@ -38,6 +40,15 @@ pub enum Dimension {
     Agent,
     /// Inquiry type label.
     Type,
+    /// A custom ticket field (`ticket.fields_set`), its value as text (`field:<name>`).
+    Field(String),
+    /// A trait of the requester's customer (`trait:<name>`; resolved by the store).
+    Trait(String),
+    /// The segments the requester's customer is in (a ticket counts under each; resolved by
+    /// the store).
+    Segment,
+    /// The organization of the requester's customer (resolved by the store).
+    Organization,
 }
 
 impl FromStr for Dimension {
@@ -50,7 +61,18 @@ impl FromStr for Dimension {
             "tag" => Dimension::Tag,
             "agent" => Dimension::Agent,
             "type" => Dimension::Type,
-            other => return Err(MetricsError::UnknownDimension { value: other.to_owned() }),
+            "segment" => Dimension::Segment,
+            "organization" => Dimension::Organization,
+            other => {
+                let named = |prefix: &str| other.strip_prefix(prefix).map(str::trim).filter(|n| !n.is_empty());
+                if let Some(name) = named("field:") {
+                    return Ok(Dimension::Field(name.to_owned()));
+                }
+                if let Some(name) = named("trait:") {
+                    return Ok(Dimension::Trait(name.to_owned()));
+                }
+                return Err(MetricsError::UnknownDimension { value: other.to_owned() });
+            }
         })
     }
 }
@@ -63,10 +85,17 @@ pub struct ReportQuery {
     /// End of the period (exclusive); `None`: up to and including `now`.
     pub to: Option<Timestamp>,
     /// The moment unsolved tickets and running SLA targets are measured at; `None`: the latest
-    /// event's time. It should not precede the latest event: the projection does not rewind.
+    /// event's time. It should not precede the latest event folded: the projection does not
+    /// rewind (the store replays the log up to an earlier `now` into a fresh projection).
     pub now: Option<Timestamp>,
     /// Grouping.
     pub group_by: Option<Dimension>,
+    /// Further grouping dimensions, nested inside `group_by` (each group's key is the tuple of
+    /// its keys, [`GroupReport::keys`]); at most [`crate::report::GROUP_BY_MAX`] in all.
+    pub then_by: Vec<Dimension>,
+    /// `where` filters, combined with AND: a ticket (or rating) counts only if, for each
+    /// `(dimension, value)`, one of its keys for the dimension is `value`.
+    pub filters: Vec<(Dimension, String)>,
     /// The N of "response rate within N hours".
     pub response_hours: Vec<u32>,
     /// First-contact resolution: the days after the first solve in which another ticket of the
@@ -81,6 +110,8 @@ impl Default for ReportQuery {
             to: None,
             now: None,
             group_by: None,
+            then_by: Vec::new(),
+            filters: Vec::new(),
             response_hours: vec![3, 6, 16, 24],
             fcr_window_days: FCR_WINDOW_DAYS_DEFAULT,
         }
@@ -293,8 +324,11 @@ pub struct FcrCounts {
 /// Aggregates of one group (or of everything).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct GroupReport {
-    /// The dimension value (`all` without grouping, `(none)` when unset).
+    /// The dimension value (`all` without grouping, `(none)` when unset); nested groupings
+    /// join their keys with ` / `.
     pub key: String,
+    /// The key of each grouping dimension, outermost first (`["all"]` without grouping).
+    pub keys: Vec<String>,
     /// Tickets created in the period.
     pub created: Drill,
     /// Tickets solved or closed now whose latest solve is in the period.
@@ -367,7 +401,7 @@ pub struct Report {
     pub qa: QaReport,
 }
 
-fn keys(record: &TicketRecord, dimension: Option<Dimension>) -> Vec<String> {
+pub(crate) fn keys(record: &TicketRecord, dimension: Option<&Dimension>) -> Vec<String> {
     let none = || "(none)".to_owned();
     let state = &record.state;
     match dimension {
@@ -379,10 +413,16 @@ fn keys(record: &TicketRecord, dimension: Option<Dimension>) -> Vec<String> {
         Some(Dimension::Type) => vec![state.inquiry_type.clone().unwrap_or_else(none)],
         Some(Dimension::Tag) if state.tags.is_empty() => vec![none()],
         Some(Dimension::Tag) => state.tags.clone(),
+        // Resolved by `grouping` (they need more than the record).
+        Some(Dimension::Field(_) | Dimension::Trait(_) | Dimension::Segment | Dimension::Organization) => vec![none()],
     }
 }
 
-fn rating_keys(rating: &RatingRecord, projection: &MetricsProjection, dimension: Option<Dimension>) -> Vec<String> {
+pub(crate) fn rating_keys(
+    rating: &RatingRecord,
+    projection: &MetricsProjection,
+    dimension: Option<&Dimension>,
+) -> Vec<String> {
     let none = || "(none)".to_owned();
     match dimension {
         None => vec!["all".to_owned()],
@@ -686,7 +726,7 @@ struct Context<'a> {
     to: i64,
 }
 
-fn group_report(context: &Context<'_>, key: String, rows: &[&Row<'_>], ratings: &[&RatingRecord]) -> GroupReport {
+fn group_report(context: &Context<'_>, keys: Vec<String>, rows: &[&Row<'_>], ratings: &[&RatingRecord]) -> GroupReport {
     let Context { projection, query, ref ranked, ref calendar, from, to } = *context;
     let created: Vec<&Row<'_>> =
         rows.iter().copied().filter(|r| in_range(r.record.state.created_at, from, to)).collect();
@@ -772,7 +812,8 @@ fn group_report(context: &Context<'_>, key: String, rows: &[&Row<'_>], ratings: 
         satisfaction_weekly: satisfaction_rows(ratings, calendar, 1),
         satisfaction_monthly: satisfaction_rows(ratings, calendar, 2),
         throughput: throughput(rows, ranked, projection, (from, to)),
-        key,
+        key: keys.join(" / "),
+        keys,
         created: created_drill,
         solved,
         unsolved,
@@ -786,20 +827,30 @@ fn group_report(context: &Context<'_>, key: String, rows: &[&Row<'_>], ratings: 
 
 /// Computes the report: every ticket's metrics and SLA at `now` once, then each group's
 /// aggregates. O(tickets · log + days · backlog) time. Every identity is its own customer
-/// (first-contact resolution and survey pairing); [`report_with_customers`] takes the
-/// customer-360 resolution.
+/// (first-contact resolution and survey pairing) and requester dimensions (`trait:`,
+/// `segment`, `organization`) read `(none)`: [`report_with`] resolves both.
 pub fn report(projection: &MetricsProjection, query: &ReportQuery) -> Report {
-    report_with_customers(projection, query, &|_| None)
+    report_with(projection, query, &|_| None, &|_, _| Vec::new())
 }
 
-/// [`report`], with `customer_of` saying which customer an identity (as recorded) belongs to:
-/// identities of one customer are one customer for first-contact resolution and survey
-/// pairing; `None` makes the identity its own customer. The store passes its customer-360
-/// resolution.
+/// [`report`] with `customer_of` (see [`report_with`]); requester dimensions read `(none)`.
 pub fn report_with_customers(
     projection: &MetricsProjection,
     query: &ReportQuery,
     customer_of: &dyn Fn(&Identity) -> Option<CustomerId>,
+) -> Report {
+    report_with(projection, query, customer_of, &|_, _| Vec::new())
+}
+
+/// [`report`], with `customer_of` saying which customer an identity (as recorded) belongs to —
+/// identities of one customer are one customer for first-contact resolution and survey
+/// pairing; `None` makes the identity its own customer — and the requester dimensions resolved
+/// by `requester`. The store passes its customer-360 resolution.
+pub fn report_with(
+    projection: &MetricsProjection,
+    query: &ReportQuery,
+    customer_of: &dyn Fn(&Identity) -> Option<CustomerId>,
+    requester: &RequesterKeys<'_>,
 ) -> Report {
     let now = query.now.map_or_else(|| projection.latest_at().0, |now| now.0);
     let to = query.to.map_or(now.saturating_add(1), |to| to.0);
@@ -821,7 +872,7 @@ pub fn report_with_customers(
                 rank: u32::try_from(rank).unwrap_or(u32::MAX),
                 fcr: customer_tickets.fcr(record, &metrics, fcr_window, now),
                 metrics,
-                sla: evaluate(&projection.options().sla, schedule, &record.state, now),
+                sla: evaluate_in(projection.policies_of(&record.state), schedule, &record.state, now),
             }
         })
         .collect();
@@ -845,15 +896,27 @@ pub fn report_with_customers(
         }
         _ => (Calendar::new(0, -1), false),
     };
-    let mut groups: BTreeMap<String, (Vec<&Row<'_>>, Vec<&RatingRecord>)> = BTreeMap::new();
+    let dimensions = dimensions(query);
+    let passes = |keys_of: &dyn Fn(&Dimension) -> Vec<String>| {
+        query.filters.iter().all(|(dimension, value)| keys_of(dimension).iter().any(|key| key == value))
+    };
+    let mut groups: BTreeMap<Vec<String>, (Vec<&Row<'_>>, Vec<&RatingRecord>)> = BTreeMap::new();
     for row in &rows {
-        for key in keys(row.record, query.group_by) {
-            groups.entry(key).or_default().0.push(row);
+        let keys_of = |d: &Dimension| ticket_keys(projection, row.record, d, requester);
+        if !passes(&keys_of) {
+            continue;
+        }
+        for tuple in product(dimensions.iter().map(|d| keys_of(d)).collect()) {
+            groups.entry(tuple).or_default().0.push(row);
         }
     }
     for rating in &ratings {
-        for key in rating_keys(rating, projection, query.group_by) {
-            groups.entry(key).or_default().1.push(rating);
+        let keys_of = |d: &Dimension| rating_dimension_keys(projection, rating, d, requester);
+        if !passes(&keys_of) {
+            continue;
+        }
+        for tuple in product(dimensions.iter().map(|d| keys_of(d)).collect()) {
+            groups.entry(tuple).or_default().1.push(rating);
         }
     }
     let context = Context { projection, query, ranked, calendar, from, to };

@@ -549,6 +549,22 @@ impl ScheduleFile {
     }
 }
 
+impl Schedule {
+    /// The schedule a `schedule.set` event defines: its time zone, weekly intervals
+    /// (`"mon": ["09:00-12:00"]`) and holidays (`YYYY-MM-DD`), checked as a schedule file's are.
+    /// The store parses every `schedule.set` with this before recording it.
+    pub fn from_event(event: &rapport_events::ScheduleSet) -> Result<Schedule, MetricsError> {
+        let weekly = event.intervals.iter().map(|(day, spans)| (day.clone(), OneOrMany::Many(spans.clone()))).collect();
+        let file = ScheduleFile {
+            name: Some(event.name.clone()),
+            time_zone: event.timezone.clone(),
+            weekly,
+            holidays: event.holidays.clone(),
+        };
+        file.into_schedule(&event.name)
+    }
+}
+
 /// The store-wide schedule and the per-group ones.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Schedules {

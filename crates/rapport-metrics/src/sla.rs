@@ -5,48 +5,14 @@
 
 use std::collections::BTreeMap;
 
-use rapport_events::{Channel, Priority};
+use rapport_events::Priority;
+// One definition of filters and targets: the events crate's, which `sla.policy_set` records.
+pub use rapport_events::{SlaFilter, SlaTargets};
 use serde::Deserialize;
 
 use crate::error::MetricsError;
 use crate::schedule::{Schedule, MINUTE_MICROS};
 use crate::ticket::TicketMetricsState;
-
-/// Which tickets a policy applies to; every field that is set must match.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SlaFilter {
-    /// Ticket priority.
-    #[serde(default)]
-    pub priority: Option<Priority>,
-    /// Ticket group.
-    #[serde(default)]
-    pub group: Option<String>,
-    /// Channel of creation.
-    #[serde(default)]
-    pub channel: Option<Channel>,
-    /// A tag the ticket has.
-    #[serde(default)]
-    pub tag: Option<String>,
-}
-
-/// Targets for one priority.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SlaTargets {
-    /// Creation -> first public agent reply.
-    #[serde(default)]
-    pub first_reply_minutes_max: Option<u32>,
-    /// Oldest unanswered customer message -> next public agent reply.
-    #[serde(default)]
-    pub next_reply_minutes_max: Option<u32>,
-    /// Creation -> solved.
-    #[serde(default)]
-    pub resolution_minutes_max: Option<u32>,
-    /// Count the minutes in business hours (the ticket's schedule) instead of calendar time.
-    #[serde(default)]
-    pub business_hours: bool,
-}
 
 /// One SLA policy.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -148,7 +114,17 @@ pub fn evaluate(
     state: &TicketMetricsState,
     now: i64,
 ) -> Option<TicketSla> {
-    let policy = policies.iter().find(|p| matches(&p.filter, state))?;
+    evaluate_in(policies, schedule, state, now)
+}
+
+/// [`evaluate`] over policies in matching order.
+pub(crate) fn evaluate_in<'a>(
+    policies: impl IntoIterator<Item = &'a SlaPolicy>,
+    schedule: &Schedule,
+    state: &TicketMetricsState,
+    now: i64,
+) -> Option<TicketSla> {
+    let policy = policies.into_iter().find(|p| matches(&p.filter, state))?;
     let targets = policy.targets.get(&state.priority.unwrap_or(Priority::Normal)).copied().unwrap_or_default();
     let business = targets.business_hours;
     let first_reply = targets

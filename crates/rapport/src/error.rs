@@ -176,4 +176,8 @@ pub enum Error {
         /// Position of its creating event in the replay.
         position: Option<u64>,
     },
+    /// A metrics definition or query is invalid: a `schedule.set` whose time zone or intervals
+    /// do not parse, too many policies, an unknown report dimension.
+    #[error("invalid metrics definition or query: {0}")]
+    Metrics(#[from] rapport_metrics::MetricsError),
 }

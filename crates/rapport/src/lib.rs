@@ -55,6 +55,7 @@ pub use crate::projection::{
     TICKET_STREAM_PREFIX,
 };
 pub use crate::store::{Input, Meta, Store, StoreOptions, Submitted};
+pub use crate::store_metrics::MetricsScope;
 pub use crate::store_metrics::SurveyAnswer;
 
 /// The customer-360 projection (re-exported).

@@ -910,7 +910,19 @@ impl Scratch<'_, '_> {
                 self.push(format!("{ORGANIZATION_STREAM_PREFIX}{}", e.organization_id), event.clone(), true, None);
                 Ok(())
             }
-            CxEvent::QaScorecardSet(_) | CxEvent::SlaPolicySet(_) | CxEvent::ScheduleSet(_) => {
+            // A definition is checked as the metrics will read it (time zone, intervals,
+            // holidays, limits) before it is recorded: a bad one is refused here.
+            CxEvent::SlaPolicySet(policy) => {
+                self.planner.base.metrics.definitions().check_policy(policy)?;
+                self.push(DEFINITIONS_STREAM.to_owned(), event.clone(), true, None);
+                Ok(())
+            }
+            CxEvent::ScheduleSet(schedule) => {
+                self.planner.base.metrics.definitions().check_schedule(schedule)?;
+                self.push(DEFINITIONS_STREAM.to_owned(), event.clone(), true, None);
+                Ok(())
+            }
+            CxEvent::QaScorecardSet(_) => {
                 self.push(DEFINITIONS_STREAM.to_owned(), event.clone(), true, None);
                 Ok(())
             }

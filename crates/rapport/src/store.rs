@@ -40,7 +40,8 @@ pub struct StoreOptions {
     /// Identity resolution: unique kinds and blocked values.
     pub resolution: ResolutionOptions,
     /// Metric definitions: business-hours schedules and SLA policies (default: always open, no
-    /// SLA). [`Store::set_metrics_options`] changes them later and recomputes from the log.
+    /// SLA), used where no stored definition (`schedule.set`, `sla.policy_set`) is in force.
+    /// [`Store::set_metrics_options`] sets a what-if that replaces the stored ones in memory.
     pub metrics: MetricsOptions,
     /// The id key of a store being created (default: random). Two stores created with the same
     /// key derive the same ids from the same inputs — for reproducible tests and demos; a
@@ -485,6 +486,9 @@ impl Store {
             let touch = crate::projection::touch_of_ref(&record)?;
             projection.apply(&touch, record.version.0, &mut read)?;
         }
+        drop(reader);
+        // A backfilled schedule applies to tickets already folded: refold the metrics.
+        self.rebuild_metrics_if_needed(&mut projection)?;
         Ok(Position(projection.checkpoint))
     }
 

@@ -2,6 +2,7 @@
 //! directory and checks what it prints (JSON keys and values, exit codes, error messages).
 
 mod commands;
+mod definitions;
 mod live;
 mod privacy;
 mod quality;

@@ -381,6 +381,7 @@ fn dimension(index: usize) -> Option<Dimension> {
         Some(Dimension::Agent),
         Some(Dimension::Type),
     ][index]
+        .clone()
 }
 
 /// One log entry: the ticket stream it is on (`None`: an identity stream), the event, its time.
@@ -980,6 +981,7 @@ fn ticket_keys(ticket: &ModelTicket, dimension: Option<Dimension>) -> BTreeSet<S
         Some(Dimension::Type) => BTreeSet::from([ticket.inquiry_type.clone().unwrap_or(none)]),
         Some(Dimension::Tag) if ticket.tags.is_empty() => BTreeSet::from([none]),
         Some(Dimension::Tag) => ticket.tags.clone(),
+        Some(other) => unreachable!("the model generates only the ticket's own dimensions, not {other:?}"),
     }
 }
 
@@ -1392,7 +1394,7 @@ fn check_cut(
         from: from.map(Timestamp),
         to: to.map(Timestamp),
         now: Some(Timestamp(now)),
-        group_by,
+        group_by: group_by.clone(),
         ..ReportQuery::default()
     };
     let actual = report_with_customers(projection, &query, &customer_of);
@@ -1410,12 +1412,12 @@ fn check_cut(
     prop_assert!(!actual.rows_truncated, "the generated histories are far shorter than the row limit");
     let mut groups: BTreeMap<String, (Vec<&ModelTicket>, Vec<&ModelRating>)> = BTreeMap::new();
     for ticket in tickets.values() {
-        for key in ticket_keys(ticket, group_by) {
+        for key in ticket_keys(ticket, group_by.clone()) {
             groups.entry(key).or_default().0.push(ticket);
         }
     }
     for rating in ratings.iter().filter(|r| in_period(r.at, from, to)) {
-        for key in rating_keys(rating, &tickets, group_by) {
+        for key in rating_keys(rating, &tickets, group_by.clone()) {
             groups.entry(key).or_default().1.push(rating);
         }
     }

@@ -4,6 +4,7 @@ mod channels;
 mod customers;
 mod hardening;
 mod metrics;
+mod metrics_definitions;
 mod privacy;
 mod read_only;
 mod store;
