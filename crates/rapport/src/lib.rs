@@ -36,6 +36,7 @@ mod error;
 mod format;
 pub mod ids;
 mod log_view;
+mod organizations;
 mod planner;
 mod privacy;
 mod projection;
@@ -48,6 +49,7 @@ pub use crate::error::{Error, Result};
 pub use crate::format::{is_system_type, STORE_CREATED_TYPE, STORE_FORMAT_VERSION, STORE_STREAM, SYSTEM_TYPE_PREFIX};
 pub use crate::ids::{IdKey, Ids};
 pub use crate::log_view::LogView;
+pub use crate::organizations::{Organization, ORGANIZATION_TRAIT};
 pub use crate::planner::{as_submitted, ADDRESSED_METADATA_KEY, INPUT_METADATA_KEY};
 pub use crate::privacy::{Redactions, Retention, ENCRYPTED, ERASED, EXPIRED};
 pub use crate::projection::{

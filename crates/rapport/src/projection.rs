@@ -99,6 +99,8 @@ pub(crate) struct Projection {
     /// resolution, survey pairing) still take them as one customer, so an erasure changes no
     /// metric. Grows with the identities of erased customers.
     pub(crate) erased_owners: HashMap<Identity, rapport_events::CustomerId>,
+    /// Organizations (`organization.updated`) and the domains they claim.
+    pub(crate) organizations: crate::organizations::Organizations,
 }
 
 impl Projection {
@@ -127,6 +129,9 @@ impl Projection {
         }
         // The customer fold is the only one that can fail (it reads), so it goes first.
         self.apply_customers(touch, read)?;
+        if let CxEvent::OrganizationUpdated(update) = &touch.event {
+            self.organizations.apply(update);
+        }
         if let Some(ticket_id) = &touch.ticket {
             self.apply_ticket_event(ticket_id, &touch.event, touch.at);
             self.ticket_versions.insert(ticket_id.clone(), version);

@@ -416,6 +416,8 @@ impl Store {
         let projection = self.projection.read();
         // Trait values are sealed in the log: each setting event is revealed once.
         let mut revealed: HashMap<Position, CxEvent> = HashMap::new();
+        // One membership lookup per customer (it may reveal a trait and e-mail identities).
+        let mut organizations: HashMap<CustomerId, Option<String>> = HashMap::new();
         for (ticket_id, ticket) in &projection.tickets {
             let customer = projection.customers.owner(ticket.requester());
             let profile = customer.and_then(|c| projection.customers.profile(c));
@@ -424,7 +426,11 @@ impl Store {
                     (_, None) => Vec::new(),
                     (Dimension::Segment, Some(profile)) => segments.get(&profile.id).cloned().unwrap_or_default(),
                     (Dimension::Organization, Some(profile)) => {
-                        requester_organization(&projection, profile.id).into_iter().collect()
+                        if let std::collections::hash_map::Entry::Vacant(entry) = organizations.entry(profile.id) {
+                            let organization = self.organization_in(&projection, profile.id, &erased, &mut revealed)?;
+                            entry.insert(organization.map(|o| o.id));
+                        }
+                        organizations.get(&profile.id).cloned().flatten().into_iter().collect()
                     }
                     (Dimension::Trait(name), Some(profile)) => match profile.traits.get(name) {
                         None => Vec::new(),
@@ -448,10 +454,4 @@ impl Store {
         }
         Ok(out)
     }
-}
-
-/// The organization of a customer, for the `organization` dimension.
-fn requester_organization(_projection: &Projection, _customer: CustomerId) -> Option<String> {
-    // wired to organization_of when the organizations branch lands
-    None
 }

@@ -5,6 +5,7 @@ mod customers;
 mod hardening;
 mod metrics;
 mod metrics_definitions;
+mod organizations;
 mod privacy;
 mod read_only;
 mod store;
