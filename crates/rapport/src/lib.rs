@@ -39,6 +39,7 @@ mod log_view;
 mod planner;
 mod privacy;
 mod projection;
+mod routing;
 mod store;
 mod store_metrics;
 
@@ -54,6 +55,7 @@ pub use crate::projection::{
     ticket_stream, CUSTOMER_STREAM_PREFIX, DEFINITIONS_STREAM, IDENTITY_STREAM_PREFIX, ORGANIZATION_STREAM_PREFIX,
     TICKET_STREAM_PREFIX,
 };
+pub use crate::routing::{RoutingError, ROUTED_HISTORY_EVENTS_MAX, ROUTING_METADATA_KEY, ROUTING_REASONS};
 pub use crate::store::{Input, Meta, Store, StoreOptions, Submitted};
 
 /// The customer-360 projection (re-exported).

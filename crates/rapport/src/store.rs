@@ -483,7 +483,7 @@ impl Store {
                 continue;
             }
             let touch = crate::projection::touch_of_ref(&record)?;
-            projection.apply(&touch, record.version.0, &mut read)?;
+            projection.apply(&touch, record.version.0, record.id, &mut read)?;
         }
         Ok(Position(projection.checkpoint))
     }
