@@ -6,3 +6,4 @@ mod metrics;
 mod privacy;
 mod read_only;
 mod store;
+mod routing;
