@@ -5,3 +5,4 @@ mod commands;
 mod live;
 mod privacy;
 mod safety;
+mod route;
