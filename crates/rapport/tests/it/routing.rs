@@ -469,3 +469,21 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn routing_correction_in_the_same_call_as_its_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    let meta = |name: &str, at: i64| Meta::at(Timestamp(at)).with_id(store.ids().user_id(name));
+    let inputs = vec![
+        (open("T-1"), meta("o1", 0)),
+        (open("T-2"), meta("o2", 0)),
+        (customer("T-1", Channel::Chat), meta("m1", HOUR)),
+        (moved("m1", "T-2", &[]), meta("fix", 2 * HOUR)),
+    ];
+    let results = store.submit_many(inputs, false).unwrap();
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let t2 = store.ticket(&id("T-2")).unwrap().unwrap();
+    assert_eq!((t2.customer_messages(), t2.channels()), (1, &[Channel::Email, Channel::Chat][..]));
+    assert_eq!(store.ticket(&id("T-1")).unwrap().unwrap().customer_messages(), 0);
+}
