@@ -12,6 +12,7 @@ mod dump;
 mod import;
 mod metrics;
 mod privacy;
+mod route;
 mod tickets;
 mod util;
 mod verify;
@@ -80,6 +81,10 @@ enum Command {
     Customer(customers::CustomerArgs),
     /// Every customer, one JSON object per line.
     Customers(customers::CustomersArgs),
+    /// Undo a wrong routing: move a message (`move`), split a ticket (`split`), reverse a
+    /// ticket merge (`unmerge`).
+    #[command(subcommand)]
+    Route(route::RouteCommand),
     /// Undo a wrong merge: move identities (and what reached the customer through them) to a new
     /// customer.
     Split(customers::SplitArgs),
@@ -125,6 +130,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Customer(args) => customers::run_customer(&args),
         Command::Customers(args) => customers::run_customers(&args),
         Command::Split(args) => customers::run_split(&args),
+        Command::Route(command) => route::run(&command),
         Command::Metrics(args) => metrics::run(&args),
         Command::Clv(command) => clv::run(&command),
         Command::Backup(args) => backup::run_backup(&args),

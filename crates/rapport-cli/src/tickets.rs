@@ -178,6 +178,12 @@ fn text_minutes(m: Option<Minutes>) -> String {
     }
 }
 
+/// Why routing chose this ticket for a customer message (`rapport.routing`), so that a wrong
+/// choice is explainable.
+fn routing_reason(recorded: &rapport::log::RecordedEvent) -> Option<&str> {
+    recorded.data.metadata.iter().find(|(key, _)| key == rapport::ROUTING_METADATA_KEY).map(|(_, value)| value.as_str())
+}
+
 pub(crate) fn run_ticket(args: &TicketArgs) -> Result<ExitCode, CliError> {
     let store = open_existing_store(&args.store.store)?;
     let now = args.now.parse()?;
@@ -212,6 +218,7 @@ pub(crate) fn run_ticket(args: &TicketArgs) -> Result<ExitCode, CliError> {
                     "type": event.event_type(),
                     "at": rfc3339(recorded.data.occurred_at.0),
                     "derived": recorded.data.causation_id.is_some(),
+                    "routing": routing_reason(recorded),
                     "fields": event.to_json(),
                 })
             })
@@ -291,11 +298,12 @@ pub(crate) fn run_ticket(args: &TicketArgs) -> Result<ExitCode, CliError> {
             w(
                 &mut out,
                 format!(
-                    "    {:>4}  {}  {:<24} {}",
+                    "    {:>4}  {}  {:<24} {}{}",
                     recorded.version.0,
                     rfc3339(recorded.data.occurred_at.0),
                     event.event_type(),
-                    event.to_json()
+                    event.to_json(),
+                    routing_reason(recorded).map(|r| format!("  (routed: {r})")).unwrap_or_default()
                 ),
             )?;
         }

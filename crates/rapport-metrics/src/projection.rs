@@ -348,6 +348,23 @@ impl MetricsProjection {
     }
 }
 
+impl MetricsProjection {
+    /// Re-folds one ticket's record from `events` (its effective history, as the store re-folds
+    /// it after a routing correction): the record is dropped and every event folded as
+    /// [`MetricsProjection::apply`] folds it. Ratings and the latest time stay as they are; agent
+    /// days only grow (a day an agent was active stays active).
+    pub fn refold_ticket(&mut self, ticket_id: &TicketId, events: &[(CxEvent, Timestamp)]) {
+        let latest_at = self.latest_at;
+        self.tickets.remove(ticket_id);
+        for (event, at) in events {
+            if !matches!(event, CxEvent::CustomerRated(_)) {
+                self.apply(Some(ticket_id), event, *at);
+            }
+        }
+        self.latest_at = latest_at;
+    }
+}
+
 fn mark_active(agent_days: &mut BTreeMap<String, BTreeSet<i32>>, agent: &str, at: i64) {
     match agent_days.get_mut(agent) {
         Some(days) => {

@@ -42,7 +42,9 @@ pub struct Ticket {
     reopens: u32,
     created_at: Timestamp,
     updated_at: Timestamp,
-    /// Events folded into this state. Invariant: equals the stream's length.
+    /// Events folded into this state. Invariant: equals the length of the ticket's effective
+    /// history (its stream, less routing corrections and what they moved away, plus what they
+    /// moved in and the events re-derived for it; docs/design/routing.md).
     events: u64,
 }
 
@@ -159,7 +161,8 @@ impl Ticket {
     pub fn updated_at(&self) -> Timestamp {
         self.updated_at
     }
-    /// Events folded into this state (= the ticket stream's length).
+    /// Events folded into this state (= the stream's length while no routing correction
+    /// involved the ticket).
     pub fn events(&self) -> u64 {
         self.events
     }
@@ -230,14 +233,9 @@ impl Ticket {
         Ok(match command {
             TicketCommand::Open(_) => return Err(TicketError::AlreadyExists(id)),
             TicketCommand::ReceiveMessage { channel, from, topic, subject, body } => {
+                let (switch, reopen) = self.message_effects(channel);
                 let mut events = Vec::new();
-                if channel != &self.last_channel {
-                    events.push(CxEvent::TicketChannelSwitched(TicketChannelSwitched {
-                        ticket_id: id.clone(),
-                        from: self.last_channel.clone(),
-                        to: channel.clone(),
-                    }));
-                }
+                events.extend(switch.map(CxEvent::TicketChannelSwitched));
                 events.push(CxEvent::MessageReceived(MessageReceived {
                     channel: channel.clone(),
                     from: from.clone(),
@@ -246,13 +244,7 @@ impl Ticket {
                     subject: subject.clone(),
                     body: body.clone(),
                 }));
-                // Zendesk: a requester update on a pending, on-hold or solved ticket reopens it.
-                if matches!(self.status, Status::Pending | Status::Hold | Status::Solved) {
-                    events.push(CxEvent::TicketStatusChanged(TicketStatusChanged {
-                        ticket_id: id,
-                        status: Status::Open,
-                    }));
-                }
+                events.extend(reopen.map(CxEvent::TicketStatusChanged));
                 events
             }
             TicketCommand::SendMessage { channel, agent, public, body, actor } => {
@@ -352,6 +344,21 @@ impl Ticket {
         })
     }
 
+    /// What a customer message on `channel` causes on this ticket, by the one rule both
+    /// `decide` and a routing correction's re-derivation use: a channel switch (before the
+    /// message) when it is not the latest channel, and a reopen (after it) when the ticket is
+    /// pending, on hold or solved (Zendesk: a requester update reopens it).
+    pub fn message_effects(&self, channel: &Channel) -> (Option<TicketChannelSwitched>, Option<TicketStatusChanged>) {
+        let switch = (channel != &self.last_channel).then(|| TicketChannelSwitched {
+            ticket_id: self.id.clone(),
+            from: self.last_channel.clone(),
+            to: channel.clone(),
+        });
+        let reopen = matches!(self.status, Status::Pending | Status::Hold | Status::Solved)
+            .then(|| TicketStatusChanged { ticket_id: self.id.clone(), status: Status::Open });
+        (switch, reopen)
+    }
+
     /// Decides merging `source` into `target`: both must exist and be open for change. The one
     /// resulting event is recorded on both tickets' streams.
     pub fn decide_merge(
@@ -384,6 +391,9 @@ impl Ticket {
         let mine = |id: &TicketId| id == &ticket.id;
         let concerns = match event {
             CxEvent::TicketMerged(merged) => mine(&merged.source) || mine(&merged.target),
+            // A routing correction is no event of the ticket's history: the store re-folds the
+            // tickets it involves (docs/design/routing.md).
+            CxEvent::MessageMoved(_) | CxEvent::TicketSplit(_) | CxEvent::TicketUnmerged(_) => false,
             other => other.ticket_id().is_some_and(mine),
         };
         if !concerns || matches!(event, CxEvent::TicketOpened(_)) {

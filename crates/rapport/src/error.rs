@@ -36,6 +36,9 @@ pub enum Error {
     /// The customer was erased already.
     #[error("customer {0} was erased already")]
     AlreadyErased(rapport_events::CustomerId),
+    /// A routing correction was refused (docs/design/routing.md).
+    #[error(transparent)]
+    Routing(#[from] crate::routing::RoutingError),
     /// The ticket aggregate refused the command.
     #[error(transparent)]
     Ticket(#[from] rapport_ticket::TicketError),

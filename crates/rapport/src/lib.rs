@@ -40,6 +40,7 @@ mod organizations;
 mod planner;
 mod privacy;
 mod projection;
+mod routing;
 mod store;
 mod store_metrics;
 
@@ -56,6 +57,7 @@ pub use crate::projection::{
     ticket_stream, CUSTOMER_STREAM_PREFIX, DEFINITIONS_STREAM, IDENTITY_STREAM_PREFIX, ORGANIZATION_STREAM_PREFIX,
     TICKET_STREAM_PREFIX,
 };
+pub use crate::routing::{RoutingError, ROUTED_HISTORY_EVENTS_MAX, ROUTING_METADATA_KEY, ROUTING_REASONS};
 pub use crate::store::{Input, Meta, Store, StoreOptions, Submitted};
 pub use crate::store_metrics::MetricsScope;
 pub use crate::store_metrics::SurveyAnswer;

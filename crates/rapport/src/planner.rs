@@ -7,10 +7,10 @@ use std::collections::{HashMap, HashSet};
 
 use rapport_customer::{Overlay, ResolverView};
 use rapport_events::{
-    CustomerEvent, CustomerMergeConflict, CustomersMerged, CxEvent, Identity, MessageReceived, MessageSent,
-    OrderCancelled, OrderRefunded, OrderReturned, QaReviewed, Status, SurveyOffered, TicketAssigned, TicketFieldsSet,
-    TicketFlag, TicketFlagged, TicketId, TicketLabeled, TicketMerged, TicketOpened, TicketPriorityChanged,
-    TicketStatusChanged, TicketTagged, TicketUpdated,
+    Channel, CustomerEvent, CustomerMergeConflict, CustomersMerged, CxEvent, Identity, MessageMoved, MessageReceived,
+    MessageSent, OrderCancelled, OrderRefunded, OrderReturned, QaReviewed, Status, SurveyOffered, TicketAssigned,
+    TicketFieldsSet, TicketFlag, TicketFlagged, TicketId, TicketLabeled, TicketMerged, TicketOpened,
+    TicketPriorityChanged, TicketSplit, TicketStatusChanged, TicketTagged, TicketUnmerged, TicketUpdated,
 };
 use rapport_log::{EventData, EventId, ExpectedVersion, StreamWrite, Timestamp};
 use rapport_ticket::{OpenTicket, Ticket, TicketCommand, TicketError};
@@ -22,6 +22,7 @@ use crate::projection::{
     ticket_stream, Projection, CUSTOMER_STREAM_PREFIX, DEFINITIONS_STREAM, IDENTITY_STREAM_PREFIX,
     ORGANIZATION_STREAM_PREFIX,
 };
+use crate::routing::{is_correction, MessageRef, RoutingError, ROUTED_HISTORY_EVENTS_MAX, ROUTING_METADATA_KEY};
 use crate::store::{Input, StoreOptions, Submitted};
 
 /// Metadata key recording the ticket id a fact was addressed to when the store routed it
@@ -66,6 +67,8 @@ struct Draft {
     /// The input's own event has none; events the store derived from it name it.
     causation: Option<EventId>,
     addressed: Option<String>,
+    /// Why routing chose the ticket of a customer message ([`ROUTING_METADATA_KEY`]).
+    routing: Option<&'static str>,
 }
 
 /// What one input produces.
@@ -150,11 +153,18 @@ const _: () = assert!(
 );
 // Metadata: the addressed ticket id and the input fingerprint.
 const _: () = assert!(
-    4 + ADDRESSED_METADATA_KEY.len() + rapport_events::NAME_BYTES_MAX + 4 + INPUT_METADATA_KEY.len() + 32
+    4 + ADDRESSED_METADATA_KEY.len()
+        + rapport_events::NAME_BYTES_MAX
+        + 4
+        + INPUT_METADATA_KEY.len()
+        + 32
+        + 4
+        + ROUTING_METADATA_KEY.len()
+        + 9
         <= rapport_log::METADATA_BYTES_MAX,
     "the store's metadata must fit the log's limit"
 );
-const _: () = assert!(2 <= rapport_log::METADATA_ENTRIES_MAX, "the store writes two metadata entries");
+const _: () = assert!(3 <= rapport_log::METADATA_ENTRIES_MAX, "the store writes three metadata entries");
 // Every valid event fits the per-event limit (so a limit error is never the fate of a valid
 // input); `Planner::plan` still checks every encoded event against it. Messages and tickets: a
 // few texts and names, and at most TAGS_MAX tags.
@@ -252,7 +262,7 @@ impl<'a> Planner<'a> {
         if self.n_bytes + plan.bytes() + identity_events * EXPLANATION_BYTES_MAX > BATCH_BYTES {
             return true;
         }
-        if plan.events.iter().any(|e| matches!(e.event, CxEvent::CustomersSplit(_))) {
+        if plan.events.iter().any(|e| matches!(e.event, CxEvent::CustomersSplit(_)) || is_correction(&e.event)) {
             return true;
         }
         // Streams this item adds to the batch, in order: an earlier event of the item (a merge's
@@ -290,7 +300,8 @@ impl<'a> Planner<'a> {
         let base = self.base;
         let options = base.customers.options();
         for planned in events {
-            if matches!(planned.event, CxEvent::CustomersSplit(_)) {
+            // A routing correction, like a customer split, is decided on the folded log only.
+            if matches!(planned.event, CxEvent::CustomersSplit(_)) || is_correction(&planned.event) {
                 self.flush_after = true;
             }
             let owned: Vec<Identity> = planned.event.identities().into_iter().cloned().collect();
@@ -334,6 +345,7 @@ impl<'a> Planner<'a> {
                     id: explanation_id(self.ids, source_id, explanations),
                     causation: Some(source_id),
                     addressed: None,
+                    routing: None,
                 };
                 explanations += 1;
                 let planned = self.encode(draft, at, None, None)?;
@@ -406,6 +418,7 @@ impl<'a> Planner<'a> {
             source_id,
             at,
             derived: 0,
+            routing: None,
         };
         scratch.plan_input(input)?;
         // Commands and merges carry their fingerprint; a fact only when its recorded event, as
@@ -468,10 +481,11 @@ impl Planner<'_> {
             Some((privacy, reveals)) => {
                 // The batch plans on with the event as the log holds it (pseudonyms, empty
                 // texts), like the projection it extends.
-                let Draft { stream, event, id, causation, addressed } = draft;
+                let Draft { stream, event, id, causation, addressed, routing } = draft;
                 let (public, sealing) = privacy.seal(event, id, at, owner, reveals)?;
                 let encoded = rapport_events::codec::encode_sealed(&public, &sealing)?;
-                finish_encoding(Draft { stream, event: public, id, causation, addressed }, encoded, at, fingerprint)
+                let draft = Draft { stream, event: public, id, causation, addressed, routing };
+                finish_encoding(draft, encoded, at, fingerprint)
             }
             None => {
                 let encoded = rapport_events::codec::encode(&draft.event)?;
@@ -496,6 +510,9 @@ fn finish_encoding(
     }
     if let Some(fingerprint) = fingerprint {
         data.metadata.push((INPUT_METADATA_KEY.to_owned(), fingerprint.to_owned()));
+    }
+    if let Some(routing) = draft.routing {
+        data.metadata.push((ROUTING_METADATA_KEY.to_owned(), routing.to_owned()));
     }
     let metadata_bytes: usize = data.metadata.iter().map(|(k, v)| 4 + k.len() + v.len()).sum();
     let event_bytes = data.payload.len() + metadata_bytes;
@@ -629,6 +646,8 @@ struct Scratch<'p, 'a> {
     source_id: EventId,
     at: Timestamp,
     derived: u32,
+    /// Why routing chose the ticket of the customer message being planned.
+    routing: Option<&'static str>,
 }
 
 fn identity_stream(ids: &Ids, identity: &Identity) -> String {
@@ -677,7 +696,11 @@ impl Scratch<'_, '_> {
             }
         }
         self.summary.events += 1;
-        self.drafts.push(Draft { stream, event, id, causation, addressed });
+        let routing = match &event {
+            CxEvent::MessageReceived(_) if is_primary => Some(self.routing.unwrap_or("explicit")),
+            _ => None,
+        };
+        self.drafts.push(Draft { stream, event, id, causation, addressed, routing });
     }
 
     /// Decides `command` on `ticket_id` and records the events.
@@ -746,6 +769,7 @@ impl Scratch<'_, '_> {
             return Ok(());
         }
         // Closed is terminal: the message or change opens (or goes to) a follow-up ticket.
+        self.routing = Some("follow_up");
         let follow_up = self.follow_up_for(ticket_id, command)?;
         self.run(&follow_up, command, Some(ticket_id.to_string()))
     }
@@ -926,11 +950,10 @@ impl Scratch<'_, '_> {
                 self.push(DEFINITIONS_STREAM.to_owned(), event.clone(), true, None);
                 Ok(())
             }
-            // Routing corrections re-derive the tickets involved (planned by the routing
-            // module); until then they are refused rather than recorded without effect.
-            CxEvent::MessageMoved(_) | CxEvent::TicketSplit(_) | CxEvent::TicketUnmerged(_) => {
-                Err(Error::Unsupported(event.event_type()))
-            }
+            // Routing corrections: the projection re-folds the tickets involved.
+            CxEvent::MessageMoved(e) => self.plan_move(e),
+            CxEvent::TicketSplit(e) => self.plan_split(e),
+            CxEvent::TicketUnmerged(e) => self.plan_unmerge(e),
         }
     }
 
@@ -979,6 +1002,7 @@ impl Scratch<'_, '_> {
             body: message.body.clone(),
         };
         if let Some(ticket_id) = &message.ticket_id {
+            self.routing = Some("explicit");
             return self.plan_command(ticket_id, &command, None);
         }
         let window = i64::from(self.planner.options.routing_window_minutes) * 60_000_000;
@@ -994,13 +1018,15 @@ impl Scratch<'_, '_> {
                 _ => true,
             })
             .max_by_key(|t| (t.updated_at(), t.created_at()))
-            .map(|t| t.id().clone());
+            .map(|t| (t.id().clone(), t.topic().is_some() && message.topic.is_some()));
         self.summary.routed = true;
         match candidate {
-            Some(ticket_id) => {
+            Some((ticket_id, same_topic)) => {
+                self.routing = Some(if same_topic { "topic" } else { "window" });
                 self.plan_command(&ticket_id, &command, Some(String::new()))?;
             }
             None => {
+                self.routing = Some("new");
                 let ticket_id = self.planner.ids.opened_ticket_id(self.source_id)?;
                 if self.ticket(&ticket_id).is_some() {
                     return Err(Error::TicketIdTaken(ticket_id));
@@ -1027,6 +1053,224 @@ impl Scratch<'_, '_> {
             }
         }
         Ok(())
+    }
+}
+
+/// Routing corrections (docs/design/routing.md): checked against the folded log, recorded with
+/// the messages' event ids (32 hex digits) and the ticket they leave, on the streams of the
+/// tickets they involve; the copy on the destination's stream comes last.
+impl Scratch<'_, '_> {
+    /// The recorded message `text` names: an input id (through [`Ids::user_id`]) or 32 hex digits.
+    fn message(&self, field: &'static str, text: &str) -> Result<(EventId, &MessageRef)> {
+        let by_input = self.planner.ids.user_id(text);
+        let found = self.planner.base.messages.get(&by_input).map(|m| (by_input, m)).or_else(|| {
+            let id = EventId::parse_hex(text)?;
+            self.planner.base.messages.get(&id).map(|m| (id, m))
+        });
+        found.ok_or_else(|| RoutingError::UnknownMessage { field, message_id: text.to_owned() }.into())
+    }
+
+    /// Resolves `texts` (each once) on ticket `from`, of the kind asked (`Some(true)`: customer
+    /// messages, `Some(false)`: agent messages, `None`: either).
+    fn messages_on(
+        &self,
+        field: &'static str,
+        texts: &[String],
+        from: &TicketId,
+        received: Option<bool>,
+    ) -> Result<Vec<(EventId, MessageRef)>> {
+        let mut found: Vec<(EventId, MessageRef)> = Vec::with_capacity(texts.len());
+        for text in texts {
+            let (id, message) = self.message(field, text)?;
+            if found.iter().any(|(other, _)| *other == id) {
+                return Err(RoutingError::Duplicate { field, message_id: text.clone() }.into());
+            }
+            if &message.ticket != from {
+                return Err(RoutingError::NotOnTicket {
+                    field,
+                    message_id: text.clone(),
+                    expected: from.clone(),
+                    actual: message.ticket.clone(),
+                }
+                .into());
+            }
+            if let Some(expected) = received.filter(|expected| *expected != message.received) {
+                let kind = |received: bool| if received { "a customer message" } else { "an agent message" };
+                return Err(RoutingError::WrongKind {
+                    field,
+                    message_id: text.clone(),
+                    actual: kind(message.received),
+                    expected: kind(expected),
+                }
+                .into());
+            }
+            found.push((id, message.clone()));
+        }
+        Ok(found)
+    }
+
+    /// Refuses a correction whose tickets' histories are too long to re-fold.
+    fn check_history(&self, ticket_ids: &[&TicketId]) -> Result<()> {
+        for ticket_id in ticket_ids {
+            let events = self.planner.base.histories.get(*ticket_id).map_or(0, Vec::len);
+            if events > ROUTED_HISTORY_EVENTS_MAX {
+                return Err(RoutingError::HistoryTooLong {
+                    ticket_id: (*ticket_id).clone(),
+                    events,
+                    limit: ROUTED_HISTORY_EVENTS_MAX,
+                }
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    /// An existing destination must be open for messages.
+    fn check_destination(&self, ticket_id: &TicketId) -> Result<()> {
+        let ticket = self.ticket(ticket_id).ok_or_else(|| Error::UnknownTicket(ticket_id.clone()))?;
+        if ticket.status() == Status::Closed {
+            let merged_into = ticket.merged_into().cloned();
+            return Err(RoutingError::DestinationClosed { ticket_id: ticket_id.clone(), merged_into }.into());
+        }
+        Ok(())
+    }
+
+    /// Opens the ticket a correction creates, as routing would have opened it for its first
+    /// message: the requester, subject and topic of the ticket the messages leave, the channel
+    /// of the first message; no group, assignee or tags (a message opens a ticket without them).
+    fn open_for(&mut self, new_id: &TicketId, from: &TicketId, channel: &Channel, subject: Option<&str>) -> Result<()> {
+        if self.ticket(new_id).is_some() {
+            return Err(Error::TicketIdTaken(new_id.clone()));
+        }
+        let source = self.ticket(from).ok_or_else(|| Error::UnknownTicket(from.clone()))?;
+        let open = OpenTicket {
+            ticket_id: new_id.clone(),
+            requester: source.requester().clone(),
+            channel: channel.clone(),
+            subject: subject.or(source.subject()).map(str::to_owned),
+            priority: None,
+            ticket_type: None,
+            topic: source.topic().map(str::to_owned),
+            group: None,
+            assignee: None,
+            tags: Vec::new(),
+            status: None,
+            follow_up_of: None,
+        };
+        for event in Ticket::decide(new_id, None, &TicketCommand::Open(open))? {
+            self.push(ticket_stream(new_id), event, false, None);
+        }
+        self.summary.opened = Some(new_id.clone());
+        Ok(())
+    }
+
+    /// Records a correction: its own event on `from`, the opening of a new ticket, its copy on
+    /// the destination (where the projection applies it).
+    fn record_correction(
+        &mut self,
+        event: CxEvent,
+        from: &TicketId,
+        destination: &TicketId,
+        open: Option<(&Channel, Option<&str>)>,
+    ) -> Result<()> {
+        self.push(ticket_stream(from), event.clone(), true, None);
+        if let Some((channel, subject)) = open {
+            self.open_for(destination, from, channel, subject)?;
+        }
+        self.push(ticket_stream(destination), event, false, None);
+        self.summary.ticket_id = Some(destination.clone());
+        Ok(())
+    }
+
+    fn plan_move(&mut self, moved: &MessageMoved) -> Result<()> {
+        let (_, message) = self.message("message_id", &moved.message_id)?;
+        let from = message.ticket.clone();
+        if let Some(named) = &moved.from {
+            if named != &from {
+                return Err(RoutingError::NotOnTicket {
+                    field: "message_id",
+                    message_id: moved.message_id.clone(),
+                    expected: named.clone(),
+                    actual: from,
+                }
+                .into());
+            }
+        }
+        let (message_id, message) = self
+            .messages_on("message_id", std::slice::from_ref(&moved.message_id), &from, Some(true))?
+            .pop()
+            .ok_or_else(|| RoutingError::UnknownMessage {
+                field: "message_id",
+                message_id: moved.message_id.clone(),
+            })?;
+        let replies = self.messages_on("replies", &moved.replies, &from, Some(false))?;
+        let Some(destination) = moved.destination().cloned() else {
+            return Err(rapport_events::Error::InvalidValue {
+                field: "to",
+                value: String::new(),
+                expected: "exactly one of `to` and `to_new`",
+            }
+            .into());
+        };
+        if destination == from {
+            return Err(RoutingError::SameTicket { message_id: moved.message_id.clone(), ticket_id: from }.into());
+        }
+        if moved.to.is_some() {
+            self.check_destination(&destination)?;
+        }
+        self.check_history(&[&from, &destination])?;
+        let recorded = CxEvent::MessageMoved(MessageMoved {
+            message_id: message_id.to_string(),
+            from: Some(from.clone()),
+            to: moved.to.clone(),
+            to_new: moved.to_new.clone(),
+            replies: replies.iter().map(|(id, _)| id.to_string()).collect(),
+        });
+        let subject = moved.to_new.as_ref().and_then(|new| new.subject.as_deref());
+        let open = moved.to_new.as_ref().map(|_| (&message.channel, subject));
+        self.record_correction(recorded, &from, &destination, open)
+    }
+
+    fn plan_split(&mut self, split: &TicketSplit) -> Result<()> {
+        if self.ticket(&split.ticket_id).is_none() {
+            return Err(Error::UnknownTicket(split.ticket_id.clone()));
+        }
+        let mut messages = self.messages_on("messages", &split.messages, &split.ticket_id, None)?;
+        messages.sort_by_key(|(_, m)| m.position);
+        self.check_history(&[&split.ticket_id])?;
+        let Some((_, first)) = messages.first() else {
+            return Err(rapport_events::Error::InvalidValue {
+                field: "messages",
+                value: "[]".into(),
+                expected: "at least one message",
+            }
+            .into());
+        };
+        let channel = first.channel.clone();
+        let recorded = CxEvent::TicketSplit(TicketSplit {
+            ticket_id: split.ticket_id.clone(),
+            messages: messages.iter().map(|(id, _)| id.to_string()).collect(),
+            new_ticket_id: split.new_ticket_id.clone(),
+        });
+        self.record_correction(recorded, &split.ticket_id, &split.new_ticket_id, Some((&channel, None)))
+    }
+
+    fn plan_unmerge(&mut self, unmerged: &TicketUnmerged) -> Result<()> {
+        let source = self.ticket(&unmerged.source).ok_or_else(|| Error::UnknownTicket(unmerged.source.clone()))?;
+        if source.merged_into() != Some(&unmerged.target) {
+            return Err(RoutingError::NotMerged {
+                source_ticket: unmerged.source.clone(),
+                target: unmerged.target.clone(),
+                actual: source.merged_into().cloned(),
+            }
+            .into());
+        }
+        if self.ticket(&unmerged.target).is_none() {
+            return Err(Error::UnknownTicket(unmerged.target.clone()));
+        }
+        self.check_history(&[&unmerged.source, &unmerged.target])?;
+        let recorded = CxEvent::TicketUnmerged(unmerged.clone());
+        self.record_correction(recorded, &unmerged.source, &unmerged.target, None)
     }
 }
 

@@ -6,11 +6,12 @@ use std::collections::HashMap;
 
 use rapport_customer::{CustomerProjection, ReadAt, ResolutionOptions, Touch};
 use rapport_events::{codec, CxEvent, Identity, TicketId};
-use rapport_log::{Position, RecordRef, RecordedEvent, Timestamp};
+use rapport_log::{EventId, Position, RecordRef, RecordedEvent, Timestamp};
 use rapport_metrics::{MetricsOptions, MetricsProjection};
 use rapport_ticket::Ticket;
 
 use crate::error::{Error, Result};
+use crate::routing::{self, MessageRef};
 
 /// Prefix of ticket streams: the stream of ticket `T-1` is `ticket-T-1`.
 pub const TICKET_STREAM_PREFIX: &str = "ticket-";
@@ -64,6 +65,14 @@ pub(crate) fn touch_of_ref(record: &RecordRef<'_>) -> Result<Touch> {
     })
 }
 
+/// One ticket as a routing correction re-folded it.
+struct Refold {
+    ticket_id: TicketId,
+    positions: Vec<u64>,
+    ticket: Option<Ticket>,
+    folded: Vec<(CxEvent, Timestamp)>,
+}
+
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Projection {
     /// Invariant: every event below this position has been applied exactly once.
@@ -85,6 +94,13 @@ pub(crate) struct Projection {
     /// this names every customer exactly and is strictly increasing; as-of views translate the
     /// ids of a replay with it.
     pub(crate) customer_created_at: Vec<(u64, u32)>,
+    /// Positions of the events of each ticket's effective history, in log order: its stream's
+    /// events (routing corrections left out), less what corrections moved away, plus what they
+    /// moved in (docs/design/routing.md).
+    pub(crate) histories: HashMap<TicketId, Vec<u64>>,
+    /// Every recorded message (`message.received`, `message.sent`) by event id: what a routing
+    /// correction names.
+    pub(crate) messages: HashMap<EventId, MessageRef>,
     /// Events applied.
     pub(crate) events_applied: u64,
     /// Identity resolution and customer profiles.
@@ -112,12 +128,25 @@ impl Projection {
         }
     }
 
-    /// Folds one recorded event. Positions must arrive in order, each once. `read` fetches older
-    /// events (a customer split rebuilds profiles from the log); if it fails, the error is
-    /// returned and nothing changes: the checkpoint stays at this event. `version` is the
-    /// event's version in its stream (from the log's envelope).
-    pub(crate) fn apply(&mut self, touch: &Touch, version: u64, read: &mut ReadAt<'_, Error>) -> Result<()> {
+    /// Folds one recorded event (`id` is its event id). Positions must arrive in order, each
+    /// once. `read` fetches older events (a customer split rebuilds profiles from the log, a
+    /// routing correction re-folds the tickets it involves); if it fails, the error is returned
+    /// and nothing changes: the checkpoint stays at this event. `version` is the event's version
+    /// in its stream (from the log's envelope).
+    pub(crate) fn apply(
+        &mut self,
+        touch: &Touch,
+        version: u64,
+        id: EventId,
+        read: &mut ReadAt<'_, Error>,
+    ) -> Result<()> {
         assert_eq!(touch.position.0, self.checkpoint, "projection must see every position once, in order");
+        // A correction takes effect at its copy on the destination's stream (the last event it
+        // writes: a ticket it creates exists by then). Its reads go before any change.
+        let refolds = match (&touch.ticket, routing::is_correction(&touch.event) && touch.derived) {
+            (Some(_), true) => self.prepare_correction(&touch.event, read)?,
+            _ => Vec::new(),
+        };
         if let CxEvent::CustomerErased(erased) = &touch.event {
             // Its identities route nothing any more: forget them before resolution does.
             let customer = self.customers.resolver().resolve(erased.customer);
@@ -127,22 +156,120 @@ impl Projection {
             }
             self.erased_keys.extend(erased.keys.iter().copied());
         }
-        // The customer fold is the only one that can fail (it reads), so it goes first.
+        // The customer fold can fail too (it reads), so it goes before every other change.
         self.apply_customers(touch, read)?;
+        let correction = routing::is_correction(&touch.event);
         if let CxEvent::OrganizationUpdated(update) = &touch.event {
             self.organizations.apply(update);
         }
         if let Some(ticket_id) = &touch.ticket {
-            self.apply_ticket_event(ticket_id, &touch.event, touch.at);
+            if !correction {
+                self.apply_ticket_event(ticket_id, &touch.event, touch.at);
+                self.histories.entry(ticket_id.clone()).or_default().push(touch.position.0);
+                let message = match &touch.event {
+                    CxEvent::MessageReceived(m) => Some((true, &m.channel)),
+                    CxEvent::MessageSent(m) => Some((false, &m.channel)),
+                    _ => None,
+                };
+                if let Some((received, channel)) = message {
+                    let position = touch.position.0;
+                    let reference =
+                        MessageRef { position, ticket: ticket_id.clone(), received, channel: channel.clone() };
+                    self.messages.insert(id, reference);
+                }
+            }
             self.ticket_versions.insert(ticket_id.clone(), version);
         }
-        // An erasure is no interaction: metrics never see it (nor does it move their `now`).
-        if !matches!(touch.event, CxEvent::CustomerErased(_)) {
+        self.commit_correction(&touch.event, refolds);
+        // An erasure is no interaction, nor is a correction: metrics never see them (nor do they
+        // move their `now`).
+        if !matches!(touch.event, CxEvent::CustomerErased(_)) && !correction {
             self.metrics.apply(touch.ticket.as_ref(), &touch.event, touch.at);
         }
         self.checkpoint += 1;
         self.events_applied += 1;
         Ok(())
+    }
+
+    /// Reads and re-folds the tickets a correction involves, changing nothing: their new
+    /// history positions, ticket state and metrics events.
+    fn prepare_correction(&self, event: &CxEvent, read: &mut ReadAt<'_, Error>) -> Result<Vec<Refold>> {
+        let mut histories: Vec<(TicketId, Vec<u64>)> = Vec::new();
+        let history_of = |ticket_id: &TicketId| self.histories.get(ticket_id).cloned().unwrap_or_default();
+        let mut read_all = |positions: &[u64]| -> Result<Vec<Touch>> {
+            let mut touches = Vec::with_capacity(positions.len());
+            for position in positions {
+                if let Some(touch) = read(Position(*position))? {
+                    touches.push(touch);
+                }
+            }
+            Ok(touches)
+        };
+        let mut read_histories: Vec<(TicketId, Vec<u64>, Vec<Touch>)> = Vec::new();
+        if let Some((ids, from, to)) = routing::moved_ids(event) {
+            // Messages the projection does not know, or that are not on `from`, are left where
+            // they are (the planner refused such a correction; a rebuild skips it the same way).
+            let moved: Vec<u64> = ids
+                .iter()
+                .filter_map(|id| self.messages.get(id))
+                .filter(|m| &m.ticket == from)
+                .map(|m| m.position)
+                .collect();
+            let mut source = history_of(from);
+            source.retain(|p| !moved.contains(p));
+            let mut destination = history_of(to);
+            destination.extend(moved);
+            destination.sort_unstable();
+            destination.dedup();
+            histories.push((from.clone(), source));
+            histories.push((to.clone(), destination));
+            for (ticket_id, positions) in histories {
+                let touches = read_all(&positions)?;
+                read_histories.push((ticket_id, positions, touches));
+            }
+        } else if let CxEvent::TicketUnmerged(unmerged) = event {
+            for ticket_id in [&unmerged.source, &unmerged.target] {
+                let positions = history_of(ticket_id);
+                let touches = read_all(&positions)?;
+                let is_the_merge = |t: &Touch| matches!(&t.event, CxEvent::TicketMerged(m) if m.source == unmerged.source && m.target == unmerged.target);
+                let (positions, touches): (Vec<u64>, Vec<Touch>) =
+                    positions.into_iter().zip(touches).filter(|(_, t)| !is_the_merge(t)).unzip();
+                read_histories.push((ticket_id.clone(), positions, touches));
+            }
+        }
+        Ok(read_histories
+            .into_iter()
+            .map(|(ticket_id, positions, touches)| {
+                let (ticket, folded) = routing::refold(&ticket_id, &touches);
+                Refold { ticket_id, positions, ticket, folded }
+            })
+            .collect())
+    }
+
+    /// Installs what [`Projection::prepare_correction`] re-folded, and moves the messages.
+    fn commit_correction(&mut self, event: &CxEvent, refolds: Vec<Refold>) {
+        if refolds.is_empty() {
+            return;
+        }
+        if let Some((ids, from, to)) = routing::moved_ids(event) {
+            for id in &ids {
+                if let Some(message) = self.messages.get_mut(id).filter(|m| &m.ticket == from) {
+                    message.ticket = to.clone();
+                }
+            }
+        }
+        for Refold { ticket_id, positions, ticket, folded } in refolds {
+            self.histories.insert(ticket_id.clone(), positions);
+            match ticket {
+                Some(ticket) => {
+                    self.tickets.insert(ticket_id.clone(), ticket);
+                }
+                None => {
+                    self.tickets.remove(&ticket_id);
+                }
+            }
+            self.metrics.refold_ticket(&ticket_id, &folded);
+        }
     }
 
     /// Folds one event into identity resolution and the profiles, noting the position of every

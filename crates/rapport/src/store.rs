@@ -484,7 +484,7 @@ impl Store {
                 continue;
             }
             let touch = crate::projection::touch_of_ref(&record)?;
-            projection.apply(&touch, record.version.0, &mut read)?;
+            projection.apply(&touch, record.version.0, record.id, &mut read)?;
         }
         drop(reader);
         // A backfilled schedule applies to tickets already folded: refold the metrics.
@@ -717,6 +717,12 @@ impl Store {
                 }
                 return self.recorded_again(projection, input, meta, source_id, position);
             }
+        }
+        // A routing correction names messages by what the projection folded: the batch so far
+        // is appended first (docs/design/routing.md).
+        let correction = matches!(input, Input::Event(event) if crate::routing::is_correction(event));
+        if correction && !dry_run && !planner.writes.is_empty() {
+            return Ok(Step::Flush);
         }
         let plan = match planner.plan(input, source_id, meta.at) {
             Ok(plan) => plan,

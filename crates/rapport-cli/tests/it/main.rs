@@ -6,4 +6,5 @@ mod definitions;
 mod live;
 mod privacy;
 mod quality;
+mod route;
 mod safety;

@@ -72,6 +72,7 @@ fn an_event_over_the_per_event_limit_is_too_large_and_one_under_it_is_counted_as
         id: rapport_log::EventId::from_u128(1),
         causation: None,
         addressed: None,
+        routing: None,
     };
     let encode = |draft: Draft, at, fingerprint| {
         let encoded = rapport_events::codec::encode(&draft.event).unwrap();

@@ -8,4 +8,5 @@ mod metrics_definitions;
 mod organizations;
 mod privacy;
 mod read_only;
+mod routing;
 mod store;
