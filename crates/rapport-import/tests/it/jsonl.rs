@@ -101,8 +101,18 @@ fn events_by_id(ids: &rapport::Ids, text: &str) -> BTreeMap<String, (String, i64
         if let Some(ticket_type) = object.remove("ticket_type") {
             object.insert("type".to_owned(), ticket_type);
         }
-        let event =
+        let mut event =
             CxEvent::from_json(&event_type, serde_json::Value::Object(object), &NormalizeOptions::default()).unwrap();
+        // Routing corrections name messages by input id; the store records their event ids.
+        let event_id = |name: &mut String| *name = ids.user_id(name).to_string();
+        match &mut event {
+            CxEvent::MessageMoved(moved) => {
+                event_id(&mut moved.message_id);
+                moved.replies.iter_mut().for_each(event_id);
+            }
+            CxEvent::TicketSplit(split) => split.messages.iter_mut().for_each(event_id),
+            _ => {}
+        }
         assert!(events.insert(id, (event_type, at, event)).is_none(), "one line per id: {line}");
     }
     events
@@ -147,7 +157,13 @@ fn every_type_round_trips() {
     assert_eq!(ticket.tags().iter().collect::<Vec<_>>(), ["refund"]);
     assert_eq!(ticket.merged_from(), &[id("T-2")]);
     assert_eq!(ticket.channels(), &[Channel::Email, Channel::KakaoTalk]);
-    assert_eq!(store.customer_count().unwrap(), 2, "the split made a second customer");
+    assert_eq!(store.customer_count().unwrap(), 3, "the split made a second customer, the WhatsApp id a third");
+    // The routing corrections did what they say: T-4 holds the moved message, T-6 the split one,
+    // and T-5 is unmerged (open again, not in T-3's merged list).
+    let customer_messages = |t: &str| store.ticket(&id(t)).unwrap().unwrap().customer_messages();
+    assert_eq!((customer_messages("T-3"), customer_messages("T-4"), customer_messages("T-6")), (0, 1, 1));
+    assert_eq!(store.ticket(&id("T-5")).unwrap().unwrap().merged_into(), None);
+    assert!(store.ticket(&id("T-3")).unwrap().unwrap().merged_from().is_empty());
     // Import the export into a fresh store: the same store.
     let dir2 = tempfile::tempdir().unwrap();
     let copy = bulk_store(dir2.path());
