@@ -343,6 +343,7 @@ fn run() -> Result<(), Failure> {
     }
 
     quality_review(&store, &scenario_query, scenario_start)?;
+    routing_undo(&store, micros_of("2026-06-01")?)?;
 
     // ---------------------------------------------------------------- CLV
     println!();
@@ -582,6 +583,88 @@ fn quality_review(store: &Store, query: &ReportQuery, scenario_start: i64) -> Re
             pass.mean_score.map_or("-".to_owned(), |v| format!("{v:.1}"))
         );
     }
+    Ok(())
+}
+
+/// A wrong routing undone: one customer writes about two unrelated problems within the routing
+/// window and without a topic, so both land on one ticket (`rapport.routing` says why); moving
+/// the second message and its reply to a new ticket gives each problem the metrics it would
+/// have had if routed right from the start.
+fn routing_undo(store: &Store, start: i64) -> Result<(), Failure> {
+    use rapport::events::{Channel, Identity, MessageMoved, MessageReceived, MessageSent, NewTicket, TicketId};
+    use rapport::{Input, Meta, ROUTING_METADATA_KEY};
+    const MINUTE: i64 = 60_000_000;
+    println!();
+    println!("== A wrong routing undone: two problems, one e-mail address, no topic");
+    let jin = Identity::parse("email", "jin.tour@example.com", &NormalizeOptions::default())?;
+    let submit = |name: &str, input: Input, minutes: i64| -> Result<rapport::Submitted, Failure> {
+        let meta = Meta::at(Timestamp(start + minutes * MINUTE)).with_id(store.ids().user_id(name));
+        Ok(store.submit(input, meta)?)
+    };
+    let message = |subject: &str, body: &str| {
+        Input::Event(CxEvent::MessageReceived(MessageReceived {
+            channel: Channel::Email,
+            from: jin.clone(),
+            ticket_id: None,
+            topic: None,
+            subject: Some(subject.into()),
+            body: Some(body.into()),
+        }))
+    };
+    let reply = |ticket: &TicketId, body: &str| {
+        Input::Event(CxEvent::MessageSent(MessageSent {
+            ticket_id: ticket.clone(),
+            channel: Channel::Email,
+            agent: "Minji".into(),
+            public: true,
+            body: Some(body.into()),
+            actor: Default::default(),
+        }))
+    };
+    let first = submit("tour-jin-router", message("Router does not start", "The light stays red."), 0)?;
+    let ticket = first.ticket_id.clone().ok_or("the first message opened no ticket")?;
+    submit("tour-jin-router-reply", reply(&ticket, "Please hold reset for 10 s."), 30)?;
+    submit("tour-jin-invoice", message("Invoice address", "My invoice shows the old address."), 120)?;
+    submit("tour-jin-invoice-reply", reply(&ticket, "Corrected, new invoice attached."), 480)?;
+    let why = store
+        .ticket_history(&ticket)?
+        .into_iter()
+        .filter(|(_, event)| matches!(event, CxEvent::MessageReceived(_)))
+        .map(|(recorded, _)| {
+            recorded
+                .data
+                .metadata
+                .iter()
+                .find(|(k, _)| k == ROUTING_METADATA_KEY)
+                .map_or("-".into(), |(_, v)| v.clone())
+        })
+        .collect::<Vec<String>>();
+    let show = |label: &str, id: &TicketId| -> Result<(), Failure> {
+        let Some(t) = store.ticket(id)? else { return Ok(()) };
+        let metrics = store.ticket_metrics(id, None)?;
+        println!(
+            "  {label} {id}: {} customer messages, {} replies; first reply {}, next-reply waits {}",
+            t.customer_messages(),
+            t.public_replies(),
+            hours(metrics.as_ref().and_then(|m| m.first_reply).map(|m| m.calendar)),
+            metrics.as_ref().map_or("-".to_owned(), |m| format!("{:.1} h", m.requester_wait.calendar / 60.0)),
+        );
+        Ok(())
+    };
+    println!("  routing reasons of the two messages: {}", why.join(", "));
+    show("before:", &ticket)?;
+    let invoice = TicketId::new("TOUR-INVOICE")?;
+    let moved = MessageMoved {
+        message_id: "tour-jin-invoice".into(),
+        from: Some(ticket.clone()),
+        to: None,
+        to_new: Some(NewTicket { ticket_id: invoice.clone(), subject: Some("Invoice address".into()) }),
+        replies: vec!["tour-jin-invoice-reply".into()],
+    };
+    submit("tour-jin-move", Input::Event(CxEvent::MessageMoved(moved)), 600)?;
+    println!("  agent moves the invoice message and its reply to a new ticket (ticket.message_moved):");
+    show("after: ", &ticket)?;
+    show("after: ", &invoice)?;
     Ok(())
 }
 
