@@ -7,10 +7,10 @@ use std::collections::{HashMap, HashSet};
 
 use rapport_customer::{Overlay, ResolverView};
 use rapport_events::{
-    Channel, CustomerEvent, CustomerMergeConflict, MessageMoved, TicketSplit, TicketUnmerged, CustomersMerged, CxEvent, Identity, MessageReceived, MessageSent,
-    OrderCancelled, OrderRefunded, OrderReturned, QaReviewed, Status, SurveyOffered, TicketAssigned, TicketFieldsSet,
-    TicketFlag, TicketFlagged, TicketId, TicketLabeled, TicketMerged, TicketOpened, TicketPriorityChanged,
-    TicketStatusChanged, TicketTagged, TicketUpdated,
+    Channel, CustomerEvent, CustomerMergeConflict, CustomersMerged, CxEvent, Identity, MessageMoved, MessageReceived,
+    MessageSent, OrderCancelled, OrderRefunded, OrderReturned, QaReviewed, Status, SurveyOffered, TicketAssigned,
+    TicketFieldsSet, TicketFlag, TicketFlagged, TicketId, TicketLabeled, TicketMerged, TicketOpened,
+    TicketPriorityChanged, TicketSplit, TicketStatusChanged, TicketTagged, TicketUnmerged, TicketUpdated,
 };
 use rapport_log::{EventData, EventId, ExpectedVersion, StreamWrite, Timestamp};
 use rapport_ticket::{OpenTicket, Ticket, TicketCommand, TicketError};
@@ -18,11 +18,11 @@ use rapport_ticket::{OpenTicket, Ticket, TicketCommand, TicketError};
 use crate::error::{Error, Result};
 use crate::ids::Ids;
 use crate::privacy::{Privacy, Reveals};
-use crate::routing::{is_correction, MessageRef, RoutingError, ROUTED_HISTORY_EVENTS_MAX, ROUTING_METADATA_KEY};
 use crate::projection::{
     ticket_stream, Projection, CUSTOMER_STREAM_PREFIX, DEFINITIONS_STREAM, IDENTITY_STREAM_PREFIX,
     ORGANIZATION_STREAM_PREFIX,
 };
+use crate::routing::{is_correction, MessageRef, RoutingError, ROUTED_HISTORY_EVENTS_MAX, ROUTING_METADATA_KEY};
 use crate::store::{Input, StoreOptions, Submitted};
 
 /// Metadata key recording the ticket id a fact was addressed to when the store routed it
@@ -153,8 +153,14 @@ const _: () = assert!(
 );
 // Metadata: the addressed ticket id and the input fingerprint.
 const _: () = assert!(
-    4 + ADDRESSED_METADATA_KEY.len() + rapport_events::NAME_BYTES_MAX + 4 + INPUT_METADATA_KEY.len() + 32
-        + 4 + ROUTING_METADATA_KEY.len() + 9
+    4 + ADDRESSED_METADATA_KEY.len()
+        + rapport_events::NAME_BYTES_MAX
+        + 4
+        + INPUT_METADATA_KEY.len()
+        + 32
+        + 4
+        + ROUTING_METADATA_KEY.len()
+        + 9
         <= rapport_log::METADATA_BYTES_MAX,
     "the store's metadata must fit the log's limit"
 );
@@ -1178,10 +1184,13 @@ impl Scratch<'_, '_> {
                 .into());
             }
         }
-        let (message_id, message) =
-            self.messages_on("message_id", std::slice::from_ref(&moved.message_id), &from, Some(true))?
-                .pop()
-                .ok_or_else(|| RoutingError::UnknownMessage { field: "message_id", message_id: moved.message_id.clone() })?;
+        let (message_id, message) = self
+            .messages_on("message_id", std::slice::from_ref(&moved.message_id), &from, Some(true))?
+            .pop()
+            .ok_or_else(|| RoutingError::UnknownMessage {
+                field: "message_id",
+                message_id: moved.message_id.clone(),
+            })?;
         let replies = self.messages_on("replies", &moved.replies, &from, Some(false))?;
         let Some(destination) = moved.destination().cloned() else {
             return Err(rapport_events::Error::InvalidValue {

@@ -162,7 +162,8 @@ impl Projection {
                 };
                 if let Some((received, channel)) = message {
                     let position = touch.position.0;
-                    let reference = MessageRef { position, ticket: ticket_id.clone(), received, channel: channel.clone() };
+                    let reference =
+                        MessageRef { position, ticket: ticket_id.clone(), received, channel: channel.clone() };
                     self.messages.insert(id, reference);
                 }
             }
@@ -219,9 +220,7 @@ impl Projection {
             for ticket_id in [&unmerged.source, &unmerged.target] {
                 let positions = history_of(ticket_id);
                 let touches = read_all(&positions)?;
-                let is_the_merge = |t: &Touch| {
-                    matches!(&t.event, CxEvent::TicketMerged(m) if m.source == unmerged.source && m.target == unmerged.target)
-                };
+                let is_the_merge = |t: &Touch| matches!(&t.event, CxEvent::TicketMerged(m) if m.source == unmerged.source && m.target == unmerged.target);
                 let (positions, touches): (Vec<u64>, Vec<Touch>) =
                     positions.into_iter().zip(touches).filter(|(_, t)| !is_the_merge(t)).unzip();
                 read_histories.push((ticket_id.clone(), positions, touches));

@@ -139,7 +139,9 @@ pub(crate) fn moved_ids(event: &CxEvent) -> Option<(Vec<EventId>, &TicketId, &Ti
             let ids = parse(&mut std::iter::once(&moved.message_id).chain(&moved.replies));
             Some((ids, from, moved.destination()?))
         }
-        CxEvent::TicketSplit(split) => Some((parse(&mut split.messages.iter()), &split.ticket_id, &split.new_ticket_id)),
+        CxEvent::TicketSplit(split) => {
+            Some((parse(&mut split.messages.iter()), &split.ticket_id, &split.new_ticket_id))
+        }
         _ => None,
     }
 }

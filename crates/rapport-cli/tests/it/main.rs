@@ -4,5 +4,5 @@
 mod commands;
 mod live;
 mod privacy;
-mod safety;
 mod route;
+mod safety;

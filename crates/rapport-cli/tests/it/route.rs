@@ -64,8 +64,7 @@ fn route_ticket_view_says_why_routing_chose_the_ticket() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path());
     let view = ticket(&store, "T-1");
-    let reasons: Vec<&str> =
-        view["history"].as_array().unwrap().iter().filter_map(|e| e["routing"].as_str()).collect();
+    let reasons: Vec<&str> = view["history"].as_array().unwrap().iter().filter_map(|e| e["routing"].as_str()).collect();
     assert_eq!(reasons, ["explicit", "explicit"], "both messages named T-1");
     let text = ok(&["ticket", "T-1", "--store", &store]);
     assert!(text.contains("(routed: explicit)"), "{text}");

@@ -5,5 +5,5 @@ mod hardening;
 mod metrics;
 mod privacy;
 mod read_only;
-mod store;
 mod routing;
+mod store;
