@@ -312,6 +312,103 @@ impl<'de> Deserialize<'de> for Amount {
     }
 }
 
+/// Most currencies in an [`ExchangeRates`] table.
+pub const EXCHANGE_RATES_MAX: usize = 512;
+
+/// A table of exchange rates against a base currency: `rate(code)` units of the base buy one
+/// unit of `code` (the base itself is 1). Conversions are for statistics (RFM, CLV in a
+/// reporting currency): the result is rounded half away from zero to the target's minor unit.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ExchangeRates {
+    base: String,
+    rates: std::collections::BTreeMap<String, f64>,
+}
+
+impl ExchangeRates {
+    /// A table against `base` (an ISO 4217 code of the table); rates must be finite and
+    /// positive, codes known, at most [`EXCHANGE_RATES_MAX`].
+    pub fn new(base: &str, rates: impl IntoIterator<Item = (String, f64)>) -> Result<ExchangeRates, Error> {
+        let known = |code: &str| -> Result<(), Error> {
+            currency_exponent(code).map(|_| ()).ok_or_else(|| unknown_currency(code))
+        };
+        known(base)?;
+        let mut table = ExchangeRates { base: base.to_owned(), rates: std::collections::BTreeMap::new() };
+        for (code, rate) in rates {
+            known(&code)?;
+            if !(rate.is_finite() && rate > 0.0) {
+                return Err(Error::InvalidValue {
+                    field: "exchange rate",
+                    value: format!("{code} {rate}"),
+                    expected: "a finite positive number",
+                });
+            }
+            if table.rates.len() >= EXCHANGE_RATES_MAX {
+                return Err(Error::TooLong {
+                    field: "exchange rates",
+                    actual: table.rates.len() + 1,
+                    limit: EXCHANGE_RATES_MAX,
+                });
+            }
+            table.rates.insert(code, rate);
+        }
+        Ok(table)
+    }
+
+    /// Parses lines `CODE RATE` (or `CODE=RATE`; `#` starts a comment) against `base`.
+    pub fn parse(base: &str, text: &str) -> Result<ExchangeRates, Error> {
+        let mut rates = Vec::new();
+        for line in text.lines() {
+            let line = line.split('#').next().unwrap_or_default().trim();
+            if line.is_empty() {
+                continue;
+            }
+            let mut parts = line.split(|c: char| c == '=' || c.is_whitespace()).filter(|p| !p.is_empty());
+            let (Some(code), Some(rate), None) = (parts.next(), parts.next(), parts.next()) else {
+                return Err(Error::InvalidValue {
+                    field: "exchange rate line",
+                    value: truncated(line),
+                    expected: "CODE RATE, such as EUR 1.08",
+                });
+            };
+            let rate: f64 = rate.parse().map_err(|_| Error::InvalidValue {
+                field: "exchange rate",
+                value: truncated(line),
+                expected: "a finite positive number",
+            })?;
+            rates.push((code.to_owned(), rate));
+            if rates.len() > EXCHANGE_RATES_MAX {
+                return Err(Error::TooLong { field: "exchange rates", actual: rates.len(), limit: EXCHANGE_RATES_MAX });
+            }
+        }
+        ExchangeRates::new(base, rates)
+    }
+
+    /// The base currency.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Units of the base per unit of `code` (1 for the base), `None` without a rate.
+    pub fn rate(&self, code: &str) -> Option<f64> {
+        if code == self.base {
+            return Some(1.0);
+        }
+        self.rates.get(code).copied()
+    }
+
+    /// `total` (minor units of `from`) in minor units of `to`, `None` when either has no
+    /// rate or the result is not finite.
+    pub fn convert(&self, total: Total, from: &str, to: &str) -> Option<Total> {
+        if from == to {
+            return Some(total);
+        }
+        let units = total.as_f64(from) * self.rate(from)? / self.rate(to)?;
+        let minor = (units * pow10(exponent_or_default(to)) as f64).round();
+        // 2^126 is exact as a double and far inside i128.
+        (minor.is_finite() && minor.abs() < 2f64.powi(126)).then(|| Total::from_minor(minor as i128))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -426,6 +523,21 @@ mod tests {
         assert_eq!(up(293_300, "ZZZ"), 2_933, "unknown code: 2 digits");
         assert_eq!(up(i64::MAX, "USD"), i64::MAX / 100, "...807: 0.0007 rounds down, no overflow");
         assert_eq!(up(i64::MIN, "CLF"), i64::MIN);
+    }
+
+    #[test]
+    fn exchange_rates_convert_through_the_base_to_the_minor_unit() {
+        let rates = ExchangeRates::parse("USD", "# rates of 2026-12-01\nEUR 1.25\nKRW=0.00075\n").unwrap();
+        // 10.00 EUR = 12.50 USD = 1250 cents.
+        assert_eq!(rates.convert(Total::from_minor(1_000), "EUR", "USD"), Some(Total::from_minor(1_250)));
+        // 20000 KRW = 15.00 USD = 12.00 EUR.
+        assert_eq!(rates.convert(Total::from_minor(20_000), "KRW", "EUR"), Some(Total::from_minor(1_200)));
+        assert_eq!(rates.convert(Total::from_minor(5), "JPY", "USD"), None, "no rate");
+        assert_eq!(rates.convert(Total::from_minor(5), "JPY", "JPY"), Some(Total::from_minor(5)));
+        for bad in ["EUR", "EUR x", "EUR -1", "EUR 0", "EUR inf", "ZZZ 1", "EUR 1 2"] {
+            assert!(ExchangeRates::parse("USD", bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(ExchangeRates::parse("ZZZ", "").is_err());
     }
 
     #[test]
