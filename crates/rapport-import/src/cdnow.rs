@@ -78,8 +78,10 @@ impl Row {
     fn event(&self, occurrence: u32) -> CxEvent {
         // The amount without trailing zeros (`77`, `9.5`), as the first release wrote it.
         let dollars = self.amount.format(CURRENCY);
-        let dollars = if dollars.contains('.') { dollars.trim_end_matches('0').trim_end_matches('.') } else { &dollars };
-        let order_id = format!("{IMPORTER}:{}:{}:{}:{dollars}:{occurrence}", self.identity.value(), self.date, self.cds);
+        let dollars =
+            if dollars.contains('.') { dollars.trim_end_matches('0').trim_end_matches('.') } else { &dollars };
+        let order_id =
+            format!("{IMPORTER}:{}:{}:{}:{dollars}:{occurrence}", self.identity.value(), self.date, self.cds);
         CxEvent::OrderPlaced(OrderPlaced {
             identity: self.identity.clone(),
             order_id,

@@ -378,7 +378,8 @@ fn rfm_uses_net_spend_in_the_reporting_currency() {
         store.submit(money("customer.order_placed", kim, "w1", "2.500", "KWD"), at(2 * DAY)).unwrap();
         store.submit(money("customer.order_placed", "email:lee@x.io", "l1", "1000", "KRW"), at(DAY)).unwrap();
         store.submit(money("customer.order_placed", kim, "k4", "9000", "KRW"), at(7 * DAY)).unwrap();
-        let cancel = CxEvent::OrderCancelled(rapport::events::OrderCancelled { identity: identity(kim), order_id: "k4".into() });
+        let cancel =
+            CxEvent::OrderCancelled(rapport::events::OrderCancelled { identity: identity(kim), order_id: "k4".into() });
         store.submit(Input::Event(cancel), at(7 * DAY)).unwrap();
     };
     let dir = tempfile::tempdir().unwrap();
@@ -388,8 +389,10 @@ fn rfm_uses_net_spend_in_the_reporting_currency() {
     let end = Some(Timestamp(10 * DAY));
     let view = store.customer(&key("email:kim@x.io"), end).unwrap().unwrap();
     let totals = view.profile.orders.totals();
-    let printed: Vec<(String, u32, String, String)> =
-        totals.iter().map(|t| (t.currency.to_string(), t.count, t.gross.format(&t.currency), t.net.format(&t.currency))).collect();
+    let printed: Vec<(String, u32, String, String)> = totals
+        .iter()
+        .map(|t| (t.currency.to_string(), t.count, t.gross.format(&t.currency), t.net.format(&t.currency)))
+        .collect();
     assert_eq!(
         printed,
         vec![
