@@ -244,24 +244,19 @@ fn add_day(days: &mut Vec<(i32, Total)>, day: i32, spend: Total) {
 }
 
 impl Orders {
-    fn line_mut(&mut self, order_id: &str, currency: &str) -> &mut OrderLine {
-        let found = self.lines.iter().rposition(|line| &*line.order_id == order_id);
-        let idx = match found {
-            Some(idx) => idx,
-            None => {
-                self.lines.push(OrderLine {
-                    order_id: order_id.into(),
-                    currency: CurrencyCode::new(currency),
-                    day: None,
-                    amount: Amount::ZERO,
-                    reduced: Total::ZERO,
-                    cancelled: false,
-                });
-                self.lines.len() - 1
-            }
-        };
-        // The index is from the search or the push: always there.
-        &mut self.lines[idx]
+    /// The latest line of `order_id`, a pending one (not yet placed) added when there is none.
+    fn line_mut(&mut self, order_id: &str, currency: &str) -> Option<&mut OrderLine> {
+        if !self.lines.iter().any(|line| &*line.order_id == order_id) {
+            self.lines.push(OrderLine {
+                order_id: order_id.into(),
+                currency: CurrencyCode::new(currency),
+                day: None,
+                amount: Amount::ZERO,
+                reduced: Total::ZERO,
+                cancelled: false,
+            });
+        }
+        self.lines.iter_mut().rev().find(|line| &*line.order_id == order_id)
     }
 
     fn place(&mut self, at: Timestamp, order_id: &str, amount: Amount, currency: &str) {
@@ -285,14 +280,17 @@ impl Orders {
     }
 
     fn reduce(&mut self, order_id: &str, amount: Amount, currency: &str) {
-        let line = self.line_mut(order_id, currency);
-        if line.currency.as_str() == currency {
-            line.reduced.add(amount);
+        if let Some(line) = self.line_mut(order_id, currency) {
+            if line.currency.as_str() == currency {
+                line.reduced.add(amount);
+            }
         }
     }
 
     fn cancel(&mut self, order_id: &str) {
-        self.line_mut(order_id, "XXX").cancelled = true;
+        if let Some(line) = self.line_mut(order_id, "XXX") {
+            line.cancelled = true;
+        }
     }
 
     /// Totals per currency (gross, refunded, net), sorted by currency code: never added
