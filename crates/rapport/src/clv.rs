@@ -51,6 +51,9 @@ impl FromStr for TimeUnit {
     }
 }
 
+/// CLV data per customer, and the purchases in other currencies converted and left out.
+pub(crate) type CountedClvData = (Vec<(CustomerId, RfmInput)>, u64, u64);
+
 /// Both models fitted on the customers' purchases up to a calibration end.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ClvFit {
@@ -113,11 +116,7 @@ impl Store {
 
     /// [`Store::clv_data`] and the numbers of purchases in other currencies converted and left
     /// out.
-    pub fn clv_data_counted(
-        &self,
-        calibration_end: Timestamp,
-        unit: TimeUnit,
-    ) -> Result<(Vec<(CustomerId, RfmInput)>, u64, u64)> {
+    pub(crate) fn clv_data_counted(&self, calibration_end: Timestamp, unit: TimeUnit) -> Result<CountedClvData> {
         let views = self.customers(Some(calibration_end))?;
         let converted = views.iter().map(|v| u64::from(v.rfm_converted)).sum();
         let excluded = views.iter().map(|v| u64::from(v.rfm_excluded)).sum();
