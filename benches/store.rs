@@ -259,7 +259,7 @@ fn as_of() {
             0 => CxEvent::OrderPlaced(OrderPlaced {
                 identity: email.clone(),
                 order_id: format!("o-{n}"),
-                amount: Amount::parse("19.90").expect("amount"),
+                amount: Amount::parse("19.90", "USD").expect("amount"),
                 currency: "USD".into(),
             }),
             1 => CxEvent::MessageReceived(MessageReceived {

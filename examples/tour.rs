@@ -373,7 +373,7 @@ fn run() -> Result<(), Failure> {
             prediction.customer.to_string(),
             view.identities.first().map(|i| i.to_string()).unwrap_or_default(),
             view.profile.orders.count,
-            view.profile.orders.total.as_f64(),
+            view.profile.orders.total.as_f64(view.profile.orders.currency.as_deref().unwrap_or("USD")),
             prediction.p_alive,
             prediction.clv
         );
@@ -409,7 +409,7 @@ fn run() -> Result<(), Failure> {
     println!(
         "  orders: {} totalling {:.2}; latest CSAT {}, NPS {}",
         view.profile.orders.count,
-        view.profile.orders.total.as_f64(),
+        view.profile.orders.total.as_f64(view.profile.orders.currency.as_deref().unwrap_or("USD")),
         view.profile.latest(rapport::events::Survey::Csat).map_or("-".to_owned(), |r| r.score.to_string()),
         view.profile.latest(rapport::events::Survey::Nps).map_or("-".to_owned(), |r| r.score.to_string()),
     );

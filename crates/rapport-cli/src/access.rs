@@ -34,11 +34,11 @@ fn orders_json(view: &CustomerView) -> Value {
     if let Some(currencies) = &orders.other_currencies {
         for (code, other) in currencies.iter() {
             others += other.count;
-            totals.insert(code.to_string(), json!({"count": other.count, "total": other.total.as_f64()}));
+            totals.insert(code.to_string(), json!({"count": other.count, "total": other.total.as_f64(code)}));
         }
     }
     if let Some(code) = orders.currency {
-        totals.insert(code.to_string(), json!({"count": orders.count - others, "total": orders.total.as_f64()}));
+        totals.insert(code.to_string(), json!({"count": orders.count - others, "total": orders.total.as_f64(&code)}));
     }
     json!({
         "count": orders.count,

@@ -111,11 +111,22 @@ pub(crate) fn customer_json(view: &CustomerView) -> Value {
         },
         "orders": {
             "count": orders.count,
-            "total": orders.total.as_f64(),
-            "average": orders.average(),
             "first_at": orders.first_at.map(|t| rfc3339(t.0)),
             "last_at": orders.last_at.map(|t| rfc3339(t.0)),
+            // Per currency, never added across currencies; decimals with the currency's digits.
+            "totals": orders.totals().iter().map(|t| json!({
+                "currency": t.currency.as_str(),
+                "count": t.count,
+                "cancelled": t.cancelled,
+                "fully_refunded": t.fully_refunded,
+                "gross": t.gross.format(&t.currency),
+                "refunded": t.refunded.format(&t.currency),
+                "net": t.net.format(&t.currency),
+            })).collect::<Vec<_>>(),
         },
+        "reporting_currency": view.reporting_currency,
+        "rfm_purchases_converted": view.rfm_converted,
+        "rfm_purchases_excluded": view.rfm_excluded,
         "rfm": view.rfm.map(|rfm| json!({
             "frequency": rfm.frequency,
             "recency_days": rfm.recency_days,
@@ -262,20 +273,29 @@ pub(crate) fn print_customer(out: &mut impl Write, value: &Value) -> Result<(), 
         list(&tickets["ids"])
     ));
     let orders = &value["orders"];
-    lines.push(format!(
-        "  orders         {} totalling {:.2} (average {})",
-        text(&orders["count"]),
-        orders["total"].as_f64().unwrap_or(0.0),
-        orders["average"].as_f64().map_or("-".to_owned(), |a| format!("{a:.2}"))
-    ));
+    lines.push(format!("  orders         {}", text(&orders["count"])));
+    for totals in orders["totals"].as_array().into_iter().flatten() {
+        lines.push(format!(
+            "    {}          {} orders ({} cancelled, {} fully refunded)  gross {}  net {}",
+            text(&totals["currency"]),
+            text(&totals["count"]),
+            text(&totals["cancelled"]),
+            text(&totals["fully_refunded"]),
+            text(&totals["gross"]),
+            text(&totals["net"])
+        ));
+    }
     let rfm = &value["rfm"];
     if !rfm.is_null() {
         lines.push(format!(
-            "  RFM            frequency {}  recency {} d  age {} d  monetary {:.2}",
+            "  RFM            frequency {}  recency {} d  age {} d  monetary {:.2} {} (net; {} purchases in other currencies left out, {} converted)",
             text(&rfm["frequency"]),
             text(&rfm["recency_days"]),
             text(&rfm["t_days"]),
-            rfm["monetary"].as_f64().unwrap_or(0.0)
+            rfm["monetary"].as_f64().unwrap_or(0.0),
+            text(&value["reporting_currency"]),
+            text(&value["rfm_purchases_excluded"]),
+            text(&value["rfm_purchases_converted"])
         ));
     }
     let ratings = &value["ratings"];

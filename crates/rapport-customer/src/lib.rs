@@ -13,7 +13,8 @@ mod projection;
 pub mod resolution;
 
 pub use crate::profile::{
-    day_of, rfm, CurrencyCode, CurrencyOrders, MergeConflict, Orders, Profile, Rating, Rfm, TraitValue,
+    day_of, rfm, CurrencyCode, CurrencyOrders, CurrencyTotals, MergeConflict, OrderLine, Orders, Profile, PurchaseDays,
+    Rating, Rfm, TraitValue,
 };
 pub use crate::projection::{CustomerProjection, ReadAt, Touch};
 pub use crate::resolution::{

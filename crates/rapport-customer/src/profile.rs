@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use rapport_events::{Amount, Channel, CustomerId, CxEvent, Survey, TicketId, Total};
+use rapport_events::{Amount, Channel, CustomerId, CxEvent, ExchangeRates, Survey, TicketId, Total};
 use rapport_types::{Position, Timestamp};
 
 /// Microseconds per day.
@@ -125,7 +125,7 @@ pub struct CurrencyOrders {
     pub count: u32,
     /// Sum of their amounts.
     pub total: Total,
-    /// Spend per purchase day, sorted by day: `(day number, ten-thousandths)`.
+    /// Gross spend per order day, sorted by day: `(day number, minor units)`.
     pub days: Vec<(i32, Total)>,
 }
 
@@ -148,13 +148,87 @@ pub struct Orders {
     pub first_at: Option<Timestamp>,
     /// Time of the last order (every currency).
     pub last_at: Option<Timestamp>,
-    /// Spend per purchase day of the orders in `currency`, sorted by day:
-    /// `(day number, ten-thousandths)`.
+    /// Gross spend per order day of the orders in `currency`, sorted by day:
+    /// `(day number, minor units)`. RFM uses the net purchase days of [`Orders::purchase_days`].
     pub days: Vec<(i32, Total)>,
     /// Orders in other currencies, by ISO 4217 code.
     /// Boxed and `None` until a second currency appears: almost every customer buys in one,
     /// and an empty map held inline costs 24 bytes in every profile.
     pub other_currencies: Option<Box<BTreeMap<CurrencyCode, CurrencyOrders>>>,
+    /// Every order, refund, return and cancellation by order id, in the order they reached the
+    /// customer: what net spend, cancellations and RFM purchases are computed from.
+    pub lines: Vec<OrderLine>,
+}
+
+/// One order of a customer and what happened to it after the sale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderLine {
+    /// The order id.
+    pub order_id: Box<str>,
+    /// Its currency (that of the order, or of the first refund, return or cancellation seen
+    /// before the order).
+    pub currency: CurrencyCode,
+    /// The day it was placed, `None` while only refunds, returns or a cancellation of it have
+    /// been seen (an import out of order).
+    pub day: Option<i32>,
+    /// The amount placed (gross).
+    pub amount: Amount,
+    /// Refunds and returns on it (`customer.order_refunded`, `customer.order_returned`), in its
+    /// currency; those in another currency are not applied (a source error).
+    pub reduced: Total,
+    /// Whether it was cancelled (`customer.order_cancelled`).
+    pub cancelled: bool,
+}
+
+impl OrderLine {
+    /// Net value: the amount less refunds and returns, never below zero; zero when cancelled.
+    pub fn net(&self) -> Total {
+        if self.cancelled {
+            return Total::ZERO;
+        }
+        let mut net = Total::from(self.amount);
+        net.sub_total(self.reduced);
+        if net < Total::ZERO {
+            Total::ZERO
+        } else {
+            net
+        }
+    }
+
+    /// Whether it is a purchase (for RFM and BG/NBD): placed, not cancelled, not fully refunded.
+    pub fn is_purchase(&self) -> bool {
+        self.day.is_some() && !self.cancelled && self.net() > Total::ZERO
+    }
+}
+
+/// The totals of a customer's orders in one currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CurrencyTotals {
+    /// The currency.
+    pub currency: CurrencyCode,
+    /// Orders placed in it (cancelled ones included).
+    pub count: u32,
+    /// Of which cancelled.
+    pub cancelled: u32,
+    /// Of which fully refunded or returned (and not cancelled).
+    pub fully_refunded: u32,
+    /// Sum of the amounts placed, cancelled orders excluded.
+    pub gross: Total,
+    /// Sum of the refunds and returns applied to those orders (at most each order's amount).
+    pub refunded: Total,
+    /// `gross - refunded`.
+    pub net: Total,
+}
+
+/// Net purchase days in one currency, and what was left out for want of an exchange rate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PurchaseDays {
+    /// Net spend per purchase day, sorted: `(day number, minor units of the currency)`.
+    pub days: Vec<(i32, Total)>,
+    /// Purchases in other currencies converted with the rate table.
+    pub converted: u32,
+    /// Purchases in other currencies left out: no rate for them.
+    pub excluded: u32,
 }
 
 fn add_day(days: &mut Vec<(i32, Total)>, day: i32, spend: Total) {
@@ -170,11 +244,126 @@ fn add_day(days: &mut Vec<(i32, Total)>, day: i32, spend: Total) {
 }
 
 impl Orders {
+    /// The latest line of `order_id`, a pending one (not yet placed) added when there is none.
+    fn line_mut(&mut self, order_id: &str, currency: &str) -> Option<&mut OrderLine> {
+        if !self.lines.iter().any(|line| &*line.order_id == order_id) {
+            self.lines.push(OrderLine {
+                order_id: order_id.into(),
+                currency: CurrencyCode::new(currency),
+                day: None,
+                amount: Amount::ZERO,
+                reduced: Total::ZERO,
+                cancelled: false,
+            });
+        }
+        self.lines.iter_mut().rev().find(|line| &*line.order_id == order_id)
+    }
+
+    fn place(&mut self, at: Timestamp, order_id: &str, amount: Amount, currency: &str) {
+        let pending = self.lines.iter().rposition(|line| &*line.order_id == order_id && line.day.is_none());
+        match pending.and_then(|idx| self.lines.get_mut(idx)) {
+            Some(line) => {
+                line.day = Some(day_of(at));
+                line.amount = amount;
+                line.currency = CurrencyCode::new(currency);
+            }
+            None => self.lines.push(OrderLine {
+                order_id: order_id.into(),
+                currency: CurrencyCode::new(currency),
+                day: Some(day_of(at)),
+                amount,
+                reduced: Total::ZERO,
+                cancelled: false,
+            }),
+        }
+        self.add(at, amount, currency);
+    }
+
+    fn reduce(&mut self, order_id: &str, amount: Amount, currency: &str) {
+        if let Some(line) = self.line_mut(order_id, currency) {
+            if line.currency.as_str() == currency {
+                line.reduced.add(amount);
+            }
+        }
+    }
+
+    fn cancel(&mut self, order_id: &str) {
+        if let Some(line) = self.line_mut(order_id, "XXX") {
+            line.cancelled = true;
+        }
+    }
+
+    /// Totals per currency (gross, refunded, net), sorted by currency code: never added
+    /// across currencies.
+    pub fn totals(&self) -> Vec<CurrencyTotals> {
+        let mut totals: BTreeMap<CurrencyCode, CurrencyTotals> = BTreeMap::new();
+        for line in self.lines.iter().filter(|line| line.day.is_some()) {
+            let entry = totals.entry(line.currency).or_insert(CurrencyTotals {
+                currency: line.currency,
+                count: 0,
+                cancelled: 0,
+                fully_refunded: 0,
+                gross: Total::ZERO,
+                refunded: Total::ZERO,
+                net: Total::ZERO,
+            });
+            entry.count = entry.count.saturating_add(1);
+            if line.cancelled {
+                entry.cancelled = entry.cancelled.saturating_add(1);
+                continue;
+            }
+            let net = line.net();
+            if net == Total::ZERO && line.amount.minor() > 0 {
+                entry.fully_refunded = entry.fully_refunded.saturating_add(1);
+            }
+            entry.gross.add(line.amount);
+            let mut refunded = Total::from(line.amount);
+            refunded.sub_total(net);
+            entry.refunded.add_total(refunded);
+            entry.net.add_total(net);
+        }
+        totals.into_values().collect()
+    }
+
+    /// Net spend per purchase day in `currency` (cancelled and fully refunded orders are no
+    /// purchases; partial refunds reduce the order's value). Purchases in other currencies are
+    /// converted with `rates` when it has their rate (rounded half away from zero to the
+    /// minor unit), otherwise left out and counted in [`PurchaseDays::excluded`].
+    pub fn purchase_days(&self, currency: &str, rates: Option<&ExchangeRates>) -> PurchaseDays {
+        let mut result = PurchaseDays::default();
+        for line in self.lines.iter().filter(|line| line.is_purchase()) {
+            let Some(day) = line.day else { continue };
+            let net = line.net();
+            let value = if line.currency.as_str() == currency {
+                net
+            } else {
+                match rates.and_then(|rates| rates.convert(net, line.currency.as_str(), currency)) {
+                    Some(converted) => {
+                        result.converted = result.converted.saturating_add(1);
+                        converted
+                    }
+                    None => {
+                        result.excluded = result.excluded.saturating_add(1);
+                        continue;
+                    }
+                }
+            };
+            add_day(&mut result.days, day, value);
+        }
+        result
+    }
+
+    /// The currency most orders are in (ties: the smaller code), `None` without orders.
+    pub fn main_currency(&self) -> Option<CurrencyCode> {
+        let totals = self.totals();
+        totals.iter().max_by(|a, b| a.count.cmp(&b.count).then(b.currency.cmp(&a.currency))).map(|t| t.currency)
+    }
+
     /// Average value of the orders in `currency`.
     pub fn average(&self) -> Option<f64> {
         let others: u32 = self.other_currencies.iter().flat_map(|map| map.values()).map(|o| o.count).sum();
         let in_currency = self.count.saturating_sub(others);
-        (in_currency > 0).then(|| self.total.as_f64() / f64::from(in_currency))
+        (in_currency > 0).then(|| self.total.as_f64(self.currency.as_deref().unwrap_or("XXX")) / f64::from(in_currency))
     }
 
     fn add(&mut self, at: Timestamp, amount: Amount, currency: &str) {
@@ -194,7 +383,8 @@ impl Orders {
         add_day(&mut self.days, day_of(at), Total::from(amount));
     }
 
-    fn absorb(&mut self, other: Orders) {
+    fn absorb(&mut self, mut other: Orders) {
+        self.lines.append(&mut other.lines);
         let other_in_currency = other
             .count
             .saturating_sub(other.other_currencies.iter().flat_map(|map| map.values()).map(|o| o.count).sum::<u32>());
@@ -261,9 +451,10 @@ pub struct Rfm {
     pub monetary: f64,
 }
 
-/// RFM of `days` (sorted `(day, spend)`) as of the observation end day `end_day`; purchase days
-/// after it are not counted. `None` without purchases up to then.
-pub fn rfm(days: &[(i32, Total)], end_day: i32) -> Option<Rfm> {
+/// RFM of `days` (sorted `(day, spend in minor units of `currency`)`) as of the observation end
+/// day `end_day`; purchase days after it are not counted; `monetary` is in whole units of
+/// `currency`. `None` without purchases up to then.
+pub fn rfm(days: &[(i32, Total)], end_day: i32, currency: &str) -> Option<Rfm> {
     let observed: Vec<&(i32, Total)> = days.iter().take_while(|(day, _)| *day <= end_day).collect();
     let (first, _) = **observed.first()?;
     let (last, _) = **observed.last()?;
@@ -271,7 +462,7 @@ pub fn rfm(days: &[(i32, Total)], end_day: i32) -> Option<Rfm> {
     let monetary = if frequency == 0 {
         0.0
     } else {
-        observed.iter().skip(1).map(|(_, spend)| spend.as_f64()).sum::<f64>() / f64::from(frequency)
+        observed.iter().skip(1).map(|(_, spend)| spend.as_f64(currency)).sum::<f64>() / f64::from(frequency)
     };
     Some(Rfm { frequency, recency_days: i64::from(last - first), t_days: i64::from(end_day - first), monetary })
 }
@@ -334,9 +525,24 @@ impl Profile {
         self.ratings.iter().rev().find(|r| r.survey == survey)
     }
 
-    /// RFM as of the observation end.
+    /// RFM as of the observation end, on the net purchases in the profile's currency
+    /// ([`Orders::currency`]; purchases in others are left out).
     pub fn rfm(&self, observation_end: Timestamp) -> Option<Rfm> {
-        rfm(&self.orders.days, day_of(observation_end))
+        let currency = self.orders.currency?;
+        self.rfm_in(observation_end, currency.as_str(), None).0
+    }
+
+    /// RFM as of the observation end on the net purchases in `currency` (converted from others
+    /// with `rates` when given), and the purchases days computed from (with the counts of
+    /// converted and excluded purchases).
+    pub fn rfm_in(
+        &self,
+        observation_end: Timestamp,
+        currency: &str,
+        rates: Option<&ExchangeRates>,
+    ) -> (Option<Rfm>, PurchaseDays) {
+        let days = self.orders.purchase_days(currency, rates);
+        (rfm(&days.days, day_of(observation_end), currency), days)
     }
 
     /// Records that the event at `position` (time `at`) touched the customer.
@@ -381,7 +587,10 @@ impl Profile {
                     set_trait(&mut self.traits, key.clone(), TraitValue { value: value.clone(), at, position });
                 }
             }
-            CxEvent::OrderPlaced(e) => self.orders.add(at, e.amount, &e.currency),
+            CxEvent::OrderPlaced(e) => self.orders.place(at, &e.order_id, e.amount, &e.currency),
+            CxEvent::OrderRefunded(e) => self.orders.reduce(&e.order_id, e.amount, &e.currency),
+            CxEvent::OrderReturned(e) => self.orders.reduce(&e.order_id, e.amount, &e.currency),
+            CxEvent::OrderCancelled(e) => self.orders.cancel(&e.order_id),
             CxEvent::CustomerRated(e) => {
                 let rating = Rating { at, survey: e.survey, score: e.score, ticket_id: e.ticket_id.clone() };
                 let idx = self.ratings.partition_point(|r| r.at <= at);
@@ -458,6 +667,7 @@ impl Profile {
             + self.channels.capacity() * std::mem::size_of::<(Channel, u32)>()
             + self.tickets.iter().map(|t| t.as_str().len() + 24).sum::<usize>()
             + self.orders.days.capacity() * std::mem::size_of::<(i32, Total)>()
+            + self.orders.lines.iter().map(|l| l.order_id.len() + std::mem::size_of::<OrderLine>()).sum::<usize>()
             + self.ratings.capacity() * std::mem::size_of::<Rating>()
             + self.conflicts.capacity() * std::mem::size_of::<MergeConflict>()
     }
@@ -470,18 +680,18 @@ mod tests {
     #[test]
     fn rfm_follows_the_lifetimes_convention() {
         // Purchases on days 10 (twice: one purchase day), 15, 30; observation end day 40.
-        let t = Total::from_ten_thousandths;
-        let days = vec![(10, t(100_000)), (15, t(200_000)), (30, t(400_000))];
-        let rfm = rfm(&days, 40).unwrap();
+        let t = Total::from_minor;
+        let days = vec![(10, t(1_000)), (15, t(2_000)), (30, t(4_000))];
+        let rfm = rfm(&days, 40, "USD").unwrap();
         assert_eq!(rfm.frequency, 2);
         assert_eq!(rfm.recency_days, 20);
         assert_eq!(rfm.t_days, 30);
         assert!((rfm.monetary - 30.0).abs() < 1e-9, "mean of 20 and 40: {}", rfm.monetary);
-        let single = super::rfm(&[(10, t(100_000))], 12).unwrap();
+        let single = super::rfm(&[(10, t(1_000))], 12, "USD").unwrap();
         assert_eq!((single.frequency, single.recency_days, single.t_days, single.monetary), (0, 0, 2, 0.0));
-        let cut = super::rfm(&days, 20).unwrap();
+        let cut = super::rfm(&days, 20, "USD").unwrap();
         assert_eq!(cut.frequency, 1, "purchases after the observation end do not count");
-        assert_eq!(super::rfm(&days, 5), None);
+        assert_eq!(super::rfm(&days, 5, "USD"), None);
     }
 
     #[test]

@@ -79,6 +79,34 @@ pub fn encode(event: &CxEvent) -> Result<Encoded> {
     Ok(Encoded { event_type, schema_version, payload })
 }
 
+/// `customer.order_placed` as written by schema version 1: `amount` in ten-thousandths of a
+/// unit of `currency`, whatever the currency. Frozen: never change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderPlacedV1 {
+    /// Who ordered.
+    pub identity: Identity,
+    /// The order id.
+    pub order_id: String,
+    /// The order value, in ten-thousandths of a unit.
+    pub amount_ten_thousandths: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+}
+
+/// Exact when the amount is representable in the currency's minor unit (`29.33 USD` is 2933
+/// cents), otherwise rounded half to even to it (`0.0050 USD` is 0 cents, `1.5 KRW` 2 won); a
+/// currency not in the table is read with 2 digits. See [`crate::Amount::from_ten_thousandths`].
+impl From<OrderPlacedV1> for OrderPlaced {
+    fn from(old: OrderPlacedV1) -> OrderPlaced {
+        OrderPlaced {
+            amount: crate::Amount::from_ten_thousandths(old.amount_ten_thousandths, &old.currency),
+            identity: old.identity,
+            order_id: old.order_id,
+            currency: old.currency,
+        }
+    }
+}
+
 /// `message.received` as written by schema version 1 (before `topic`). Frozen: never change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageReceivedV1 {
@@ -244,6 +272,7 @@ mod tests {
     use super::*;
     use crate::identity::NormalizeOptions;
     use crate::money::Amount;
+    use crate::registry::names;
 
     fn kim() -> Identity {
         Identity::parse("email", "kim@example.com", &NormalizeOptions::default()).unwrap()
@@ -262,7 +291,7 @@ mod tests {
             CxEvent::OrderPlaced(OrderPlaced {
                 identity: kim(),
                 order_id: "o-1".into(),
-                amount: Amount::parse("29.33").unwrap(),
+                amount: Amount::parse("29.33", "USD").unwrap(),
                 currency: "USD".into(),
             }),
             CxEvent::CustomerRated(CustomerRated {
@@ -389,13 +418,13 @@ mod tests {
             CxEvent::OrderRefunded(OrderRefunded {
                 identity: kim(),
                 order_id: "o-1".into(),
-                amount: Amount::parse("10").unwrap(),
+                amount: Amount::parse("10", "USD").unwrap(),
                 currency: "USD".into(),
             }),
             CxEvent::OrderReturned(OrderReturned {
                 identity: kim(),
                 order_id: "o-1".into(),
-                amount: Amount::parse("5").unwrap(),
+                amount: Amount::parse("5", "USD").unwrap(),
                 currency: "USD".into(),
             }),
             CxEvent::OrderCancelled(OrderCancelled { identity: kim(), order_id: "o-2".into() }),
@@ -692,30 +721,123 @@ mod tests {
     }
 
     #[test]
-    fn orders_of_at_most_ten_to_the_fifteen_are_valid() {
-        let order = |ten_thousandths: i64| {
+    fn orders_of_at_most_ten_to_the_fifteen_minor_units_are_valid() {
+        let order = |minor: i64, currency: &str| {
             // A stored payload is not bound-checked when decoded (old history replays) ...
-            let amount: Amount = postcard::from_bytes(&postcard::to_allocvec(&ten_thousandths).unwrap()).unwrap();
+            let amount: Amount = postcard::from_bytes(&postcard::to_allocvec(&minor).unwrap()).unwrap();
             CxEvent::OrderPlaced(OrderPlaced {
                 identity: kim(),
                 order_id: "o-1".into(),
                 amount,
-                currency: "USD".into(),
+                currency: currency.into(),
             })
         };
-        let max = crate::AMOUNT_TEN_THOUSANDTHS_MAX;
-        assert_eq!(order(max).validate(), Ok(()));
-        assert_eq!(order(-max).validate(), Ok(()));
+        let max = crate::AMOUNT_MINOR_MAX;
+        assert_eq!(order(max, "USD").validate(), Ok(()));
+        assert_eq!(order(-max, "KRW").validate(), Ok(()));
         // ... but validated before it is recorded.
         for over in [max + 1, -max - 1, i64::MAX] {
             assert_eq!(
-                order(over).validate(),
-                Err(Error::AmountOutOfRange { ten_thousandths: i128::from(over), limit: max })
+                order(over, "USD").validate(),
+                Err(Error::AmountOutOfRange { minor: i128::from(over), limit: max })
             );
         }
-        let json = serde_json::json!({"identity": "email:a@b.c", "order_id": "1", "amount": "100000000000.0001", "currency": "USD"});
+        assert!(matches!(order(1, "ZZZ").validate(), Err(Error::InvalidValue { field: "currency", .. })));
+        let json = serde_json::json!({"identity": "email:a@b.c", "order_id": "1", "amount": "10000000000000.01", "currency": "USD"});
         let error = CxEvent::from_json("customer.order_placed", json, &NormalizeOptions::default()).unwrap_err();
         assert!(error.to_string().contains("1000000000000001"), "{error}");
+    }
+
+    fn order_json(amount: serde_json::Value, currency: &str) -> Result<CxEvent> {
+        let json =
+            serde_json::json!({"identity": "email:a@b.c", "order_id": "1", "amount": amount, "currency": currency});
+        CxEvent::from_json("customer.order_placed", json, &NormalizeOptions::default())
+    }
+
+    #[test]
+    fn json_order_amounts_are_checked_against_the_currency_exponent() {
+        use serde_json::json;
+        let minor = |event: CxEvent| match event {
+            CxEvent::OrderPlaced(order) => order.amount.minor(),
+            other => panic!("wrong type: {other:?}"),
+        };
+        assert_eq!(minor(order_json(json!(15000), "KRW").unwrap()), 15_000);
+        assert_eq!(minor(order_json(json!("15000"), "KRW").unwrap()), 15_000);
+        assert_eq!(minor(order_json(json!(29.33), "USD").unwrap()), 2_933);
+        assert_eq!(minor(order_json(json!("1.234"), "KWD").unwrap()), 1_234);
+        assert_eq!(minor(order_json(json!("-0"), "USD").unwrap()), 0);
+        let error = order_json(json!(12.345), "USD").unwrap_err().to_string();
+        assert!(error.contains("amount") && error.contains("USD") && error.contains("exponent 2"), "{error}");
+        let error = order_json(json!("1.5"), "KRW").unwrap_err().to_string();
+        assert!(error.contains("exponent 0"), "{error}");
+        assert!(order_json(json!(1e300), "USD").is_err());
+        assert!(order_json(json!("9".repeat(1 << 20)), "USD").is_err());
+        assert!(order_json(json!([1]), "USD").is_err());
+        assert!(order_json(json!(1), "XYZ").is_err());
+    }
+
+    #[test]
+    fn json_round_trip_of_the_money_events_prints_the_currency_digits() {
+        let cases = [
+            (
+                names::ORDER_PLACED,
+                serde_json::json!({"identity": {"kind": "email", "value": "a@b.c"}, "order_id": "1", "amount": 15000, "currency": "KRW"}),
+            ),
+            (
+                names::ORDER_PLACED,
+                serde_json::json!({"identity": {"kind": "email", "value": "a@b.c"}, "order_id": "2", "amount": 29.33, "currency": "USD"}),
+            ),
+            (
+                names::ORDER_REFUNDED,
+                serde_json::json!({"identity": {"kind": "email", "value": "a@b.c"}, "order_id": "3", "amount": 0.125, "currency": "KWD"}),
+            ),
+            (
+                names::ORDER_RETURNED,
+                serde_json::json!({"identity": {"kind": "email", "value": "a@b.c"}, "order_id": "4", "amount": 7, "currency": "JPY"}),
+            ),
+        ];
+        for (event_type, json) in cases {
+            let event = CxEvent::from_json(event_type, json.clone(), &NormalizeOptions::default()).unwrap();
+            assert_eq!(event.to_json(), json, "{event_type}");
+            let encoded = encode(&event).unwrap();
+            assert_eq!(decode(event_type, encoded.schema_version, &encoded.payload).unwrap(), event);
+        }
+        let refund = CxEvent::from_json(names::ORDER_REFUNDED, cases_refund_amount(), &NormalizeOptions::default());
+        let CxEvent::OrderRefunded(refund) = refund.unwrap() else { panic!("wrong type") };
+        assert_eq!(refund.amount.minor(), 125, "0.125 KWD is 125 fils");
+        // A refund's amount is not negative.
+        let negative =
+            serde_json::json!({"identity": "email:a@b.c", "order_id": "3", "amount": "-1", "currency": "USD"});
+        assert!(CxEvent::from_json(names::ORDER_REFUNDED, negative, &NormalizeOptions::default()).is_err());
+    }
+
+    fn cases_refund_amount() -> serde_json::Value {
+        serde_json::json!({"identity": "email:a@b.c", "order_id": "3", "amount": "0.125", "currency": "KWD"})
+    }
+
+    /// Golden `customer.order_placed` payloads of the first release (schema 1, ten-thousandths).
+    #[test]
+    fn golden_v1_orders_upcast_to_minor_units() {
+        let usd = include_bytes!("../tests/golden/order_placed_v1.bin");
+        let frozen = OrderPlacedV1 {
+            identity: kim(),
+            order_id: "o-1".into(),
+            amount_ten_thousandths: 293_300,
+            currency: "USD".into(),
+        };
+        assert_eq!(postcard::to_allocvec(&frozen).unwrap(), usd, "the frozen struct is the v1 layout");
+        let CxEvent::OrderPlaced(order) = decode(names::ORDER_PLACED, 1, usd).unwrap() else { panic!("wrong type") };
+        assert_eq!((order.amount.minor(), order.currency.as_str(), order.order_id.as_str()), (2_933, "USD", "o-1"));
+        assert_eq!(order.identity, kim());
+        // Read as v2 the same bytes mean 293300 cents: the version decides.
+        let CxEvent::OrderPlaced(as_v2) = decode(names::ORDER_PLACED, 2, usd).unwrap() else { panic!("wrong type") };
+        assert_eq!(as_v2.amount.minor(), 293_300);
+
+        // 15000.5 KRW (ten-thousandths 150 005 000): not representable in won, half to even.
+        let krw = include_bytes!("../tests/golden/order_placed_v1_krw.bin");
+        let CxEvent::OrderPlaced(order) = decode(names::ORDER_PLACED, 1, krw).unwrap() else { panic!("wrong type") };
+        assert_eq!((order.amount.minor(), order.currency.as_str()), (15_000, "KRW"), "15000.5 to even 15000");
+        assert_eq!(current_version(names::ORDER_PLACED), Some(2));
     }
 
     #[test]

@@ -80,9 +80,22 @@ pub enum Error {
         /// The encoder's message.
         reason: String,
     },
-    /// A monetary amount is not a finite decimal with at most four fraction digits.
+    /// A monetary amount is not a decimal (a JSON number or a string of digits with an optional
+    /// sign and point).
     #[error("invalid amount {0:?}")]
     InvalidAmount(String),
+    /// A monetary amount has more fraction digits than its currency's minor unit.
+    #[error("{field} {value:?} has more fraction digits than {currency} allows (ISO 4217 exponent {exponent})")]
+    AmountPrecision {
+        /// The field (`"amount"`).
+        field: &'static str,
+        /// The value as given (at most 64 characters of it).
+        value: String,
+        /// The currency code.
+        currency: String,
+        /// The currency's exponent: the fraction digits allowed.
+        exponent: u8,
+    },
     /// A value holds a control character or a bidirectional override
     /// ([`check_no_control_chars`](crate::check_no_control_chars)).
     #[error("{field} {value:?} contains the control character {character:?} (U+{code:04X})", code = u32::from(*.character))]
@@ -113,12 +126,12 @@ pub enum Error {
         reason: crate::PhoneProblem,
     },
     /// A monetary amount's absolute value is over the limit.
-    #[error("amount of {ten_thousandths} ten-thousandths is beyond the limit of ±{limit}")]
+    #[error("amount of {minor} minor units is beyond the limit of ±{limit}")]
     AmountOutOfRange {
-        /// The amount, in ten-thousandths of the currency unit (`i128::MAX` when even that
-        /// cannot hold it).
-        ten_thousandths: i128,
-        /// [`crate::AMOUNT_TEN_THOUSANDTHS_MAX`].
+        /// The amount, in minor units of its currency (`i128::MAX` when even that cannot hold
+        /// it).
+        minor: i128,
+        /// [`crate::AMOUNT_MINOR_MAX`].
         limit: i64,
     },
 }

@@ -253,14 +253,16 @@ pub struct CustomerIdentified {
     pub traits: BTreeMap<String, String>,
 }
 
-/// `customer.order_placed`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `customer.order_placed`. Schema 2: `amount` in minor units of `currency` (schema 1 held
+/// ten-thousandths of a unit; see [`Amount::from_ten_thousandths`]). In JSON, `amount` is a
+/// decimal of the currency (a number or a string).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderPlaced {
     /// Who ordered.
     pub identity: Identity,
     /// The order id.
     pub order_id: String,
-    /// The order value.
+    /// The order value, in minor units of `currency`.
     pub amount: Amount,
     /// ISO 4217 code.
     pub currency: String,
@@ -625,11 +627,11 @@ fn check_opt_name(field: &'static str, text: &Option<String>) -> Result<(), Erro
 }
 
 fn check_currency(currency: &str) -> Result<(), Error> {
-    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+    if crate::currency_exponent(currency).is_none() {
         return Err(Error::InvalidValue {
             field: "currency",
-            value: currency.to_owned(),
-            expected: "a 3-letter upper-case ISO 4217 code",
+            value: currency.chars().take(64).collect(),
+            expected: "a 3-letter upper-case ISO 4217 code of the currency table",
         });
     }
     Ok(())
@@ -772,8 +774,8 @@ impl CxEvent {
             }
             CxEvent::OrderPlaced(e) => {
                 check_name("order_id", &e.order_id)?;
-                e.amount.validate()?;
-                check_currency(&e.currency)
+                check_currency(&e.currency)?;
+                e.amount.validate()
             }
             CxEvent::CustomerRated(e) => {
                 if !e.survey.score_range().contains(&e.score) {

@@ -24,6 +24,7 @@
 
 mod channel;
 pub mod codec;
+mod currency;
 mod error;
 mod event;
 mod identity;
@@ -33,6 +34,7 @@ mod properties;
 mod registry;
 
 pub use crate::channel::Channel;
+pub use crate::currency::{currencies, currency_exponent, exponent_or_default, CURRENCY_EXPONENT_MAX};
 pub use crate::error::{Error, Result};
 pub use crate::event::{
     Actor, CustomerErased, CustomerEvent, CustomerId, CustomerIdentified, CustomerMergeConflict, CustomerRated,
@@ -47,7 +49,7 @@ pub use crate::event::{
 pub use crate::identity::{
     check_no_control_chars, ConfusableReason, Identity, IdentityKind, NormalizeOptions, PhoneProblem, PSEUDONYM_BYTES,
 };
-pub use crate::money::{Amount, Total, AMOUNT_TEN_THOUSANDTHS_MAX};
+pub use crate::money::{Amount, ExchangeRates, Total, AMOUNT_MINOR_MAX, EXCHANGE_RATES_MAX};
 pub use crate::privacy::{FieldClass, PersonalField, PersonalMut, Seal, Sealing};
 pub use crate::properties::{Properties, PROPERTIES_BYTES_MAX, PROPERTIES_MAX};
 pub use crate::registry::{event_type_info, input_type_names, names, EventTypeInfo, Origin, EVENT_TYPES};

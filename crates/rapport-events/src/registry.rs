@@ -6,7 +6,7 @@
 
 use serde::Deserialize;
 
-use crate::codec::{CustomerRatedV1, MessageReceivedV1, MessageSentV1};
+use crate::codec::{CustomerRatedV1, MessageReceivedV1, MessageSentV1, OrderPlacedV1};
 use crate::error::{Error, Result};
 use crate::event::*;
 use crate::privacy::{FieldClass, PersonalField};
@@ -216,8 +216,10 @@ macro_rules! entry {
 pub static EVENT_TYPES: &[EventTypeInfo] = &[
     entry!(names::CUSTOMER_IDENTIFIED, 1, Input, CustomerIdentified(CustomerIdentified), ids: [], lists: ["identities"],
         personal: ["identities": Identity, "traits": Trait]),
-    entry!(names::ORDER_PLACED, 1, Input, OrderPlaced(OrderPlaced), ids: ["identity"], lists: [],
-        personal: ["identity": Identity]),
+    // v1 held the amount in ten-thousandths of a unit; v2 in minor units of the currency.
+    entry!(names::ORDER_PLACED, 2, Input, OrderPlaced(OrderPlaced), ids: ["identity"], lists: [],
+        personal: ["identity": Identity],
+        upcast: { 1 => OrderPlacedV1 }),
     // v1 had no `comment` and `reason`.
     entry!(names::CUSTOMER_RATED, 2, Input, CustomerRated(CustomerRated), ids: ["identity"], lists: [],
         personal: ["identity": Identity, "comment": Comment],

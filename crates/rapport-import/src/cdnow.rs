@@ -52,6 +52,9 @@ pub struct CdnowReport {
 }
 
 /// One checked data line.
+/// CDNOW amounts are US dollars (two decimals).
+const CURRENCY: &str = "USD";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Row {
     identity: Identity,
@@ -66,19 +69,24 @@ impl Row {
     /// The content key of the row, without its occurrence: every field, normalized.
     fn content_key(&self, ids: &Ids) -> EventId {
         let cds = self.cds.to_le_bytes();
-        let amount = self.amount.ten_thousandths().to_le_bytes();
+        // Ten-thousandths of a dollar, as the first release keyed rows: ids stay the same.
+        let amount = self.amount.minor().saturating_mul(100).to_le_bytes();
         ids.import_id(IMPORTER, &[b"row", self.identity.value().as_bytes(), self.date.as_bytes(), &cds, &amount])
     }
 
     /// The event of the `occurrence`-th (from 1) identical row of the file.
     fn event(&self, occurrence: u32) -> CxEvent {
+        // The amount without trailing zeros (`77`, `9.5`), as the first release wrote it.
+        let dollars = self.amount.format(CURRENCY);
+        let dollars =
+            if dollars.contains('.') { dollars.trim_end_matches('0').trim_end_matches('.') } else { &dollars };
         let order_id =
-            format!("{IMPORTER}:{}:{}:{}:{}:{occurrence}", self.identity.value(), self.date, self.cds, self.amount);
+            format!("{IMPORTER}:{}:{}:{}:{dollars}:{occurrence}", self.identity.value(), self.date, self.cds);
         CxEvent::OrderPlaced(OrderPlaced {
             identity: self.identity.clone(),
             order_id,
             amount: self.amount,
-            currency: "USD".to_owned(),
+            currency: CURRENCY.to_owned(),
         })
     }
 
@@ -137,7 +145,7 @@ fn parse_line(line_no: u64, line: &[u8]) -> std::result::Result<Option<Row>, Lin
     };
     let at = date_micros(date).ok_or_else(|| error(Some("date"), format!("{date:?} is not a YYYYMMDD date")))?;
     let cds = cds.parse::<u32>().map_err(|_| error(Some("number_of_cds"), format!("{cds:?} is not a count of CDs")))?;
-    let amount = Amount::parse(dollars).map_err(|e| error(Some("dollar_value"), e.to_string()))?;
+    let amount = Amount::parse(dollars, CURRENCY).map_err(|e| error(Some("dollar_value"), e.to_string()))?;
     let identity = Identity::new(IdentityKind::External(IMPORTER.to_owned()), customer, &NormalizeOptions::default())
         .map_err(|e| error(Some("customer_id"), e.to_string()))?;
     let row = Row { identity, date: date.to_owned(), at: Timestamp(at), cds, amount };
@@ -236,7 +244,7 @@ mod tests {
         assert!(parse_line(1, b" customer_id  date number_of_cds  dollar_value").unwrap().is_none());
         let row = parse_line(2, b" 00002 19970112  5   77.00").unwrap().unwrap();
         assert_eq!(row.identity.to_string(), "external:cdnow:00002");
-        assert_eq!(row.amount, Amount::parse("77").unwrap());
+        assert_eq!(row.amount, Amount::parse("77", "USD").unwrap());
         assert_eq!(row.at, Timestamp(date_micros("19970112").unwrap()));
         let CxEvent::OrderPlaced(order) = row.event(1) else { panic!("not an order") };
         assert_eq!(order.order_id, "cdnow:00002:19970112:5:77:1");

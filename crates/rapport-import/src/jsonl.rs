@@ -19,7 +19,7 @@ use std::path::Path;
 use chrono::{DateTime, SecondsFormat, Utc};
 #[cfg(test)]
 use rapport::events::TicketId;
-use rapport::events::{codec, event_type_info, input_type_names, names, Amount, CxEvent, NormalizeOptions};
+use rapport::events::{codec, event_type_info, input_type_names, names, CxEvent, NormalizeOptions};
 use rapport::log::{EventId, Position, Timestamp, EVENT_BYTES_MAX};
 use serde_json::{Map, Value};
 
@@ -425,27 +425,12 @@ fn line_of(event: &CxEvent, at: Timestamp, id: EventId) -> rapport::Result<Strin
     line.push_str(",\"id\":\"");
     line.push_str(&id.to_string());
     line.push('"');
-    let mut fields = match event.to_json() {
+    let fields = match event.to_json() {
         Value::Object(fields) => fields,
         _ => Map::new(),
     };
-    // A JSON number is read as a double (and serde_json's reading may be off by the last bit):
-    // an amount that would not come back exactly through its number text (beyond about 900
-    // billion units with a fraction) is written as a decimal string. Whole amounts are written
-    // as integers (`1000`, not `1000.0`).
-    if let CxEvent::OrderPlaced(order) = event {
-        let ten_thousandths = order.amount.ten_thousandths();
-        let as_number = Value::from(order.amount.as_f64()).to_string();
-        let exact = serde_json::from_str::<Amount>(&as_number).ok() == Some(order.amount);
-        let amount = if !exact {
-            Value::from(order.amount.to_string())
-        } else if ten_thousandths % 10_000 == 0 {
-            Value::from(ten_thousandths / 10_000)
-        } else {
-            Value::from(order.amount.as_f64())
-        };
-        fields.insert("amount".to_owned(), amount);
-    }
+    // Order amounts: `CxEvent::to_json` writes the decimal of the currency (an integer when
+    // whole, a number when exact, a string beyond the bound).
     for (key, value) in fields {
         if value.is_null() {
             continue;

@@ -65,7 +65,7 @@ pub fn omnichannel(ids: &Ids, seed: u64, people: usize, start: i64) -> Vec<(Inpu
         let Ok(ticket) = ids.opened_ticket_id(id_of(&key("kakao"))) else { continue };
         for order in 0..rng.below(4) {
             // At most 125 units: far inside the amount bound.
-            let Ok(amount) = Amount::new((5 + rng.below(120)) as i64 * 10_000 + rng.below(100) as i64 * 100) else {
+            let Ok(amount) = Amount::from_minor((5 + rng.below(120)) as i64 * 100 + rng.below(100) as i64) else {
                 continue;
             };
             timed.push((

@@ -51,6 +51,9 @@ impl FromStr for TimeUnit {
     }
 }
 
+/// CLV data per customer, and the purchases in other currencies converted and left out.
+pub(crate) type CountedClvData = (Vec<(CustomerId, RfmInput)>, u64, u64);
+
 /// Both models fitted on the customers' purchases up to a calibration end.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ClvFit {
@@ -62,6 +65,10 @@ pub struct ClvFit {
     pub bgnbd: BgNbd,
     /// The spend model (fitted on the customers with a repeat purchase).
     pub gamma_gamma: GammaGamma,
+    /// Purchases in other currencies than the reporting one converted with the rate table.
+    pub converted_purchases: u64,
+    /// Purchases in other currencies left out (no rate for them).
+    pub excluded_purchases: u64,
 }
 
 /// What to predict.
@@ -102,21 +109,32 @@ pub struct ClvPrediction {
 impl Store {
     /// Every customer with a purchase on or before the calibration end's day, summarized as RFM
     /// in `unit` (distinct purchase days; see `rapport_customer::rfm`), in customer id order.
+    /// Spend is net spend in the reporting currency ([`Store::reporting_currency`]).
     pub fn clv_data(&self, calibration_end: Timestamp, unit: TimeUnit) -> Result<Vec<(CustomerId, RfmInput)>> {
+        Ok(self.clv_data_counted(calibration_end, unit)?.0)
+    }
+
+    /// [`Store::clv_data`] and the numbers of purchases in other currencies converted and left
+    /// out.
+    pub(crate) fn clv_data_counted(&self, calibration_end: Timestamp, unit: TimeUnit) -> Result<CountedClvData> {
         let views = self.customers(Some(calibration_end))?;
-        Ok(views.into_iter().filter_map(|view| Some((view.id(), history(&view.rfm?, unit)))).collect())
+        let converted = views.iter().map(|v| u64::from(v.rfm_converted)).sum();
+        let excluded = views.iter().map(|v| u64::from(v.rfm_excluded)).sum();
+        let data = views.into_iter().filter_map(|view| Some((view.id(), history(&view.rfm?, unit)))).collect();
+        Ok((data, converted, excluded))
     }
 
     /// Fits BG/NBD by maximum likelihood on [`Store::clv_data`], and Gamma-Gamma on the customers
     /// of it with repeat purchases of positive value.
     pub fn fit_clv(&self, calibration_end: Timestamp, unit: TimeUnit) -> Result<ClvFit> {
-        let data: Vec<RfmInput> = self.clv_data(calibration_end, unit)?.into_iter().map(|(_, h)| h).collect();
+        let (data, converted_purchases, excluded_purchases) = self.clv_data_counted(calibration_end, unit)?;
+        let data: Vec<RfmInput> = data.into_iter().map(|(_, h)| h).collect();
         let bgnbd = fit_bgnbd(&data)?;
         // Gamma-Gamma models the value of repeat purchases: customers whose repeat purchases were
         // all free (CDNOW has $0 lines) carry no spend to fit on, as in `lifetimes`.
         let spenders: Vec<RfmInput> = data.iter().copied().filter(|h| h.frequency > 0.0 && h.monetary > 0.0).collect();
         let gamma_gamma = fit_gamma_gamma(&spenders)?;
-        Ok(ClvFit { calibration_end, unit, bgnbd, gamma_gamma })
+        Ok(ClvFit { calibration_end, unit, bgnbd, gamma_gamma, converted_purchases, excluded_purchases })
     }
 
     /// Predictions for every customer of the fit's calibration data, in customer id order.

@@ -2,7 +2,9 @@
 //! timeline, the profile as of a past time, segments, and splitting a wrong merge.
 
 use rapport_customer::{CustomerProjection, Profile, Rfm, Touch};
-use rapport_events::{Channel, CustomerId, CustomersSplit, CxEvent, Identity, NormalizeOptions, TicketFlag, TicketId};
+use rapport_events::{
+    Channel, CustomerId, CustomersSplit, CxEvent, ExchangeRates, Identity, NormalizeOptions, TicketFlag, TicketId,
+};
 use rapport_log::{Position, RecordedEvent, Timestamp};
 use rapport_metrics::MetricsOptions;
 
@@ -54,8 +56,16 @@ pub struct CustomerView {
     pub open_tickets: Vec<TicketId>,
     /// Flags.
     pub flags: CustomerFlags,
-    /// RFM at the observation end, if the customer has orders by then.
+    /// RFM at the observation end, if the customer has purchases by then: net spend in
+    /// `reporting_currency` (cancelled and fully refunded orders are no purchases).
     pub rfm: Option<Rfm>,
+    /// The currency of RFM and CLV ([`crate::StoreOptions::reporting_currency`], default the
+    /// currency of most orders in the store); `None` in a store without orders.
+    pub reporting_currency: Option<String>,
+    /// Purchases in other currencies converted into it with the store's rate table.
+    pub rfm_converted: u32,
+    /// Purchases in other currencies left out of RFM and CLV: no rate for them.
+    pub rfm_excluded: u32,
 }
 
 impl CustomerView {
@@ -86,7 +96,13 @@ pub enum Segment {
 
 /// The view of a profile as the projection holds it (pseudonyms, empty trait values); the
 /// store reveals it with [`Store::reveal_view`].
-fn view(projection: &Projection, customers: &CustomerProjection, profile: &Profile, end: i64) -> CustomerView {
+fn view(
+    projection: &Projection,
+    customers: &CustomerProjection,
+    profile: &Profile,
+    end: i64,
+    money: &Reporting,
+) -> CustomerView {
     let mut flags = CustomerFlags { merge_conflict: !profile.conflicts.is_empty(), ..CustomerFlags::default() };
     let mut open_tickets = Vec::new();
     for ticket_id in &profile.tickets {
@@ -97,13 +113,38 @@ fn view(projection: &Projection, customers: &CustomerProjection, profile: &Profi
             flags.open_urgent |= ticket.flags().contains(&TicketFlag::Urgent);
         }
     }
+    let (rfm, purchases) = match &money.currency {
+        Some(currency) => profile.rfm_in(Timestamp(end), currency, money.rates.as_ref()),
+        None => (None, rapport_customer::PurchaseDays::default()),
+    };
     CustomerView {
         profile: profile.clone(),
         identities: customers.identities(profile.id),
         open_tickets,
         flags,
-        rfm: profile.rfm(Timestamp(end)),
+        rfm,
+        reporting_currency: money.currency.clone(),
+        rfm_converted: purchases.converted,
+        rfm_excluded: purchases.excluded,
     }
+}
+
+/// The reporting currency and rate table of a query.
+#[derive(Debug, Clone, Default)]
+struct Reporting {
+    currency: Option<String>,
+    rates: Option<ExchangeRates>,
+}
+
+/// The currency of most orders over every profile (ties: the smaller code).
+fn main_currency(customers: &CustomerProjection) -> Option<String> {
+    let mut counts: std::collections::BTreeMap<rapport_customer::CurrencyCode, u64> = Default::default();
+    for profile in customers.profiles() {
+        for totals in profile.orders.totals() {
+            *counts.entry(totals.currency).or_default() += u64::from(totals.count);
+        }
+    }
+    counts.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(code, _)| code.to_string())
 }
 
 impl Store {
@@ -138,6 +179,18 @@ impl Store {
         })
     }
 
+    fn reporting(&self, customers: &CustomerProjection) -> Reporting {
+        let currency = self.options().reporting_currency.clone().or_else(|| main_currency(customers));
+        Reporting { currency, rates: self.options().exchange_rates.clone() }
+    }
+
+    /// The reporting currency of RFM and CLV: [`crate::StoreOptions::reporting_currency`], or
+    /// the currency of most orders (`None` without orders).
+    pub fn reporting_currency(&self) -> Result<Option<String>> {
+        self.catch_up()?;
+        Ok(self.reporting(&self.projection.read().customers).currency)
+    }
+
     fn observation_end(&self, projection: &Projection, observation_end: Option<Timestamp>) -> i64 {
         observation_end.map(|t| t.0).unwrap_or_else(|| {
             projection.customers.profiles().iter().filter_map(|p| p.last_seen).max().map_or(0, |t| t.0)
@@ -164,7 +217,8 @@ impl Store {
                 CustomerKey::Id(id) => customers.profile(*id),
             };
             let end = self.observation_end(&projection, observation_end);
-            (profile.map(|profile| view(&projection, customers, profile, end)), projection.erased_keys.clone())
+            let money = self.reporting(customers);
+            (profile.map(|profile| view(&projection, customers, profile, end, &money)), projection.erased_keys.clone())
         };
         found.map(|view| self.reveal_view(view, &erased)).transpose()
     }
@@ -194,11 +248,12 @@ impl Store {
         self.catch_up()?;
         let projection = self.projection.read();
         let end = self.observation_end(&projection, observation_end);
+        let money = self.reporting(&projection.customers);
         let views = projection
             .customers
             .profiles()
             .into_iter()
-            .map(|p| view(&projection, &projection.customers, p, end))
+            .map(|p| view(&projection, &projection.customers, p, end, &money))
             .collect();
         Ok((views, projection.erased_keys.clone()))
     }
@@ -223,8 +278,13 @@ impl Store {
                 .map(CustomerView::id)
                 .collect(),
             Segment::TopSpend(n) => {
-                let mut ranked: Vec<(i128, CustomerId)> =
-                    views.iter().map(|v| (v.profile.orders.total.ten_thousandths(), v.id())).collect();
+                // Net spend in the reporting currency (no sum across currencies).
+                let net = |v: &CustomerView| {
+                    let currency = v.reporting_currency.as_deref().unwrap_or_default();
+                    let totals = v.profile.orders.totals();
+                    totals.iter().find(|t| t.currency.as_str() == currency).map_or(0, |t| t.net.minor())
+                };
+                let mut ranked: Vec<(i128, CustomerId)> = views.iter().map(|v| (net(v), v.id())).collect();
                 ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
                 ranked.into_iter().take(*n).map(|(_, id)| id).collect()
             }
@@ -321,7 +381,8 @@ impl Store {
             }
         };
         let Some(profile) = replayed.and_then(|r| replay.customers.profile(r)) else { return Ok(None) };
-        let mut view = view(&replay, &replay.customers, profile, at.0);
+        let money = self.reporting(&live.customers);
+        let mut view = view(&replay, &replay.customers, profile, at.0, &money);
         let translate = |replayed: CustomerId| -> Result<CustomerId> {
             let position = replay.customer_created_at(replayed);
             let live_idx = position.and_then(|p| live.customer_created_at.binary_search(&p).ok());

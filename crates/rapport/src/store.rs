@@ -61,6 +61,13 @@ pub struct StoreOptions {
     /// those texts; never set it for real data.
     #[doc(hidden)]
     pub benchmark_without_sealing: bool,
+    /// The currency of RFM and CLV (ISO 4217; CLI `--currency`): net spend in it, orders in
+    /// others converted with `exchange_rates` or left out and counted. Default: the currency
+    /// of most orders in the store.
+    pub reporting_currency: Option<String>,
+    /// Exchange rates for converting orders into the reporting currency (CLI `--rates FILE`);
+    /// none by default: orders in other currencies are then left out of RFM and CLV.
+    pub exchange_rates: Option<rapport_events::ExchangeRates>,
 }
 
 impl Default for StoreOptions {
@@ -76,6 +83,8 @@ impl Default for StoreOptions {
             master_key: None,
             retention: Retention::default(),
             benchmark_without_sealing: false,
+            reporting_currency: None,
+            exchange_rates: None,
         }
     }
 }

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use rapport_events::{
-    Amount, CustomerIdentified, CustomersSplit, CxEvent, Identity, NormalizeOptions, OrderPlaced,
-    AMOUNT_TEN_THOUSANDTHS_MAX,
+    Amount, CustomerIdentified, CustomersSplit, CxEvent, ExchangeRates, Identity, NormalizeOptions, OrderCancelled,
+    OrderPlaced, OrderRefunded, OrderReturned, Total, AMOUNT_MINOR_MAX,
 };
 
 use rapport_types::{Position, Timestamp};
@@ -25,14 +25,42 @@ fn identified(pairs: &[&str], traits: &[(&str, &str)]) -> CxEvent {
     })
 }
 
-fn order(pair: &str, ten_thousandths: i64, currency: &str) -> CxEvent {
+fn order(pair: &str, minor: i64, currency: &str) -> CxEvent {
+    placed(pair, "o", minor, currency)
+}
+
+fn placed(pair: &str, order_id: &str, minor: i64, currency: &str) -> CxEvent {
     CxEvent::OrderPlaced(OrderPlaced {
         identity: identity(pair),
-        order_id: "o".into(),
-        amount: Amount::new(ten_thousandths).unwrap(),
+        order_id: order_id.into(),
+        amount: Amount::from_minor(minor).unwrap(),
         currency: currency.into(),
     })
 }
+
+fn refunded(pair: &str, order_id: &str, minor: i64, currency: &str) -> CxEvent {
+    CxEvent::OrderRefunded(OrderRefunded {
+        identity: identity(pair),
+        order_id: order_id.into(),
+        amount: Amount::from_minor(minor).unwrap(),
+        currency: currency.into(),
+    })
+}
+
+fn returned(pair: &str, order_id: &str, minor: i64, currency: &str) -> CxEvent {
+    CxEvent::OrderReturned(OrderReturned {
+        identity: identity(pair),
+        order_id: order_id.into(),
+        amount: Amount::from_minor(minor).unwrap(),
+        currency: currency.into(),
+    })
+}
+
+fn cancelled(pair: &str, order_id: &str) -> CxEvent {
+    CxEvent::OrderCancelled(OrderCancelled { identity: identity(pair), order_id: order_id.into() })
+}
+
+const DAY: i64 = 86_400_000_000;
 
 /// A reader over `history` (position = index) that never leaves anything out.
 fn reader(history: &[(CxEvent, i64)]) -> impl FnMut(Position) -> Result<Option<Touch>, String> + '_ {
@@ -102,7 +130,7 @@ fn trait_values_at_the_same_time_go_by_log_position() {
 
 #[test]
 fn many_max_orders_merged_into_one_profile_give_the_exact_i128_total() {
-    let max = AMOUNT_TEN_THOUSANDTHS_MAX;
+    let max = AMOUNT_MINOR_MAX;
     let (customers, orders_each) = (100, 100);
     let mut history = Vec::new();
     for c in 0..customers {
@@ -120,32 +148,28 @@ fn many_max_orders_merged_into_one_profile_give_the_exact_i128_total() {
     let expected = i128::from(max) * customers * orders_each;
     assert!(expected > i128::from(i64::MAX), "the test must overflow an i64: {expected}");
     assert_eq!(orders.count, (customers * orders_each) as u32);
-    assert_eq!(orders.total.ten_thousandths(), expected);
-    assert_eq!(
-        orders.days,
-        vec![(0, rapport_events::Total::from_ten_thousandths(expected))],
-        "per-day spend is exact too"
-    );
-    assert_eq!(orders.average(), Some(max as f64 / 10_000.0));
+    assert_eq!(orders.total.minor(), expected);
+    assert_eq!(orders.days, vec![(0, rapport_events::Total::from_minor(expected))], "per-day spend is exact too");
+    assert_eq!(orders.average(), Some(max as f64 / 100.0));
 }
 
 #[test]
 fn currencies_are_never_added_together() {
     let history = [
-        (order("email:a@x.io", 10_000, "USD"), 0),
-        (order("email:a@x.io", 20_000, "EUR"), 0),
-        (order("email:b@x.io", 40_000, "EUR"), 0),
-        (order("email:b@x.io", 80_000, "USD"), 0),
+        (order("email:a@x.io", 100, "USD"), 0),
+        (order("email:a@x.io", 200, "EUR"), 0),
+        (order("email:b@x.io", 400, "EUR"), 0),
+        (order("email:b@x.io", 800, "USD"), 0),
         (identified(&["email:a@x.io", "email:b@x.io"], &[]), 1),
     ];
     let orders = fold(&history).profile_of(&identity("email:a@x.io")).unwrap().orders.clone();
     assert_eq!(orders.currency.as_deref(), Some("USD"), "the survivor's currency");
     assert_eq!(orders.count, 4);
-    assert_eq!(orders.total.ten_thousandths(), 90_000, "USD only: 1 + 8");
+    assert_eq!(orders.total.minor(), 900, "USD only: 1 + 8");
     assert_eq!(orders.average(), Some(4.5));
     let eur = &orders.other_currencies.as_ref().expect("a second currency")["EUR"];
-    assert_eq!((eur.count, eur.total.ten_thousandths()), (2, 60_000));
-    assert_eq!(orders.days, vec![(0, rapport_events::Total::from_ten_thousandths(90_000))]);
+    assert_eq!((eur.count, eur.total.minor()), (2, 600));
+    assert_eq!(orders.days, vec![(0, rapport_events::Total::from_minor(900))]);
 }
 
 #[test]
@@ -184,6 +208,75 @@ fn a_failing_reader_fails_the_split_and_changes_nothing() {
     projection.apply(&split, &mut reader(&history)).unwrap();
     assert_eq!(projection.checkpoint(), Position(5));
     let moved = projection.profile_of(&identity("kakao:a_1")).unwrap();
-    assert_eq!(moved.orders.total.ten_thousandths(), 20_000);
-    assert_eq!(projection.profile_of(&identity("email:a@x.io")).unwrap().orders.total.ten_thousandths(), 10_000);
+    assert_eq!(moved.orders.total.minor(), 20_000);
+    assert_eq!(projection.profile_of(&identity("email:a@x.io")).unwrap().orders.total.minor(), 10_000);
+}
+
+/// Hand-computed: KRW without decimals, KWD with three, gross vs net per currency, never summed
+/// across currencies; a fully refunded and a cancelled order are no purchases.
+#[test]
+fn refunds_returns_and_cancellations_give_net_totals_per_currency() {
+    let kim = "email:kim@x.io";
+    let history = [
+        (placed(kim, "k1", 15_000, "KRW"), DAY),      // day 1: 15000 KRW
+        (placed(kim, "k2", 30_000, "KRW"), 3 * DAY),  // day 3: 30000 KRW
+        (refunded(kim, "k2", 5_000, "KRW"), 4 * DAY), // partial: k2 is worth 25000
+        (placed(kim, "k3", 8_000, "KRW"), 5 * DAY),   // day 5, then fully refunded and returned
+        (refunded(kim, "k3", 3_000, "KRW"), 6 * DAY),
+        (returned(kim, "k3", 5_000, "KRW"), 6 * DAY),
+        (placed(kim, "k4", 9_000, "KRW"), 7 * DAY), // day 7, cancelled
+        (cancelled(kim, "k4"), 7 * DAY),
+        (placed(kim, "w1", 12_345, "KWD"), 2 * DAY),  // 12.345 KWD
+        (returned(kim, "w1", 1_005, "KWD"), 3 * DAY), // 1.005 KWD back: 11.340 net
+        (refunded(kim, "w1", 1, "USD"), 3 * DAY),     // another currency than the order's: not applied
+    ];
+    let projection = fold(&history);
+    let profile = projection.profile_of(&identity(kim)).unwrap();
+    let totals = profile.orders.totals();
+    assert_eq!(totals.len(), 2, "one line per currency, never summed");
+    let (krw, kwd) = (&totals[0], &totals[1]);
+    assert_eq!((krw.currency.as_str(), krw.count, krw.cancelled, krw.fully_refunded), ("KRW", 4, 1, 1));
+    // Gross: 15000 + 30000 + 8000 (the cancelled 9000 is no sale) = 53000.
+    assert_eq!(krw.gross, Total::from_minor(53_000));
+    // Refunded: 5000 on k2, 8000 on k3.
+    assert_eq!(krw.refunded, Total::from_minor(13_000));
+    assert_eq!(krw.net, Total::from_minor(40_000));
+    assert_eq!(krw.net.format("KRW"), "40000");
+    assert_eq!((kwd.currency.as_str(), kwd.count, kwd.gross.format("KWD")), ("KWD", 1, "12.345".to_owned()));
+    assert_eq!((kwd.refunded.format("KWD"), kwd.net.format("KWD")), ("1.005".to_owned(), "11.340".to_owned()));
+
+    // Purchases in KRW: day 1 (15000) and day 3 (25000 net); k3 fully refunded, k4 cancelled.
+    let days = profile.orders.purchase_days("KRW", None);
+    assert_eq!(days.days, vec![(1, Total::from_minor(15_000)), (3, Total::from_minor(25_000))]);
+    assert_eq!((days.converted, days.excluded), (0, 1), "the KWD purchase has no rate: excluded, counted");
+    let (rfm, _) = profile.rfm_in(rapport_types::Timestamp(10 * DAY), "KRW", None);
+    let rfm = rfm.unwrap();
+    // Frequency 1 (days 1 and 3), recency 2, T = 10 - 1 = 9, monetary = 25000 (the repeat day).
+    assert_eq!((rfm.frequency, rfm.recency_days, rfm.t_days), (1, 2, 9));
+    assert!((rfm.monetary - 25_000.0).abs() < 1e-9, "{}", rfm.monetary);
+
+    // With a rate table (base KRW: 1 KWD = 4000 KRW), 11.340 KWD = 45360 KRW on day 2.
+    let rates = ExchangeRates::parse("KRW", "KWD 4000").unwrap();
+    let days = profile.orders.purchase_days("KRW", Some(&rates));
+    assert_eq!(
+        days.days,
+        vec![(1, Total::from_minor(15_000)), (2, Total::from_minor(45_360)), (3, Total::from_minor(25_000))]
+    );
+    assert_eq!((days.converted, days.excluded), (1, 0));
+    assert_eq!(profile.orders.main_currency().map(|c| c.to_string()), Some("KRW".to_owned()));
+}
+
+#[test]
+fn a_refund_seen_before_its_order_applies_when_the_order_arrives() {
+    let a = "email:a@x.io";
+    let history = [(refunded(a, "o1", 1_000, "USD"), DAY), (placed(a, "o1", 2_933, "USD"), 0)];
+    let projection = fold(&history);
+    let orders = &projection.profile_of(&identity(a)).unwrap().orders;
+    let totals = orders.totals();
+    assert_eq!(totals.len(), 1);
+    assert_eq!(
+        (totals[0].count, totals[0].gross.format("USD"), totals[0].net.format("USD")),
+        (1, "29.33".to_owned(), "19.33".to_owned())
+    );
+    assert_eq!(orders.count, 1);
 }

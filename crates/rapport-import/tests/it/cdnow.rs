@@ -76,7 +76,7 @@ fn master_import_counts_and_hand_checked_rfm() {
     let rfm = v2.rfm.unwrap();
     assert_eq!((rfm.frequency, rfm.recency_days, rfm.t_days, rfm.monetary), (0, 0, 261, 0.0));
     assert_eq!(v2.profile.orders.count, 2);
-    assert_eq!(v2.profile.orders.total.to_string(), "89");
+    assert_eq!(v2.profile.orders.total.format("USD"), "89.00");
 }
 
 /// The master file, decompressed.
@@ -138,7 +138,7 @@ fn a_different_file_under_a_known_name_appends_its_rows() {
     assert_eq!(order_count(&store, "90001"), 2, "two identical rows are two orders");
     assert_eq!(order_count(&store, "90002"), 1);
     let view = store.customer(&key("90002"), None).unwrap().unwrap();
-    assert_eq!(view.profile.orders.total.to_string(), "9.5");
+    assert_eq!(view.profile.orders.total.format("USD"), "9.50");
 }
 
 #[test]

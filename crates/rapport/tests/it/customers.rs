@@ -48,7 +48,7 @@ fn order(who: &str, id: &str, amount: &str) -> Input {
     Input::Event(CxEvent::OrderPlaced(OrderPlaced {
         identity: identity(who),
         order_id: id.into(),
-        amount: Amount::parse(amount).unwrap(),
+        amount: Amount::parse(amount, "USD").unwrap(),
         currency: "USD".into(),
     }))
 }
@@ -96,7 +96,7 @@ fn linking_two_customers_merges_into_the_oldest_and_records_it() {
     assert_eq!(view.id(), CustomerId(1), "a merged id resolves to the survivor (the oldest)");
     assert_eq!(view.profile.merged_from, vec![CustomerId(2)]);
     assert_eq!(view.profile.orders.count, 2);
-    assert_eq!(view.profile.orders.total, Amount::parse("40.5").unwrap());
+    assert_eq!(view.profile.orders.total, Amount::parse("40.5", "USD").unwrap());
     let merges: Vec<_> = store
         .log()
         .read_all(rapport::log::Position(0))
@@ -314,10 +314,10 @@ fn postcard_i64(value: i64) -> Vec<u8> {
 }
 
 #[test]
-fn submit_accepts_an_order_of_ten_to_the_fifteen_and_refuses_one_more() {
+fn submit_accepts_an_order_of_ten_to_the_fifteen_minor_units_and_refuses_one_more() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(dir.path());
-    let max = rapport::events::AMOUNT_TEN_THOUSANDTHS_MAX;
+    let max = rapport::events::AMOUNT_MINOR_MAX;
     let order_of = |amount: Amount| {
         CxEvent::OrderPlaced(OrderPlaced {
             identity: identity("email:rich@x.io"),
@@ -326,11 +326,11 @@ fn submit_accepts_an_order_of_ten_to_the_fifteen_and_refuses_one_more() {
             currency: "USD".into(),
         })
     };
-    let accepted = order_of(Amount::new(max).unwrap());
+    let accepted = order_of(Amount::from_minor(max).unwrap());
     store.submit(Input::Event(accepted.clone()), at(0)).unwrap();
     assert_eq!(
         store.customer(&key("email:rich@x.io"), None).unwrap().unwrap().profile.orders.total,
-        Amount::new(max).unwrap()
+        Amount::from_minor(max).unwrap()
     );
     // An amount over the bound cannot be built through the API; a stored payload can carry one
     // (decoding never applies today's limits), so the test makes one from real bytes.
@@ -342,13 +342,95 @@ fn submit_accepts_an_order_of_ten_to_the_fifteen_and_refuses_one_more() {
     payload[at_amount..at_amount + to.len()].copy_from_slice(&to);
     let over = rapport::events::codec::decode(encoded.event_type, encoded.schema_version, &payload).unwrap();
     let CxEvent::OrderPlaced(order) = &over else { panic!("{over:?}") };
-    assert_eq!(order.amount.ten_thousandths(), max + 1);
+    assert_eq!(order.amount.minor(), max + 1);
     let end = store.log().end_position();
     let error = store.submit(Input::Event(over), at(1)).unwrap_err();
     assert!(
-        matches!(&error, rapport::Error::Event(rapport::events::Error::AmountOutOfRange { ten_thousandths, limit })
-            if *ten_thousandths == i128::from(max + 1) && *limit == max),
+        matches!(&error, rapport::Error::Event(rapport::events::Error::AmountOutOfRange { minor, limit })
+            if *minor == i128::from(max + 1) && *limit == max),
         "{error:?}"
     );
     assert_eq!(store.log().end_position(), end, "nothing was recorded");
+}
+
+fn money(kind: &str, who: &str, id: &str, amount: &str, currency: &str) -> Input {
+    let (identity, order_id) = (identity(who), id.to_owned());
+    let (amount, currency) = (Amount::parse(amount, currency).unwrap(), currency.to_owned());
+    Input::Event(match kind {
+        "customer.order_placed" => CxEvent::OrderPlaced(OrderPlaced { identity, order_id, amount, currency }),
+        _ => CxEvent::OrderRefunded(rapport::events::OrderRefunded { identity, order_id, amount, currency }),
+    })
+}
+
+/// Hand-computed: one customer buying in KRW (no decimals) and in KWD (three), with a partial
+/// refund, a full refund and a cancellation; another buying only in KRW. The reporting currency
+/// defaults to the currency of most orders (KRW: 5 of 6); the KWD purchase is left out and
+/// counted without a rate table, converted with one; the currencies are never summed.
+#[test]
+fn rfm_uses_net_spend_in_the_reporting_currency() {
+    let history = |store: &Store| {
+        let kim = "email:kim@x.io";
+        store.submit(money("customer.order_placed", kim, "k1", "15000", "KRW"), at(DAY)).unwrap();
+        store.submit(money("customer.order_placed", kim, "k2", "30000", "KRW"), at(3 * DAY)).unwrap();
+        store.submit(money("customer.order_refunded", kim, "k2", "5000", "KRW"), at(4 * DAY)).unwrap();
+        store.submit(money("customer.order_placed", kim, "k3", "8000", "KRW"), at(5 * DAY)).unwrap();
+        store.submit(money("customer.order_refunded", kim, "k3", "8000", "KRW"), at(6 * DAY)).unwrap();
+        store.submit(money("customer.order_placed", kim, "w1", "2.500", "KWD"), at(2 * DAY)).unwrap();
+        store.submit(money("customer.order_placed", "email:lee@x.io", "l1", "1000", "KRW"), at(DAY)).unwrap();
+        store.submit(money("customer.order_placed", kim, "k4", "9000", "KRW"), at(7 * DAY)).unwrap();
+        let cancel =
+            CxEvent::OrderCancelled(rapport::events::OrderCancelled { identity: identity(kim), order_id: "k4".into() });
+        store.submit(Input::Event(cancel), at(7 * DAY)).unwrap();
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    history(&store);
+    assert_eq!(store.reporting_currency().unwrap().as_deref(), Some("KRW"), "5 KRW orders of 6 placed by kim and lee");
+    let end = Some(Timestamp(10 * DAY));
+    let view = store.customer(&key("email:kim@x.io"), end).unwrap().unwrap();
+    let totals = view.profile.orders.totals();
+    let printed: Vec<(String, u32, String, String)> = totals
+        .iter()
+        .map(|t| (t.currency.to_string(), t.count, t.gross.format(&t.currency), t.net.format(&t.currency)))
+        .collect();
+    assert_eq!(
+        printed,
+        vec![
+            ("KRW".to_owned(), 4, "53000".to_owned(), "40000".to_owned()),
+            ("KWD".to_owned(), 1, "2.500".to_owned(), "2.500".to_owned()),
+        ]
+    );
+    // Purchases: day 1 (15000) and day 3 (25000 net); k3 fully refunded, k4 cancelled, w1 left out.
+    let rfm = view.rfm.unwrap();
+    assert_eq!((rfm.frequency, rfm.recency_days, rfm.t_days), (1, 2, 9));
+    assert!((rfm.monetary - 25_000.0).abs() < 1e-9, "{}", rfm.monetary);
+    assert_eq!((view.rfm_excluded, view.rfm_converted), (1, 0));
+    assert_eq!(view.reporting_currency.as_deref(), Some("KRW"));
+    drop(store);
+
+    // With a rate table: 1 KWD = 4000 KRW, so w1 is 10000 KRW on day 2: purchase days 1, 2, 3.
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions {
+        exchange_rates: Some(rapport::events::ExchangeRates::parse("KRW", "KWD 4000").unwrap()),
+        ..StoreOptions::default()
+    };
+    let store = Store::open(dir.path(), options).unwrap();
+    history(&store);
+    let view = store.customer(&key("email:kim@x.io"), end).unwrap().unwrap();
+    let rfm = view.rfm.unwrap();
+    assert_eq!((rfm.frequency, rfm.recency_days, rfm.t_days), (2, 2, 9));
+    // Mean of the repeat days: (10000 + 25000) / 2.
+    assert!((rfm.monetary - 17_500.0).abs() < 1e-9, "{}", rfm.monetary);
+    assert_eq!((view.rfm_excluded, view.rfm_converted), (0, 1));
+    drop(store);
+
+    // Reporting in KWD (set explicitly), no rates: only w1 counts; the 5 KRW purchases are out.
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions { reporting_currency: Some("KWD".into()), ..StoreOptions::default() };
+    let store = Store::open(dir.path(), options).unwrap();
+    history(&store);
+    let view = store.customer(&key("email:kim@x.io"), end).unwrap().unwrap();
+    let rfm = view.rfm.unwrap();
+    assert_eq!((rfm.frequency, rfm.recency_days, rfm.t_days, rfm.monetary), (0, 0, 8, 0.0));
+    assert_eq!(view.rfm_excluded, 2, "k1 and k2 (k3 and k4 are no purchases)");
 }

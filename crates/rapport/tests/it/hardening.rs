@@ -49,7 +49,7 @@ fn order(who: &str, order_id: &str) -> Input {
     Input::Event(CxEvent::OrderPlaced(OrderPlaced {
         identity: identity(who),
         order_id: order_id.into(),
-        amount: rapport::events::Amount::parse("10").unwrap(),
+        amount: rapport::events::Amount::parse("10", "USD").unwrap(),
         currency: "USD".into(),
     }))
 }
