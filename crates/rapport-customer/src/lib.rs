@@ -14,7 +14,7 @@ pub mod resolution;
 
 pub use crate::profile::{
     day_of, rfm, CurrencyCode, CurrencyOrders, CurrencyTotals, MergeConflict, OrderLine, Orders, Profile, PurchaseDays,
-    Rating, Rfm, TraitValue,
+    Rating, Rfm, TraitValue, CUSTOM_EVENT_NAMES_MAX,
 };
 pub use crate::projection::{CustomerProjection, ReadAt, Touch};
 pub use crate::resolution::{

@@ -6,6 +6,10 @@ use std::collections::BTreeMap;
 use rapport_events::{Amount, Channel, CustomerId, CxEvent, ExchangeRates, Survey, TicketId, Total};
 use rapport_types::{Position, Timestamp};
 
+/// Distinct custom-event names a profile remembers the latest time of (segments ask "did X in
+/// the last N days"); a source that invents a name per event cannot grow a profile past it.
+pub const CUSTOM_EVENT_NAMES_MAX: usize = 256;
+
 /// Microseconds per day.
 const DAY_MICROS: i64 = 86_400_000_000;
 
@@ -195,9 +199,15 @@ impl OrderLine {
         }
     }
 
+    /// Whether it is fully refunded: refunds or returns were recorded and leave nothing (an
+    /// order of amount zero without refunds is not: CDNOW has such purchases).
+    pub fn is_fully_refunded(&self) -> bool {
+        !self.cancelled && self.reduced > Total::ZERO && self.net() == Total::ZERO
+    }
+
     /// Whether it is a purchase (for RFM and BG/NBD): placed, not cancelled, not fully refunded.
     pub fn is_purchase(&self) -> bool {
-        self.day.is_some() && !self.cancelled && self.net() > Total::ZERO
+        self.day.is_some() && !self.cancelled && !self.is_fully_refunded()
     }
 }
 
@@ -313,7 +323,7 @@ impl Orders {
                 continue;
             }
             let net = line.net();
-            if net == Total::ZERO && line.amount.minor() > 0 {
+            if line.is_fully_refunded() {
                 entry.fully_refunded = entry.fully_refunded.saturating_add(1);
             }
             entry.gross.add(line.amount);
@@ -492,6 +502,9 @@ pub struct Profile {
     pub ratings: Vec<Rating>,
     /// Refused merges.
     pub conflicts: Vec<MergeConflict>,
+    /// Custom events (`customer.event`): the latest time of each event name, at most
+    /// [`CUSTOM_EVENT_NAMES_MAX`] names (beyond it, the name seen longest ago is dropped).
+    pub custom_events: BTreeMap<String, Timestamp>,
     /// Positions of every event that touched the customer, ascending.
     pub timeline: Vec<Position>,
     /// When the customer's personal data was erased (`customer.erased`): the profile keeps
@@ -515,6 +528,7 @@ impl Profile {
             orders: Orders::default(),
             ratings: Vec::new(),
             conflicts: Vec::new(),
+            custom_events: BTreeMap::new(),
             timeline: Vec::new(),
             erased_at: None,
         }
@@ -597,6 +611,7 @@ impl Profile {
                 self.ratings.insert(idx, rating);
             }
             CxEvent::MessageReceived(e) => self.count_channel(&e.channel),
+            CxEvent::CustomerEvent(e) => self.note_custom_event(&e.name, at),
             CxEvent::TicketOpened(e) => {
                 if !self.tickets.contains(&e.ticket_id) {
                     self.tickets.push(e.ticket_id.clone());
@@ -607,6 +622,26 @@ impl Profile {
             }
             _ => {}
         }
+    }
+
+    /// Notes that the customer did the custom event `name` at `at` (the latest time per name).
+    fn note_custom_event(&mut self, name: &str, at: Timestamp) {
+        let latest = self.custom_events.entry(name.to_owned()).or_insert(at);
+        *latest = (*latest).max(at);
+        if self.custom_events.len() > CUSTOM_EVENT_NAMES_MAX {
+            let oldest =
+                self.custom_events.iter().min_by_key(|(name, at)| (**at, (*name).clone())).map(|(n, _)| n.clone());
+            if let Some(oldest) = oldest {
+                self.custom_events.remove(&oldest);
+            }
+        }
+    }
+
+    /// Whether the customer did the custom event `name` in the `days` days up to `now`
+    /// (`now - days * 24 h <= at <= now`).
+    pub fn did_event_within(&self, name: &str, days: u32, now: Timestamp) -> bool {
+        let since = now.0.saturating_sub(i64::from(days).saturating_mul(86_400_000_000));
+        self.custom_events.get(name).is_some_and(|at| at.0 >= since && at.0 <= now.0)
     }
 
     /// Takes over everything of a merged customer.
@@ -641,6 +676,9 @@ impl Profile {
             self.ratings.insert(idx, rating);
         }
         self.conflicts.extend(other.conflicts);
+        for (name, at) in other.custom_events {
+            self.note_custom_event(&name, at);
+        }
         let mut timeline = Vec::with_capacity(self.timeline.len() + other.timeline.len());
         let (mut a, mut b) = (self.timeline.iter().peekable(), other.timeline.iter().peekable());
         loop {

@@ -92,6 +92,15 @@ pub enum Segment {
     TopSpend(usize),
     /// Customers who used the channel.
     Channel(Channel),
+    /// Customers who did the custom event (`customer.event` name) in the last `days` days: at
+    /// most `days * 24 h` before the latest event that reached any customer (the profile keeps
+    /// the latest time of each event name).
+    DidEvent {
+        /// The event name.
+        name: String,
+        /// The window, in days.
+        days: u32,
+    },
 }
 
 /// The view of a profile as the projection holds it (pseudonyms, empty trait values); the
@@ -277,6 +286,10 @@ impl Store {
                 .filter(|v| v.profile.channels.iter().any(|(c, _)| c == channel))
                 .map(CustomerView::id)
                 .collect(),
+            Segment::DidEvent { name, days } => {
+                let now = views.iter().filter_map(|v| v.profile.last_seen).max().unwrap_or_default();
+                views.iter().filter(|v| v.profile.did_event_within(name, *days, now)).map(CustomerView::id).collect()
+            }
             Segment::TopSpend(n) => {
                 // Net spend in the reporting currency (no sum across currencies).
                 let net = |v: &CustomerView| {

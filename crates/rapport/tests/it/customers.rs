@@ -434,3 +434,48 @@ fn rfm_uses_net_spend_in_the_reporting_currency() {
     assert_eq!((rfm.frequency, rfm.recency_days, rfm.t_days, rfm.monetary), (0, 0, 8, 0.0));
     assert_eq!(view.rfm_excluded, 2, "k1 and k2 (k3 and k4 are no purchases)");
 }
+
+/// Custom events (`customer.event`) are on the customer's timeline with their properties, and
+/// segment customers by "did X in the last N days" — across merged identities, after a rebuild.
+#[test]
+fn custom_events_are_on_the_timeline_and_segment_by_recency() {
+    use rapport::events::CustomerEvent;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    let track = |who: &str, name: &str, day: i64| {
+        let event = CustomerEvent {
+            identity: identity(who),
+            name: name.into(),
+            properties: serde_json::from_value(serde_json::json!({"cart": day})).unwrap(),
+        };
+        store.submit(Input::Event(CxEvent::CustomerEvent(event)), at(day * DAY)).unwrap();
+    };
+    track("email:kim@example.com", "checkout_started", 1);
+    track("kakao:kim_1", "checkout_started", 10);
+    track("email:lee@example.com", "checkout_started", 2);
+    track("email:park@example.com", "app_opened", 10);
+    store.submit(identified(&["email:kim@example.com", "kakao:kim_1"]), at(11 * DAY)).unwrap();
+    let check = |store: &Store| {
+        let kim = store.customer_id(&key("email:kim@example.com")).unwrap().unwrap();
+        let lee = store.customer_id(&key("email:lee@example.com")).unwrap().unwrap();
+        let segment = |name: &str, days| store.segment(&Segment::DidEvent { name: name.into(), days }).unwrap();
+        // Up to day 11 (the latest event): Kim did it on day 10 (on KakaoTalk, merged since).
+        assert_eq!(segment("checkout_started", 3), vec![kim]);
+        assert_eq!(segment("checkout_started", 8), vec![kim]);
+        assert_eq!(segment("checkout_started", 9), vec![kim, lee], "Lee's day 2 is 9 days before day 11");
+        assert!(segment("checkout_abandoned", 30).is_empty());
+        assert_eq!(segment("app_opened", 1).len(), 1);
+        let timeline = store.timeline(&key("kakao:kim_1"), 0, usize::MAX).unwrap();
+        let carts: Vec<Option<serde_json::Value>> = timeline
+            .iter()
+            .filter_map(|(_, event)| match event {
+                CxEvent::CustomerEvent(e) => Some(e.properties.get("cart")),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(carts, [Some(serde_json::json!(1)), Some(serde_json::json!(10))]);
+    };
+    check(&store);
+    drop(store);
+    check(&open_store(dir.path()));
+}
