@@ -196,6 +196,12 @@ pub(crate) fn run_customer(args: &CustomerArgs) -> Result<ExitCode, CliError> {
             Err(reason) => json!({"error": reason}),
         };
     }
+    if args.as_of.is_none() {
+        // Every survey answer with its reason (a label) and comment (revealed): what the customer
+        // said, beside the latest scores.
+        let answers = store.customer_ratings(&CustomerKey::Id(view.id()))?;
+        value["ratings"]["answers"] = Value::Array(answers.iter().map(crate::tickets::rating_json).collect());
+    }
     let timeline = if args.timeline { store.timeline(&key, args.offset, args.limit)? } else { Vec::new() };
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
@@ -305,6 +311,18 @@ pub(crate) fn print_customer(out: &mut impl Write, value: &Value) -> Result<(), 
         text(&ratings["nps"]["score"]),
         text(&ratings["ces"]["score"])
     ));
+    for answer in ratings["answers"].as_array().into_iter().flatten() {
+        if answer["comment"].is_string() || answer["reason"].is_string() {
+            lines.push(format!(
+                "    {} {} {}{}: {}",
+                text(&answer["at"]),
+                text(&answer["survey"]),
+                text(&answer["score"]),
+                answer["reason"].as_str().map(|r| format!(" ({r})")).unwrap_or_default(),
+                answer["comment"].as_str().unwrap_or("-")
+            ));
+        }
+    }
     let flags = &value["flags"];
     let set: Vec<&str> = ["repeat_inquiry", "open_urgent", "merge_conflict"]
         .into_iter()

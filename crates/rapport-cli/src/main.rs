@@ -53,6 +53,15 @@ struct Cli {
     /// without one keeps its own key in its directory.
     #[arg(long, global = true, value_name = "FILE")]
     master_key: Option<PathBuf>,
+    /// The reporting currency (ISO 4217) of RFM, CLV and top-spend: net spend in it; orders in
+    /// other currencies are converted with `--rates`, or left out and counted. Default: the
+    /// currency of most orders.
+    #[arg(long, global = true, value_name = "CODE")]
+    currency: Option<String>,
+    /// Exchange rates against `--currency` (required with it): lines `CODE RATE`, units of the
+    /// reporting currency per unit of CODE (`# comments` allowed).
+    #[arg(long, global = true, value_name = "FILE")]
+    rates: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -145,6 +154,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
 fn main() -> ExitCode {
     let mut cli = Cli::parse();
     util::set_master_key_file(cli.master_key.take());
+    util::set_reporting(cli.currency.take(), cli.rates.take());
     match run(cli) {
         Ok(code) => code,
         Err(CliError::BrokenPipe) => ExitCode::SUCCESS,

@@ -160,7 +160,7 @@ pub(crate) fn run_tickets(args: &TicketsArgs) -> Result<ExitCode, CliError> {
 }
 
 /// A survey answer about the ticket: score, reason (a label) and comment (personal, revealed).
-fn rating_json(rating: &SurveyAnswer) -> Value {
+pub(crate) fn rating_json(rating: &SurveyAnswer) -> Value {
     json!({
         "at": rfc3339(rating.at.0),
         "identity": rating.identity.to_string(),

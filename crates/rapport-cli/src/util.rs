@@ -83,8 +83,41 @@ pub(crate) fn set_master_key_file(flag: Option<PathBuf>) {
     let _ = MASTER_KEY_FILE.set(file);
 }
 
+/// `--currency` and `--rates` of this run, set once by `main`.
+static REPORTING: OnceLock<(Option<String>, Option<PathBuf>)> = OnceLock::new();
+
+/// Records `--currency` and `--rates`.
+pub(crate) fn set_reporting(currency: Option<String>, rates: Option<PathBuf>) {
+    let _ = REPORTING.set((currency, rates));
+}
+
+/// The reporting currency and rate table of this run, checked.
+fn reporting() -> Result<(Option<String>, Option<rapport::events::ExchangeRates>), CliError> {
+    let Some((currency, rates)) = REPORTING.get() else { return Ok((None, None)) };
+    let currency = currency.as_ref().map(|code| code.trim().to_ascii_uppercase());
+    if let Some(code) = &currency {
+        if rapport::events::currency_exponent(code).is_none() {
+            return Err(CliError::Invalid(format!("--currency {code:?}: not an ISO 4217 code of the table")));
+        }
+    }
+    let rates = match (rates, &currency) {
+        (None, _) => None,
+        (Some(path), None) => {
+            return Err(CliError::Invalid(format!("--rates {}: needs --currency (the rates' base)", path.display())))
+        }
+        (Some(path), Some(base)) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|error| CliError::Invalid(format!("--rates {}: {error}", path.display())))?;
+            let table = rapport::events::ExchangeRates::parse(base, &text)
+                .map_err(|error| CliError::Invalid(format!("--rates {}: {error}", path.display())))?;
+            Some(table)
+        }
+    };
+    Ok((currency, rates))
+}
+
 /// The options every store of this run is opened with: the master key (read from its file, if
-/// one was named) and the given retention. The one place the CLI builds [`StoreOptions`].
+/// one was named), the reporting currency and rates, and the given retention. The one place the CLI builds [`StoreOptions`].
 pub(crate) fn store_options_with(retention: rapport::Retention) -> Result<StoreOptions, CliError> {
     let master_key = match MASTER_KEY_FILE.get().and_then(Option::as_ref) {
         Some(path) => Some(rapport::vault::MasterKey::read(path).map_err(|error| {
@@ -92,7 +125,8 @@ pub(crate) fn store_options_with(retention: rapport::Retention) -> Result<StoreO
         })?),
         None => None,
     };
-    Ok(StoreOptions { master_key, retention, ..StoreOptions::default() })
+    let (reporting_currency, exchange_rates) = reporting()?;
+    Ok(StoreOptions { master_key, retention, reporting_currency, exchange_rates, ..StoreOptions::default() })
 }
 
 /// [`store_options_with`] with the default retention (forever).

@@ -4,6 +4,7 @@
 mod commands;
 mod definitions;
 mod live;
+mod money;
 mod privacy;
 mod quality;
 mod route;
