@@ -378,6 +378,9 @@ fn run() -> Result<(), Failure> {
             prediction.clv
         );
     }
+    if let Some(top) = predictions.first() {
+        net_clv(&store, top, calibration_end)?;
+    }
 
     // ---------------------------------------------------------------- one customer, 360°
     println!();
@@ -439,7 +442,9 @@ fn run() -> Result<(), Failure> {
                 let linked: Vec<String> = e.identities.iter().map(|i| i.to_string()).collect();
                 format!("agent linked {}", linked.join(" = "))
             }
-            CxEvent::OrderPlaced(e) => format!("order {} of {} {}", e.order_id, e.amount, e.currency),
+            CxEvent::OrderPlaced(e) => {
+                format!("order {} of {} {}", e.order_id, e.amount.format(&e.currency), e.currency)
+            }
             CxEvent::CustomerRated(e) => format!("rated {} {}", e.survey, e.score),
             CxEvent::TicketOpened(e) => format!("ticket {} opened on {}", e.ticket_id, e.channel),
             CxEvent::TicketChannelSwitched(e) => format!("ticket {} moved from {} to {}", e.ticket_id, e.from, e.to),
@@ -643,11 +648,11 @@ fn routing_undo(store: &Store, start: i64) -> Result<(), Failure> {
         let Some(t) = store.ticket(id)? else { return Ok(()) };
         let metrics = store.ticket_metrics(id, None)?;
         println!(
-            "  {label} {id}: {} customer messages, {} replies; first reply {}, next-reply waits {}",
+            "  {label} {id} \"{}\": {} customer message(s), {} reply(ies); first reply {}",
+            t.subject().unwrap_or(""),
             t.customer_messages(),
             t.public_replies(),
             hours(metrics.as_ref().and_then(|m| m.first_reply).map(|m| m.calendar)),
-            metrics.as_ref().map_or("-".to_owned(), |m| format!("{:.1} h", m.requester_wait.calendar / 60.0)),
         );
         Ok(())
     };
@@ -665,6 +670,54 @@ fn routing_undo(store: &Store, start: i64) -> Result<(), Failure> {
     println!("  agent moves the invoice message and its reply to a new ticket (ticket.message_moved):");
     show("after: ", &ticket)?;
     show("after: ", &invoice)?;
+    Ok(())
+}
+
+/// Net CLV: the top customer returns its largest order and gets half of its second largest
+/// refunded; the refit BG/NBD + Gamma-Gamma (net spend, returned orders are no purchases) gives
+/// the customer's CLV on what it really spent.
+fn net_clv(store: &Store, top: &rapport::ClvPrediction, calibration_end: Timestamp) -> Result<(), Failure> {
+    use rapport::events::{Amount, OrderRefunded, OrderReturned};
+    use rapport::{Input, Meta};
+    let Some(view) = store.customer(&CustomerKey::Id(top.customer), Some(calibration_end))? else { return Ok(()) };
+    let Some(identity) = view.identities.first().cloned() else { return Ok(()) };
+    let mut lines: Vec<_> = view.profile.orders.lines.iter().filter(|l| l.day.is_some()).collect();
+    lines.sort_by(|a, b| b.amount.cmp(&a.amount).then(a.order_id.cmp(&b.order_id)));
+    let [largest, second, ..] = lines.as_slice() else { return Ok(()) };
+    let currency = largest.currency.as_str().to_owned();
+    let at = Timestamp(calibration_end.0 - 86_400_000_000);
+    let returned = OrderReturned {
+        identity: identity.clone(),
+        order_id: largest.order_id.to_string(),
+        amount: largest.amount,
+        currency: currency.clone(),
+    };
+    let half = Amount::from_minor(second.amount.minor() / 2)?;
+    let refunded =
+        OrderRefunded { identity, order_id: second.order_id.to_string(), amount: half, currency: currency.clone() };
+    store.submit(Input::Event(CxEvent::OrderReturned(returned)), Meta::at(at))?;
+    store.submit(Input::Event(CxEvent::OrderRefunded(refunded)), Meta::at(at))?;
+    let fit = store.fit_clv(calibration_end, TimeUnit::Weeks)?;
+    let after = store.predict_customer_clv(&fit, &ClvOptions::default(), top.customer)?;
+    let view = store.customer(&CustomerKey::Id(top.customer), Some(calibration_end))?.ok_or("the customer is gone")?;
+    let totals = view.profile.orders.totals();
+    let total = totals.iter().find(|t| t.currency.as_str() == currency).ok_or("no totals")?;
+    println!(
+        "  net CLV: {} returns order {} ({} {currency}) and gets {} {currency} back on order {}:",
+        top.customer,
+        largest.order_id,
+        largest.amount.format(&currency),
+        half.format(&currency),
+        second.order_id
+    );
+    println!(
+        "    gross {} -> net {} {currency} ({} fully refunded); CLV {:.2} -> {}",
+        total.gross.format(&currency),
+        total.net.format(&currency),
+        total.fully_refunded,
+        top.clv,
+        after.map_or("-".to_owned(), |p| format!("{:.2}", p.clv))
+    );
     Ok(())
 }
 
