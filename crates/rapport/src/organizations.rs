@@ -109,6 +109,27 @@ impl Store {
         self.organization_in(&projection, customer, &erased, &mut RevealCache::new())
     }
 
+    /// The current value of trait `name` of `profile`, revealed: trait values are sealed in the
+    /// log, so the event that set it is read and revealed — once per event for all the lookups
+    /// that share `revealed`.
+    pub(crate) fn trait_text(
+        &self,
+        profile: &rapport_customer::Profile,
+        name: &str,
+        erased: &HashSet<u64>,
+        revealed: &mut RevealCache,
+    ) -> Result<Option<String>> {
+        let Some(value) = profile.traits.get(name) else { return Ok(None) };
+        if let std::collections::hash_map::Entry::Vacant(entry) = revealed.entry(value.position) {
+            let recorded = crate::store::read_recorded(&self.log, value.position)?;
+            entry.insert(self.privacy.reveal_recorded(&recorded, erased)?.0);
+        }
+        Ok(match revealed.get(&value.position) {
+            Some(CxEvent::CustomerIdentified(identified)) => identified.traits.get(name).cloned(),
+            _ => None,
+        })
+    }
+
     /// [`Store::organization_of`] on a projection the caller has locked.
     pub(crate) fn organization_in(
         &self,
@@ -122,18 +143,10 @@ impl Store {
         if profile.erased_at.is_some() {
             return Ok(None);
         }
-        if let Some(value) = profile.traits.get(ORGANIZATION_TRAIT) {
-            if let std::collections::hash_map::Entry::Vacant(entry) = revealed.entry(value.position) {
-                let recorded = crate::store::read_recorded(&self.log, value.position)?;
-                entry.insert(self.privacy.reveal_recorded(&recorded, erased)?.0);
-            }
-            if let Some(CxEvent::CustomerIdentified(identified)) = revealed.get(&value.position) {
-                if let Some(id) = identified.traits.get(ORGANIZATION_TRAIT).filter(|id| !id.trim().is_empty()) {
-                    let known = projection.organizations.get(id).cloned();
-                    return Ok(Some(
-                        known.unwrap_or_else(|| Organization { id: id.clone(), ..Organization::default() }),
-                    ));
-                }
+        if let Some(id) = self.trait_text(profile, ORGANIZATION_TRAIT, erased, revealed)? {
+            if !id.trim().is_empty() {
+                let known = projection.organizations.get(&id).cloned();
+                return Ok(Some(known.unwrap_or(Organization { id, ..Organization::default() })));
             }
         }
         for identity in projection.customers.identities(customer) {

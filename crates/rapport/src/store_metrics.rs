@@ -415,7 +415,7 @@ impl Store {
         let erased = self.erased_keys();
         let projection = self.projection.read();
         // Trait values are sealed in the log: each setting event is revealed once.
-        let mut revealed: HashMap<Position, CxEvent> = HashMap::new();
+        let mut revealed = crate::organizations::RevealCache::new();
         // One membership lookup per customer (it may reveal a trait and e-mail identities).
         let mut organizations: HashMap<CustomerId, Option<String>> = HashMap::new();
         for (ticket_id, ticket) in &projection.tickets {
@@ -432,21 +432,9 @@ impl Store {
                         }
                         organizations.get(&profile.id).cloned().flatten().into_iter().collect()
                     }
-                    (Dimension::Trait(name), Some(profile)) => match profile.traits.get(name) {
-                        None => Vec::new(),
-                        Some(value) => {
-                            if let std::collections::hash_map::Entry::Vacant(entry) = revealed.entry(value.position) {
-                                let recorded = crate::store::read_recorded(&self.log, value.position)?;
-                                entry.insert(self.privacy.reveal_recorded(&recorded, &erased)?.0);
-                            }
-                            match revealed.get(&value.position) {
-                                Some(CxEvent::CustomerIdentified(identified)) => {
-                                    identified.traits.get(name).cloned().into_iter().collect()
-                                }
-                                _ => Vec::new(),
-                            }
-                        }
-                    },
+                    (Dimension::Trait(name), Some(profile)) => {
+                        self.trait_text(profile, name, &erased, &mut revealed)?.into_iter().collect()
+                    }
                     _ => Vec::new(),
                 };
                 out.insert((ticket_id.clone(), (*dimension).clone()), keys);

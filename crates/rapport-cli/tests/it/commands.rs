@@ -22,6 +22,16 @@ pub(crate) fn ok(args: &[&str]) -> String {
     String::from_utf8(output.stdout).expect("utf-8 output")
 }
 
+/// A store in `dir/store` made by `rapport import jsonl` of `events`, every line recorded.
+pub(crate) fn jsonl_store(dir: &Path, events: &str) -> String {
+    let file = dir.join("events.jsonl");
+    std::fs::write(&file, events).unwrap();
+    let store = dir.join("store").display().to_string();
+    let said = ok(&["import", "jsonl", file.to_str().unwrap(), "--store", &store]);
+    assert!(said.contains("0 refused"), "{said}");
+    store
+}
+
 pub(crate) fn json_lines(text: &str) -> Vec<Value> {
     text.lines().map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))).collect()
 }

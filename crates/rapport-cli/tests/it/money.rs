@@ -2,7 +2,7 @@
 //! shows totals per currency (never summed), and `--currency`/`--rates` choose the reporting
 //! currency of RFM, and the view lists rating comments with their reasons — with a usage error (exit 2) for an unknown code or rates without a base.
 
-use crate::commands::{json_lines, ok, rapport};
+use crate::commands::{json_lines, jsonl_store, ok, rapport};
 
 const ORDERS: &str = r#"{"type":"customer.order_placed","at":"2024-05-01T09:00:00Z","id":"o1","identity":"email:kim@example.com","order_id":"O-1","amount":"30.00","currency":"USD"}
 {"type":"customer.order_refunded","at":"2024-05-02T09:00:00Z","id":"r1","identity":"email:kim@example.com","order_id":"O-1","amount":10,"currency":"USD"}
@@ -14,10 +14,7 @@ const ORDERS: &str = r#"{"type":"customer.order_placed","at":"2024-05-01T09:00:0
 #[test]
 fn totals_per_currency_and_the_reporting_currency_flags() {
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("store").display().to_string();
-    let file = dir.path().join("orders.jsonl");
-    std::fs::write(&file, ORDERS).unwrap();
-    ok(&["import", "jsonl", file.to_str().unwrap(), "--store", &store]);
+    let store = jsonl_store(dir.path(), ORDERS);
     let view = |extra: &[&str]| {
         let mut args = vec!["customer", "email:kim@example.com", "--store", &store, "--json", "--no-clv"];
         args.extend_from_slice(extra);

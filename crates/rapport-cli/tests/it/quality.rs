@@ -26,12 +26,7 @@ const EVENTS: &str = r#"{"type":"customer.identified","at":"2026-03-02T00:00:00Z
 "#;
 
 fn store(dir: &std::path::Path) -> String {
-    let file = dir.join("events.jsonl");
-    std::fs::write(&file, EVENTS).unwrap();
-    let store = dir.join("store").display().to_string();
-    let said = ok(&["import", "jsonl", file.to_str().unwrap(), "--store", &store]);
-    assert!(said.contains("0 refused"), "{said}");
-    store
+    crate::commands::jsonl_store(dir, EVENTS)
 }
 
 fn close(value: &Value, expected: f64) -> bool {

@@ -18,12 +18,7 @@ const EVENTS: &str = r#"{"type":"ticket.opened","at":"2024-05-01T09:00:00Z","id"
 "#;
 
 fn store(dir: &Path) -> String {
-    let file = dir.join("events.jsonl");
-    std::fs::write(&file, EVENTS).unwrap();
-    let store = dir.join("store").display().to_string();
-    let said = ok(&["import", "jsonl", file.to_str().unwrap(), "--store", &store]);
-    assert!(said.contains("0 refused"), "{said}");
-    store
+    crate::commands::jsonl_store(dir, EVENTS)
 }
 
 fn ticket(store: &str, id: &str) -> Value {
