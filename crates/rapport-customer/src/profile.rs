@@ -21,7 +21,7 @@ pub fn day_of(at: Timestamp) -> i32 {
 }
 
 /// One survey answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Rating {
     /// When.
     pub at: Timestamp,
@@ -36,7 +36,7 @@ pub struct Rating {
 /// One trait value and when it was set: the latest value per key wins, by occurred-at time, and
 /// between values set at the same time, the later log position (a total, deterministic order:
 /// no two events share a position), in the fold and on a merge alike.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TraitValue {
     /// The value.
     pub value: String,
@@ -64,7 +64,7 @@ fn set_trait(traits: &mut BTreeMap<String, TraitValue>, key: String, value: Trai
 }
 
 /// A refused merge, as recorded on each customer involved.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MergeConflict {
     /// The customers kept apart.
     pub customers: Vec<CustomerId>,
@@ -78,7 +78,7 @@ pub struct MergeConflict {
 /// orders has one). Every recorded order's currency is three upper-case letters (validated at
 /// submit since the first release); anything else found in a log reads as `XXX`, ISO 4217's
 /// "no currency", so it is never counted as a real one.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct CurrencyCode([u8; 3]);
 
 impl CurrencyCode {
@@ -123,7 +123,7 @@ impl std::fmt::Display for CurrencyCode {
 }
 
 /// Orders of a customer in one currency (other than the profile's).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CurrencyOrders {
     /// Number of orders.
     pub count: u32,
@@ -140,7 +140,7 @@ pub struct CurrencyOrders {
 /// (of the survivor's, after a merge; a profile without orders in it takes the merged one's).
 /// Orders in any other currency are counted and summed per currency in `other_currencies`, and
 /// are not purchases for RFM. Sums are `i128` ([`Total`]), so no merge can overflow them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Orders {
     /// Number of orders, every currency.
     pub count: u32,
@@ -165,7 +165,7 @@ pub struct Orders {
 }
 
 /// One order of a customer and what happened to it after the sale.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OrderLine {
     /// The order id.
     pub order_id: Box<str>,
@@ -212,7 +212,7 @@ impl OrderLine {
 }
 
 /// The totals of a customer's orders in one currency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CurrencyTotals {
     /// The currency.
     pub currency: CurrencyCode,
@@ -231,7 +231,7 @@ pub struct CurrencyTotals {
 }
 
 /// Net purchase days in one currency, and what was left out for want of an exchange rate.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PurchaseDays {
     /// Net spend per purchase day, sorted: `(day number, minor units of the currency)`.
     pub days: Vec<(i32, Total)>,
@@ -449,7 +449,7 @@ impl Orders {
 
 /// Recency, frequency, monetary value and age, by the convention of the `lifetimes` package:
 /// calendar days, distinct purchase days.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Rfm {
     /// Distinct purchase days − 1 (repeat purchase days).
     pub frequency: u32,
@@ -478,7 +478,7 @@ pub fn rfm(days: &[(i32, Total)], end_day: i32, currency: &str) -> Option<Rfm> {
 }
 
 /// One customer's profile.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Profile {
     /// The id.
     pub id: CustomerId,

@@ -30,14 +30,16 @@ pub struct Touch {
 pub type ReadAt<'r, E> = dyn FnMut(Position) -> Result<Option<Touch>, E> + 'r;
 
 /// Identity resolution plus profiles.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct CustomerProjection {
     /// The position after the latest event applied (0 before any). Invariant: every event
     /// folded is below it, and an event whose fold failed left it (and everything else) as it was.
     checkpoint: Position,
     options: ResolutionOptions,
     resolver: Resolver,
+    #[serde(serialize_with = "rapport_types::sorted::map")]
     profiles: FastMap<CustomerId, Profile>,
+    #[serde(serialize_with = "rapport_types::sorted::map")]
     ticket_requester: FastMap<TicketId, Identity>,
 }
 

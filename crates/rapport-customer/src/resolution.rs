@@ -24,7 +24,7 @@ use rapport_events::{CustomerId, Identity, IdentityKind};
 pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// What resolution treats specially.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ResolutionOptions {
     /// Kinds a person has at most one value of. `external:*` stands for every external kind.
     pub unique_kinds: BTreeSet<String>,
@@ -225,12 +225,16 @@ pub fn apply(state: &mut impl ResolverMut, decision: &Decision) -> CustomerId {
 }
 
 /// The live resolution state.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Resolver {
+    #[serde(serialize_with = "rapport_types::sorted::map")]
     owners: FastMap<Identity, CustomerId>,
     /// Merged customer -> the customer it was merged into (follow to the survivor).
+    #[serde(serialize_with = "rapport_types::sorted::map")]
     redirects: FastMap<CustomerId, CustomerId>,
+    #[serde(serialize_with = "rapport_types::sorted::map")]
     identities: FastMap<CustomerId, Vec<Identity>>,
+    #[serde(serialize_with = "rapport_types::sorted::set")]
     separated: HashSet<(Identity, Identity)>,
     next_id: u64,
 }

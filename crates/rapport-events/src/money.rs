@@ -227,7 +227,7 @@ fn format_decimal(minor: i128, exponent: u8) -> String {
 /// signed, low unsigned: the derived order is the numeric order), so that it is 8-byte aligned:
 /// an `i128` field is 16-byte aligned and padded every profile and per-day entry that holds one
 /// (23,570 CDNOW profiles: 90 bytes more each).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 pub struct Total {
     high: i64,
     low: u64,

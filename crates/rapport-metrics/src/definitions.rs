@@ -24,7 +24,7 @@ pub const DEFAULT_SCHEDULE: &str = "default";
 /// Which kinds of [`crate::MetricsOptions`] replace the stored definitions (a what-if): a kind
 /// set here ignores every stored definition of that kind; a kind not set uses the stored ones,
 /// and the options only where none is in force.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct WhatIf {
     /// The options' schedules replace the stored `schedule.set` definitions.
     pub schedules: bool,
@@ -39,7 +39,7 @@ impl WhatIf {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Version<T> {
     valid_from: i64,
     value: T,
@@ -57,7 +57,7 @@ fn in_force<T>(versions: &[Version<T>], at: i64) -> Option<&T> {
 }
 
 /// The history of SLA policies and schedules recorded on the `definitions` stream.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Definitions {
     /// Policy names in the order first set, each with its versions (`None`: retired).
     policies: Vec<(String, Vec<Version<Option<SlaPolicy>>>)>,

@@ -22,7 +22,7 @@ use crate::ticket::{TicketMetrics, TicketMetricsState};
 /// Definitions the metrics depend on, given by the caller: the fallback where no stored
 /// definition (`schedule.set`, `sla.policy_set`) is in force, or, for the kinds a [`WhatIf`]
 /// names, the replacement of every stored one.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct MetricsOptions {
     /// Business hours.
     pub schedules: Schedules,
@@ -31,7 +31,7 @@ pub struct MetricsOptions {
 }
 
 /// One ticket in the metrics projection.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TicketRecord {
     /// The id.
     pub ticket_id: TicketId,
@@ -50,7 +50,7 @@ pub struct TicketRecord {
 }
 
 /// One survey answer, with the ticket's context at rating time.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RatingRecord {
     /// When.
     pub at: i64,
@@ -75,9 +75,10 @@ pub struct RatingRecord {
 }
 
 /// The projection.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct MetricsProjection {
     options: MetricsOptions,
+    #[serde(serialize_with = "rapport_types::sorted::map")]
     tickets: FastMap<TicketId, TicketRecord>,
     ratings: Vec<RatingRecord>,
     /// Days (days since the epoch, UTC) on which each agent replied or solved a ticket.
@@ -94,6 +95,7 @@ pub struct MetricsProjection {
     /// Stored definitions, effective-dated.
     definitions: Definitions,
     /// Custom fields per ticket (`ticket.fields_set`).
+    #[serde(serialize_with = "rapport_types::sorted::map")]
     fields: FastMap<TicketId, TicketFields>,
     /// The latest creation time of any ticket folded.
     latest_created_at: Option<i64>,

@@ -27,7 +27,7 @@ pub fn default_scorecard() -> Vec<QaCategory> {
 }
 
 /// One `qa.reviewed`, with the ticket's group at review time.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct QaReviewRecord {
     /// When (unix microseconds).
     pub at: i64,
@@ -57,7 +57,7 @@ impl QaReviewRecord {
 /// One version per `qa.scorecard_set` event (each at most
 /// [`rapport_events::QA_CATEGORIES_MAX`] categories): memory grows with those events, which are
 /// definitions and few.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Scorecards {
     versions: BTreeMap<String, Vec<(i64, Vec<QaCategory>)>>,
 }

@@ -46,7 +46,7 @@ const OFFSET_SCAN_END_SECONDS: i64 = 4_133_980_800; // 2101-01-01T00:00:00Z
 const DAY_SECONDS: i64 = 86_400;
 
 /// One open interval on a weekday, in local minutes since midnight (`end` may be 1440).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OpenInterval {
     /// The weekday.
     pub weekday: Weekday,
@@ -58,7 +58,7 @@ pub struct OpenInterval {
 
 /// The zone's UTC offset over time: `first` before the first change, then `(at, offset)` from
 /// `at` on (UTC microseconds, offset microseconds). Invariant: `changes` is sorted by `at`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct OffsetTable {
     first: i64,
     changes: Vec<(i64, i64)>,
@@ -118,7 +118,7 @@ fn find_changes(time_zone: Tz, from: (i64, i64), to: (i64, i64), out: &mut Vec<(
 
 /// Business hours. Build one with [`Schedule::new`], [`Schedule::always_open`],
 /// [`Schedule::weekdays`] or [`Schedules::from_json`].
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Schedule {
     name: String,
     time_zone: Tz,
@@ -566,7 +566,7 @@ impl Schedule {
 }
 
 /// The store-wide schedule and the per-group ones.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Schedules {
     /// Used by tickets created without a group or in a group without a schedule of its own.
     pub default: Schedule,

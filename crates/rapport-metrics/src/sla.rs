@@ -15,7 +15,7 @@ use crate::schedule::{Schedule, MINUTE_MICROS};
 use crate::ticket::TicketMetricsState;
 
 /// One SLA policy.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SlaPolicy {
     /// Name.

@@ -21,7 +21,7 @@ pub const SURVEY_OPEN_OFFERS_MAX: usize = 16;
 const DAY_MICROS: i64 = 86_400_000_000;
 
 /// One `survey.offered`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OfferRecord {
     /// When (unix microseconds).
     pub at: i64,

@@ -26,7 +26,7 @@ impl Minutes {
 }
 
 /// A duration in whole microseconds: sums stay exact, and are turned into [`Minutes`] once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 struct Micros {
     calendar: i64,
     business: i64,
@@ -52,7 +52,7 @@ impl Micros {
 }
 
 /// Everything the per-ticket metrics need, updated per event.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TicketMetricsState {
     /// Creation time (unix microseconds).
     pub created_at: i64,

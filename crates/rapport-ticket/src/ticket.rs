@@ -14,7 +14,7 @@ use crate::command::{OpenTicket, TicketCommand};
 use crate::error::TicketError;
 
 /// One ticket as its events made it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Ticket {
     id: TicketId,
     requester: Identity,

@@ -3,7 +3,8 @@
 //! log), [`StreamVersion`] (place inside a stream) and [`EventId`] (128-bit idempotency key).
 //!
 //! It is not: storage (`rapport-log` re-exports these types) or the CX vocabulary
-//! (`rapport-events`). It has no dependencies; the `chrono` feature adds conversions.
+//! (`rapport-events`). It has no dependencies; the `chrono` feature adds conversions, the `serde` feature
+//! `Serialize`/`Deserialize` and [`sorted`] (deterministic encoding of hash maps, for snapshots).
 //!
 //! ```
 //! use rapport_types::Timestamp;
@@ -16,6 +17,8 @@
 // Library code returns typed errors instead of panicking on input (clippy.toml allows these in tests).
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+#[cfg(feature = "serde")]
+pub mod sorted;
 mod timestamp;
 
 use std::fmt;
@@ -24,6 +27,7 @@ pub use crate::timestamp::{Timestamp, TimestampError};
 
 /// Global, gapless position of an event in the log (0 is the first event).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Position(pub u64);
 
 impl fmt::Display for Position {
@@ -34,6 +38,7 @@ impl fmt::Display for Position {
 
 /// Version of an event inside its stream (0 is the stream's first event).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct StreamVersion(pub u64);
 
 impl fmt::Display for StreamVersion {
@@ -45,6 +50,7 @@ impl fmt::Display for StreamVersion {
 /// 128-bit event id chosen by the writer (a UUID, a keyed hash of an external id, ...).
 /// Appending an id that is already in the log is idempotent.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct EventId(pub [u8; 16]);
 
 impl EventId {

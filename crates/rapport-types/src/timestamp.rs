@@ -16,6 +16,7 @@ const SECONDS_PER_DAY: i64 = 86_400;
 /// field stays public for arithmetic in folds; use [`Timestamp::try_from_micros`] or
 /// [`Timestamp::is_in_range`] where a value comes from outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Timestamp(pub i64);
 
 /// A text or number that is not a [`Timestamp`] in range.

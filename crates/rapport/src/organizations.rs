@@ -21,7 +21,7 @@ use crate::store::Store;
 pub const ORGANIZATION_TRAIT: &str = "organization_id";
 
 /// An organization as its `organization.updated` events left it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Organization {
     /// Its id.
     pub id: String,
@@ -33,9 +33,10 @@ pub struct Organization {
 }
 
 /// Every organization, and which one holds each domain.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Organizations {
     by_id: BTreeMap<String, Organization>,
+    #[serde(serialize_with = "rapport_types::sorted::map")]
     by_domain: HashMap<String, String>,
 }
 

@@ -73,20 +73,25 @@ struct Refold {
     folded: Vec<(CxEvent, Timestamp)>,
 }
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Projection {
     /// Invariant: every event below this position has been applied exactly once.
     pub(crate) checkpoint: u64,
+    #[serde(serialize_with = "rapport_types::sorted::map")]
     pub(crate) tickets: HashMap<TicketId, Ticket>,
     /// Tickets of each requester identity, in creation order.
+    #[serde(serialize_with = "rapport_types::sorted::map")]
     pub(crate) by_requester: HashMap<Identity, Vec<TicketId>>,
     /// Root ticket -> its follow-ups in creation order.
+    #[serde(serialize_with = "rapport_types::sorted::map")]
     pub(crate) follow_ups: HashMap<TicketId, Vec<TicketId>>,
     /// Follow-up -> root of its chain.
+    #[serde(serialize_with = "rapport_types::sorted::map")]
     pub(crate) root_of: HashMap<TicketId, TicketId>,
     /// Version of each ticket stream's last event, from the log's envelope (not from what the
     /// aggregate counted: an event `evolve` ignores still takes a version). The planner appends
     /// with exactly this version.
+    #[serde(serialize_with = "rapport_types::sorted::map")]
     pub(crate) ticket_versions: HashMap<TicketId, u64>,
     /// Position of the event that created each customer id, and which of the customers that
     /// event created it was (`customer_created_at[n - 1]` for `Cn`; one event creates its
@@ -97,9 +102,11 @@ pub(crate) struct Projection {
     /// Positions of the events of each ticket's effective history, in log order: its stream's
     /// events (routing corrections left out), less what corrections moved away, plus what they
     /// moved in (docs/design/routing.md).
+    #[serde(serialize_with = "rapport_types::sorted::map")]
     pub(crate) histories: HashMap<TicketId, Vec<u64>>,
     /// Every recorded message (`message.received`, `message.sent`) by event id: what a routing
     /// correction names.
+    #[serde(serialize_with = "rapport_types::sorted::map")]
     pub(crate) messages: HashMap<EventId, MessageRef>,
     /// Events applied.
     pub(crate) events_applied: u64,
@@ -109,11 +116,13 @@ pub(crate) struct Projection {
     pub(crate) metrics: MetricsProjection,
     /// Key-store records that `customer.erased` events named: what was sealed under them reads
     /// as erased, even before the writer has destroyed them (it finishes that at open).
+    #[serde(serialize_with = "rapport_types::sorted::set")]
     pub(crate) erased_keys: std::collections::HashSet<u64>,
     /// The customer each identity of an erased customer belonged to (pseudonyms only): the
     /// identities resolve to nobody after the erasure, but the metrics (first-contact
     /// resolution, survey pairing) still take them as one customer, so an erasure changes no
     /// metric. Grows with the identities of erased customers.
+    #[serde(serialize_with = "rapport_types::sorted::map")]
     pub(crate) erased_owners: HashMap<Identity, rapport_events::CustomerId>,
     /// Organizations (`organization.updated`) and the domains they claim.
     pub(crate) organizations: crate::organizations::Organizations,

@@ -112,7 +112,7 @@ pub enum RoutingError {
 }
 
 /// A recorded message the store can move: where it is and what it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct MessageRef {
     /// Its position in the log.
     pub(crate) position: u64,

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use parking_lot::{Mutex, RwLock, RwLockReadGuard};
+use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use rapport_customer::{ResolutionOptions, ResolverView, Touch};
 use rapport_events::{CustomerId, CxEvent, Identity, NormalizeOptions, TicketId};
 use rapport_log::{AppendOutcome, Error as LogError, EventId, Log, LogOptions, Position, Timestamp};
@@ -23,6 +23,7 @@ use crate::planner::{
 };
 use crate::privacy::{Privacy, Redactions, Retention, Reveals};
 use crate::projection::{Projection, TICKET_STREAM_PREFIX};
+use crate::snapshot::{SnapshotOptions, SnapshotState};
 
 /// How to open a store.
 #[derive(Debug, Clone)]
@@ -68,6 +69,9 @@ pub struct StoreOptions {
     /// Exchange rates for converting orders into the reporting currency (CLI `--rates FILE`);
     /// none by default: orders in other currencies are then left out of RFM and CLV.
     pub exchange_rates: Option<rapport_events::ExchangeRates>,
+    /// Projection snapshots: loaded at open, written periodically and at close (default: both;
+    /// docs/design/snapshots.md).
+    pub snapshots: SnapshotOptions,
 }
 
 impl Default for StoreOptions {
@@ -85,6 +89,7 @@ impl Default for StoreOptions {
             benchmark_without_sealing: false,
             reporting_currency: None,
             exchange_rates: None,
+            snapshots: SnapshotOptions::default(),
         }
     }
 }
@@ -206,6 +211,8 @@ pub struct Store {
     /// Submissions hold it shared from sealing to appending; an erasure holds it alone, so no
     /// event is sealed under a key it destroys.
     erase_lock: RwLock<()>,
+    /// What the open loaded, and the periodic writer.
+    pub(crate) snapshots: SnapshotState,
 }
 
 impl Store {
@@ -281,17 +288,22 @@ impl Store {
         Store::with_log(log, options, Ids::new(IdKey::from_bytes(key)), Privacy { vault })
     }
 
+    /// The store over an open log: the projection from the newest valid snapshot (or empty),
+    /// then the tail folded.
     fn with_log(log: Log, options: StoreOptions, ids: Ids, privacy: Privacy) -> Result<Store> {
+        let (projection, snapshots) = SnapshotState::open(&log, &options, privacy.vault.store_id())?;
         let store = Store {
             privacy,
             erase_lock: RwLock::new(()),
-            projection: RwLock::new(Projection::new(options.resolution.clone(), options.metrics.clone())),
+            projection: RwLock::new(projection),
             log,
             options,
             ids,
             catch_up_lock: Mutex::new(()),
+            snapshots,
         };
         store.catch_up()?;
+        store.snapshots.opened(store.projection.read().checkpoint);
         Ok(store)
     }
 
@@ -498,6 +510,8 @@ impl Store {
         drop(reader);
         // A backfilled schedule applies to tickets already folded: refold the metrics.
         self.rebuild_metrics_if_needed(&mut projection)?;
+        let projection = RwLockWriteGuard::downgrade(projection);
+        self.maybe_snapshot(&projection);
         Ok(Position(projection.checkpoint))
     }
 
