@@ -13,6 +13,7 @@ mod import;
 mod metrics;
 mod privacy;
 mod route;
+mod snapshot;
 mod tickets;
 mod util;
 mod verify;
@@ -118,6 +119,9 @@ enum Command {
     /// Apply retention periods now: destroy the keys of every class and month past its period,
     /// so those values read `[expired]`.
     Expire(privacy::ExpireArgs),
+    /// Write a snapshot of the projections now, so that the next open folds only what comes
+    /// after it (stores also write them periodically and at close; docs/design/snapshots.md).
+    Snapshot(snapshot::SnapshotArgs),
 }
 
 /// The store directory argument shared by subcommands.
@@ -146,6 +150,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Keygen(args) => privacy::run_keygen(&args),
         Command::Erase(args) => privacy::run_erase(&args),
         Command::Expire(args) => privacy::run_expire(&args),
+        Command::Snapshot(args) => snapshot::run(&args),
         Command::Salvage(args) => backup::run_salvage(&args),
         Command::Migrate(args) => backup::run_migrate(&args),
     }

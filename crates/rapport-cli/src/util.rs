@@ -184,7 +184,15 @@ pub(crate) fn open_existing_store(dir: &Path) -> Result<Store, CliError> {
     require_store(dir)?;
     let store = Store::open_read_only(dir, store_options()?)?;
     report_recovery(store.log().recovery_report());
+    report_snapshots(&store);
     Ok(store)
+}
+
+/// Says on stderr which snapshots the open ignored and why (the log rebuilt what they held).
+pub(crate) fn report_snapshots(store: &Store) {
+    for (path, why) in &store.snapshot_report().ignored {
+        eprintln!("warning: snapshot {} ignored: {why}", path.display());
+    }
 }
 
 /// Says on stderr what recovery changed when the store was opened: every truncation, whoever
@@ -223,6 +231,7 @@ pub(crate) fn open_existing_store_for_writing(dir: &Path, options: StoreOptions)
     require_store(dir)?;
     let store = Store::open(dir, options)?;
     report_recovery(store.log().recovery_report());
+    report_snapshots(&store);
     Ok(store)
 }
 
@@ -309,6 +318,7 @@ pub(crate) fn open_store(dir: &Path, options: StoreOptions) -> Result<Store, Cli
     std::fs::create_dir_all(dir).map_err(CliError::io(format!("creating {}", dir.display())))?;
     let store = Store::open(dir, options)?;
     report_recovery(store.log().recovery_report());
+    report_snapshots(&store);
     Ok(store)
 }
 

@@ -41,6 +41,7 @@ mod planner;
 mod privacy;
 mod projection;
 mod routing;
+mod snapshot;
 mod store;
 mod store_metrics;
 
@@ -58,6 +59,10 @@ pub use crate::projection::{
     TICKET_STREAM_PREFIX,
 };
 pub use crate::routing::{RoutingError, ROUTED_HISTORY_EVENTS_MAX, ROUTING_METADATA_KEY, ROUTING_REASONS};
+pub use crate::snapshot::{
+    LoadedSnapshot, SnapshotOptions, SnapshotRejection, SnapshotReport, SnapshotWritten, PROJECTION_VERSION,
+    SNAPSHOTS_KEPT, SNAPSHOT_DIR, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_SUFFIX,
+};
 pub use crate::store::{Input, Meta, Store, StoreOptions, Submitted};
 pub use crate::store_metrics::MetricsScope;
 pub use crate::store_metrics::SurveyAnswer;

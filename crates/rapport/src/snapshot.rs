@@ -7,13 +7,17 @@
 //! [`Storage`], so the simulator can cut a snapshot write anywhere.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
 use rapport_log::{EventId, Log, OpenMode, Position, Storage};
 
 use crate::error::{Error, Result};
 use crate::format::STORE_ID_BYTES;
 use crate::projection::Projection;
+use crate::store::{Store, StoreOptions};
 
 /// The directory of snapshots inside a store directory.
 pub const SNAPSHOT_DIR: &str = "snapshots";
@@ -126,7 +130,8 @@ pub struct LoadedSnapshot {
     pub bytes: u64,
 }
 
-/// What the open did with the snapshots it found ([`crate::Store::snapshot_report`]).
+/// What the open did with the snapshots it found, and what the writer did since
+/// ([`crate::Store::snapshot_report`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SnapshotReport {
     /// The snapshot loaded, if any; `None`: the projection was rebuilt from the log.
@@ -136,6 +141,11 @@ pub struct SnapshotReport {
     pub ignored: Vec<(PathBuf, SnapshotRejection)>,
     /// Events folded at open after the snapshot (the whole log without one).
     pub tail_events: u64,
+    /// The latest snapshot this process wrote.
+    pub last_written: Option<SnapshotWritten>,
+    /// The latest failure of a periodic or closing write (the store works on; the next open
+    /// folds a longer tail).
+    pub last_write_error: Option<String>,
 }
 
 /// A snapshot written.
@@ -264,7 +274,7 @@ pub(crate) fn decode(image: &[u8], expected: &Expected<'_>) -> Result<Projection
     }
     let before = header.position.checked_sub(1).map(Position).ok_or_else(|| damaged("position 0"))?;
     match expected.log.read_event(before) {
-        Ok(Some(event)) if event.id.0 == header.last_id => {}
+        Ok(Some(event)) if event.data.id.0 == header.last_id => {}
         Ok(_) => return Err(SnapshotRejection::OtherHistory { position: before }),
         Err(error) => return Err(SnapshotRejection::Unreadable { reason: error.to_string() }),
     }
@@ -280,8 +290,11 @@ pub(crate) fn decode(image: &[u8], expected: &Expected<'_>) -> Result<Projection
     Ok(projection)
 }
 
+/// What a snapshot directory holds: snapshots (position, path), newest first, and temp files.
+type Listing = (Vec<(u64, PathBuf)>, Vec<PathBuf>);
+
 /// Snapshot files in `dir`'s snapshot directory, newest first; temp files apart.
-fn list(storage: &dyn Storage, dir: &Path) -> Result<(Vec<(u64, PathBuf)>, Vec<PathBuf>)> {
+fn list(storage: &dyn Storage, dir: &Path) -> Result<Listing> {
     let snapshots = dir.join(SNAPSHOT_DIR);
     let names = match storage.list(&snapshots) {
         Ok(names) => names,
@@ -318,7 +331,11 @@ fn read_file(storage: &dyn Storage, path: &Path) -> std::io::Result<Vec<u8>> {
 }
 
 /// The newest snapshot that passes every check, and the report of what was found. Reads only.
-pub(crate) fn load(storage: &dyn Storage, dir: &Path, expected: &Expected<'_>) -> Result<(Option<Projection>, SnapshotReport)> {
+pub(crate) fn load(
+    storage: &dyn Storage,
+    dir: &Path,
+    expected: &Expected<'_>,
+) -> Result<(Option<Projection>, SnapshotReport)> {
     let mut report = SnapshotReport::default();
     let (found, _) = list(storage, dir)?;
     for (_, path) in found {
@@ -371,6 +388,193 @@ pub(crate) fn write(storage: &dyn Storage, dir: &Path, position: Position, image
         storage.sync_dir(&snapshots).map_err(io_error(format!("syncing {}", snapshots.display())))?;
     }
     Ok(SnapshotWritten { path, position, bytes: image.len() as u64 })
+}
+
+/// The store's snapshot state: the open's report and the periodic writer.
+#[derive(Debug)]
+pub(crate) struct SnapshotState {
+    options: SnapshotOptions,
+    store_id: [u8; STORE_ID_BYTES],
+    /// The fingerprint of the options the store was opened with: a projection under a what-if
+    /// has another and is never written.
+    fingerprint: [u8; 32],
+    report: Mutex<SnapshotReport>,
+    /// Position of the latest snapshot loaded or written, and when.
+    last: Mutex<(u64, Instant)>,
+    /// The background write in flight.
+    pending: Mutex<Option<JoinHandle<Result<SnapshotWritten>>>>,
+}
+
+impl SnapshotState {
+    /// The projection to start from (the newest valid snapshot, or empty) and the state.
+    pub(crate) fn open(
+        log: &Log,
+        options: &StoreOptions,
+        store_id: [u8; STORE_ID_BYTES],
+    ) -> Result<(Projection, SnapshotState)> {
+        let fresh = Projection::new(options.resolution.clone(), options.metrics.clone());
+        let fingerprint = options_fingerprint(&fresh)?;
+        let state = SnapshotState {
+            options: options.snapshots.clone(),
+            store_id,
+            fingerprint,
+            report: Mutex::new(SnapshotReport::default()),
+            last: Mutex::new((0, Instant::now())),
+            pending: Mutex::new(None),
+        };
+        if !options.snapshots.load || store_id == [0; STORE_ID_BYTES] {
+            return Ok((fresh, state));
+        }
+        let expected = Expected { store_id, fingerprint, log };
+        let (loaded, report) = load(options.log.storage.as_ref(), log.dir(), &expected)?;
+        if let Some(snapshot) = &report.loaded {
+            *state.last.lock() = (snapshot.position.0, Instant::now());
+        }
+        *state.report.lock() = report;
+        Ok((loaded.unwrap_or(fresh), state))
+    }
+
+    /// Records the tail the open folded (`checkpoint`: where the fold ended).
+    pub(crate) fn opened(&self, checkpoint: u64) {
+        let mut report = self.report.lock();
+        let from = report.loaded.as_ref().map_or(0, |loaded| loaded.position.0);
+        report.tail_events = checkpoint.saturating_sub(from);
+    }
+
+    /// Waits for the background write in flight, if any, and records its outcome.
+    fn finish_pending(&self, pending: &mut Option<JoinHandle<Result<SnapshotWritten>>>) {
+        if let Some(handle) = pending.take() {
+            let outcome =
+                handle.join().unwrap_or_else(|_| Err(Error::InvalidArgument("snapshot writer panicked".into())));
+            self.record(outcome);
+        }
+    }
+
+    fn record(&self, outcome: Result<SnapshotWritten>) {
+        let mut report = self.report.lock();
+        match outcome {
+            Ok(written) => {
+                report.last_written = Some(written);
+                report.last_write_error = None;
+            }
+            Err(error) => report.last_write_error = Some(error.to_string()),
+        }
+    }
+}
+
+impl Store {
+    /// What the open did with the snapshots it found (loaded, ignored and why, the tail
+    /// folded) and the latest write since.
+    pub fn snapshot_report(&self) -> SnapshotReport {
+        self.snapshots.report.lock().clone()
+    }
+
+    /// Writes a snapshot of the projection now, waiting for it to be durable (`rapport
+    /// snapshot`). A read-only store refuses (`rapport_log::Error::ReadOnly`), as does a store
+    /// with a what-if in force or no events yet ([`Error::InvalidArgument`]).
+    pub fn snapshot(&self) -> Result<SnapshotWritten> {
+        if self.is_read_only() {
+            return Err(rapport_log::Error::ReadOnly { dir: self.log.dir().to_path_buf() }.into());
+        }
+        self.catch_up()?;
+        let mut pending = self.snapshots.pending.lock();
+        self.snapshots.finish_pending(&mut pending);
+        let (position, image) = {
+            let projection = self.projection.read();
+            self.encode_snapshot(&projection)?
+                .ok_or_else(|| Error::InvalidArgument("nothing to snapshot: the store holds no events yet".into()))?
+        };
+        let written = write(self.options().log.storage.as_ref(), self.log.dir(), position, &image)?;
+        *self.snapshots.last.lock() = (position.0, Instant::now());
+        self.snapshots.record(Ok(written.clone()));
+        Ok(written)
+    }
+
+    /// Closes the store: waits for a background snapshot write and writes a last snapshot when
+    /// events were folded since the latest one (what dropping the store does, with the error
+    /// returned instead of kept in [`Store::snapshot_report`]).
+    pub fn close(self) -> Result<Option<SnapshotWritten>> {
+        self.write_closing_snapshot()
+    }
+
+    fn write_closing_snapshot(&self) -> Result<Option<SnapshotWritten>> {
+        let mut pending = self.snapshots.pending.lock();
+        self.snapshots.finish_pending(&mut pending);
+        drop(pending);
+        if self.is_read_only() || !self.snapshots.options.write {
+            return Ok(None);
+        }
+        let checkpoint = self.projection.read().checkpoint;
+        if checkpoint <= self.snapshots.last.lock().0 {
+            return Ok(None);
+        }
+        match self.snapshot() {
+            Ok(written) => Ok(Some(written)),
+            Err(Error::InvalidArgument(_)) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The snapshot image of `projection` and its position, or `None` when there is nothing to
+    /// write (only the header) or a what-if is in force. Makes the log durable up to the
+    /// position first: a snapshot never covers an event a crash could still take back.
+    fn encode_snapshot(&self, projection: &Projection) -> Result<Option<(Position, Vec<u8>)>> {
+        let position = Position(projection.checkpoint);
+        if position.0 < 2 || options_fingerprint(projection)? != self.snapshots.fingerprint {
+            return Ok(None);
+        }
+        let before = Position(position.0 - 1);
+        let last = self.log.read_event(before)?.ok_or(Error::InvalidArgument(format!("no event at {before}")))?;
+        if self.log.durable_position() < position {
+            self.log.sync()?;
+        }
+        Ok(Some((position, encode(projection, self.snapshots.store_id, last.data.id)?)))
+    }
+
+    /// After a catch-up of a writable store: starts a background write when the options say
+    /// one is due and none is in flight. The encoding runs here, under the shared lock the
+    /// caller holds (readers go on; the next fold waits for it); the write, sync and rename
+    /// run on their own thread. Errors are kept in the report, never returned: a snapshot is
+    /// a cache.
+    pub(crate) fn maybe_snapshot(&self, projection: &Projection) {
+        let options = &self.snapshots.options;
+        if !options.write || self.is_read_only() {
+            return;
+        }
+        let (last_position, last_at) = *self.snapshots.last.lock();
+        let tail = projection.checkpoint.saturating_sub(last_position);
+        if tail < options.every_events && (tail == 0 || last_at.elapsed() < options.every) {
+            return;
+        }
+        let mut pending = self.snapshots.pending.lock();
+        if pending.as_ref().is_some_and(|handle| !handle.is_finished()) {
+            return;
+        }
+        self.snapshots.finish_pending(&mut pending);
+        *self.snapshots.last.lock() = (projection.checkpoint, Instant::now());
+        let (position, image) = match self.encode_snapshot(projection) {
+            Ok(Some(encoded)) => encoded,
+            Ok(None) => return,
+            Err(error) => return self.snapshots.record(Err(error)),
+        };
+        let storage: Arc<dyn Storage> = self.options().log.storage.clone();
+        let dir = self.log.dir().to_path_buf();
+        let spawned = std::thread::Builder::new()
+            .name("rapport-snapshot".into())
+            .spawn(move || write(storage.as_ref(), &dir, position, &image));
+        match spawned {
+            Ok(handle) => *pending = Some(handle),
+            Err(error) => self.snapshots.record(Err(io_error("starting the snapshot writer".into())(error))),
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // The error stays in the report of a store nobody holds any more: a snapshot is a cache,
+        // and the next open folds the longer tail.
+        let _ = self.write_closing_snapshot();
+    }
 }
 
 #[cfg(test)]

@@ -9,3 +9,4 @@ mod privacy;
 mod quality;
 mod route;
 mod safety;
+mod snapshot;
