@@ -1,10 +1,9 @@
 //! The store's projections: a fold over the whole log with a checkpoint. It holds every ticket's
 //! state, each requester's tickets, the follow-up chains, the customer-360 projection and the
-//! metrics projection.
+//! metrics projection. Its maps are keyed by ids and identities from outside: they use the
+//! seeded hasher of [`FastMap`].
 
-use std::collections::HashMap;
-
-use rapport_customer::{CustomerProjection, ReadAt, ResolutionOptions, Touch};
+use rapport_customer::{CustomerProjection, FastMap, ReadAt, ResolutionOptions, Touch};
 use rapport_events::{codec, CxEvent, Identity, TicketId};
 use rapport_log::{EventId, Position, RecordRef, RecordedEvent, Timestamp};
 use rapport_metrics::{MetricsOptions, MetricsProjection};
@@ -78,21 +77,21 @@ pub(crate) struct Projection {
     /// Invariant: every event below this position has been applied exactly once.
     pub(crate) checkpoint: u64,
     #[serde(serialize_with = "rapport_types::sorted::map")]
-    pub(crate) tickets: HashMap<TicketId, Ticket>,
+    pub(crate) tickets: FastMap<TicketId, Ticket>,
     /// Tickets of each requester identity, in creation order.
     #[serde(serialize_with = "rapport_types::sorted::map")]
-    pub(crate) by_requester: HashMap<Identity, Vec<TicketId>>,
+    pub(crate) by_requester: FastMap<Identity, Vec<TicketId>>,
     /// Root ticket -> its follow-ups in creation order.
     #[serde(serialize_with = "rapport_types::sorted::map")]
-    pub(crate) follow_ups: HashMap<TicketId, Vec<TicketId>>,
+    pub(crate) follow_ups: FastMap<TicketId, Vec<TicketId>>,
     /// Follow-up -> root of its chain.
     #[serde(serialize_with = "rapport_types::sorted::map")]
-    pub(crate) root_of: HashMap<TicketId, TicketId>,
+    pub(crate) root_of: FastMap<TicketId, TicketId>,
     /// Version of each ticket stream's last event, from the log's envelope (not from what the
     /// aggregate counted: an event `evolve` ignores still takes a version). The planner appends
     /// with exactly this version.
     #[serde(serialize_with = "rapport_types::sorted::map")]
-    pub(crate) ticket_versions: HashMap<TicketId, u64>,
+    pub(crate) ticket_versions: FastMap<TicketId, u64>,
     /// Position of the event that created each customer id, and which of the customers that
     /// event created it was (`customer_created_at[n - 1]` for `Cn`; one event creates its
     /// customer and one per identity it had to keep apart). Ids are assigned in log order, so
@@ -103,11 +102,11 @@ pub(crate) struct Projection {
     /// events (routing corrections left out), less what corrections moved away, plus what they
     /// moved in (docs/design/routing.md).
     #[serde(serialize_with = "rapport_types::sorted::map")]
-    pub(crate) histories: HashMap<TicketId, Vec<u64>>,
+    pub(crate) histories: FastMap<TicketId, Vec<u64>>,
     /// Every recorded message (`message.received`, `message.sent`) by event id: what a routing
     /// correction names.
     #[serde(serialize_with = "rapport_types::sorted::map")]
-    pub(crate) messages: HashMap<EventId, MessageRef>,
+    pub(crate) messages: FastMap<EventId, MessageRef>,
     /// Events applied.
     pub(crate) events_applied: u64,
     /// Identity resolution and customer profiles.
@@ -123,7 +122,7 @@ pub(crate) struct Projection {
     /// resolution, survey pairing) still take them as one customer, so an erasure changes no
     /// metric. Grows with the identities of erased customers.
     #[serde(serialize_with = "rapport_types::sorted::map")]
-    pub(crate) erased_owners: HashMap<Identity, rapport_events::CustomerId>,
+    pub(crate) erased_owners: FastMap<Identity, rapport_events::CustomerId>,
     /// Organizations (`organization.updated`) and the domains they claim.
     pub(crate) organizations: crate::organizations::Organizations,
 }
