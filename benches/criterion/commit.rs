@@ -1,10 +1,10 @@
 //! Criterion micro-benchmarks of committing to the log (`rapport_log::Log::append`) on the real
-//! file system (a temporary directory): one append of a batch of N events (1, 16, 512; ~470-byte
-//! records, a `message.received` payload) — one group, one write — with `Durability::None`
-//! (written to the OS, never synced), and with `Durability::Sync` (one `fdatasync` per append;
-//! fewer samples, it is slow). Throughput is per event. Batches are built untimed; event ids
-//! never repeat. Concurrent appenders sharing one sync are measured by the `rapport-bench`
-//! binary, not here.
+//! file system (a temporary directory): one append of a batch of N events (1, 16, 512; 530-byte
+//! records around a 384-byte `message.received` payload) — one group, one write — with
+//! `Durability::None` (written to the OS, never synced), and with `Durability::Sync` (one
+//! `fdatasync` per append; fewer samples, it is slow). Throughput is per event. Batches are built
+//! untimed; event ids never repeat. Concurrent appenders sharing one sync are measured by the
+//! `rapport-bench` binary, not here.
 //!
 //! Run: `cargo bench -p rapport-benches --bench commit` (`-- --quick` for a rougher, faster run).
 //! Figures are for comparison within one run on one machine; the sync figures depend on the disk.

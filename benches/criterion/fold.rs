@@ -39,7 +39,8 @@ const SECOND: i64 = 1_000_000;
 /// 2026-01-05T00:00:00Z, a Monday.
 const START: i64 = 1_767_571_200_000_000;
 
-/// One event on its stream: a ticket's (`Some`) or an identity stream (`None`).
+/// One event on its stream: a ticket's (`Some`) or an identity stream (`None`), before it has a
+/// position.
 struct Event {
     ticket: Option<TicketId>,
     event: CxEvent,
@@ -149,35 +150,42 @@ impl World {
                     status: Status::Open,
                 })),
             ];
-            for event in &events {
-                world.fold(Fold::All, event);
+            for event in events {
+                world.fold_event(event);
             }
         }
         world
     }
 
-    fn fold(&mut self, fold: Fold, event: &Event) {
-        let position = Position(self.position);
+    /// What the store folds for `event` (a decoded record), `offset` positions after the next.
+    fn touch(&self, event: Event, offset: usize) -> Touch {
+        let position = Position(self.position + offset as u64);
+        Touch { position, ticket: event.ticket, event: event.event, at: Timestamp(event.at), derived: false }
+    }
+
+    fn fold_event(&mut self, event: Event) {
+        let touch = self.touch(event, 0);
+        self.fold(Fold::All, &touch);
+    }
+
+    fn fold(&mut self, fold: Fold, touch: &Touch) {
+        debug_assert_eq!(touch.position.0, self.position, "every position once, in order");
         self.position += 1;
-        self.at = self.at.max(event.at);
-        let at = Timestamp(event.at);
+        self.at = self.at.max(touch.at.0);
         if matches!(fold, Fold::Customer | Fold::All) {
-            // The touch is built here, as the store builds it from the decoded record.
-            let touch =
-                Touch { position, ticket: event.ticket.clone(), event: event.event.clone(), at, derived: false };
-            let outcome = self.customers.apply(&touch, &mut |_| Ok::<_, Infallible>(None));
+            let outcome = self.customers.apply(touch, &mut |_| Ok::<_, Infallible>(None));
             let Ok(()) = outcome;
         }
         if matches!(fold, Fold::Ticket | Fold::All) {
-            if let Some(ticket_id) = &event.ticket {
+            if let Some(ticket_id) = &touch.ticket {
                 let state = self.tickets.remove(ticket_id);
-                if let Some(ticket) = Ticket::evolve(state, &event.event, at) {
+                if let Some(ticket) = Ticket::evolve(state, &touch.event, touch.at) {
                     self.tickets.insert(ticket_id.clone(), ticket);
                 }
             }
         }
         if matches!(fold, Fold::Metrics | Fold::All) {
-            self.metrics.apply(event.ticket.as_ref(), &event.event, at);
+            self.metrics.apply(touch.ticket.as_ref(), &touch.event, touch.at);
         }
     }
 }
@@ -390,19 +398,20 @@ fn kinds() -> Vec<Kind> {
 }
 
 /// Times `iters` events of `kind` through `fold`, in a fresh world (built untimed), so the state
-/// they change grows only within one sample.
+/// they change grows only within one sample. The events are decoded and positioned beforehand,
+/// untimed: what is timed is the fold alone.
 fn run(options: &MetricsOptions, kind: &Kind, fold: Fold, iters: u64) -> Duration {
     let mut world = World::new(options);
     let n_events = usize::try_from(iters).expect("iterations fit in usize");
     for k in 0..n_events {
         for event in (kind.prepare)(&world, k) {
-            world.fold(Fold::All, &event);
+            world.fold_event(event);
         }
     }
-    let events: Vec<Event> = (0..n_events).map(|k| (kind.event)(&world, k)).collect();
+    let touches: Vec<Touch> = (0..n_events).map(|k| world.touch((kind.event)(&world, k), k)).collect();
     let start = Instant::now();
-    for event in &events {
-        world.fold(fold, black_box(event));
+    for touch in &touches {
+        world.fold(fold, black_box(touch));
     }
     let elapsed = start.elapsed();
     black_box(&world);
