@@ -34,7 +34,7 @@ const TICKETS: usize = 1_000;
 /// Agents the tickets are assigned to.
 const AGENTS: usize = 20;
 /// People in the scenario store that the replay benchmark opens.
-const REPLAY_PEOPLE: usize = 300;
+const REPLAY_PEOPLE: usize = 2_000;
 const SECOND: i64 = 1_000_000;
 /// 2026-01-05T00:00:00Z, a Monday.
 const START: i64 = 1_767_571_200_000_000;
