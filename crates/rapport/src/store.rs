@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 use rapport_customer::{ResolutionOptions, ResolverView, Touch};
@@ -198,7 +199,10 @@ pub struct Store {
     options: StoreOptions,
     /// The id rules under the store's key (from its header record).
     ids: Ids,
-    pub(crate) projection: RwLock<Projection>,
+    /// Shared with the CLV refit thread, which reads it.
+    pub(crate) projection: Arc<RwLock<Projection>>,
+    /// CLV fits and the background refit thread (`clv` module).
+    pub(crate) clv: crate::clv::ClvCache,
     /// Serializes catch-up so that positions are applied in order, each once.
     pub(crate) catch_up_lock: Mutex<()>,
     /// The key store and the rules of personal data.
@@ -282,10 +286,17 @@ impl Store {
     }
 
     fn with_log(log: Log, options: StoreOptions, ids: Ids, privacy: Privacy) -> Result<Store> {
+        let projection = Arc::new(RwLock::new(Projection::new(options.resolution.clone(), options.metrics.clone())));
+        let clv = crate::clv::ClvCache::new(
+            Arc::clone(&projection),
+            options.reporting_currency.clone(),
+            options.exchange_rates.clone(),
+        );
         let store = Store {
             privacy,
             erase_lock: RwLock::new(()),
-            projection: RwLock::new(Projection::new(options.resolution.clone(), options.metrics.clone())),
+            projection,
+            clv,
             log,
             options,
             ids,
@@ -498,7 +509,13 @@ impl Store {
         drop(reader);
         // A backfilled schedule applies to tickets already folded: refold the metrics.
         self.rebuild_metrics_if_needed(&mut projection)?;
-        Ok(Position(projection.checkpoint))
+        let checkpoint = Position(projection.checkpoint);
+        let totals = projection.customers.totals();
+        let (buyers, orders) = (totals.buyers, totals.orders());
+        drop(projection);
+        // New events may have made a cached CLV fit stale: the refit thread takes it from here.
+        self.clv.note_change(buyers, orders);
+        Ok(checkpoint)
     }
 
     fn current(&self) -> Result<RwLockReadGuard<'_, Projection>> {

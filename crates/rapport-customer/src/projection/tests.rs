@@ -322,7 +322,7 @@ fn step() -> impl proptest::strategy::Strategy<Value = (Step, i64)> {
 }
 
 fn pair_of(who: u8) -> String {
-    if who % 2 == 0 {
+    if who.is_multiple_of(2) {
         format!("email:p{who}@x.io")
     } else {
         format!("kakao:p_{who}")
