@@ -1,4 +1,5 @@
-//! `rapport-bench append` and `rapport-bench replay`: Rapport against SQLite (WAL) on the same
+//! `rapport-bench append` and `rapport-bench replay` (and the dispatch of `store`, in
+//! `scale`): Rapport against SQLite (WAL) on the same
 //! workload in the same run, with a raw write+fdatasync reference, printed as a table or JSON.
 //! Progress goes to stderr, never to stdout.
 
@@ -22,6 +23,8 @@ pub(crate) enum BenchCommand {
     Append(AppendArgs),
     /// Read throughput of `read_all` with checksum checks, and with payload decoding.
     Replay(ReplayArgs),
+    /// One node at scale: a scenario store's import, replay, rebuild, memory and view latencies.
+    Store(crate::scale::StoreArgs),
 }
 
 /// Durability of a benchmark run.
@@ -82,6 +85,7 @@ pub(crate) fn run(command: BenchCommand) -> Result<ExitCode, CliError> {
     match command {
         BenchCommand::Append(args) => append(&args),
         BenchCommand::Replay(args) => replay(&args),
+        BenchCommand::Store(args) => crate::scale::run(&args),
     }
 }
 

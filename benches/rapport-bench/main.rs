@@ -2,9 +2,14 @@
 //! in the same run. Kept out of the shipped `rapport` binary so that embedders and users of the
 //! CLI never compile SQLite (as redb keeps its peers in redb-bench).
 //! Build with `cargo build --release -p rapport-benches`; run `target/release/rapport-bench
-//! append|replay [--json]`.
+//! append|replay|store [--json]`.
 
 mod bench;
+mod scale;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use std::process::ExitCode;
 
@@ -37,9 +42,55 @@ enum CliError {
         #[source]
         source: std::io::Error,
     },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] rapport::Error),
+    /// `--store` names a directory this bench did not build (no marker, another people count).
+    #[error("{dir} is not a store rapport-bench built: {reason}")]
+    NotABenchStore {
+        /// The directory.
+        dir: PathBuf,
+        /// Why it is refused.
+        reason: String,
+    },
     /// Bad arguments.
     #[error("{0}")]
     Invalid(String),
+}
+
+/// Counts live heap bytes, so memory figures are measured, not estimated.
+struct Counting;
+
+static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+#[allow(unsafe_code)]
+// SAFETY: every call is forwarded unchanged to the system allocator; the wrapper only adds
+// atomic counters, which cannot affect the validity of the returned memory.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        // SAFETY: forwarded with the caller's layout.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: `ptr` came from `alloc` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE_BYTES.fetch_add(new_size, Ordering::Relaxed);
+        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: forwarded unchanged.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Live heap bytes of this process now.
+pub(crate) fn live_heap_bytes() -> usize {
+    LIVE_BYTES.load(Ordering::Relaxed)
 }
 
 impl CliError {

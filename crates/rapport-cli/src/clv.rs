@@ -67,11 +67,13 @@ pub(crate) struct PredictArgs {
     json: bool,
 }
 
-fn fit(calibration: &Calibration) -> Result<(rapport::Store, ClvFit), CliError> {
+/// The store and its fit at the calibration end: fitted now (`clv fit`, `refit`) or taken from
+/// the store's cache (`clv predict`; fitted once if the cache has none).
+fn fit(calibration: &Calibration, refit: bool) -> Result<(rapport::Store, ClvFit), CliError> {
     let store = open_existing_store(&calibration.store.store)?;
     let unit: TimeUnit = calibration.unit.parse()?;
     let end = parse_time(&calibration.calibration_end)?;
-    let fit = store.fit_clv(end, unit)?;
+    let fit = if refit { store.fit_clv(end, unit)? } else { store.clv_fit(end, unit)? };
     Ok((store, fit))
 }
 
@@ -84,7 +86,7 @@ pub(crate) fn run(command: &ClvCommand) -> Result<ExitCode, CliError> {
 
 fn run_fit(args: &FitArgs) -> Result<ExitCode, CliError> {
     let started = std::time::Instant::now();
-    let (_, fit) = fit(&args.calibration)?;
+    let (_, fit) = fit(&args.calibration, true)?;
     let seconds = started.elapsed().as_secs_f64();
     let (b, g) = (&fit.bgnbd, &fit.gamma_gamma);
     if args.json {
@@ -116,7 +118,7 @@ fn run_fit(args: &FitArgs) -> Result<ExitCode, CliError> {
 }
 
 fn run_predict(args: &PredictArgs) -> Result<ExitCode, CliError> {
-    let (store, fit) = fit(&args.calibration)?;
+    let (store, fit) = fit(&args.calibration, false)?;
     let options = ClvOptions {
         purchases_horizon: args.purchases_horizon,
         horizon_months: args.horizon_months,

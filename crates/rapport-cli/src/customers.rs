@@ -36,7 +36,7 @@ pub(crate) struct CustomerArgs {
     /// End of observation for RFM and CLV (YYYY-MM-DD); default: the latest customer event.
     #[arg(long)]
     observation_end: Option<String>,
-    /// Skip the CLV prediction (it fits the models on every customer of the store).
+    /// Skip the CLV prediction (its first use in a process fits the models on every customer).
     #[arg(long)]
     no_clv: bool,
 }
@@ -166,11 +166,23 @@ pub(crate) fn parse_key(store: &Store, text: &str) -> Result<CustomerKey, CliErr
     CustomerKey::parse(text, &store.options().normalize).map_err(|e| CliError::Invalid(format!("{text:?}: {e}")))
 }
 
-/// The CLV prediction of a customer: both models fitted in weeks on every customer's purchases up
-/// to the observation end; 12 months at 1 % a month. `Err` text when the store cannot be fitted.
-pub(crate) fn predict(store: &Store, customer: CustomerId, end: Timestamp) -> Result<Option<ClvPrediction>, String> {
-    let fit = store.fit_clv(end, TimeUnit::Weeks).map_err(|e| e.to_string())?;
-    store.predict_customer_clv(&fit, &ClvOptions::default(), customer).map_err(|e| e.to_string())
+/// The CLV prediction of a customer: both models in weeks, 12 months at 1 % a month. At the
+/// default observation end, the store's latest fit (fitted once on first use) applied to the
+/// view; at a given observation end, the fit of that calibration end (cached per end). `Err`
+/// text when the store cannot be fitted.
+pub(crate) fn predict(
+    store: &Store,
+    view: &CustomerView,
+    end: Option<Timestamp>,
+) -> Result<Option<ClvPrediction>, String> {
+    let options = ClvOptions::default();
+    match end {
+        None => store.customer_clv(view, TimeUnit::Weeks, &options).map_err(|e| e.to_string()),
+        Some(end) => {
+            let fit = store.clv_fit(end, TimeUnit::Weeks).map_err(|e| e.to_string())?;
+            store.predict_customer_clv(&fit, &options, view.id()).map_err(|e| e.to_string())
+        }
+    }
 }
 
 pub(crate) fn run_customer(args: &CustomerArgs) -> Result<ExitCode, CliError> {
@@ -186,11 +198,7 @@ pub(crate) fn run_customer(args: &CustomerArgs) -> Result<ExitCode, CliError> {
     };
     let mut value = customer_json(&view);
     if !args.no_clv && args.as_of.is_none() && view.profile.orders.count > 0 {
-        let end = match end {
-            Some(end) => end,
-            None => store.default_observation_end()?,
-        };
-        value["clv"] = match predict(&store, view.id(), end) {
+        value["clv"] = match predict(&store, &view, end) {
             Ok(Some(prediction)) => clv_json(&prediction),
             Ok(None) => Value::Null,
             Err(reason) => json!({"error": reason}),

@@ -16,7 +16,7 @@ pub use crate::profile::{
     day_of, rfm, CurrencyCode, CurrencyOrders, CurrencyTotals, MergeConflict, OrderLine, Orders, Profile, PurchaseDays,
     Rating, Rfm, TraitValue, CUSTOM_EVENT_NAMES_MAX,
 };
-pub use crate::projection::{CustomerProjection, ReadAt, Touch};
+pub use crate::projection::{CustomerProjection, CustomerTotals, ReadAt, Touch};
 pub use crate::resolution::{
     apply, decide, Decision, FastMap, Overlay, ResolutionOptions, Resolver, ResolverMut, ResolverView,
 };

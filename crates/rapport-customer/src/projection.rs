@@ -1,11 +1,16 @@
 //! The customer-360 projection: resolution state plus one [`Profile`] per surviving customer,
 //! folded event by event in log order. A split rebuilds the two profiles from the log, through
-//! a reader the caller passes in (this crate does no I/O).
+//! a reader the caller passes in (this crate does no I/O). [`CustomerTotals`] (the latest
+//! time any customer was seen, orders per currency, buyers) is kept up to date by the fold, so
+//! the default observation end and the reporting currency cost O(1), not a pass over every
+//! profile.
+
+use std::collections::BTreeMap;
 
 use rapport_events::{CustomerId, CxEvent, Identity, TicketId};
 use rapport_types::{Position, Timestamp};
 
-use crate::profile::{MergeConflict, Profile};
+use crate::profile::{CurrencyCode, MergeConflict, Profile};
 use crate::resolution::{self, FastMap, ResolutionOptions, Resolver, ResolverView};
 
 /// An event as the projection sees it.
@@ -29,6 +34,59 @@ pub struct Touch {
 /// error stops the fold: [`CustomerProjection::apply`] returns it and changes nothing.
 pub type ReadAt<'r, E> = dyn FnMut(Position) -> Result<Option<Touch>, E> + 'r;
 
+/// Sums over every surviving profile, maintained by the fold (exactly what a pass over the
+/// profiles would compute; a model test checks it after every event).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CustomerTotals {
+    /// The latest `last_seen` of any profile (`None` without customers).
+    pub latest_seen: Option<Timestamp>,
+    /// Placed orders per currency ([`crate::CurrencyTotals::count`] summed over the profiles:
+    /// cancelled and refunded ones included); currencies with no order are absent.
+    pub orders_by_currency: BTreeMap<CurrencyCode, u64>,
+    /// Profiles with at least one placed order (any currency).
+    pub buyers: u64,
+}
+
+impl CustomerTotals {
+    /// Placed orders over every currency.
+    pub fn orders(&self) -> u64 {
+        self.orders_by_currency.values().sum()
+    }
+
+    /// The currency of most orders (ties: the smaller code), `None` without orders.
+    pub fn main_currency(&self) -> Option<CurrencyCode> {
+        self.orders_by_currency.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(code, _)| *code)
+    }
+
+    /// Adds (`add`) or takes away the orders of one profile.
+    fn count(&mut self, profile: &Profile, add: bool) {
+        let mut any = false;
+        for line in profile.orders.lines.iter().filter(|line| line.day.is_some()) {
+            any = true;
+            let count = self.orders_by_currency.entry(line.currency).or_default();
+            *count = if add { count.saturating_add(1) } else { count.saturating_sub(1) };
+            if *count == 0 {
+                self.orders_by_currency.remove(&line.currency);
+            }
+        }
+        if any {
+            self.buyers = if add { self.buyers.saturating_add(1) } else { self.buyers.saturating_sub(1) };
+        }
+    }
+
+    fn seen(&mut self, at: Option<Timestamp>) {
+        self.latest_seen = self.latest_seen.max(at);
+    }
+}
+
+/// Whether folding the event may change a profile's orders.
+fn is_order_event(event: &CxEvent) -> bool {
+    matches!(
+        event,
+        CxEvent::OrderPlaced(_) | CxEvent::OrderRefunded(_) | CxEvent::OrderReturned(_) | CxEvent::OrderCancelled(_)
+    )
+}
+
 /// Identity resolution plus profiles.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct CustomerProjection {
@@ -41,6 +99,9 @@ pub struct CustomerProjection {
     profiles: FastMap<CustomerId, Profile>,
     #[serde(serialize_with = "rapport_types::sorted::map")]
     ticket_requester: FastMap<TicketId, Identity>,
+    totals: CustomerTotals,
+    /// Customers whose profile the event being folded touched (scratch, empty between events).
+    touched: Vec<CustomerId>,
 }
 
 impl CustomerProjection {
@@ -86,6 +147,17 @@ impl CustomerProjection {
         identities
     }
 
+    /// Sums over every profile (latest time seen, orders per currency, buyers), kept by the
+    /// fold: O(1).
+    pub fn totals(&self) -> &CustomerTotals {
+        &self.totals
+    }
+
+    /// Every surviving customer's profile, in no particular order (no sort, no copy).
+    pub fn profiles_unordered(&self) -> impl Iterator<Item = &Profile> {
+        self.profiles.values()
+    }
+
     /// Every surviving customer's profile, in id order.
     pub fn profiles(&self) -> Vec<&Profile> {
         let mut profiles: Vec<&Profile> = self.profiles.values().collect();
@@ -109,14 +181,40 @@ impl CustomerProjection {
     }
 
     fn profile_mut(&mut self, customer: CustomerId) -> &mut Profile {
+        self.touched.push(customer);
         self.profiles.entry(customer).or_insert_with(|| Profile::new(customer))
+    }
+
+    /// Takes the orders of a profile out of the totals before it changes (or goes away).
+    fn uncount(&mut self, customer: CustomerId) {
+        if let Some(profile) = self.profiles.get(&customer) {
+            self.totals.count(profile, false);
+        }
+    }
+
+    /// Puts the orders of a profile (back) into the totals.
+    fn recount(&mut self, customer: CustomerId) {
+        if let Some(profile) = self.profiles.get(&customer) {
+            self.totals.count(profile, true);
+        }
     }
 
     /// Folds one event (positions in order, each once). A split reads the customer's older
     /// events through `read`; if that fails, the error is returned, nothing changes and the
     /// checkpoint stays before this event.
     pub fn apply<E>(&mut self, touch: &Touch, read: &mut ReadAt<'_, E>) -> Result<(), E> {
-        self.fold(touch, read)?;
+        self.touched.clear();
+        let folded = self.fold(touch, read);
+        // Only touched profiles moved their last seen; the others keep theirs, so the latest
+        // over every profile is the latest of the old value and theirs.
+        let touched = std::mem::take(&mut self.touched);
+        for customer in &touched {
+            let seen = self.profiles.get(customer).and_then(|p| p.last_seen);
+            self.totals.seen(seen);
+        }
+        self.touched = touched;
+        self.touched.clear();
+        folded?;
         self.checkpoint = self.checkpoint.max(Position(touch.position.0.saturating_add(1)));
         Ok(())
     }
@@ -156,9 +254,16 @@ impl CustomerProjection {
                 let owner =
                     touch.ticket.as_ref().and_then(|t| self.ticket_requester.get(t)).and_then(|i| self.owner(i));
                 if let Some(customer) = owner {
+                    let orders = is_order_event(&touch.event);
+                    if orders {
+                        self.uncount(customer);
+                    }
                     let profile = self.profile_mut(customer);
                     profile.touch(touch.position, touch.at);
                     profile.fold(&touch.event, touch.position, touch.at, touch.derived);
+                    if orders {
+                        self.recount(customer);
+                    }
                 }
             }
         }
@@ -171,6 +276,14 @@ impl CustomerProjection {
             self.ticket_requester.insert(opened.ticket_id.clone(), opened.requester.clone());
         }
         let Some(decision) = resolution::decide(&self.resolver, &identities, &self.options) else { return };
+        // Orders change on an order event and on a merge: the profiles involved leave the
+        // totals first and the survivor comes back at the end.
+        let recount = is_order_event(&touch.event) || !decision.merged.is_empty();
+        if recount {
+            for customer in decision.target.iter().chain(&decision.merged) {
+                self.uncount(*customer);
+            }
+        }
         if let Some(target) = decision.target {
             for merged in &decision.merged {
                 if let Some(profile) = self.profiles.remove(merged) {
@@ -190,9 +303,16 @@ impl CustomerProjection {
                 self.profile_mut(customer).touch(touch.position, touch.at);
             }
         }
+        if recount && decision.target != Some(target) {
+            // A new customer (or one `decide` did not name): it was not counted yet.
+            self.uncount(target);
+        }
         let profile = self.profile_mut(target);
         profile.touch(touch.position, touch.at);
         profile.fold(&touch.event, touch.position, touch.at, touch.derived);
+        if recount {
+            self.recount(target);
+        }
     }
 
     /// The customers an older event belongs to now (after a split moved identities).
@@ -229,6 +349,7 @@ impl CustomerProjection {
                 older_events.push((position, older));
             }
         }
+        self.uncount(customer);
         let Some(old) = self.profiles.remove(&customer) else { return Ok(()) };
         let moved = self.resolver.split(customer, identities);
         let mut kept = Profile::new(customer);
@@ -255,6 +376,9 @@ impl CustomerProjection {
         split_off.touch(touch.position, touch.at);
         self.profiles.insert(customer, kept);
         self.profiles.insert(moved, split_off);
+        self.recount(customer);
+        self.recount(moved);
+        self.touched.extend([customer, moved]);
         Ok(())
     }
 }

@@ -54,7 +54,13 @@ pub fn omnichannel(ids: &Ids, seed: u64, people: usize, start: i64) -> Vec<(Inpu
         let (Some(kakao), Some(email), Some(phone)) = (
             identity("kakaotalk", &format!("kakao_user{person}")),
             identity("email", &format!("Person{person}@Example.com")),
-            identity("phone", &format!("+82 10 {:04} {:04}", 2000 + person % 3000, (person * 7919) % 10_000)),
+            // Unique per person up to 30 million people (the same numbers as before for the first
+            // 3,000): `j * 7001` is distinct mod 10,000 for the persons `r + 3000 j` sharing a
+            // first group, as 7001 is coprime with 10,000.
+            identity(
+                "phone",
+                &format!("+82 10 {:04} {:04}", 2000 + person % 3000, (person * 7919 + person / 3000) % 10_000),
+            ),
         ) else {
             continue;
         };

@@ -1,5 +1,7 @@
 //! Customer-360 queries of the [`Store`]: the unified profile by identity or customer id, its
-//! timeline, the profile as of a past time, segments, and splitting a wrong merge.
+//! timeline, the profile as of a past time, segments, and splitting a wrong merge. The default
+//! observation end and the reporting currency come from totals the fold keeps (O(1)); segments
+//! walk the profiles in place and copy none.
 
 use rapport_customer::{CustomerProjection, Profile, Rfm, Touch};
 use rapport_events::{
@@ -103,6 +105,11 @@ pub enum Segment {
     },
 }
 
+/// The latest time any customer was seen (0 without customers): the default observation end.
+fn latest_seen(projection: &Projection) -> Timestamp {
+    projection.customers.totals().latest_seen.unwrap_or_default()
+}
+
 /// The view of a profile as the projection holds it (pseudonyms, empty trait values); the
 /// store reveals it with [`Store::reveal_view`].
 fn view(
@@ -112,16 +119,8 @@ fn view(
     end: i64,
     money: &Reporting,
 ) -> CustomerView {
-    let mut flags = CustomerFlags { merge_conflict: !profile.conflicts.is_empty(), ..CustomerFlags::default() };
     let mut open_tickets = Vec::new();
-    for ticket_id in &profile.tickets {
-        let Some(ticket) = projection.tickets.get(ticket_id) else { continue };
-        flags.repeat_inquiry |= ticket.flags().contains(&TicketFlag::RepeatInquiry);
-        if ticket.is_unsolved() {
-            open_tickets.push(ticket_id.clone());
-            flags.open_urgent |= ticket.flags().contains(&TicketFlag::Urgent);
-        }
-    }
+    let flags = flags_of(projection, profile, |ticket_id| open_tickets.push(ticket_id.clone()));
     let (rfm, purchases) = match &money.currency {
         Some(currency) => profile.rfm_in(Timestamp(end), currency, money.rates.as_ref()),
         None => (None, rapport_customer::PurchaseDays::default()),
@@ -138,22 +137,36 @@ fn view(
     }
 }
 
-/// The reporting currency and rate table of a query.
-#[derive(Debug, Clone, Default)]
-struct Reporting {
-    currency: Option<String>,
-    rates: Option<ExchangeRates>,
-}
-
-/// The currency of most orders over every profile (ties: the smaller code).
-fn main_currency(customers: &CustomerProjection) -> Option<String> {
-    let mut counts: std::collections::BTreeMap<rapport_customer::CurrencyCode, u64> = Default::default();
-    for profile in customers.profiles() {
-        for totals in profile.orders.totals() {
-            *counts.entry(totals.currency).or_default() += u64::from(totals.count);
+/// The flags of a profile from its tickets; `open` is called with each unsolved ticket.
+fn flags_of(projection: &Projection, profile: &Profile, mut open: impl FnMut(&TicketId)) -> CustomerFlags {
+    let mut flags = CustomerFlags { merge_conflict: !profile.conflicts.is_empty(), ..CustomerFlags::default() };
+    for ticket_id in &profile.tickets {
+        let Some(ticket) = projection.tickets.get(ticket_id) else { continue };
+        flags.repeat_inquiry |= ticket.flags().contains(&TicketFlag::RepeatInquiry);
+        if ticket.is_unsolved() {
+            open(ticket_id);
+            flags.open_urgent |= ticket.flags().contains(&TicketFlag::Urgent);
         }
     }
-    counts.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(code, _)| code.to_string())
+    flags
+}
+
+/// The reporting currency and rate table of a query.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Reporting {
+    pub(crate) currency: Option<String>,
+    pub(crate) rates: Option<ExchangeRates>,
+}
+
+/// The reporting currency (the configured one, else the currency of most orders over every
+/// profile, ties: the smaller code — kept by the fold) and the rate table.
+pub(crate) fn reporting_of(
+    configured: Option<&String>,
+    rates: Option<&ExchangeRates>,
+    customers: &CustomerProjection,
+) -> Reporting {
+    let currency = configured.cloned().or_else(|| customers.totals().main_currency().map(|code| code.to_string()));
+    Reporting { currency, rates: rates.cloned() }
 }
 
 impl Store {
@@ -188,9 +201,8 @@ impl Store {
         })
     }
 
-    fn reporting(&self, customers: &CustomerProjection) -> Reporting {
-        let currency = self.options().reporting_currency.clone().or_else(|| main_currency(customers));
-        Reporting { currency, rates: self.options().exchange_rates.clone() }
+    pub(crate) fn reporting(&self, customers: &CustomerProjection) -> Reporting {
+        reporting_of(self.options().reporting_currency.as_ref(), self.options().exchange_rates.as_ref(), customers)
     }
 
     /// The reporting currency of RFM and CLV: [`crate::StoreOptions::reporting_currency`], or
@@ -201,13 +213,11 @@ impl Store {
     }
 
     fn observation_end(&self, projection: &Projection, observation_end: Option<Timestamp>) -> i64 {
-        observation_end.map(|t| t.0).unwrap_or_else(|| {
-            projection.customers.profiles().iter().filter_map(|p| p.last_seen).max().map_or(0, |t| t.0)
-        })
+        observation_end.map(|t| t.0).unwrap_or_else(|| latest_seen(projection).0)
     }
 
     /// The default observation end of RFM and CLV: the time of the latest event of any customer
-    /// (0 in a store without customers).
+    /// (0 in a store without customers). Kept by the fold: O(1).
     pub fn default_observation_end(&self) -> Result<Timestamp> {
         self.catch_up()?;
         Ok(Timestamp(self.observation_end(&self.projection.read(), None)))
@@ -273,35 +283,39 @@ impl Store {
         Ok(self.projection.read().customers.len())
     }
 
-    /// Customer ids in a segment, in a stable order (id order; spend order for `TopSpend`).
+    /// Customer ids in a segment, in a stable order (id order; spend order for `TopSpend`). Walks
+    /// the profiles in place: no profile is copied, nothing is revealed.
     pub fn segment(&self, segment: &Segment) -> Result<Vec<CustomerId>> {
-        // Segments use no personal value: the unrevealed views do.
-        let (views, _) = self.customer_views(None)?;
-        Ok(match segment {
-            Segment::OpenUrgentTicket => views.iter().filter(|v| v.flags.open_urgent).map(CustomerView::id).collect(),
-            Segment::RepeatInquiry => views.iter().filter(|v| v.flags.repeat_inquiry).map(CustomerView::id).collect(),
-            Segment::MergeConflict => views.iter().filter(|v| v.flags.merge_conflict).map(CustomerView::id).collect(),
-            Segment::Channel(channel) => views
-                .iter()
-                .filter(|v| v.profile.channels.iter().any(|(c, _)| c == channel))
-                .map(CustomerView::id)
-                .collect(),
+        self.catch_up()?;
+        let projection = self.projection.read();
+        let customers = &projection.customers;
+        let profiles = || customers.profiles_unordered();
+        let flags = |profile: &Profile| flags_of(&projection, profile, |_| {});
+        let mut ids: Vec<CustomerId> = match segment {
+            Segment::OpenUrgentTicket => profiles().filter(|p| flags(p).open_urgent).map(|p| p.id).collect(),
+            Segment::RepeatInquiry => profiles().filter(|p| flags(p).repeat_inquiry).map(|p| p.id).collect(),
+            Segment::MergeConflict => profiles().filter(|p| !p.conflicts.is_empty()).map(|p| p.id).collect(),
+            Segment::Channel(channel) => {
+                profiles().filter(|p| p.channels.iter().any(|(c, _)| c == channel)).map(|p| p.id).collect()
+            }
             Segment::DidEvent { name, days } => {
-                let now = views.iter().filter_map(|v| v.profile.last_seen).max().unwrap_or_default();
-                views.iter().filter(|v| v.profile.did_event_within(name, *days, now)).map(CustomerView::id).collect()
+                let now = latest_seen(&projection);
+                profiles().filter(|p| p.did_event_within(name, *days, now)).map(|p| p.id).collect()
             }
             Segment::TopSpend(n) => {
                 // Net spend in the reporting currency (no sum across currencies).
-                let net = |v: &CustomerView| {
-                    let currency = v.reporting_currency.as_deref().unwrap_or_default();
-                    let totals = v.profile.orders.totals();
+                let currency = self.reporting(customers).currency.unwrap_or_default();
+                let net = |p: &Profile| {
+                    let totals = p.orders.totals();
                     totals.iter().find(|t| t.currency.as_str() == currency).map_or(0, |t| t.net.minor())
                 };
-                let mut ranked: Vec<(i128, CustomerId)> = views.iter().map(|v| (net(v), v.id())).collect();
-                ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-                ranked.into_iter().take(*n).map(|(_, id)| id).collect()
+                let mut ranked: Vec<(i128, CustomerId)> = profiles().map(|p| (net(p), p.id)).collect();
+                ranked.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+                return Ok(ranked.into_iter().take(*n).map(|(_, id)| id).collect());
             }
-        })
+        };
+        ids.sort_unstable();
+        Ok(ids)
     }
 
     /// Every event that touched the customer (messages on any channel, ticket changes, orders,

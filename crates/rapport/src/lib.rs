@@ -45,7 +45,7 @@ mod snapshot;
 mod store;
 mod store_metrics;
 
-pub use crate::clv::{ClvFit, ClvOptions, ClvPrediction, TimeUnit};
+pub use crate::clv::{CachedClvFit, ClvFit, ClvOptions, ClvPrediction, TimeUnit, CLV_CACHE_MAX, CLV_REFIT_CHANGE};
 pub use crate::customers::{CustomerFlags, CustomerKey, CustomerView, Segment};
 pub use crate::error::{Error, Result};
 pub use crate::format::{is_system_type, STORE_CREATED_TYPE, STORE_FORMAT_VERSION, STORE_STREAM, SYSTEM_TYPE_PREFIX};

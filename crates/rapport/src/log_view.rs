@@ -82,6 +82,11 @@ impl<'a> LogView<'a> {
         self.log.index_heap_bytes()
     }
 
+    /// Heap bytes of the log's id index (see `Log::id_index_heap_bytes`).
+    pub fn id_index_heap_bytes(&self) -> usize {
+        self.log.id_index_heap_bytes()
+    }
+
     /// Makes every appended event durable now (after bulk appends with a relaxed durability).
     pub fn sync(&self) -> Result<()> {
         Ok(self.log.sync()?)

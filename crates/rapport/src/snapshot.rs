@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use rapport_log::{EventId, Log, OpenMode, Position, Storage};
 
+use crate::clv::CachedClvFit;
 use crate::error::{Error, Result};
 use crate::format::STORE_ID_BYTES;
 use crate::projection::Projection;
@@ -183,9 +184,18 @@ fn io_error(context: String) -> impl FnOnce(std::io::Error) -> Error {
     move |source| Error::Log(rapport_log::Error::Io { context, source })
 }
 
-/// The file image of a snapshot of `projection`: header, payload, hash. `last_id` is the id of
-/// the event at `projection.checkpoint - 1`.
-pub(crate) fn encode(projection: &Projection, store_id: [u8; STORE_ID_BYTES], last_id: EventId) -> Result<Vec<u8>> {
+/// The CLV fits cached beside the projection, and the key of the money options (reporting
+/// currency and rates) they were fitted under.
+pub(crate) type ClvFits = ([u8; 32], Vec<CachedClvFit>);
+
+/// The file image of a snapshot of `projection` and the cached CLV fits: header, payload, hash.
+/// `last_id` is the id of the event at `projection.checkpoint - 1`.
+pub(crate) fn encode(
+    projection: &Projection,
+    fits: &ClvFits,
+    store_id: [u8; STORE_ID_BYTES],
+    last_id: EventId,
+) -> Result<Vec<u8>> {
     let fingerprint = options_fingerprint(projection)?;
     let mut image = Vec::with_capacity(HEADER_BYTES + 1024);
     image.extend_from_slice(&MAGIC);
@@ -196,7 +206,7 @@ pub(crate) fn encode(projection: &Projection, store_id: [u8; STORE_ID_BYTES], la
     image.extend_from_slice(&projection.checkpoint.to_le_bytes());
     image.extend_from_slice(&last_id.0);
     image.extend_from_slice(&0u64.to_le_bytes());
-    let mut image = postcard::to_extend(projection, image).map_err(encode_error)?;
+    let mut image = postcard::to_extend(&(projection, fits), image).map_err(encode_error)?;
     let payload_len = (image.len() - HEADER_BYTES) as u64;
     if let Some(slot) = image.get_mut(HEADER_BYTES - 8..HEADER_BYTES) {
         slot.copy_from_slice(&payload_len.to_le_bytes());
@@ -241,7 +251,7 @@ fn parse_header(image: &[u8]) -> Option<([u8; 8], Header)> {
 
 /// Checks and decodes a snapshot image: the first failing row of the decision table is the
 /// rejection.
-pub(crate) fn decode(image: &[u8], expected: &Expected<'_>) -> Result<Projection, SnapshotRejection> {
+pub(crate) fn decode(image: &[u8], expected: &Expected<'_>) -> Result<(Projection, ClvFits), SnapshotRejection> {
     let damaged = |reason: &str| SnapshotRejection::Damaged { reason: reason.to_owned() };
     let (magic, header) = parse_header(image).ok_or_else(|| damaged("shorter than its header"))?;
     if magic != MAGIC {
@@ -279,7 +289,7 @@ pub(crate) fn decode(image: &[u8], expected: &Expected<'_>) -> Result<Projection
         Err(error) => return Err(SnapshotRejection::Unreadable { reason: error.to_string() }),
     }
     let payload = body.get(HEADER_BYTES..).ok_or_else(|| damaged("shorter than its header"))?;
-    let projection: Projection =
+    let (projection, fits): (Projection, ClvFits) =
         postcard::from_bytes(payload).map_err(|error| damaged(&format!("payload does not decode: {error}")))?;
     if projection.checkpoint != header.position {
         return Err(damaged("payload position differs from its header"));
@@ -287,7 +297,7 @@ pub(crate) fn decode(image: &[u8], expected: &Expected<'_>) -> Result<Projection
     if options_fingerprint(&projection).ok() != Some(expected.fingerprint) {
         return Err(SnapshotRejection::OptionsChanged);
     }
-    Ok(projection)
+    Ok((projection, fits))
 }
 
 /// What a snapshot directory holds: snapshots (position, path), newest first, and temp files.
@@ -335,7 +345,7 @@ pub(crate) fn load(
     storage: &dyn Storage,
     dir: &Path,
     expected: &Expected<'_>,
-) -> Result<(Option<Projection>, SnapshotReport)> {
+) -> Result<(Option<(Projection, ClvFits)>, SnapshotReport)> {
     let mut report = SnapshotReport::default();
     let (found, _) = list(storage, dir)?;
     for (_, path) in found {
@@ -347,10 +357,10 @@ pub(crate) fn load(
             }
         };
         match decode(&image, expected) {
-            Ok(projection) => {
+            Ok((projection, fits)) => {
                 let position = Position(projection.checkpoint);
                 report.loaded = Some(LoadedSnapshot { path, position, bytes: image.len() as u64 });
-                return Ok((Some(projection), report));
+                return Ok((Some((projection, fits)), report));
             }
             Err(rejection) => report.ignored.push((path, rejection)),
         }
@@ -406,12 +416,13 @@ pub(crate) struct SnapshotState {
 }
 
 impl SnapshotState {
-    /// The projection to start from (the newest valid snapshot, or empty) and the state.
+    /// The projection to start from (the newest valid snapshot, or empty), the CLV fits the
+    /// snapshot held, and the state.
     pub(crate) fn open(
         log: &Log,
         options: &StoreOptions,
         store_id: [u8; STORE_ID_BYTES],
-    ) -> Result<(Projection, SnapshotState)> {
+    ) -> Result<(Projection, Option<ClvFits>, SnapshotState)> {
         let fresh = Projection::new(options.resolution.clone(), options.metrics.clone());
         let fingerprint = options_fingerprint(&fresh)?;
         let state = SnapshotState {
@@ -423,7 +434,7 @@ impl SnapshotState {
             pending: Mutex::new(None),
         };
         if !options.snapshots.load || store_id == [0; STORE_ID_BYTES] {
-            return Ok((fresh, state));
+            return Ok((fresh, None, state));
         }
         let expected = Expected { store_id, fingerprint, log };
         let (loaded, report) = load(options.log.storage.as_ref(), log.dir(), &expected)?;
@@ -431,7 +442,10 @@ impl SnapshotState {
             *state.last.lock() = (snapshot.position.0, Instant::now());
         }
         *state.report.lock() = report;
-        Ok((loaded.unwrap_or(fresh), state))
+        Ok(match loaded {
+            Some((projection, fits)) => (projection, Some(fits), state),
+            None => (fresh, None, state),
+        })
     }
 
     /// Records the tail the open folded (`checkpoint`: where the fold ended).
@@ -463,6 +477,17 @@ impl SnapshotState {
 }
 
 impl Store {
+    /// Restores the CLV fits a snapshot held, when they were made under the same money options.
+    pub(crate) fn restore_clv_fits(&self, fits: Option<ClvFits>) {
+        if let Some((key, fits)) = fits {
+            if key == self.clv.money_key() {
+                for fit in fits {
+                    self.restore_clv_fit(fit);
+                }
+            }
+        }
+    }
+
     /// What the open did with the snapshots it found (loaded, ignored and why, the tail
     /// folded) and the latest write since.
     pub fn snapshot_report(&self) -> SnapshotReport {
@@ -519,6 +544,8 @@ impl Store {
     /// write (only the header) or a what-if is in force. Makes the log durable up to the
     /// position first: a snapshot never covers an event a crash could still take back.
     fn encode_snapshot(&self, projection: &Projection) -> Result<Option<(Position, Vec<u8>)>> {
+        // The cache's lock is never held while the projection's is taken: safe under the read lock.
+        let fits = (self.clv.money_key(), self.clv.cached_fits());
         let position = Position(projection.checkpoint);
         if position.0 < 2 || options_fingerprint(projection)? != self.snapshots.fingerprint {
             return Ok(None);
@@ -528,7 +555,7 @@ impl Store {
         if self.log.durable_position() < position {
             self.log.sync()?;
         }
-        Ok(Some((position, encode(projection, self.snapshots.store_id, last.data.id)?)))
+        Ok(Some((position, encode(projection, &fits, self.snapshots.store_id, last.data.id)?)))
     }
 
     /// After a catch-up of a writable store: starts a background write when the options say

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use rapport_customer::{ResolutionOptions, ResolverView, Touch};
@@ -203,7 +204,10 @@ pub struct Store {
     options: StoreOptions,
     /// The id rules under the store's key (from its header record).
     ids: Ids,
-    pub(crate) projection: RwLock<Projection>,
+    /// Shared with the CLV refit thread, which reads it.
+    pub(crate) projection: Arc<RwLock<Projection>>,
+    /// CLV fits and the background refit thread (`clv` module).
+    pub(crate) clv: crate::clv::ClvCache,
     /// Serializes catch-up so that positions are applied in order, each once.
     pub(crate) catch_up_lock: Mutex<()>,
     /// The key store and the rules of personal data.
@@ -291,11 +295,18 @@ impl Store {
     /// The store over an open log: the projection from the newest valid snapshot (or empty),
     /// then the tail folded.
     fn with_log(log: Log, options: StoreOptions, ids: Ids, privacy: Privacy) -> Result<Store> {
-        let (projection, snapshots) = SnapshotState::open(&log, &options, privacy.vault.store_id())?;
+        let (projection, fits, snapshots) = SnapshotState::open(&log, &options, privacy.vault.store_id())?;
+        let projection = Arc::new(RwLock::new(projection));
+        let clv = crate::clv::ClvCache::new(
+            Arc::clone(&projection),
+            options.reporting_currency.clone(),
+            options.exchange_rates.clone(),
+        );
         let store = Store {
             privacy,
             erase_lock: RwLock::new(()),
-            projection: RwLock::new(projection),
+            projection,
+            clv,
             log,
             options,
             ids,
@@ -303,6 +314,7 @@ impl Store {
             snapshots,
         };
         store.catch_up()?;
+        store.restore_clv_fits(fits);
         store.snapshots.opened(store.projection.read().checkpoint);
         Ok(store)
     }
@@ -512,7 +524,13 @@ impl Store {
         self.rebuild_metrics_if_needed(&mut projection)?;
         let projection = RwLockWriteGuard::downgrade(projection);
         self.maybe_snapshot(&projection);
-        Ok(Position(projection.checkpoint))
+        let checkpoint = Position(projection.checkpoint);
+        let totals = projection.customers.totals();
+        let (buyers, orders) = (totals.buyers, totals.orders());
+        drop(projection);
+        // New events may have made a cached CLV fit stale: the refit thread takes it from here.
+        self.clv.note_change(buyers, orders);
+        Ok(checkpoint)
     }
 
     fn current(&self) -> Result<RwLockReadGuard<'_, Projection>> {

@@ -280,3 +280,87 @@ fn a_refund_seen_before_its_order_applies_when_the_order_arrives() {
     );
     assert_eq!(orders.count, 1);
 }
+
+/// The totals as a pass over every profile computes them (the model of the incremental ones).
+fn totals_by_pass(projection: &CustomerProjection) -> super::CustomerTotals {
+    let mut totals = super::CustomerTotals::default();
+    for profile in projection.profiles() {
+        totals.latest_seen = totals.latest_seen.max(profile.last_seen);
+        let mut any = false;
+        for currency in profile.orders.totals() {
+            any = true;
+            *totals.orders_by_currency.entry(currency.currency).or_default() += u64::from(currency.count);
+        }
+        totals.buyers += u64::from(any);
+    }
+    totals
+}
+
+/// One step of a random history: which identities, which order, which split.
+#[derive(Debug, Clone)]
+enum Step {
+    Link(u8, u8),
+    Place(u8, u8, bool),
+    Cancel(u8, u8),
+    Refund(u8, u8),
+    Split(u8),
+    Erase(u8),
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = (Step, i64)> {
+    use proptest::prelude::*;
+    let who = 0u8..6;
+    let step = prop_oneof![
+        (who.clone(), who.clone()).prop_map(|(a, b)| Step::Link(a, b)),
+        (who.clone(), 0u8..4, any::<bool>()).prop_map(|(a, o, eur)| Step::Place(a, o, eur)),
+        (who.clone(), 0u8..4).prop_map(|(a, o)| Step::Cancel(a, o)),
+        (who.clone(), 0u8..4).prop_map(|(a, o)| Step::Refund(a, o)),
+        who.clone().prop_map(Step::Split),
+        who.prop_map(Step::Erase),
+    ];
+    (step, 0i64..1_000)
+}
+
+fn pair_of(who: u8) -> String {
+    if who.is_multiple_of(2) {
+        format!("email:p{who}@x.io")
+    } else {
+        format!("kakao:p_{who}")
+    }
+}
+
+proptest::proptest! {
+    /// After every event, the totals the fold keeps equal a pass over every profile (the old
+    /// sort-based default observation end and main currency), through merges, splits and
+    /// erasures.
+    #[test]
+    fn totals_kept_by_the_fold_equal_a_pass_over_the_profiles(steps in proptest::collection::vec(step(), 1..40)) {
+        let mut projection = CustomerProjection::new(ResolutionOptions::default());
+        let mut history: Vec<(CxEvent, i64)> = Vec::new();
+        for (step, at) in steps {
+            let event = match step {
+                Step::Link(a, b) => identified(&[&pair_of(a), &pair_of(b)], &[]),
+                Step::Place(a, o, eur) => placed(&pair_of(a), &format!("o{o}"), 1_000, if eur { "EUR" } else { "USD" }),
+                Step::Cancel(a, o) => cancelled(&pair_of(a), &format!("o{o}")),
+                Step::Refund(a, o) => refunded(&pair_of(a), &format!("o{o}"), 1_000, "USD"),
+                Step::Split(a) => {
+                    let Some(owner) = projection.owner(&identity(&pair_of(a))) else { continue };
+                    if projection.identities(owner).len() < 2 {
+                        continue;
+                    }
+                    CxEvent::CustomersSplit(CustomersSplit { customer: owner, identities: vec![identity(&pair_of(a))] })
+                }
+                Step::Erase(a) => {
+                    let Some(owner) = projection.owner(&identity(&pair_of(a))) else { continue };
+                    CxEvent::CustomerErased(rapport_events::CustomerErased { customer: owner, keys: Vec::new(), reason: "test".into() })
+                }
+            };
+            history.push((event.clone(), at));
+            let position = Position(history.len() as u64 - 1);
+            let touch = Touch { position, ticket: None, event, at: Timestamp(at), derived: false };
+            let snapshot = history.clone();
+            projection.apply(&touch, &mut reader(&snapshot)).unwrap();
+            proptest::prop_assert_eq!(projection.totals(), &totals_by_pass(&projection), "after {:?}", touch.event);
+        }
+    }
+}

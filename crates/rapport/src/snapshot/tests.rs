@@ -535,4 +535,43 @@ fn the_encoding_of_a_fixed_history_is_pinned() {
 
 /// BLAKE3 of the encoding in [`the_encoding_of_a_fixed_history_is_pinned`] at
 /// [`PROJECTION_VERSION`].
-const PINNED_ENCODING: &str = "7d344f48ed219f74edc0d073baca0dd4f6a2e934bb2f569df9e3b4dde9d32339";
+const PINNED_ENCODING: &str = "0caf47c17f0366fe96507e8e1300ac4121673b956f5f0b79a2666a53e3ca3246";
+
+#[test]
+fn cached_clv_fits_travel_with_the_snapshot_under_the_same_money_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = disk_store(dir.path(), manual());
+    // 40 buyers, each buying every few days for months: enough for both models.
+    let mut k = 0;
+    for day in 0..120i64 {
+        for person in 0..40usize {
+            if (day + person as i64) % (3 + person as i64 % 5) == 0 {
+                let at = JAN_2024 + day * 24 * HOUR + person as i64;
+                let meta = Meta::at(Timestamp(at)).with_id(store.ids().user_id(&format!("order-{k}")));
+                let order = CxEvent::OrderPlaced(OrderPlaced {
+                    identity: identity(person),
+                    order_id: format!("o-{k}"),
+                    amount: Amount::from_minor(1_000 + (k as i64 % 7) * 250).unwrap(),
+                    currency: "USD".into(),
+                });
+                store.submit(Input::Event(order), meta).unwrap();
+                k += 1;
+            }
+        }
+    }
+    let end = Timestamp(JAN_2024 + 120 * 24 * HOUR);
+    let fit = store.clv_fit(end, crate::TimeUnit::Days).unwrap();
+    store.snapshot().unwrap();
+    drop(store);
+    let reopened = disk_store(dir.path(), manual());
+    assert!(reopened.snapshot_report().loaded.is_some());
+    assert_eq!(reopened.clv_fit(end, crate::TimeUnit::Days).unwrap(), fit, "the fit came back");
+    assert_eq!(reopened.clv_fit_count(), 0, "and was not fitted again");
+    drop(reopened);
+    // Another reporting currency: the projection loads, the fits are not taken.
+    let mut options = options(Arc::new(rapport_log::StdStorage), manual());
+    options.reporting_currency = Some("EUR".into());
+    let other = Store::open_read_only(dir.path(), options).unwrap();
+    assert!(other.snapshot_report().loaded.is_some());
+    assert!(other.latest_clv_fit(crate::TimeUnit::Days).is_none());
+}

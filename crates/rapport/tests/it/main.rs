@@ -1,6 +1,7 @@
 //! Integration tests of the `rapport` facade, one binary; one module per area.
 
 mod channels;
+mod clv_cache;
 mod customers;
 mod hardening;
 mod metrics;
