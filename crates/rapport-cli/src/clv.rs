@@ -69,7 +69,7 @@ pub(crate) struct PredictArgs {
 
 /// The store and its fit at the calibration end: fitted now (`clv fit`, `refit`) or taken from
 /// the store's cache (`clv predict`; fitted once if the cache has none).
-fn fit(calibration: &Calibration, refit: bool) -> Result<(rapport::Store, ClvFit), CliError> {
+fn fit(calibration: &Calibration, refit: bool) -> Result<(crate::util::ReadStore, ClvFit), CliError> {
     let store = open_existing_store(&calibration.store.store)?;
     let unit: TimeUnit = calibration.unit.parse()?;
     let end = parse_time(&calibration.calibration_end)?;

@@ -180,12 +180,26 @@ pub(crate) fn require_store(dir: &Path) -> Result<(), CliError> {
 /// Opens a store that must already exist (read commands never create an empty one by mistake).
 /// Read commands open it read-only: they take no lock (a live embedded store can be inspected
 /// while its application writes it), change nothing and see what is durable.
-pub(crate) fn open_existing_store(dir: &Path) -> Result<Store, CliError> {
+pub(crate) fn open_existing_store(dir: &Path) -> Result<ReadStore, CliError> {
     require_store(dir)?;
     let store = Store::open_read_only(dir, store_options()?)?;
     report_recovery(store.log().recovery_report());
     report_snapshots(&store);
-    Ok(store)
+    Ok(ReadStore(std::mem::ManuallyDrop::new(store)))
+}
+
+/// A store opened read-only by a command that ends the process when it is done: it is never
+/// dropped. A read-only store has nothing to flush, sync or write at close, and freeing its
+/// projection (millions of small allocations) took a sixth of `rapport customer --no-clv` on
+/// the 100k-people store (perf, 17 % in `drop_in_place<Projection>`); the OS takes the memory
+/// back at exit at once.
+pub(crate) struct ReadStore(std::mem::ManuallyDrop<Store>);
+
+impl std::ops::Deref for ReadStore {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        &self.0
+    }
 }
 
 /// Says on stderr which snapshots the open ignored and why (the log rebuilt what they held).
