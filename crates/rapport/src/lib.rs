@@ -1,7 +1,8 @@
 //! Rapport: an embedded, event-sourced store of customer interactions. Every message, order,
 //! rating and ticket change is an immutable event in one append-only log ([`rapport_log`]);
 //! tickets (one per problem, whatever the channel) are a projection of it, kept current as the
-//! log grows and rebuilt from it at open.
+//! log grows, and at open loaded from the newest snapshot with the tail of the log folded on
+//! (or rebuilt from the whole log; docs/design/snapshots.md).
 //!
 //! It is not: a server, or a helpdesk UI. Limits are the log's (see `rapport_log`).
 //!

@@ -220,7 +220,8 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir` and rebuilds the projections from the log.
+    /// Opens (or creates) the store in `dir`: the projections from the newest valid snapshot and
+    /// the tail of the log, or rebuilt from the whole log ([`crate::SnapshotOptions`]).
     ///
     /// A new store gets a header record at position 0 with its format version and a random id
     /// key; a store in another format (the first release's) is refused with
