@@ -58,7 +58,7 @@ pub use crate::projection::{
     TICKET_STREAM_PREFIX,
 };
 pub use crate::routing::{RoutingError, ROUTED_HISTORY_EVENTS_MAX, ROUTING_METADATA_KEY, ROUTING_REASONS};
-pub use crate::store::{Input, Meta, Store, StoreOptions, Submitted};
+pub use crate::store::{Input, Meta, Store, StoreOptions, Submitted, SUBMIT_UNSYNCED_BYTES_MAX};
 pub use crate::store_metrics::MetricsScope;
 pub use crate::store_metrics::SurveyAnswer;
 
