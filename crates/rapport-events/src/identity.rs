@@ -5,6 +5,7 @@
 //! error, never a silently different identity. Rules: docs/events.md, "Identity rules".
 
 mod characters;
+mod phone_cache;
 mod placeholder;
 #[cfg(test)]
 mod tests;
@@ -439,6 +440,11 @@ const E164_DIGITS_MAX: usize = 15;
 /// with its `+` (`+821012345678`), so that the printed form reads back as the same number
 /// whatever the default region (before libphonenumber it was the digits alone).
 fn normalize_phone(text: &str, options: &NormalizeOptions) -> Result<String, PhoneProblem> {
+    phone_cache::cached(text, options.default_region.as_ref(), || parse_phone(text, options))
+}
+
+/// [`normalize_phone`] without the cache.
+fn parse_phone(text: &str, options: &NormalizeOptions) -> Result<String, PhoneProblem> {
     let mut digits = String::with_capacity(text.len());
     let mut plus = false;
     for (idx, c) in text.chars().enumerate() {

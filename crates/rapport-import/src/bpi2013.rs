@@ -36,6 +36,7 @@ use rapport::log::{EventId, Timestamp};
 use rapport::Ids;
 use rapport::{Input, Meta, Store};
 
+use crate::durability::ImportDurability;
 use crate::error::{Error, LineError, Result};
 use crate::source::Pass;
 
@@ -61,6 +62,8 @@ pub struct BpiReport {
     pub follow_ups: u64,
     /// `Unmatched/Unmatched` rows (recorded without a status change).
     pub unmatched: u64,
+    /// What made the recorded rows durable before the report was returned.
+    pub durability: ImportDurability,
 }
 
 /// The identity kind of requesters: `external:bpi2013`.
@@ -517,6 +520,7 @@ pub fn import_bpi2013(store: &Store, path: &Path, mut progress: impl FnMut(u64))
     }
     pass.finish()?;
     submit(store, path, &mut pending, &mut report, &mut done, &mut progress)?;
+    report.durability.finish(store)?;
     Ok(report)
 }
 
@@ -537,6 +541,9 @@ fn submit(
         .partition(|(_, (_, meta))| meta.id.is_some_and(|id| store.log().event_position(id).is_some()));
     report.already_recorded += known.len() as u64;
     *done += known.len() as u64;
+    if !new.is_empty() {
+        report.durability.chunk_submitted(store, CHUNK_ROWS);
+    }
     let tally = crate::source::submit_rows(store, Some(path), new, done, progress)?;
     report.imported += tally.imported;
     report.already_recorded += tally.already_recorded;

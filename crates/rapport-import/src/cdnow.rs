@@ -25,6 +25,7 @@ use rapport::log::{EventId, Timestamp};
 use rapport::Ids;
 use rapport::{Input, Meta, Store};
 
+use crate::durability::ImportDurability;
 use crate::error::{Error, LineError, Result};
 use crate::source::Pass;
 
@@ -49,6 +50,8 @@ pub struct CdnowReport {
     pub already_recorded: u64,
     /// Distinct customer ids in the file.
     pub customers: u64,
+    /// What made the recorded orders durable before the report was returned.
+    pub durability: ImportDurability,
 }
 
 /// One checked data line.
@@ -202,6 +205,7 @@ pub fn import_cdnow(store: &Store, path: &Path, mut progress: impl FnMut(u64)) -
     }
     pass.finish()?;
     submit(store, path.as_deref(), &mut pending, &mut report, &mut done, &mut progress)?;
+    report.durability.finish(store)?;
     Ok(report)
 }
 
@@ -215,6 +219,9 @@ fn submit(
     done: &mut u64,
     progress: &mut impl FnMut(u64),
 ) -> Result<()> {
+    if !pending.is_empty() {
+        report.durability.chunk_submitted(store, CHUNK_LINES);
+    }
     let tally = crate::source::submit_rows(store, path, std::mem::take(pending), done, progress)?;
     report.imported += tally.imported;
     report.already_recorded += tally.already_recorded;

@@ -27,6 +27,7 @@ use rapport::Ids;
 use rapport::ADDRESSED_METADATA_KEY;
 use rapport::{Input, Meta, Store};
 
+use crate::durability::ImportDurability;
 use crate::error::{is_refusal, Error, LineError, Result};
 use crate::source::Pass;
 
@@ -76,6 +77,8 @@ pub struct JsonlImportReport {
     /// [`JsonlImportOptions::skip_invalid`]) and inputs the store refused (a reply to an unknown
     /// ticket, opening a ticket whose id is taken, an invalid split, ...). They wrote nothing.
     pub refused: Vec<LineError>,
+    /// What made the imported lines durable before the report was returned.
+    pub durability: ImportDurability,
 }
 
 /// A valid line.
@@ -252,6 +255,7 @@ fn flush(
     let (lines, inputs): (Vec<u64>, Vec<(Input, Meta)>) =
         pending.drain(..).map(|(line, input, meta)| (line, (input, meta))).unzip();
     let before = *done;
+    report.durability.chunk_submitted(store, CHUNK_LINES);
     let results = store.submit_many_with_progress(inputs, false, |n| progress(before + n as u64))?;
     assert_eq!(results.len(), lines.len(), "submit_many gives one result per input");
     *done += lines.len() as u64;
@@ -371,6 +375,7 @@ fn import_pass(
                 Some(position) => same_split_recorded(store, id, position, &split, parsed.at),
                 None => store.split(split.customer, split.identities, meta).map(|_| true),
             };
+            report.durability.chunk_submitted(store, CHUNK_LINES);
             tally(&mut report, line_no, result)?;
             done += 1;
             progress(done);
@@ -385,6 +390,7 @@ fn import_pass(
     // since the first pass fails before the chunk.
     pass.finish()?;
     flush(store, &mut pending, &mut report, &mut done, &mut progress)?;
+    report.durability.finish(store)?;
     report.refused.extend(bad);
     report.refused.sort_by_key(|error| error.line);
     debug_assert_eq!(report.lines, report.imported + report.already_recorded + report.refused.len() as u64);

@@ -20,11 +20,13 @@
 pub mod bpi2013;
 pub mod cdnow;
 mod data_file;
+mod durability;
 mod error;
 pub mod jsonl;
 mod migrate;
 mod source;
 
 pub use crate::data_file::open_data_file;
+pub use crate::durability::ImportDurability;
 pub use crate::error::{Error, LineError, Result};
 pub use crate::migrate::{migrate, MigrationChange, MigrationReport, CHUNK_INPUTS as MIGRATION_CHUNK_INPUTS};

@@ -355,7 +355,25 @@ impl Log {
         };
         let bytes = validate(&writes)?;
         self.check_poisoned()?;
-        match committer.submit(Request::Append { writes, bytes }) {
+        match committer.submit(Request::Append { writes, bytes, sync: true }) {
+            Answer::Append(result) => result,
+            Answer::Sync(_) => unreachable!("an append is answered as an append"),
+        }
+    }
+
+    /// [`Log::append_multi`] without the sync, whatever the log's durability: when it returns
+    /// `Ok` the batch is in the OS page cache (it survives kill -9, not a power cut;
+    /// `commit.synced` is `false`) until a later [`Log::sync`] or synced append covers it. For
+    /// bulk writers that append many batches and sync once before they acknowledge any of them
+    /// (docs/design/log-format.md, "Durability contract"). The batch is all-or-nothing across a
+    /// crash like every other, and a crash keeps a prefix of the log's batches.
+    pub fn append_multi_unsynced(&self, writes: Vec<StreamWrite>) -> Result<AppendOutcome> {
+        let Mode::Writable { committer, .. } = &self.mode else {
+            return Err(Error::ReadOnly { dir: self.dir.clone() });
+        };
+        let bytes = validate(&writes)?;
+        self.check_poisoned()?;
+        match committer.submit(Request::Append { writes, bytes, sync: false }) {
             Answer::Append(result) => result,
             Answer::Sync(_) => unreachable!("an append is answered as an append"),
         }

@@ -41,7 +41,13 @@ const LOCK_CHECK_INTERVAL: Duration = Duration::from_millis(10);
 
 /// What a caller asks of the writer.
 pub(crate) enum Request {
-    Append { writes: Vec<StreamWrite>, bytes: usize },
+    /// `sync`: the append wants the log's durability; `false` leaves it unsynced whatever the
+    /// mode, until a later sync covers it ([`crate::Log::append_multi_unsynced`]).
+    Append {
+        writes: Vec<StreamWrite>,
+        bytes: usize,
+        sync: bool,
+    },
     Sync,
 }
 
@@ -132,6 +138,14 @@ struct Accepted {
     reply: Arc<Slot>,
 }
 
+/// An append of the group being committed, before its checks.
+struct Pending {
+    writes: Vec<StreamWrite>,
+    reply: Arc<Slot>,
+    /// It wants the log's durability (see [`Request::Append`]).
+    sync: bool,
+}
+
 enum Duplicates {
     None,
     All(Commit),
@@ -164,7 +178,7 @@ impl Writer {
         let mut appends = Vec::with_capacity(group.len());
         for Queued { request, slot, .. } in group {
             match request {
-                Request::Append { writes, .. } => appends.push((writes, slot)),
+                Request::Append { writes, sync, .. } => appends.push(Pending { writes, reply: slot, sync }),
                 Request::Sync => {
                     // Appends queued before the sync request are committed first.
                     if !appends.is_empty() {
@@ -324,19 +338,22 @@ impl Writer {
         Ok(())
     }
 
-    fn commit_appends(&mut self, appends: Vec<(Vec<StreamWrite>, Arc<Slot>)>) {
+    fn commit_appends(&mut self, appends: Vec<Pending>) {
+        // The group is synced (in `Sync` mode) if any of its appends wants it: one sync covers
+        // the unsynced appends before it as well.
+        let sync = self.init.durability == Durability::Sync && appends.iter().any(|pending| pending.sync);
         if let Some(cause) = &self.poisoned {
-            for (_, reply) in appends {
+            for Pending { reply, .. } in appends {
                 self.answers.push((reply, Answer::Append(Err(Error::Poisoned { cause: cause.clone() }))));
             }
             return;
         }
-        if let Err(error) = self.check_lock(self.init.durability == Durability::Sync) {
+        if let Err(error) = self.check_lock(sync) {
             let cause = match error {
                 Error::Poisoned { cause } => cause,
                 other => other.to_string(),
             };
-            for (_, reply) in appends {
+            for Pending { reply, .. } in appends {
                 self.answers.push((reply, Answer::Append(Err(Error::Poisoned { cause: cause.clone() }))));
             }
             return;
@@ -344,7 +361,7 @@ impl Writer {
         if self.init.segment_len >= self.init.segment_bytes_max && self.init.segment_len > SEGMENT_HEADER_BYTES as u64 {
             if let Err(error) = self.rotate() {
                 let cause = error.to_string();
-                for (_, reply) in appends {
+                for Pending { reply, .. } in appends {
                     self.answers.push((reply, Answer::Append(Err(Error::Poisoned { cause: cause.clone() }))));
                 }
                 return;
@@ -366,7 +383,7 @@ impl Writer {
         let mut next_position = self.init.next_position;
         {
             let index = self.init.shared.index.read();
-            for (writes, reply) in appends {
+            for Pending { writes, reply, sync: wants_sync } in appends {
                 match self.find_duplicates(&index, &writes) {
                     Ok(Duplicates::None) => {}
                     Ok(Duplicates::All(commit)) => {
@@ -385,7 +402,7 @@ impl Writer {
                     if writes.iter().flat_map(|w| &w.events).any(|e| group_ids.contains(&e.id)) {
                         // Same id as an append earlier in this group: decide after that one is in
                         // the log (it then is an idempotent re-append or a conflict).
-                        deferred.push((writes, reply));
+                        deferred.push(Pending { writes, reply, sync: wants_sync });
                         continue;
                     }
                 }
@@ -457,7 +474,7 @@ impl Writer {
             }
         }
         if !accepted.is_empty() {
-            let written = self.write_group(&buf, segment_start, next_position);
+            let written = self.write_group(&buf, segment_start, next_position, sync);
             match written {
                 Err(error) => {
                     let cause = error.to_string();
@@ -474,11 +491,11 @@ impl Writer {
         }
     }
 
-    /// Writes the group and, in `Sync` mode, syncs it. Returns whether it is synced.
-    fn write_group(&mut self, buf: &[u8], segment_start: u64, next_position: u64) -> Result<bool> {
+    /// Writes the group and, in `Sync` mode when `sync`, syncs it. Returns whether it is synced.
+    fn write_group(&mut self, buf: &[u8], segment_start: u64, next_position: u64, sync: bool) -> Result<bool> {
         let group_end = segment_start + buf.len() as u64;
         self.group_bytes_avg = (self.group_bytes_avg * 7 + buf.len() as u64) / 8;
-        if let Err(error) = self.preallocate(group_end) {
+        if let Err(error) = self.preallocate(group_end, sync) {
             return Err(self.poison(format!("preallocating segment space failed: {error}")));
         }
         if let Err(error) = self.init.segment_file.write_all_at(buf, segment_start) {
@@ -489,6 +506,9 @@ impl Writer {
         let old_next = self.init.next_position;
         self.init.next_position = next_position;
         match self.init.durability {
+            // Unsynced appends in `Sync` mode: the caller syncs later (`Log::sync` or a synced
+            // append), so no deadline is kept for them.
+            Durability::Sync if !sync => Ok(false),
             Durability::Sync => {
                 let started = Instant::now();
                 let synced = self.init.segment_file.sync_data();
@@ -510,12 +530,14 @@ impl Writer {
         }
     }
 
-    /// In `Sync` mode with small groups, makes sure zero-filled space follows `group_end`: when
-    /// the group does not fit into what is left, zero-fills the next [`PREALLOCATE_BYTES`]
-    /// (never where the group goes, never past `segment_bytes_max`). The group's `fdatasync`
-    /// makes the zeros durable with it; later syncs then overwrite allocated space only.
-    fn preallocate(&mut self, group_end: u64) -> std::io::Result<()> {
+    /// In `Sync` mode with small groups that are synced (`sync`), makes sure zero-filled space
+    /// follows `group_end`: when the group does not fit into what is left, zero-fills the next
+    /// [`PREALLOCATE_BYTES`] (never where the group goes, never past `segment_bytes_max`). The
+    /// group's `fdatasync` makes the zeros durable with it; later syncs then overwrite allocated
+    /// space only.
+    fn preallocate(&mut self, group_end: u64, sync: bool) -> std::io::Result<()> {
         if self.init.durability != Durability::Sync
+            || !sync
             || group_end <= self.file_len
             || self.group_bytes_avg > PREALLOCATE_GROUP_BYTES_MAX
         {

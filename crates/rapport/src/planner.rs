@@ -3,7 +3,13 @@
 //! rules that need more than one ticket live: cross-channel routing, follow-ups of closed
 //! tickets, repeat-inquiry detection. Planning never writes; the store appends the plan.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+use rapport_customer::FastMap;
+
+/// The hash set of `FastMap` (foldhash, seeded at random): planning hashes every id and
+/// stream of a batch several times.
+type FastSet<T> = HashSet<T, foldhash::fast::RandomState>;
 
 use rapport_customer::{Overlay, ResolverView};
 use rapport_events::{
@@ -96,13 +102,13 @@ pub(crate) struct Planner<'a> {
     base: &'a Projection,
     options: &'a StoreOptions,
     ids: &'a Ids,
-    tickets: HashMap<TicketId, Ticket>,
-    new_by_requester: HashMap<Identity, Vec<TicketId>>,
-    new_follow_ups: HashMap<TicketId, Vec<TicketId>>,
-    new_root_of: HashMap<TicketId, TicketId>,
-    pub(crate) planned_ids: HashSet<EventId>,
+    tickets: FastMap<TicketId, Ticket>,
+    new_by_requester: FastMap<Identity, Vec<TicketId>>,
+    new_follow_ups: FastMap<TicketId, Vec<TicketId>>,
+    new_root_of: FastMap<TicketId, TicketId>,
+    pub(crate) planned_ids: FastSet<EventId>,
     pub(crate) writes: Vec<StreamWrite>,
-    write_idx: HashMap<String, usize>,
+    write_idx: FastMap<String, usize>,
     pub(crate) n_events: usize,
     /// Encoded bytes of the batch in the log's accounting.
     pub(crate) n_bytes: usize,
@@ -198,13 +204,13 @@ impl<'a> Planner<'a> {
             base,
             options,
             ids,
-            tickets: HashMap::new(),
-            new_by_requester: HashMap::new(),
-            new_follow_ups: HashMap::new(),
-            new_root_of: HashMap::new(),
-            planned_ids: HashSet::new(),
+            tickets: FastMap::default(),
+            new_by_requester: FastMap::default(),
+            new_follow_ups: FastMap::default(),
+            new_root_of: FastMap::default(),
+            planned_ids: FastSet::default(),
             writes: Vec::new(),
-            write_idx: HashMap::new(),
+            write_idx: FastMap::default(),
             n_events: 0,
             n_bytes: 0,
             customers: Overlay::new(base.customers.resolver()),
@@ -378,7 +384,9 @@ impl<'a> Planner<'a> {
     }
 
     fn evolve_overlay(&mut self, ticket_id: &TicketId, event: &CxEvent, at: Timestamp) {
-        let state = self.ticket(ticket_id).cloned();
+        // A ticket of the batch is moved out and back (evolving a present ticket always gives
+        // it back); only the first event of a ticket in the batch copies it from the base.
+        let state = self.tickets.remove(ticket_id).or_else(|| self.base.tickets.get(ticket_id).cloned());
         let existed = state.is_some();
         if let Some(ticket) = Ticket::evolve(state, event, at) {
             if !existed {
@@ -412,7 +420,7 @@ impl<'a> Planner<'a> {
     pub(crate) fn plan(&self, input: &Input, source_id: EventId, at: Timestamp) -> Result<ItemPlan> {
         let mut scratch = Scratch {
             planner: self,
-            local: HashMap::new(),
+            local: FastMap::default(),
             drafts: Vec::new(),
             summary: Submitted::default(),
             source_id,
@@ -640,7 +648,7 @@ pub fn as_submitted(event: CxEvent, addressed: &str) -> Result<CxEvent> {
 /// Planning state of one item: its own overlay on top of the batch's.
 struct Scratch<'p, 'a> {
     planner: &'p Planner<'a>,
-    local: HashMap<TicketId, Ticket>,
+    local: FastMap<TicketId, Ticket>,
     drafts: Vec<Draft>,
     summary: Submitted,
     source_id: EventId,
@@ -690,7 +698,9 @@ impl Scratch<'_, '_> {
         };
         if let Some(ticket_id) = stream.strip_prefix(crate::projection::TICKET_STREAM_PREFIX) {
             let ticket_id = stream_ticket_id(ticket_id);
-            let state = self.ticket(&ticket_id).cloned();
+            // Moved out of the input's own overlay and back (no copy); copied from the batch's
+            // or the base only on the input's first event on the ticket.
+            let state = self.local.remove(&ticket_id).or_else(|| self.planner.ticket(&ticket_id).cloned());
             if let Some(ticket) = Ticket::evolve(state, &event, self.at) {
                 self.local.insert(ticket_id, ticket);
             }

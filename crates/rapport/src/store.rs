@@ -184,6 +184,10 @@ enum Step {
     Flush,
 }
 
+/// Most encoded bytes one [`Store::submit_many`] call appends unsynced before it syncs (in
+/// `Sync` mode): the page cache never holds much of a huge call that a power cut would lose.
+pub const SUBMIT_UNSYNCED_BYTES_MAX: usize = 64 << 20;
+
 /// How many times a conflicting batch is re-planned before giving up.
 const CONFLICT_RETRIES_MAX: u32 = 64;
 /// Longest back-off between two attempts, in microseconds.
@@ -554,8 +558,16 @@ impl Store {
         self.submit(Input::Command { ticket_id: ticket_id.clone(), command }, meta)
     }
 
-    /// Records many inputs in order, appending them in large atomic batches (one sync per batch)
-    /// — the fast path for imports. Each input gets its own result; a refused input records
+    /// Records many inputs in order, appending them in atomic batches — the fast path for
+    /// imports. Durability: the key store is synced once, before the first batch; the batches
+    /// are appended unsynced and, when the log's durability is `Sync`, made durable by one sync
+    /// at the end of the call (and one per [`SUBMIT_UNSYNCED_BYTES_MAX`] appended, so a huge call
+    /// never holds much unsynced), before the call returns: every input it returns as recorded
+    /// survives a power cut, and a crash during the call keeps a prefix of its batches (each
+    /// all-or-nothing). Until that sync, other readers of this `Store` may already see the
+    /// call's events; read-only opens see only what is durable. With `Durability::None` or
+    /// `Buffered` the log's own rule applies ([`Store::sync`] makes everything durable). Each
+    /// input gets its own result; a refused input records
     /// nothing and does not stop the others: an id conflict ([`Error::IdConflict`], also when
     /// an id the store would derive from the input is taken), an event over the log's per-event
     /// limit ([`Error::TooLarge`]), a dangling reference, a rule of the ticket aggregate. Batches
@@ -580,7 +592,7 @@ impl Store {
         // From here on every identity is a pseudonym; the values wait in `reveals` until the
         // key store records them with their data keys.
         let _shared = self.erase_lock.read();
-        let mut reveals = Reveals::new();
+        let mut reveals = Reveals::default();
         let blocked = &self.options.resolution.blocked_values;
         let mut inputs_pseudonymous = Vec::with_capacity(inputs.len());
         for (input, meta) in inputs {
@@ -596,6 +608,10 @@ impl Store {
         let mut results: Vec<Result<Submitted>> = Vec::with_capacity(inputs.len());
         let mut batch_start = 0;
         let mut attempts = 0u32;
+        // Encoded bytes appended by this call and not yet synced (`Sync` mode only).
+        let syncs = self.log.durability() == rapport_log::Durability::Sync;
+        let mut unsynced_bytes = 0usize;
+        let mut unsynced = false;
         while batch_start < inputs.len() {
             let projection = self.current()?;
             let sealer =
@@ -672,11 +688,24 @@ impl Store {
                 continue;
             }
             let writes = std::mem::take(&mut planner.writes);
+            let batch_bytes = planner.n_bytes;
             drop(planner);
             drop(projection);
             // The keys the batch was sealed under are durable before any event names them.
             self.privacy.vault.commit()?;
-            match self.log.append_multi(writes) {
+            // One sync per call: the last batch (or the one that reaches the cap) is appended
+            // synced, and its sync covers the unsynced batches before it.
+            let sync_now = next >= inputs.len() || unsynced_bytes + batch_bytes >= SUBMIT_UNSYNCED_BYTES_MAX;
+            let appended =
+                if sync_now { self.log.append_multi(writes) } else { self.log.append_multi_unsynced(writes) };
+            match &appended {
+                Ok(AppendOutcome::Appended(_)) if syncs && sync_now => (unsynced_bytes, unsynced) = (0, false),
+                Ok(AppendOutcome::Appended(_)) if syncs => {
+                    (unsynced_bytes, unsynced) = (unsynced_bytes + batch_bytes, true)
+                }
+                _ => {}
+            }
+            match appended {
                 Ok(AppendOutcome::AlreadyAppended(commit)) => {
                     // A concurrent writer appended these very events between the id checks and
                     // the append: decide again, so each input is answered as already recorded.
@@ -723,7 +752,24 @@ impl Store {
                 Err(error) => return Err(error.into()),
             }
         }
+        // The last batches planned nothing to write (inputs refused or already recorded), or a
+        // retry left an unsynced batch: nothing is acknowledged before it is durable.
+        if unsynced {
+            self.log.sync()?;
+        }
         Ok(results)
+    }
+
+    /// Makes every event appended so far durable: the key store first (a log record is never
+    /// durable while a key it was sealed under is not), then the log. For stores opened with
+    /// `Durability::None` or `Buffered` (bulk loads that sync once at the end); in `Sync` mode
+    /// every submission that returned is durable already and this costs one no-op check.
+    pub fn sync(&self) -> Result<()> {
+        if self.log.is_read_only() {
+            return Err(rapport_log::Error::ReadOnly { dir: self.log.dir().to_path_buf() }.into());
+        }
+        self.privacy.vault.commit()?;
+        Ok(self.log.sync()?)
     }
 
     /// Decides what to do with one input of a batch: refuse it, answer it as already recorded,

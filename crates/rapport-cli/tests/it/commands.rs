@@ -287,3 +287,25 @@ fn bpi2013_import_counts() {
     let verified = ok(&["verify", "--store", &store]);
     assert!(verified.contains("65534 events"), "{verified}");
 }
+
+/// Every import says what made what it reports durable, and what it reported is in the store
+/// when it is opened again by another process.
+#[test]
+fn imports_state_their_durability_and_their_events_are_there_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").display().to_string();
+    let said = ok(&["import", "scenario", "--store", &store, "--people", "40", "--seed", "5"]);
+    assert!(said.contains("durability: synced per chunk of at most 65536 inputs (1 chunk(s)"), "{said}");
+    let events: u64 = said
+        .lines()
+        .find_map(|line| line.strip_prefix("store: ")?.split(", ").nth(2)?.strip_suffix(" events")?.parse().ok())
+        .unwrap_or_else(|| panic!("no event count: {said}"));
+    let said = ok(&["import", "cdnow", &data("cdnow-sample.txt.gz"), "--store", &store]);
+    assert!(said.contains("durability: synced per chunk of at most 8192 inputs (1 chunk(s)"), "{said}");
+    let said = ok(&["import", "bpi2013", &data("bpi2013-incidents.csv.gz"), "--store", &store]);
+    assert!(said.contains("durability: synced per chunk of at most 8192 inputs (8 chunk(s)"), "{said}");
+    // The header, the scenario's events, one per CDNOW line and one per BPI row.
+    let dumped = ok(&["dump", "--store", &store]);
+    let positions = dumped.lines().filter(|line| line.starts_with('{')).count() as u64;
+    assert_eq!(positions, events + 6919 + 65_533, "every reported event is in the store");
+}

@@ -366,3 +366,24 @@ fn whatsapp_ids_are_international_numbers_and_handles_fold_like_x() {
     assert_eq!(parse("messenger", " 6123456789 ").unwrap().value(), "6123456789");
     assert_eq!(parse("web_widget", "c0ffee").unwrap().value(), "c0ffee");
 }
+
+/// The phone cache answers as libphonenumber does, per default region, and stays bounded.
+#[test]
+fn cached_phone_results_equal_uncached_ones_per_region_and_the_cache_is_bounded() {
+    let korea = region("KR");
+    let us = region("US");
+    for _ in 0..3 {
+        for (text, options) in [("010-1234-5678", &korea), ("010-1234-5678", &us), ("(415) 555-0100", &us)] {
+            assert_eq!(normalize_phone(text, options), parse_phone(text, options), "{text:?} in {options:?}");
+        }
+        // Refusals are cached as refusals.
+        assert_eq!(normalize_phone("12", &korea), parse_phone("12", &korea));
+    }
+    for n in 0..phone_cache::PHONE_CACHE_ENTRIES_MAX + 10 {
+        let text = format!("+82 10 {:04} {:04}", n / 10_000, n % 10_000);
+        let _ = normalize_phone(&text, &korea);
+        assert!(phone_cache::cached_entries() <= phone_cache::PHONE_CACHE_ENTRIES_MAX, "after {n} texts");
+    }
+    let long = format!("+82 10 1234 5678{}", " ".repeat(phone_cache::PHONE_CACHE_TEXT_BYTES_MAX));
+    assert_eq!(normalize_phone(&long, &korea), parse_phone(&long, &korea), "long texts are parsed, not cached");
+}

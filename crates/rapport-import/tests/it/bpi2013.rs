@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use rapport::events::{Channel, Identity, NormalizeOptions, Priority, Status, TicketId};
 use rapport::log::{Durability, LogOptions, Position};
 use rapport::{Store, StoreOptions};
-use rapport_import::bpi2013::{import_bpi2013, BpiReport};
+use rapport_import::bpi2013::{import_bpi2013, BpiReport, CHUNK_ROWS};
+use rapport_import::ImportDurability;
 
 fn data(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(name)
@@ -123,6 +124,7 @@ fn the_real_log_end_to_end() {
             tickets: counted.srs + counted.follow_ups,
             follow_ups: counted.follow_ups,
             unmatched: counted.unmatched,
+            durability: ImportDurability::SyncedAtEnd { chunks: counted.rows.div_ceil(CHUNK_ROWS as u64) },
         }
     );
     assert_eq!(progress.last(), Some(&counted.rows), "{progress:?}");

@@ -11,7 +11,7 @@ use rapport::log::{Durability, LogOptions, Position, Timestamp};
 use rapport::ticket::TicketCommand;
 use rapport::{Input, Meta, Store, StoreOptions};
 use rapport_import::jsonl::{export_jsonl, import_jsonl, JsonlImportOptions, JsonlImportReport};
-use rapport_import::LineError;
+use rapport_import::{ImportDurability, LineError};
 use rapport_testkit::scenario;
 
 /// One line per importable type, each with an id; every line changes the store.
@@ -137,7 +137,9 @@ fn every_type_round_trips() {
             lines: ALL_TYPES_LINES,
             imported: ALL_TYPES_LINES,
             already_recorded: 0,
-            refused: Vec::new()
+            refused: Vec::new(),
+            // The customer.split line is submitted on its own, between two chunks.
+            durability: ImportDurability::SyncedAtEnd { chunks: 3 },
         }
     );
     let exported = export(&store);
@@ -211,7 +213,9 @@ fn reimport_appends_nothing() {
             lines: ALL_TYPES_LINES,
             imported: 0,
             already_recorded: ALL_TYPES_LINES,
-            refused: Vec::new()
+            refused: Vec::new(),
+            // The customer.split line is submitted on its own, between two chunks.
+            durability: ImportDurability::SyncedAtEnd { chunks: 3 },
         }
     );
     assert_eq!(store.log().end_position(), end);

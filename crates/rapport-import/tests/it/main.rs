@@ -4,6 +4,7 @@
 mod bpi2013;
 mod bpi2013_metrics;
 mod cdnow;
+mod durability;
 mod jsonl;
 mod migrate;
 mod privacy;
