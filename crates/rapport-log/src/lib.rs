@@ -36,6 +36,7 @@ mod record;
 mod recovery;
 pub mod sim;
 mod storage;
+mod streams;
 mod types;
 mod writer;
 

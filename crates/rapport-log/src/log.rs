@@ -417,7 +417,7 @@ impl Log {
 
     /// Names of every stream, sorted.
     pub fn streams(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.shared.index.read().streams.keys().cloned().collect();
+        let mut names: Vec<String> = self.shared.index.read().streams.names();
         names.sort();
         names
     }
@@ -433,11 +433,7 @@ impl Log {
     pub fn read_stream(&self, stream: &str, from_version: u64) -> ReadStream {
         let positions = {
             let index = self.shared.index.read();
-            index
-                .streams
-                .get(stream)
-                .map(|positions| positions.positions_from(usize::try_from(from_version).unwrap_or(usize::MAX)))
-                .unwrap_or_default()
+            index.streams.positions_from(stream, from_version)
         };
         ReadStream::new(self.shared.clone(), positions)
     }

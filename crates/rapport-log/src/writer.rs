@@ -366,7 +366,18 @@ impl Writer {
         let mut next_position = self.init.next_position;
         {
             let index = self.init.shared.index.read();
+            let index_bytes = index.streams.live_bytes();
             for (writes, reply) in appends {
+                if index_bytes > crate::streams::STREAM_INDEX_BYTES_MAX {
+                    // The stream index's arena is addressed with 32-bit offsets (streams.rs).
+                    let error = Error::LimitExceeded {
+                        what: "stream index bytes",
+                        actual: index_bytes as u64,
+                        limit: crate::streams::STREAM_INDEX_BYTES_MAX as u64,
+                    };
+                    self.answers.push((reply, Answer::Append(Err(error))));
+                    continue;
+                }
                 match self.find_duplicates(&index, &writes) {
                     Ok(Duplicates::None) => {}
                     Ok(Duplicates::All(commit)) => {
@@ -555,15 +566,10 @@ impl Writer {
                 let write =
                     run.first().and_then(|record| accepted.get(record.request_idx)?.writes.get(record.write_idx));
                 let Some(write) = write else { unreachable!("placed records name accepted writes") };
-                let stream = &write.stream;
-                if !streams.contains_key(stream.as_str()) {
-                    streams.insert(stream.clone(), crate::index::PositionList::default());
-                }
-                let Some(positions) = streams.get_mut(stream.as_str()) else { unreachable!("inserted above") };
                 for record in run {
                     assert!(record.offset <= u64::from(u32::MAX), "segment offset over 4 GiB");
                     segment.offsets.push(record.offset as u32);
-                    positions.push(record.position);
+                    streams.push(&write.stream, record.position);
                 }
             }
             segment.end_offset = self.init.segment_len;
