@@ -2,7 +2,6 @@
 //! has, and which event ids are already in the log. Memory: 4 bytes per event for the position
 //! index, and the stream index of `streams.rs` (docs/design/log-format.md, "Memory").
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -70,10 +69,7 @@ impl Index {
     }
 }
 
-/// Event id -> position. Event ids are chosen by writers (a JSONL `id`, a webhook's delivery
-/// id), so the map is seeded at random (foldhash's `RandomState`): nobody can pick ids that all
-/// land in one bucket and turn every lookup into a scan (hash flooding).
-pub(crate) type IdIndex = HashMap<EventId, u64, foldhash::fast::RandomState>;
+pub(crate) use crate::ids::IdIndex;
 /// A set of event ids (seeded like [`IdIndex`]).
 pub(crate) type IdSet = std::collections::HashSet<EventId, foldhash::fast::RandomState>;
 
@@ -104,7 +100,8 @@ mod seeding_tests {
         // Two indexes (two stores, or two opens) hash the same id differently: which ids share a
         // bucket cannot be computed from outside.
         let (one, two) = (super::IdIndex::default(), super::IdIndex::default());
+        let (one, two) = (one.hasher(), two.hasher());
         let id = EventId::from_u128(42);
-        assert_ne!(one.hasher().hash_one(id), two.hasher().hash_one(id));
+        assert_ne!(one.hash_one(id.0), two.hash_one(id.0));
     }
 }

@@ -29,6 +29,7 @@
 mod backup;
 mod commit;
 mod error;
+mod ids;
 mod index;
 mod log;
 mod read;

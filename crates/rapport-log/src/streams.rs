@@ -50,6 +50,22 @@ fn get_varint(bytes: &[u8], at: &mut usize) -> u64 {
     }
 }
 
+fn varint_len(value: u64) -> usize {
+    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// Units of [`BLOB_ALIGN_BYTES`] for a blob of `body` bytes after its capacity varint.
+fn blob_units(body: usize) -> u64 {
+    let mut capacity_len = 1;
+    loop {
+        let units = (capacity_len + body).div_ceil(BLOB_ALIGN_BYTES) as u64;
+        if varint_len(units) <= capacity_len {
+            return units;
+        }
+        capacity_len += 1;
+    }
+}
+
 fn is_hex(byte: u8) -> bool {
     byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte)
 }
@@ -325,7 +341,7 @@ impl StreamIndex {
         }
         self.scratch = encoded;
         if self.holes > 4096 && self.holes * 4 > self.arena.len() {
-            self.compact();
+            self.compact(false);
         }
     }
 
@@ -337,31 +353,30 @@ impl StreamIndex {
         }
     }
 
-    /// Writes a blob at the end of the arena; returns its unit.
-    fn write_blob(&mut self, name: &[u8], count: u64, last: u64, data: &[u8], data_extra: &[u8]) -> u32 {
-        let mut fields = Vec::with_capacity(32);
-        put_varint(&mut fields, count);
-        put_varint(&mut fields, last);
-        put_varint(&mut fields, (data.len() + data_extra.len()) as u64);
-        let mut name_len = Vec::with_capacity(2);
-        put_varint(&mut name_len, name.len() as u64);
-        let body = name_len.len() + name.len() + fields.len() + data.len() + data_extra.len();
-        // Room to grow: an eighth, at least two more positions and a header that widens.
-        let want = body + 4 + (body / 8).max(8);
-        let units = want.div_ceil(BLOB_ALIGN_BYTES) as u64 + 1;
+    /// Writes a blob at the end of the arena with `slack` spare bytes (rounded up to the
+    /// alignment); returns its unit.
+    fn write_blob(&mut self, name: &[u8], fields: (u64, u64), data: &[&[u8]], slack: usize) -> u32 {
+        let data_len: usize = data.iter().map(|d| d.len()).sum();
+        let mut head = Vec::with_capacity(name.len() + 32);
+        put_varint(&mut head, name.len() as u64);
+        head.extend_from_slice(name);
+        put_varint(&mut head, fields.0);
+        put_varint(&mut head, fields.1);
+        put_varint(&mut head, data_len as u64);
+        let body = head.len() + data_len + slack;
+        let units = blob_units(body);
         let mut capacity = Vec::with_capacity(4);
         put_varint(&mut capacity, units);
         let size = units as usize * BLOB_ALIGN_BYTES;
-        assert!(capacity.len() + body <= size, "blob header of {} bytes over its {size}", capacity.len());
+        assert!(capacity.len() + body <= size, "blob of {body} bytes and its header over {size}");
         self.reserve(size);
         let start = self.arena.len();
         assert!(start + size <= ARENA_BYTES_MAX, "stream index arena over {ARENA_BYTES_MAX} bytes");
         self.arena.extend_from_slice(&capacity);
-        self.arena.extend_from_slice(&name_len);
-        self.arena.extend_from_slice(name);
-        self.arena.extend_from_slice(&fields);
-        self.arena.extend_from_slice(data);
-        self.arena.extend_from_slice(data_extra);
+        self.arena.extend_from_slice(&head);
+        for part in data {
+            self.arena.extend_from_slice(part);
+        }
         self.arena.resize(start + size, 0);
         (start / BLOB_ALIGN_BYTES) as u32
     }
@@ -370,7 +385,8 @@ impl StreamIndex {
         let mut data = Vec::with_capacity(10);
         put_varint(&mut data, position);
         let encoded = encoded.to_vec();
-        self.write_blob(&encoded, 1, position, &data, &[])
+        // Room for one more position: most streams are short.
+        self.write_blob(&encoded, (1, position), &[&data], 3)
     }
 
     /// Appends to the blob at `unit`; returns its new unit if it had to move.
@@ -411,20 +427,35 @@ impl StreamIndex {
         let name = blob.get(header.name_start..header.name_start + header.name_len).unwrap_or_default().to_vec();
         let data = blob.get(header.data_start..header.data_start + header.data_len).unwrap_or_default().to_vec();
         self.holes += size;
-        Some(self.write_blob(&name, header.count + 1, position, &data, &delta))
+        // Grows by a quarter: the copies of a long stream's blob add up to 4 times its size.
+        let slack = (header.data_len / 4).max(8);
+        Some(self.write_blob(&name, (header.count + 1, position), &[&data, &delta], slack))
     }
 
-    /// Copies every blob into a new arena, dropping the holes.
-    fn compact(&mut self) {
+    /// Copies every blob into a new arena, dropping the holes; `tight`: also the spare room
+    /// inside the blobs (after a scan: a stream appended to again then moves once).
+    fn compact(&mut self, tight: bool) {
         let live = self.arena.len() - self.holes;
-        let mut arena: Vec<u8> = Vec::with_capacity(live + live / 8);
+        let mut arena: Vec<u8> = Vec::with_capacity(if tight { live } else { live + live / 8 });
         let old = std::mem::take(&mut self.arena);
         for unit in self.table.iter_mut() {
             let start = *unit as usize * BLOB_ALIGN_BYTES;
-            let header = read_header(old.get(start..).unwrap_or_default());
+            let blob = old.get(start..).unwrap_or_default();
+            let header = read_header(blob);
             let size = header.capacity_units as usize * BLOB_ALIGN_BYTES;
             *unit = (arena.len() / BLOB_ALIGN_BYTES) as u32;
-            arena.extend_from_slice(old.get(start..start + size).unwrap_or_default());
+            if !tight {
+                arena.extend_from_slice(blob.get(..size).unwrap_or_default());
+                continue;
+            }
+            let mut capacity_len = 0;
+            get_varint(blob, &mut capacity_len);
+            let body = blob.get(capacity_len..header.data_start + header.data_len).unwrap_or_default();
+            let units = blob_units(body.len());
+            let at = arena.len();
+            put_varint(&mut arena, units);
+            arena.extend_from_slice(body);
+            arena.resize(at + units as usize * BLOB_ALIGN_BYTES, 0);
         }
         self.arena = arena;
         self.holes = 0;
@@ -432,9 +463,7 @@ impl StreamIndex {
 
     /// Releases spare capacity (after a scan).
     pub(crate) fn shrink_to_fit(&mut self) {
-        if self.holes > 0 {
-            self.compact();
-        }
+        self.compact(true);
         self.arena.shrink_to_fit();
         self.scratch = Vec::new();
     }

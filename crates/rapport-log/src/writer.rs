@@ -275,6 +275,7 @@ impl Writer {
         if self.durable_end == self.init.next_position {
             return Ok(());
         }
+        self.init.shared.fdatasyncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let Err(error) = self.init.segment_file.sync_data() {
             return Err(self.poison(format!("fdatasync failed: {error}")));
         }
@@ -374,6 +375,16 @@ impl Writer {
                         what: "stream index bytes",
                         actual: index_bytes as u64,
                         limit: crate::streams::STREAM_INDEX_BYTES_MAX as u64,
+                    };
+                    self.answers.push((reply, Answer::Append(Err(error))));
+                    continue;
+                }
+                if next_position + crate::BATCH_EVENTS_MAX as u64 > crate::ids::ID_INDEX_POSITION_MAX {
+                    // The id index holds 40-bit positions (ids.rs).
+                    let error = Error::LimitExceeded {
+                        what: "log positions",
+                        actual: next_position,
+                        limit: crate::ids::ID_INDEX_POSITION_MAX - crate::BATCH_EVENTS_MAX as u64,
                     };
                     self.answers.push((reply, Answer::Append(Err(error))));
                     continue;
@@ -502,6 +513,7 @@ impl Writer {
         match self.init.durability {
             Durability::Sync => {
                 let started = Instant::now();
+                self.init.shared.fdatasyncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let synced = self.init.segment_file.sync_data();
                 self.last_sync = started.elapsed();
                 if let Err(error) = synced {
@@ -576,7 +588,6 @@ impl Writer {
             *end = next_position;
         }
         let mut ids = self.init.shared.ids.write();
-        ids.reserve(placed.len());
         for entry in &accepted {
             let mut position = entry.commit.first_position.0;
             for write in &entry.writes {
@@ -607,7 +618,7 @@ impl Writer {
         for write in writes {
             for event in &write.events {
                 match ids.get(&event.id) {
-                    Some(position) => found.push((write, event, *position)),
+                    Some(position) => found.push((write, event, position)),
                     None => first_new = first_new.or(Some(event.id)),
                 }
             }
