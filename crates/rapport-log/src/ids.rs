@@ -67,7 +67,7 @@ struct Shard {
 impl Shard {
     /// First slot to probe for `hash` (the low 32 bits scaled to the table: any table size).
     fn home(&self, hash: u64) -> usize {
-        ((hash & 0xffff_ffff) * self.slots.len() as u64 >> 32) as usize
+        (((hash & 0xffff_ffff) * self.slots.len() as u64) >> 32) as usize
     }
 
     /// Index of the slot holding `id`, or of the empty slot where it would go.

@@ -519,7 +519,7 @@ mod tests {
                 4..=7 => format!("ticket-t-{:016x}", state % 5000),
                 _ => format!("customer-C{}", state % 3000),
             };
-            let position = position * if state % 97 == 0 { 1 << 20 } else { 1 } + position;
+            let position = position * if state.is_multiple_of(97) { 1 << 20 } else { 1 } + position;
             let last = model.get(&stream).and_then(|p| p.last().copied());
             if last.is_some_and(|last| position <= last) {
                 continue;
