@@ -138,7 +138,8 @@ fn work_dir(given: &Option<PathBuf>) -> Result<(PathBuf, Option<tempfile::TempDi
     }
 }
 
-fn run_rapport(dir: &Path, args: &AppendArgs) -> Result<Measured, CliError> {
+/// Runs the workload on Rapport; returns the figures and the `fdatasync`s the log made.
+fn run_rapport(dir: &Path, args: &AppendArgs) -> Result<(Measured, u64), CliError> {
     let durability = match args.durability {
         DurabilityArg::Sync => Durability::Sync,
         DurabilityArg::Buffered => Durability::Buffered { max_delay: Duration::from_millis(10) },
@@ -146,7 +147,8 @@ fn run_rapport(dir: &Path, args: &AppendArgs) -> Result<Measured, CliError> {
     };
     let log = Log::open(dir.join("rapport"), LogOptions { durability, ..LogOptions::default() })?;
     let nonce = u128::from(std::process::id()) << 96;
-    run_writers(args, "rapport", |writer, stream, body, first, n| {
+    let syncs_before = log.fdatasync_count();
+    let measured = run_writers(args, "rapport", |writer, stream, body, first, n| {
         let events: Vec<EventData> = (first..first + n)
             .map(|i| {
                 let id = nonce | ((writer as u128) << 64) | i as u128;
@@ -155,7 +157,8 @@ fn run_rapport(dir: &Path, args: &AppendArgs) -> Result<Measured, CliError> {
             .collect();
         log.append(stream, ExpectedVersion::Any, events)?;
         Ok(())
-    })
+    })?;
+    Ok((measured, log.fdatasync_count() - syncs_before))
 }
 
 /// Runs the workload on `args.writers` threads, each appending its share of `args.events` in
@@ -258,6 +261,35 @@ fn raw_fdatasync_per_sec(dir: &Path, record_bytes: usize) -> Result<f64, CliErro
     Ok(iterations as f64 / start.elapsed().as_secs_f64().max(1e-9))
 }
 
+/// The physical limit of `Sync` appends on this disk: `fdatasync`s per second of a small
+/// overwrite of space that is already allocated and written (what the log does with its
+/// preallocated tail), in the store's directory. Rapport's ceiling is this times the events it
+/// gets into one `fdatasync`.
+fn preallocated_fdatasync_per_sec(dir: &Path, write_bytes: usize) -> Result<f64, CliError> {
+    const FILE_BYTES: usize = 4 << 20;
+    let path = dir.join("physical.bin");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(CliError::io("creating the physical-limit file"))?;
+    file.write_all_at(&vec![0u8; FILE_BYTES], 0).map_err(CliError::io("preallocating"))?;
+    file.sync_all().map_err(CliError::io("syncing the preallocated file"))?;
+    let buf = payload(write_bytes, 3);
+    let slots = FILE_BYTES / write_bytes.max(1);
+    let iterations = 1_000;
+    let start = Instant::now();
+    for i in 0..iterations {
+        file.write_all_at(&buf, ((i % slots.max(1)) * write_bytes) as u64).map_err(CliError::io("overwrite"))?;
+        file.sync_data().map_err(CliError::io("fdatasync"))?;
+    }
+    let per_sec = iterations as f64 / start.elapsed().as_secs_f64().max(1e-9);
+    let _ = std::fs::remove_file(&path);
+    Ok(per_sec)
+}
+
 fn append(args: &AppendArgs) -> Result<ExitCode, CliError> {
     if args.writers == 0 || args.batch == 0 || args.events < args.writers {
         return Err(CliError::Invalid(
@@ -270,7 +302,19 @@ fn append(args: &AppendArgs) -> Result<ExitCode, CliError> {
     } else {
         None
     };
-    let rapport = run_rapport(&dir, args)?;
+    let (rapport, fdatasyncs) = run_rapport(&dir, args)?;
+    // The physical limit (`Sync` only): fdatasyncs per second of a small overwrite of
+    // preallocated space, times the events per fdatasync Rapport achieved in this run. Measured
+    // right after Rapport's run (before SQLite's), as the disk of a shared machine drifts.
+    let physical = if args.durability == DurabilityArg::Sync && fdatasyncs > 0 {
+        let events_per_fdatasync = (args.events / args.writers * args.writers) as f64 / fdatasyncs as f64;
+        let group_bytes = (events_per_fdatasync * (args.payload_bytes + 140) as f64).ceil() as usize;
+        let per_sec = preallocated_fdatasync_per_sec(&dir, group_bytes.clamp(512, 1 << 20))?;
+        let limit = per_sec * events_per_fdatasync;
+        Some((events_per_fdatasync, per_sec, limit, rapport.events_per_sec / limit.max(1e-9)))
+    } else {
+        None
+    };
     let sqlite = run_sqlite(&dir, args)?;
     let ratio = rapport.events_per_sec / sqlite.events_per_sec.max(1e-9);
     let durability = format!("{:?}", args.durability).to_lowercase();
@@ -281,6 +325,12 @@ fn append(args: &AppendArgs) -> Result<ExitCode, CliError> {
             "sqlite": engine(&sqlite),
             "ratio": ratio,
             "raw_fdatasync_per_sec": raw,
+            "physical_limit": physical.map(|(events_per_fdatasync, per_sec, limit, ratio)| json!({
+                "events_per_fdatasync": events_per_fdatasync,
+                "preallocated_fdatasyncs_per_sec": per_sec,
+                "events_per_sec": limit,
+                "ratio": ratio,
+            })),
             "workload": {"writers": args.writers, "events": args.events, "batch": args.batch,
                          "payload_bytes": args.payload_bytes, "durability": durability},
         });
@@ -312,6 +362,16 @@ fn append(args: &AppendArgs) -> Result<ExitCode, CliError> {
         )?;
     }
     line(&mut out, format!("ratio rapport/sqlite events/s: {ratio:.2}"))?;
+    if let Some((events_per_fdatasync, per_sec, limit, ratio)) = physical {
+        line(
+            &mut out,
+            format!(
+                "physical limit: {events_per_fdatasync:.1} events/fdatasync x {per_sec:.0} fdatasyncs/s \
+                 (preallocated) = {limit:.0} events/s; rapport at {:.0} % of it",
+                ratio * 100.0
+            ),
+        )?;
+    }
     if let Some(raw) = raw {
         line(
             &mut out,

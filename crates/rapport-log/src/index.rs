@@ -1,12 +1,12 @@
 //! In-memory indexes rebuilt at open: where each position lives, which positions each stream
 //! has, and which event ids are already in the log. Memory: 4 bytes per event for the position
-//! index and 8 for the stream index (docs/ARCHITECTURE.md); the id index is the writer's own.
+//! index, and the stream index of `streams.rs` (docs/design/log-format.md, "Memory").
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::storage::StorageFile;
+use crate::streams::StreamIndex;
 use crate::types::EventId;
 
 /// One segment file as the readers see it.
@@ -27,72 +27,12 @@ impl Segment {
     }
 }
 
-/// The positions of one stream's events, in version order. Stored as `u32` while every position
-/// fits (the first 4 G events of a log), so the stream index costs 4 bytes per event.
-#[derive(Debug, Clone)]
-pub(crate) enum PositionList {
-    Narrow(Vec<u32>),
-    Wide(Vec<u64>),
-}
-
-impl Default for PositionList {
-    fn default() -> PositionList {
-        PositionList::Narrow(Vec::new())
-    }
-}
-
-impl PositionList {
-    pub(crate) fn len(&self) -> usize {
-        match self {
-            PositionList::Narrow(list) => list.len(),
-            PositionList::Wide(list) => list.len(),
-        }
-    }
-
-    pub(crate) fn push(&mut self, position: u64) {
-        match self {
-            PositionList::Narrow(list) => match u32::try_from(position) {
-                Ok(narrow) => list.push(narrow),
-                Err(_) => {
-                    let mut wide: Vec<u64> = list.iter().map(|p| u64::from(*p)).collect();
-                    wide.push(position);
-                    *self = PositionList::Wide(wide);
-                }
-            },
-            PositionList::Wide(list) => list.push(position),
-        }
-    }
-
-    /// Positions from version `from` on.
-    pub(crate) fn positions_from(&self, from: usize) -> Vec<u64> {
-        match self {
-            PositionList::Narrow(list) => list.get(from..).unwrap_or(&[]).iter().map(|p| u64::from(*p)).collect(),
-            PositionList::Wide(list) => list.get(from..).unwrap_or(&[]).to_vec(),
-        }
-    }
-
-    /// Heap bytes held.
-    pub(crate) fn heap_bytes(&self) -> usize {
-        match self {
-            PositionList::Narrow(list) => list.capacity() * 4,
-            PositionList::Wide(list) => list.capacity() * 8,
-        }
-    }
-
-    pub(crate) fn shrink_to_fit(&mut self) {
-        match self {
-            PositionList::Narrow(list) => list.shrink_to_fit(),
-            PositionList::Wide(list) => list.shrink_to_fit(),
-        }
-    }
-}
-
 /// Everything readers need; guarded by one `RwLock`, written only by the writer.
 #[derive(Debug, Default)]
 pub(crate) struct Index {
     pub(crate) segments: Vec<Segment>,
-    /// Positions of each stream's events; the version of `streams[s][v]` is `v`.
-    pub(crate) streams: HashMap<String, PositionList>,
+    /// Positions of each stream's events, in version order.
+    pub(crate) streams: StreamIndex,
     /// Positions below this are readable.
     pub(crate) end: u64,
 }
@@ -118,28 +58,18 @@ impl Index {
     }
 
     pub(crate) fn stream_version(&self, stream: &str) -> Option<u64> {
-        self.streams.get(stream).and_then(|positions| (positions.len() as u64).checked_sub(1))
+        self.streams.count(stream).checked_sub(1)
     }
 
-    /// Heap bytes of the position and stream indexes (capacity, not length; stream names and
-    /// hash-table slots included).
+    /// Heap bytes of the position and stream indexes (capacity, not length; the stream index's
+    /// hash table, arena and name prefixes included).
     pub(crate) fn heap_bytes(&self) -> usize {
         let offsets: usize = self.segments.iter().map(|s| s.offsets.capacity() * 4).sum();
-        let streams: usize = self
-            .streams
-            .iter()
-            .map(|(name, positions)| {
-                name.capacity() + positions.heap_bytes() + std::mem::size_of::<(String, PositionList)>()
-            })
-            .sum();
-        offsets + streams
+        offsets + self.segments.capacity() * std::mem::size_of::<Segment>() + self.streams.heap_bytes()
     }
 }
 
-/// Event id -> position. Event ids are chosen by writers (a JSONL `id`, a webhook's delivery
-/// id), so the map is seeded at random (foldhash's `RandomState`): nobody can pick ids that all
-/// land in one bucket and turn every lookup into a scan (hash flooding).
-pub(crate) type IdIndex = HashMap<EventId, u64, foldhash::fast::RandomState>;
+pub(crate) use crate::ids::IdIndex;
 /// A set of event ids (seeded like [`IdIndex`]).
 pub(crate) type IdSet = std::collections::HashSet<EventId, foldhash::fast::RandomState>;
 
@@ -170,7 +100,8 @@ mod seeding_tests {
         // Two indexes (two stores, or two opens) hash the same id differently: which ids share a
         // bucket cannot be computed from outside.
         let (one, two) = (super::IdIndex::default(), super::IdIndex::default());
+        let (one, two) = (one.hasher(), two.hasher());
         let id = EventId::from_u128(42);
-        assert_ne!(one.hasher().hash_one(id), two.hasher().hash_one(id));
+        assert_ne!(one.hash_one(id.0), two.hash_one(id.0));
     }
 }

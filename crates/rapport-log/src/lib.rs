@@ -29,6 +29,7 @@
 mod backup;
 mod commit;
 mod error;
+mod ids;
 mod index;
 mod log;
 mod read;
@@ -36,6 +37,7 @@ mod record;
 mod recovery;
 pub mod sim;
 mod storage;
+mod streams;
 mod types;
 mod writer;
 

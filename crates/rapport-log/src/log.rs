@@ -91,6 +91,8 @@ pub(crate) struct Shared {
     pub(crate) subscription_capacity: usize,
     /// Every position below this is on stable storage (a read-only log: below its end).
     pub(crate) durable_end: AtomicU64,
+    /// `fdatasync`s of segment data by the writer since open (groups, syncs, seals).
+    pub(crate) fdatasyncs: AtomicU64,
 }
 
 /// An open event log. `Log` is `Send + Sync`: share it (`&Log` or `Arc<Log>`) between threads;
@@ -199,6 +201,7 @@ impl Log {
             poisoned: Mutex::new(None),
             subscription_capacity: options.subscription_capacity.max(1),
             durable_end: AtomicU64::new(end),
+            fdatasyncs: AtomicU64::new(0),
         });
         let writer = Writer::new(writer::WriterInit {
             shared: shared.clone(),
@@ -251,6 +254,7 @@ impl Log {
             poisoned: Mutex::new(None),
             subscription_capacity: options.subscription_capacity.max(1),
             durable_end: AtomicU64::new(end),
+            fdatasyncs: AtomicU64::new(0),
         });
         Ok(Log {
             shared,
@@ -415,27 +419,27 @@ impl Log {
         self.shared.index.read().heap_bytes()
     }
 
-    /// Heap bytes of the id index (event id -> position, the idempotency index), from its
-    /// capacity: one 16-byte id and one 8-byte position per bucket plus one control byte, the
-    /// bucket count a power of two at most 7/8 full. Used by the benchmarks.
+    /// Heap bytes of the id index (event id -> position, the idempotency index): 21 bytes per
+    /// slot (16-byte id, 40-bit position) in tables kept 75-87 % full. Used by the benchmarks.
     pub fn id_index_heap_bytes(&self) -> usize {
-        let capacity = self.shared.ids.read().capacity();
-        if capacity == 0 {
-            return 0;
-        }
-        let buckets = (capacity * 8 / 7).next_power_of_two();
-        // Control bytes: one per bucket plus one group (16) for the wrap-around.
-        buckets * (std::mem::size_of::<(crate::EventId, u64)>() + 1) + 16
+        self.shared.ids.read().heap_bytes()
+    }
+
+    /// `fdatasync`s of segment data this log's writer made since it was opened (one per `Sync`
+    /// group, plus syncs and seals). With the events appended, this is the group-commit
+    /// factor: events per `fdatasync`. Used by the benchmarks.
+    pub fn fdatasync_count(&self) -> u64 {
+        self.shared.fdatasyncs.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Position of the event with this id, if it is in the log.
     pub fn event_position(&self, id: crate::EventId) -> Option<Position> {
-        self.shared.ids.read().get(&id).map(|position| Position(*position))
+        self.shared.ids.read().get(&id).map(Position)
     }
 
     /// Names of every stream, sorted.
     pub fn streams(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.shared.index.read().streams.keys().cloned().collect();
+        let mut names: Vec<String> = self.shared.index.read().streams.names();
         names.sort();
         names
     }
@@ -451,11 +455,7 @@ impl Log {
     pub fn read_stream(&self, stream: &str, from_version: u64) -> ReadStream {
         let positions = {
             let index = self.shared.index.read();
-            index
-                .streams
-                .get(stream)
-                .map(|positions| positions.positions_from(usize::try_from(from_version).unwrap_or(usize::MAX)))
-                .unwrap_or_default()
+            index.streams.positions_from(stream, from_version)
         };
         ReadStream::new(self.shared.clone(), positions)
     }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::index::{IdIndex, Index, PositionList, Segment};
+use crate::index::{IdIndex, Index, Segment};
 use crate::record::{self, DecodeError, RECORD_BYTES_MAX, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES};
 use crate::storage::{FileKind, OpenMode, Storage, StorageFile};
 use crate::types::{EventId, Timestamp};
@@ -459,10 +459,9 @@ impl Scanner {
             }
         }
         index.segments.extend(segments);
-        for (stream, positions) in self.index.streams {
-            let list = index.streams.entry(stream).or_default();
-            for position in positions.positions_from(0) {
-                list.push(position);
+        for (stream, positions) in self.index.streams.into_streams() {
+            for position in positions {
+                index.streams.push(&stream, position);
             }
         }
         ids.extend(self.ids);
@@ -637,8 +636,8 @@ impl Scanner {
             let version_expected = match slot {
                 Some(slot) => pending_slot(&mut pending_versions, slot).1,
                 None => {
-                    let in_base = base.and_then(|b| b.index.streams.get(record.stream)).map_or(0, |v| v.len() as u64);
-                    in_base + self.index.streams.get(record.stream).map_or(0, |v| v.len() as u64)
+                    let in_base = base.map_or(0, |b| b.index.streams.count(record.stream));
+                    in_base + self.index.streams.count(record.stream)
                 }
             };
             let semantic = if record.position.0 != position_expected {
@@ -699,14 +698,7 @@ impl Scanner {
                     assert!(entry.offset <= u64::from(u32::MAX), "segment offset {} over 4 GiB", entry.offset);
                     segment.offsets.push(entry.offset as u32);
                     let stream = &pending_slot(&mut pending_versions, entry.stream_slot).0;
-                    match self.index.streams.get_mut(stream.as_str()) {
-                        Some(positions) => positions.push(position),
-                        None => {
-                            let mut positions = PositionList::default();
-                            positions.push(position);
-                            self.index.streams.insert(stream.clone(), positions);
-                        }
-                    }
+                    self.index.streams.push(stream, position);
                     self.ids.insert(entry.id, position);
                 }
                 pending_versions.clear();
@@ -856,9 +848,7 @@ pub(crate) fn scan(storage: &dyn Storage, dir: &Path, writable: bool, limit_to_w
     for segment in &mut scanner.index.segments {
         segment.offsets.shrink_to_fit();
     }
-    for positions in scanner.index.streams.values_mut() {
-        positions.shrink_to_fit();
-    }
+    scanner.index.streams.shrink_to_fit();
     Ok(Scan { scanner, listing, damage })
 }
 

@@ -289,6 +289,7 @@ impl Writer {
         if self.durable_end == self.init.next_position {
             return Ok(());
         }
+        self.init.shared.fdatasyncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let Err(error) = self.init.segment_file.sync_data() {
             return Err(self.poison(format!("fdatasync failed: {error}")));
         }
@@ -383,7 +384,28 @@ impl Writer {
         let mut next_position = self.init.next_position;
         {
             let index = self.init.shared.index.read();
+            let index_bytes = index.streams.live_bytes();
             for Pending { writes, reply, sync: wants_sync } in appends {
+                if index_bytes > crate::streams::STREAM_INDEX_BYTES_MAX {
+                    // The stream index's arena is addressed with 32-bit offsets (streams.rs).
+                    let error = Error::LimitExceeded {
+                        what: "stream index bytes",
+                        actual: index_bytes as u64,
+                        limit: crate::streams::STREAM_INDEX_BYTES_MAX as u64,
+                    };
+                    self.answers.push((reply, Answer::Append(Err(error))));
+                    continue;
+                }
+                if next_position + crate::BATCH_EVENTS_MAX as u64 > crate::ids::ID_INDEX_POSITION_MAX {
+                    // The id index holds 40-bit positions (ids.rs).
+                    let error = Error::LimitExceeded {
+                        what: "log positions",
+                        actual: next_position,
+                        limit: crate::ids::ID_INDEX_POSITION_MAX - crate::BATCH_EVENTS_MAX as u64,
+                    };
+                    self.answers.push((reply, Answer::Append(Err(error))));
+                    continue;
+                }
                 match self.find_duplicates(&index, &writes) {
                     Ok(Duplicates::None) => {}
                     Ok(Duplicates::All(commit)) => {
@@ -511,6 +533,7 @@ impl Writer {
             Durability::Sync if !sync => Ok(false),
             Durability::Sync => {
                 let started = Instant::now();
+                self.init.shared.fdatasyncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let synced = self.init.segment_file.sync_data();
                 self.last_sync = started.elapsed();
                 if let Err(error) = synced {
@@ -577,22 +600,16 @@ impl Writer {
                 let write =
                     run.first().and_then(|record| accepted.get(record.request_idx)?.writes.get(record.write_idx));
                 let Some(write) = write else { unreachable!("placed records name accepted writes") };
-                let stream = &write.stream;
-                if !streams.contains_key(stream.as_str()) {
-                    streams.insert(stream.clone(), crate::index::PositionList::default());
-                }
-                let Some(positions) = streams.get_mut(stream.as_str()) else { unreachable!("inserted above") };
                 for record in run {
                     assert!(record.offset <= u64::from(u32::MAX), "segment offset over 4 GiB");
                     segment.offsets.push(record.offset as u32);
-                    positions.push(record.position);
+                    streams.push(&write.stream, record.position);
                 }
             }
             segment.end_offset = self.init.segment_len;
             *end = next_position;
         }
         let mut ids = self.init.shared.ids.write();
-        ids.reserve(placed.len());
         for entry in &accepted {
             let mut position = entry.commit.first_position.0;
             for write in &entry.writes {
@@ -623,7 +640,7 @@ impl Writer {
         for write in writes {
             for event in &write.events {
                 match ids.get(&event.id) {
-                    Some(position) => found.push((write, event, *position)),
+                    Some(position) => found.push((write, event, position)),
                     None => first_new = first_new.or(Some(event.id)),
                 }
             }
