@@ -282,6 +282,23 @@ mod tests {
         TicketId::new(id).unwrap()
     }
 
+    #[test]
+    fn a_ticket_id_encodes_as_its_text_and_clones_share_it() {
+        let id = ticket("T-42");
+        let text = "T-42".to_owned();
+        assert_eq!(postcard::to_allocvec(&id).unwrap(), postcard::to_allocvec(&text).unwrap());
+        assert_eq!(serde_json::to_string(&id).unwrap(), serde_json::to_string(&text).unwrap());
+        let bytes = postcard::to_allocvec(&text).unwrap();
+        assert_eq!(postcard::from_bytes::<TicketId>(&bytes).unwrap(), id);
+        assert_eq!(serde_json::from_str::<TicketId>("\"T-42\"").unwrap(), id);
+        // Decoding does not validate (stored history must replay), as for a `String`.
+        assert_eq!(serde_json::from_str::<TicketId>("\" x \"").unwrap().as_str(), " x ");
+        assert!(serde_json::from_str::<TicketId>("42").is_err(), "a number is no id");
+        let copy = id.clone();
+        assert!(std::ptr::eq(copy.as_str(), id.as_str()), "a clone shares the text");
+        assert_eq!(format!("{id:?} {id}"), r#"TicketId("T-42") T-42"#);
+    }
+
     fn samples() -> Vec<CxEvent> {
         vec![
             CxEvent::CustomerIdentified(CustomerIdentified {

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -36,15 +37,16 @@ pub use routing::{MessageMoved, NewTicket, TicketSplit, TicketUnmerged, ROUTED_M
 ///
 /// Built with [`TicketId::new`], which validates. Decoding (postcard or JSON) does not validate:
 /// stored history must always replay, and [`CxEvent::validate`] checks the ids of an event
-/// before it is recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct TicketId(String);
+/// before it is recorded. Serialized as its text (a string). Clones share the text (a
+/// reference count, no copy): projections and reports copy ids into many places (a metrics
+/// report's drill-downs hold millions on a large store).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TicketId(Arc<str>);
 
 impl TicketId {
     /// Validates and wraps an id.
     pub fn new(id: impl Into<String>) -> Result<TicketId, Error> {
-        let id = TicketId(id.into());
+        let id = TicketId(Arc::from(id.into()));
         id.validate()?;
         Ok(id)
     }
@@ -56,18 +58,48 @@ impl TicketId {
 
     /// The id text, owned.
     pub fn into_string(self) -> String {
-        self.0
+        self.0.as_ref().to_owned()
     }
 
     fn validate(&self) -> Result<(), Error> {
-        if self.0.trim().is_empty() || self.0.trim() != self.0 {
+        if self.0.trim().is_empty() || self.0.trim() != &*self.0 {
             return Err(Error::InvalidValue {
                 field: "ticket_id",
-                value: self.0.clone(),
+                value: self.as_str().to_owned(),
                 expected: "a non-empty id without surrounding white space",
             });
         }
         check_len("ticket_id", &self.0, NAME_BYTES_MAX)
+    }
+}
+
+// As a `String` (what the id was until its text was shared): the same encoding in every format,
+// and decoding accepts what a `String` accepts, with one allocation.
+impl Serialize for TicketId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for TicketId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<TicketId, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = TicketId;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<TicketId, E> {
+                Ok(TicketId(Arc::from(text)))
+            }
+            fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<TicketId, E> {
+                match std::str::from_utf8(bytes) {
+                    Ok(text) => Ok(TicketId(Arc::from(text))),
+                    Err(_) => Err(E::invalid_value(serde::de::Unexpected::Bytes(bytes), &self)),
+                }
+            }
+        }
+        deserializer.deserialize_string(Text)
     }
 }
 
