@@ -131,8 +131,10 @@ pub struct Drill {
 /// Every ticket of the report by rank — the tickets of the projection and the tickets ratings
 /// name that it does not hold — : rank `r` is the `r`-th id in id order, so sorting ranks sorts
 /// ids (integers sort much faster than strings).
-struct Ranked<'a> {
-    ids: Vec<&'a TicketId>,
+struct Ranked {
+    /// The ids, copied once into one array: drill-downs copy millions of them, reading them in
+    /// rank order from here rather than from records spread over a large map.
+    ids: Vec<TicketId>,
 }
 
 /// A sort key of a ticket id that orders as the id does when the keys differ: its first 16
@@ -154,15 +156,15 @@ fn sort_by_id<T>(items: &mut Vec<T>, id_of: impl Fn(&T) -> &TicketId) {
     items.extend(keyed.into_iter().map(|(_, item)| item));
 }
 
-impl<'a> Ranked<'a> {
+impl Ranked {
     /// Ranks the records (sorted by id) and the tickets `rated` names (ratings about a ticket,
     /// `(ticket, rating index)`): the rank of each record, in order, and of each rating's
     /// ticket, by rating index (`None` for a rating without a ticket). O((records + rated) · log).
     fn new(
-        records: &[&'a TicketRecord],
-        mut rated: Vec<(&'a TicketId, usize)>,
+        records: &[&TicketRecord],
+        mut rated: Vec<(&TicketId, usize)>,
         ratings: usize,
-    ) -> (Ranked<'a>, Vec<u32>, Vec<Option<u32>>) {
+    ) -> (Ranked, Vec<u32>, Vec<Option<u32>>) {
         sort_by_id(&mut rated, |(id, _)| id);
         let mut ids: Vec<&TicketId> = Vec::with_capacity(records.len());
         let mut record_ranks = Vec::with_capacity(records.len());
@@ -192,7 +194,7 @@ impl<'a> Ranked<'a> {
                 *slot = Some(rank_of(&ids).saturating_sub(1));
             }
         }
-        (Ranked { ids }, record_ranks, rating_ranks)
+        (Ranked { ids: ids.into_iter().cloned().collect() }, record_ranks, rating_ranks)
     }
 
     fn drill(&self, mut ranks: Vec<u32>) -> Drill {
@@ -214,7 +216,7 @@ impl<'a> Ranked<'a> {
         reason = "ranks are indices into ids: a Row's rank is its record's index in the records ids is built from"
     )]
     fn id_of(&self, rank: u32) -> &TicketId {
-        self.ids[rank as usize]
+        &self.ids[rank as usize]
     }
 }
 
@@ -262,7 +264,7 @@ fn median_and_p90(mut values: Vec<f64>) -> (Option<f64>, Option<f64>) {
     (Some(median_value), Some(*p90_value))
 }
 
-fn quantiles(values: &[(u32, Minutes)], ranked: &Ranked<'_>) -> Quantiles {
+fn quantiles(values: &[(u32, Minutes)], ranked: &Ranked) -> Quantiles {
     let (calendar_median, calendar_p90) = median_and_p90(values.iter().map(|(_, m)| m.calendar).collect());
     let (business_median, business_p90) = median_and_p90(values.iter().map(|(_, m)| m.business).collect());
     Quantiles {
@@ -615,7 +617,7 @@ impl<'a> Row<'a> {
 
 fn periods(
     rows: &[&Row<'_>],
-    ranked: &Ranked<'_>,
+    ranked: &Ranked,
     calendar: &Calendar,
     (from, to): (Option<i64>, i64),
     kind: usize,
@@ -659,7 +661,7 @@ fn periods(
 /// each transition decides the day ends from its own up to the next one's: every ticket adds
 /// its rank to the days it is unsolved at, in rank order (rows are), and no day's list needs a
 /// sort. O(transitions + the rows' tickets).
-fn backlog(rows: &[&Row<'_>], ranked: &Ranked<'_>, calendar: &Calendar) -> Vec<BacklogRow> {
+fn backlog(rows: &[&Row<'_>], ranked: &Ranked, calendar: &Calendar) -> Vec<BacklogRow> {
     let days = calendar.days();
     let mut open: Vec<Vec<u32>> = vec![Vec::new(); days];
     // The first day whose end is after `at` (a change at `at` counts from that day's end on).
@@ -694,7 +696,7 @@ fn backlog(rows: &[&Row<'_>], ranked: &Ranked<'_>, calendar: &Calendar) -> Vec<B
 /// moment, active at `now`.
 fn sla_counts(
     rows: &[&Row<'_>],
-    ranked: &Ranked<'_>,
+    ranked: &Ranked,
     pick: fn(&TicketSla) -> Option<SlaStatus>,
     (from, to): (Option<i64>, i64),
 ) -> SlaCounts {
@@ -720,7 +722,7 @@ struct RatingRow<'a> {
 }
 
 /// Scores of the ratings; answers outside their survey's range are ignored.
-fn satisfaction<'a>(ratings: impl IntoIterator<Item = &'a RatingRow<'a>>, ranked: &Ranked<'_>) -> Satisfaction {
+fn satisfaction<'a>(ratings: impl IntoIterator<Item = &'a RatingRow<'a>>, ranked: &Ranked) -> Satisfaction {
     let mut s = Satisfaction::default();
     let mut ces_sum = 0u64;
     let mut tickets = Vec::new();
@@ -756,7 +758,7 @@ fn satisfaction<'a>(ratings: impl IntoIterator<Item = &'a RatingRow<'a>>, ranked
 
 fn satisfaction_rows(
     ratings: &[&RatingRow<'_>],
-    ranked: &Ranked<'_>,
+    ranked: &Ranked,
     calendar: &Calendar,
     kind: usize,
 ) -> Vec<SatisfactionRow> {
@@ -779,7 +781,7 @@ fn satisfaction_rows(
 
 fn throughput(
     rows: &[&Row<'_>],
-    ranked: &Ranked<'_>,
+    ranked: &Ranked,
     projection: &MetricsProjection,
     (from, to): (Option<i64>, i64),
 ) -> Vec<AgentThroughput> {
@@ -819,7 +821,7 @@ fn throughput(
 struct Context<'a> {
     projection: &'a MetricsProjection,
     query: &'a ReportQuery,
-    ranked: Ranked<'a>,
+    ranked: Ranked,
     calendar: Calendar,
     from: Option<i64>,
     to: i64,
