@@ -45,10 +45,6 @@ impl Ranked<'_> {
     }
 
     /// The id of the ticket of rank `rank`.
-    #[expect(
-        clippy::indexing_slicing,
-        reason = "ranks are indices into ids: a Row's rank is its record's index in the records ids is built from"
-    )]
     fn id_of(&self, rank: u32) -> &TicketId {
         self.ids[rank as usize]
     }
@@ -138,10 +134,6 @@ impl Calendar {
     }
 
     /// The row names of granularity `kind`.
-    #[expect(
-        clippy::indexing_slicing,
-        reason = "kind is one of the constants 0, 1, 2 the report passes, one per granularity"
-    )]
     fn names(&self, kind: usize) -> &[String] {
         &self.names[kind]
     }
@@ -471,11 +463,7 @@ fn group_report(context: &Context<'_>, keys: Vec<String>, rows: &[&Row<'_>], rat
     }
 }
 
-/// Computes the report: every ticket's metrics and SLA at `now` once, then each group's
-/// aggregates. O(tickets · log + days · backlog) time. Every identity is its own customer
-/// (first-contact resolution and survey pairing) and requester dimensions (`trait:`,
-/// `segment`, `organization`) read `(none)`: [`report_with`] resolves both.
-
+/// `report_with` as it was.
 pub(crate) fn report_with_reference(
     projection: &MetricsProjection,
     query: &ReportQuery,
@@ -733,7 +721,11 @@ mod equal_to_the_reference {
     /// People 0..40; every third pair of people is one customer, multiples of 7 are nobody's.
     fn customer_of(identity: &Identity) -> Option<CustomerId> {
         let index: u64 = identity.value().trim_start_matches('p').split('@').next()?.parse().ok()?;
-        (index % 7 != 0).then_some(CustomerId(if index % 3 == 0 { index / 2 } else { 1_000 + index }))
+        (!index.is_multiple_of(7)).then_some(CustomerId(if index.is_multiple_of(3) {
+            index / 2
+        } else {
+            1_000 + index
+        }))
     }
 
     fn id(n: usize) -> TicketId {
@@ -879,7 +871,7 @@ mod equal_to_the_reference {
     }
 
     fn options(seed: u64) -> MetricsOptions {
-        if seed % 2 == 0 {
+        if seed.is_multiple_of(2) {
             return MetricsOptions::default();
         }
         let schedules = Schedules::from_json(
