@@ -156,6 +156,12 @@ fn sort_by_id<T>(items: &mut Vec<T>, id_of: impl Fn(&T) -> &TicketId) {
     items.extend(keyed.into_iter().map(|(_, item)| item));
 }
 
+/// [`sort_by_id`] of ids, for the tests.
+#[cfg(test)]
+pub(crate) fn sort_by_id_for_tests(ids: &mut Vec<&TicketId>) {
+    sort_by_id(ids, |id| id);
+}
+
 impl Ranked {
     /// Ranks the records (sorted by id) and the tickets `rated` names (ratings about a ticket,
     /// `(ticket, rating index)`): the rank of each record, in order, and of each rating's

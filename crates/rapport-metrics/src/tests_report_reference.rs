@@ -729,8 +729,9 @@ mod equal_to_the_reference {
     }
 
     fn id(n: usize) -> TicketId {
-        // Ids of different lengths and shared prefixes, so id order is not number order.
-        TicketId::new(format!("{}-{n}", ["T", "T1", "A"][n % 3])).unwrap()
+        // Ids of different lengths and shared prefixes, so id order is not number order; some
+        // longer than the 16 bytes the report's sort key holds (and than an inline id).
+        TicketId::new(format!("{}-{n}", ["T", "T1", "A", "LONG-TICKET-PREFIX-0000"][n % 4])).unwrap()
     }
 
     /// `(ticket stream, event, at)` of a history of `tickets` tickets over about 40 days, some
@@ -945,5 +946,35 @@ mod equal_to_the_reference {
                 assert!(alone == reference, "seed {seed}, query {index} without customers: the report differs");
             }
         }
+    }
+}
+
+#[test]
+fn ids_sort_by_their_prefix_key_as_by_their_text() {
+    let texts = [
+        "T-1",
+        "T-10",
+        "T-1\u{0}",
+        "T-1\u{0}\u{0}",
+        "0123456789abcdefA",
+        "0123456789abcdef",
+        "0123456789abcdefB",
+        "0123456789abcdeA",
+        "티켓-1",
+        "티켓",
+        "~",
+        "A",
+        "a",
+        "0123456789abcdef0123456789",
+        "0123456789abcdef01234567",
+    ];
+    let ids: Vec<TicketId> = texts.iter().map(|t| TicketId::new(*t).unwrap()).collect();
+    for rotation in 0..ids.len() {
+        let mut by_key: Vec<&TicketId> = ids.iter().collect();
+        by_key.rotate_left(rotation);
+        crate::report::sort_by_id_for_tests(&mut by_key);
+        let mut by_text: Vec<&TicketId> = ids.iter().collect();
+        by_text.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        assert_eq!(by_key, by_text, "rotation {rotation}");
     }
 }
