@@ -282,6 +282,41 @@ mod tests {
         TicketId::new(id).unwrap()
     }
 
+    #[test]
+    fn a_ticket_id_encodes_as_its_text_inline_or_shared() {
+        let short = "T-42".to_owned();
+        let inline = "x".repeat(crate::TICKET_ID_INLINE_BYTES);
+        let long = "x".repeat(crate::TICKET_ID_INLINE_BYTES + 1);
+        let multibyte = "티켓-".repeat(3);
+        for text in [&short, &inline, &long, &multibyte] {
+            let id = ticket(text);
+            assert_eq!(id.as_str(), text);
+            assert_eq!(postcard::to_allocvec(&id).unwrap(), postcard::to_allocvec(text).unwrap(), "{text}");
+            assert_eq!(serde_json::to_string(&id).unwrap(), serde_json::to_string(text).unwrap(), "{text}");
+            let bytes = postcard::to_allocvec(text).unwrap();
+            assert_eq!(postcard::from_bytes::<TicketId>(&bytes).unwrap(), id, "{text}");
+            assert_eq!(serde_json::from_str::<TicketId>(&serde_json::to_string(text).unwrap()).unwrap(), id);
+            assert_eq!(id.clone(), id);
+            assert_eq!(id.clone().into_string(), *text);
+            assert_eq!(format!("{id:?} {id}"), format!("TicketId({text:?}) {text}"));
+        }
+        // Decoding does not validate (stored history must replay), as for a `String`.
+        assert_eq!(serde_json::from_str::<TicketId>("\" x \"").unwrap().as_str(), " x ");
+        assert!(serde_json::from_str::<TicketId>("42").is_err(), "a number is no id");
+        // Ordered by text, across the inline and the shared forms; hashed alike when equal.
+        let mut ids: Vec<TicketId> = [&long, &inline, "xy", "T-5", "T-42", "x"].iter().map(|t| ticket(t)).collect();
+        ids.sort();
+        let texts: Vec<&str> = ids.iter().map(TicketId::as_str).collect();
+        let mut expected = vec![long.as_str(), inline.as_str(), "xy", "T-5", "T-42", "x"];
+        expected.sort();
+        assert_eq!(texts, expected);
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let hasher = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
+        for text in [&short, &long] {
+            assert_eq!(hasher.hash_one(ticket(text)), hasher.hash_one(text.as_str()), "hashed as its text: {text}");
+        }
+    }
+
     fn samples() -> Vec<CxEvent> {
         vec![
             CxEvent::CustomerIdentified(CustomerIdentified {

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -36,44 +37,155 @@ pub use routing::{MessageMoved, NewTicket, TicketSplit, TicketUnmerged, ROUTED_M
 ///
 /// Built with [`TicketId::new`], which validates. Decoding (postcard or JSON) does not validate:
 /// stored history must always replay, and [`CxEvent::validate`] checks the ids of an event
-/// before it is recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct TicketId(String);
+/// before it is recorded. Serialized as its text (a string). Ids of up to
+/// [`TICKET_ID_INLINE_BYTES`] bytes are kept inline and longer ones shared (a reference count),
+/// so a clone never allocates: projections and reports copy ids into many places (a metrics
+/// report's drill-downs hold millions on a large store). Ordered and compared by its text.
+#[derive(Clone)]
+pub struct TicketId(IdText);
+
+/// Ticket ids up to this many bytes are kept inline in a [`TicketId`] (no allocation; a clone
+/// is a copy of 24 bytes); longer ones are shared.
+pub const TICKET_ID_INLINE_BYTES: usize = 22;
+
+#[derive(Clone)]
+enum IdText {
+    /// `bytes[..len]` is the text: valid UTF-8, as it is only ever copied from a `str`.
+    Inline { len: u8, bytes: [u8; TICKET_ID_INLINE_BYTES] },
+    /// Longer than [`TICKET_ID_INLINE_BYTES`] (never shorter: equal texts have equal forms).
+    Shared(Arc<str>),
+}
+
+const _: () = assert!(TICKET_ID_INLINE_BYTES <= u8::MAX as usize, "the inline length is a u8");
+
+impl IdText {
+    fn new(text: &str) -> IdText {
+        let mut bytes = [0u8; TICKET_ID_INLINE_BYTES];
+        match (bytes.get_mut(..text.len()), u8::try_from(text.len())) {
+            (Some(prefix), Ok(len)) => {
+                prefix.copy_from_slice(text.as_bytes());
+                IdText::Inline { len, bytes }
+            }
+            _ => IdText::Shared(Arc::from(text)),
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            IdText::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or_default(),
+            IdText::Shared(text) => text.as_bytes(),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Never fails (the bytes were copied from a `str`); checking costs a few
+            // nanoseconds on at most TICKET_ID_INLINE_BYTES bytes, and needs no unsafe code.
+            IdText::Inline { .. } => std::str::from_utf8(self.as_bytes()).unwrap_or_default(),
+            IdText::Shared(text) => text,
+        }
+    }
+}
 
 impl TicketId {
     /// Validates and wraps an id.
     pub fn new(id: impl Into<String>) -> Result<TicketId, Error> {
-        let id = TicketId(id.into());
+        let id = TicketId(IdText::new(&id.into()));
         id.validate()?;
         Ok(id)
     }
 
     /// The id text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
     }
 
     /// The id text, owned.
     pub fn into_string(self) -> String {
-        self.0
+        self.as_str().to_owned()
     }
 
     fn validate(&self) -> Result<(), Error> {
-        if self.0.trim().is_empty() || self.0.trim() != self.0 {
+        let text = self.as_str();
+        if text.trim().is_empty() || text.trim() != text {
             return Err(Error::InvalidValue {
                 field: "ticket_id",
-                value: self.0.clone(),
+                value: text.to_owned(),
                 expected: "a non-empty id without surrounding white space",
             });
         }
-        check_len("ticket_id", &self.0, NAME_BYTES_MAX)
+        check_len("ticket_id", text, NAME_BYTES_MAX)
+    }
+}
+
+// Compared, ordered and hashed by the text's bytes, as a `str` is.
+impl PartialEq for TicketId {
+    fn eq(&self, other: &TicketId) -> bool {
+        self.0.as_bytes() == other.0.as_bytes()
+    }
+}
+
+impl Eq for TicketId {}
+
+impl PartialOrd for TicketId {
+    fn partial_cmp(&self, other: &TicketId) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for TicketId {
+    fn cmp(&self, other: &TicketId) -> std::cmp::Ordering {
+        self.0.as_bytes().cmp(other.0.as_bytes())
+    }
+}
+
+impl std::hash::Hash for TicketId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // What `str` writes.
+        state.write(self.0.as_bytes());
+        state.write_u8(0xff);
+    }
+}
+
+impl fmt::Debug for TicketId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("TicketId").field(&self.as_str()).finish()
+    }
+}
+
+// As a `String` (what the id once was): the same encoding in every format, and decoding accepts
+// what a `String` accepts, without an intermediate `String`.
+impl Serialize for TicketId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for TicketId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<TicketId, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = TicketId;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<TicketId, E> {
+                Ok(TicketId(IdText::new(text)))
+            }
+            fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<TicketId, E> {
+                match std::str::from_utf8(bytes) {
+                    Ok(text) => Ok(TicketId(IdText::new(text))),
+                    Err(_) => Err(E::invalid_value(serde::de::Unexpected::Bytes(bytes), &self)),
+                }
+            }
+        }
+        deserializer.deserialize_string(Text)
     }
 }
 
 impl fmt::Display for TicketId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 

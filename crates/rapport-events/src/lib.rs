@@ -44,7 +44,7 @@ pub use crate::event::{
     TicketChannelSwitched, TicketFieldsSet, TicketFlag, TicketFlagged, TicketId, TicketLabeled, TicketMerged,
     TicketOpened, TicketPriorityChanged, TicketSplit, TicketStatusChanged, TicketTagged, TicketType, TicketUnmerged,
     TicketUpdated, DEFINITIONS_MAX, HOLIDAYS_MAX, INTERVALS_PER_DAY_MAX, ORGANIZATION_DOMAINS_MAX, QA_CATEGORIES_MAX,
-    QA_PASS_MARK_DEFAULT, QA_SCORE_MAX, ROUTED_MESSAGES_MAX,
+    QA_PASS_MARK_DEFAULT, QA_SCORE_MAX, ROUTED_MESSAGES_MAX, TICKET_ID_INLINE_BYTES,
 };
 pub use crate::identity::{
     check_no_control_chars, ConfusableReason, Identity, IdentityKind, NormalizeOptions, PhoneProblem, PSEUDONYM_BYTES,

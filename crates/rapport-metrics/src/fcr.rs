@@ -3,9 +3,7 @@
 //! (configurable) days after its first solve. Definitions: docs/metrics.md, "First-contact
 //! resolution".
 
-use std::collections::HashMap;
-
-use rapport_events::{CustomerId, Identity};
+use rapport_customer::FastMap;
 
 use crate::projection::TicketRecord;
 use crate::surveys::Who;
@@ -14,31 +12,63 @@ use crate::ticket::TicketMetrics;
 /// The default window of first-contact resolution, in days after the first solve.
 pub const FCR_WINDOW_DAYS_DEFAULT: u32 = 7;
 
-/// The creation times of every customer's tickets, sorted.
-pub(crate) struct CustomerTickets<'a> {
-    customer_of: &'a dyn Fn(&Identity) -> Option<CustomerId>,
-    created: HashMap<Who<'a>, Vec<i64>>,
+/// The creation times of every customer's tickets, sorted, in one flat list: customers get dense
+/// indices, and each ticket knows its customer's index, so that the report resolves every
+/// ticket's customer once (the caller's resolution is a hash lookup in a large map).
+pub(crate) struct CustomerTickets {
+    /// `customer[ticket]`: the customer index of the `ticket`-th ticket given to `new`.
+    customer: Vec<u32>,
+    /// `times[starts[c]..starts[c + 1]]`: customer `c`'s creation times, ascending.
+    starts: Vec<usize>,
+    times: Vec<i64>,
 }
 
-impl<'a> CustomerTickets<'a> {
-    /// Indexes the tickets by customer. O(tickets · log).
-    pub(crate) fn new(
-        records: impl IntoIterator<Item = &'a TicketRecord>,
-        customer_of: &'a dyn Fn(&Identity) -> Option<CustomerId>,
-    ) -> CustomerTickets<'a> {
-        let mut created: HashMap<Who<'a>, Vec<i64>> = HashMap::new();
-        for record in records {
-            created.entry(Who::of(&record.requester, customer_of)).or_default().push(record.state.created_at);
+impl CustomerTickets {
+    /// Indexes the tickets (their customer and creation time) by customer. O(tickets · log).
+    pub(crate) fn new<'a>(tickets: impl IntoIterator<Item = (Who<'a>, i64)>) -> CustomerTickets {
+        let mut index: FastMap<Who<'a>, u32> = FastMap::default();
+        let (mut customer, mut created) = (Vec::new(), Vec::new());
+        for (who, at) in tickets {
+            let next = u32::try_from(index.len()).unwrap_or(u32::MAX);
+            customer.push(*index.entry(who).or_insert(next));
+            created.push(at);
         }
-        for times in created.values_mut() {
-            times.sort_unstable();
+        // Sorted by customer, then time: each customer's times are one ascending run.
+        let mut by_customer: Vec<(u32, i64)> = customer.iter().copied().zip(created).collect();
+        by_customer.sort_unstable();
+        let mut starts = Vec::with_capacity(index.len() + 1);
+        for (position, (c, _)) in by_customer.iter().enumerate() {
+            while starts.len() <= *c as usize {
+                starts.push(position);
+            }
         }
-        CustomerTickets { customer_of, created }
+        while starts.len() <= index.len() {
+            starts.push(by_customer.len());
+        }
+        let times = by_customer.into_iter().map(|(_, at)| at).collect();
+        CustomerTickets { customer, starts, times }
     }
 
-    /// Whether `record` is FCR; `None` when it does not count: never solved, closed by a merge,
-    /// or first solved less than `window` before `now`. O(log tickets of the customer).
-    pub(crate) fn fcr(&self, record: &TicketRecord, metrics: &TicketMetrics, window: i64, now: i64) -> Option<bool> {
+    /// The creation times of the customer of the `ticket`-th ticket, ascending.
+    fn times_of(&self, ticket: usize) -> &[i64] {
+        let Some(c) = self.customer.get(ticket).map(|c| *c as usize) else { return &[] };
+        match (self.starts.get(c), self.starts.get(c + 1)) {
+            (Some(start), Some(end)) => self.times.get(*start..*end).unwrap_or(&[]),
+            _ => &[],
+        }
+    }
+
+    /// Whether `record`, the `ticket`-th ticket given to `new`, is FCR; `None` when it does not
+    /// count: never solved, closed by a merge, or first solved less than `window` before `now`.
+    /// O(log tickets of the customer).
+    pub(crate) fn fcr(
+        &self,
+        ticket: usize,
+        record: &TicketRecord,
+        metrics: &TicketMetrics,
+        window: i64,
+        now: i64,
+    ) -> Option<bool> {
         let first_solved = record.state.first_solved_at?;
         let end = first_solved.saturating_add(window);
         if record.merged_away || end > now {
@@ -48,7 +78,7 @@ impl<'a> CustomerTickets<'a> {
             return Some(false);
         }
         let start = record.state.created_at;
-        let times = self.created.get(&Who::of(&record.requester, self.customer_of)).map_or(&[][..], Vec::as_slice);
+        let times = self.times_of(ticket);
         // Tickets of the customer created in [start, max(end, start)]; the ticket itself is one.
         let opened =
             times.partition_point(|at| *at <= end.max(start)).saturating_sub(times.partition_point(|at| *at < start));

@@ -74,3 +74,5 @@ pub use crate::ticket::{Minutes, TicketMetrics, TicketMetricsState};
 mod tests;
 #[cfg(test)]
 mod tests_quality;
+#[cfg(test)]
+mod tests_report_reference;

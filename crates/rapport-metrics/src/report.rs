@@ -2,7 +2,7 @@
 //! optionally grouped by a dimension. Every count carries the ticket ids behind it (drill-down).
 //! Definitions and the period rules: docs/metrics.md.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use chrono::{DateTime, Datelike};
@@ -16,6 +16,7 @@ pub use crate::grouping::{field_text, parse_filter, FILTERS_MAX, GROUP_BY_MAX, G
 use crate::projection::{MetricsProjection, RatingRecord, TicketRecord};
 use crate::qa::{qa_report, QaReport};
 use crate::sla::{evaluate_in, SlaStatus, TicketSla};
+use crate::surveys::Who;
 use crate::surveys::{survey_report, SurveyReport};
 use crate::ticket::{Minutes, TicketMetrics};
 
@@ -127,24 +128,90 @@ pub struct Drill {
     pub tickets: Vec<TicketId>,
 }
 
-impl Drill {
-    fn of(mut tickets: Vec<TicketId>) -> Drill {
-        tickets.sort_unstable();
-        tickets.dedup();
-        Drill { count: tickets.len(), tickets }
+/// Every ticket of the report by rank — the tickets of the projection and the tickets ratings
+/// name that it does not hold — : rank `r` is the `r`-th id in id order, so sorting ranks sorts
+/// ids (integers sort much faster than strings).
+struct Ranked {
+    /// The ids, copied once into one array: drill-downs copy millions of them, reading them in
+    /// rank order from here rather than from records spread over a large map.
+    ids: Vec<TicketId>,
+}
+
+/// A sort key of a ticket id that orders as the id does when the keys differ: its first 16
+/// bytes, big-endian, zero-padded (a shorter id is a prefix, and sorts first, exactly when its
+/// padding compares lower). Equal keys fall back to the ids: comparing integers first saves
+/// following every id's pointer in most comparisons.
+fn id_prefix(id: &TicketId) -> u128 {
+    let mut bytes = [0u8; 16];
+    for (byte, source) in bytes.iter_mut().zip(id.as_str().as_bytes()) {
+        *byte = *source;
     }
+    u128::from_be_bytes(bytes)
 }
 
-/// Every ticket of the report by rank: rank `r` is the `r`-th ticket in id order, so sorting
-/// ranks sorts ids (integers sort much faster than strings).
-struct Ranked<'a> {
-    ids: Vec<&'a TicketId>,
+/// Sorts `items` by the id `id_of` gives, as sorting by the ids would.
+fn sort_by_id<T>(items: &mut Vec<T>, id_of: impl Fn(&T) -> &TicketId) {
+    let mut keyed: Vec<(u128, T)> = items.drain(..).map(|item| (id_prefix(id_of(&item)), item)).collect();
+    keyed.sort_unstable_by(|(a, x), (b, y)| a.cmp(b).then_with(|| id_of(x).cmp(id_of(y))));
+    items.extend(keyed.into_iter().map(|(_, item)| item));
 }
 
-impl Ranked<'_> {
+/// [`sort_by_id`] of ids, for the tests.
+#[cfg(test)]
+pub(crate) fn sort_by_id_for_tests(ids: &mut Vec<&TicketId>) {
+    sort_by_id(ids, |id| id);
+}
+
+impl Ranked {
+    /// Ranks the records (sorted by id) and the tickets `rated` names (ratings about a ticket,
+    /// `(ticket, rating index)`): the rank of each record, in order, and of each rating's
+    /// ticket, by rating index (`None` for a rating without a ticket). O((records + rated) · log).
+    fn new(
+        records: &[&TicketRecord],
+        mut rated: Vec<(&TicketId, usize)>,
+        ratings: usize,
+    ) -> (Ranked, Vec<u32>, Vec<Option<u32>>) {
+        sort_by_id(&mut rated, |(id, _)| id);
+        let mut ids: Vec<&TicketId> = Vec::with_capacity(records.len());
+        let mut record_ranks = Vec::with_capacity(records.len());
+        let mut rating_ranks = vec![None; ratings];
+        // Fewer than 2^32 tickets: a projection that large would not fit in memory.
+        let rank_of = |ids: &Vec<&TicketId>| u32::try_from(ids.len()).unwrap_or(u32::MAX);
+        let mut rated = rated.into_iter().peekable();
+        // A merge of two sorted lists; a rated ticket the projection holds gets its record's rank.
+        for record in records {
+            while let Some((id, index)) = rated.next_if(|(id, _)| *id <= &record.ticket_id) {
+                if id != &record.ticket_id && ids.last() != Some(&id) {
+                    ids.push(id);
+                }
+                let rank = if id == &record.ticket_id { rank_of(&ids) } else { rank_of(&ids).saturating_sub(1) };
+                if let Some(slot) = rating_ranks.get_mut(index) {
+                    *slot = Some(rank);
+                }
+            }
+            record_ranks.push(rank_of(&ids));
+            ids.push(&record.ticket_id);
+        }
+        for (id, index) in rated {
+            if ids.last() != Some(&id) {
+                ids.push(id);
+            }
+            if let Some(slot) = rating_ranks.get_mut(index) {
+                *slot = Some(rank_of(&ids).saturating_sub(1));
+            }
+        }
+        (Ranked { ids: ids.into_iter().cloned().collect() }, record_ranks, rating_ranks)
+    }
+
     fn drill(&self, mut ranks: Vec<u32>) -> Drill {
         ranks.sort_unstable();
         ranks.dedup();
+        self.drill_sorted(&ranks)
+    }
+
+    /// [`Ranked::drill`] of ranks already ascending, each once.
+    fn drill_sorted(&self, ranks: &[u32]) -> Drill {
+        debug_assert!(ranks.is_sorted_by(|a, b| a < b), "ranks must ascend strictly");
         let tickets: Vec<TicketId> = ranks.iter().map(|rank| self.id_of(*rank).clone()).collect();
         Drill { count: tickets.len(), tickets }
     }
@@ -155,7 +222,7 @@ impl Ranked<'_> {
         reason = "ranks are indices into ids: a Row's rank is its record's index in the records ids is built from"
     )]
     fn id_of(&self, rank: u32) -> &TicketId {
-        self.ids[rank as usize]
+        &self.ids[rank as usize]
     }
 }
 
@@ -180,26 +247,38 @@ pub struct Quantiles {
     pub tickets: Drill,
 }
 
-/// The value of rank ⌈p·n⌉ (at least 1) of an ascending list.
-fn nearest_rank(sorted: &[f64], p: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted.get(rank - 1).copied()
+/// The index of rank ⌈p·n⌉ (at least 1) in an ascending list of `n` values.
+fn nearest_rank_index(n: usize, p: f64) -> usize {
+    ((p * n as f64).ceil() as usize).clamp(1, n) - 1
 }
 
-fn quantiles(values: &[(u32, Minutes)], ranked: &Ranked<'_>) -> Quantiles {
-    let mut calendar: Vec<f64> = values.iter().map(|(_, m)| m.calendar).collect();
-    let mut business: Vec<f64> = values.iter().map(|(_, m)| m.business).collect();
-    calendar.sort_by(f64::total_cmp);
-    business.sort_by(f64::total_cmp);
+/// The median and the 90th percentile (nearest rank) of `values`, in the order of
+/// `f64::total_cmp`: two selections, O(n), instead of a sort (under a total order the value at
+/// an index of the sorted list is the same whichever way it is found).
+fn median_and_p90(mut values: Vec<f64>) -> (Option<f64>, Option<f64>) {
+    if values.is_empty() {
+        return (None, None);
+    }
+    let (median, p90) = (nearest_rank_index(values.len(), 0.5), nearest_rank_index(values.len(), 0.9));
+    let (_, median_value, above) = values.select_nth_unstable_by(median, f64::total_cmp);
+    let median_value = *median_value;
+    // Every value above the median's index is at or above it: the 90th is among them.
+    let p90_value = match p90.checked_sub(median + 1) {
+        Some(index) => above.select_nth_unstable_by(index, f64::total_cmp).1,
+        None => &median_value,
+    };
+    (Some(median_value), Some(*p90_value))
+}
+
+fn quantiles(values: &[(u32, Minutes)], ranked: &Ranked) -> Quantiles {
+    let (calendar_median, calendar_p90) = median_and_p90(values.iter().map(|(_, m)| m.calendar).collect());
+    let (business_median, business_p90) = median_and_p90(values.iter().map(|(_, m)| m.business).collect());
     Quantiles {
         n: values.len(),
-        calendar_median: nearest_rank(&calendar, 0.5),
-        calendar_p90: nearest_rank(&calendar, 0.9),
-        business_median: nearest_rank(&business, 0.5),
-        business_p90: nearest_rank(&business, 0.9),
+        calendar_median,
+        calendar_p90,
+        business_median,
+        business_p90,
         tickets: ranked.drill(values.iter().map(|(rank, _)| *rank).collect()),
     }
 }
@@ -501,11 +580,21 @@ impl Calendar {
     }
 }
 
-/// One ticket with what the report needs of it, computed once.
+/// One ticket with what the report needs of it, computed once. The record's fields the groups
+/// read are copied here: the rows are one array, the records are spread over a large map.
 struct Row<'a> {
     record: &'a TicketRecord,
     /// Position in id order ([`Ranked`]).
     rank: u32,
+    /// Creation.
+    created_at: i64,
+    /// Unsolved now.
+    unsolved: bool,
+    /// The latest solve, if the ticket is solved or closed now.
+    solved_at: Option<i64>,
+    /// The first solve.
+    first_solved_at: Option<i64>,
+    repeat_inquiry: bool,
     metrics: TicketMetrics,
     sla: Option<TicketSla>,
     /// `None`: not counted for FCR (not solved, merged away, or solved within the window
@@ -513,36 +602,41 @@ struct Row<'a> {
     fcr: Option<bool>,
 }
 
-fn is_unsolved(record: &TicketRecord) -> bool {
-    record.state.status.is_unsolved()
-}
-
-/// The latest solve of a ticket that is solved or closed now.
-fn solved_at(record: &TicketRecord) -> Option<i64> {
-    if is_unsolved(record) {
-        None
-    } else {
-        record.state.last_solved_at
+impl<'a> Row<'a> {
+    fn new(record: &'a TicketRecord, rank: u32, metrics: TicketMetrics) -> Row<'a> {
+        let state = &record.state;
+        let unsolved = state.status.is_unsolved();
+        Row {
+            record,
+            rank,
+            created_at: state.created_at,
+            unsolved,
+            solved_at: if unsolved { None } else { state.last_solved_at },
+            first_solved_at: state.first_solved_at,
+            repeat_inquiry: state.repeat_inquiry,
+            metrics,
+            sla: None,
+            fcr: None,
+        }
     }
 }
 
 fn periods(
     rows: &[&Row<'_>],
-    ranked: &Ranked<'_>,
+    ranked: &Ranked,
     calendar: &Calendar,
     (from, to): (Option<i64>, i64),
     kind: usize,
 ) -> Vec<PeriodRow> {
     let mut buckets: Vec<(Vec<u32>, Vec<u32>)> = vec![Default::default(); calendar.names(kind).len()];
     for row in rows {
-        let record = row.record;
-        if in_range(record.state.created_at, from, to) {
+        if in_range(row.created_at, from, to) {
             // Rows of `kind` are indices of its names, so the bucket always exists.
-            if let Some((created, _)) = calendar.row(kind, record.state.created_at).and_then(|i| buckets.get_mut(i)) {
+            if let Some((created, _)) = calendar.row(kind, row.created_at).and_then(|i| buckets.get_mut(i)) {
                 created.push(row.rank);
             }
         }
-        if let Some(solved) = solved_at(record).filter(|at| in_range(*at, from, to)) {
+        if let Some(solved) = row.solved_at.filter(|at| in_range(*at, from, to)) {
             if let Some((_, solved)) = calendar.row(kind, solved).and_then(|i| buckets.get_mut(i)) {
                 solved.push(row.rank);
             }
@@ -569,43 +663,46 @@ fn periods(
 }
 
 /// A ticket is unsolved at instant `x` when the latest of its transitions before `x` (by time,
-/// ties in fold order) says so; a ticket without transitions before `x` does not exist yet.
-fn backlog(rows: &[&Row<'_>], ranked: &Ranked<'_>, calendar: &Calendar) -> Vec<BacklogRow> {
-    // `(at, ticket index, order, unsolved, rank)`; sorted by the first three, which are unique.
-    let mut changes: Vec<(i64, usize, usize, bool, u32)> = Vec::new();
-    for (ticket_index, row) in rows.iter().enumerate() {
-        for (order, (at, unsolved)) in row.record.transitions.iter().enumerate() {
-            changes.push((*at, ticket_index, order, *unsolved, row.rank));
+/// ties in fold order) says so; a ticket without transitions before `x` does not exist yet. So
+/// each transition decides the day ends from its own up to the next one's: every ticket adds
+/// its rank to the days it is unsolved at, in rank order (rows are), and no day's list needs a
+/// sort. O(transitions + the rows' tickets).
+fn backlog(rows: &[&Row<'_>], ranked: &Ranked, calendar: &Calendar) -> Vec<BacklogRow> {
+    let days = calendar.days();
+    let mut open: Vec<Vec<u32>> = vec![Vec::new(); days];
+    // The first day whose end is after `at` (a change at `at` counts from that day's end on).
+    let counts_from = |at: i64| (day_of(at) - calendar.first_day).clamp(0, days as i64) as usize;
+    let mut sorted: Vec<(i64, bool)> = Vec::new();
+    for row in rows {
+        let mut transitions = row.record.transitions.as_slice();
+        if !transitions.is_sorted_by_key(|(at, _)| *at) {
+            // Out-of-order times (imports): by time, ties in fold order (a stable sort).
+            sorted.clear();
+            sorted.extend_from_slice(transitions);
+            sorted.sort_by_key(|(at, _)| *at);
+            transitions = &sorted;
+        }
+        for (index, (at, unsolved)) in transitions.iter().enumerate() {
+            if !*unsolved {
+                continue;
+            }
+            let until = transitions.get(index + 1).map_or(days, |(next, _)| counts_from(*next));
+            for day in open.get_mut(counts_from(*at)..until).into_iter().flatten() {
+                day.push(row.rank);
+            }
         }
     }
-    changes.sort_unstable_by_key(|(at, ticket, order, _, _)| (*at, *ticket, *order));
-    let mut open: BTreeSet<u32> = BTreeSet::new();
-    let mut next = 0;
-    let mut out = Vec::with_capacity(calendar.days());
-    for (index, day_name) in calendar.names[0].iter().enumerate() {
-        let day_end = (calendar.first_day + index as i64 + 1).saturating_mul(DAY_MICROS);
-        while let Some((at, _, _, unsolved, rank)) = changes.get(next) {
-            if *at >= day_end {
-                break;
-            }
-            if *unsolved {
-                open.insert(*rank);
-            } else {
-                open.remove(rank);
-            }
-            next += 1;
-        }
-        let tickets: Vec<TicketId> = open.iter().map(|rank| ranked.id_of(*rank).clone()).collect();
-        out.push(BacklogRow { day: day_name.clone(), unsolved: Drill { count: tickets.len(), tickets } });
-    }
-    out
+    open.into_iter()
+        .zip(calendar.names(0))
+        .map(|(ranks, day)| BacklogRow { day: day.clone(), unsolved: ranked.drill_sorted(&ranks) })
+        .collect()
 }
 
 /// Where a target's outcome counts: achieved and breached in the period containing their
 /// moment, active at `now`.
 fn sla_counts(
     rows: &[&Row<'_>],
-    ranked: &Ranked<'_>,
+    ranked: &Ranked,
     pick: fn(&TicketSla) -> Option<SlaStatus>,
     (from, to): (Option<i64>, i64),
 ) -> SlaCounts {
@@ -623,18 +720,23 @@ fn sla_counts(
     SlaCounts { achieved, breached, active, percent_achieved }
 }
 
+/// A rating of the period, with the rank of the ticket it names.
+struct RatingRow<'a> {
+    rating: &'a RatingRecord,
+    /// `None`: the rating names no ticket.
+    rank: Option<u32>,
+}
+
 /// Scores of the ratings; answers outside their survey's range are ignored.
-fn satisfaction<'a>(ratings: impl IntoIterator<Item = &'a RatingRecord>) -> Satisfaction {
+fn satisfaction<'a>(ratings: impl IntoIterator<Item = &'a RatingRow<'a>>, ranked: &Ranked) -> Satisfaction {
     let mut s = Satisfaction::default();
     let mut ces_sum = 0u64;
     let mut tickets = Vec::new();
-    for rating in ratings {
+    for RatingRow { rating, rank } in ratings {
         if !rating.survey.score_range().contains(&rating.score) {
             continue;
         }
-        if let Some(ticket) = &rating.ticket_id {
-            tickets.push(ticket.clone());
-        }
+        tickets.extend(*rank);
         match rating.survey {
             Survey::Csat => {
                 s.csat_responses += 1;
@@ -656,15 +758,20 @@ fn satisfaction<'a>(ratings: impl IntoIterator<Item = &'a RatingRecord>) -> Sati
         .zip(rate(s.detractors, s.nps_responses))
         .map(|(promoters, detractors)| (promoters - detractors) * 100.0);
     s.ces_mean = (s.ces_responses > 0).then(|| ces_sum as f64 / s.ces_responses as f64);
-    s.tickets = Drill::of(tickets);
+    s.tickets = ranked.drill(tickets);
     s
 }
 
-fn satisfaction_rows(ratings: &[&RatingRecord], calendar: &Calendar, kind: usize) -> Vec<SatisfactionRow> {
-    let mut buckets: Vec<Vec<&RatingRecord>> = vec![Vec::new(); calendar.names(kind).len()];
+fn satisfaction_rows(
+    ratings: &[&RatingRow<'_>],
+    ranked: &Ranked,
+    calendar: &Calendar,
+    kind: usize,
+) -> Vec<SatisfactionRow> {
+    let mut buckets: Vec<Vec<&RatingRow<'_>>> = vec![Vec::new(); calendar.names(kind).len()];
     for rating in ratings {
         // Rows of `kind` are indices of its names, so the bucket always exists.
-        if let Some(bucket) = calendar.row(kind, rating.at).and_then(|i| buckets.get_mut(i)) {
+        if let Some(bucket) = calendar.row(kind, rating.rating.at).and_then(|i| buckets.get_mut(i)) {
             bucket.push(rating);
         }
     }
@@ -673,14 +780,14 @@ fn satisfaction_rows(ratings: &[&RatingRecord], calendar: &Calendar, kind: usize
         .zip(calendar.names(kind))
         .map(|(ratings, period)| SatisfactionRow {
             period: period.clone(),
-            satisfaction: satisfaction(ratings.iter().copied()),
+            satisfaction: satisfaction(ratings.iter().copied(), ranked),
         })
         .collect()
 }
 
 fn throughput(
     rows: &[&Row<'_>],
-    ranked: &Ranked<'_>,
+    ranked: &Ranked,
     projection: &MetricsProjection,
     (from, to): (Option<i64>, i64),
 ) -> Vec<AgentThroughput> {
@@ -720,28 +827,31 @@ fn throughput(
 struct Context<'a> {
     projection: &'a MetricsProjection,
     query: &'a ReportQuery,
-    ranked: Ranked<'a>,
+    ranked: Ranked,
     calendar: Calendar,
     from: Option<i64>,
     to: i64,
 }
 
-fn group_report(context: &Context<'_>, keys: Vec<String>, rows: &[&Row<'_>], ratings: &[&RatingRecord]) -> GroupReport {
+fn group_report(
+    context: &Context<'_>,
+    keys: Vec<String>,
+    rows: &[&Row<'_>],
+    ratings: &[&RatingRow<'_>],
+) -> GroupReport {
     let Context { projection, query, ref ranked, ref calendar, from, to } = *context;
-    let created: Vec<&Row<'_>> =
-        rows.iter().copied().filter(|r| in_range(r.record.state.created_at, from, to)).collect();
+    let created: Vec<&Row<'_>> = rows.iter().copied().filter(|r| in_range(r.created_at, from, to)).collect();
     let ids = |filter: &dyn Fn(&Row<'_>) -> bool| {
         ranked.drill(created.iter().filter(|r| filter(r)).map(|r| r.rank).collect())
     };
     let created_drill = ids(&|_| true);
-    let solved = ranked.drill(
-        rows.iter().filter(|r| solved_at(r.record).is_some_and(|at| in_range(at, from, to))).map(|r| r.rank).collect(),
-    );
-    let unsolved = ids(&|r| is_unsolved(r.record));
+    let solved = ranked
+        .drill(rows.iter().filter(|r| r.solved_at.is_some_and(|at| in_range(at, from, to))).map(|r| r.rank).collect());
+    let unsolved = ids(&|r| r.unsolved);
     let reopened = ids(&|r| r.metrics.reopens > 0);
     let solved_created = created.iter().filter(|r| r.metrics.one_touch.is_some()).count();
     let one_touch = ids(&|r| r.metrics.one_touch == Some(true));
-    let repeat_inquiry = ids(&|r| r.record.state.repeat_inquiry);
+    let repeat_inquiry = ids(&|r| r.repeat_inquiry);
     let metric = |pick: &dyn Fn(&TicketMetrics) -> Option<Minutes>| {
         let values: Vec<(u32, Minutes)> =
             created.iter().filter_map(|r| pick(&r.metrics).map(|m| (r.rank, m))).collect();
@@ -761,9 +871,7 @@ fn group_report(context: &Context<'_>, keys: Vec<String>, rows: &[&Row<'_>], rat
         .iter()
         .map(|hours| {
             let within = i64::from(*hours) * HOUR_MICROS;
-            let drill = ids(&|r| {
-                r.record.state.first_solved_at.is_some_and(|at| at.saturating_sub(r.record.state.created_at) <= within)
-            });
+            let drill = ids(&|r| r.first_solved_at.is_some_and(|at| at.saturating_sub(r.created_at) <= within));
             let share = rate(drill.count, created_drill.count);
             (*hours, drill, share)
         })
@@ -786,7 +894,7 @@ fn group_report(context: &Context<'_>, keys: Vec<String>, rows: &[&Row<'_>], rat
     let fcr_solved: Vec<&Row<'_>> = rows
         .iter()
         .copied()
-        .filter(|r| r.fcr.is_some() && r.record.state.first_solved_at.is_some_and(|at| in_range(at, from, to)))
+        .filter(|r| r.fcr.is_some() && r.first_solved_at.is_some_and(|at| in_range(at, from, to)))
         .collect();
     let fcr_drill = ranked.drill(fcr_solved.iter().filter(|r| r.fcr == Some(true)).map(|r| r.rank).collect());
     let fcr = FcrCounts {
@@ -807,10 +915,10 @@ fn group_report(context: &Context<'_>, keys: Vec<String>, rows: &[&Row<'_>], rat
         sla_first_reply: sla_counts(rows, ranked, |s| s.first_reply, (from, to)),
         sla_next_reply: sla_counts(rows, ranked, |s| s.next_reply, (from, to)),
         sla_resolution: sla_counts(rows, ranked, |s| s.resolution, (from, to)),
-        satisfaction: satisfaction(ratings.iter().copied()),
-        satisfaction_daily: satisfaction_rows(ratings, calendar, 0),
-        satisfaction_weekly: satisfaction_rows(ratings, calendar, 1),
-        satisfaction_monthly: satisfaction_rows(ratings, calendar, 2),
+        satisfaction: satisfaction(ratings.iter().copied(), ranked),
+        satisfaction_daily: satisfaction_rows(ratings, ranked, calendar, 0),
+        satisfaction_weekly: satisfaction_rows(ratings, ranked, calendar, 1),
+        satisfaction_monthly: satisfaction_rows(ratings, ranked, calendar, 2),
         throughput: throughput(rows, ranked, projection, (from, to)),
         key: keys.join(" / "),
         keys,
@@ -856,34 +964,36 @@ pub fn report_with(
     let to = query.to.map_or(now.saturating_add(1), |to| to.0);
     let from = query.from.map(|from| from.0);
     let mut records: Vec<&TicketRecord> = projection.tickets().collect();
-    records.sort_unstable_by(|a, b| a.ticket_id.cmp(&b.ticket_id));
-    let ranked = Ranked { ids: records.iter().map(|r| &r.ticket_id).collect() };
-    let customer_tickets = CustomerTickets::new(records.iter().copied(), customer_of);
+    sort_by_id(&mut records, |r| &r.ticket_id);
+    let ratings: Vec<&RatingRecord> = projection.ratings().iter().filter(|r| in_range(r.at, from, to)).collect();
+    let rated =
+        ratings.iter().enumerate().filter_map(|(index, r)| r.ticket_id.as_ref().map(|id| (id, index))).collect();
+    let (ranked, record_ranks, rating_ranks) = Ranked::new(&records, rated, ratings.len());
+    let ratings: Vec<RatingRow<'_>> =
+        ratings.into_iter().zip(rating_ranks).map(|(rating, rank)| RatingRow { rating, rank }).collect();
+    // Each requester's customer once (the caller's resolution is a lookup in a large map).
+    let customer_tickets =
+        CustomerTickets::new(records.iter().map(|r| (Who::of(&r.requester, customer_of), r.state.created_at)));
     let fcr_window = i64::from(query.fcr_window_days).saturating_mul(DAY_MICROS);
     let rows: Vec<Row<'_>> = records
         .iter()
+        .zip(record_ranks)
         .enumerate()
-        .map(|(rank, record)| {
+        .map(|(index, (record, rank))| {
             let schedule = projection.schedule_of(&record.state);
             let metrics = record.state.metrics(schedule, now);
-            Row {
-                record,
-                // Fewer than 2^32 tickets: a projection that large would not fit in memory.
-                rank: u32::try_from(rank).unwrap_or(u32::MAX),
-                fcr: customer_tickets.fcr(record, &metrics, fcr_window, now),
-                metrics,
-                sla: evaluate_in(projection.policies_of(&record.state), schedule, &record.state, now),
-            }
+            let fcr = customer_tickets.fcr(index, record, &metrics, fcr_window, now);
+            let sla = evaluate_in(projection.policies_of(&record.state), schedule, &record.state, now);
+            Row { fcr, sla, ..Row::new(record, rank, metrics) }
         })
         .collect();
-    let ratings: Vec<&RatingRecord> = projection.ratings().iter().filter(|r| in_range(r.at, from, to)).collect();
     // The rows run from the period's first day (or the earliest creation, solve or rating in
     // it) to its last day.
     let earliest = rows
         .iter()
-        .flat_map(|r| [Some(r.record.state.created_at), solved_at(r.record)])
+        .flat_map(|r| [Some(r.created_at), r.solved_at])
         .flatten()
-        .chain(ratings.iter().map(|r| r.at))
+        .chain(ratings.iter().map(|r| r.rating.at))
         .filter(|at| in_range(*at, from, to))
         .min();
     let last_day = day_of(to.saturating_sub(1));
@@ -900,23 +1010,31 @@ pub fn report_with(
     let passes = |keys_of: &dyn Fn(&Dimension) -> Vec<String>| {
         query.filters.iter().all(|(dimension, value)| keys_of(dimension).iter().any(|key| key == value))
     };
-    let mut groups: BTreeMap<Vec<String>, (Vec<&Row<'_>>, Vec<&RatingRecord>)> = BTreeMap::new();
-    for row in &rows {
-        let keys_of = |d: &Dimension| ticket_keys(projection, row.record, d, requester);
-        if !passes(&keys_of) {
-            continue;
+    let mut groups: BTreeMap<Vec<String>, (Vec<&Row<'_>>, Vec<&RatingRow<'_>>)> = BTreeMap::new();
+    if dimensions.is_empty() && query.filters.is_empty() {
+        // One group of everything (the `product` of no dimensions), if there is anything: no
+        // keys to compute per item.
+        if !rows.is_empty() || !ratings.is_empty() {
+            groups.insert(vec!["all".to_owned()], (rows.iter().collect(), ratings.iter().collect()));
         }
-        for tuple in product(dimensions.iter().map(|d| keys_of(d)).collect()) {
-            groups.entry(tuple).or_default().0.push(row);
+    } else {
+        for row in &rows {
+            let keys_of = |d: &Dimension| ticket_keys(projection, row.record, d, requester);
+            if !passes(&keys_of) {
+                continue;
+            }
+            for tuple in product(dimensions.iter().map(|d| keys_of(d)).collect()) {
+                groups.entry(tuple).or_default().0.push(row);
+            }
         }
-    }
-    for rating in &ratings {
-        let keys_of = |d: &Dimension| rating_dimension_keys(projection, rating, d, requester);
-        if !passes(&keys_of) {
-            continue;
-        }
-        for tuple in product(dimensions.iter().map(|d| keys_of(d)).collect()) {
-            groups.entry(tuple).or_default().1.push(rating);
+        for rating in &ratings {
+            let keys_of = |d: &Dimension| rating_dimension_keys(projection, rating.rating, d, requester);
+            if !passes(&keys_of) {
+                continue;
+            }
+            for tuple in product(dimensions.iter().map(|d| keys_of(d)).collect()) {
+                groups.entry(tuple).or_default().1.push(rating);
+            }
         }
     }
     let context = Context { projection, query, ranked, calendar, from, to };

@@ -104,6 +104,10 @@ pub(crate) fn pair(
             continue;
         }
         let Some(rating) = ratings.get(index) else { continue };
+        if open.is_empty() {
+            // No offer yet: nothing to answer, and no customer to resolve (a hash lookup each).
+            continue;
+        }
         let Some(list) = open.get_mut(&(Who::of(&rating.identity, customer_of), rating.survey)) else { continue };
         let oldest = at.saturating_sub(SURVEY_ANSWER_DAYS * DAY_MICROS);
         list.retain(|o| offers.get(*o).is_some_and(|offer| offer.at >= oldest));
