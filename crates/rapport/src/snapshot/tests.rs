@@ -374,6 +374,18 @@ fn assert_ignored(dir: &Path, options: StoreOptions, why: impl Fn(&SnapshotRejec
     assert_eq!(encoded(&store), rebuilt, "the projection was rebuilt from the log");
 }
 
+/// A store in `dir` with one snapshot: its path and bytes.
+fn one_snapshot(dir: &Path) -> (PathBuf, Vec<u8>) {
+    let store = disk_store(dir, manual());
+    seeded(&store);
+    fill(&store, 0, 8);
+    store.snapshot().unwrap();
+    drop(store);
+    let path = only_snapshot(dir);
+    let pristine = std::fs::read(&path).unwrap();
+    (path, pristine)
+}
+
 fn reopen_options() -> StoreOptions {
     options(Arc::new(rapport_log::StdStorage), SnapshotOptions::default())
 }
@@ -381,13 +393,7 @@ fn reopen_options() -> StoreOptions {
 #[test]
 fn a_damaged_snapshot_is_ignored_and_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
-    let store = disk_store(dir.path(), manual());
-    seeded(&store);
-    fill(&store, 0, 8);
-    store.snapshot().unwrap();
-    drop(store);
-    let path = only_snapshot(dir.path());
-    let pristine = std::fs::read(&path).unwrap();
+    let (path, pristine) = one_snapshot(dir.path());
     // A flipped bit in the payload, then a torn tail.
     let mut flipped = pristine.clone();
     let middle = flipped.len() / 2;
@@ -414,13 +420,7 @@ fn patch_header(path: &Path, at: usize, bytes: &[u8]) {
 #[test]
 fn snapshots_of_other_versions_stores_options_or_histories_are_ignored() {
     let dir = tempfile::tempdir().unwrap();
-    let store = disk_store(dir.path(), manual());
-    seeded(&store);
-    fill(&store, 0, 8);
-    store.snapshot().unwrap();
-    drop(store);
-    let path = only_snapshot(dir.path());
-    let pristine = std::fs::read(&path).unwrap();
+    let (path, pristine) = one_snapshot(dir.path());
 
     patch_header(&path, 8, &(SNAPSHOT_FORMAT_VERSION + 1).to_le_bytes());
     assert_ignored(dir.path(), reopen_options(), |r| matches!(r, SnapshotRejection::FormatVersion { .. }));
