@@ -142,7 +142,7 @@ impl CustomerProjection {
 
     /// The identities of a customer, sorted.
     pub fn identities(&self, customer: CustomerId) -> Vec<Identity> {
-        let mut identities = self.resolver.identities_of(customer).to_vec();
+        let mut identities: Vec<Identity> = self.resolver.identities_of(customer).cloned().collect();
         identities.sort();
         identities
     }
