@@ -97,8 +97,9 @@ pub struct CustomerProjection {
     resolver: Resolver,
     #[serde(serialize_with = "rapport_types::sorted::map")]
     profiles: FastMap<CustomerId, Profile>,
+    /// The requester of each ticket, as the resolver's handle of the identity.
     #[serde(serialize_with = "rapport_types::sorted::map")]
-    ticket_requester: FastMap<TicketId, Identity>,
+    ticket_requester: FastMap<TicketId, u32>,
     totals: CustomerTotals,
     /// Customers whose profile the event being folded touched (scratch, empty between events).
     touched: Vec<CustomerId>,
@@ -177,7 +178,13 @@ impl CustomerProjection {
 
     /// The requester identity of a ticket.
     pub fn ticket_requester(&self, ticket: &TicketId) -> Option<&Identity> {
-        self.ticket_requester.get(ticket)
+        self.ticket_requester.get(ticket).and_then(|handle| self.resolver.identity(*handle))
+    }
+
+    /// The customer a ticket's requester belongs to now.
+    fn requester_owner(&self, ticket: Option<&TicketId>) -> Option<CustomerId> {
+        let handle = ticket.and_then(|t| self.ticket_requester.get(t))?;
+        self.resolver.owner_of_handle(*handle)
     }
 
     fn profile_mut(&mut self, customer: CustomerId) -> &mut Profile {
@@ -248,12 +255,10 @@ impl CustomerProjection {
                 }
                 self.resolver.erase(customer);
             }
-            event if !event.identities().is_empty() => self.apply_identified(touch),
+            event if !event.identity_slice().is_empty() => self.apply_identified(touch),
             _ => {
                 // A ticket event without identities reaches the ticket's requester.
-                let owner =
-                    touch.ticket.as_ref().and_then(|t| self.ticket_requester.get(t)).and_then(|i| self.owner(i));
-                if let Some(customer) = owner {
+                if let Some(customer) = self.requester_owner(touch.ticket.as_ref()) {
                     let orders = is_order_event(&touch.event);
                     if orders {
                         self.uncount(customer);
@@ -271,11 +276,12 @@ impl CustomerProjection {
     }
 
     fn apply_identified(&mut self, touch: &Touch) {
-        let identities = touch.event.identities();
+        let identities = touch.event.identity_slice();
         if let CxEvent::TicketOpened(opened) = &touch.event {
-            self.ticket_requester.insert(opened.ticket_id.clone(), opened.requester.clone());
+            let handle = self.resolver.intern(&opened.requester);
+            self.ticket_requester.insert(opened.ticket_id.clone(), handle);
         }
-        let Some(decision) = resolution::decide(&self.resolver, &identities, &self.options) else { return };
+        let Some(decision) = resolution::decide(&self.resolver, identities, &self.options) else { return };
         // Orders change on an order event and on a merge: the profiles involved leave the
         // totals first and the survivor comes back at the end.
         let recount = is_order_event(&touch.event) || !decision.merged.is_empty();
@@ -317,17 +323,11 @@ impl CustomerProjection {
 
     /// The customers an older event belongs to now (after a split moved identities).
     fn owners_now(&self, touch: &Touch) -> Vec<CustomerId> {
-        let identities = touch.event.identities();
+        let identities = touch.event.identity_slice();
         let mut owners: Vec<CustomerId> = if identities.is_empty() {
-            touch
-                .ticket
-                .as_ref()
-                .and_then(|t| self.ticket_requester.get(t))
-                .and_then(|i| self.owner(i))
-                .into_iter()
-                .collect()
+            self.requester_owner(touch.ticket.as_ref()).into_iter().collect()
         } else {
-            identities.into_iter().filter_map(|i| self.owner(i)).collect()
+            identities.iter().filter_map(|i| self.owner(i)).collect()
         };
         owners.dedup();
         owners

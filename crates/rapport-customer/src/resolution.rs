@@ -13,6 +13,7 @@
 //!    identities go to the customer of the first listed identity.
 //! 4. Two identities a split separated never link their customers again.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use rapport_events::{CustomerId, Identity, IdentityKind};
@@ -108,20 +109,26 @@ fn unique_values<'a>(
 }
 
 /// Decides what an event with `identities` (in event order) does. `None` when no identity is
-/// usable (all blocked).
-pub fn decide(view: &impl ResolverView, identities: &[&Identity], options: &ResolutionOptions) -> Option<Decision> {
+/// usable (all blocked). `identities` may be owned (`&[Identity]`, an event's own slice) or
+/// borrowed (`&[&Identity]`).
+pub fn decide<I: Borrow<Identity>>(
+    view: &impl ResolverView,
+    identities: &[I],
+    options: &ResolutionOptions,
+) -> Option<Decision> {
     if let [only] = identities {
         // Fast path: most events carry one identity (orders, ratings, messages).
+        let only = only.borrow();
         if options.is_blocked(only) {
             return None;
         }
         return Some(match view.owner(only) {
             Some(owner) => Decision { target: Some(owner), ..Decision::default() },
-            None => Decision { join: vec![(*only).clone()], ..Decision::default() },
+            None => Decision { join: vec![only.clone()], ..Decision::default() },
         });
     }
-    let mut usable: Vec<&Identity> = Vec::new();
-    for identity in identities.iter().copied() {
+    let mut usable: Vec<&Identity> = Vec::with_capacity(identities.len());
+    for identity in identities.iter().map(Borrow::borrow) {
         if !options.is_blocked(identity) && !usable.contains(&identity) {
             usable.push(identity);
         }
@@ -129,18 +136,28 @@ pub fn decide(view: &impl ResolverView, identities: &[&Identity], options: &Reso
     if usable.is_empty() {
         return None;
     }
-    let known: Vec<(&Identity, CustomerId)> = usable.iter().filter_map(|i| view.owner(i).map(|c| (*i, c))).collect();
-    let unknown: Vec<&Identity> = usable.iter().copied().filter(|i| view.owner(i).is_none()).collect();
+    let mut known: Vec<(&Identity, CustomerId)> = Vec::with_capacity(usable.len());
+    let mut unknown: Vec<&Identity> = Vec::new();
+    for identity in usable {
+        match view.owner(identity) {
+            Some(owner) => known.push((identity, owner)),
+            None => unknown.push(identity),
+        }
+    }
     let Some(&(_, first_owner)) = known.first() else {
         // Rule 2: all unknown. Unique kinds with two values on one event still split apart.
         let mut decision = Decision::default();
-        let mut seen: HashMap<String, &str> = HashMap::new();
+        // Few identities per event: a list beats a map (and allocates no key).
+        let mut seen: Vec<(std::borrow::Cow<'_, str>, &str)> = Vec::new();
         for identity in unknown {
-            let kind = identity.kind().name().into_owned();
-            if options.is_unique(identity.kind()) && seen.get(&kind).is_some_and(|v| *v != identity.value()) {
+            let kind = identity.kind().name();
+            let first_value = seen.iter().find(|(k, _)| *k == kind).map(|(_, v)| *v);
+            if options.is_unique(identity.kind()) && first_value.is_some_and(|v| v != identity.value()) {
                 decision.separate.push(identity.clone());
             } else {
-                seen.entry(kind).or_insert(identity.value());
+                if first_value.is_none() {
+                    seen.push((kind, identity.value()));
+                }
                 decision.join.push(identity.clone());
             }
         }

@@ -173,7 +173,13 @@ impl Projection {
         if let Some(ticket_id) = &touch.ticket {
             if !correction {
                 self.apply_ticket_event(ticket_id, &touch.event, touch.at);
-                self.histories.entry(ticket_id.clone()).or_default().push(touch.position.0);
+                // Look up before inserting: only a ticket's first event clones its id.
+                match self.histories.get_mut(ticket_id) {
+                    Some(history) => history.push(touch.position.0),
+                    None => {
+                        self.histories.insert(ticket_id.clone(), vec![touch.position.0]);
+                    }
+                }
                 let message = match &touch.event {
                     CxEvent::MessageReceived(m) => Some((true, &m.channel)),
                     CxEvent::MessageSent(m) => Some((false, &m.channel)),
@@ -186,7 +192,12 @@ impl Projection {
                     self.messages.insert(id, reference);
                 }
             }
-            self.ticket_versions.insert(ticket_id.clone(), version);
+            match self.ticket_versions.get_mut(ticket_id) {
+                Some(known) => *known = version,
+                None => {
+                    self.ticket_versions.insert(ticket_id.clone(), version);
+                }
+            }
         }
         self.commit_correction(&touch.event, refolds);
         // An erasure is no interaction, nor is a correction: metrics never see them (nor do they
@@ -306,12 +317,13 @@ impl Projection {
     }
 
     pub(crate) fn apply_ticket_event(&mut self, ticket_id: &TicketId, event: &CxEvent, at: Timestamp) {
-        let state = self.tickets.remove(ticket_id);
-        let existed = state.is_some();
-        if let Some(ticket) = Ticket::evolve(state, event, at) {
-            if !existed {
-                self.index_new_ticket(&ticket);
-            }
+        // In place: an existing ticket is neither moved nor re-keyed.
+        if let Some(ticket) = self.tickets.get_mut(ticket_id) {
+            ticket.evolve_in_place(event, at);
+            return;
+        }
+        if let Some(ticket) = Ticket::evolve(None, event, at) {
+            self.index_new_ticket(&ticket);
             self.tickets.insert(ticket_id.clone(), ticket);
         }
     }
