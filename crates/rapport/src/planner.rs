@@ -398,8 +398,8 @@ impl<'a> Planner<'a> {
     /// version will do.
     fn expected_version(&self, stream: &str) -> ExpectedVersion {
         match stream.strip_prefix(crate::projection::TICKET_STREAM_PREFIX) {
-            Some(ticket_id) => match self.base.ticket_versions.get(&stream_ticket_id(ticket_id)) {
-                Some(version) => ExpectedVersion::Exact(*version),
+            Some(ticket_id) => match self.base.tickets.version(&stream_ticket_id(ticket_id)) {
+                Some(version) => ExpectedVersion::Exact(version),
                 None => ExpectedVersion::NoStream,
             },
             None => ExpectedVersion::Any,
@@ -1112,7 +1112,7 @@ impl Scratch<'_, '_> {
     /// Refuses a correction whose tickets' histories are too long to re-fold.
     fn check_history(&self, ticket_ids: &[&TicketId]) -> Result<()> {
         for ticket_id in ticket_ids {
-            let events = self.planner.base.histories.get(*ticket_id).map_or(0, Vec::len);
+            let events = self.planner.base.tickets.history(ticket_id).len();
             if events > ROUTED_HISTORY_EVENTS_MAX {
                 return Err(RoutingError::HistoryTooLong {
                     ticket_id: (*ticket_id).clone(),

@@ -64,6 +64,135 @@ pub(crate) fn touch_of_ref(record: &RecordRef<'_>) -> Result<Touch> {
     })
 }
 
+/// The fold state of one ticket stream.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct TicketSlot {
+    /// The ticket id (the stream is `ticket-{id}`).
+    pub(crate) id: TicketId,
+    /// The ticket, once its `ticket.opened` is folded (a routing correction may remove it).
+    pub(crate) ticket: Option<Ticket>,
+    /// Version of the stream's last event, from the log's envelope (not from what the aggregate
+    /// counted: an event `evolve` ignores still takes a version); `None` before any. The
+    /// planner appends with exactly this version.
+    pub(crate) version: Option<u64>,
+    /// Positions of the events of the ticket's effective history, in log order: its stream's
+    /// events (routing corrections left out), less what corrections moved away, plus what they
+    /// moved in (docs/design/routing.md).
+    pub(crate) history: Vec<u64>,
+}
+
+/// Ticket streams by handle (a `u32` assigned in fold order, so a snapshot-loaded store and a
+/// rebuild agree byte for byte), and the handle of each ticket id (seeded: ids come from
+/// outside). Encoded as the slots alone; the map is rebuilt when decoded.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct TicketTable {
+    handles: FastMap<TicketId, u32>,
+    slots: Vec<TicketSlot>,
+    /// Slots holding a ticket.
+    n_tickets: usize,
+}
+
+impl TicketTable {
+    /// The handle of a ticket stream, assigned at its first sight (fold order only).
+    pub(crate) fn intern(&mut self, id: &TicketId) -> u32 {
+        if let Some(handle) = self.handles.get(id) {
+            return *handle;
+        }
+        // 2^32 ticket streams would take terabytes of memory before this is reached.
+        let handle = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
+        assert!(handle < u32::MAX, "ticket handles exhausted at {} tickets", self.slots.len());
+        self.handles.insert(id.clone(), handle);
+        self.slots.push(TicketSlot { id: id.clone(), ticket: None, version: None, history: Vec::new() });
+        handle
+    }
+
+    fn slot_mut(&mut self, handle: u32) -> &mut TicketSlot {
+        let len = self.slots.len();
+        match self.slots.get_mut(handle as usize) {
+            Some(slot) => slot,
+            None => unreachable!("ticket handle {handle} was never assigned ({len} slots)"),
+        }
+    }
+
+    fn slot(&self, id: &TicketId) -> Option<&TicketSlot> {
+        self.handles.get(id).and_then(|handle| self.slots.get(*handle as usize))
+    }
+
+    fn set_ticket(&mut self, handle: u32, ticket: Option<Ticket>) {
+        let slot = self.slot_mut(handle);
+        match (slot.ticket.is_some(), ticket.is_some()) {
+            (false, true) => self.n_tickets += 1,
+            (true, false) => self.n_tickets = self.n_tickets.saturating_sub(1),
+            _ => {}
+        }
+        self.slot_mut(handle).ticket = ticket;
+    }
+
+    /// The ticket with this id.
+    pub(crate) fn get(&self, id: &TicketId) -> Option<&Ticket> {
+        self.slot(id).and_then(|slot| slot.ticket.as_ref())
+    }
+
+    /// Whether the ticket exists.
+    pub(crate) fn contains_key(&self, id: &TicketId) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// Number of tickets.
+    pub(crate) fn len(&self) -> usize {
+        self.n_tickets
+    }
+
+    /// Every ticket, in the order their streams first appeared.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &Ticket> {
+        self.slots.iter().filter_map(|slot| slot.ticket.as_ref())
+    }
+
+    /// Every ticket with its id, in the order their streams first appeared.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&TicketId, &Ticket)> {
+        self.slots.iter().filter_map(|slot| Some((&slot.id, slot.ticket.as_ref()?)))
+    }
+
+    /// The version of the ticket stream's last event.
+    pub(crate) fn version(&self, id: &TicketId) -> Option<u64> {
+        self.slot(id).and_then(|slot| slot.version)
+    }
+
+    /// The positions of the ticket's effective history (empty for a stream never seen).
+    pub(crate) fn history(&self, id: &TicketId) -> &[u64] {
+        self.slot(id).map(|slot| slot.history.as_slice()).unwrap_or(&[])
+    }
+}
+
+impl serde::Serialize for TicketTable {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serde::Serialize::serialize(&self.slots, serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for TicketTable {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<TicketTable, D::Error> {
+        let slots: Vec<TicketSlot> = serde::Deserialize::deserialize(deserializer)?;
+        let mut handles = FastMap::with_capacity_and_hasher(slots.len(), Default::default());
+        for (idx, slot) in slots.iter().enumerate() {
+            let handle = u32::try_from(idx).map_err(|_| serde::de::Error::custom("too many ticket streams"))?;
+            if handles.insert(slot.id.clone(), handle).is_some() {
+                return Err(serde::de::Error::custom(format!("ticket {} is listed twice", slot.id)));
+            }
+        }
+        let n_tickets = slots.iter().filter(|slot| slot.ticket.is_some()).count();
+        Ok(TicketTable { handles, slots, n_tickets })
+    }
+}
+
+impl<'a> IntoIterator for &'a TicketTable {
+    type Item = (&'a TicketId, &'a Ticket);
+    type IntoIter = Box<dyn Iterator<Item = (&'a TicketId, &'a Ticket)> + 'a>;
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
+
 /// One ticket as a routing correction re-folded it.
 struct Refold {
     ticket_id: TicketId,
@@ -76,8 +205,9 @@ struct Refold {
 pub(crate) struct Projection {
     /// Invariant: every event below this position has been applied exactly once.
     pub(crate) checkpoint: u64,
-    #[serde(serialize_with = "rapport_types::sorted::map")]
-    pub(crate) tickets: FastMap<TicketId, Ticket>,
+    /// Every ticket stream's state (the ticket, its stream version, its effective history),
+    /// by a handle assigned in fold order: one lookup per ticket event instead of one per map.
+    pub(crate) tickets: TicketTable,
     /// Tickets of each requester identity, in creation order.
     #[serde(serialize_with = "rapport_types::sorted::map")]
     pub(crate) by_requester: FastMap<Identity, Vec<TicketId>>,
@@ -87,22 +217,12 @@ pub(crate) struct Projection {
     /// Follow-up -> root of its chain.
     #[serde(serialize_with = "rapport_types::sorted::map")]
     pub(crate) root_of: FastMap<TicketId, TicketId>,
-    /// Version of each ticket stream's last event, from the log's envelope (not from what the
-    /// aggregate counted: an event `evolve` ignores still takes a version). The planner appends
-    /// with exactly this version.
-    #[serde(serialize_with = "rapport_types::sorted::map")]
-    pub(crate) ticket_versions: FastMap<TicketId, u64>,
     /// Position of the event that created each customer id, and which of the customers that
     /// event created it was (`customer_created_at[n - 1]` for `Cn`; one event creates its
     /// customer and one per identity it had to keep apart). Ids are assigned in log order, so
     /// this names every customer exactly and is strictly increasing; as-of views translate the
     /// ids of a replay with it.
     pub(crate) customer_created_at: Vec<(u64, u32)>,
-    /// Positions of the events of each ticket's effective history, in log order: its stream's
-    /// events (routing corrections left out), less what corrections moved away, plus what they
-    /// moved in (docs/design/routing.md).
-    #[serde(serialize_with = "rapport_types::sorted::map")]
-    pub(crate) histories: FastMap<TicketId, Vec<u64>>,
     /// Every recorded message (`message.received`, `message.sent`) by event id: what a routing
     /// correction names.
     #[serde(serialize_with = "rapport_types::sorted::map")]
@@ -171,15 +291,10 @@ impl Projection {
             self.organizations.apply(update);
         }
         if let Some(ticket_id) = &touch.ticket {
+            let handle = self.tickets.intern(ticket_id);
             if !correction {
-                self.apply_ticket_event(ticket_id, &touch.event, touch.at);
-                // Look up before inserting: only a ticket's first event clones its id.
-                match self.histories.get_mut(ticket_id) {
-                    Some(history) => history.push(touch.position.0),
-                    None => {
-                        self.histories.insert(ticket_id.clone(), vec![touch.position.0]);
-                    }
-                }
+                self.apply_ticket_event(handle, &touch.event, touch.at);
+                self.tickets.slot_mut(handle).history.push(touch.position.0);
                 let message = match &touch.event {
                     CxEvent::MessageReceived(m) => Some((true, &m.channel)),
                     CxEvent::MessageSent(m) => Some((false, &m.channel)),
@@ -192,12 +307,7 @@ impl Projection {
                     self.messages.insert(id, reference);
                 }
             }
-            match self.ticket_versions.get_mut(ticket_id) {
-                Some(known) => *known = version,
-                None => {
-                    self.ticket_versions.insert(ticket_id.clone(), version);
-                }
-            }
+            self.tickets.slot_mut(handle).version = Some(version);
         }
         self.commit_correction(&touch.event, refolds);
         // An erasure is no interaction, nor is a correction: metrics never see them (nor do they
@@ -214,7 +324,7 @@ impl Projection {
     /// history positions, ticket state and metrics events.
     fn prepare_correction(&self, event: &CxEvent, read: &mut ReadAt<'_, Error>) -> Result<Vec<Refold>> {
         let mut histories: Vec<(TicketId, Vec<u64>)> = Vec::new();
-        let history_of = |ticket_id: &TicketId| self.histories.get(ticket_id).cloned().unwrap_or_default();
+        let history_of = |ticket_id: &TicketId| self.tickets.history(ticket_id).to_vec();
         let mut read_all = |positions: &[u64]| -> Result<Vec<Touch>> {
             let mut touches = Vec::with_capacity(positions.len());
             for position in positions {
@@ -278,15 +388,9 @@ impl Projection {
             }
         }
         for Refold { ticket_id, positions, ticket, folded } in refolds {
-            self.histories.insert(ticket_id.clone(), positions);
-            match ticket {
-                Some(ticket) => {
-                    self.tickets.insert(ticket_id.clone(), ticket);
-                }
-                None => {
-                    self.tickets.remove(&ticket_id);
-                }
-            }
+            let handle = self.tickets.intern(&ticket_id);
+            self.tickets.slot_mut(handle).history = positions;
+            self.tickets.set_ticket(handle, ticket);
             self.metrics.refold_ticket(&ticket_id, &folded);
         }
     }
@@ -316,15 +420,21 @@ impl Projection {
         self.checkpoint += 1;
     }
 
-    pub(crate) fn apply_ticket_event(&mut self, ticket_id: &TicketId, event: &CxEvent, at: Timestamp) {
+    /// Folds one event into a ticket's state only (no history, no version: an as-of replay).
+    pub(crate) fn apply_ticket_event_of(&mut self, ticket_id: &TicketId, event: &CxEvent, at: Timestamp) {
+        let handle = self.tickets.intern(ticket_id);
+        self.apply_ticket_event(handle, event, at);
+    }
+
+    fn apply_ticket_event(&mut self, handle: u32, event: &CxEvent, at: Timestamp) {
         // In place: an existing ticket is neither moved nor re-keyed.
-        if let Some(ticket) = self.tickets.get_mut(ticket_id) {
+        if let Some(ticket) = self.tickets.slot_mut(handle).ticket.as_mut() {
             ticket.evolve_in_place(event, at);
             return;
         }
         if let Some(ticket) = Ticket::evolve(None, event, at) {
             self.index_new_ticket(&ticket);
-            self.tickets.insert(ticket_id.clone(), ticket);
+            self.tickets.set_ticket(handle, Some(ticket));
         }
     }
 
