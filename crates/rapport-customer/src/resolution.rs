@@ -14,6 +14,7 @@
 //! 4. Two identities a split separated never link their customers again.
 
 use std::borrow::Borrow;
+use std::hash::BuildHasher;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use rapport_events::{CustomerId, Identity, IdentityKind};
@@ -252,17 +253,20 @@ struct Slot {
 }
 
 /// Identities by handle (a `u32` assigned in fold order, so a rebuild and a snapshot-loaded
-/// store agree byte for byte), and the handle of each identity (a seeded [`FastMap`]: the keys
-/// are customer input). Encoded as the table alone; the map is rebuilt when decoded.
+/// store agree byte for byte), and a table of the handles hashed by their identity (seeded
+/// foldhash: the keys are customer input), so each identity is stored once. Encoded as the
+/// identities alone; the table is rebuilt when decoded.
 #[derive(Debug, Clone, Default)]
 struct Interner {
-    handles: FastMap<Identity, u32>,
+    hasher: foldhash::fast::RandomState,
+    handles: hashbrown::HashTable<u32>,
     identities: Vec<Identity>,
 }
 
 impl Interner {
     fn get(&self, identity: &Identity) -> Option<u32> {
-        self.handles.get(identity).copied()
+        let hash = self.hasher.hash_one(identity);
+        self.handles.find(hash, |handle| self.identities.get(*handle as usize) == Some(identity)).copied()
     }
 
     fn identity(&self, handle: u32) -> Option<&Identity> {
@@ -270,15 +274,18 @@ impl Interner {
     }
 
     fn intern(&mut self, identity: Identity) -> u32 {
-        if let Some(handle) = self.handles.get(&identity) {
+        let hash = self.hasher.hash_one(&identity);
+        let identities = &self.identities;
+        if let Some(handle) = self.handles.find(hash, |h| identities.get(*h as usize) == Some(&identity)) {
             return *handle;
         }
         // A handle per distinct identity: 2^32 of them would take hundreds of gigabytes of
         // memory before this is reached.
         let handle = u32::try_from(self.identities.len()).unwrap_or(u32::MAX);
         assert!(handle < u32::MAX, "identity handles exhausted at {} identities", self.identities.len());
-        self.handles.insert(identity.clone(), handle);
         self.identities.push(identity);
+        let (hasher, identities) = (&self.hasher, &self.identities);
+        self.handles.insert_unique(hash, handle, |h| identities.get(*h as usize).map_or(0, |i| hasher.hash_one(i)));
         handle
     }
 }
@@ -292,14 +299,14 @@ impl serde::Serialize for Interner {
 impl<'de> serde::Deserialize<'de> for Interner {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Interner, D::Error> {
         let identities: Vec<Identity> = Vec::deserialize(deserializer)?;
-        let mut handles = FastMap::with_capacity_and_hasher(identities.len(), Default::default());
-        for (idx, identity) in identities.iter().enumerate() {
-            let handle = u32::try_from(idx).map_err(|_| serde::de::Error::custom("too many identities"))?;
-            if handles.insert(identity.clone(), handle).is_some() {
+        let mut interner = Interner { identities: Vec::with_capacity(identities.len()), ..Interner::default() };
+        for identity in identities {
+            let expected = interner.identities.len();
+            if interner.intern(identity) as usize != expected {
                 return Err(serde::de::Error::custom("an identity is interned twice"));
             }
         }
-        Ok(Interner { handles, identities })
+        Ok(interner)
     }
 }
 
@@ -433,6 +440,7 @@ impl Resolver {
     pub fn intern(&mut self, identity: &Identity) -> u32 {
         match self.interner.get(identity) {
             Some(handle) => handle,
+            // Cloned only when new.
             None => self.interner.intern(identity.clone()),
         }
     }

@@ -3,6 +3,8 @@
 //! metrics projection. Its maps are keyed by ids and identities from outside: they use the
 //! seeded hasher of [`FastMap`].
 
+use std::hash::BuildHasher;
+
 use rapport_customer::{CustomerProjection, FastMap, ReadAt, ResolutionOptions, Touch};
 use rapport_events::{codec, CxEvent, Identity, TicketId};
 use rapport_log::{EventId, Position, RecordRef, RecordedEvent, Timestamp};
@@ -82,11 +84,13 @@ pub(crate) struct TicketSlot {
 }
 
 /// Ticket streams by handle (a `u32` assigned in fold order, so a snapshot-loaded store and a
-/// rebuild agree byte for byte), and the handle of each ticket id (seeded: ids come from
-/// outside). Encoded as the slots alone; the map is rebuilt when decoded.
+/// rebuild agree byte for byte), and a table of the handles hashed by their ticket id (seeded
+/// foldhash: ids come from outside), so each id is stored once. Encoded as the slots alone;
+/// the table is rebuilt when decoded.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct TicketTable {
-    handles: FastMap<TicketId, u32>,
+    hasher: foldhash::fast::RandomState,
+    handles: hashbrown::HashTable<u32>,
     slots: Vec<TicketSlot>,
     /// Slots holding a ticket.
     n_tickets: usize,
@@ -95,14 +99,17 @@ pub(crate) struct TicketTable {
 impl TicketTable {
     /// The handle of a ticket stream, assigned at its first sight (fold order only).
     pub(crate) fn intern(&mut self, id: &TicketId) -> u32 {
-        if let Some(handle) = self.handles.get(id) {
+        let hash = self.hasher.hash_one(id);
+        let slots = &self.slots;
+        if let Some(handle) = self.handles.find(hash, |h| slots.get(*h as usize).is_some_and(|slot| &slot.id == id)) {
             return *handle;
         }
         // 2^32 ticket streams would take terabytes of memory before this is reached.
         let handle = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
         assert!(handle < u32::MAX, "ticket handles exhausted at {} tickets", self.slots.len());
-        self.handles.insert(id.clone(), handle);
         self.slots.push(TicketSlot { id: id.clone(), ticket: None, version: None, history: Vec::new() });
+        let (hasher, slots) = (&self.hasher, &self.slots);
+        self.handles.insert_unique(hash, handle, |h| slots.get(*h as usize).map_or(0, |slot| hasher.hash_one(&slot.id)));
         handle
     }
 
@@ -115,7 +122,9 @@ impl TicketTable {
     }
 
     fn slot(&self, id: &TicketId) -> Option<&TicketSlot> {
-        self.handles.get(id).and_then(|handle| self.slots.get(*handle as usize))
+        let hash = self.hasher.hash_one(id);
+        let handle = self.handles.find(hash, |h| self.slots.get(*h as usize).is_some_and(|slot| &slot.id == id))?;
+        self.slots.get(*handle as usize)
     }
 
     fn set_ticket(&mut self, handle: u32, ticket: Option<Ticket>) {
@@ -173,15 +182,16 @@ impl serde::Serialize for TicketTable {
 impl<'de> serde::Deserialize<'de> for TicketTable {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<TicketTable, D::Error> {
         let slots: Vec<TicketSlot> = serde::Deserialize::deserialize(deserializer)?;
-        let mut handles = FastMap::with_capacity_and_hasher(slots.len(), Default::default());
-        for (idx, slot) in slots.iter().enumerate() {
-            let handle = u32::try_from(idx).map_err(|_| serde::de::Error::custom("too many ticket streams"))?;
-            if handles.insert(slot.id.clone(), handle).is_some() {
+        let mut table = TicketTable { slots: Vec::with_capacity(slots.len()), ..TicketTable::default() };
+        for slot in slots {
+            let expected = table.slots.len();
+            if table.intern(&slot.id) as usize != expected {
                 return Err(serde::de::Error::custom(format!("ticket {} is listed twice", slot.id)));
             }
+            table.n_tickets += usize::from(slot.ticket.is_some());
+            *table.slot_mut(expected as u32) = slot;
         }
-        let n_tickets = slots.iter().filter(|slot| slot.ticket.is_some()).count();
-        Ok(TicketTable { handles, slots, n_tickets })
+        Ok(table)
     }
 }
 
