@@ -14,8 +14,8 @@
 //! 4. Two identities a split separated never link their customers again.
 
 use std::borrow::Borrow;
-use std::hash::BuildHasher;
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::hash::BuildHasher;
 
 use rapport_events::{CustomerId, Identity, IdentityKind};
 

@@ -1085,12 +1085,13 @@ impl Scratch<'_, '_> {
             if found.iter().any(|(other, _)| *other == id) {
                 return Err(RoutingError::Duplicate { field, message_id: text.clone() }.into());
             }
-            if &message.ticket != from {
+            let on = self.planner.base.tickets.id_of(message.ticket);
+            if on != Some(from) {
                 return Err(RoutingError::NotOnTicket {
                     field,
                     message_id: text.clone(),
                     expected: from.clone(),
-                    actual: message.ticket.clone(),
+                    actual: on.cloned().unwrap_or_else(|| from.clone()),
                 }
                 .into());
             }
@@ -1184,7 +1185,12 @@ impl Scratch<'_, '_> {
 
     fn plan_move(&mut self, moved: &MessageMoved) -> Result<()> {
         let (_, message) = self.message("message_id", &moved.message_id)?;
-        let from = message.ticket.clone();
+        // Every message's handle names a ticket stream of the projection.
+        let Some(from) = self.planner.base.tickets.id_of(message.ticket).cloned() else {
+            return Err(
+                RoutingError::UnknownMessage { field: "message_id", message_id: moved.message_id.clone() }.into()
+            );
+        };
         if let Some(named) = &moved.from {
             if named != &from {
                 return Err(RoutingError::NotOnTicket {

@@ -109,7 +109,8 @@ impl TicketTable {
         assert!(handle < u32::MAX, "ticket handles exhausted at {} tickets", self.slots.len());
         self.slots.push(TicketSlot { id: id.clone(), ticket: None, version: None, history: Vec::new() });
         let (hasher, slots) = (&self.hasher, &self.slots);
-        self.handles.insert_unique(hash, handle, |h| slots.get(*h as usize).map_or(0, |slot| hasher.hash_one(&slot.id)));
+        self.handles
+            .insert_unique(hash, handle, |h| slots.get(*h as usize).map_or(0, |slot| hasher.hash_one(&slot.id)));
         handle
     }
 
@@ -160,6 +161,11 @@ impl TicketTable {
     /// Every ticket with its id, in the order their streams first appeared.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&TicketId, &Ticket)> {
         self.slots.iter().filter_map(|slot| Some((&slot.id, slot.ticket.as_ref()?)))
+    }
+
+    /// The id of a ticket handle.
+    pub(crate) fn id_of(&self, handle: u32) -> Option<&TicketId> {
+        self.slots.get(handle as usize).map(|slot| &slot.id)
     }
 
     /// The version of the ticket stream's last event.
@@ -312,8 +318,7 @@ impl Projection {
                 };
                 if let Some((received, channel)) = message {
                     let position = touch.position.0;
-                    let reference =
-                        MessageRef { position, ticket: ticket_id.clone(), received, channel: channel.clone() };
+                    let reference = MessageRef { position, ticket: handle, received, channel: channel.clone() };
                     self.messages.insert(id, reference);
                 }
             }
@@ -351,7 +356,7 @@ impl Projection {
             let moved: Vec<u64> = ids
                 .iter()
                 .filter_map(|id| self.messages.get(id))
-                .filter(|m| &m.ticket == from)
+                .filter(|m| self.tickets.id_of(m.ticket) == Some(from))
                 .map(|m| m.position)
                 .collect();
             let mut source = history_of(from);
@@ -391,9 +396,10 @@ impl Projection {
             return;
         }
         if let Some((ids, from, to)) = routing::moved_ids(event) {
+            let (from, to) = (self.tickets.intern(from), self.tickets.intern(to));
             for id in &ids {
-                if let Some(message) = self.messages.get_mut(id).filter(|m| &m.ticket == from) {
-                    message.ticket = to.clone();
+                if let Some(message) = self.messages.get_mut(id).filter(|m| m.ticket == from) {
+                    message.ticket = to;
                 }
             }
         }
