@@ -18,5 +18,5 @@ pub use crate::profile::{
 };
 pub use crate::projection::{CustomerProjection, CustomerTotals, ReadAt, Touch};
 pub use crate::resolution::{
-    apply, decide, Decision, FastMap, Overlay, ResolutionOptions, Resolver, ResolverMut, ResolverView,
+    apply, decide, Decision, FastMap, IdentitiesOf, Overlay, ResolutionOptions, Resolver, ResolverMut, ResolverView,
 };

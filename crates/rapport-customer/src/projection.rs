@@ -87,6 +87,123 @@ fn is_order_event(event: &CxEvent) -> bool {
     )
 }
 
+/// The profiles of the surviving customers, in a `Vec` with an index by customer id (ids are
+/// dense from 1): no hashing per event. A profile that goes away (a merge) leaves its place to
+/// the last one, in fold order, so a rebuild and a snapshot-loaded projection hold them in the
+/// same order. Encoded as the profiles alone; the index is rebuilt when decoded.
+#[derive(Debug, Clone, Default)]
+struct ProfileTable {
+    /// By customer id − 1: the profile's place in `profiles`, `NO_PROFILE` for none.
+    index: Vec<u32>,
+    profiles: Vec<Profile>,
+}
+
+const NO_PROFILE: u32 = u32::MAX;
+
+impl ProfileTable {
+    fn place(&self, customer: CustomerId) -> Option<usize> {
+        let idx = usize::try_from(customer.0.checked_sub(1)?).ok()?;
+        match self.index.get(idx) {
+            Some(place) if *place != NO_PROFILE => Some(*place as usize),
+            _ => None,
+        }
+    }
+
+    fn set_place(&mut self, customer: CustomerId, place: u32) {
+        let Some(idx) = customer.0.checked_sub(1).and_then(|idx| usize::try_from(idx).ok()) else { return };
+        if self.index.len() <= idx {
+            self.index.resize(idx + 1, NO_PROFILE);
+        }
+        if let Some(slot) = self.index.get_mut(idx) {
+            *slot = place;
+        }
+    }
+
+    fn get(&self, customer: CustomerId) -> Option<&Profile> {
+        self.profiles.get(self.place(customer)?)
+    }
+
+    fn get_mut(&mut self, customer: CustomerId) -> Option<&mut Profile> {
+        let place = self.place(customer)?;
+        self.profiles.get_mut(place)
+    }
+
+    fn contains_key(&self, customer: CustomerId) -> bool {
+        self.place(customer).is_some()
+    }
+
+    fn get_or_insert(&mut self, customer: CustomerId) -> &mut Profile {
+        if self.place(customer).is_none() {
+            self.insert(customer, Profile::new(customer));
+        }
+        let place = self.place(customer).unwrap_or(usize::MAX);
+        let len = self.profiles.len();
+        match self.profiles.get_mut(place) {
+            Some(profile) => profile,
+            None => unreachable!("customer {customer} was just given a profile ({len} profiles)"),
+        }
+    }
+
+    fn insert(&mut self, customer: CustomerId, profile: Profile) {
+        debug_assert_eq!(profile.id, customer, "a profile is filed under its own id");
+        if let Some(current) = self.get_mut(customer) {
+            *current = profile;
+            return;
+        }
+        // Profiles are one per customer id: far below 2^32 in any store that fits in memory.
+        let place = u32::try_from(self.profiles.len()).unwrap_or(NO_PROFILE);
+        assert!(place != NO_PROFILE, "profile places exhausted at {} profiles", self.profiles.len());
+        self.profiles.push(profile);
+        self.set_place(customer, place);
+    }
+
+    fn remove(&mut self, customer: CustomerId) -> Option<Profile> {
+        let place = self.place(customer)?;
+        if place >= self.profiles.len() {
+            return None;
+        }
+        let removed = self.profiles.swap_remove(place);
+        self.set_place(customer, NO_PROFILE);
+        if let Some(moved) = self.profiles.get(place).map(|p| p.id) {
+            self.set_place(moved, place as u32);
+        }
+        Some(removed)
+    }
+
+    fn values(&self) -> std::slice::Iter<'_, Profile> {
+        self.profiles.iter()
+    }
+
+    fn len(&self) -> usize {
+        self.profiles.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.profiles.is_empty()
+    }
+}
+
+impl serde::Serialize for ProfileTable {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serde::Serialize::serialize(&self.profiles, serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ProfileTable {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<ProfileTable, D::Error> {
+        let profiles: Vec<Profile> = serde::Deserialize::deserialize(deserializer)?;
+        let mut table = ProfileTable { index: Vec::new(), profiles: Vec::new() };
+        for profile in profiles {
+            if profile.id.0 == 0 || table.contains_key(profile.id) {
+                return Err(serde::de::Error::custom(format!("profile {} is invalid or listed twice", profile.id)));
+            }
+            let id = profile.id;
+            table.insert(id, profile);
+        }
+        Ok(table)
+    }
+}
+
 /// Identity resolution plus profiles.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct CustomerProjection {
@@ -95,10 +212,10 @@ pub struct CustomerProjection {
     checkpoint: Position,
     options: ResolutionOptions,
     resolver: Resolver,
+    profiles: ProfileTable,
+    /// The requester of each ticket, as the resolver's handle of the identity.
     #[serde(serialize_with = "rapport_types::sorted::map")]
-    profiles: FastMap<CustomerId, Profile>,
-    #[serde(serialize_with = "rapport_types::sorted::map")]
-    ticket_requester: FastMap<TicketId, Identity>,
+    ticket_requester: FastMap<TicketId, u32>,
     totals: CustomerTotals,
     /// Customers whose profile the event being folded touched (scratch, empty between events).
     touched: Vec<CustomerId>,
@@ -132,17 +249,17 @@ impl CustomerProjection {
 
     /// The profile of a customer; merged ids resolve to the survivor.
     pub fn profile(&self, customer: CustomerId) -> Option<&Profile> {
-        self.profiles.get(&self.resolver.resolve(customer))
+        self.profiles.get(self.resolver.resolve(customer))
     }
 
     /// The profile of the customer holding `identity`.
     pub fn profile_of(&self, identity: &Identity) -> Option<&Profile> {
-        self.owner(identity).and_then(|customer| self.profiles.get(&customer))
+        self.owner(identity).and_then(|customer| self.profiles.get(customer))
     }
 
     /// The identities of a customer, sorted.
     pub fn identities(&self, customer: CustomerId) -> Vec<Identity> {
-        let mut identities = self.resolver.identities_of(customer).to_vec();
+        let mut identities: Vec<Identity> = self.resolver.identities_of(customer).cloned().collect();
         identities.sort();
         identities
     }
@@ -177,24 +294,30 @@ impl CustomerProjection {
 
     /// The requester identity of a ticket.
     pub fn ticket_requester(&self, ticket: &TicketId) -> Option<&Identity> {
-        self.ticket_requester.get(ticket)
+        self.ticket_requester.get(ticket).and_then(|handle| self.resolver.identity(*handle))
+    }
+
+    /// The customer a ticket's requester belongs to now.
+    fn requester_owner(&self, ticket: Option<&TicketId>) -> Option<CustomerId> {
+        let handle = ticket.and_then(|t| self.ticket_requester.get(t))?;
+        self.resolver.owner_of_handle(*handle)
     }
 
     fn profile_mut(&mut self, customer: CustomerId) -> &mut Profile {
         self.touched.push(customer);
-        self.profiles.entry(customer).or_insert_with(|| Profile::new(customer))
+        self.profiles.get_or_insert(customer)
     }
 
     /// Takes the orders of a profile out of the totals before it changes (or goes away).
     fn uncount(&mut self, customer: CustomerId) {
-        if let Some(profile) = self.profiles.get(&customer) {
+        if let Some(profile) = self.profiles.get(customer) {
             self.totals.count(profile, false);
         }
     }
 
     /// Puts the orders of a profile (back) into the totals.
     fn recount(&mut self, customer: CustomerId) {
-        if let Some(profile) = self.profiles.get(&customer) {
+        if let Some(profile) = self.profiles.get(customer) {
             self.totals.count(profile, true);
         }
     }
@@ -209,7 +332,7 @@ impl CustomerProjection {
         // over every profile is the latest of the old value and theirs.
         let touched = std::mem::take(&mut self.touched);
         for customer in &touched {
-            let seen = self.profiles.get(customer).and_then(|p| p.last_seen);
+            let seen = self.profiles.get(*customer).and_then(|p| p.last_seen);
             self.totals.seen(seen);
         }
         self.touched = touched;
@@ -225,21 +348,21 @@ impl CustomerProjection {
             CxEvent::CustomersMerged(merged) => {
                 // Informational: the merge itself happens when the linking event is folded.
                 let survivor = self.resolver.resolve(merged.survivor);
-                if self.profiles.contains_key(&survivor) {
+                if self.profiles.contains_key(survivor) {
                     self.profile_mut(survivor).touch(touch.position, touch.at);
                 }
             }
             CxEvent::CustomerMergeConflict(conflict) => {
                 for customer in &conflict.customers {
                     let customer = self.resolver.resolve(*customer);
-                    if self.profiles.contains_key(&customer) {
+                    if self.profiles.contains_key(customer) {
                         self.profile_mut(customer).touch(touch.position, touch.at);
                     }
                 }
             }
             CxEvent::CustomerErased(erased) => {
                 let customer = self.resolver.resolve(erased.customer);
-                let Some(profile) = self.profiles.get_mut(&customer) else { return Ok(()) };
+                let Some(profile) = self.profiles.get_mut(customer) else { return Ok(()) };
                 profile.mark_erased(touch.position, touch.at);
                 // Later events of its tickets reach nobody; a new message from one of its
                 // identities starts a new customer.
@@ -248,12 +371,10 @@ impl CustomerProjection {
                 }
                 self.resolver.erase(customer);
             }
-            event if !event.identities().is_empty() => self.apply_identified(touch),
+            event if !event.identity_slice().is_empty() => self.apply_identified(touch),
             _ => {
                 // A ticket event without identities reaches the ticket's requester.
-                let owner =
-                    touch.ticket.as_ref().and_then(|t| self.ticket_requester.get(t)).and_then(|i| self.owner(i));
-                if let Some(customer) = owner {
+                if let Some(customer) = self.requester_owner(touch.ticket.as_ref()) {
                     let orders = is_order_event(&touch.event);
                     if orders {
                         self.uncount(customer);
@@ -271,11 +392,12 @@ impl CustomerProjection {
     }
 
     fn apply_identified(&mut self, touch: &Touch) {
-        let identities = touch.event.identities();
+        let identities = touch.event.identity_slice();
         if let CxEvent::TicketOpened(opened) = &touch.event {
-            self.ticket_requester.insert(opened.ticket_id.clone(), opened.requester.clone());
+            let handle = self.resolver.intern(&opened.requester);
+            self.ticket_requester.insert(opened.ticket_id.clone(), handle);
         }
-        let Some(decision) = resolution::decide(&self.resolver, &identities, &self.options) else { return };
+        let Some(decision) = resolution::decide(&self.resolver, identities, &self.options) else { return };
         // Orders change on an order event and on a merge: the profiles involved leave the
         // totals first and the survivor comes back at the end.
         let recount = is_order_event(&touch.event) || !decision.merged.is_empty();
@@ -286,7 +408,7 @@ impl CustomerProjection {
         }
         if let Some(target) = decision.target {
             for merged in &decision.merged {
-                if let Some(profile) = self.profiles.remove(merged) {
+                if let Some(profile) = self.profiles.remove(*merged) {
                     self.profile_mut(target).absorb(profile);
                 }
             }
@@ -317,17 +439,11 @@ impl CustomerProjection {
 
     /// The customers an older event belongs to now (after a split moved identities).
     fn owners_now(&self, touch: &Touch) -> Vec<CustomerId> {
-        let identities = touch.event.identities();
+        let identities = touch.event.identity_slice();
         let mut owners: Vec<CustomerId> = if identities.is_empty() {
-            touch
-                .ticket
-                .as_ref()
-                .and_then(|t| self.ticket_requester.get(t))
-                .and_then(|i| self.owner(i))
-                .into_iter()
-                .collect()
+            self.requester_owner(touch.ticket.as_ref()).into_iter().collect()
         } else {
-            identities.into_iter().filter_map(|i| self.owner(i)).collect()
+            identities.iter().filter_map(|i| self.owner(i)).collect()
         };
         owners.dedup();
         owners
@@ -341,7 +457,7 @@ impl CustomerProjection {
         read: &mut ReadAt<'_, E>,
     ) -> Result<(), E> {
         let customer = self.resolver.resolve(customer);
-        let Some(timeline) = self.profiles.get(&customer).map(|p| p.timeline.clone()) else { return Ok(()) };
+        let Some(timeline) = self.profiles.get(customer).map(|p| p.timeline.clone()) else { return Ok(()) };
         // Read everything first: a failing read must leave the projection as it was.
         let mut older_events = Vec::with_capacity(timeline.len());
         for position in timeline {
@@ -350,7 +466,7 @@ impl CustomerProjection {
             }
         }
         self.uncount(customer);
-        let Some(old) = self.profiles.remove(&customer) else { return Ok(()) };
+        let Some(old) = self.profiles.remove(customer) else { return Ok(()) };
         let moved = self.resolver.split(customer, identities);
         let mut kept = Profile::new(customer);
         kept.merged_from = old.merged_from;

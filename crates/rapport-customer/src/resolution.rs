@@ -13,7 +13,9 @@
 //!    identities go to the customer of the first listed identity.
 //! 4. Two identities a split separated never link their customers again.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::hash::BuildHasher;
 
 use rapport_events::{CustomerId, Identity, IdentityKind};
 
@@ -79,7 +81,7 @@ pub trait ResolverView {
     /// The (surviving) customer that holds `identity`.
     fn owner(&self, identity: &Identity) -> Option<CustomerId>;
     /// The identities of a (surviving) customer.
-    fn identities_of(&self, customer: CustomerId) -> &[Identity];
+    fn identities_of(&self, customer: CustomerId) -> IdentitiesOf<'_>;
     /// Whether a split separated these two identities.
     fn separated(&self, a: &Identity, b: &Identity) -> bool;
 }
@@ -108,20 +110,26 @@ fn unique_values<'a>(
 }
 
 /// Decides what an event with `identities` (in event order) does. `None` when no identity is
-/// usable (all blocked).
-pub fn decide(view: &impl ResolverView, identities: &[&Identity], options: &ResolutionOptions) -> Option<Decision> {
+/// usable (all blocked). `identities` may be owned (`&[Identity]`, an event's own slice) or
+/// borrowed (`&[&Identity]`).
+pub fn decide<I: Borrow<Identity>>(
+    view: &impl ResolverView,
+    identities: &[I],
+    options: &ResolutionOptions,
+) -> Option<Decision> {
     if let [only] = identities {
         // Fast path: most events carry one identity (orders, ratings, messages).
+        let only = only.borrow();
         if options.is_blocked(only) {
             return None;
         }
         return Some(match view.owner(only) {
             Some(owner) => Decision { target: Some(owner), ..Decision::default() },
-            None => Decision { join: vec![(*only).clone()], ..Decision::default() },
+            None => Decision { join: vec![only.clone()], ..Decision::default() },
         });
     }
-    let mut usable: Vec<&Identity> = Vec::new();
-    for identity in identities.iter().copied() {
+    let mut usable: Vec<&Identity> = Vec::with_capacity(identities.len());
+    for identity in identities.iter().map(Borrow::borrow) {
         if !options.is_blocked(identity) && !usable.contains(&identity) {
             usable.push(identity);
         }
@@ -129,18 +137,28 @@ pub fn decide(view: &impl ResolverView, identities: &[&Identity], options: &Reso
     if usable.is_empty() {
         return None;
     }
-    let known: Vec<(&Identity, CustomerId)> = usable.iter().filter_map(|i| view.owner(i).map(|c| (*i, c))).collect();
-    let unknown: Vec<&Identity> = usable.iter().copied().filter(|i| view.owner(i).is_none()).collect();
+    let mut known: Vec<(&Identity, CustomerId)> = Vec::with_capacity(usable.len());
+    let mut unknown: Vec<&Identity> = Vec::new();
+    for identity in usable {
+        match view.owner(identity) {
+            Some(owner) => known.push((identity, owner)),
+            None => unknown.push(identity),
+        }
+    }
     let Some(&(_, first_owner)) = known.first() else {
         // Rule 2: all unknown. Unique kinds with two values on one event still split apart.
         let mut decision = Decision::default();
-        let mut seen: HashMap<String, &str> = HashMap::new();
+        // Few identities per event: a list beats a map (and allocates no key).
+        let mut seen: Vec<(std::borrow::Cow<'_, str>, &str)> = Vec::new();
         for identity in unknown {
-            let kind = identity.kind().name().into_owned();
-            if options.is_unique(identity.kind()) && seen.get(&kind).is_some_and(|v| *v != identity.value()) {
+            let kind = identity.kind().name();
+            let first_value = seen.iter().find(|(k, _)| *k == kind).map(|(_, v)| *v);
+            if options.is_unique(identity.kind()) && first_value.is_some_and(|v| v != identity.value()) {
                 decision.separate.push(identity.clone());
             } else {
-                seen.entry(kind).or_insert(identity.value());
+                if first_value.is_none() {
+                    seen.push((kind, identity.value()));
+                }
                 decision.join.push(identity.clone());
             }
         }
@@ -185,7 +203,7 @@ pub fn decide(view: &impl ResolverView, identities: &[&Identity], options: &Reso
     }
     // Unknown identities join the target unless they would give it a second unique value.
     let target = decision.target.unwrap_or(first_owner);
-    let mut held: Vec<&Identity> = view.identities_of(target).iter().collect();
+    let mut held: Vec<&Identity> = view.identities_of(target).collect();
     if !decision.merged.is_empty() {
         for merged in &decision.merged {
             held.extend(view.identities_of(*merged));
@@ -224,38 +242,160 @@ pub fn apply(state: &mut impl ResolverMut, decision: &Decision) -> CustomerId {
     target
 }
 
-/// The live resolution state.
+/// A customer's slot in the resolver, by id − 1 (ids are dense from 1).
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct Resolver {
-    #[serde(serialize_with = "rapport_types::sorted::map")]
-    owners: FastMap<Identity, CustomerId>,
-    /// Merged customer -> the customer it was merged into (follow to the survivor).
-    #[serde(serialize_with = "rapport_types::sorted::map")]
-    redirects: FastMap<CustomerId, CustomerId>,
-    #[serde(serialize_with = "rapport_types::sorted::map")]
-    identities: FastMap<CustomerId, Vec<Identity>>,
-    #[serde(serialize_with = "rapport_types::sorted::set")]
-    separated: HashSet<(Identity, Identity)>,
-    next_id: u64,
+struct Slot {
+    /// The customer it was merged into, 0 for a survivor (follow to the survivor).
+    redirect: u64,
+    /// Handles of the identities of a survivor, in the order they joined it (empty once merged
+    /// away or erased).
+    identities: Vec<u32>,
 }
 
-fn pair(a: &Identity, b: &Identity) -> (Identity, Identity) {
-    if a <= b {
-        (a.clone(), b.clone())
-    } else {
-        (b.clone(), a.clone())
+/// Identities by handle (a `u32` assigned in fold order, so a rebuild and a snapshot-loaded
+/// store agree byte for byte), and a table of the handles hashed by their identity (seeded
+/// foldhash: the keys are customer input), so each identity is stored once. Encoded as the
+/// identities alone; the table is rebuilt when decoded.
+#[derive(Debug, Clone, Default)]
+struct Interner {
+    hasher: foldhash::fast::RandomState,
+    handles: hashbrown::HashTable<u32>,
+    identities: Vec<Identity>,
+}
+
+impl Interner {
+    fn get(&self, identity: &Identity) -> Option<u32> {
+        let hash = self.hasher.hash_one(identity);
+        self.handles.find(hash, |handle| self.identities.get(*handle as usize) == Some(identity)).copied()
+    }
+
+    fn identity(&self, handle: u32) -> Option<&Identity> {
+        self.identities.get(handle as usize)
+    }
+
+    fn intern(&mut self, identity: Identity) -> u32 {
+        let hash = self.hasher.hash_one(&identity);
+        let identities = &self.identities;
+        if let Some(handle) = self.handles.find(hash, |h| identities.get(*h as usize) == Some(&identity)) {
+            return *handle;
+        }
+        // A handle per distinct identity: 2^32 of them would take hundreds of gigabytes of
+        // memory before this is reached.
+        let handle = u32::try_from(self.identities.len()).unwrap_or(u32::MAX);
+        assert!(handle < u32::MAX, "identity handles exhausted at {} identities", self.identities.len());
+        self.identities.push(identity);
+        let (hasher, identities) = (&self.hasher, &self.identities);
+        self.handles.insert_unique(hash, handle, |h| identities.get(*h as usize).map_or(0, |i| hasher.hash_one(i)));
+        handle
     }
 }
 
+impl serde::Serialize for Interner {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.identities.serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Interner {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Interner, D::Error> {
+        let identities: Vec<Identity> = Vec::deserialize(deserializer)?;
+        let mut interner = Interner { identities: Vec::with_capacity(identities.len()), ..Interner::default() };
+        for identity in identities {
+            let expected = interner.identities.len();
+            if interner.intern(identity) as usize != expected {
+                return Err(serde::de::Error::custom("an identity is interned twice"));
+            }
+        }
+        Ok(interner)
+    }
+}
+
+/// The identities of a customer, in the order they joined it (what
+/// [`ResolverView::identities_of`] returns: the live resolver keeps handles, the overlay copies).
+#[derive(Debug, Clone)]
+pub struct IdentitiesOf<'a> {
+    inner: IdentitiesInner<'a>,
+}
+
+#[derive(Debug, Clone)]
+enum IdentitiesInner<'a> {
+    Owned(std::slice::Iter<'a, Identity>),
+    Interned { handles: std::slice::Iter<'a, u32>, interner: &'a Interner },
+}
+
+impl<'a> IdentitiesOf<'a> {
+    fn owned(identities: &'a [Identity]) -> IdentitiesOf<'a> {
+        IdentitiesOf { inner: IdentitiesInner::Owned(identities.iter()) }
+    }
+
+    fn interned(handles: &'a [u32], interner: &'a Interner) -> IdentitiesOf<'a> {
+        IdentitiesOf { inner: IdentitiesInner::Interned { handles: handles.iter(), interner } }
+    }
+}
+
+impl<'a> Iterator for IdentitiesOf<'a> {
+    type Item = &'a Identity;
+
+    fn next(&mut self) -> Option<&'a Identity> {
+        match &mut self.inner {
+            IdentitiesInner::Owned(identities) => identities.next(),
+            // Every stored handle names an interned identity (handles are never removed).
+            IdentitiesInner::Interned { handles, interner } => handles.find_map(|h| interner.identity(*h)),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match &self.inner {
+            IdentitiesInner::Owned(identities) => identities.size_hint(),
+            IdentitiesInner::Interned { handles, .. } => (0, Some(handles.len())),
+        }
+    }
+}
+
+/// The live resolution state. Identities are interned: each distinct identity is stored once,
+/// with a `u32` handle assigned in fold order, and everything else (owners, each customer's
+/// identities, kept-apart pairs) holds handles; customers are dense from 1, so their state is
+/// a `Vec` indexed by id − 1.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Resolver {
+    interner: Interner,
+    /// Owner of each identity by handle, as a customer id (follow redirects to the survivor);
+    /// 0: nobody (an erased customer's identity, or one interned as a ticket requester only).
+    owners: Vec<u64>,
+    /// Customers by id − 1.
+    customers: Vec<Slot>,
+    /// Pairs of handles a split separated, smaller handle first.
+    #[serde(serialize_with = "rapport_types::sorted::set")]
+    separated: HashSet<(u32, u32), foldhash::fast::RandomState>,
+    /// Customers merged into another (their slots redirect).
+    merged_count: u64,
+    /// Identities with an owner.
+    owned_count: u64,
+}
+
+fn pair(a: u32, b: u32) -> (u32, u32) {
+    (a.min(b), a.max(b))
+}
+
 impl Resolver {
+    fn slot(&self, customer: CustomerId) -> Option<&Slot> {
+        let idx = usize::try_from(customer.0.checked_sub(1)?).ok()?;
+        self.customers.get(idx)
+    }
+
+    fn slot_mut(&mut self, customer: CustomerId) -> Option<&mut Slot> {
+        let idx = usize::try_from(customer.0.checked_sub(1)?).ok()?;
+        self.customers.get_mut(idx)
+    }
+
     /// The survivor a (possibly merged) customer id resolves to.
     pub fn resolve(&self, customer: CustomerId) -> CustomerId {
         let mut current = customer;
         // Chains are short (one hop per merge); bounded to stay safe on any state.
         for _ in 0..64 {
-            match self.redirects.get(&current) {
-                Some(next) => current = *next,
-                None => return current,
+            match self.slot(current).map(|slot| slot.redirect) {
+                Some(next) if next != 0 => current = CustomerId(next),
+                _ => return current,
             }
         }
         current
@@ -263,108 +403,201 @@ impl Resolver {
 
     /// Whether the id was ever assigned.
     pub fn exists(&self, customer: CustomerId) -> bool {
-        customer.0 >= 1 && customer.0 <= self.next_id
+        self.slot(customer).is_some()
     }
 
     /// Number of surviving customers.
     pub fn customer_count(&self) -> usize {
-        self.identities.len()
+        usize::try_from((self.customers.len() as u64).saturating_sub(self.merged_count)).unwrap_or(usize::MAX)
     }
 
     /// Ids of the surviving customers, sorted.
     pub fn customers(&self) -> Vec<CustomerId> {
-        let mut ids: Vec<CustomerId> = self.identities.keys().copied().collect();
-        ids.sort();
-        ids
+        (1..=self.customers.len() as u64)
+            .map(CustomerId)
+            .filter(|c| self.slot(*c).is_some_and(|slot| slot.redirect == 0))
+            .collect()
     }
 
-    /// Number of identities known.
+    /// Number of identities known (with an owner).
     pub fn identity_count(&self) -> usize {
-        self.owners.len()
+        usize::try_from(self.owned_count).unwrap_or(usize::MAX)
+    }
+
+    /// The handle of an interned identity: its index in the resolver's table, assigned in fold
+    /// order (`None`: never interned).
+    pub fn handle(&self, identity: &Identity) -> Option<u32> {
+        self.interner.get(identity)
+    }
+
+    /// The identity of a handle.
+    pub fn identity(&self, handle: u32) -> Option<&Identity> {
+        self.interner.identity(handle)
+    }
+
+    /// Interns an identity without giving it an owner (ticket requesters); returns its handle.
+    /// Fold state only: call it in fold order, so handles are the same on every replay.
+    pub fn intern(&mut self, identity: &Identity) -> u32 {
+        match self.interner.get(identity) {
+            Some(handle) => handle,
+            // Cloned only when new.
+            None => self.interner.intern(identity.clone()),
+        }
+    }
+
+    /// The (surviving) owner of an interned identity.
+    pub fn owner_of_handle(&self, handle: u32) -> Option<CustomerId> {
+        self.raw_owner_of_handle(handle).map(|c| self.resolve(c))
+    }
+
+    fn raw_owner_of_handle(&self, handle: u32) -> Option<CustomerId> {
+        match self.owners.get(handle as usize) {
+            Some(owner) if *owner != 0 => Some(CustomerId(*owner)),
+            _ => None,
+        }
+    }
+
+    /// The owner recorded for an identity, not followed to the survivor.
+    fn raw_owner(&self, identity: &Identity) -> Option<CustomerId> {
+        self.interner.get(identity).and_then(|h| self.raw_owner_of_handle(h))
+    }
+
+    /// The handles of a customer's slot (no redirect followed).
+    fn handles_of(&self, customer: CustomerId) -> &[u32] {
+        self.slot(customer).map(|slot| slot.identities.as_slice()).unwrap_or(&[])
+    }
+
+    fn set_owner(&mut self, handle: u32, customer: CustomerId) {
+        let idx = handle as usize;
+        if self.owners.len() <= idx {
+            self.owners.resize(idx + 1, 0);
+        }
+        if let Some(owner) = self.owners.get_mut(idx) {
+            if *owner == 0 {
+                self.owned_count += 1;
+            }
+            *owner = customer.0;
+        }
+    }
+
+    fn clear_owner(&mut self, handle: u32) {
+        if let Some(owner) = self.owners.get_mut(handle as usize) {
+            if *owner != 0 {
+                self.owned_count = self.owned_count.saturating_sub(1);
+            }
+            *owner = 0;
+        }
+    }
+
+    fn create_handles(&mut self, handles: Vec<u32>) -> CustomerId {
+        let id = CustomerId(self.customers.len() as u64 + 1);
+        for handle in &handles {
+            self.set_owner(*handle, id);
+        }
+        self.customers.push(Slot { redirect: 0, identities: handles });
+        id
     }
 
     /// Moves `identities` of `customer` to a new customer and keeps them apart from the rest
     /// from now on. Returns the new customer's id.
     pub fn split(&mut self, customer: CustomerId, identities: &[Identity]) -> CustomerId {
         let customer = self.resolve(customer);
-        let moving: Vec<Identity> = identities.iter().filter(|i| self.owner(i) == Some(customer)).cloned().collect();
-        let staying: Vec<Identity> = self
-            .identities
-            .get(&customer)
-            .map(|all| all.iter().filter(|i| !moving.contains(i)).cloned().collect())
-            .unwrap_or_default();
-        for a in &moving {
-            for b in &staying {
-                self.separated.insert(pair(a, b));
+        let mut moving: Vec<u32> = Vec::new();
+        for identity in identities {
+            if let Some(handle) = self.interner.get(identity) {
+                if self.owner_of_handle(handle) == Some(customer) {
+                    moving.push(handle);
+                }
             }
         }
-        if let Some(all) = self.identities.get_mut(&customer) {
-            all.retain(|i| !moving.contains(i));
+        let staying: Vec<u32> = self.handles_of(customer).iter().copied().filter(|h| !moving.contains(h)).collect();
+        for a in &moving {
+            for b in &staying {
+                self.separated.insert(pair(*a, *b));
+            }
         }
-        self.create(moving)
+        if let Some(slot) = self.slot_mut(customer) {
+            slot.identities.retain(|h| !moving.contains(h));
+        }
+        self.create_handles(moving)
     }
 
     /// Forgets the identities of a (surviving) customer: they resolve to nobody from now on,
     /// and the customer keeps its id with no identity. Returns the identities forgotten.
     pub fn erase(&mut self, customer: CustomerId) -> Vec<Identity> {
         let customer = self.resolve(customer);
-        let forgotten = self.identities.get_mut(&customer).map(std::mem::take).unwrap_or_default();
-        for identity in &forgotten {
-            if self.owners.get(identity).map(|owner| self.resolve(*owner)) == Some(customer) {
-                self.owners.remove(identity);
+        let forgotten = self.slot_mut(customer).map(|slot| std::mem::take(&mut slot.identities)).unwrap_or_default();
+        for handle in &forgotten {
+            if self.owner_of_handle(*handle) == Some(customer) {
+                self.clear_owner(*handle);
             }
         }
-        forgotten
+        forgotten.iter().filter_map(|h| self.interner.identity(*h)).cloned().collect()
     }
 
     /// Owners of every identity, for checks.
     pub fn owners(&self) -> impl Iterator<Item = (&Identity, CustomerId)> {
-        self.owners.iter().map(|(identity, owner)| (identity, *owner))
+        self.owners
+            .iter()
+            .enumerate()
+            .filter(|(_, owner)| **owner != 0)
+            .filter_map(|(idx, owner)| Some((self.interner.identities.get(idx)?, CustomerId(*owner))))
     }
 }
 
 impl ResolverView for Resolver {
     fn owner(&self, identity: &Identity) -> Option<CustomerId> {
-        self.owners.get(identity).map(|c| self.resolve(*c))
+        self.raw_owner(identity).map(|c| self.resolve(c))
     }
-    fn identities_of(&self, customer: CustomerId) -> &[Identity] {
-        self.identities.get(&self.resolve(customer)).map(Vec::as_slice).unwrap_or(&[])
+    fn identities_of(&self, customer: CustomerId) -> IdentitiesOf<'_> {
+        IdentitiesOf::interned(self.handles_of(self.resolve(customer)), &self.interner)
     }
     fn separated(&self, a: &Identity, b: &Identity) -> bool {
-        !self.separated.is_empty() && self.separated.contains(&pair(a, b))
+        if self.separated.is_empty() {
+            return false;
+        }
+        match (self.interner.get(a), self.interner.get(b)) {
+            (Some(a), Some(b)) => self.separated.contains(&pair(a, b)),
+            _ => false,
+        }
     }
 }
 
 impl ResolverMut for Resolver {
     fn create(&mut self, identities: Vec<Identity>) -> CustomerId {
-        self.next_id += 1;
-        let id = CustomerId(self.next_id);
-        for identity in &identities {
-            self.owners.insert(identity.clone(), id);
-        }
-        self.identities.insert(id, identities);
-        id
+        let handles: Vec<u32> = identities.into_iter().map(|identity| self.interner.intern(identity)).collect();
+        self.create_handles(handles)
     }
     fn join(&mut self, customer: CustomerId, identities: Vec<Identity>) {
         let customer = self.resolve(customer);
-        for identity in &identities {
-            self.owners.insert(identity.clone(), customer);
+        let mut handles: Vec<u32> = Vec::with_capacity(identities.len());
+        for identity in identities {
+            let handle = self.interner.intern(identity);
+            self.set_owner(handle, customer);
+            handles.push(handle);
         }
-        self.identities.entry(customer).or_default().extend(identities);
+        if let Some(slot) = self.slot_mut(customer) {
+            slot.identities.extend(handles);
+        }
     }
     fn merge(&mut self, survivor: CustomerId, merged: &[CustomerId]) {
         let survivor = self.resolve(survivor);
         for customer in merged {
             let customer = self.resolve(*customer);
-            if customer == survivor {
+            if customer == survivor || self.slot(customer).is_none() || self.slot(survivor).is_none() {
                 continue;
             }
-            let moved: Vec<Identity> = self.identities.remove(&customer).unwrap_or_default();
-            for identity in &moved {
-                self.owners.insert(identity.clone(), survivor);
+            let moved = self.slot_mut(customer).map(|slot| std::mem::take(&mut slot.identities)).unwrap_or_default();
+            for handle in &moved {
+                self.set_owner(*handle, survivor);
             }
-            self.identities.entry(survivor).or_default().extend(moved);
-            self.redirects.insert(customer, survivor);
+            if let Some(slot) = self.slot_mut(survivor) {
+                slot.identities.extend(moved);
+            }
+            if let Some(slot) = self.slot_mut(customer) {
+                slot.redirect = survivor.0;
+            }
+            self.merged_count += 1;
         }
     }
 }
@@ -388,15 +621,16 @@ impl<'a> Overlay<'a> {
             owners: HashMap::new(),
             redirects: HashMap::new(),
             identities: HashMap::new(),
-            next_id: base.next_id,
+            next_id: base.customers.len() as u64,
         }
     }
 
     fn resolve(&self, customer: CustomerId) -> CustomerId {
         let mut current = customer;
         for _ in 0..64 {
-            match self.redirects.get(&current).or_else(|| self.base.redirects.get(&current)) {
-                Some(next) => current = *next,
+            let base = || self.base.slot(current).map(|slot| slot.redirect).filter(|r| *r != 0).map(CustomerId);
+            match self.redirects.get(&current).copied().or_else(base) {
+                Some(next) => current = next,
                 None => return current,
             }
         }
@@ -405,7 +639,8 @@ impl<'a> Overlay<'a> {
 
     fn identities_mut(&mut self, customer: CustomerId) -> &mut Vec<Identity> {
         if !self.identities.contains_key(&customer) {
-            let copy = self.base.identities.get(&customer).cloned().unwrap_or_default();
+            let copy: Vec<Identity> =
+                IdentitiesOf::interned(self.base.handles_of(customer), &self.base.interner).cloned().collect();
             self.identities.insert(customer, copy);
         }
         self.identities.entry(customer).or_default()
@@ -414,13 +649,13 @@ impl<'a> Overlay<'a> {
 
 impl ResolverView for Overlay<'_> {
     fn owner(&self, identity: &Identity) -> Option<CustomerId> {
-        self.owners.get(identity).or_else(|| self.base.owners.get(identity)).map(|c| self.resolve(*c))
+        self.owners.get(identity).copied().or_else(|| self.base.raw_owner(identity)).map(|c| self.resolve(c))
     }
-    fn identities_of(&self, customer: CustomerId) -> &[Identity] {
+    fn identities_of(&self, customer: CustomerId) -> IdentitiesOf<'_> {
         let customer = self.resolve(customer);
         match self.identities.get(&customer) {
-            Some(identities) => identities,
-            None => self.base.identities.get(&customer).map(Vec::as_slice).unwrap_or(&[]),
+            Some(identities) => IdentitiesOf::owned(identities),
+            None => IdentitiesOf::interned(self.base.handles_of(customer), &self.base.interner),
         }
     }
     fn separated(&self, a: &Identity, b: &Identity) -> bool {

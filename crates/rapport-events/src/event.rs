@@ -834,18 +834,23 @@ impl CxEvent {
 
     /// The customer identities the event carries (used by identity resolution).
     pub fn identities(&self) -> Vec<&Identity> {
+        self.identity_slice().iter().collect()
+    }
+
+    /// The same identities, borrowed as one slice (no allocation: the fold asks every event).
+    pub fn identity_slice(&self) -> &[Identity] {
         match self {
-            CxEvent::CustomerIdentified(e) => e.identities.iter().collect(),
-            CxEvent::OrderPlaced(e) => vec![&e.identity],
-            CxEvent::CustomerRated(e) => vec![&e.identity],
-            CxEvent::MessageReceived(e) => vec![&e.from],
-            CxEvent::TicketOpened(e) => vec![&e.requester],
-            CxEvent::SurveyOffered(e) => vec![&e.identity],
-            CxEvent::OrderRefunded(e) => vec![&e.identity],
-            CxEvent::OrderReturned(e) => vec![&e.identity],
-            CxEvent::OrderCancelled(e) => vec![&e.identity],
-            CxEvent::CustomerEvent(e) => vec![&e.identity],
-            _ => Vec::new(),
+            CxEvent::CustomerIdentified(e) => &e.identities,
+            CxEvent::OrderPlaced(e) => std::slice::from_ref(&e.identity),
+            CxEvent::CustomerRated(e) => std::slice::from_ref(&e.identity),
+            CxEvent::MessageReceived(e) => std::slice::from_ref(&e.from),
+            CxEvent::TicketOpened(e) => std::slice::from_ref(&e.requester),
+            CxEvent::SurveyOffered(e) => std::slice::from_ref(&e.identity),
+            CxEvent::OrderRefunded(e) => std::slice::from_ref(&e.identity),
+            CxEvent::OrderReturned(e) => std::slice::from_ref(&e.identity),
+            CxEvent::OrderCancelled(e) => std::slice::from_ref(&e.identity),
+            CxEvent::CustomerEvent(e) => std::slice::from_ref(&e.identity),
+            _ => &[],
         }
     }
 

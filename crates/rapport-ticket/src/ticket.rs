@@ -388,6 +388,14 @@ impl Ticket {
                 _ => None,
             };
         };
+        ticket.evolve_in_place(event, at);
+        Some(ticket)
+    }
+
+    /// [`Ticket::evolve`] of an existing ticket, in place (a fold over many tickets moves none
+    /// of them). No rules: events that do not concern this ticket leave it as it is.
+    pub fn evolve_in_place(&mut self, event: &CxEvent, at: Timestamp) {
+        let ticket = self;
         let mine = |id: &TicketId| id == &ticket.id;
         let concerns = match event {
             CxEvent::TicketMerged(merged) => mine(&merged.source) || mine(&merged.target),
@@ -397,7 +405,7 @@ impl Ticket {
             other => other.ticket_id().is_some_and(mine),
         };
         if !concerns || matches!(event, CxEvent::TicketOpened(_)) {
-            return Some(ticket);
+            return;
         }
         match event {
             CxEvent::MessageReceived(message) => {
@@ -489,7 +497,6 @@ impl Ticket {
         }
         ticket.updated_at = ticket.updated_at.max(at);
         ticket.events += 1;
-        Some(ticket)
     }
 
     /// Folds a whole history (all events at time `at`; for tests and examples).

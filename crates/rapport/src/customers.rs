@@ -394,7 +394,7 @@ impl Store {
         let mut read = |position: Position| -> Result<Option<Touch>> { Ok(by_position.get(&position).cloned()) };
         for touch in &touches {
             if let Some(ticket_id) = &touch.ticket {
-                replay.apply_ticket_event(ticket_id, &touch.event, touch.at);
+                replay.apply_ticket_event_of(ticket_id, &touch.event, touch.at);
             }
             replay.apply_customers(touch, &mut read)?;
         }

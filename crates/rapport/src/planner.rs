@@ -406,8 +406,8 @@ impl<'a> Planner<'a> {
     /// version will do.
     fn expected_version(&self, stream: &str) -> ExpectedVersion {
         match stream.strip_prefix(crate::projection::TICKET_STREAM_PREFIX) {
-            Some(ticket_id) => match self.base.ticket_versions.get(&stream_ticket_id(ticket_id)) {
-                Some(version) => ExpectedVersion::Exact(*version),
+            Some(ticket_id) => match self.base.tickets.version(&stream_ticket_id(ticket_id)) {
+                Some(version) => ExpectedVersion::Exact(version),
                 None => ExpectedVersion::NoStream,
             },
             None => ExpectedVersion::Any,
@@ -1095,12 +1095,13 @@ impl Scratch<'_, '_> {
             if found.iter().any(|(other, _)| *other == id) {
                 return Err(RoutingError::Duplicate { field, message_id: text.clone() }.into());
             }
-            if &message.ticket != from {
+            let on = self.planner.base.tickets.id_of(message.ticket);
+            if on != Some(from) {
                 return Err(RoutingError::NotOnTicket {
                     field,
                     message_id: text.clone(),
                     expected: from.clone(),
-                    actual: message.ticket.clone(),
+                    actual: on.cloned().unwrap_or_else(|| from.clone()),
                 }
                 .into());
             }
@@ -1122,7 +1123,7 @@ impl Scratch<'_, '_> {
     /// Refuses a correction whose tickets' histories are too long to re-fold.
     fn check_history(&self, ticket_ids: &[&TicketId]) -> Result<()> {
         for ticket_id in ticket_ids {
-            let events = self.planner.base.histories.get(*ticket_id).map_or(0, Vec::len);
+            let events = self.planner.base.tickets.history(ticket_id).len();
             if events > ROUTED_HISTORY_EVENTS_MAX {
                 return Err(RoutingError::HistoryTooLong {
                     ticket_id: (*ticket_id).clone(),
@@ -1194,7 +1195,12 @@ impl Scratch<'_, '_> {
 
     fn plan_move(&mut self, moved: &MessageMoved) -> Result<()> {
         let (_, message) = self.message("message_id", &moved.message_id)?;
-        let from = message.ticket.clone();
+        // Every message's handle names a ticket stream of the projection.
+        let Some(from) = self.planner.base.tickets.id_of(message.ticket).cloned() else {
+            return Err(
+                RoutingError::UnknownMessage { field: "message_id", message_id: moved.message_id.clone() }.into()
+            );
+        };
         if let Some(named) = &moved.from {
             if named != &from {
                 return Err(RoutingError::NotOnTicket {

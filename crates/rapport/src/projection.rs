@@ -3,6 +3,8 @@
 //! metrics projection. Its maps are keyed by ids and identities from outside: they use the
 //! seeded hasher of [`FastMap`].
 
+use std::hash::BuildHasher;
+
 use rapport_customer::{CustomerProjection, FastMap, ReadAt, ResolutionOptions, Touch};
 use rapport_events::{codec, CxEvent, Identity, TicketId};
 use rapport_log::{EventId, Position, RecordRef, RecordedEvent, Timestamp};
@@ -64,6 +66,149 @@ pub(crate) fn touch_of_ref(record: &RecordRef<'_>) -> Result<Touch> {
     })
 }
 
+/// The fold state of one ticket stream.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct TicketSlot {
+    /// The ticket id (the stream is `ticket-{id}`).
+    pub(crate) id: TicketId,
+    /// The ticket, once its `ticket.opened` is folded (a routing correction may remove it).
+    pub(crate) ticket: Option<Ticket>,
+    /// Version of the stream's last event, from the log's envelope (not from what the aggregate
+    /// counted: an event `evolve` ignores still takes a version); `None` before any. The
+    /// planner appends with exactly this version.
+    pub(crate) version: Option<u64>,
+    /// Positions of the events of the ticket's effective history, in log order: its stream's
+    /// events (routing corrections left out), less what corrections moved away, plus what they
+    /// moved in (docs/design/routing.md).
+    pub(crate) history: Vec<u64>,
+}
+
+/// Ticket streams by handle (a `u32` assigned in fold order, so a snapshot-loaded store and a
+/// rebuild agree byte for byte), and a table of the handles hashed by their ticket id (seeded
+/// foldhash: ids come from outside), so each id is stored once. Encoded as the slots alone;
+/// the table is rebuilt when decoded.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct TicketTable {
+    hasher: foldhash::fast::RandomState,
+    handles: hashbrown::HashTable<u32>,
+    slots: Vec<TicketSlot>,
+    /// Slots holding a ticket.
+    n_tickets: usize,
+}
+
+impl TicketTable {
+    /// The handle of a ticket stream, assigned at its first sight (fold order only).
+    pub(crate) fn intern(&mut self, id: &TicketId) -> u32 {
+        let hash = self.hasher.hash_one(id);
+        let slots = &self.slots;
+        if let Some(handle) = self.handles.find(hash, |h| slots.get(*h as usize).is_some_and(|slot| &slot.id == id)) {
+            return *handle;
+        }
+        // 2^32 ticket streams would take terabytes of memory before this is reached.
+        let handle = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
+        assert!(handle < u32::MAX, "ticket handles exhausted at {} tickets", self.slots.len());
+        self.slots.push(TicketSlot { id: id.clone(), ticket: None, version: None, history: Vec::new() });
+        let (hasher, slots) = (&self.hasher, &self.slots);
+        self.handles
+            .insert_unique(hash, handle, |h| slots.get(*h as usize).map_or(0, |slot| hasher.hash_one(&slot.id)));
+        handle
+    }
+
+    fn slot_mut(&mut self, handle: u32) -> &mut TicketSlot {
+        let len = self.slots.len();
+        match self.slots.get_mut(handle as usize) {
+            Some(slot) => slot,
+            None => unreachable!("ticket handle {handle} was never assigned ({len} slots)"),
+        }
+    }
+
+    fn slot(&self, id: &TicketId) -> Option<&TicketSlot> {
+        let hash = self.hasher.hash_one(id);
+        let handle = self.handles.find(hash, |h| self.slots.get(*h as usize).is_some_and(|slot| &slot.id == id))?;
+        self.slots.get(*handle as usize)
+    }
+
+    fn set_ticket(&mut self, handle: u32, ticket: Option<Ticket>) {
+        let slot = self.slot_mut(handle);
+        match (slot.ticket.is_some(), ticket.is_some()) {
+            (false, true) => self.n_tickets += 1,
+            (true, false) => self.n_tickets = self.n_tickets.saturating_sub(1),
+            _ => {}
+        }
+        self.slot_mut(handle).ticket = ticket;
+    }
+
+    /// The ticket with this id.
+    pub(crate) fn get(&self, id: &TicketId) -> Option<&Ticket> {
+        self.slot(id).and_then(|slot| slot.ticket.as_ref())
+    }
+
+    /// Whether the ticket exists.
+    pub(crate) fn contains_key(&self, id: &TicketId) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// Number of tickets.
+    pub(crate) fn len(&self) -> usize {
+        self.n_tickets
+    }
+
+    /// Every ticket, in the order their streams first appeared.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &Ticket> {
+        self.slots.iter().filter_map(|slot| slot.ticket.as_ref())
+    }
+
+    /// Every ticket with its id, in the order their streams first appeared.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&TicketId, &Ticket)> {
+        self.slots.iter().filter_map(|slot| Some((&slot.id, slot.ticket.as_ref()?)))
+    }
+
+    /// The id of a ticket handle.
+    pub(crate) fn id_of(&self, handle: u32) -> Option<&TicketId> {
+        self.slots.get(handle as usize).map(|slot| &slot.id)
+    }
+
+    /// The version of the ticket stream's last event.
+    pub(crate) fn version(&self, id: &TicketId) -> Option<u64> {
+        self.slot(id).and_then(|slot| slot.version)
+    }
+
+    /// The positions of the ticket's effective history (empty for a stream never seen).
+    pub(crate) fn history(&self, id: &TicketId) -> &[u64] {
+        self.slot(id).map(|slot| slot.history.as_slice()).unwrap_or(&[])
+    }
+}
+
+impl serde::Serialize for TicketTable {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serde::Serialize::serialize(&self.slots, serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for TicketTable {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<TicketTable, D::Error> {
+        let slots: Vec<TicketSlot> = serde::Deserialize::deserialize(deserializer)?;
+        let mut table = TicketTable { slots: Vec::with_capacity(slots.len()), ..TicketTable::default() };
+        for slot in slots {
+            let expected = table.slots.len();
+            if table.intern(&slot.id) as usize != expected {
+                return Err(serde::de::Error::custom(format!("ticket {} is listed twice", slot.id)));
+            }
+            table.n_tickets += usize::from(slot.ticket.is_some());
+            *table.slot_mut(expected as u32) = slot;
+        }
+        Ok(table)
+    }
+}
+
+impl<'a> IntoIterator for &'a TicketTable {
+    type Item = (&'a TicketId, &'a Ticket);
+    type IntoIter = Box<dyn Iterator<Item = (&'a TicketId, &'a Ticket)> + 'a>;
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
+
 /// One ticket as a routing correction re-folded it.
 struct Refold {
     ticket_id: TicketId,
@@ -76,8 +221,9 @@ struct Refold {
 pub(crate) struct Projection {
     /// Invariant: every event below this position has been applied exactly once.
     pub(crate) checkpoint: u64,
-    #[serde(serialize_with = "rapport_types::sorted::map")]
-    pub(crate) tickets: FastMap<TicketId, Ticket>,
+    /// Every ticket stream's state (the ticket, its stream version, its effective history),
+    /// by a handle assigned in fold order: one lookup per ticket event instead of one per map.
+    pub(crate) tickets: TicketTable,
     /// Tickets of each requester identity, in creation order.
     #[serde(serialize_with = "rapport_types::sorted::map")]
     pub(crate) by_requester: FastMap<Identity, Vec<TicketId>>,
@@ -87,22 +233,12 @@ pub(crate) struct Projection {
     /// Follow-up -> root of its chain.
     #[serde(serialize_with = "rapport_types::sorted::map")]
     pub(crate) root_of: FastMap<TicketId, TicketId>,
-    /// Version of each ticket stream's last event, from the log's envelope (not from what the
-    /// aggregate counted: an event `evolve` ignores still takes a version). The planner appends
-    /// with exactly this version.
-    #[serde(serialize_with = "rapport_types::sorted::map")]
-    pub(crate) ticket_versions: FastMap<TicketId, u64>,
     /// Position of the event that created each customer id, and which of the customers that
     /// event created it was (`customer_created_at[n - 1]` for `Cn`; one event creates its
     /// customer and one per identity it had to keep apart). Ids are assigned in log order, so
     /// this names every customer exactly and is strictly increasing; as-of views translate the
     /// ids of a replay with it.
     pub(crate) customer_created_at: Vec<(u64, u32)>,
-    /// Positions of the events of each ticket's effective history, in log order: its stream's
-    /// events (routing corrections left out), less what corrections moved away, plus what they
-    /// moved in (docs/design/routing.md).
-    #[serde(serialize_with = "rapport_types::sorted::map")]
-    pub(crate) histories: FastMap<TicketId, Vec<u64>>,
     /// Every recorded message (`message.received`, `message.sent`) by event id: what a routing
     /// correction names.
     #[serde(serialize_with = "rapport_types::sorted::map")]
@@ -171,9 +307,10 @@ impl Projection {
             self.organizations.apply(update);
         }
         if let Some(ticket_id) = &touch.ticket {
+            let handle = self.tickets.intern(ticket_id);
             if !correction {
-                self.apply_ticket_event(ticket_id, &touch.event, touch.at);
-                self.histories.entry(ticket_id.clone()).or_default().push(touch.position.0);
+                self.apply_ticket_event(handle, &touch.event, touch.at);
+                self.tickets.slot_mut(handle).history.push(touch.position.0);
                 let message = match &touch.event {
                     CxEvent::MessageReceived(m) => Some((true, &m.channel)),
                     CxEvent::MessageSent(m) => Some((false, &m.channel)),
@@ -181,12 +318,11 @@ impl Projection {
                 };
                 if let Some((received, channel)) = message {
                     let position = touch.position.0;
-                    let reference =
-                        MessageRef { position, ticket: ticket_id.clone(), received, channel: channel.clone() };
+                    let reference = MessageRef { position, ticket: handle, received, channel: channel.clone() };
                     self.messages.insert(id, reference);
                 }
             }
-            self.ticket_versions.insert(ticket_id.clone(), version);
+            self.tickets.slot_mut(handle).version = Some(version);
         }
         self.commit_correction(&touch.event, refolds);
         // An erasure is no interaction, nor is a correction: metrics never see them (nor do they
@@ -203,7 +339,7 @@ impl Projection {
     /// history positions, ticket state and metrics events.
     fn prepare_correction(&self, event: &CxEvent, read: &mut ReadAt<'_, Error>) -> Result<Vec<Refold>> {
         let mut histories: Vec<(TicketId, Vec<u64>)> = Vec::new();
-        let history_of = |ticket_id: &TicketId| self.histories.get(ticket_id).cloned().unwrap_or_default();
+        let history_of = |ticket_id: &TicketId| self.tickets.history(ticket_id).to_vec();
         let mut read_all = |positions: &[u64]| -> Result<Vec<Touch>> {
             let mut touches = Vec::with_capacity(positions.len());
             for position in positions {
@@ -220,7 +356,7 @@ impl Projection {
             let moved: Vec<u64> = ids
                 .iter()
                 .filter_map(|id| self.messages.get(id))
-                .filter(|m| &m.ticket == from)
+                .filter(|m| self.tickets.id_of(m.ticket) == Some(from))
                 .map(|m| m.position)
                 .collect();
             let mut source = history_of(from);
@@ -260,22 +396,17 @@ impl Projection {
             return;
         }
         if let Some((ids, from, to)) = routing::moved_ids(event) {
+            let (from, to) = (self.tickets.intern(from), self.tickets.intern(to));
             for id in &ids {
-                if let Some(message) = self.messages.get_mut(id).filter(|m| &m.ticket == from) {
-                    message.ticket = to.clone();
+                if let Some(message) = self.messages.get_mut(id).filter(|m| m.ticket == from) {
+                    message.ticket = to;
                 }
             }
         }
         for Refold { ticket_id, positions, ticket, folded } in refolds {
-            self.histories.insert(ticket_id.clone(), positions);
-            match ticket {
-                Some(ticket) => {
-                    self.tickets.insert(ticket_id.clone(), ticket);
-                }
-                None => {
-                    self.tickets.remove(&ticket_id);
-                }
-            }
+            let handle = self.tickets.intern(&ticket_id);
+            self.tickets.slot_mut(handle).history = positions;
+            self.tickets.set_ticket(handle, ticket);
             self.metrics.refold_ticket(&ticket_id, &folded);
         }
     }
@@ -305,14 +436,21 @@ impl Projection {
         self.checkpoint += 1;
     }
 
-    pub(crate) fn apply_ticket_event(&mut self, ticket_id: &TicketId, event: &CxEvent, at: Timestamp) {
-        let state = self.tickets.remove(ticket_id);
-        let existed = state.is_some();
-        if let Some(ticket) = Ticket::evolve(state, event, at) {
-            if !existed {
-                self.index_new_ticket(&ticket);
-            }
-            self.tickets.insert(ticket_id.clone(), ticket);
+    /// Folds one event into a ticket's state only (no history, no version: an as-of replay).
+    pub(crate) fn apply_ticket_event_of(&mut self, ticket_id: &TicketId, event: &CxEvent, at: Timestamp) {
+        let handle = self.tickets.intern(ticket_id);
+        self.apply_ticket_event(handle, event, at);
+    }
+
+    fn apply_ticket_event(&mut self, handle: u32, event: &CxEvent, at: Timestamp) {
+        // In place: an existing ticket is neither moved nor re-keyed.
+        if let Some(ticket) = self.tickets.slot_mut(handle).ticket.as_mut() {
+            ticket.evolve_in_place(event, at);
+            return;
+        }
+        if let Some(ticket) = Ticket::evolve(None, event, at) {
+            self.index_new_ticket(&ticket);
+            self.tickets.set_ticket(handle, Some(ticket));
         }
     }
 

@@ -116,8 +116,9 @@ pub enum RoutingError {
 pub(crate) struct MessageRef {
     /// Its position in the log.
     pub(crate) position: u64,
-    /// The ticket it currently belongs to (its stream's, until a correction moved it).
-    pub(crate) ticket: TicketId,
+    /// The ticket it currently belongs to (its stream's, until a correction moved it), as the
+    /// projection's ticket handle (`Projection::message_ticket` names it).
+    pub(crate) ticket: u32,
     /// A customer message (`message.received`); otherwise an agent message (`message.sent`).
     pub(crate) received: bool,
     /// Its channel.
