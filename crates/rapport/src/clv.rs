@@ -20,7 +20,8 @@
 //! condition variable between requests, and is stopped and joined when the store is dropped
 //! (after the fit it may be running). The check is O(1) per cached unit and runs after events
 //! are folded, never on a view without new events; no fit ever runs on the view path except
-//! the first one described above. Fits live in memory only: a read-only store writes nothing.
+//! the first one described above. Fits travel in the store's snapshots (docs/design/snapshots.md)
+//! and are restored under the same reporting currency and rates; a read-only store writes nothing.
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -247,7 +248,7 @@ impl CacheState {
     }
 }
 
-/// The store's CLV fits and its background refit thread ([module docs](self)).
+/// The store's CLV fits and its background refit thread (see the module's docs).
 #[derive(Debug)]
 pub(crate) struct ClvCache {
     shared: Arc<Shared>,
@@ -432,7 +433,8 @@ impl Store {
     }
 
     /// The fit of this calibration end and unit: from the cache, or fitted now (once) and
-    /// cached. See the [module docs](self) for when the store refits.
+    /// cached. The store refits in the background once buyers or orders changed by
+    /// [`CLV_REFIT_CHANGE`].
     pub fn clv_fit(&self, calibration_end: Timestamp, unit: TimeUnit) -> Result<ClvFit> {
         let cached = |store: &Store| {
             let state = store.clv.shared.state.lock();
