@@ -52,7 +52,7 @@ pub use crate::record::RecordRef;
 pub use crate::recovery::{
     is_store_dir, verify, RecoveryMode, RecoveryReport, Truncation, TruncationKind, VerifyReport,
 };
-pub use crate::storage::{FileKind, FileMetadata, LockGuard, OpenMode, StdStorage, Storage, StorageFile};
+pub use crate::storage::{read_to_end, FileKind, FileMetadata, LockGuard, OpenMode, StdStorage, Storage, StorageFile};
 pub use crate::types::{
     AppendOutcome, Commit, Durability, EventData, EventId, ExpectedVersion, Position, RecordedEvent, StreamAppended,
     StreamVersion, StreamWrite, Timestamp,

@@ -40,6 +40,25 @@ pub trait StorageFile: Send + Sync + Debug {
     fn set_len(&self, len: u64) -> io::Result<()>;
 }
 
+/// Reads a whole file with positional reads: its length, then until that many bytes are read
+/// or a read returns none (a file that shrank while read gives what it still held). Callers
+/// check what they read (lengths, checksums).
+pub fn read_to_end(file: &dyn StorageFile) -> io::Result<Vec<u8>> {
+    let len = usize::try_from(file.len()?)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "the file does not fit in this platform's memory"))?;
+    let mut bytes = vec![0u8; len];
+    let mut done = 0;
+    while done < len {
+        let Some(rest) = bytes.get_mut(done..) else { break };
+        match file.read_at(rest, done as u64)? {
+            0 => break,
+            n => done += n,
+        }
+    }
+    bytes.truncate(done);
+    Ok(bytes)
+}
+
 /// Held while a store is open; dropping it releases the lock.
 pub trait LockGuard: Send + Sync + Debug {
     /// Fails when the lock is no longer what keeps other processes out: the lock file was

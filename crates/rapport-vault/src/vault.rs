@@ -145,24 +145,8 @@ fn not_found(error: &io::Error) -> bool {
 }
 
 fn read_all(file: &dyn StorageFile, path: &Path) -> Result<Vec<u8>> {
-    let len = file.len().map_err(Error::io("reading the length of", path))?;
-    let len = usize::try_from(len).map_err(|_| Error::Corrupt {
-        location: path.display().to_string(),
-        reason: format!("{len} bytes do not fit in this platform's memory"),
-    })?;
-    let mut bytes = vec![0u8; len];
-    let mut done = 0;
-    while done < len {
-        let Some(rest) = bytes.get_mut(done..) else { break };
-        let n = file.read_at(rest, done as u64).map_err(Error::io("reading", path))?;
-        if n == 0 {
-            // Shrunk while reading (a writer truncated a torn tail): what was read is the file.
-            break;
-        }
-        done += n;
-    }
-    bytes.truncate(done);
-    Ok(bytes)
+    // A file that shrank while read (a writer truncated a torn tail): what was read is the file.
+    rapport_log::read_to_end(file).map_err(Error::io("reading", path))
 }
 
 fn corrupt(path: &Path, offset: u64, reason: impl Into<String>) -> Error {

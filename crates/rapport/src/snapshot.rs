@@ -326,18 +326,8 @@ fn list(storage: &dyn Storage, dir: &Path) -> Result<Listing> {
 }
 
 fn read_file(storage: &dyn Storage, path: &Path) -> std::io::Result<Vec<u8>> {
-    let file = storage.open(path, OpenMode::Read)?;
-    let len = usize::try_from(file.len()?).map_err(|_| std::io::Error::other("file too large"))?;
-    let mut image = vec![0; len];
-    let mut at = 0;
-    while at < len {
-        let Some(rest) = image.get_mut(at..) else { break };
-        match file.read_at(rest, at as u64)? {
-            0 => return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "file shrank while read")),
-            n => at += n,
-        }
-    }
-    Ok(image)
+    // A file that shrank while read fails the length check of `decode`.
+    rapport_log::read_to_end(storage.open(path, OpenMode::Read)?.as_ref())
 }
 
 /// The newest snapshot that passes every check, and the report of what was found. Reads only.

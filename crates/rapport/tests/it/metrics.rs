@@ -16,14 +16,14 @@ use rapport::metrics::{MetricsOptions, Schedules, SlaPolicy, SlaStatus, SlaTarge
 use rapport::ticket::{OpenTicket, TicketCommand};
 use rapport::{CustomerKey, Input, Meta, Store, StoreOptions};
 
-const MINUTE: i64 = 60_000_000;
+pub(crate) const MINUTE: i64 = 60_000_000;
 
 /// 2026-03-02 (a Monday) 00:00 UTC plus `minutes`.
-fn t(minutes: i64) -> Timestamp {
+pub(crate) fn t(minutes: i64) -> Timestamp {
     Timestamp(1_772_409_600_000_000 + minutes * MINUTE)
 }
 
-fn id(text: &str) -> TicketId {
+pub(crate) fn id(text: &str) -> TicketId {
     TicketId::new(text).unwrap()
 }
 

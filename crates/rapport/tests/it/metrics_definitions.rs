@@ -17,15 +17,8 @@ use rapport::metrics::{MetricsError, SlaPolicy, SlaStatus};
 use rapport::ticket::{OpenTicket, TicketCommand};
 use rapport::{Error, Input, Meta, MetricsScope, Store, StoreOptions};
 
-const MINUTE: i64 = 60_000_000;
-
-fn t(minutes: i64) -> Timestamp {
-    Timestamp(1_772_409_600_000_000 + minutes * MINUTE)
-}
-
-fn id(text: &str) -> TicketId {
-    TicketId::new(text).unwrap()
-}
+// The same clock (2026-03-02, a Monday) and ticket ids as the metrics tests.
+use crate::metrics::{id, t};
 
 fn person(email: &str) -> Identity {
     Identity::parse_pair(&format!("email:{email}"), &NormalizeOptions::default()).unwrap()
