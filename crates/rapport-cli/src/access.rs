@@ -62,7 +62,7 @@ fn report(store: &rapport::Store, args: &AccessArgs) -> Result<Value, CliError> 
     for id in &profile.tickets {
         if let Some(ticket) = store.ticket(id)? {
             let (channels, metrics) = crate::tickets::channels_and_metrics(store, &ticket, None)?;
-            tickets.push(crate::tickets::ticket_json(&ticket, &channels, metrics.as_ref()));
+            tickets.push(rapport_server::json::ticket_json(&ticket, &channels, metrics.as_ref()));
         }
     }
     let ratings: Vec<Value> = profile

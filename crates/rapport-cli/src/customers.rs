@@ -3,13 +3,14 @@
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
-use rapport::events::{CustomerId, Identity, Survey};
+use rapport::events::Identity;
 use rapport::log::Timestamp;
-use rapport::{ClvOptions, ClvPrediction, CustomerKey, CustomerView, Meta, Store, TimeUnit};
-use serde_json::{json, Value};
+use rapport::{CustomerKey, Meta, Store};
+use serde_json::Value;
 
 use crate::util::{open_existing_store, parse_time, rfc3339, write_json_line, CliError};
 use crate::StoreArg;
+use rapport_server::json::{customer_document, customer_json, timeline_entry_json};
 
 /// Arguments of `rapport customer`.
 #[derive(Debug, clap::Args)]
@@ -66,123 +67,12 @@ pub(crate) struct SplitArgs {
     store: StoreArg,
 }
 
-fn survey_json(view: &CustomerView, survey: Survey) -> Value {
-    match view.profile.latest(survey) {
-        Some(rating) => json!({"score": rating.score, "at": rfc3339(rating.at.0)}),
-        None => Value::Null,
-    }
-}
-
-/// The JSON object of one customer.
-pub(crate) fn customer_json(view: &CustomerView) -> Value {
-    let profile = &view.profile;
-    let mut identities: Vec<String> = view.identities.iter().map(Identity::to_string).collect();
-    identities.sort();
-    let channels: serde_json::Map<String, Value> =
-        profile.channels.iter().map(|(channel, count)| (channel.to_string(), json!(count))).collect();
-    let conflicts: Vec<Value> = profile
-        .conflicts
-        .iter()
-        .map(|c| {
-            json!({
-                "customers": c.customers.iter().map(CustomerId::to_string).collect::<Vec<_>>(),
-                "kind": c.kind,
-                "at": rfc3339(c.at.0),
-            })
-        })
-        .collect();
-    let orders = &profile.orders;
-    json!({
-        "customer_id": profile.id.to_string(),
-        "erased_at": profile.erased_at.map(|t| rfc3339(t.0)),
-        "identities": identities,
-        "merged_from": profile.merged_from.iter().map(CustomerId::to_string).collect::<Vec<_>>(),
-        "split_from": profile.split_from.map(|c| c.to_string()),
-        "merge_conflicts": conflicts,
-        "traits": profile.traits.iter().map(|(key, t)| (key, &t.value)).collect::<std::collections::BTreeMap<_, _>>(),
-        "first_seen": profile.first_seen.map(|t| rfc3339(t.0)),
-        "last_seen": profile.last_seen.map(|t| rfc3339(t.0)),
-        "channels": channels,
-        "tickets": {
-            "open": view.open_tickets.len(),
-            "total": profile.tickets.len(),
-            "ids": profile.tickets.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
-            "open_ids": view.open_tickets.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
-        },
-        "orders": {
-            "count": orders.count,
-            "first_at": orders.first_at.map(|t| rfc3339(t.0)),
-            "last_at": orders.last_at.map(|t| rfc3339(t.0)),
-            // Per currency, never added across currencies; decimals with the currency's digits.
-            "totals": orders.totals().iter().map(|t| json!({
-                "currency": t.currency.as_str(),
-                "count": t.count,
-                "cancelled": t.cancelled,
-                "fully_refunded": t.fully_refunded,
-                "gross": t.gross.format(&t.currency),
-                "refunded": t.refunded.format(&t.currency),
-                "net": t.net.format(&t.currency),
-            })).collect::<Vec<_>>(),
-        },
-        "reporting_currency": view.reporting_currency,
-        "rfm_purchases_converted": view.rfm_converted,
-        "rfm_purchases_excluded": view.rfm_excluded,
-        "rfm": view.rfm.map(|rfm| json!({
-            "frequency": rfm.frequency,
-            "recency_days": rfm.recency_days,
-            "t_days": rfm.t_days,
-            "monetary": rfm.monetary,
-        })),
-        "ratings": {
-            "csat": survey_json(view, Survey::Csat),
-            "nps": survey_json(view, Survey::Nps),
-            "ces": survey_json(view, Survey::Ces),
-            "count": profile.ratings.len(),
-        },
-        "flags": {
-            "repeat_inquiry": view.flags.repeat_inquiry,
-            "open_urgent": view.flags.open_urgent,
-            "merge_conflict": view.flags.merge_conflict,
-        },
-        "timeline_events": profile.timeline.len(),
-    })
-}
-
-/// The JSON object of a CLV prediction.
-pub(crate) fn clv_json(prediction: &ClvPrediction) -> Value {
-    json!({
-        "p_alive": prediction.p_alive,
-        "expected_purchases": prediction.expected_purchases,
-        "expected_average_spend": prediction.expected_average_spend,
-        "clv": prediction.clv,
-    })
-}
-
 fn observation_end(text: &Option<String>) -> Result<Option<Timestamp>, CliError> {
     text.as_deref().map(parse_time).transpose()
 }
 
 pub(crate) fn parse_key(store: &Store, text: &str) -> Result<CustomerKey, CliError> {
     CustomerKey::parse(text, &store.options().normalize).map_err(|e| CliError::Invalid(format!("{text:?}: {e}")))
-}
-
-/// The CLV prediction of a customer: both models in weeks, 12 months at 1 % a month. At the
-/// default observation end, the store's latest fit (fitted once on first use) applied to the
-/// view; at a given observation end, the fit of that calibration end (cached per end). `Err`
-/// text when the store cannot be fitted.
-pub(crate) fn predict(
-    store: &Store,
-    view: &CustomerView,
-    end: Option<Timestamp>,
-) -> Result<Option<ClvPrediction>, String> {
-    let options = ClvOptions::default();
-    match end {
-        None => store.customer_clv(view, TimeUnit::Weeks, &options).map_err(|e| e.to_string()),
-        Some(end) => {
-            let fit = store.clv_fit(end, TimeUnit::Weeks).map_err(|e| e.to_string())?;
-            store.predict_customer_clv(&fit, &options, view.id()).map_err(|e| e.to_string())
-        }
-    }
 }
 
 pub(crate) fn run_customer(args: &CustomerArgs) -> Result<ExitCode, CliError> {
@@ -196,39 +86,16 @@ pub(crate) fn run_customer(args: &CustomerArgs) -> Result<ExitCode, CliError> {
     let Some(view) = view else {
         return Err(CliError::NotFound(format!("no customer {} in {}", args.key, args.store.store.display())));
     };
-    let mut value = customer_json(&view);
-    if !args.no_clv && args.as_of.is_none() && view.profile.orders.count > 0 {
-        value["clv"] = match predict(&store, &view, end) {
-            Ok(Some(prediction)) => clv_json(&prediction),
-            Ok(None) => Value::Null,
-            Err(reason) => json!({"error": reason}),
-        };
-    }
-    if args.as_of.is_none() {
-        // Every survey answer with its reason (a label) and comment (revealed): what the customer
-        // said, beside the latest scores.
-        let answers = store.customer_ratings(&CustomerKey::Id(view.id()))?;
-        value["ratings"]["answers"] = Value::Array(answers.iter().map(crate::tickets::rating_json).collect());
-    }
+    // `--as-of` shows the profile as it was: no CLV, no answers (they are today's).
+    let current = args.as_of.is_none();
+    let mut value = customer_document(&store, &view, current && !args.no_clv, end, current)?;
     let timeline = if args.timeline { store.timeline(&key, args.offset, args.limit)? } else { Vec::new() };
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     if args.json {
         if args.timeline {
-            value["timeline"] = Value::Array(
-                timeline
-                    .iter()
-                    .map(|(recorded, event)| {
-                        json!({
-                            "position": recorded.position.0,
-                            "stream": recorded.stream,
-                            "type": event.event_type(),
-                            "at": rfc3339(recorded.data.occurred_at.0),
-                            "fields": event.to_json(),
-                        })
-                    })
-                    .collect(),
-            );
+            value["timeline"] =
+                Value::Array(timeline.iter().map(|(recorded, event)| timeline_entry_json(recorded, event)).collect());
         }
         write_json_line(&mut out, &value)?;
     } else {

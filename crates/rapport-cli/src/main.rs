@@ -13,6 +13,7 @@ mod import;
 mod metrics;
 mod privacy;
 mod route;
+mod serve;
 mod snapshot;
 mod tickets;
 mod util;
@@ -122,6 +123,12 @@ enum Command {
     /// Write a snapshot of the projections now, so that the next open folds only what comes
     /// after it (stores also write them periodically and at close; docs/design/snapshots.md).
     Snapshot(snapshot::SnapshotArgs),
+    /// Serve the store over HTTP (docs/api.md) until Ctrl-C: the API, the change feed and the
+    /// console. Loopback only unless given --tokens.
+    Serve(serve::ServeArgs),
+    /// Manage the API tokens of `rapport serve`.
+    #[command(subcommand)]
+    Token(serve::TokenCommand),
 }
 
 /// The store directory argument shared by subcommands.
@@ -151,6 +158,8 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Erase(args) => privacy::run_erase(&args),
         Command::Expire(args) => privacy::run_expire(&args),
         Command::Snapshot(args) => snapshot::run(&args),
+        Command::Serve(args) => serve::run(&args),
+        Command::Token(command) => serve::run_token(&command),
         Command::Salvage(args) => backup::run_salvage(&args),
         Command::Migrate(args) => backup::run_migrate(&args),
     }

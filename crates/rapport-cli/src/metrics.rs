@@ -4,15 +4,14 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use rapport::metrics::report::{
-    parse_filter, Dimension, Drill, GroupReport, PeriodRow, Quantiles, Report, ReportQuery, Satisfaction, SlaCounts,
-};
-use rapport::metrics::{policies_from_json, QaReport, QaScores, Schedules, SurveyReport};
+use rapport::metrics::report::{Report, ReportQuery, SlaCounts};
+use rapport::metrics::{policies_from_json, Schedules};
 use rapport::MetricsScope;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::util::{open_existing_store, parse_time, rfc3339, CliError};
 use crate::StoreArg;
+use rapport_server::json::report_json;
 
 /// Arguments of `rapport metrics`.
 #[derive(Debug, clap::Args)]
@@ -120,175 +119,16 @@ pub(crate) fn query(
     within_hours: &[u32],
     fcr_days: u32,
 ) -> Result<ReportQuery, CliError> {
-    let time = |t: &Option<String>| -> Result<Option<rapport::log::Timestamp>, CliError> {
-        t.as_deref().map(parse_time).transpose()
-    };
-    let invalid = |e: rapport::metrics::MetricsError| CliError::Invalid(e.to_string());
-    let mut dimensions =
-        group_by.iter().map(|g| g.parse::<Dimension>()).collect::<Result<Vec<_>, _>>().map_err(invalid)?.into_iter();
-    let filters = filters.iter().map(|f| parse_filter(f)).collect::<Result<Vec<_>, _>>().map_err(invalid)?;
-    let mut query = ReportQuery {
-        from: time(from)?,
-        to: time(to)?,
-        now: time(now)?,
-        group_by: dimensions.next(),
-        then_by: dimensions.collect(),
+    let params = rapport_server::json::ReportParams {
+        from: from.as_deref(),
+        to: to.as_deref(),
+        now: now.as_deref(),
+        group_by,
         filters,
-        fcr_window_days: fcr_days,
-        ..ReportQuery::default()
+        within_hours,
+        fcr_days,
     };
-    query.validate().map_err(invalid)?;
-    if let (Some(from), Some(to)) = (query.from, query.to) {
-        if to <= from {
-            return Err(CliError::Invalid("--to must be after --from".into()));
-        }
-    }
-    if !within_hours.is_empty() {
-        query.response_hours = within_hours.to_vec();
-    }
-    Ok(query)
-}
-
-fn drill(d: &Drill, with_ids: bool) -> Value {
-    if with_ids {
-        json!({"count": d.count, "tickets": d.tickets.iter().map(|t| t.as_str()).collect::<Vec<_>>()})
-    } else {
-        json!(d.count)
-    }
-}
-
-fn quantiles_json(q: &Quantiles, ids: bool) -> Value {
-    json!({
-        "n": q.n,
-        "tickets": drill(&q.tickets, ids),
-        "median_minutes": q.calendar_median, "p90_minutes": q.calendar_p90,
-        "median_business_minutes": q.business_median, "p90_business_minutes": q.business_p90,
-    })
-}
-
-fn sla_json(s: &SlaCounts, ids: bool) -> Value {
-    json!({
-        "achieved": drill(&s.achieved, ids), "breached": drill(&s.breached, ids), "active": drill(&s.active, ids),
-        "percent_achieved": s.percent_achieved,
-    })
-}
-
-fn periods_json(rows: &[PeriodRow], ids: bool) -> Value {
-    Value::Array(
-        rows.iter()
-            .map(|r| {
-                json!({
-                    "period": r.period, "created": drill(&r.created, ids), "solved": drill(&r.solved, ids),
-                    "created_change": r.created_change, "solved_change": r.solved_change,
-                })
-            })
-            .collect(),
-    )
-}
-
-fn satisfaction_json(s: &Satisfaction, ids: bool) -> Value {
-    json!({
-        "csat_responses": s.csat_responses, "csat_satisfied": s.csat_satisfied, "csat_percent": s.csat_percent,
-        "nps_responses": s.nps_responses, "promoters": s.promoters, "detractors": s.detractors, "nps": s.nps,
-        "ces_responses": s.ces_responses, "ces_mean": s.ces_mean, "tickets": drill(&s.tickets, ids),
-    })
-}
-
-fn group_json(g: &GroupReport, ids: bool) -> Value {
-    json!({
-        "key": g.key,
-        "keys": g.keys,
-        "created": drill(&g.created, ids),
-        "solved": drill(&g.solved, ids),
-        "unsolved": drill(&g.unsolved, ids),
-        "reopened": drill(&g.reopened, ids),
-        "reopen_rate": g.reopen_rate,
-        "one_touch": drill(&g.one_touch, ids),
-        "one_touch_rate": g.one_touch_rate,
-        "repeat_inquiry": drill(&g.repeat_inquiry, ids),
-        "repeat_inquiry_rate": g.repeat_inquiry_rate,
-        "durations": g.durations.iter().map(|(name, q)| ((*name).to_owned(), quantiles_json(q, ids))).collect::<serde_json::Map<_, _>>(),
-        "response_rates": g.response_rates.iter().map(|(hours, d, share)| json!({
-            "within_hours": hours, "tickets": drill(d, ids), "share": share,
-        })).collect::<Vec<_>>(),
-        "sla": {
-            "first_reply": sla_json(&g.sla_first_reply, ids),
-            "next_reply": sla_json(&g.sla_next_reply, ids),
-            "resolution": sla_json(&g.sla_resolution, ids),
-        },
-        "satisfaction": satisfaction_json(&g.satisfaction, ids),
-        "satisfaction_monthly": g.satisfaction_monthly.iter().map(|row| json!({
-            "period": row.period, "satisfaction": satisfaction_json(&row.satisfaction, ids),
-        })).collect::<Vec<_>>(),
-        "daily": periods_json(&g.daily, ids),
-        "weekly": periods_json(&g.weekly, ids),
-        "monthly": periods_json(&g.monthly, ids),
-        "backlog": g.backlog.iter().map(|row| json!({"day": row.day, "unsolved": drill(&row.unsolved, ids)})).collect::<Vec<_>>(),
-        "throughput": g.throughput.iter().map(|t| json!({
-            "agent": t.agent, "solved": t.solved, "tickets": drill(&t.tickets, ids), "active_days": t.active_days, "per_active_day": t.per_active_day,
-        })).collect::<Vec<_>>(),
-        "bots": {
-            "tickets": drill(&g.bots.tickets, ids),
-            "handoff": drill(&g.bots.handoff, ids),
-            "handoff_rate": g.bots.handoff_rate,
-            "solved": drill(&g.bots.solved, ids),
-            "bot_resolved": drill(&g.bots.bot_resolved, ids),
-            "bot_resolved_rate": g.bots.bot_resolved_rate,
-        },
-        "fcr": {"solved": drill(&g.fcr.solved, ids), "fcr": drill(&g.fcr.fcr, ids), "fcr_rate": g.fcr.fcr_rate},
-    })
-}
-
-fn qa_scores_json(s: &QaScores) -> Value {
-    json!({"reviews": s.reviews, "iqs": s.iqs, "failed_critical": s.failed_critical})
-}
-
-fn qa_json(qa: &QaReport) -> Value {
-    let map = |m: &std::collections::BTreeMap<String, QaScores>| {
-        m.iter().map(|(k, s)| (k.clone(), qa_scores_json(s))).collect::<serde_json::Map<_, _>>()
-    };
-    json!({
-        "reviews": qa.all.reviews,
-        "iqs": qa.all.iqs,
-        "failed_critical": qa.all.failed_critical,
-        "by_agent": map(&qa.by_agent),
-        "by_group": map(&qa.by_group),
-        "by_scorecard": map(&qa.by_scorecard),
-        "by_month": map(&qa.by_month),
-        "categories": qa.categories.iter().map(|(name, c)| (name.clone(), json!({
-            "scored": c.scored, "passed": c.passed, "pass_rate": c.pass_rate, "mean_score": c.mean_score,
-        }))).collect::<serde_json::Map<_, _>>(),
-    })
-}
-
-fn surveys_json(surveys: &SurveyReport) -> Value {
-    Value::Object(
-        surveys
-            .iter()
-            .map(|(survey, c)| {
-                (
-                    survey.clone(),
-                    json!({
-                        "offered": c.offered, "answered": c.answered, "response_rate": c.response_rate,
-                        "responses": c.responses, "unsolicited": c.unsolicited, "reasons": c.reasons,
-                    }),
-                )
-            })
-            .collect(),
-    )
-}
-
-/// The JSON object of a report.
-pub(crate) fn report_json(report: &Report, ids: bool) -> Value {
-    json!({
-        "from": report.from.map(|from| rfc3339(from.0)),
-        "to": rfc3339(report.to.0),
-        "rows_truncated": report.rows_truncated,
-        "now": rfc3339(report.now.0),
-        "groups": report.groups.iter().map(|g| group_json(g, ids)).collect::<Vec<_>>(),
-        "surveys": surveys_json(&report.surveys),
-        "qa": qa_json(&report.qa),
-    })
+    params.query().map_err(|(_, reason)| CliError::Invalid(reason))
 }
 
 fn percent(value: Option<f64>) -> String {

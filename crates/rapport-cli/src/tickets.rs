@@ -7,11 +7,11 @@ use rapport::events::TicketId;
 use rapport::log::Timestamp;
 use rapport::metrics::{Minutes, TicketMetrics};
 use rapport::ticket::Ticket;
-use rapport::{CustomerKey, MetricsScope, Store, SurveyAnswer};
-use serde_json::{json, Value};
+use rapport::{MetricsScope, Store};
 
 use crate::util::{open_existing_store, parse_time, rfc3339, write_json_line, CliError};
 use crate::StoreArg;
+use rapport_server::json::{routing_reason, ticket_document, ticket_listing_json};
 
 /// Arguments of `rapport ticket`.
 #[derive(Debug, clap::Args)]
@@ -58,42 +58,6 @@ pub(crate) struct TicketsArgs {
     now: NowArg,
 }
 
-fn minutes(value: Option<Minutes>, business: bool) -> Value {
-    match value {
-        Some(m) if business => json!(m.business),
-        Some(m) => json!(m.calendar),
-        None => Value::Null,
-    }
-}
-
-/// The `metrics` object of a ticket (docs/metrics.md).
-pub(crate) fn metrics_json(metrics: Option<&TicketMetrics>) -> Value {
-    let Some(m) = metrics else { return Value::Null };
-    json!({
-        "first_reply_minutes": minutes(m.first_reply, false),
-        "first_reply_business_minutes": minutes(m.first_reply, true),
-        "first_resolution_minutes": minutes(m.first_resolution, false),
-        "first_resolution_business_minutes": minutes(m.first_resolution, true),
-        "full_resolution_minutes": minutes(m.full_resolution, false),
-        "full_resolution_business_minutes": minutes(m.full_resolution, true),
-        "requester_wait_minutes": m.requester_wait.calendar,
-        "requester_wait_business_minutes": m.requester_wait.business,
-        "agent_wait_minutes": m.agent_wait.calendar,
-        "agent_wait_business_minutes": m.agent_wait.business,
-        "on_hold_minutes": m.on_hold.calendar,
-        "on_hold_business_minutes": m.on_hold.business,
-        "reopens": m.reopens,
-        "replies": m.replies,
-        "group_stations": m.group_stations,
-        "assignee_stations": m.assignee_stations,
-        "one_touch": m.one_touch,
-        "channels": m.channels,
-        "bot_messages": m.bot_messages,
-        "bot_handoff_minutes": minutes(m.bot_handoff, false),
-        "bot_handoff_business_minutes": minutes(m.bot_handoff, true),
-    })
-}
-
 /// What the store knows of a ticket beyond its state: every channel (merged tickets' included)
 /// and the metrics at `now`.
 pub(crate) fn channels_and_metrics(
@@ -105,37 +69,6 @@ pub(crate) fn channels_and_metrics(
     Ok((channels, store.ticket_metrics(ticket.id(), now)?))
 }
 
-/// The JSON object of a ticket (without its events).
-pub(crate) fn ticket_json(ticket: &Ticket, channels: &[String], metrics: Option<&TicketMetrics>) -> Value {
-    json!({
-        "ticket_id": ticket.id().as_str(),
-        "status": ticket.status().as_str(),
-        "created_at": rfc3339(ticket.created_at().0),
-        "updated_at": rfc3339(ticket.updated_at().0),
-        "requester": ticket.requester().to_string(),
-        "channel": ticket.created_channel().to_string(),
-        "channels": channels,
-        "subject": ticket.subject(),
-        "priority": ticket.priority().map(|p| p.as_str()),
-        "type": ticket.ticket_type().map(|t| t.as_str()),
-        "topic": ticket.topic(),
-        "group": ticket.group(),
-        "assignee": ticket.assignee(),
-        "tags": ticket.tags().iter().collect::<Vec<_>>(),
-        "department": ticket.department(),
-        "inquiry_type": ticket.inquiry_type(),
-        "flags": ticket.flags().iter().map(|f| f.as_str()).collect::<Vec<_>>(),
-        "follow_up_of": ticket.follow_up_of().map(TicketId::as_str),
-        "merged_into": ticket.merged_into().map(TicketId::as_str),
-        "merged_from": ticket.merged_from().iter().map(TicketId::as_str).collect::<Vec<_>>(),
-        "customer_messages": ticket.customer_messages(),
-        "public_replies": ticket.public_replies(),
-        "internal_notes": ticket.internal_notes(),
-        "events": ticket.events(),
-        "metrics": metrics_json(metrics),
-    })
-}
-
 pub(crate) fn run_tickets(args: &TicketsArgs) -> Result<ExitCode, CliError> {
     let store = open_existing_store(&args.store.store)?;
     let now = args.now.parse()?;
@@ -144,31 +77,11 @@ pub(crate) fn run_tickets(args: &TicketsArgs) -> Result<ExitCode, CliError> {
     // One pass for every ticket's metrics (a `now` before the latest event replays once).
     let all_metrics = store.all_ticket_metrics_in(now, &MetricsScope::default())?;
     for ticket in store.tickets()? {
-        let channels: Vec<String> = store.ticket_channels(ticket.id())?.iter().map(|c| c.to_string()).collect();
-        let mut value = ticket_json(&ticket, &channels, all_metrics.get(ticket.id()));
-        // The listing decrypts nothing (fast on any number of tickets): the requester is shown
-        // as its customer id — the pseudonym the projection holds means nothing outside the
-        // store, and an erased requester's resolves to nobody (`null`) — and the subject not at
-        // all (`rapport ticket ID` reveals both).
-        let customer = store.customer_id(&CustomerKey::Identity(ticket.requester().clone()))?;
-        value["requester"] = json!(customer.map(|c| c.to_string()));
-        value["subject"] = Value::Null;
+        let value = ticket_listing_json(&store, &ticket, all_metrics.get(ticket.id()))?;
         write_json_line(&mut out, &value)?;
     }
     out.flush().map_err(CliError::io("writing to stdout"))?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// A survey answer about the ticket: score, reason (a label) and comment (personal, revealed).
-pub(crate) fn rating_json(rating: &SurveyAnswer) -> Value {
-    json!({
-        "at": rfc3339(rating.at.0),
-        "identity": rating.identity.to_string(),
-        "survey": rating.survey.as_str(),
-        "score": rating.score,
-        "reason": rating.reason,
-        "comment": rating.comment,
-    })
 }
 
 fn text_minutes(m: Option<Minutes>) -> String {
@@ -176,12 +89,6 @@ fn text_minutes(m: Option<Minutes>) -> String {
         Some(m) => format!("{:.0} min ({:.0} business)", m.calendar, m.business),
         None => "-".to_owned(),
     }
-}
-
-/// Why routing chose this ticket for a customer message (`rapport.routing`), so that a wrong
-/// choice is explainable.
-fn routing_reason(recorded: &rapport::log::RecordedEvent) -> Option<&str> {
-    recorded.data.metadata.iter().find(|(key, _)| key == rapport::ROUTING_METADATA_KEY).map(|(_, value)| value.as_str())
 }
 
 pub(crate) fn run_ticket(args: &TicketArgs) -> Result<ExitCode, CliError> {
@@ -193,6 +100,13 @@ pub(crate) fn run_ticket(args: &TicketArgs) -> Result<ExitCode, CliError> {
     let Some(ticket) = store.ticket_at(&id, now, known_at)? else {
         return Err(CliError::NotFound(format!("no ticket {id} in {}", args.store.store.display())));
     };
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    if args.json {
+        write_json_line(&mut out, &ticket_document(&store, &ticket, now, known_at, true)?)?;
+        out.flush().map_err(CliError::io("writing to stdout"))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut history = store.ticket_history(&id)?;
     history.retain(|(recorded, _)| {
         known_at.is_none_or(|t| recorded.recorded_at <= t) && now.is_none_or(|t| recorded.data.occurred_at <= t)
@@ -201,31 +115,9 @@ pub(crate) fn run_ticket(args: &TicketArgs) -> Result<ExitCode, CliError> {
     let channels: Vec<String> = store.ticket_channels(ticket.id())?.iter().map(|c| c.to_string()).collect();
     let metrics = store.ticket_metrics_in(ticket.id(), now, &scope)?;
     let fields = store.ticket_fields_in(ticket.id(), &scope)?.unwrap_or_default();
-    let mut value = ticket_json(&ticket, &channels, metrics.as_ref());
-    value["fields"] = json!(fields);
     let mut ratings = store.ticket_ratings(&id)?;
     ratings.retain(|rating| now.is_none_or(|t| rating.at <= t));
-    value["ratings"] = Value::Array(ratings.iter().map(rating_json).collect());
-    let stdout = std::io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
-    if args.json {
-        let events: Vec<Value> = history
-            .iter()
-            .map(|(recorded, event)| {
-                json!({
-                    "position": recorded.position.0,
-                    "version": recorded.version.0,
-                    "type": event.event_type(),
-                    "at": rfc3339(recorded.data.occurred_at.0),
-                    "derived": recorded.data.causation_id.is_some(),
-                    "routing": routing_reason(recorded),
-                    "fields": event.to_json(),
-                })
-            })
-            .collect();
-        value["history"] = Value::Array(events);
-        write_json_line(&mut out, &value)?;
-    } else {
+    {
         let w =
             |out: &mut BufWriter<_>, text: String| writeln!(out, "{text}").map_err(CliError::io("writing to stdout"));
         w(&mut out, format!("ticket {}  [{}]  {}", ticket.id(), ticket.status(), ticket.subject().unwrap_or("")))?;

@@ -339,18 +339,7 @@ pub(crate) fn open_store(dir: &Path, options: StoreOptions) -> Result<Store, Cli
 /// Parses a time argument: RFC 3339 (`2012-05-01T12:00:00+02:00`) or a date (`2012-05-01`,
 /// meaning 00:00 UTC).
 pub(crate) fn parse_time(text: &str) -> Result<Timestamp, CliError> {
-    if let Ok(time) = text.trim().parse::<Timestamp>() {
-        return Ok(time);
-    }
-    if let Ok(date) = chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d") {
-        let midnight = date.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_micros());
-        if let Some(micros) = midnight {
-            return Ok(Timestamp(micros));
-        }
-    }
-    Err(CliError::Invalid(format!(
-        "{text:?} is not a time: expected RFC 3339 (2012-05-01T12:00:00Z) or a date (2012-05-01)"
-    )))
+    rapport_server::json::parse_time(text).map_err(CliError::Invalid)
 }
 
 /// A progress bar on stderr (hidden when stderr is not a terminal).

@@ -273,6 +273,87 @@ fn line_text(line_no: u64, bytes: &[u8]) -> std::result::Result<Option<&str>, Li
     Ok((!text.is_empty()).then_some(text))
 }
 
+/// One JSONL line turned into what the store takes: an input to submit, or a split (which
+/// [`Store::split`] checks against the store's state and records).
+#[derive(Debug, Clone, PartialEq)]
+// One value per line, consumed right away: boxing the common variant would cost an
+// allocation per line for nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum JsonlInput {
+    /// Submit with [`Store::submit`] or [`Store::submit_many`].
+    Submit(Input, Meta),
+    /// A `customers.split` line: call [`Store::split`] with these (after submitting the lines
+    /// before it, whose state it is checked against).
+    Split {
+        /// The split.
+        split: rapport::events::CustomersSplit,
+        /// The line's id.
+        id: EventId,
+        /// Its time.
+        at: Timestamp,
+    },
+}
+
+/// Records a split line of a JSONL document: `Ok(true)` when recorded now, `Ok(false)` when
+/// the same split at the same time is already recorded under `id` (a re-import or a retry),
+/// [`rapport::Error::IdConflict`] when something else is.
+pub fn record_split(
+    store: &Store,
+    split: rapport::events::CustomersSplit,
+    id: EventId,
+    at: Timestamp,
+) -> rapport::Result<bool> {
+    match store.log().event_position(id) {
+        Some(position) => same_split_recorded(store, id, position, &split, at),
+        None => store.split(split.customer, split.identities, Meta::at(at).with_id(id)).map(|_| true),
+    }
+}
+
+/// Parses the lines of one JSONL document (a file, an HTTP request body) one at a time, with
+/// the ids of [`import_jsonl`]: a line's `id` through [`Ids::user_id`]; without one, a hash of
+/// the line's canonical JSON object and of how many identical objects came before it in the
+/// same document — so re-sending the same document appends nothing.
+#[derive(Debug)]
+pub struct JsonlLines<'s> {
+    ids: &'s Ids,
+    normalize: &'s NormalizeOptions,
+    occurrences: HashMap<EventId, u32>,
+}
+
+impl<'s> JsonlLines<'s> {
+    /// A parser for a new document, with `store`'s ids and normalization options.
+    pub fn new(store: &'s Store) -> JsonlLines<'s> {
+        JsonlLines { ids: store.ids(), normalize: &store.options().normalize, occurrences: HashMap::new() }
+    }
+
+    /// Parses line `line_no` (1-based) of the document: `Ok(None)` for a blank line, the
+    /// line's input, or why the line is bad (with the field at fault where there is one). A
+    /// line is checked as [`import_jsonl`] checks it, encoded size included.
+    pub fn parse(&mut self, line_no: u64, bytes: &[u8]) -> std::result::Result<Option<JsonlInput>, LineError> {
+        let parsed = match line_text(line_no, bytes) {
+            Ok(None) => return Ok(None),
+            Ok(Some(text)) => {
+                parse_line(self.ids, text, self.normalize).and_then(|parsed| check_limits(&parsed).map(|()| parsed))
+            }
+            Err(fault) => Err(fault),
+        };
+        let parsed = parsed.map_err(|fault| fault.at_line(line_no))?;
+        let id = match parsed.id {
+            LineId::Given(id) => id,
+            LineId::Content(content) => {
+                let occurrence = self.occurrences.entry(content).or_insert(0);
+                *occurrence += 1;
+                self.ids.import_id("jsonl-line", &[&content.0, &occurrence.to_le_bytes()])
+            }
+        };
+        let meta = Meta::at(parsed.at).with_id(id);
+        Ok(Some(match parsed.event {
+            CxEvent::CustomersSplit(split) => JsonlInput::Split { split, id, at: parsed.at },
+            event => JsonlInput::Submit(Input::Event(event), meta),
+        }))
+    }
+}
+
 /// Imports the JSONL file at `path` (gzip when the name ends in `.gz`): see [`import_jsonl`].
 /// The file is read twice; if it changes in between, the import stops with
 /// [`Error::FileChanged`] before any line the first pass did not check is submitted.
@@ -336,7 +417,7 @@ fn import_pass(
     }
     // Pass 2: parse again and submit in chunks; the bad lines are known by number.
     let mut pass = pass.again()?;
-    let mut occurrences: HashMap<EventId, u32> = HashMap::new();
+    let mut lines = JsonlLines::new(store);
     let mut pending: Vec<(u64, Input, Meta)> = Vec::with_capacity(CHUNK_LINES);
     let mut done = 0u64;
     let mut bad_lines = bad.iter().map(|error| error.line).peekable();
@@ -344,44 +425,30 @@ fn import_pass(
         if bad_lines.next_if_eq(&line_no).is_some() {
             continue;
         }
-        let changed = |reason: String| Error::FileChanged {
-            path: pass.path().map(Path::to_path_buf),
-            line: Some(line_no),
-            reason,
-        };
-        let parsed = match line_text(line_no, &buf) {
-            Ok(None) => continue,
-            Ok(Some(text)) => parse_line(store.ids(), text, normalize),
-            Err(fault) => Err(fault),
-        };
         // The line was checked (its hash matched), so it parses as it did; if not, say so
         // rather than import it.
-        let parsed = parsed.map_err(|fault| changed(format!("a checked line is bad now: {fault}")))?;
-        let id = match parsed.id {
-            LineId::Given(id) => id,
-            LineId::Content(content) => {
-                let occurrence = occurrences.entry(content).or_insert(0);
-                *occurrence += 1;
-                store.ids().import_id("jsonl-line", &[&content.0, &occurrence.to_le_bytes()])
+        let parsed = lines.parse(line_no, &buf).map_err(|fault| Error::FileChanged {
+            path: pass.path().map(Path::to_path_buf),
+            line: Some(line_no),
+            reason: format!("a checked line is bad now: {}", fault.reason),
+        })?;
+        let (input, meta) = match parsed {
+            None => continue,
+            Some(JsonlInput::Submit(input, meta)) => (input, meta),
+            Some(JsonlInput::Split { split, id, at }) => {
+                // A split is checked against the state the lines before it made: submit those
+                // first. A split re-imported is already recorded; anything else under its id
+                // is a conflict (never "already in the store").
+                flush(store, &mut pending, &mut report, &mut done, &mut progress)?;
+                let result = record_split(store, split, id, at);
+                report.durability.chunk_submitted(store, CHUNK_LINES);
+                tally(&mut report, line_no, result)?;
+                done += 1;
+                progress(done);
+                continue;
             }
         };
-        let meta = Meta::at(parsed.at).with_id(id);
-        if let CxEvent::CustomersSplit(split) = parsed.event {
-            // A split is checked against the state the lines before it made: submit those first.
-            flush(store, &mut pending, &mut report, &mut done, &mut progress)?;
-            let result = match store.log().event_position(id) {
-                // A split re-imported: the same split at the same time is already recorded;
-                // anything else under its id is a conflict (never "already in the store").
-                Some(position) => same_split_recorded(store, id, position, &split, parsed.at),
-                None => store.split(split.customer, split.identities, meta).map(|_| true),
-            };
-            report.durability.chunk_submitted(store, CHUNK_LINES);
-            tally(&mut report, line_no, result)?;
-            done += 1;
-            progress(done);
-            continue;
-        }
-        pending.push((line_no, Input::Event(parsed.event), meta));
+        pending.push((line_no, input, meta));
         if pending.len() >= CHUNK_LINES {
             flush(store, &mut pending, &mut report, &mut done, &mut progress)?;
         }

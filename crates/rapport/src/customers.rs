@@ -105,6 +105,46 @@ pub enum Segment {
     },
 }
 
+/// The names of the segments without a parameter (the `segment` dimension of reports, and
+/// [`Segment::from_str`]).
+pub(crate) const SEGMENTS: [(&str, Segment); 3] = [
+    ("open_urgent_ticket", Segment::OpenUrgentTicket),
+    ("repeat_inquiry", Segment::RepeatInquiry),
+    ("merge_conflict", Segment::MergeConflict),
+];
+
+impl std::str::FromStr for Segment {
+    type Err = Error;
+
+    /// `open_urgent_ticket`, `repeat_inquiry`, `merge_conflict`, `top_spend:N`, `channel:NAME`
+    /// or `did_event:NAME:DAYS`.
+    fn from_str(text: &str) -> Result<Segment> {
+        let invalid = |why: &str| {
+            Error::InvalidArgument(format!(
+                "segment {text:?}: {why} (expected open_urgent_ticket, repeat_inquiry, merge_conflict, \
+                 top_spend:N, channel:NAME or did_event:NAME:DAYS)"
+            ))
+        };
+        if let Some((_, segment)) = SEGMENTS.iter().find(|(name, _)| *name == text) {
+            return Ok(segment.clone());
+        }
+        let (kind, rest) = text.split_once(':').ok_or_else(|| invalid("unknown segment"))?;
+        match kind {
+            "top_spend" => rest.parse().map(Segment::TopSpend).map_err(|_| invalid("N is not a whole number")),
+            "channel" => rest.parse().map(Segment::Channel).map_err(|e: rapport_events::Error| invalid(&e.to_string())),
+            "did_event" => {
+                let (name, days) = rest.rsplit_once(':').ok_or_else(|| invalid("no DAYS"))?;
+                let days = days.parse().map_err(|_| invalid("DAYS is not a whole number"))?;
+                if name.is_empty() {
+                    return Err(invalid("no event name"));
+                }
+                Ok(Segment::DidEvent { name: name.to_owned(), days })
+            }
+            _ => Err(invalid("unknown segment")),
+        }
+    }
+}
+
 /// The latest time any customer was seen (0 without customers): the default observation end.
 fn latest_seen(projection: &Projection) -> Timestamp {
     projection.customers.totals().latest_seen.unwrap_or_default()

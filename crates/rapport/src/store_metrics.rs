@@ -14,7 +14,7 @@ use rapport_metrics::{
 };
 use rapport_ticket::Ticket;
 
-use crate::customers::{CustomerKey, Segment};
+use crate::customers::CustomerKey;
 use crate::error::Result;
 use crate::projection::{ticket_stream, touch_of, touch_of_ref, Projection, DEFINITIONS_STREAM};
 use crate::store::Store;
@@ -57,12 +57,7 @@ impl MetricsScope {
     }
 }
 
-/// Segment names of the `segment` dimension, with the segment each names.
-const SEGMENTS: [(&str, Segment); 3] = [
-    ("open_urgent_ticket", Segment::OpenUrgentTicket),
-    ("repeat_inquiry", Segment::RepeatInquiry),
-    ("merge_conflict", Segment::MergeConflict),
-];
+use crate::customers::SEGMENTS;
 
 impl Store {
     /// Time of the latest event (`occurred_at`) in the store: the default `now` of metrics.

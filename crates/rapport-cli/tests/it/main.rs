@@ -9,4 +9,5 @@ mod privacy;
 mod quality;
 mod route;
 mod safety;
+mod serve;
 mod snapshot;

@@ -1,0 +1,112 @@
+//! `rapport serve` (the HTTP API of docs/api.md) and `rapport token add` (its tokens file).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use rapport_server::{RateLimit, Scope, Server, ServerOptions};
+
+use crate::util::{open_existing_store_for_writing, store_options, CliError};
+use crate::StoreArg;
+
+/// `rapport serve --store DIR [--listen ADDR] [--tokens FILE] ...`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    store: StoreArg,
+    /// Where to listen. A non-loopback address needs --tokens.
+    #[arg(long, default_value_t = rapport_server::DEFAULT_LISTEN)]
+    listen: SocketAddr,
+    /// The tokens file (`rapport token add`); re-read when it changes. Without it, requests
+    /// are not authenticated and only a loopback address is allowed.
+    #[arg(long)]
+    tokens: Option<PathBuf>,
+    /// Requests per second per token (sustained; bursts of twice as many). 0: unlimited.
+    #[arg(long, default_value_t = 200.0)]
+    rate_limit: f64,
+    /// An origin (`https://console.example.com`) allowed cross-origin requests; repeatable.
+    /// None: no CORS headers at all.
+    #[arg(long = "cors-origin")]
+    cors_origins: Vec<String>,
+    /// Print one line per request on stderr (route template, status, time, token name; never
+    /// a path's or body's values).
+    #[arg(long)]
+    log_requests: bool,
+}
+
+/// `rapport token add NAME --scope S --tokens FILE`.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Add a token to a tokens file (created if missing, mode 0600) and print it once: the
+    /// file keeps only its hash. A running server picks it up without a restart.
+    Add(TokenAddArgs),
+}
+
+/// Arguments of `rapport token add`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct TokenAddArgs {
+    /// The token's name (shown in request logs): letters, digits, `-`, `_`, `.`.
+    name: String,
+    /// What the token may do: read, write (also record events) or admin (also split, erase).
+    #[arg(long)]
+    scope: Scope,
+    /// The tokens file.
+    #[arg(long)]
+    tokens: PathBuf,
+}
+
+/// Opens the store for writing and serves it until Ctrl-C.
+pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, CliError> {
+    if !(args.rate_limit >= 0.0 && args.rate_limit.is_finite()) {
+        return Err(CliError::Invalid(format!(
+            "--rate-limit {}: not a number of requests per second",
+            args.rate_limit
+        )));
+    }
+    let store = open_existing_store_for_writing(&args.store.store, store_options()?)?;
+    let options = ServerOptions {
+        listen: args.listen,
+        tokens: args.tokens.clone(),
+        rate_limit: (args.rate_limit > 0.0)
+            .then_some(RateLimit { per_second: args.rate_limit, burst: 2.0 * args.rate_limit }),
+        cors_origins: args.cors_origins.clone(),
+        log_requests: args.log_requests,
+        ..ServerOptions::default()
+    };
+    let server = Server::start(store, options).map_err(server_error)?;
+    if args.tokens.is_none() {
+        eprintln!("warning: no --tokens: requests are not authenticated (anyone on this machine can read and write)");
+    }
+    // The address line is what scripts wait for (port 0 picks a free port).
+    println!("listening on http://{}", server.addr());
+    server.wait().map_err(server_error)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Adds a token and prints it.
+pub(crate) fn run_token(command: &TokenCommand) -> Result<ExitCode, CliError> {
+    match command {
+        TokenCommand::Add(args) => {
+            let token = rapport_server::add_token(&args.tokens, &args.name, args.scope).map_err(server_error)?;
+            eprintln!(
+                "added {} ({}) to {}; it is shown only now:",
+                args.name,
+                args.scope.as_str(),
+                args.tokens.display()
+            );
+            println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn server_error(error: rapport_server::Error) -> CliError {
+    match error {
+        rapport_server::Error::Store(error) => CliError::Store(error),
+        rapport_server::Error::Unauthenticated(_)
+        | rapport_server::Error::InvalidOption(_)
+        | rapport_server::Error::InvalidToken(_)
+        | rapport_server::Error::TokensFile { .. } => CliError::Invalid(error.to_string()),
+        other => CliError::Refused(other.to_string()),
+    }
+}
