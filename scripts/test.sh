@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The README's test command: installs what the tests need and is missing (Debian's chromium and
+# chromium-driver for the console's browser tests; later nats-server for the cluster tests),
+# then runs every test of the workspace. `.ci/run` calls this same script.
+#
+#   scripts/test.sh [cargo test arguments...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests need: package -> the binary it provides.
+declare -A needed=([chromium]=/usr/bin/chromium [chromium-driver]=/usr/bin/chromedriver)
+missing=()
+for package in "${!needed[@]}"; do
+    [ -x "${needed[$package]}" ] || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "== installing ${missing[*]} (apt-get)"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The browser tests fail (instead of skipping) when a browser is missing.
+export RAPPORT_REQUIRE_BROWSER=1
+cargo test --workspace "$@"
