@@ -41,6 +41,10 @@ pub(crate) struct AppState {
     line_bytes_max: usize,
     body_lines_max: usize,
     log_requests: bool,
+    /// Set when the server stops: open feeds end so the graceful shutdown can finish.
+    pub(crate) stopping: tokio::sync::watch::Sender<bool>,
+    /// The feeds open now (at most [`crate::feed::FEEDS_MAX`]).
+    pub(crate) feeds: crate::feed::FeedSlots,
 }
 
 /// The state as handlers hold it.
@@ -56,7 +60,14 @@ impl AppState {
             line_bytes_max: options.line_bytes_max,
             body_lines_max: options.body_lines_max,
             log_requests: options.log_requests,
+            stopping: tokio::sync::watch::Sender::new(false),
+            feeds: crate::feed::FeedSlots::default(),
         })
+    }
+
+    /// Ends every open feed and refuses new ones (the server is stopping).
+    pub(crate) fn stop_feeds(&self) {
+        self.stopping.send_replace(true);
     }
 }
 
@@ -78,6 +89,7 @@ pub(crate) fn router(state: Shared, cors: Option<tower_http::cors::CorsLayer>) -
         .route("/v1/tickets/{id}", get(ticket))
         .route("/v1/metrics", get(metrics))
         .route("/v1/clv", get(clv))
+        .route("/v1/feed", get(crate::feed::feed))
         .route_layer(scoped(Scope::Read));
     let write = Router::new()
         .route("/v1/events", post(post_events))
@@ -222,12 +234,12 @@ const QUERY_PAIRS_MAX: usize = 64;
 
 /// The query parameters of a request, checked against the names its route takes.
 #[derive(Debug)]
-struct Params {
+pub(crate) struct Params {
     pairs: Vec<(String, String)>,
 }
 
 impl Params {
-    fn parse(raw: Option<String>, allowed: &[&str]) -> Result<Params, Problem> {
+    pub(crate) fn parse(raw: Option<String>, allowed: &[&str]) -> Result<Params, Problem> {
         let raw = raw.unwrap_or_default();
         let mut pairs = Vec::new();
         for (name, value) in form_urlencoded::parse(raw.as_bytes()) {
@@ -262,7 +274,7 @@ impl Params {
         self.one(name)?.map(|text| json::parse_time(text).map_err(|e| Problem::invalid(name, e))).transpose()
     }
 
-    fn number(&self, name: &str, max: u64) -> Result<Option<u64>, Problem> {
+    pub(crate) fn number(&self, name: &str, max: u64) -> Result<Option<u64>, Problem> {
         self.one(name)?
             .map(|text| match text.parse::<u64>() {
                 Ok(n) if n <= max => Ok(n),

@@ -27,6 +27,7 @@
 
 mod api;
 mod error;
+mod feed;
 pub mod json;
 mod openapi;
 mod rate;
@@ -39,6 +40,7 @@ use std::sync::Arc;
 use rapport::Store;
 
 pub use crate::error::{Error, LineProblem, Problem, Result};
+pub use crate::feed::{FEEDS_MAX, FEED_POLL};
 pub use crate::openapi::openapi_json;
 pub use crate::rate::RateLimit;
 pub use crate::tokens::{add_token, Caller, Scope, Tokens};
@@ -131,13 +133,14 @@ impl Server {
                 let served = runtime.block_on(async move {
                     let listener =
                         tokio::net::TcpListener::from_std(listener).map_err(|source| Error::Bind { addr, source })?;
-                    let app = api::router(state, cors);
+                    let app = api::router(state.clone(), cors);
                     let stop = async move {
                         tokio::select! {
                             _ = stop => {}
                             _ = tokio::signal::ctrl_c() => {}
                             _ = terminated() => {}
                         }
+                        state.stop_feeds();
                     };
                     axum::serve(listener, app)
                         .with_graceful_shutdown(stop)

@@ -29,6 +29,7 @@ use crate::tokens::Scope;
         api::clv,
         api::post_events,
         api::post_command,
+        crate::feed::feed,
     ),
     components(schemas(Problem, LineProblem, Scope)),
     modifiers(&BearerAuth, &CommonProblems),
