@@ -96,22 +96,26 @@ fn start(state: Shared, headers: &HeaderMap, query: Option<String>) -> Result<Re
             Some(last.saturating_add(1))
         }
     };
-    let unavailable = |detail: String| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Unavailable", detail);
+    let unavailable =
+        |detail: String| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Unavailable", detail);
     if *state.stopping.borrow() {
         return Err(unavailable("the server is stopping".into()));
     }
     // The slot is taken before the answer starts, so a stream over the limit is a 503.
-    let slot =
-        Slot::take(&state).ok_or_else(|| unavailable(format!("{FEEDS_MAX} feeds are open; close one or retry later")))?;
+    let slot = Slot::take(&state)
+        .ok_or_else(|| unavailable(format!("{FEEDS_MAX} feeds are open; close one or retry later")))?;
     let (sender, receiver) = tokio::sync::mpsc::channel::<Event>(FEED_BUFFER);
     tokio::task::spawn_blocking(move || produce(slot, resume.or(from), sender));
-    let stream = futures_util::stream::unfold((receiver, state.stopping.subscribe()), |(mut receiver, mut stopping)| async move {
-        let frame = tokio::select! {
-            frame = receiver.recv() => frame,
-            _ = stopping.wait_for(|stopping| *stopping) => None,
-        };
-        frame.map(|frame| (Ok::<_, Infallible>(frame), (receiver, stopping)))
-    });
+    let stream = futures_util::stream::unfold(
+        (receiver, state.stopping.subscribe()),
+        |(mut receiver, mut stopping)| async move {
+            let frame = tokio::select! {
+                frame = receiver.recv() => frame,
+                _ = stopping.wait_for(|stopping| *stopping) => None,
+            };
+            frame.map(|frame| (Ok::<_, Infallible>(frame), (receiver, stopping)))
+        },
+    );
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)).into_response())
 }
 
