@@ -298,7 +298,8 @@ impl CustomerProjection {
     }
 
     /// The customer a ticket's requester belongs to now.
-    fn requester_owner(&self, ticket: Option<&TicketId>) -> Option<CustomerId> {
+    /// The customer who owns the requester identity of a ticket (`None`: no such ticket).
+    pub fn requester_owner(&self, ticket: Option<&TicketId>) -> Option<CustomerId> {
         let handle = ticket.and_then(|t| self.ticket_requester.get(t))?;
         self.resolver.owner_of_handle(*handle)
     }

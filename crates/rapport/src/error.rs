@@ -51,6 +51,29 @@ pub enum Error {
         #[source]
         source: rapport_events::Error,
     },
+    /// A user projection's name is not 1 to 64 bytes of `a-z`, `0-9`, `_`, `-` (it names its
+    /// checkpoint file).
+    #[error("projection name {0:?} is not 1 to 64 characters of a-z, 0-9, '_' and '-'")]
+    ProjectionName(String),
+    /// A user projection's checkpoint file is damaged or of another format. The run does not
+    /// start over silently: delete the file to deliver everything again.
+    #[error("the projection checkpoint {} is not valid: {reason} (delete it to start over from position 0)", path.display())]
+    Checkpoint {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A user projection failed to apply an item; its checkpoint stays before that item.
+    #[error("projection {name:?} failed at position {position}: {reason}")]
+    Projection {
+        /// The projection.
+        name: String,
+        /// The item it failed on (delivered again by the next run).
+        position: Position,
+        /// Its error.
+        reason: String,
+    },
     /// An event that the store derives itself was submitted from outside.
     #[error("{0} is derived by the store and cannot be submitted")]
     DerivedEvent(&'static str),

@@ -34,6 +34,7 @@
 mod clv;
 mod customers;
 mod error;
+mod feed;
 mod format;
 pub mod ids;
 mod log_view;
@@ -49,6 +50,9 @@ mod store_metrics;
 pub use crate::clv::{CachedClvFit, ClvFit, ClvOptions, ClvPrediction, TimeUnit, CLV_CACHE_MAX, CLV_REFIT_CHANGE};
 pub use crate::customers::{CustomerFlags, CustomerKey, CustomerView, Segment};
 pub use crate::error::{Error, Result};
+pub use crate::feed::{
+    Feed, FeedItem, RunOptions, RunReport, UserProjection, CHECKPOINT_SUFFIX, PROJECTIONS_DIR, PROJECTION_NAME_BYTES_MAX,
+};
 pub use crate::format::{is_system_type, STORE_CREATED_TYPE, STORE_FORMAT_VERSION, STORE_STREAM, SYSTEM_TYPE_PREFIX};
 pub use crate::ids::{IdKey, Ids};
 pub use crate::log_view::LogView;

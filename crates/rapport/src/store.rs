@@ -538,7 +538,7 @@ impl Store {
         Ok(checkpoint)
     }
 
-    fn current(&self) -> Result<RwLockReadGuard<'_, Projection>> {
+    pub(crate) fn current(&self) -> Result<RwLockReadGuard<'_, Projection>> {
         self.catch_up()?;
         Ok(self.projection.read())
     }

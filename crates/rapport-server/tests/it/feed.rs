@@ -114,14 +114,22 @@ fn the_feed_sends_every_event_in_order_then_live_ones() {
     let last = recorded["results"][0]["position"].as_u64().unwrap();
     let ticket = recorded["results"][0]["ticket_id"].as_str().unwrap().to_owned();
     let events = recorded["results"][0]["events"].as_u64().unwrap();
+    let customer = recorded["results"][0]["customer_id"].as_str().unwrap().to_owned();
     for feed in [&mut stream, &mut live] {
-        // The input's events, in order, ending at the position the POST answered.
-        let positions: Vec<u64> = (0..events).map(|_| feed.next_event().0).collect();
+        // The input's events, in order, ending at the position the POST answered, each on the
+        // ticket and customer the POST named; the message itself revealed.
+        let items: Vec<(u64, Value)> = (0..events).map(|_| feed.next_event()).collect();
+        let positions: Vec<u64> = items.iter().map(|(p, _)| *p).collect();
         assert_eq!(*positions.last().unwrap(), last, "{positions:?}");
         assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
+        for (_, data) in &items {
+            assert_eq!(data["ticket_id"], ticket.as_str(), "{data}");
+            assert_eq!(data["customer_id"], customer.as_str(), "{data}");
+        }
+        let (_, message) = items.last().unwrap();
+        assert_eq!(message["type"], "message.received");
+        assert_eq!(message["event"]["body"], "hello", "{message}");
     }
-    let ticket_events = get(&server, &format!("/v1/tickets/{ticket}?history=true"), None);
-    assert_eq!(ticket_events.status, 200, "{}", ticket_events.body);
     server.stop().unwrap();
 }
 
