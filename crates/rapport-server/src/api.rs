@@ -104,6 +104,7 @@ pub(crate) fn router(state: Shared, cors: Option<tower_http::cors::CorsLayer>) -
         .merge(read)
         .merge(write)
         .merge(admin)
+        .merge(crate::console::routes())
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn_with_state(state.clone(), log_request));
@@ -216,7 +217,7 @@ fn store_error(error: rapport::Error) -> Problem {
 }
 
 /// One path segment, percent-decoded, with its problem when it is not valid UTF-8.
-pub(crate) struct Segment1(String);
+pub(crate) struct Segment1(pub(crate) String);
 
 impl<S: Send + Sync> FromRequestParts<S> for Segment1 {
     type Rejection = Problem;

@@ -26,6 +26,7 @@
 #![allow(clippy::result_large_err)]
 
 mod api;
+mod console;
 mod error;
 mod feed;
 pub mod json;

@@ -2,6 +2,7 @@
 //! tokens, limits, problems and the OpenAPI document.
 
 mod auth;
+mod console;
 mod feed;
 mod openapi;
 mod views;
