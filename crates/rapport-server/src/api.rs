@@ -752,7 +752,7 @@ pub(crate) async fn list_tickets(
         ("from" = Option<String>, Query, description = "start of the period (inclusive; RFC 3339 or a date)"),
         ("to" = Option<String>, Query, description = "end of the period (exclusive)"),
         ("now" = Option<String>, Query, description = "when unsolved tickets are measured"),
-        ("group_by" = Option<Vec<String>>, Query, description = "a dimension (channel, priority, group, assignee, week, day, organization, field:NAME, trait:NAME, segment, ...); repeat to nest"),
+        ("group_by" = Option<Vec<String>>, Query, description = "a dimension: channel, group, priority, tag, agent, type, segment, organization, field:NAME or trait:NAME; repeat to nest"),
         ("where" = Option<Vec<String>>, Query, description = "a DIMENSION=VALUE filter; repeat for AND"),
         ("known_at" = Option<String>, Query, description = "only events recorded by this time"),
         ("drill" = Option<bool>, Query, description = "list the tickets behind each number (default false)"),
