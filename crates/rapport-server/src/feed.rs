@@ -147,4 +147,3 @@ fn produce(slot: Slot, from: Option<u64>, sender: tokio::sync::mpsc::Sender<Even
         }
     }
 }
-

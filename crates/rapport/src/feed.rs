@@ -289,7 +289,11 @@ impl Store {
             if let Err(error) = projection.apply(&item) {
                 // The item is not done: the checkpoint stays before it.
                 self.checkpoint(&path, item.position, &mut report)?;
-                return Err(Error::Projection { name: name.to_owned(), position: item.position, reason: error.to_string() });
+                return Err(Error::Projection {
+                    name: name.to_owned(),
+                    position: item.position,
+                    reason: error.to_string(),
+                });
             }
             report.delivered += 1;
             since_checkpoint += 1;
@@ -376,12 +380,17 @@ fn check_name(name: &str) -> Result<()> {
 }
 
 fn encode_checkpoint(next: Position) -> [u8; CHECKPOINT_BYTES] {
+    let mut head = [0u8; 16];
+    for (to, from) in head
+        .iter_mut()
+        .zip(CHECKPOINT_MAGIC.iter().chain(&CHECKPOINT_VERSION.to_le_bytes()).chain(&next.0.to_le_bytes()))
+    {
+        *to = *from;
+    }
     let mut bytes = [0u8; CHECKPOINT_BYTES];
-    let (head, crc) = bytes.split_at_mut(16);
-    head[..4].copy_from_slice(&CHECKPOINT_MAGIC);
-    head[4..8].copy_from_slice(&CHECKPOINT_VERSION.to_le_bytes());
-    head[8..16].copy_from_slice(&next.0.to_le_bytes());
-    crc.copy_from_slice(&crc32c::crc32c(head).to_le_bytes());
+    for (to, from) in bytes.iter_mut().zip(head.iter().chain(&crc32c::crc32c(&head).to_le_bytes())) {
+        *to = *from;
+    }
     bytes
 }
 

@@ -51,7 +51,8 @@ impl Browser {
             assert!(Instant::now() < deadline, "chromedriver did not start");
             std::thread::sleep(Duration::from_millis(100));
         }
-        let binary = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].into_iter().find(|p| std::path::Path::new(p).exists());
+        let binary =
+            ["/usr/bin/chromium", "/usr/bin/chromium-browser"].into_iter().find(|p| std::path::Path::new(p).exists());
         let mut options = json!({"args": [
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
@@ -60,7 +61,8 @@ impl Browser {
         if let Some(binary) = binary {
             options["binary"] = json!(binary);
         }
-        let session = browser.call("POST", "/session", json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": options}}}));
+        let session =
+            browser.call("POST", "/session", json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": options}}}));
         browser.session = session["sessionId"].as_str().expect("a session id").to_owned();
         browser
     }
@@ -182,9 +184,8 @@ fn the_console_shows_the_apis_numbers_and_finds_a_customer_and_a_ticket() {
     // The dashboard: the volume chart's numbers are the API's, per channel and week.
     browser.open(&page_url(&server, "#/"));
     ready(&browser, "dashboard");
-    let period = browser.script(
-        "const f = document.getElementById('dashboard-controls'); return [f.from.value, f.to.value];",
-    );
+    let period =
+        browser.script("const f = document.getElementById('dashboard-controls'); return [f.from.value, f.to.value];");
     let (from, to) = (period[0].as_str().unwrap().to_owned(), period[1].as_str().unwrap().to_owned());
     let api = get(&server, &format!("/v1/metrics?from={from}&to={to}&group_by=channel"), None).json();
     let cells = browser.script(
@@ -212,8 +213,7 @@ fn the_console_shows_the_apis_numbers_and_finds_a_customer_and_a_ticket() {
     );
     for dataset in drawn.as_array().expect("the volume chart rendered") {
         let label = dataset[0].as_str().unwrap();
-        let from_table: Vec<u64> =
-            cells.iter().filter(|c| c[0] == label).map(|c| c[2].as_u64().unwrap()).collect();
+        let from_table: Vec<u64> = cells.iter().filter(|c| c[0] == label).map(|c| c[2].as_u64().unwrap()).collect();
         let in_chart: Vec<u64> = dataset[1].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
         assert_eq!(in_chart, from_table, "{label}");
     }
@@ -259,10 +259,12 @@ fn the_console_shows_the_apis_numbers_and_finds_a_customer_and_a_ticket() {
         panic!("no customer id on the page: {}", browser.script("return document.body.dataset.ready + ' ' + location.hash + ' ' + document.getElementById('view').innerText.slice(0, 300)"));
     }
     assert_eq!(shown, customer["customer_id"]);
-    let identities = browser.script("return [...document.querySelectorAll('[data-identity]')].map(l => l.dataset.identity)");
+    let identities =
+        browser.script("return [...document.querySelectorAll('[data-identity]')].map(l => l.dataset.identity)");
     assert_eq!(identities, customer["identities"]);
     assert!(identities.as_array().unwrap().iter().any(|i| i == "kakaotalk:kakao_user3"), "{identities}");
-    let tickets = browser.script("return [...document.querySelectorAll('#customer-tickets a')].map(a => a.dataset.ticket)");
+    let tickets =
+        browser.script("return [...document.querySelectorAll('#customer-tickets a')].map(a => a.dataset.ticket)");
     assert_eq!(tickets, customer["tickets"]["ids"]);
     browser.screenshot("customer");
 

@@ -160,9 +160,7 @@ fn catch_up_then_live_has_no_gap_or_duplicate_under_a_concurrent_writer() {
             assert!(Instant::now() < deadline, "the feed fell behind: {} items", seen.len());
             match feed.next_timeout(Duration::from_millis(100)) {
                 Some(item) => seen.push(item.unwrap().position.0),
-                None if !writing.load(Ordering::Acquire) && feed.next_position() >= store.log().end_position() => {
-                    break
-                }
+                None if !writing.load(Ordering::Acquire) && feed.next_position() >= store.log().end_position() => break,
                 None => {}
             }
         }
