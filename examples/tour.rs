@@ -493,9 +493,17 @@ fn run() -> Result<(), Failure> {
     if before != after {
         return Err("erasure changed the metrics report".into());
     }
-    if keep.is_none() {
-        println!();
-        println!("(the store was temporary; run with --store DIR to keep it and explore it with the rapport CLI)");
+    println!();
+    match &keep {
+        None => {
+            println!("(the store was temporary; run with --store DIR to keep it and explore it with the rapport CLI)");
+            println!("the web console on a kept store: rapport serve --store DIR, then open http://127.0.0.1:7700/");
+        }
+        Some(dir) => {
+            store.close()?;
+            println!("open the web console on this store (dashboard, customers, tickets, live):");
+            println!("  rapport serve --store {}    # then open http://127.0.0.1:7700/", dir.display());
+        }
     }
     Ok(())
 }

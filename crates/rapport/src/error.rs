@@ -64,6 +64,10 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
+    /// A user projection was run on a read-only store without a checkpoint store of the
+    /// caller's: a read-only process writes nothing into the store.
+    #[error("projection {0:?}: a read-only store keeps no checkpoints; give RunOptions::checkpoints (e.g. FileCheckpoints on a directory of your own)")]
+    ReadOnlyCheckpoints(String),
     /// A user projection failed to apply an item; its checkpoint stays before that item.
     #[error("projection {name:?} failed at position {position}: {reason}")]
     Projection {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rapport_events::{CustomerId, CxEvent, TicketId};
-use rapport_log::{EventId, OpenMode, Position, RecordedEvent, Subscription, Timestamp};
+use rapport_log::{EventId, OpenMode, Position, RecordedEvent, Storage, Subscription, Timestamp};
 use serde::ser::SerializeMap;
 
 use crate::format::is_system_type;
@@ -204,11 +204,93 @@ pub struct RunOptions {
     pub stop: Option<Arc<AtomicBool>>,
     /// How long to wait for a new event before looking at `stop` and `until` again.
     pub poll: Duration,
+    /// Where the checkpoints live. `None`: the store's `projections/` directory — allowed only
+    /// on a store opened for writing; a read-only process supplies its own (for example
+    /// [`FileCheckpoints`] on a directory of its own, or its database, so that the effect and
+    /// the checkpoint commit together).
+    pub checkpoints: Option<Arc<dyn CheckpointStore>>,
 }
 
 impl Default for RunOptions {
     fn default() -> RunOptions {
-        RunOptions { checkpoint_every: 1000, until: None, stop: None, poll: Duration::from_millis(200) }
+        RunOptions {
+            checkpoint_every: 1000,
+            until: None,
+            stop: None,
+            poll: Duration::from_millis(200),
+            checkpoints: None,
+        }
+    }
+}
+
+/// Where user projections keep their checkpoints ([`RunOptions::checkpoints`]).
+pub trait CheckpointStore: Send + Sync + std::fmt::Debug {
+    /// The checkpoint of projection `name`: every event before it was delivered (`None`: it
+    /// never checkpointed). A damaged checkpoint is an error, never `None`.
+    fn load(&self, name: &str) -> Result<Option<Position>>;
+    /// Records durably that every event before `next` was delivered to `name`.
+    fn save(&self, name: &str, next: Position) -> Result<()>;
+}
+
+/// Checkpoint files `<dir>/<name>.checkpoint` (the format of docs/design/feed.md), written
+/// atomically through a [`Storage`]: the store's own `projections/` by default, or any
+/// directory a read-only process owns.
+#[derive(Debug, Clone)]
+pub struct FileCheckpoints {
+    dir: PathBuf,
+    storage: Arc<dyn Storage>,
+}
+
+impl FileCheckpoints {
+    /// Checkpoint files in `dir` (created on the first save), on the real file system.
+    pub fn new(dir: impl Into<PathBuf>) -> FileCheckpoints {
+        FileCheckpoints { dir: dir.into(), storage: Arc::new(rapport_log::StdStorage) }
+    }
+
+    /// The same through another storage (the simulator in tests).
+    pub fn with_storage(dir: impl Into<PathBuf>, storage: Arc<dyn Storage>) -> FileCheckpoints {
+        FileCheckpoints { dir: dir.into(), storage }
+    }
+
+    /// The checkpoint file of `name` (the name checked).
+    pub fn path(&self, name: &str) -> Result<PathBuf> {
+        check_name(name)?;
+        Ok(self.dir.join(format!("{name}{CHECKPOINT_SUFFIX}")))
+    }
+}
+
+impl CheckpointStore for FileCheckpoints {
+    fn load(&self, name: &str) -> Result<Option<Position>> {
+        let path = self.path(name)?;
+        let file = match self.storage.open(&path, OpenMode::Read) {
+            Ok(file) => file,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(io_error(&path, "reading", error)),
+        };
+        let bytes = rapport_log::read_to_end(file.as_ref()).map_err(|e| io_error(&path, "reading", e))?;
+        decode_checkpoint(&bytes).map(Some).map_err(|reason| Error::Checkpoint { path, reason })
+    }
+
+    /// Temp file, fsync, rename over the checkpoint, fsync of the directory.
+    fn save(&self, name: &str, next: Position) -> Result<()> {
+        let path = self.path(name)?;
+        let storage = self.storage.as_ref();
+        let dir = &self.dir;
+        if storage.list(dir).is_err() {
+            storage.create_dir_all(dir).map_err(|e| io_error(dir, "creating", e))?;
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                storage.sync_dir(parent).map_err(|e| io_error(parent, "syncing", e))?;
+            }
+        }
+        let temp = path.with_extension("checkpoint-temp");
+        {
+            let file = storage.open(&temp, OpenMode::CreateTruncate).map_err(|e| io_error(&temp, "writing", e))?;
+            file.write_all_at(&encode_checkpoint(next), 0).map_err(|e| io_error(&temp, "writing", e))?;
+            file.sync_data().map_err(|e| io_error(&temp, "syncing", e))?;
+        }
+        storage.rename(&temp, &path).map_err(|e| io_error(&path, "renaming into", e))?;
+        storage.sync_dir(dir).map_err(|e| io_error(dir, "syncing", e))?;
+        Ok(())
     }
 }
 
@@ -240,43 +322,47 @@ impl Store {
         Feed { store: self, subscription: self.log().subscribe(from), next: from, failed: false }
     }
 
-    /// The path of a user projection's checkpoint file (the name checked).
-    pub fn projection_checkpoint_path(&self, name: &str) -> Result<PathBuf> {
-        check_name(name)?;
-        Ok(self.log().dir().join(PROJECTIONS_DIR).join(format!("{name}{CHECKPOINT_SUFFIX}")))
+    /// The store's own checkpoint files: `projections/` in its directory.
+    pub fn projection_checkpoints(&self) -> FileCheckpoints {
+        FileCheckpoints::with_storage(self.log().dir().join(PROJECTIONS_DIR), self.options().log.storage.clone())
     }
 
-    /// A user projection's checkpoint: every event before it was delivered (`None`: the
-    /// projection never checkpointed). A damaged file is an error naming it, never position 0.
+    /// A user projection's checkpoint in the store's `projections/` (`None`: it never
+    /// checkpointed there). A damaged file is an error naming it, never position 0.
     pub fn projection_checkpoint(&self, name: &str) -> Result<Option<Position>> {
-        let path = self.projection_checkpoint_path(name)?;
-        let storage = self.options().log.storage.as_ref();
-        let file = match storage.open(&path, OpenMode::Read) {
-            Ok(file) => file,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(error) => return Err(io_error(&path, "reading", error)),
-        };
-        let bytes = rapport_log::read_to_end(file.as_ref()).map_err(|e| io_error(&path, "reading", e))?;
-        decode_checkpoint(&bytes).map(Some).map_err(|reason| Error::Checkpoint { path, reason })
+        self.projection_checkpoints().load(name)
     }
 
     /// Runs a user projection (or reactor) named `name` over the feed from its checkpoint:
-    /// at-least-once delivery in log order, a durable checkpoint in
-    /// `projections/<name>.checkpoint` every [`RunOptions::checkpoint_every`] items and at the
-    /// end, so a run after a crash (kill -9 included) resumes after the last checkpoint: nothing
-    /// is skipped, and only items after it come again. One runner per name at a time.
+    /// at-least-once delivery in log order, a durable checkpoint every
+    /// [`RunOptions::checkpoint_every`] items and at the end, so a run after a crash (kill -9
+    /// included) resumes after the last checkpoint: nothing is skipped, and only items after
+    /// it come again. One runner per name at a time.
     ///
-    /// The checkpoint is the projection's own file, beside the log: the log, the snapshots and
-    /// the key store are never written, so a read-only store can run projections too.
+    /// Checkpoints go to [`RunOptions::checkpoints`], by default the store's
+    /// `projections/<name>.checkpoint` — files beside the log that no other part of the store
+    /// reads. A read-only store writes nothing into the store, so there the caller supplies
+    /// the checkpoint store (else [`Error::ReadOnlyCheckpoints`]).
     pub fn run_projection(
         &self,
         name: &str,
         projection: &mut impl UserProjection,
         options: RunOptions,
     ) -> Result<RunReport> {
-        let path = self.projection_checkpoint_path(name)?;
-        let from = self.projection_checkpoint(name)?.unwrap_or(Position(0));
+        check_name(name)?;
+        let checkpoints: Arc<dyn CheckpointStore> = match &options.checkpoints {
+            Some(checkpoints) => checkpoints.clone(),
+            None if self.is_read_only() => return Err(Error::ReadOnlyCheckpoints(name.to_owned())),
+            None => Arc::new(self.projection_checkpoints()),
+        };
+        let from = checkpoints.load(name)?.unwrap_or(Position(0));
         let mut report = RunReport { from, checkpoint: from, delivered: 0, checkpoints: 0 };
+        let save = |next: Position, report: &mut RunReport| -> Result<()> {
+            checkpoints.save(name, next)?;
+            report.checkpoint = next;
+            report.checkpoints += 1;
+            Ok(())
+        };
         let mut feed = self.subscribe(from);
         let mut since_checkpoint = 0usize;
         let stopped = || options.stop.as_ref().is_some_and(|stop| stop.load(Ordering::Acquire));
@@ -288,7 +374,7 @@ impl Store {
             };
             if let Err(error) = projection.apply(&item) {
                 // The item is not done: the checkpoint stays before it.
-                self.checkpoint(&path, item.position, &mut report)?;
+                save(item.position, &mut report)?;
                 return Err(Error::Projection {
                     name: name.to_owned(),
                     position: item.position,
@@ -298,35 +384,14 @@ impl Store {
             report.delivered += 1;
             since_checkpoint += 1;
             if since_checkpoint >= options.checkpoint_every.max(1) {
-                self.checkpoint(&path, feed.next_position(), &mut report)?;
+                save(feed.next_position(), &mut report)?;
                 since_checkpoint = 0;
             }
         }
         if feed.next_position() != report.checkpoint {
-            self.checkpoint(&path, feed.next_position(), &mut report)?;
+            save(feed.next_position(), &mut report)?;
         }
         Ok(report)
-    }
-
-    /// Writes a checkpoint atomically: temp file, fsync, rename, fsync of the directory.
-    fn checkpoint(&self, path: &Path, next: Position, report: &mut RunReport) -> Result<()> {
-        let storage = self.options().log.storage.as_ref();
-        let dir = path.parent().unwrap_or(path);
-        if storage.list(dir).is_err() {
-            storage.create_dir_all(dir).map_err(|e| io_error(dir, "creating", e))?;
-            storage.sync_dir(self.log().dir()).map_err(|e| io_error(self.log().dir(), "syncing", e))?;
-        }
-        let temp = path.with_extension("checkpoint-temp");
-        {
-            let file = storage.open(&temp, OpenMode::CreateTruncate).map_err(|e| io_error(&temp, "writing", e))?;
-            file.write_all_at(&encode_checkpoint(next), 0).map_err(|e| io_error(&temp, "writing", e))?;
-            file.sync_data().map_err(|e| io_error(&temp, "syncing", e))?;
-        }
-        storage.rename(&temp, path).map_err(|e| io_error(path, "renaming into", e))?;
-        storage.sync_dir(dir).map_err(|e| io_error(dir, "syncing", e))?;
-        report.checkpoint = next;
-        report.checkpoints += 1;
-        Ok(())
     }
 
     /// The feed item of a recorded event: revealed, with its ticket and resolved customer.

@@ -51,8 +51,8 @@ pub use crate::clv::{CachedClvFit, ClvFit, ClvOptions, ClvPrediction, TimeUnit, 
 pub use crate::customers::{CustomerFlags, CustomerKey, CustomerView, Segment};
 pub use crate::error::{Error, Result};
 pub use crate::feed::{
-    Feed, FeedItem, RunOptions, RunReport, UserProjection, CHECKPOINT_SUFFIX, PROJECTIONS_DIR,
-    PROJECTION_NAME_BYTES_MAX,
+    CheckpointStore, Feed, FeedItem, FileCheckpoints, RunOptions, RunReport, UserProjection, CHECKPOINT_SUFFIX,
+    PROJECTIONS_DIR, PROJECTION_NAME_BYTES_MAX,
 };
 pub use crate::format::{is_system_type, STORE_CREATED_TYPE, STORE_FORMAT_VERSION, STORE_STREAM, SYSTEM_TYPE_PREFIX};
 pub use crate::ids::{IdKey, Ids};

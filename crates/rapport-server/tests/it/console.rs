@@ -1,7 +1,7 @@
 //! The web console in a real browser: Debian's headless Chromium driven by chromedriver over
 //! the W3C WebDriver protocol, against a real server on a store of the omnichannel scenario.
 //! It checks that the charts render with the numbers the API gives, drills from a bar to its
-//! tickets, searches `kakao:kakao_user3`, opens the customer and a ticket, sees a new event
+//! tickets (on a store of the scenario plus the shared CDNOW sample), searches `kakao:kakao_user3`, opens the customer and a ticket, sees a new event
 //! arrive live, and saves screenshots under `target/console-screenshots/`.
 //!
 //! Without chromedriver the test is skipped with a note — unless `RAPPORT_REQUIRE_BROWSER=1`
@@ -177,7 +177,12 @@ fn the_console_shows_the_apis_numbers_and_finds_a_customer_and_a_ticket() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
+    // The store: the omnichannel scenario (where `kakao:kakao_user3` lives) plus the shared
+    // CDNOW sample's purchases (real customers with orders for the customer pages and CLV).
     let store = scenario_store(dir.path(), 60);
+    let cdnow = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/cdnow-sample.txt.gz");
+    let imported = rapport_import::cdnow::import_cdnow(&store, &cdnow, |_| {}).unwrap();
+    assert!(imported.imported > 6000, "{imported:?}");
     let server = serve(store, ServerOptions::default());
     let browser = Browser::start(&chromedriver);
 

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use rapport::events::{Channel, CustomerIdentified, CxEvent, Identity, MessageReceived, NormalizeOptions};
 use rapport::log::{Position, Timestamp};
 use rapport::{
-    is_system_type, CustomerKey, Error, FeedItem, Input, Meta, RunOptions, Store, StoreOptions, UserProjection, ERASED,
+    is_system_type, CheckpointStore, CustomerKey, Error, FeedItem, FileCheckpoints, Input, Meta, RunOptions, Store,
+    StoreOptions, UserProjection, ERASED,
 };
 
 const DAY: i64 = 86_400_000_000;
@@ -256,7 +257,7 @@ fn a_damaged_checkpoint_or_a_bad_name_is_a_typed_error() {
         assert!(matches!(error, Err(Error::ProjectionName(_))), "{bad:?}: {error:?}");
     }
     store.run_projection("crm", &mut Recorder::default(), RunOptions::until_caught_up(&store)).unwrap();
-    let path = store.projection_checkpoint_path("crm").unwrap();
+    let path = store.projection_checkpoints().path("crm").unwrap();
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[9] ^= 1;
     std::fs::write(&path, &bytes).unwrap();
@@ -282,9 +283,12 @@ fn projection_child() {
             Ok(())
         }
     }
+    // A read-only process keeps its checkpoints in a directory of its own.
     let store = Store::open_read_only(&dir, StoreOptions::default()).unwrap();
-    let file = std::fs::OpenOptions::new().create(true).append(true).open(out).unwrap();
-    let options = RunOptions { checkpoint_every: 7, ..RunOptions::until_caught_up(&store) };
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(&out).unwrap();
+    let checkpoints = Arc::new(FileCheckpoints::new(Path::new(&out).with_file_name("checkpoints")));
+    let options =
+        RunOptions { checkpoint_every: 7, checkpoints: Some(checkpoints), ..RunOptions::until_caught_up(&store) };
     store.run_projection("kill", &mut Appender(file), options).unwrap();
 }
 
@@ -313,7 +317,8 @@ fn a_projection_killed_with_sigkill_resumes_with_nothing_skipped() {
             .spawn()
             .unwrap()
     };
-    let (first_out, second_out) = (dir.path().join("first.txt"), dir.path().join("second.txt"));
+    let outputs = tempfile::tempdir().unwrap();
+    let (first_out, second_out) = (outputs.path().join("first.txt"), outputs.path().join("second.txt"));
     let mut first = child(&first_out);
     // Kill it mid-run: once it has applied a third of the items.
     let deadline = Instant::now() + WAIT;
@@ -327,9 +332,10 @@ fn a_projection_killed_with_sigkill_resumes_with_nothing_skipped() {
     let before = positions_in(&first_out);
     assert!(before.len() < all.len(), "the kill came after the end");
 
-    let store = Store::open_read_only(dir.path(), StoreOptions::default()).unwrap();
-    let checkpoint = store.projection_checkpoint("kill").unwrap().expect("checkpoints were written before the kill");
-    drop(store);
+    let checkpoints = FileCheckpoints::new(outputs.path().join("checkpoints"));
+    let checkpoint = checkpoints.load("kill").unwrap().expect("checkpoints were written before the kill");
+    // Nothing was written into the store (its `projections/` does not exist).
+    assert!(!dir.path().join(rapport::PROJECTIONS_DIR).exists());
     let status = child(&second_out).wait().unwrap();
     assert!(status.success());
     let after = positions_in(&second_out);
@@ -342,4 +348,21 @@ fn a_projection_killed_with_sigkill_resumes_with_nothing_skipped() {
     assert_eq!(delivered, all, "nothing skipped");
     let duplicates: Vec<u64> = after.iter().filter(|p| before.contains(p)).copied().collect();
     assert!(duplicates.iter().all(|p| *p >= checkpoint.0), "duplicates only after the checkpoint: {duplicates:?}");
+}
+
+#[test]
+fn a_read_only_store_runs_projections_only_with_the_callers_checkpoint_store() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with(dir.path(), 5).close().unwrap();
+    let store = Store::open_read_only(dir.path(), StoreOptions::default()).unwrap();
+    let error = store.run_projection("crm", &mut Recorder::default(), RunOptions::until_caught_up(&store)).unwrap_err();
+    assert!(matches!(&error, Error::ReadOnlyCheckpoints(name) if name == "crm"), "{error}");
+    let own = tempfile::tempdir().unwrap();
+    let checkpoints = Arc::new(FileCheckpoints::new(own.path().join("cp")));
+    let options = RunOptions { checkpoints: Some(checkpoints.clone()), ..RunOptions::until_caught_up(&store) };
+    let mut recorder = Recorder::default();
+    let report = store.run_projection("crm", &mut recorder, options).unwrap();
+    assert_eq!(recorder.positions, user_positions(&store));
+    assert_eq!(checkpoints.load("crm").unwrap(), Some(report.checkpoint));
+    assert!(!dir.path().join(rapport::PROJECTIONS_DIR).exists(), "a read-only store was written");
 }
