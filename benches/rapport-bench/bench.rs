@@ -25,6 +25,8 @@ pub(crate) enum BenchCommand {
     Replay(ReplayArgs),
     /// One node at scale: a scenario store's import, replay, rebuild, memory and view latencies.
     Store(crate::scale::StoreArgs),
+    /// `rapport serve` under load: HTTP ingest and customer reads beside embedded `submit_many`.
+    Serve(crate::serve::ServeArgs),
 }
 
 /// Durability of a benchmark run.
@@ -90,6 +92,7 @@ pub(crate) fn run(command: BenchCommand) -> Result<ExitCode, CliError> {
         BenchCommand::Append(args) => append(&args),
         BenchCommand::Replay(args) => replay(&args),
         BenchCommand::Store(args) => crate::scale::run(&args),
+        BenchCommand::Serve(args) => crate::serve::run(&args),
     }
 }
 

@@ -2,10 +2,11 @@
 //! in the same run. Kept out of the shipped `rapport` binary so that embedders and users of the
 //! CLI never compile SQLite (as redb keeps its peers in redb-bench).
 //! Build with `cargo build --release -p rapport-benches`; run `target/release/rapport-bench
-//! append|replay|store [--json]`.
+//! append|replay|store|serve [--json]`.
 
 mod bench;
 mod scale;
+mod serve;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::PathBuf;
