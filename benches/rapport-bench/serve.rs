@@ -50,6 +50,9 @@ pub(crate) struct ServeArgs {
     json: bool,
 }
 
+/// What one client posted: request latencies, lines recorded, events appended.
+type Posted = (Vec<Duration>, usize, usize);
+
 /// Requests of one kind: rate and latency.
 #[derive(Debug, Clone, Copy)]
 struct Load {
@@ -171,11 +174,11 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, CliError> {
     let batches = Arc::new(batches);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
-    let results: Vec<Result<(Vec<Duration>, usize, usize), CliError>> = std::thread::scope(|scope| {
+    let results: Vec<Result<Posted, CliError>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..args.clients)
             .map(|_| {
                 let (agent, batches, next, base) = (agent.clone(), batches.clone(), next.clone(), base.clone());
-                scope.spawn(move || -> Result<(Vec<Duration>, usize, usize), CliError> {
+                scope.spawn(move || -> Result<Posted, CliError> {
                     let mut latencies = Vec::new();
                     let (mut lines, mut events) = (0usize, 0usize);
                     loop {
