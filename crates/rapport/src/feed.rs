@@ -358,6 +358,12 @@ impl Store {
         let from = checkpoints.load(name)?.unwrap_or(Position(0));
         let mut report = RunReport { from, checkpoint: from, delivered: 0, checkpoints: 0 };
         let save = |next: Position, report: &mut RunReport| -> Result<()> {
+            // A checkpoint must never cover an event a crash could still take back (appends of
+            // `submit_many` or `Durability::Buffered` are visible before they are synced): make
+            // the log durable up to it first. A read-only store sees only durable events.
+            if !self.is_read_only() {
+                self.sync()?;
+            }
             checkpoints.save(name, next)?;
             report.checkpoint = next;
             report.checkpoints += 1;
