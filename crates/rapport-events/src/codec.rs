@@ -73,6 +73,8 @@ pub fn encode(event: &CxEvent) -> Result<Encoded> {
         CxEvent::TicketFieldsSet(e) => to_bytes(event_type, e)?,
         CxEvent::SlaPolicySet(e) => to_bytes(event_type, e)?,
         CxEvent::ScheduleSet(e) => to_bytes(event_type, e)?,
+        CxEvent::SourceCheckpoint(e) => to_bytes(event_type, e)?,
+        CxEvent::SourceLinked(e) => to_bytes(event_type, e)?,
     };
     // Every variant is in the table (test `the_table_has_every_variant_once`).
     let schema_version = current_version(event_type).ok_or_else(|| Error::UnknownEventType(event_type.to_owned()))?;
@@ -494,6 +496,15 @@ mod tests {
                 holidays: vec!["2026-01-01".into()],
                 valid_from: "2026-01-01T00:00:00Z".parse().unwrap(),
             }),
+            CxEvent::SourceCheckpoint(SourceCheckpoint {
+                source: "zendesk".into(),
+                cursor: "MTU3NjYxMzUzOS4wfHw0Njd8".into(),
+            }),
+            CxEvent::SourceLinked(SourceLinked {
+                source: "chatwoot:1".into(),
+                key: "conversation/10".into(),
+                ticket_id: TicketId::new("t-00000000000000ab").unwrap(),
+            }),
         ]
     }
 
@@ -544,15 +555,17 @@ mod tests {
             | CxEvent::OrganizationUpdated(_)
             | CxEvent::TicketFieldsSet(_)
             | CxEvent::SlaPolicySet(_)
-            | CxEvent::ScheduleSet(_) => event.event_type(),
+            | CxEvent::ScheduleSet(_)
+            | CxEvent::SourceCheckpoint(_)
+            | CxEvent::SourceLinked(_) => event.event_type(),
         }
     }
 
     #[test]
     fn the_table_has_every_variant_once() {
-        // `samples` has one event per variant (33, as the match above lists).
+        // `samples` has one event per variant (35, as the match above lists).
         let samples = samples();
-        assert_eq!(samples.len(), 33, "one sample per CxEvent variant");
+        assert_eq!(samples.len(), 35, "one sample per CxEvent variant");
         let names: std::collections::BTreeSet<&str> = samples.iter().map(variant_name).collect();
         assert_eq!(names.len(), samples.len(), "two variants share a persisted name: {names:?}");
         assert_eq!(crate::EVENT_TYPES.len(), samples.len(), "the table has an entry no variant uses, or misses one");

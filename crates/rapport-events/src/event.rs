@@ -25,7 +25,8 @@ pub use commerce::{
     CustomerEvent, OrderCancelled, OrderRefunded, OrderReturned, OrganizationUpdated, ORGANIZATION_DOMAINS_MAX,
 };
 pub use definitions::{
-    ScheduleSet, SlaFilter, SlaPolicySet, SlaTargets, DEFINITIONS_MAX, HOLIDAYS_MAX, INTERVALS_PER_DAY_MAX,
+    ScheduleSet, SlaFilter, SlaPolicySet, SlaTargets, SourceCheckpoint, SourceLinked, CURSOR_BYTES_MAX,
+    DEFINITIONS_MAX, HOLIDAYS_MAX, INTERVALS_PER_DAY_MAX, SOURCE_KEY_BYTES_MAX,
 };
 pub use quality::{
     QaCategory, QaCategoryScore, QaReviewed, QaScorecardSet, SurveyOffered, QA_CATEGORIES_MAX, QA_PASS_MARK_DEFAULT,
@@ -718,6 +719,10 @@ pub enum CxEvent {
     SlaPolicySet(SlaPolicySet),
     /// `schedule.set`
     ScheduleSet(ScheduleSet),
+    /// `source.checkpoint`
+    SourceCheckpoint(SourceCheckpoint),
+    /// `source.linked`
+    SourceLinked(SourceLinked),
 }
 
 fn check_len(field: &'static str, text: &str, limit: usize) -> Result<(), Error> {
@@ -790,6 +795,8 @@ impl CxEvent {
             CxEvent::TicketFieldsSet(_) => names::TICKET_FIELDS_SET,
             CxEvent::SlaPolicySet(_) => names::SLA_POLICY_SET,
             CxEvent::ScheduleSet(_) => names::SCHEDULE_SET,
+            CxEvent::SourceCheckpoint(_) => names::SOURCE_CHECKPOINT,
+            CxEvent::SourceLinked(_) => names::SOURCE_LINKED,
         }
     }
 
@@ -809,7 +816,9 @@ impl CxEvent {
             | CxEvent::OrganizationUpdated(_)
             | CxEvent::QaScorecardSet(_)
             | CxEvent::SlaPolicySet(_)
-            | CxEvent::ScheduleSet(_) => None,
+            | CxEvent::ScheduleSet(_)
+            | CxEvent::SourceCheckpoint(_) => None,
+            CxEvent::SourceLinked(e) => Some(&e.ticket_id),
             CxEvent::MessageMoved(e) => e.from.as_ref(),
             CxEvent::TicketSplit(e) => Some(&e.ticket_id),
             CxEvent::TicketUnmerged(e) => Some(&e.target),
@@ -1008,6 +1017,8 @@ impl CxEvent {
             }
             CxEvent::SlaPolicySet(e) => e.validate(),
             CxEvent::ScheduleSet(e) => e.validate(),
+            CxEvent::SourceCheckpoint(e) => e.validate(),
+            CxEvent::SourceLinked(e) => e.validate(),
         }
     }
 
@@ -1047,6 +1058,8 @@ impl CxEvent {
             CxEvent::TicketFieldsSet(e) => serde_json::to_value(e),
             CxEvent::SlaPolicySet(e) => serde_json::to_value(e),
             CxEvent::ScheduleSet(e) => serde_json::to_value(e),
+            CxEvent::SourceCheckpoint(e) => serde_json::to_value(e),
+            CxEvent::SourceLinked(e) => serde_json::to_value(e),
         };
         // Serializing these plain structs to a JSON value cannot fail (no maps with non-string keys).
         value.unwrap_or(serde_json::Value::Null)

@@ -40,11 +40,12 @@ pub use crate::event::{
     Actor, CustomerErased, CustomerEvent, CustomerId, CustomerIdentified, CustomerMergeConflict, CustomerRated,
     CustomersMerged, CustomersSplit, CxEvent, MessageMoved, MessageReceived, MessageSent, NewTicket, OrderCancelled,
     OrderPlaced, OrderRefunded, OrderReturned, OrganizationUpdated, Priority, QaCategory, QaCategoryScore, QaReviewed,
-    QaScorecardSet, ScheduleSet, SlaFilter, SlaPolicySet, SlaTargets, Status, Survey, SurveyOffered, TicketAssigned,
-    TicketChannelSwitched, TicketFieldsSet, TicketFlag, TicketFlagged, TicketId, TicketLabeled, TicketMerged,
-    TicketOpened, TicketPriorityChanged, TicketSplit, TicketStatusChanged, TicketTagged, TicketType, TicketUnmerged,
-    TicketUpdated, DEFINITIONS_MAX, HOLIDAYS_MAX, INTERVALS_PER_DAY_MAX, ORGANIZATION_DOMAINS_MAX, QA_CATEGORIES_MAX,
-    QA_PASS_MARK_DEFAULT, QA_SCORE_MAX, ROUTED_MESSAGES_MAX, TICKET_ID_INLINE_BYTES,
+    QaScorecardSet, ScheduleSet, SlaFilter, SlaPolicySet, SlaTargets, SourceCheckpoint, SourceLinked, Status, Survey,
+    SurveyOffered, TicketAssigned, TicketChannelSwitched, TicketFieldsSet, TicketFlag, TicketFlagged, TicketId,
+    TicketLabeled, TicketMerged, TicketOpened, TicketPriorityChanged, TicketSplit, TicketStatusChanged, TicketTagged,
+    TicketType, TicketUnmerged, TicketUpdated, CURSOR_BYTES_MAX, DEFINITIONS_MAX, HOLIDAYS_MAX, INTERVALS_PER_DAY_MAX,
+    ORGANIZATION_DOMAINS_MAX, QA_CATEGORIES_MAX, QA_PASS_MARK_DEFAULT, QA_SCORE_MAX, ROUTED_MESSAGES_MAX,
+    SOURCE_KEY_BYTES_MAX, TICKET_ID_INLINE_BYTES,
 };
 pub use crate::identity::{
     check_no_control_chars, ConfusableReason, Identity, IdentityKind, NormalizeOptions, PhoneProblem, PSEUDONYM_BYTES,

@@ -185,7 +185,9 @@ impl CxEvent {
             | CxEvent::OrganizationUpdated(_)
             | CxEvent::TicketFieldsSet(_)
             | CxEvent::SlaPolicySet(_)
-            | CxEvent::ScheduleSet(_) => {}
+            | CxEvent::ScheduleSet(_)
+            | CxEvent::SourceCheckpoint(_)
+            | CxEvent::SourceLinked(_) => {}
         }
     }
 }

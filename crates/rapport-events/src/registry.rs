@@ -79,6 +79,10 @@ pub mod names {
     pub const SLA_POLICY_SET: &str = "sla.policy_set";
     /// `schedule.set`
     pub const SCHEDULE_SET: &str = "schedule.set";
+    /// `source.checkpoint`
+    pub const SOURCE_CHECKPOINT: &str = "source.checkpoint";
+    /// `source.linked`
+    pub const SOURCE_LINKED: &str = "source.linked";
 }
 
 /// Whether events of a type come from outside or are recorded by the store itself.
@@ -274,6 +278,8 @@ pub static EVENT_TYPES: &[EventTypeInfo] = &[
     entry!(names::TICKET_FIELDS_SET, 1, Input, TicketFieldsSet(TicketFieldsSet), ids: [], lists: [], personal: []),
     entry!(names::SLA_POLICY_SET, 1, Input, SlaPolicySet(SlaPolicySet), ids: [], lists: [], personal: []),
     entry!(names::SCHEDULE_SET, 1, Input, ScheduleSet(ScheduleSet), ids: [], lists: [], personal: []),
+    entry!(names::SOURCE_CHECKPOINT, 1, Input, SourceCheckpoint(SourceCheckpoint), ids: [], lists: [], personal: []),
+    entry!(names::SOURCE_LINKED, 1, Input, SourceLinked(SourceLinked), ids: [], lists: [], personal: []),
 ];
 
 /// The table entry of a persisted type name, `None` for names this build does not know.
@@ -315,6 +321,6 @@ mod tests {
                 names::CUSTOMER_ERASED
             ]
         );
-        assert_eq!(input_type_names().count(), 29);
+        assert_eq!(input_type_names().count(), 31);
     }
 }

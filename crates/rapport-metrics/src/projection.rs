@@ -235,6 +235,7 @@ impl MetricsProjection {
                 }
                 return;
             }
+            CxEvent::SourceCheckpoint(_) | CxEvent::SourceLinked(_) => return,
             _ => {}
         }
         self.latest_at = self.latest_at.max(at);

@@ -493,7 +493,9 @@ impl Ticket {
             | CxEvent::OrganizationUpdated(_)
             | CxEvent::TicketFieldsSet(_)
             | CxEvent::SlaPolicySet(_)
-            | CxEvent::ScheduleSet(_) => {}
+            | CxEvent::ScheduleSet(_)
+            | CxEvent::SourceCheckpoint(_)
+            | CxEvent::SourceLinked(_) => {}
         }
         ticket.updated_at = ticket.updated_at.max(at);
         ticket.events += 1;

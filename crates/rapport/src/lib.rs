@@ -61,8 +61,8 @@ pub use crate::organizations::{Organization, ORGANIZATION_TRAIT};
 pub use crate::planner::{as_submitted, ADDRESSED_METADATA_KEY, INPUT_METADATA_KEY};
 pub use crate::privacy::{Redactions, Retention, ENCRYPTED, ERASED, EXPIRED};
 pub use crate::projection::{
-    ticket_stream, CUSTOMER_STREAM_PREFIX, DEFINITIONS_STREAM, IDENTITY_STREAM_PREFIX, ORGANIZATION_STREAM_PREFIX,
-    TICKET_STREAM_PREFIX,
+    source_link_stream, source_stream, ticket_stream, CUSTOMER_STREAM_PREFIX, DEFINITIONS_STREAM,
+    IDENTITY_STREAM_PREFIX, ORGANIZATION_STREAM_PREFIX, SOURCE_STREAM_PREFIX, TICKET_STREAM_PREFIX,
 };
 pub use crate::routing::{RoutingError, ROUTED_HISTORY_EVENTS_MAX, ROUTING_METADATA_KEY, ROUTING_REASONS};
 pub use crate::snapshot::{

@@ -25,8 +25,8 @@ use crate::error::{Error, Result};
 use crate::ids::Ids;
 use crate::privacy::{Privacy, Reveals};
 use crate::projection::{
-    ticket_stream, Projection, CUSTOMER_STREAM_PREFIX, DEFINITIONS_STREAM, IDENTITY_STREAM_PREFIX,
-    ORGANIZATION_STREAM_PREFIX,
+    source_link_stream, source_stream, ticket_stream, Projection, CUSTOMER_STREAM_PREFIX, DEFINITIONS_STREAM,
+    IDENTITY_STREAM_PREFIX, ORGANIZATION_STREAM_PREFIX,
 };
 use crate::routing::{is_correction, MessageRef, RoutingError, ROUTED_HISTORY_EVENTS_MAX, ROUTING_METADATA_KEY};
 use crate::store::{Input, StoreOptions, Submitted};
@@ -958,6 +958,18 @@ impl Scratch<'_, '_> {
             }
             CxEvent::QaScorecardSet(_) => {
                 self.push(DEFINITIONS_STREAM.to_owned(), event.clone(), true, None);
+                Ok(())
+            }
+            CxEvent::SourceCheckpoint(e) => {
+                self.push(source_stream(&e.source), event.clone(), true, None);
+                Ok(())
+            }
+            // On a stream of its own per key, not the ticket's: it is no fact about the ticket.
+            CxEvent::SourceLinked(e) => {
+                if self.ticket(&e.ticket_id).is_none() {
+                    return Err(Error::UnknownTicket(e.ticket_id.clone()));
+                }
+                self.push(source_link_stream(&e.source, &e.key), event.clone(), true, None);
                 Ok(())
             }
             // Routing corrections: the projection re-folds the tickets involved.

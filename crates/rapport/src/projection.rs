@@ -25,6 +25,23 @@ pub const CUSTOMER_STREAM_PREFIX: &str = "customer-";
 pub const ORGANIZATION_STREAM_PREFIX: &str = "organization-";
 /// The stream of definitions in force from a date: SLA policies, schedules, QA scorecards.
 pub const DEFINITIONS_STREAM: &str = "definitions";
+/// Prefix of import-cursor streams (`source.checkpoint`): `source-zendesk`.
+pub const SOURCE_STREAM_PREFIX: &str = "source-";
+
+/// The stream of a source's import cursors (`source` is a valid name, at most
+/// `rapport_events::NAME_BYTES_MAX` bytes: the name fits the log's limit).
+pub fn source_stream(source: &str) -> String {
+    format!("{SOURCE_STREAM_PREFIX}{source}")
+}
+/// The stream of the links of one object of a source (`source.linked`): `source-chatwoot:1/conversation/7`.
+pub fn source_link_stream(source: &str, key: &str) -> String {
+    format!("{SOURCE_STREAM_PREFIX}{source}/{key}")
+}
+const _: () = assert!(
+    SOURCE_STREAM_PREFIX.len() + rapport_events::NAME_BYTES_MAX + 1 + rapport_events::SOURCE_KEY_BYTES_MAX
+        <= rapport_log::STREAM_NAME_BYTES_MAX,
+    "source stream names must fit the log's limit"
+);
 
 /// The stream of a ticket.
 pub fn ticket_stream(ticket_id: &TicketId) -> String {

@@ -974,6 +974,67 @@ impl Store {
         Ok(tickets)
     }
 
+    /// The newest import cursor recorded for `source` (a `source.checkpoint` event on
+    /// [`source_stream`](crate::source_stream)`(source)`), with its position; `None` when none
+    /// was. Reads the one stream: costs one event read whatever the log's size.
+    pub fn source_checkpoint(&self, source: &str) -> Result<Option<(rapport_events::SourceCheckpoint, Position)>> {
+        let stream = crate::projection::source_stream(source);
+        let Some(version) = self.log.stream_version(&stream) else { return Ok(None) };
+        let Some(recorded) = self.log.read_stream(&stream, version).next().transpose()? else { return Ok(None) };
+        let event = rapport_events::codec::decode(
+            &recorded.data.event_type,
+            recorded.data.schema_version,
+            &recorded.data.payload,
+        )
+        .map_err(|source| Error::Decode { position: recorded.position, source })?;
+        match event {
+            CxEvent::SourceCheckpoint(checkpoint) => Ok(Some((checkpoint, recorded.position))),
+            other => Err(Error::Decode {
+                position: recorded.position,
+                source: rapport_events::Error::InvalidValue {
+                    field: "type",
+                    value: other.event_type().to_owned(),
+                    expected: "a source.checkpoint event on a source stream",
+                },
+            }),
+        }
+    }
+
+    /// The ticket the newest `source.linked` event of `(source, key)` names, if one was
+    /// recorded (one stream read). A link to a ticket merged away since names the ticket it was
+    /// merged into.
+    pub fn source_link(&self, source: &str, key: &str) -> Result<Option<TicketId>> {
+        let stream = crate::projection::source_link_stream(source, key);
+        let Some(version) = self.log.stream_version(&stream) else { return Ok(None) };
+        let Some(recorded) = self.log.read_stream(&stream, version).next().transpose()? else { return Ok(None) };
+        let event = rapport_events::codec::decode(
+            &recorded.data.event_type,
+            recorded.data.schema_version,
+            &recorded.data.payload,
+        )
+        .map_err(|source| Error::Decode { position: recorded.position, source })?;
+        let CxEvent::SourceLinked(link) = event else {
+            return Err(Error::Decode {
+                position: recorded.position,
+                source: rapport_events::Error::InvalidValue {
+                    field: "type",
+                    value: event.event_type().to_owned(),
+                    expected: "a source.linked event on a source link stream",
+                },
+            });
+        };
+        let projection = self.current()?;
+        let mut ticket_id = link.ticket_id;
+        // Follow merges (bounded: a merge chain is at most the number of tickets).
+        for _ in 0..projection.tickets.len() {
+            match projection.tickets.get(&ticket_id).and_then(|t| t.merged_into().cloned()) {
+                Some(target) if target != ticket_id => ticket_id = target,
+                _ => break,
+            }
+        }
+        Ok(Some(ticket_id))
+    }
+
     /// Number of tickets.
     pub fn ticket_count(&self) -> Result<usize> {
         Ok(self.current()?.tickets.len())

@@ -117,3 +117,68 @@ impl ScheduleSet {
         self.holidays.iter().try_for_each(|day| check_len("holiday", day, 10))
     }
 }
+
+/// Longest cursor of a [`SourceCheckpoint`], in bytes (Zendesk's `after_cursor` is ~100).
+pub const CURSOR_BYTES_MAX: usize = 1024;
+
+/// `source.checkpoint`: how far an import from an external system (`zendesk`, `chatwoot`) has
+/// read, as that system's own cursor (an export cursor, a last update time). Recorded by an
+/// import at its end so that the next `--since-last` import starts there; it replicates with the
+/// log like every event. The newest one per source wins. Not personal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceCheckpoint {
+    /// The source system and account, e.g. `zendesk` or `chatwoot:3`.
+    pub source: String,
+    /// The source's cursor, opaque to the store.
+    pub cursor: String,
+}
+
+impl SourceCheckpoint {
+    pub(super) fn validate(&self) -> Result<(), Error> {
+        check_source(&self.source)?;
+        if self.cursor.is_empty() {
+            return Err(Error::InvalidValue { field: "cursor", value: String::new(), expected: "a non-empty cursor" });
+        }
+        check_len("cursor", &self.cursor, CURSOR_BYTES_MAX)
+    }
+}
+
+/// Longest key of a [`SourceLinked`], in bytes: the stream `source-<source>/<key>` fits the
+/// log's 255-byte stream names (7 + 200 + 1 + 47).
+pub const SOURCE_KEY_BYTES_MAX: usize = 47;
+
+/// `source.linked`: an object of an external system (a Chatwoot conversation) is the ticket
+/// `ticket_id` here — the ticket its first customer message was routed to, or the one opened for
+/// it. Recorded by a connector on the stream `source-<source>/<key>`, so that later events about
+/// the object find their ticket with one read. The newest one per key wins. Not personal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceLinked {
+    /// The source system and account, e.g. `chatwoot:3`.
+    pub source: String,
+    /// The object's key in the source (`conversation/42`), at most [`SOURCE_KEY_BYTES_MAX`] bytes.
+    pub key: String,
+    /// The ticket.
+    pub ticket_id: super::TicketId,
+}
+
+impl SourceLinked {
+    pub(super) fn validate(&self) -> Result<(), Error> {
+        check_source(&self.source)?;
+        check_name("key", &self.key)?;
+        check_len("key", &self.key, SOURCE_KEY_BYTES_MAX)?;
+        self.ticket_id.validate()
+    }
+}
+
+/// A source name: a name without `/` (which separates it from a key in stream names).
+fn check_source(source: &str) -> Result<(), Error> {
+    check_name("source", source)?;
+    if source.contains('/') {
+        return Err(Error::InvalidValue {
+            field: "source",
+            value: source.to_owned(),
+            expected: "a source name without '/'",
+        });
+    }
+    Ok(())
+}

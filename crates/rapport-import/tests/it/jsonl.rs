@@ -53,10 +53,12 @@ const ALL_TYPES: &str = r#"{"type":"customer.identified","at":"2024-05-01T09:00:
 {"type":"ticket.merged","at":"2024-05-01T09:35:00Z","id":"all-35","source":"T-5","target":"T-3"}
 {"type":"ticket.unmerged","at":"2024-05-01T09:36:00Z","id":"all-36","source":"T-5","target":"T-3"}
 {"type":"ticket.split","at":"2024-05-01T09:37:00Z","id":"all-37","ticket_id":"T-3","messages":["all-32"],"new_ticket_id":"T-6"}
+{"type":"source.checkpoint","at":"2024-05-01T09:38:00Z","id":"all-38","source":"zendesk","cursor":"MTU3NjYxMzUzOS4wfHw0Njd8"}
+{"type":"source.linked","at":"2024-05-01T09:39:00Z","id":"all-39","source":"chatwoot:1","key":"conversation/7","ticket_id":"T-3"}
 "#;
 
 /// Lines of [`ALL_TYPES`].
-const ALL_TYPES_LINES: u64 = 37;
+const ALL_TYPES_LINES: u64 = 39;
 
 /// A store without syncs, created under one fixed id key: the ids that docs/events.md shows for
 /// its examples are the ids such a store derives.
@@ -166,6 +168,12 @@ fn every_type_round_trips() {
     assert_eq!((customer_messages("T-3"), customer_messages("T-4"), customer_messages("T-6")), (0, 1, 1));
     assert_eq!(store.ticket(&id("T-5")).unwrap().unwrap().merged_into(), None);
     assert!(store.ticket(&id("T-3")).unwrap().unwrap().merged_from().is_empty());
+    // The source records answer their queries (and nothing else does).
+    let (checkpoint, _) = store.source_checkpoint("zendesk").unwrap().unwrap();
+    assert_eq!(checkpoint.cursor, "MTU3NjYxMzUzOS4wfHw0Njd8");
+    assert!(store.source_checkpoint("chatwoot:1").unwrap().is_none());
+    assert_eq!(store.source_link("chatwoot:1", "conversation/7").unwrap(), Some(id("T-3")));
+    assert_eq!(store.source_link("chatwoot:1", "conversation/8").unwrap(), None);
     // Import the export into a fresh store: the same store.
     let dir2 = tempfile::tempdir().unwrap();
     let copy = bulk_store(dir2.path());
