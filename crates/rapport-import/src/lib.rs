@@ -19,6 +19,7 @@
 
 pub mod bpi2013;
 pub mod cdnow;
+pub mod chatwoot;
 mod data_file;
 mod durability;
 mod error;

@@ -4,6 +4,7 @@
 mod bpi2013;
 mod bpi2013_metrics;
 mod cdnow;
+mod chatwoot;
 mod durability;
 mod jsonl;
 mod migrate;
