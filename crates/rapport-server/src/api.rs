@@ -45,6 +45,8 @@ pub(crate) struct AppState {
     pub(crate) stopping: tokio::sync::watch::Sender<bool>,
     /// The feeds open now (at most [`crate::feed::FEEDS_MAX`]).
     pub(crate) feeds: crate::feed::FeedSlots,
+    /// The webhooks' secrets and lock.
+    pub(crate) webhooks: crate::webhooks::Webhooks,
 }
 
 /// The state as handlers hold it.
@@ -62,6 +64,7 @@ impl AppState {
             log_requests: options.log_requests,
             stopping: tokio::sync::watch::Sender::new(false),
             feeds: crate::feed::FeedSlots::default(),
+            webhooks: crate::webhooks::Webhooks::new(options.chatwoot_secret.clone(), options.zendesk_secret.clone()),
         })
     }
 
@@ -91,16 +94,29 @@ pub(crate) fn router(state: Shared, cors: Option<tower_http::cors::CorsLayer>) -
         .route("/v1/clv", get(clv))
         .route("/v1/feed", get(crate::feed::feed))
         .route_layer(scoped(Scope::Read));
-    let write = Router::new()
+    let mut write = Router::new()
         .route("/v1/events", post(post_events))
-        .route("/v1/tickets/{id}/commands", post(post_command))
-        .route_layer(scoped(Scope::Write));
+        .route("/v1/tickets/{id}/commands", post(post_command));
+    // A webhook with a secret checks its sender's signature instead of a token.
+    let mut signed = Router::new();
+    for (path, handler, secret) in [
+        ("/v1/webhooks/chatwoot", post(crate::webhooks::chatwoot), state.webhooks.chatwoot_secret.is_some()),
+        ("/v1/webhooks/zendesk", post(crate::webhooks::zendesk), state.webhooks.zendesk_secret.is_some()),
+    ] {
+        if secret {
+            signed = signed.route(path, handler);
+        } else {
+            write = write.route(path, handler);
+        }
+    }
+    let write = write.route_layer(scoped(Scope::Write));
     let admin = Router::new()
         .route("/v1/customers/{key}/split", post(split))
         .route("/v1/customers/{key}/erase", post(erase))
         .route_layer(scoped(Scope::Admin));
     let mut router = Router::new()
         .merge(open)
+        .merge(signed)
         .merge(read)
         .merge(write)
         .merge(admin)
@@ -201,7 +217,7 @@ async fn wrong_method(method: Method) -> Problem {
 // Extraction
 
 /// Runs `f` with the store on a blocking thread.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     state: &Shared,
     f: impl FnOnce(&Store) -> Result<T, Problem> + Send + 'static,
 ) -> Result<T, Problem> {
@@ -957,7 +973,7 @@ const JSONL_TYPES: [&str; 4] =
     ["application/x-ndjson", "application/jsonl", "application/json-lines", "application/x-jsonlines"];
 
 /// Reads a request body, refusing one over the limit (413) before and while reading it.
-async fn read_body(state: &Shared, headers: &HeaderMap, body: Body) -> Result<Bytes, Problem> {
+pub(crate) async fn read_body(state: &Shared, headers: &HeaderMap, body: Body) -> Result<Bytes, Problem> {
     let too_large = |detail: String| {
         Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large", "Request body too large", detail)
     };

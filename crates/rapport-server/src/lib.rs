@@ -32,6 +32,7 @@ mod feed;
 pub mod json;
 mod openapi;
 mod rate;
+pub mod webhooks;
 pub mod tokens;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -82,6 +83,12 @@ pub struct ServerOptions {
     /// Print one line per request on stderr (method, route template, status, time, token
     /// name: never a path's values, which can be personal).
     pub log_requests: bool,
+    /// Chatwoot's webhook secret: `POST /v1/webhooks/chatwoot` checks `X-Chatwoot-Signature`
+    /// instead of a token. `None`: the route needs a write token.
+    pub chatwoot_secret: Option<webhooks::WebhookSecret>,
+    /// Zendesk's webhook secret: `POST /v1/webhooks/zendesk` checks
+    /// `X-Zendesk-Webhook-Signature` instead of a token. `None`: the route needs a write token.
+    pub zendesk_secret: Option<webhooks::WebhookSecret>,
 }
 
 impl Default for ServerOptions {
@@ -95,6 +102,8 @@ impl Default for ServerOptions {
             line_bytes_max: LINE_BYTES_MAX,
             body_lines_max: BODY_LINES_MAX,
             log_requests: false,
+            chatwoot_secret: None,
+            zendesk_secret: None,
         }
     }
 }

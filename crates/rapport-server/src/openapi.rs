@@ -30,6 +30,8 @@ use crate::tokens::Scope;
         api::post_events,
         api::post_command,
         crate::feed::feed,
+        crate::webhooks::chatwoot,
+        crate::webhooks::zendesk,
     ),
     components(schemas(Problem, LineProblem, Scope)),
     modifiers(&BearerAuth, &CommonProblems),

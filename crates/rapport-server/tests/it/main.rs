@@ -6,6 +6,7 @@ mod console;
 mod feed;
 mod openapi;
 mod views;
+mod webhooks;
 mod writes;
 
 use std::path::Path;

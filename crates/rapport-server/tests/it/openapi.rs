@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::{get, post, scenario_store, serve, Answer};
 
 /// Every route of the server, as (method, path template).
-const ROUTES: [(&str, &str); 15] = [
+const ROUTES: [(&str, &str); 17] = [
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/v1/openapi.json"),
@@ -27,6 +27,8 @@ const ROUTES: [(&str, &str); 15] = [
     ("get", "/v1/clv"),
     ("post", "/v1/events"),
     ("get", "/v1/feed"),
+    ("post", "/v1/webhooks/chatwoot"),
+    ("post", "/v1/webhooks/zendesk"),
 ];
 
 /// Checks an answer against the operation's declared responses.
