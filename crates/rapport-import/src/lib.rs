@@ -25,6 +25,7 @@ mod error;
 pub mod jsonl;
 mod migrate;
 mod source;
+pub mod zendesk;
 
 pub use crate::data_file::open_data_file;
 pub use crate::durability::ImportDurability;

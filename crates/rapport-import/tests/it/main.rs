@@ -8,3 +8,4 @@ mod durability;
 mod jsonl;
 mod migrate;
 mod privacy;
+mod zendesk;

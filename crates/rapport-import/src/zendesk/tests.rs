@@ -1,0 +1,118 @@
+//! Unit tests of the Zendesk mapping's tables and of page checking: each table row, and the
+//! JSON path a malformed record is reported at.
+
+use std::collections::BTreeMap;
+
+use rapport::events::Channel;
+use serde_json::json;
+
+use super::parse::{via_type_of_text, Parsed};
+use super::plan::{channel_of, iana_zone, reason_label, weekly_spans};
+use super::{Cursor, ZendeskKind};
+
+#[test]
+fn channels_of_via_types() {
+    for (via, channel) in [
+        ("web", Channel::Web),
+        ("email", Channel::Email),
+        ("chat", Channel::Chat),
+        ("voice", Channel::Phone),
+        ("api", Channel::Other("api".into())),
+        ("twitter", Channel::X),
+        ("facebook", Channel::Messenger),
+        ("instagram", Channel::Instagram),
+        ("whatsapp", Channel::WhatsApp),
+        ("line", Channel::Line),
+        ("sms", Channel::Sms),
+        ("native_messaging", Channel::WebWidget),
+        ("help_center", Channel::SelfService),
+        ("mobile_sdk", Channel::Other("mobile_sdk".into())),
+    ] {
+        assert_eq!(channel_of(via), Some(channel), "{via}");
+    }
+    for not_a_channel in ["rule", "merge", "closed_ticket", "side_conversation", "batch"] {
+        assert_eq!(channel_of(not_a_channel), None, "{not_a_channel}");
+    }
+}
+
+#[test]
+fn ticket_event_via_texts_are_via_types() {
+    for (text, via) in [
+        ("Web form", "web"),
+        ("Mail", "email"),
+        ("Chat", "chat"),
+        ("Web service", "api"),
+        ("Phone call (incoming)", "voice"),
+        ("Closed ticket", "closed_ticket"),
+        ("Merge", "merge"),
+        ("Trigger", "rule"),
+        ("Some New Channel", "some_new_channel"),
+    ] {
+        assert_eq!(via_type_of_text(text), via, "{text}");
+    }
+}
+
+#[test]
+fn schedule_intervals_become_weekday_spans() {
+    // Monday 09:00-17:00 and a Friday interval running to midnight, then Saturday 00:00-02:00.
+    let spans = weekly_spans(&[(1440 + 540, 1440 + 1020), (5 * 1440 + 1200, 6 * 1440 + 120)]);
+    let expected = BTreeMap::from([
+        ("mon".to_owned(), vec!["09:00-17:00".to_owned()]),
+        ("fri".to_owned(), vec!["20:00-24:00".to_owned()]),
+        ("sat".to_owned(), vec!["00:00-02:00".to_owned()]),
+    ]);
+    assert_eq!(spans, expected);
+}
+
+#[test]
+fn time_zones_and_reasons() {
+    assert_eq!(iana_zone("Pacific Time (US & Canada)"), Some("America/Los_Angeles"));
+    assert_eq!(iana_zone("Seoul"), Some("Asia/Seoul"));
+    assert_eq!(iana_zone("Europe/Stockholm"), Some("Europe/Stockholm"));
+    assert_eq!(iana_zone("Atlantis"), None);
+    assert_eq!(reason_label(5).as_deref(), Some("slow_resolution"));
+    assert_eq!(reason_label(0), None);
+    assert_eq!(reason_label(42).as_deref(), Some("zendesk_reason_42"));
+}
+
+#[test]
+fn cursor_round_trips_and_rejects_other_text() {
+    let mut cursor = Cursor::default();
+    cursor.advance(ZendeskKind::Tickets, rapport::log::Timestamp(5));
+    cursor.advance(ZendeskKind::Tickets, rapport::log::Timestamp(3));
+    cursor.advance(ZendeskKind::Users, rapport::log::Timestamp(7));
+    let text = cursor.text().unwrap();
+    assert_eq!(text, "zendesk-cursor-v1;tickets=5;users=7");
+    assert_eq!(Cursor::parse(&text).unwrap(), cursor);
+    assert!(Cursor::parse("tickets=5").is_err());
+    assert!(Cursor::parse("zendesk-cursor-v1;nonsense=5").is_err());
+    assert!(Cursor::parse("zendesk-cursor-v1;tickets=soon").is_err());
+}
+
+#[test]
+fn malformed_records_name_their_path() {
+    let check = |page: serde_json::Value, path: &str| {
+        let fault = Parsed::default().page(0, &page).unwrap_err();
+        assert_eq!(fault.path, path, "{fault:?}");
+    };
+    check(json!({"tickets": [{"id": 1, "created_at": "2024-01-01T00:00:00Z"}, {"id": 2, "created_at": 5}]}),
+        "tickets[1].created_at");
+    check(json!({"tickets": [{"id": "one", "created_at": "2024-01-01T00:00:00Z"}]}), "tickets[0].id");
+    check(json!({"audits": [{"id": 1, "ticket_id": 2, "created_at": "2024-01-01T00:00:00Z",
+        "events": [{"id": 3, "type": "Change", "field_name": "status", "value": 7}]}]}), "audits[0].events[0].value");
+    check(json!({"nothing": []}), "$");
+    check(json!([1, 2]), "$");
+}
+
+#[test]
+fn unknown_fields_are_counted_by_pattern() {
+    let mut parsed = Parsed::default();
+    let page = json!({"users": [
+        {"id": 1, "updated_at": "2024-01-01T00:00:00Z", "shoe_size": 44, "role": "end-user"},
+        {"id": 2, "updated_at": "2024-01-01T00:00:00Z", "shoe_size": null, "role": "agent"}
+    ], "surprise": true});
+    parsed.page(0, &page).unwrap();
+    assert_eq!(parsed.unknown_fields.get("users[].shoe_size"), Some(&2));
+    assert_eq!(parsed.unknown_fields.get("users:$.surprise"), Some(&1));
+    assert_eq!(parsed.users.len(), 2);
+}
