@@ -387,7 +387,11 @@ pub fn import_zendesk_dir(
     report.refused = tally
         .refused
         .iter()
-        .map(|(origin, reason)| ZendeskRefusal { file: file_of(origin), path: origin.path.clone(), reason: reason.clone() })
+        .map(|(origin, reason)| ZendeskRefusal {
+            file: file_of(origin),
+            path: origin.path.clone(),
+            reason: reason.clone(),
+        })
         .collect();
     // Phase 2: submit in chunks, in time order.
     let mut done = 0u64;

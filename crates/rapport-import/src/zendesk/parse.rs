@@ -93,7 +93,10 @@ pub(super) enum Change {
     Group(Option<u64>),
     Assignee(Option<u64>),
     Requester(Option<u64>),
-    Tags { add: Vec<String>, remove: Vec<String> },
+    Tags {
+        add: Vec<String>,
+        remove: Vec<String>,
+    },
     /// A custom field by id.
     Field(u64, Value),
     /// A field the mapping does not read, by name.
@@ -266,14 +269,17 @@ impl Parsed {
             }
             None => {
                 let expected: Vec<&str> = KINDS_IN_PAGE_ORDER.iter().map(|k| k.key()).collect();
-                return Err(Fault::new("$", format!("no record key of a Zendesk page (one of {})", expected.join(", "))));
+                return Err(Fault::new(
+                    "$",
+                    format!("no record key of a Zendesk page (one of {})", expected.join(", ")),
+                ));
             }
         };
         *self.pages.entry(main).or_insert(0) += 1;
         if let Some(end) = map.get("end_of_stream") {
-            let end = end.as_bool().ok_or_else(|| {
-                Fault::new("end_of_stream", format!("expected a boolean, found {}", type_name(end)))
-            })?;
+            let end = end
+                .as_bool()
+                .ok_or_else(|| Fault::new("end_of_stream", format!("expected a boolean, found {}", type_name(end))))?;
             let seen = self.end_of_stream.entry(main).or_insert(false);
             *seen |= end;
         }
@@ -564,18 +570,14 @@ fn ticket(mut rec: Rec<'_>, origin: Origin, unknown: &mut BTreeMap<String, u64>)
 }
 
 /// A change's field, by name, with its new value (and, for tags, the old one).
-fn change_of(
-    field: &str,
-    value: Option<&Value>,
-    previous: Option<&Value>,
-    path: &str,
-    create: bool,
-) -> Parse<Change> {
+fn change_of(field: &str, value: Option<&Value>, previous: Option<&Value>, path: &str, create: bool) -> Parse<Change> {
     let text = |value: Option<&Value>| -> Parse<Option<String>> {
         match value {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(text)) => Ok(Some(text.trim().to_owned()).filter(|t| !t.is_empty())),
-            Some(other) => Err(Fault::new(format!("{path}.value"), format!("expected a string, found {}", type_name(other)))),
+            Some(other) => {
+                Err(Fault::new(format!("{path}.value"), format!("expected a string, found {}", type_name(other))))
+            }
         }
     };
     // Zendesk writes ids in audit events as strings or numbers.
@@ -602,7 +604,9 @@ fn change_of(
                 .iter()
                 .map(|item| match item {
                     Value::String(tag) => Ok(tag.clone()),
-                    other => Err(Fault::new(format!("{path}.value"), format!("expected tags, found {}", type_name(other)))),
+                    other => {
+                        Err(Fault::new(format!("{path}.value"), format!("expected tags, found {}", type_name(other))))
+                    }
                 })
                 .collect(),
             // Older audits write the tags as one space-separated string.
@@ -705,7 +709,17 @@ fn audit(
         *side_conversations += 1;
         return Ok(None);
     }
-    Ok(Some(Audit { id, ticket_id, at, author_id, via, items, merged_ticket_ids: Vec::new(), from_audits: true, origin }))
+    Ok(Some(Audit {
+        id,
+        ticket_id,
+        at,
+        author_id,
+        via,
+        items,
+        merged_ticket_ids: Vec::new(),
+        from_audits: true,
+        origin,
+    }))
 }
 
 fn ticket_event(
@@ -719,9 +733,9 @@ fn ticket_event(
     let at = match rec.time("created_at")? {
         Some(at) => at,
         None => {
-            let seconds = rec.i64("timestamp")?.ok_or_else(|| {
-                Fault::new(format!("{}.created_at", rec.path), "missing (expected an RFC 3339 time)")
-            })?;
+            let seconds = rec
+                .i64("timestamp")?
+                .ok_or_else(|| Fault::new(format!("{}.created_at", rec.path), "missing (expected an RFC 3339 time)"))?;
             let at = Timestamp(seconds.saturating_mul(1_000_000));
             if !at.is_in_range() {
                 return Err(Fault::new(format!("{}.timestamp", rec.path), "out of range"));
@@ -894,7 +908,8 @@ fn sla_policy(mut rec: Rec<'_>, origin: Origin, unknown: &mut BTreeMap<String, u
     };
     let mut metrics = Vec::new();
     for (path, metric) in rec.array("policy_metrics")? {
-        let mut metric = Rec::new(metric, path.clone(), format!("{}[].policy_metrics[]", ZendeskKind::SlaPolicies.key()))?;
+        let mut metric =
+            Rec::new(metric, path.clone(), format!("{}[].policy_metrics[]", ZendeskKind::SlaPolicies.key()))?;
         let priority = metric.text("priority")?.ok_or_else(|| Fault::new(format!("{path}.priority"), "missing"))?;
         let name = metric.text("metric")?.ok_or_else(|| Fault::new(format!("{path}.metric"), "missing"))?;
         let target_minutes = metric.req_u64("target")?;
@@ -921,8 +936,7 @@ fn sla_policy(mut rec: Rec<'_>, origin: Origin, unknown: &mut BTreeMap<String, u
 fn schedule(mut rec: Rec<'_>, origin: Origin, unknown: &mut BTreeMap<String, u64>) -> Parse<Schedule> {
     let id = rec.req_u64("id")?;
     let name = rec.text("name")?.ok_or_else(|| Fault::new(format!("{}.name", rec.path), "missing"))?;
-    let time_zone =
-        rec.text("time_zone")?.ok_or_else(|| Fault::new(format!("{}.time_zone", rec.path), "missing"))?;
+    let time_zone = rec.text("time_zone")?.ok_or_else(|| Fault::new(format!("{}.time_zone", rec.path), "missing"))?;
     let mut intervals = Vec::new();
     for (path, interval) in rec.array("intervals")? {
         let mut interval = Rec::new(interval, path.clone(), String::new())?;

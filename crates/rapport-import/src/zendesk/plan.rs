@@ -14,7 +14,9 @@ use rapport::log::{EventId, Timestamp};
 use rapport::{Ids, Input, Store, ORGANIZATION_TRAIT};
 use serde_json::Value;
 
-use super::parse::{Audit, Change, Comment, Item, Origin, Parsed, Rating, Schedule, Score, SlaPolicy, Ticket, User, Via};
+use super::parse::{
+    Audit, Change, Comment, Item, Origin, Parsed, Rating, Schedule, Score, SlaPolicy, Ticket, User, Via,
+};
 use super::{Cursor, ZendeskKind};
 use crate::error::Result;
 
@@ -219,7 +221,11 @@ pub(super) fn weekly_spans(intervals: &[(u64, u64)]) -> BTreeMap<String, Vec<Str
             let day_end = (day + 1) * 1440;
             let to = end.min(day_end);
             let Some(name) = usize::try_from(day).ok().and_then(|d| DAYS.get(d)) else { break };
-            spans.entry((*name).to_owned()).or_default().push(format!("{}-{}", clock(from - day * 1440), clock(to - day * 1440)));
+            spans.entry((*name).to_owned()).or_default().push(format!(
+                "{}-{}",
+                clock(from - day * 1440),
+                clock(to - day * 1440)
+            ));
             from = to;
         }
     }
@@ -249,6 +255,43 @@ struct TicketPlan {
     ticket_id: TicketId,
     requester_id: Option<u64>,
     channel: Channel,
+    /// The ticket's fields as the inputs planned so far leave them, when known: a change to
+    /// what the ticket has already is not planned. The store would record nothing for it, so
+    /// its id would not be in the log, and a re-import would decide it again against the
+    /// ticket's later state (where it may change something).
+    state: Option<Simulated>,
+}
+
+/// The fields of a ticket a change may repeat.
+#[derive(Debug, Clone)]
+struct Simulated {
+    status: Status,
+    group: Option<String>,
+    assignee: Option<String>,
+    priority: Option<Priority>,
+    tags: BTreeSet<String>,
+}
+
+impl Simulated {
+    fn of_opened(opened: &TicketOpened) -> Simulated {
+        Simulated {
+            status: opened.status.unwrap_or(Status::New),
+            group: opened.group.clone(),
+            assignee: opened.assignee.clone(),
+            priority: opened.priority,
+            tags: opened.tags.iter().cloned().collect(),
+        }
+    }
+
+    fn of_ticket(ticket: &rapport::ticket::Ticket) -> Simulated {
+        Simulated {
+            status: ticket.status(),
+            group: ticket.group().map(str::to_owned),
+            assignee: ticket.assignee().map(str::to_owned),
+            priority: ticket.priority(),
+            tags: ticket.tags().clone(),
+        }
+    }
 }
 
 /// A merge of `source` into `target`, found in either ticket's history.
@@ -489,7 +532,9 @@ impl<'a> Planner<'a> {
             slot.business_hours = metric.business_hours;
         }
         targets.retain(|_, t| {
-            t.first_reply_minutes_max.is_some() || t.next_reply_minutes_max.is_some() || t.resolution_minutes_max.is_some()
+            t.first_reply_minutes_max.is_some()
+                || t.next_reply_minutes_max.is_some()
+                || t.resolution_minutes_max.is_some()
         });
         Ok(CxEvent::SlaPolicySet(SlaPolicySet {
             name: policy.title.clone(),
@@ -561,12 +606,8 @@ impl<'a> Planner<'a> {
         let parsed = self.parsed;
         let mut ticket_ids: BTreeSet<u64> = parsed.tickets.keys().copied().collect();
         ticket_ids.extend(parsed.audits.keys().map(|(ticket, _)| *ticket));
-        let deleted: BTreeSet<u64> = parsed
-            .tickets
-            .values()
-            .filter(|t| t.status.as_deref() == Some("deleted"))
-            .map(|t| t.id)
-            .collect();
+        let deleted: BTreeSet<u64> =
+            parsed.tickets.values().filter(|t| t.status.as_deref() == Some("deleted")).map(|t| t.id).collect();
         // Merges, from either side, among the audits after the cursor.
         let mut merges: BTreeMap<(u64, u64), MergeFound> = BTreeMap::new();
         for audit in parsed.audits.values() {
@@ -646,6 +687,7 @@ impl<'a> Planner<'a> {
                 (_, Some(first)) => creation_channel(&first.via),
                 _ => Channel::Other(SYSTEM.to_owned()),
             },
+            state: None,
         };
         let mut history_from = Timestamp::MIN;
         match (create, snapshot) {
@@ -660,11 +702,15 @@ impl<'a> Planner<'a> {
                 let in_store = self.store.contains_ticket(&ticket_id)?;
                 if opened_by_snapshot || (!in_store && !self.before_cursor(ZendeskKind::Tickets, snapshot.updated_at)) {
                     // The snapshot is the ticket as of `updated_at`: history up to then is in it.
-                    self.plan_snapshot_open(&plan, snapshot, open_id);
+                    self.plan_snapshot_open(&mut plan, snapshot, open_id);
                     history_from = snapshot.updated_at;
                 }
             }
             (None, None) => {}
+        }
+        if plan.state.is_none() {
+            // History continuing a ticket the store holds (an import with a cursor).
+            plan.state = self.store.ticket(&ticket_id)?.as_ref().map(Simulated::of_ticket);
         }
         for audit in audits {
             if audit.at <= history_from {
@@ -672,7 +718,7 @@ impl<'a> Planner<'a> {
                 continue;
             }
             let closes_by_merge = merged_at.is_some_and(|at| audit.via.is("merge") || audit.at == at);
-            self.plan_audit(&plan, audit, closes_by_merge);
+            self.plan_audit(&mut plan, audit, closes_by_merge);
         }
         Ok(())
     }
@@ -742,7 +788,7 @@ impl<'a> Planner<'a> {
         Some(CxEvent::TicketFieldsSet(TicketFieldsSet { ticket_id: ticket_id.clone(), fields: properties }))
     }
 
-    fn plan_snapshot_open(&mut self, plan: &TicketPlan, snapshot: &Ticket, open_id: EventId) {
+    fn plan_snapshot_open(&mut self, plan: &mut TicketPlan, snapshot: &Ticket, open_id: EventId) {
         let Some(requester_id) = snapshot.requester_id else {
             return self.refuse(&snapshot.origin, "no requester_id: a ticket needs its requester");
         };
@@ -769,10 +815,21 @@ impl<'a> Planner<'a> {
             status,
             follow_up_of: self.follow_up_of(&snapshot.via),
         });
+        if let CxEvent::TicketOpened(opened) = &opened {
+            plan.state = Some(Simulated::of_opened(opened));
+        }
         self.push(snapshot.created_at, PHASE_TICKETS, (snapshot.id, 0, STEP_OPEN), opened, open_id, &snapshot.origin);
         if let Some(fields) = Planner::fields_event(&plan.ticket_id, &snapshot.custom_fields) {
-            let fields_id = self.id(&[b"ticket", &snapshot.id.to_le_bytes(), b"snapshot-fields", &time_bytes(snapshot.updated_at)]);
-            self.push(snapshot.created_at, PHASE_TICKETS, (snapshot.id, 0, STEP_OPEN_FIELDS), fields, fields_id, &snapshot.origin);
+            let fields_id =
+                self.id(&[b"ticket", &snapshot.id.to_le_bytes(), b"snapshot-fields", &time_bytes(snapshot.updated_at)]);
+            self.push(
+                snapshot.created_at,
+                PHASE_TICKETS,
+                (snapshot.id, 0, STEP_OPEN_FIELDS),
+                fields,
+                fields_id,
+                &snapshot.origin,
+            );
         }
     }
 
@@ -794,7 +851,9 @@ impl<'a> Planner<'a> {
             let Item::Create(change) = item else { continue };
             match change {
                 Change::Status(value) => status = self.status_of(value, &format!("{pattern}.status")),
-                Change::Priority(value) => priority = self.priority_of(value.as_deref(), &format!("{pattern}.priority")),
+                Change::Priority(value) => {
+                    priority = self.priority_of(value.as_deref(), &format!("{pattern}.priority"))
+                }
                 Change::Type(value) => ticket_type = self.type_of(value.as_deref(), &format!("{pattern}.type")),
                 Change::Subject(value) => subject = value.clone(),
                 Change::Group(value) => group = *value,
@@ -806,9 +865,8 @@ impl<'a> Planner<'a> {
                 Change::Other(name) => self.unmapped(format!("{pattern}.field_name={name}")),
             }
         }
-        let requester_id = requester_id
-            .or(plan.requester_id)
-            .or_else(|| audit.author_id.and_then(|a| u64::try_from(a).ok()));
+        let requester_id =
+            requester_id.or(plan.requester_id).or_else(|| audit.author_id.and_then(|a| u64::try_from(a).ok()));
         plan.requester_id = requester_id;
         let Some(requester_id) = requester_id else {
             self.refuse(&audit.origin, "no requester_id in the ticket's Create events or its ticket record");
@@ -837,10 +895,20 @@ impl<'a> Planner<'a> {
             status,
             follow_up_of,
         });
+        if let CxEvent::TicketOpened(opened) = &opened {
+            plan.state = Some(Simulated::of_opened(opened));
+        }
         self.push(audit.at, PHASE_TICKETS, (audit.ticket_id, audit.id, STEP_OPEN), opened, open_id, &audit.origin);
         if let Some(event) = Planner::fields_event(&plan.ticket_id, &fields) {
             let fields_id = self.audit_id(audit, b"opened-fields", &[]);
-            self.push(audit.at, PHASE_TICKETS, (audit.ticket_id, audit.id, STEP_OPEN_FIELDS), event, fields_id, &audit.origin);
+            self.push(
+                audit.at,
+                PHASE_TICKETS,
+                (audit.ticket_id, audit.id, STEP_OPEN_FIELDS),
+                event,
+                fields_id,
+                &audit.origin,
+            );
         }
         Ok(())
     }
@@ -850,7 +918,7 @@ impl<'a> Planner<'a> {
     }
 
     /// The comments and changes of one audit (its `Create` events made the open).
-    fn plan_audit(&mut self, plan: &TicketPlan, audit: &Audit, closes_by_merge: bool) {
+    fn plan_audit(&mut self, plan: &mut TicketPlan, audit: &Audit, closes_by_merge: bool) {
         let pattern = format!("{}[].events[]", audit_kind(audit).key());
         let seq = |step: u64| (audit.ticket_id, audit.id, step);
         let ticket_id = plan.ticket_id.clone();
@@ -889,13 +957,30 @@ impl<'a> Planner<'a> {
                 Change::Other(name) => self.unmapped(format!("{pattern}.field_name={name}")),
             }
         }
+        if let Some(state) = &mut plan.state {
+            group = group.filter(|g| state.group.as_ref() != Some(g));
+            assignee = assignee.filter(|a| state.assignee.as_ref() != Some(a));
+            priority = priority.filter(|p| state.priority != Some(*p));
+            status = status.filter(|s| state.status != *s);
+            add.retain(|t| !state.tags.contains(t));
+            remove.retain(|t| state.tags.contains(t) && !add.contains(t));
+            state.group = group.clone().or(state.group.take());
+            state.assignee = assignee.clone().or(state.assignee.take());
+            state.priority = priority.or(state.priority);
+            state.tags.extend(add.iter().cloned());
+            state.tags.retain(|t| !remove.contains(t));
+            if let Some(status) = status {
+                state.status = status;
+            }
+        }
         if group.is_some() || assignee.is_some() {
             let event = CxEvent::TicketAssigned(TicketAssigned { ticket_id: ticket_id.clone(), group, assignee });
             let event_id = self.audit_id(audit, b"assigned", &[]);
             self.push(audit.at, PHASE_TICKETS, seq(STEP_ASSIGN), event, event_id, &audit.origin);
         }
         if let Some(priority) = priority {
-            let event = CxEvent::TicketPriorityChanged(TicketPriorityChanged { ticket_id: ticket_id.clone(), priority });
+            let event =
+                CxEvent::TicketPriorityChanged(TicketPriorityChanged { ticket_id: ticket_id.clone(), priority });
             let event_id = self.audit_id(audit, b"priority", &[]);
             self.push(audit.at, PHASE_TICKETS, seq(STEP_PRIORITY), event, event_id, &audit.origin);
         }
@@ -920,7 +1005,7 @@ impl<'a> Planner<'a> {
         }
     }
 
-    fn plan_comment(&mut self, plan: &TicketPlan, audit: &Audit, comment: &Comment, seq: (u64, u64, u64)) {
+    fn plan_comment(&mut self, plan: &mut TicketPlan, audit: &Audit, comment: &Comment, seq: (u64, u64, u64)) {
         let via = comment.via.as_ref().unwrap_or(&audit.via);
         let channel = via
             .channel
@@ -957,6 +1042,12 @@ impl<'a> Planner<'a> {
                 Some(Err(reason)) => return self.refuse(&audit.origin, reason),
                 None => return self.refuse(&audit.origin, "a customer comment without an author"),
             };
+            // A customer message reopens a pending, on-hold or solved ticket (the store decides so).
+            if let Some(state) = &mut plan.state {
+                if matches!(state.status, Status::Pending | Status::Hold | Status::Solved) {
+                    state.status = Status::Open;
+                }
+            }
             CxEvent::MessageReceived(MessageReceived {
                 channel,
                 from,

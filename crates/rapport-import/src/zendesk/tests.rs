@@ -95,11 +95,16 @@ fn malformed_records_name_their_path() {
         let fault = Parsed::default().page(0, &page).unwrap_err();
         assert_eq!(fault.path, path, "{fault:?}");
     };
-    check(json!({"tickets": [{"id": 1, "created_at": "2024-01-01T00:00:00Z"}, {"id": 2, "created_at": 5}]}),
-        "tickets[1].created_at");
+    check(
+        json!({"tickets": [{"id": 1, "created_at": "2024-01-01T00:00:00Z"}, {"id": 2, "created_at": 5}]}),
+        "tickets[1].created_at",
+    );
     check(json!({"tickets": [{"id": "one", "created_at": "2024-01-01T00:00:00Z"}]}), "tickets[0].id");
-    check(json!({"audits": [{"id": 1, "ticket_id": 2, "created_at": "2024-01-01T00:00:00Z",
-        "events": [{"id": 3, "type": "Change", "field_name": "status", "value": 7}]}]}), "audits[0].events[0].value");
+    check(
+        json!({"audits": [{"id": 1, "ticket_id": 2, "created_at": "2024-01-01T00:00:00Z",
+        "events": [{"id": 3, "type": "Change", "field_name": "status", "value": 7}]}]}),
+        "audits[0].events[0].value",
+    );
     check(json!({"nothing": []}), "$");
     check(json!([1, 2]), "$");
 }
