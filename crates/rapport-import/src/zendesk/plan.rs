@@ -262,6 +262,18 @@ struct TicketPlan {
     state: Option<Simulated>,
 }
 
+/// The changes of one update, before they are compared with the ticket's fields.
+#[derive(Debug, Clone, Default)]
+struct Changes {
+    status: Option<Status>,
+    priority: Option<Priority>,
+    group: Option<String>,
+    assignee: Option<String>,
+    add: Vec<String>,
+    remove: Vec<String>,
+    fields: Vec<(u64, Value)>,
+}
+
 /// The fields of a ticket a change may repeat.
 #[derive(Debug, Clone)]
 struct Simulated {
@@ -690,6 +702,7 @@ impl<'a> Planner<'a> {
             state: None,
         };
         let mut history_from = Timestamp::MIN;
+        let mut opened_now = create.is_some();
         match (create, snapshot) {
             (Some(idx), _) => {
                 if let Some(audit) = audits.get(idx) {
@@ -704,6 +717,7 @@ impl<'a> Planner<'a> {
                     // The snapshot is the ticket as of `updated_at`: history up to then is in it.
                     self.plan_snapshot_open(&mut plan, snapshot, open_id);
                     history_from = snapshot.updated_at;
+                    opened_now = true;
                 }
             }
             (None, None) => {}
@@ -711,6 +725,11 @@ impl<'a> Planner<'a> {
         if plan.state.is_none() {
             // History continuing a ticket the store holds (an import with a cursor).
             plan.state = self.store.ticket(&ticket_id)?.as_ref().map(Simulated::of_ticket);
+        }
+        if let (false, true, Some(snapshot)) = (opened_now, audits.is_empty(), snapshot) {
+            if !self.before_cursor(ZendeskKind::Tickets, snapshot.updated_at) {
+                self.plan_snapshot_changes(&mut plan, snapshot);
+            }
         }
         for audit in audits {
             if audit.at <= history_from {
@@ -921,7 +940,6 @@ impl<'a> Planner<'a> {
     fn plan_audit(&mut self, plan: &mut TicketPlan, audit: &Audit, closes_by_merge: bool) {
         let pattern = format!("{}[].events[]", audit_kind(audit).key());
         let seq = |step: u64| (audit.ticket_id, audit.id, step);
-        let ticket_id = plan.ticket_id.clone();
         let (mut group, mut assignee) = (None, None);
         let (mut add, mut remove): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
         let mut fields: Vec<(u64, Value)> = Vec::new();
@@ -957,7 +975,30 @@ impl<'a> Planner<'a> {
                 Change::Other(name) => self.unmapped(format!("{pattern}.field_name={name}")),
             }
         }
+        let changes = Changes { status, priority, group, assignee, add, remove, fields };
+        let at = (audit.at, (audit.ticket_id, audit.id), &audit.origin);
+        self.plan_changes(plan, at, changes, closes_by_merge, |planner, what| planner.audit_id(audit, what, &[]));
+    }
+
+    /// The changes of one update (an audit, or the difference between a ticket record and the
+    /// stored ticket), each planned only when it changes something.
+    fn plan_changes(
+        &mut self,
+        plan: &mut TicketPlan,
+        (at, (ticket, update), origin): (Timestamp, (u64, u64), &Origin),
+        changes: Changes,
+        closes_by_merge: bool,
+        id_of: impl Fn(&Planner<'a>, &[u8]) -> EventId,
+    ) {
+        let Changes { mut status, mut priority, mut group, mut assignee, mut add, mut remove, fields } = changes;
+        let seq = |step: u64| (ticket, update, step);
+        let ticket_id = plan.ticket_id.clone();
         if let Some(state) = &mut plan.state {
+            if state.status == Status::Closed {
+                // Zendesk changes nothing of a closed ticket; the store would open a follow-up.
+                self.unmapped("ticket history: change of a closed ticket".to_owned());
+                return;
+            }
             group = group.filter(|g| state.group.as_ref() != Some(g));
             assignee = assignee.filter(|a| state.assignee.as_ref() != Some(a));
             priority = priority.filter(|p| state.priority != Some(*p));
@@ -975,34 +1016,63 @@ impl<'a> Planner<'a> {
         }
         if group.is_some() || assignee.is_some() {
             let event = CxEvent::TicketAssigned(TicketAssigned { ticket_id: ticket_id.clone(), group, assignee });
-            let event_id = self.audit_id(audit, b"assigned", &[]);
-            self.push(audit.at, PHASE_TICKETS, seq(STEP_ASSIGN), event, event_id, &audit.origin);
+            let event_id = id_of(self, b"assigned");
+            self.push(at, PHASE_TICKETS, seq(STEP_ASSIGN), event, event_id, origin);
         }
         if let Some(priority) = priority {
             let event =
                 CxEvent::TicketPriorityChanged(TicketPriorityChanged { ticket_id: ticket_id.clone(), priority });
-            let event_id = self.audit_id(audit, b"priority", &[]);
-            self.push(audit.at, PHASE_TICKETS, seq(STEP_PRIORITY), event, event_id, &audit.origin);
+            let event_id = id_of(self, b"priority");
+            self.push(at, PHASE_TICKETS, seq(STEP_PRIORITY), event, event_id, origin);
         }
         if !add.is_empty() || !remove.is_empty() {
             let event = CxEvent::TicketTagged(TicketTagged { ticket_id: ticket_id.clone(), add, remove });
-            let event_id = self.audit_id(audit, b"tags", &[]);
-            self.push(audit.at, PHASE_TICKETS, seq(STEP_TAGS), event, event_id, &audit.origin);
+            let event_id = id_of(self, b"tags");
+            self.push(at, PHASE_TICKETS, seq(STEP_TAGS), event, event_id, origin);
         }
         if let Some(event) = Planner::fields_event(&ticket_id, &fields) {
-            let event_id = self.audit_id(audit, b"fields", &[]);
-            self.push(audit.at, PHASE_TICKETS, seq(STEP_FIELDS), event, event_id, &audit.origin);
+            let event_id = id_of(self, b"fields");
+            self.push(at, PHASE_TICKETS, seq(STEP_FIELDS), event, event_id, origin);
         }
         match status {
             // The merge closes the source: recording the close first would refuse the merge.
             Some(Status::Closed) if closes_by_merge => {}
             Some(status) => {
                 let event = CxEvent::TicketStatusChanged(TicketStatusChanged { ticket_id, status });
-                let event_id = self.audit_id(audit, b"status", &[]);
-                self.push(audit.at, PHASE_TICKETS, seq(STEP_STATUS), event, event_id, &audit.origin);
+                let event_id = id_of(self, b"status");
+                self.push(at, PHASE_TICKETS, seq(STEP_STATUS), event, event_id, origin);
             }
             None => {}
         }
+    }
+
+    /// A newer ticket record of a ticket the store holds, with no history in this import: its
+    /// fields that differ from the stored ticket's, as one update at the record's `updated_at`.
+    fn plan_snapshot_changes(&mut self, plan: &mut TicketPlan, snapshot: &Ticket) {
+        let pattern = format!("{}[]", ZendeskKind::Tickets.key());
+        let Some(state) = &plan.state else { return };
+        let tags: BTreeSet<String> = snapshot.tags.iter().cloned().collect();
+        let add = tags.difference(&state.tags).cloned().collect();
+        let remove = state.tags.difference(&tags).cloned().collect();
+        let status = match snapshot.status.as_deref() {
+            Some(status) => self.status_of(status, &format!("{pattern}.status")),
+            None => None,
+        };
+        let changes = Changes {
+            status,
+            priority: self.priority_of(snapshot.priority.as_deref(), &format!("{pattern}.priority")),
+            group: snapshot.group_id.map(|g| self.group_name(g)),
+            assignee: snapshot.assignee_id.map(|a| self.agent_name(i64::try_from(a).ok())),
+            add,
+            remove,
+            // Custom fields are not compared (the store's values are not read back).
+            fields: Vec::new(),
+        };
+        let updated_at = snapshot.updated_at;
+        let at = (updated_at, (snapshot.id, u64::MAX), &snapshot.origin);
+        self.plan_changes(plan, at, changes, false, |planner, what| {
+            planner.id(&[b"ticket", &snapshot.id.to_le_bytes(), b"snapshot", &time_bytes(updated_at), what])
+        });
     }
 
     fn plan_comment(&mut self, plan: &mut TicketPlan, audit: &Audit, comment: &Comment, seq: (u64, u64, u64)) {

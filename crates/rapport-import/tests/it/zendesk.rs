@@ -426,3 +426,28 @@ fn zendesk_bad_input_files_and_cursors_are_typed_errors() {
     let error = import_zendesk_dir(&store, &dir, &options, |_| {}).unwrap_err();
     assert!(matches!(error, Error::InvalidOption { option: "since", .. }), "{error:?}");
 }
+
+#[test]
+fn zendesk_newer_ticket_record_without_history_updates_the_stored_ticket() {
+    // Only ticket pages: the first opens ticket 1 as it was (open, 09:40); the second, imported
+    // with the cursor, holds it solved (10:05) and changes the stored ticket to match.
+    let root = tempfile::tempdir().unwrap();
+    let store = store(&root.path().join("store"));
+    let first = import(&store, &pages(root.path(), "p1", &["users.json", "groups.json", "tickets-page1.json"]), None);
+    assert_eq!(state(&store, "1").unwrap().status, Status::Open);
+    let since = first.cursor.clone();
+    let second = import(&store, &pages(root.path(), "p2", &["users.json", "groups.json", "tickets-page2.json"]), since);
+    let one = state(&store, "1").unwrap();
+    assert_eq!(one.status, Status::Solved, "{second:#?}");
+    assert_eq!(one.assignee.as_deref(), Some("Ada Agent"));
+    assert_eq!(statuses(&store, "1"), vec![Status::Solved]);
+    // Ticket 5 (closed) and 6 are new in the second page: opened from their records.
+    assert_eq!(state(&store, "5").unwrap().status, Status::Closed);
+    assert_eq!(state(&store, "6").unwrap().status, Status::New);
+    // Again: nothing new.
+    let end = store.log().end_position();
+    let again =
+        import(&store, &pages(root.path(), "p2again", &["users.json", "groups.json", "tickets-page2.json"]), None);
+    assert_eq!(again.imported, 0, "{again:#?}");
+    assert_eq!(store.log().end_position(), end);
+}
