@@ -89,6 +89,8 @@ pub(super) struct Planner<'a> {
     since: &'a Cursor,
     pub(super) planned: Vec<Planned>,
     pub(super) tally: PlanTally,
+    /// Tickets of another source with a Zendesk ticket's id: nothing of them is planned.
+    foreign_tickets: BTreeSet<u64>,
 }
 
 fn ticket_id_of(id: u64) -> std::result::Result<TicketId, String> {
@@ -320,7 +322,16 @@ impl<'a> Planner<'a> {
         since: &'a Cursor,
         normalize: &'a NormalizeOptions,
     ) -> Planner<'a> {
-        Planner { store, ids: store.ids(), normalize, parsed, since, planned: Vec::new(), tally: PlanTally::default() }
+        Planner {
+            store,
+            ids: store.ids(),
+            normalize,
+            parsed,
+            since,
+            planned: Vec::new(),
+            tally: PlanTally::default(),
+            foreign_tickets: BTreeSet::new(),
+        }
     }
 
     fn id(&self, parts: &[&[u8]]) -> EventId {
@@ -569,6 +580,10 @@ impl<'a> Planner<'a> {
                 return;
             }
         }
+        if let Some(ticket) = rating.ticket_id.filter(|t| self.foreign_tickets.contains(t)) {
+            let reason = format!("ticket {ticket} in the store is another source's: its rating is not imported");
+            return self.refuse(&rating.origin, reason);
+        }
         let Some(requester) = rating.requester_id else {
             return self.refuse(&rating.origin, "no requester_id: a rating needs the customer who gave it");
         };
@@ -683,6 +698,23 @@ impl<'a> Planner<'a> {
                 return Ok(());
             }
         };
+        if let Some(stored) = self.store.ticket(&ticket_id)? {
+            if stored.requester().kind() != &IdentityKind::External(SYSTEM.to_owned()) {
+                // Another source's ticket with the same id: Zendesk history must not change it.
+                let origin = snapshot.map(|s| s.origin.clone()).or_else(|| {
+                    parsed.audits.range((id, 0)..=(id, u64::MAX)).next().map(|(_, audit)| audit.origin.clone())
+                });
+                if let Some(origin) = origin {
+                    let reason = format!(
+                        "ticket {ticket_id} exists in the store with a requester that is no Zendesk user \
+                         (another source's ticket): its Zendesk records are not imported"
+                    );
+                    self.refuse(&origin, reason);
+                }
+                self.foreign_tickets.insert(id);
+                return Ok(());
+            }
+        }
         let mut audits: Vec<&Audit> = Vec::new();
         for audit in parsed.audits.range((id, 0)..=(id, u64::MAX)).map(|(_, audit)| audit) {
             if !self.before_cursor(audit_kind(audit), audit.at) {

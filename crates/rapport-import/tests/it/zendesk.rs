@@ -451,3 +451,36 @@ fn zendesk_newer_ticket_record_without_history_updates_the_stored_ticket() {
     assert_eq!(again.imported, 0, "{again:#?}");
     assert_eq!(store.log().end_position(), end);
 }
+
+#[test]
+fn zendesk_history_never_changes_another_sources_ticket_of_the_same_id() {
+    let root = tempfile::tempdir().unwrap();
+    let store = store(&root.path().join("store"));
+    let requester = Identity::parse("email", "someone@elsewhere.example", &NormalizeOptions::default()).unwrap();
+    let opened = CxEvent::TicketOpened(rapport::events::TicketOpened {
+        ticket_id: id("1"),
+        requester: requester.clone(),
+        channel: Channel::Chat,
+        subject: None,
+        priority: None,
+        ticket_type: None,
+        topic: None,
+        group: None,
+        assignee: None,
+        tags: vec![],
+        status: None,
+        follow_up_of: None,
+    });
+    let at = rapport::log::Timestamp(1_700_000_000_000_000);
+    store.submit(rapport::Input::Event(opened), rapport::Meta::at(at)).unwrap();
+    let files = all(&[&BASE, &AUDITS, &["satisfaction-ratings.json"]]);
+    let report = import(&store, &pages(root.path(), "export", &files), None);
+    let refused: Vec<&str> = report.refused.iter().map(|r| r.path.as_str()).collect();
+    // The newest record of ticket 1 (second ticket page) and its rating are refused.
+    assert_eq!(refused, vec!["users[4].phone", "tickets[0]", "satisfaction_ratings[0]"], "{:#?}", report.refused);
+    let one = state(&store, "1").unwrap();
+    assert_eq!(one.requester, requester);
+    assert_eq!(one.status, Status::New, "untouched");
+    assert_eq!(one.customer_messages, 0);
+    assert_eq!(state(&store, "6").unwrap().merged_from, vec![id("5")], "the other tickets are imported");
+}
