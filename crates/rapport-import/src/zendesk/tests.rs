@@ -121,3 +121,111 @@ fn unknown_fields_are_counted_by_pattern() {
     assert_eq!(parsed.unknown_fields.get("users:$.surprise"), Some(&1));
     assert_eq!(parsed.users.len(), 2);
 }
+
+/// Every value a mutation puts in place of a field.
+fn replacements() -> Vec<serde_json::Value> {
+    vec![
+        json!(null),
+        json!(true),
+        json!(-1),
+        json!(u64::MAX),
+        json!(1.5),
+        json!(""),
+        json!("not a time"),
+        json!("9999-12-31T23:59:59Z"),
+        json!([]),
+        json!([1, "two", null]),
+        json!({}),
+        json!({"channel": 4, "source": {"rel": "merge", "to": {"ticket_id": "x"}}}),
+    ]
+}
+
+/// Replaces, one at a time, every value at every depth of `value` (calling `visit` with each
+/// mutated copy of the whole page).
+fn mutate_all(page: &serde_json::Value, visit: &mut impl FnMut(&serde_json::Value)) {
+    fn paths(value: &serde_json::Value, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, child) in map {
+                    prefix.push(key.clone());
+                    out.push(prefix.clone());
+                    paths(child, prefix, out);
+                    prefix.pop();
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (idx, child) in items.iter().enumerate().take(2) {
+                    prefix.push(idx.to_string());
+                    out.push(prefix.clone());
+                    paths(child, prefix, out);
+                    prefix.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    paths(page, &mut Vec::new(), &mut all);
+    for path in all {
+        let pointer: String = path.iter().map(|p| format!("/{}", p.replace('~', "~0").replace('/', "~1"))).collect();
+        for replacement in replacements() {
+            let mut copy = page.clone();
+            if let Some(slot) = copy.pointer_mut(&pointer) {
+                *slot = replacement;
+            }
+            visit(&copy);
+        }
+    }
+}
+
+#[test]
+fn no_mutation_of_a_fixture_page_panics_and_faults_name_a_path() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zendesk");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let mut mutations = 0u64;
+    let mut faults = 0u64;
+    for file in files {
+        let page: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        mutate_all(&page, &mut |mutated| {
+            mutations += 1;
+            if let Err(fault) = Parsed::default().page(0, mutated) {
+                faults += 1;
+                assert!(!fault.path.is_empty() && !fault.reason.is_empty(), "{fault:?} in {}", file.display());
+                assert!(
+                    fault.path == "$" || fault.path.chars().next().is_some_and(|c| c.is_ascii_lowercase()),
+                    "{fault:?}"
+                );
+            }
+        });
+    }
+    assert!(mutations > 5_000, "{mutations} mutations");
+    assert!(faults > 1_000, "wrong types are faults: {faults} of {mutations}");
+}
+
+#[test]
+fn sideloaded_users_are_read_with_their_page() {
+    let mut parsed = Parsed::default();
+    let page = json!({
+        "tickets": [{"id": 9, "created_at": "2024-01-01T00:00:00Z", "requester_id": 5, "via": {"channel": 4}}],
+        "users": [{"id": 5, "role": "end-user", "updated_at": "2024-01-01T00:00:00Z", "email": "x@example.com"}],
+        "end_of_stream": true, "after_cursor": "abc"
+    });
+    parsed.page(0, &page).unwrap();
+    assert_eq!(parsed.pages, BTreeMap::from([(ZendeskKind::Tickets, 1)]));
+    assert_eq!(parsed.records, 2);
+    assert_eq!(parsed.users.get(&5).and_then(|u| u.email.as_deref()), Some("x@example.com"));
+    assert_eq!(parsed.tickets.get(&9).and_then(|t| t.via.channel.as_deref()), Some("email"), "via id 4 is email");
+    assert_eq!(parsed.end_of_stream, BTreeMap::from([(ZendeskKind::Tickets, true)]));
+}
+
+#[test]
+fn the_newest_version_of_a_record_is_kept() {
+    let mut parsed = Parsed::default();
+    let ticket = |status: &str, updated: &str| json!({"tickets": [{"id": 1, "created_at": "2024-01-01T00:00:00Z", "updated_at": updated, "status": status}]});
+    parsed.page(0, &ticket("solved", "2024-01-03T00:00:00Z")).unwrap();
+    parsed.page(1, &ticket("open", "2024-01-02T00:00:00Z")).unwrap();
+    assert_eq!(parsed.tickets.get(&1).and_then(|t| t.status.as_deref()), Some("solved"));
+    parsed.page(2, &ticket("closed", "2024-01-03T00:00:00Z")).unwrap();
+    assert_eq!(parsed.tickets.get(&1).and_then(|t| t.status.as_deref()), Some("closed"), "a tie: the later page");
+}

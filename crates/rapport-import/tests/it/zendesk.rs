@@ -484,3 +484,66 @@ fn zendesk_history_never_changes_another_sources_ticket_of_the_same_id() {
     assert_eq!(one.customer_messages, 0);
     assert_eq!(state(&store, "6").unwrap().merged_from, vec![id("5")], "the other tickets are imported");
 }
+
+/// Every JSON pointer of `value` down to `depth` levels (arrays: their first two elements).
+fn pointers(value: &serde_json::Value, prefix: String, depth: usize, out: &mut Vec<String>) {
+    if depth == 0 {
+        return;
+    }
+    let children: Vec<(String, &serde_json::Value)> = match value {
+        serde_json::Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), v)).collect(),
+        serde_json::Value::Array(items) => items.iter().take(2).enumerate().map(|(i, v)| (i.to_string(), v)).collect(),
+        _ => Vec::new(),
+    };
+    for (key, child) in children {
+        let pointer = format!("{prefix}/{key}");
+        out.push(pointer.clone());
+        pointers(child, pointer, depth - 1, out);
+    }
+}
+
+#[test]
+fn zendesk_mutated_pages_import_or_fail_with_a_page_error_never_panic() {
+    // Each field of a ticket page and an audit page (to depth 5) replaced by values of other
+    // types and edge values, imported into one store after the people: the import either
+    // succeeds (refusing what it cannot map) or names the page and path; the store never fails.
+    let root = tempfile::tempdir().unwrap();
+    let store = store(&root.path().join("store"));
+    import(&store, &pages(root.path(), "people", &["users.json", "groups.json"]), None);
+    let replacements = [
+        serde_json::json!(null),
+        serde_json::json!(-7),
+        serde_json::json!(u64::MAX),
+        serde_json::json!("2262-04-11T23:47:16Z"),
+        serde_json::json!(["x"]),
+        serde_json::json!({"channel": "merge", "source": {"rel": "merge", "to": {"ticket_id": 1}}}),
+    ];
+    let (mut imports, mut page_errors) = (0u64, 0u64);
+    for (idx, name) in ["tickets-page1.json", "audits-ticket5.json", "audits-ticket6.json"].iter().enumerate() {
+        let page: serde_json::Value = serde_json::from_slice(&std::fs::read(fixture(name)).unwrap()).unwrap();
+        let mut all = Vec::new();
+        pointers(&page, String::new(), 5, &mut all);
+        for (n, pointer) in all.iter().enumerate() {
+            for (r, replacement) in replacements.iter().enumerate() {
+                let mut mutated = page.clone();
+                *mutated.pointer_mut(pointer).unwrap() = replacement.clone();
+                let dir = root.path().join(format!("m-{idx}-{n}-{r}"));
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::copy(fixture("users.json"), dir.join("a-users.json")).unwrap();
+                std::fs::write(dir.join("b-page.json"), serde_json::to_vec(&mutated).unwrap()).unwrap();
+                imports += 1;
+                match import_zendesk_dir(&store, &dir, &ZendeskImportOptions::default(), |_| {}) {
+                    Ok(_) => {}
+                    Err(Error::Page { path, json_path, .. }) => {
+                        page_errors += 1;
+                        assert_eq!(path, dir.join("b-page.json"));
+                        assert!(!json_path.is_empty());
+                    }
+                    Err(other) => panic!("{name} with {pointer} = {replacement}: {other:?}"),
+                }
+                std::fs::remove_dir_all(&dir).unwrap();
+            }
+        }
+    }
+    assert!(imports > 1000 && page_errors > 100, "{imports} imports, {page_errors} page errors");
+}
