@@ -547,3 +547,34 @@ fn zendesk_mutated_pages_import_or_fail_with_a_page_error_never_panic() {
     }
     assert!(imports > 1000 && page_errors > 100, "{imports} imports, {page_errors} page errors");
 }
+
+#[test]
+fn zendesk_page_over_the_size_limit_is_refused_before_it_is_parsed() {
+    let root = tempfile::tempdir().unwrap();
+    let store = store(&root.path().join("store"));
+    let dir = pages(root.path(), "export", &["users.json"]);
+    // Sparse: no disk is written for the zeros.
+    let big = std::fs::File::create(dir.join("big.json")).unwrap();
+    big.set_len(rapport_import::zendesk::PAGE_BYTES_MAX + 1).unwrap();
+    let error = import_zendesk_dir(&store, &dir, &ZendeskImportOptions::default(), |_| {}).unwrap_err();
+    match error {
+        Error::TooLarge { path, what, limit, .. } => {
+            assert_eq!(path, dir.join("big.json"));
+            assert_eq!(what, "bytes");
+            assert_eq!(limit, 64 << 20);
+        }
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+    assert_eq!(store.customer_count().unwrap(), 0, "nothing written");
+}
+
+#[test]
+fn zendesk_progress_counts_every_input() {
+    let root = tempfile::tempdir().unwrap();
+    let store = store(&root.path().join("store"));
+    let dir = pages(root.path(), "export", &all(&[&BASE, &AUDITS, &OTHERS]));
+    let mut seen = Vec::new();
+    let report = import_zendesk_dir(&store, &dir, &ZendeskImportOptions::default(), |n| seen.push(n)).unwrap();
+    assert_eq!(seen.last(), Some(&report.inputs), "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+}
