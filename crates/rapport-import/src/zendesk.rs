@@ -208,8 +208,9 @@ pub struct ZendeskImportReport {
     pub duplicate_audits: u64,
     /// Records older than the cursor of `options.since`: skipped.
     pub before_cursor_skipped: u64,
-    /// Audits of tickets opened from their ticket record (no `Create` audit imported) at or
-    /// before the record's `updated_at`: the record already shows their effect.
+    /// Audits at or before the state a ticket's history starts from: the `updated_at` of the
+    /// ticket record it was opened from (no `Create` audit imported), or the last update of the
+    /// stored ticket it continues. That state already shows their effect.
     pub history_before_snapshot_skipped: u64,
     /// Merges recorded or already recorded (`Input::Merge`).
     pub merges: u64,

@@ -734,6 +734,8 @@ impl<'a> Planner<'a> {
             state: None,
         };
         let mut history_from = Timestamp::MIN;
+        // The `updated_at` of the ticket record this import opens the ticket from, if it does.
+        let mut snapshot_time = Timestamp::MIN;
         let mut opened_now = create.is_some();
         match (create, snapshot) {
             (Some(idx), _) => {
@@ -749,14 +751,25 @@ impl<'a> Planner<'a> {
                     // The snapshot is the ticket as of `updated_at`: history up to then is in it.
                     self.plan_snapshot_open(&mut plan, snapshot, open_id);
                     history_from = snapshot.updated_at;
+                    snapshot_time = snapshot.updated_at;
                     opened_now = true;
                 }
             }
             (None, None) => {}
         }
         if plan.state.is_none() {
-            // History continuing a ticket the store holds (an import with a cursor).
-            plan.state = self.store.ticket(&ticket_id)?.as_ref().map(Simulated::of_ticket);
+            // History continuing a ticket the store holds (an import with a cursor): the stored
+            // ticket is its state, and history up to the last event of its stream is in it
+            // already (re-read audits at the cursor's time; older pages imported late). Not the
+            // ticket's `updated_at`: a rating of the ticket moves that, and is no history.
+            if let Some(stored) = self.store.ticket(&ticket_id)? {
+                plan.state = Some(Simulated::of_ticket(&stored));
+                let mut last = Timestamp::MIN;
+                for recorded in self.store.log().read_stream(&rapport::ticket_stream(&ticket_id), 0) {
+                    last = last.max(recorded.map_err(rapport::Error::from)?.data.occurred_at);
+                }
+                history_from = history_from.max(last);
+            }
         }
         if let (false, true, Some(snapshot)) = (opened_now, audits.is_empty(), snapshot) {
             if !self.before_cursor(ZendeskKind::Tickets, snapshot.updated_at) {
@@ -764,7 +777,11 @@ impl<'a> Planner<'a> {
             }
         }
         for audit in audits {
-            if audit.at <= history_from {
+            // At the very time the history starts from, an audit is skipped only when it is
+            // recorded: the snapshot open is at `created_at`, the time of the `Create` audit.
+            let skip = audit.at < history_from
+                || (audit.at == history_from && (history_from == snapshot_time || self.is_recorded(audit)));
+            if skip {
                 self.tally.history_before_snapshot += 1;
                 continue;
             }
@@ -772,6 +789,19 @@ impl<'a> Planner<'a> {
             self.plan_audit(&mut plan, audit, closes_by_merge);
         }
         Ok(())
+    }
+
+    /// Whether one of the inputs an audit plans is in the store already.
+    fn is_recorded(&self, audit: &Audit) -> bool {
+        let log = self.store.log();
+        let fixed: [&[u8]; 7] = [b"opened", b"opened-fields", b"assigned", b"priority", b"tags", b"fields", b"status"];
+        fixed.iter().any(|what| log.event_position(self.audit_id(audit, what, &[])).is_some())
+            || audit.items.iter().any(|item| match item {
+                Item::Comment(comment) => {
+                    log.event_position(self.audit_id(audit, b"comment", &comment.id.to_le_bytes())).is_some()
+                }
+                Item::Create(_) | Item::Change(_) => false,
+            })
     }
 
     fn snapshot_open_id(&self, snapshot: &Ticket) -> EventId {
@@ -1108,6 +1138,10 @@ impl<'a> Planner<'a> {
     }
 
     fn plan_comment(&mut self, plan: &mut TicketPlan, audit: &Audit, comment: &Comment, seq: (u64, u64, u64)) {
+        if plan.state.as_ref().is_some_and(|state| state.status == Status::Closed) {
+            // Zendesk adds no comment to a closed ticket; the store would open a follow-up.
+            return self.unmapped("ticket history: comment on a closed ticket".to_owned());
+        }
         let via = comment.via.as_ref().unwrap_or(&audit.via);
         let channel = via
             .channel

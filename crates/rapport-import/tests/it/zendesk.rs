@@ -578,3 +578,27 @@ fn zendesk_progress_counts_every_input() {
     assert_eq!(seen.last(), Some(&report.inputs), "{seen:?}");
     assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
 }
+
+#[test]
+fn zendesk_history_imported_after_the_ticket_record_adds_the_conversation() {
+    // First only the ticket records (ticket 1 opened solved), then the audits: the ticket is not
+    // opened again, its comments are added and it ends as the history leaves it.
+    let root = tempfile::tempdir().unwrap();
+    let store = store(&root.path().join("store"));
+    import(&store, &pages(root.path(), "records", &["users.json", "groups.json", "tickets-page2.json"]), None);
+    assert_eq!(state(&store, "1").unwrap().customer_messages, 0);
+    let report = import(&store, &pages(root.path(), "history", &all(&[&BASE, &AUDITS])), None);
+    assert_eq!(report.opened_elsewhere, 3, "tickets 1, 5 and 6 were opened from their records: {report:#?}");
+    let one = state(&store, "1").unwrap();
+    assert_eq!(one.status, Status::Solved);
+    assert_eq!(one.customer_messages, 2);
+    assert_eq!(one.internal_notes, 1);
+    // Ticket 5 was opened closed from its record: Zendesk's merge of it (found in its audit
+    // `audits[1]`) is refused by the store, and its comments (on a closed ticket) are not planned.
+    let refused: Vec<(&str, &str)> = report.refused.iter().map(|r| (r.path.as_str(), r.reason.as_str())).collect();
+    assert_eq!(refused.len(), 2, "{refused:#?}");
+    assert_eq!(refused[0].0, "users[4].phone");
+    assert_eq!(refused[1], ("audits[1]", "refused by the store: ticket 5 is closed"));
+    assert_eq!(state(&store, "5").unwrap().merged_into, None);
+    assert!(report.unknown_fields.contains_key("ticket history: comment on a closed ticket"), "{report:#?}");
+}
