@@ -602,3 +602,28 @@ fn zendesk_history_imported_after_the_ticket_record_adds_the_conversation() {
     assert_eq!(state(&store, "5").unwrap().merged_into, None);
     assert!(report.unknown_fields.contains_key("ticket history: comment on a closed ticket"), "{report:#?}");
 }
+
+#[test]
+fn zendesk_rating_offered_then_answered_adds_only_the_answer() {
+    let root = tempfile::tempdir().unwrap();
+    let store = store(&root.path().join("store"));
+    import(&store, &pages(root.path(), "tickets", &["users.json", "groups.json", "tickets-page1.json"]), None);
+    let rating = |score: &str, updated_at: &str| {
+        serde_json::json!({"satisfaction_ratings": [{"id": 7003, "requester_id": 201, "ticket_id": 4, "score": score,
+            "created_at": "2024-02-10T09:00:00Z", "updated_at": updated_at}]})
+    };
+    let write = |name: &str, page: serde_json::Value| {
+        let dir = root.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("ratings.json"), serde_json::to_vec(&page).unwrap()).unwrap();
+        dir
+    };
+    let offered = import(&store, &write("offered", rating("offered", "2024-02-10T09:00:00Z")), None);
+    assert_eq!((offered.inputs, offered.imported), (1, 1), "{offered:#?}");
+    let answered = import(&store, &write("answered", rating("bad_with_comment", "2024-02-11T09:00:00Z")), None);
+    assert_eq!((answered.inputs, answered.imported, answered.already_recorded), (2, 1, 1), "{answered:#?}");
+    let dan = store.customer(&key("email:dan@example.com"), None).unwrap().unwrap();
+    let scores: Vec<(u8, Option<TicketId>)> =
+        dan.profile.ratings.iter().map(|r| (r.score, r.ticket_id.clone())).collect();
+    assert_eq!(scores, vec![(1, Some(id("4")))]);
+}
