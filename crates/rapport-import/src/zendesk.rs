@@ -18,6 +18,10 @@
 //!
 //! Fields the mapping does not read are counted per JSON path pattern in
 //! [`ZendeskImportReport::unknown_fields`] (never their values: they may be personal).
+//!
+//! Memory: every record of the directory and every planned input are held at once (a few
+//! hundred bytes per record plus comment bodies); import a very large export as several
+//! directories, each with the cursor of the one before.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -212,9 +216,10 @@ pub struct ZendeskImportReport {
     /// ticket record it was opened from (no `Create` audit imported), or the last update of the
     /// stored ticket it continues. That state already shows their effect.
     pub history_before_snapshot_skipped: u64,
-    /// Merges recorded or already recorded (`Input::Merge`).
+    /// Merges found in the history and planned as `Input::Merge` (one the store refuses is
+    /// also listed in `refused`).
     pub merges: u64,
-    /// Tickets opened as follow-ups of a closed ticket.
+    /// Ticket opens planned with `follow_up_of` (the closed ticket they continue).
     pub follow_ups: u64,
     /// Tickets whose `Create` audit was imported while the store held the ticket from another
     /// import already: not opened again, their later history applied.

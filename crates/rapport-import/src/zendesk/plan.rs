@@ -235,7 +235,7 @@ pub(super) fn weekly_spans(intervals: &[(u64, u64)]) -> BTreeMap<String, Vec<Str
 }
 
 /// Cuts a text to at most [`TEXT_BYTES_MAX`] bytes on a character boundary.
-fn bounded_text(text: &str) -> (String, bool) {
+pub(super) fn bounded_text(text: &str) -> (String, bool) {
     if text.len() <= TEXT_BYTES_MAX {
         return (text.to_owned(), false);
     }

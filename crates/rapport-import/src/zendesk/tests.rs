@@ -7,7 +7,7 @@ use rapport::events::Channel;
 use serde_json::json;
 
 use super::parse::{via_type_of_text, Parsed};
-use super::plan::{channel_of, iana_zone, reason_label, weekly_spans};
+use super::plan::{bounded_text, channel_of, iana_zone, reason_label, weekly_spans};
 use super::{Cursor, ZendeskKind};
 
 #[test]
@@ -228,4 +228,16 @@ fn the_newest_version_of_a_record_is_kept() {
     assert_eq!(parsed.tickets.get(&1).and_then(|t| t.status.as_deref()), Some("solved"));
     parsed.page(2, &ticket("closed", "2024-01-03T00:00:00Z")).unwrap();
     assert_eq!(parsed.tickets.get(&1).and_then(|t| t.status.as_deref()), Some("closed"), "a tie: the later page");
+}
+
+#[test]
+fn long_texts_are_cut_on_a_character_boundary() {
+    let limit = rapport::events::TEXT_BYTES_MAX;
+    assert_eq!(bounded_text("short"), ("short".to_owned(), false));
+    // A 3-byte character straddling the limit is dropped whole.
+    let text = format!("{}\u{20ac}tail", "a".repeat(limit - 1));
+    let (cut, truncated) = bounded_text(&text);
+    assert!(truncated);
+    assert_eq!(cut.len(), limit - 1);
+    assert!(cut.chars().all(|c| c == 'a'));
 }
