@@ -727,8 +727,8 @@ impl<'a> Planner<'a> {
             ticket_id: ticket_id.clone(),
             requester_id: snapshot.and_then(|t| t.requester_id),
             channel: match (snapshot, audits.first()) {
-                (Some(snapshot), _) if snapshot.via.channel.is_some() => creation_channel(&snapshot.via),
-                (_, Some(first)) => creation_channel(&first.via),
+                (Some(snapshot), _) if snapshot.via.channel.is_some() => self.creation_channel_of(&snapshot.via),
+                (_, Some(first)) => self.creation_channel_of(&first.via),
                 _ => Channel::Other(SYSTEM.to_owned()),
             },
             state: None,
@@ -802,6 +802,18 @@ impl<'a> Planner<'a> {
                 }
                 Item::Create(_) | Item::Change(_) => false,
             })
+    }
+
+    /// The channel a ticket was created on; a follow-up (`via` `closed_ticket`) continues on
+    /// the channel its closed ticket was created on, when that ticket is in the import.
+    fn creation_channel_of(&self, via: &Via) -> Channel {
+        if via.is("closed_ticket") {
+            let parent = via.from_tickets.first().and_then(|parent| self.parsed.tickets.get(parent));
+            if let Some(parent) = parent.filter(|parent| !parent.via.is("closed_ticket")) {
+                return creation_channel(&parent.via);
+            }
+        }
+        creation_channel(via)
     }
 
     fn snapshot_open_id(&self, snapshot: &Ticket) -> EventId {

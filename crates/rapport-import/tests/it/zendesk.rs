@@ -189,6 +189,7 @@ fn zendesk_full_export_maps_tickets_people_and_definitions() {
     assert_eq!(state(&store, "3"), None);
     let four = state(&store, "4").unwrap();
     assert_eq!(four.follow_up_of, Some(id("2")));
+    assert_eq!(four.channels, vec![Channel::Email], "a follow-up continues on its closed ticket's channel");
     assert_eq!(four.status, Status::Open);
     let five = state(&store, "5").unwrap();
     assert_eq!(five.merged_into, Some(id("6")));
