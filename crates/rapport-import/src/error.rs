@@ -104,6 +104,38 @@ pub enum Error {
         /// What differs.
         reason: String,
     },
+    /// A Zendesk API page that is not what Zendesk returns: the JSON path of the fault
+    /// (`tickets[3].created_at`) and why. Pages are all checked before anything is written, so
+    /// nothing of the import was written.
+    #[error("{}: {json_path}: {reason}", path.display())]
+    Page {
+        /// The page file.
+        path: PathBuf,
+        /// Where in the page (`tickets[3].created_at`; `$` for the whole page).
+        json_path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A file or directory is over an importer's size or count limit; nothing was written.
+    #[error("{}: {what} is {actual}, over the limit of {limit}", path.display())]
+    TooLarge {
+        /// The file or directory.
+        path: PathBuf,
+        /// What was counted (`bytes`, `records of one page`, `page files`).
+        what: &'static str,
+        /// What was found (for a file read with a cap: the cap plus one).
+        actual: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// An option of an import is not valid (a cursor that is not one the importer wrote).
+    #[error("option {option}: {reason}")]
+    InvalidOption {
+        /// The option (`since`).
+        option: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
     /// The store refused or failed.
     #[error(transparent)]
     Store(#[from] rapport::Error),

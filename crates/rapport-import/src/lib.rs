@@ -26,6 +26,7 @@ mod error;
 pub mod jsonl;
 mod migrate;
 mod source;
+pub mod zendesk;
 pub mod zendesk_webhook;
 
 pub use crate::data_file::open_data_file;

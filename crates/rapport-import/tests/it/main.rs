@@ -9,3 +9,4 @@ mod durability;
 mod jsonl;
 mod migrate;
 mod privacy;
+mod zendesk;
