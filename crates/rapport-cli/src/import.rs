@@ -29,6 +29,41 @@ pub(crate) enum ImportCommand {
     /// The generated omnichannel scenario: people writing about one problem on KakaoTalk, e-mail
     /// and phone, linked into one profile and one ticket, with replies, ratings and orders.
     Scenario(ScenarioArgs),
+    /// Chatwoot webhook payloads, one JSON object per line (as a relay saved them; `-` for
+    /// standard input): conversations, messages, contacts, CSAT (docs/connectors.md). A file
+    /// with a bad payload imports nothing.
+    Chatwoot(FileOrStdinArgs),
+    /// A Zendesk REST API export: a directory of JSON response pages (tickets, ticket_events or
+    /// audits, users, organizations, groups, satisfaction_ratings, ticket_metrics, sla_policies,
+    /// schedules), recognized by their content (docs/connectors.md). A malformed page imports
+    /// nothing. The export's cursor is recorded in the store for `--since-last`.
+    Zendesk(ZendeskArgs),
+}
+
+/// Arguments of `rapport import chatwoot`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct FileOrStdinArgs {
+    /// The JSONL file (`-` for standard input; gzip when it ends in .gz).
+    file: PathBuf,
+    #[command(flatten)]
+    store: StoreArg,
+    #[command(flatten)]
+    retain: RetainArgs,
+}
+
+/// Arguments of `rapport import zendesk`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ZendeskArgs {
+    /// The directory of API pages.
+    dir: PathBuf,
+    #[command(flatten)]
+    store: StoreArg,
+    /// Take only what is newer than the last Zendesk import into this store (its cursor, a
+    /// `source.checkpoint` event).
+    #[arg(long)]
+    since_last: bool,
+    #[command(flatten)]
+    retain: RetainArgs,
 }
 
 /// Arguments of `rapport import jsonl`.
@@ -101,6 +136,8 @@ pub(crate) fn run(command: &ImportCommand) -> Result<ExitCode, CliError> {
         ImportCommand::Bpi2013(args) => bpi2013(args),
         ImportCommand::Cdnow(args) => cdnow(args),
         ImportCommand::Scenario(args) => scenario(args),
+        ImportCommand::Chatwoot(args) => chatwoot(args),
+        ImportCommand::Zendesk(args) => zendesk(args),
     }
 }
 
@@ -330,5 +367,114 @@ fn cdnow(args: &FileArgs) -> Result<ExitCode, CliError> {
     );
     println!("durability: {}", report.durability);
     println!("store: {} customers, {} events", store.customer_count()?, store.log().end_position().0);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the fields an import did not map, by path, so nothing is dropped silently.
+fn print_unknown_fields(unknown: &std::collections::BTreeMap<String, u64>) {
+    if unknown.is_empty() {
+        return;
+    }
+    println!("fields not mapped (counted, values not stored):");
+    for (path, count) in unknown {
+        println!("  {path}: {count}");
+    }
+}
+
+fn chatwoot(args: &FileOrStdinArgs) -> Result<ExitCode, CliError> {
+    let store = open_store(&args.store.store, import_options(&args.retain)?)?;
+    let bar = spinner("chatwoot payloads");
+    let started = Instant::now();
+    let result = if args.file.as_os_str() == "-" {
+        rapport_import::chatwoot::import_chatwoot(&store, std::io::stdin().lock(), |done| bar.set_position(done))
+    } else {
+        rapport_import::chatwoot::import_chatwoot_file(&store, &args.file, |done| bar.set_position(done))
+    };
+    bar.finish_and_clear();
+    let report = result.map_err(|e| match e {
+        rapport_import::Error::InvalidLines { .. } | rapport_import::Error::Line { .. } => {
+            CliError::Refused(format!("{e}; nothing was imported"))
+        }
+        other => import_error(other),
+    })?;
+    for refusal in &report.refused {
+        println!("refused: {refusal}");
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "{}: {} payloads, {} inputs recorded, {} already in the store; {} conversations opened a ticket, {} joined the open ticket of the same customer; {} ignored, {} stale, {} refused; {:.2} s",
+        args.file.display(),
+        report.lines,
+        report.recorded,
+        report.already_recorded,
+        report.tickets_opened,
+        report.joined_open_ticket,
+        report.ignored,
+        report.stale,
+        report.refused.len(),
+        seconds
+    );
+    print_unknown_fields(&report.unknown_fields);
+    println!("durability: {}", report.durability);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The source name of Zendesk imports' cursors.
+const ZENDESK_SOURCE: &str = "zendesk";
+
+fn zendesk(args: &ZendeskArgs) -> Result<ExitCode, CliError> {
+    let store = open_store(&args.store.store, import_options(&args.retain)?)?;
+    let since = if args.since_last {
+        let cursor = rapport_import::checkpoint::last_cursor(&store, ZENDESK_SOURCE).map_err(import_error)?;
+        match &cursor {
+            Some(cursor) => eprintln!("since the last import: {cursor}"),
+            None => eprintln!("no earlier Zendesk import in this store: importing everything"),
+        }
+        cursor
+    } else {
+        None
+    };
+    let bar = spinner("zendesk inputs");
+    let started = Instant::now();
+    let options = rapport_import::zendesk::ZendeskImportOptions { since };
+    let result =
+        rapport_import::zendesk::import_zendesk_dir(&store, &args.dir, &options, |done| bar.set_position(done));
+    bar.finish_and_clear();
+    let report = result.map_err(|e| match e {
+        rapport_import::Error::Page { .. } => CliError::Refused(format!("{e}; nothing was imported")),
+        other => import_error(other),
+    })?;
+    for refusal in &report.refused {
+        println!("refused: {refusal}");
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let pages: u64 = report.pages.values().sum();
+    println!(
+        "{}: {} pages, {} records, {} inputs: {} recorded, {} already in the store, {} changing nothing, {} refused; {} merges, {} follow-ups, {} deleted tickets skipped, {} side conversations ignored; {:.2} s ({:.0} records/s)",
+        args.dir.display(),
+        pages,
+        report.records,
+        report.inputs,
+        report.imported,
+        report.already_recorded,
+        report.unchanged,
+        report.refused.len(),
+        report.merges,
+        report.follow_ups,
+        report.deleted_tickets_skipped,
+        report.side_conversations_ignored,
+        seconds,
+        report.records as f64 / seconds.max(1e-9)
+    );
+    if !report.incomplete_exports.is_empty() {
+        println!("exports that stop before their end (a later import continues them): {:?}", report.incomplete_exports);
+    }
+    print_unknown_fields(&report.unknown_fields);
+    println!("durability: {}", report.durability);
+    if let Some(cursor) = &report.cursor {
+        if rapport_import::checkpoint::record_cursor(&store, ZENDESK_SOURCE, cursor).map_err(import_error)? {
+            println!("cursor recorded for --since-last: {cursor}");
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -32,6 +32,30 @@ pub(crate) struct ServeArgs {
     /// a path's or body's values).
     #[arg(long)]
     log_requests: bool,
+    /// A file holding Chatwoot's webhook secret: `POST /v1/webhooks/chatwoot` then checks
+    /// `X-Chatwoot-Signature` instead of a token.
+    #[arg(long)]
+    chatwoot_secret: Option<PathBuf>,
+    /// A file holding the Zendesk webhook's signing secret: `POST /v1/webhooks/zendesk` then
+    /// checks `X-Zendesk-Webhook-Signature` instead of a token.
+    #[arg(long)]
+    zendesk_secret: Option<PathBuf>,
+}
+
+/// Reads a webhook secret from a file (at most `SECRET_BYTES_MAX` bytes, white space trimmed).
+fn read_secret(
+    path: &Option<PathBuf>,
+    flag: &str,
+) -> Result<Option<rapport_server::webhooks::WebhookSecret>, CliError> {
+    let Some(path) = path else { return Ok(None) };
+    let bytes = std::fs::read(path).map_err(CliError::io(format!("reading {flag} {}", path.display())))?;
+    rapport_server::webhooks::WebhookSecret::new(&bytes).map(Some).ok_or_else(|| {
+        CliError::Invalid(format!(
+            "{flag} {}: the file must hold a secret of 1 to {} bytes",
+            path.display(),
+            rapport_server::webhooks::SECRET_BYTES_MAX
+        ))
+    })
 }
 
 /// `rapport token add NAME --scope S --tokens FILE`.
@@ -71,6 +95,8 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, CliError> {
             .then_some(RateLimit { per_second: args.rate_limit, burst: 2.0 * args.rate_limit }),
         cors_origins: args.cors_origins.clone(),
         log_requests: args.log_requests,
+        chatwoot_secret: read_secret(&args.chatwoot_secret, "--chatwoot-secret")?,
+        zendesk_secret: read_secret(&args.zendesk_secret, "--zendesk-secret")?,
         ..ServerOptions::default()
     };
     let server = Server::start(store, options).map_err(server_error)?;

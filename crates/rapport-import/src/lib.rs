@@ -20,6 +20,7 @@
 pub mod bpi2013;
 pub mod cdnow;
 pub mod chatwoot;
+pub mod checkpoint;
 mod data_file;
 mod durability;
 mod error;

@@ -94,8 +94,9 @@ pub struct MetricsProjection {
     what_if: WhatIf,
     /// Stored definitions, effective-dated.
     definitions: Definitions,
-    /// Custom fields per ticket (`ticket.fields_set`).
-    #[serde(serialize_with = "rapport_types::sorted::map")]
+    /// Custom fields per ticket (`ticket.fields_set`). Each value is kept as its compact JSON
+    /// text in a snapshot: postcard cannot carry an untyped JSON value.
+    #[serde(with = "fields_as_text")]
     fields: FastMap<TicketId, TicketFields>,
     /// The latest creation time of any ticket folded.
     latest_created_at: Option<i64>,
@@ -376,5 +377,46 @@ fn mark_active(agent_days: &mut BTreeMap<String, BTreeSet<i32>>, agent: &str, at
         None => {
             agent_days.insert(agent.to_owned(), BTreeSet::from([day(at)]));
         }
+    }
+}
+
+/// serde for the fields per ticket: `ticket -> field -> compact JSON text`, in key order.
+mod fields_as_text {
+    use std::collections::BTreeMap;
+
+    use rapport_customer::FastMap;
+    use rapport_events::TicketId;
+    use serde::{de::Error as _, Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::grouping::TicketFields;
+
+    pub(super) fn serialize<S: Serializer>(
+        fields: &FastMap<TicketId, TicketFields>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let texts: BTreeMap<&TicketId, BTreeMap<&str, String>> = fields
+            .iter()
+            .map(|(ticket, fields)| {
+                (ticket, fields.iter().map(|(name, value)| (name.as_str(), value.to_string())).collect())
+            })
+            .collect();
+        texts.serialize(serializer)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<FastMap<TicketId, TicketFields>, D::Error> {
+        let texts = BTreeMap::<TicketId, BTreeMap<String, String>>::deserialize(deserializer)?;
+        let mut fields = FastMap::default();
+        for (ticket, values) in texts {
+            let mut parsed = TicketFields::new();
+            for (name, text) in values {
+                let value =
+                    serde_json::from_str(&text).map_err(|e| D::Error::custom(format!("field {name:?}: {e}")))?;
+                parsed.insert(name, value);
+            }
+            fields.insert(ticket, parsed);
+        }
+        Ok(fields)
     }
 }

@@ -94,9 +94,8 @@ pub(crate) fn router(state: Shared, cors: Option<tower_http::cors::CorsLayer>) -
         .route("/v1/clv", get(clv))
         .route("/v1/feed", get(crate::feed::feed))
         .route_layer(scoped(Scope::Read));
-    let mut write = Router::new()
-        .route("/v1/events", post(post_events))
-        .route("/v1/tickets/{id}/commands", post(post_command));
+    let mut write =
+        Router::new().route("/v1/events", post(post_events)).route("/v1/tickets/{id}/commands", post(post_command));
     // A webhook with a secret checks its sender's signature instead of a token.
     let mut signed = Router::new();
     for (path, handler, secret) in [

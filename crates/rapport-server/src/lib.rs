@@ -32,8 +32,8 @@ mod feed;
 pub mod json;
 mod openapi;
 mod rate;
-pub mod webhooks;
 pub mod tokens;
+pub mod webhooks;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;

@@ -145,10 +145,7 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
     if hex.len() % 2 != 0 || hex.len() > 256 {
         return None;
     }
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| hex.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok()))
-        .collect()
+    (0..hex.len()).step_by(2).map(|i| hex.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok())).collect()
 }
 
 /// What a webhook delivery recorded.
@@ -173,8 +170,9 @@ fn json_body(bytes: &[u8]) -> Result<serde_json::Value, Problem> {
             format!("a webhook payload is at most {} bytes", rapport_import::chatwoot::PAYLOAD_BYTES_MAX),
         ));
     }
-    serde_json::from_slice(bytes)
-        .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "invalid-body", "Invalid request body", format!("not JSON: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| {
+        Problem::new(StatusCode::BAD_REQUEST, "invalid-body", "Invalid request body", format!("not JSON: {e}"))
+    })
 }
 
 fn invalid_payload(error: &impl std::fmt::Display) -> Problem {
@@ -209,13 +207,14 @@ pub(crate) async fn chatwoot(
         verify_chatwoot(secret, &headers, &bytes, now_seconds())?;
     }
     let value = json_body(&bytes)?;
-    let payload = rapport_import::chatwoot::parse_payload(&value, &mut Default::default())
-        .map_err(|e| invalid_payload(&e))?;
+    let payload =
+        rapport_import::chatwoot::parse_payload(&value, &mut Default::default()).map_err(|e| invalid_payload(&e))?;
     let shared = state.clone();
     let result = blocking(&state, move |store| {
         let _one_at_a_time = shared.webhooks.lock.lock();
         let ignored = matches!(payload, rapport_import::chatwoot::Payload::Ignored { .. });
-        let applied = rapport_import::chatwoot::Connector::new(store).apply(&payload).map_err(|e| Problem::from_store(&e))?;
+        let applied =
+            rapport_import::chatwoot::Connector::new(store).apply(&payload).map_err(|e| Problem::from_store(&e))?;
         Ok(WebhookResult {
             recorded: applied.recorded,
             already_recorded: applied.already_recorded,

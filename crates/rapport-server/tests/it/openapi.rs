@@ -126,8 +126,8 @@ proptest! {
 
     #[test]
     fn random_queries_get_declared_answers(
-        // Not the feed (the last route): a good query opens a stream that does not end.
-        route in 0..ROUTES.len() - 1,
+        // Every route but the feed: a good query opens a stream that does not end.
+        route in (0..ROUTES.len()).prop_filter("not the feed", |&i| ROUTES[i].1 != "/v1/feed"),
         params in proptest::collection::vec((prop_oneof![
             Just("from"), Just("to"), Just("now"), Just("group_by"), Just("where"), Just("limit"),
             Just("offset"), Just("cursor"), Just("status"), Just("segment"), Just("clv"), Just("top"),

@@ -37,7 +37,10 @@ fn hex(bytes: &[u8]) -> String {
 fn chatwoot_headers(secret: &[u8], timestamp: i64, body: &str) -> Vec<(&'static str, String)> {
     let secret = WebhookSecret::new(secret).unwrap();
     let signature = secret.sign(&[timestamp.to_string().as_bytes(), b".", body.as_bytes()]);
-    vec![("x-chatwoot-signature", format!("sha256={}", hex(&signature))), ("x-chatwoot-timestamp", timestamp.to_string())]
+    vec![
+        ("x-chatwoot-signature", format!("sha256={}", hex(&signature))),
+        ("x-chatwoot-timestamp", timestamp.to_string()),
+    ]
 }
 
 fn zendesk_headers(secret: &[u8], timestamp: &str, body: &str) -> Vec<(&'static str, String)> {
@@ -146,7 +149,9 @@ fn zendesk_signed_events_and_bad_signatures() {
     .to_string();
     // Missing, wrong, and a timestamp 10 minutes off: 401.
     let old = (chrono::Utc::now() - chrono::Duration::minutes(10)).to_rfc3339();
-    for headers in [Vec::new(), zendesk_headers(b"nope", &at, &created), zendesk_headers(ZENDESK_SECRET, &old, &created)] {
+    for headers in
+        [Vec::new(), zendesk_headers(b"nope", &at, &created), zendesk_headers(ZENDESK_SECRET, &old, &created)]
+    {
         post_with(&server, path, &headers, &created).problem(401);
     }
     for body in [&created, &solved] {

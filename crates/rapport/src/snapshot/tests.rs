@@ -90,6 +90,12 @@ enum Step {
     SplitTicket {
         ticket: usize,
     },
+    /// Custom fields: a number, a text and a list (untyped JSON values, kept as text in a
+    /// snapshot).
+    Fields {
+        ticket: usize,
+        n: u8,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -104,6 +110,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (0..6usize, 1..=5u8).prop_map(|(person, score)| Step::Rating { person, score }),
         1 => (0..4usize, 0..4usize).prop_map(|(source, target)| Step::Merge { source, target }),
         1 => (0..4usize).prop_map(|ticket| Step::SplitTicket { ticket }),
+        1 => (0..4usize, 0..3u8).prop_map(|(ticket, n)| Step::Fields { ticket, n }),
     ]
 }
 
@@ -163,6 +170,13 @@ fn apply(store: &Store, k: usize, step: &Step) {
             reason: None,
         })),
         Step::Merge { source, target } => Input::Merge { source: ticket(*source), target: ticket(*target) },
+        Step::Fields { ticket: t, n } => {
+            let mut fields = rapport_events::Properties::new();
+            fields.insert("seats", &serde_json::json!(n));
+            fields.insert("plan", &serde_json::json!(["gold", "monthly"][usize::from(*n) % 2]));
+            fields.insert("addons", &serde_json::json!(["a", {"b": n}]));
+            Input::Event(CxEvent::TicketFieldsSet(rapport_events::TicketFieldsSet { ticket_id: ticket(*t), fields }))
+        }
         Step::SplitTicket { ticket: t } => Input::Event(CxEvent::TicketSplit(TicketSplit {
             ticket_id: ticket(*t),
             messages: vec![format!("step-{}", k.saturating_sub(1))],
