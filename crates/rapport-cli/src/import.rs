@@ -375,9 +375,17 @@ fn print_unknown_fields(unknown: &std::collections::BTreeMap<String, u64>) {
     if unknown.is_empty() {
         return;
     }
-    println!("fields not mapped (counted, values not stored):");
-    for (path, count) in unknown {
+    /// Paths listed; the rest are counted.
+    const SHOWN: usize = 20;
+    let total: u64 = unknown.values().sum();
+    println!("fields not mapped: {total} values under {} paths (counted, values not stored):", unknown.len());
+    let mut by_count: Vec<(&String, &u64)> = unknown.iter().collect();
+    by_count.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    for (path, count) in by_count.iter().take(SHOWN) {
         println!("  {path}: {count}");
+    }
+    if by_count.len() > SHOWN {
+        println!("  ... and {} more paths", by_count.len() - SHOWN);
     }
 }
 

@@ -2,7 +2,7 @@
 //! API as Zendesk returns it, recognized by its record key (`tickets`, `ticket_events`,
 //! `audits`, `users`, `organizations`, `groups`, `satisfaction_ratings`, `ticket_metrics`,
 //! `sla_policies`, `schedules`; `side_conversations` pages are counted and ignored). The
-//! mapping tables are in docs/connectors-zendesk.md.
+//! mapping tables are in docs/connectors.md.
 //!
 //! Two phases: every page is read (at most [`PAGE_BYTES_MAX`] bytes, [`PAGE_RECORDS_MAX`]
 //! records) and checked, and every input planned, before anything is written; a page that is

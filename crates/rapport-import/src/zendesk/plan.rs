@@ -1,4 +1,4 @@
-//! From checked Zendesk records to the store's inputs: the mapping of docs/connectors-zendesk.md.
+//! From checked Zendesk records to the store's inputs: the mapping of docs/connectors.md.
 //! Every input gets an id from its source ids (never from a file name), so a re-import of
 //! overlapping pages appends nothing.
 
