@@ -27,6 +27,9 @@ pub(crate) enum BenchCommand {
     Store(crate::scale::StoreArgs),
     /// `rapport serve` under load: HTTP ingest and customer reads beside embedded `submit_many`.
     Serve(crate::serve::ServeArgs),
+    /// Import speed of a generated Zendesk REST export and of Chatwoot payloads, beside parsing
+    /// the same pages to JSON.
+    Connectors(crate::connectors::ConnectorsArgs),
 }
 
 /// Durability of a benchmark run.
@@ -93,6 +96,7 @@ pub(crate) fn run(command: BenchCommand) -> Result<ExitCode, CliError> {
         BenchCommand::Replay(args) => replay(&args),
         BenchCommand::Store(args) => crate::scale::run(&args),
         BenchCommand::Serve(args) => crate::serve::run(&args),
+        BenchCommand::Connectors(args) => crate::connectors::run(&args),
     }
 }
 
@@ -128,7 +132,7 @@ fn payload(bytes: usize, seed: usize) -> Vec<u8> {
 }
 
 /// A working directory: the given one (must be new or empty) or a temporary one.
-fn work_dir(given: &Option<PathBuf>) -> Result<(PathBuf, Option<tempfile::TempDir>), CliError> {
+pub(crate) fn work_dir(given: &Option<PathBuf>) -> Result<(PathBuf, Option<tempfile::TempDir>), CliError> {
     match given {
         Some(path) => {
             let empty = std::fs::read_dir(path).map(|mut entries| entries.next().is_none()).unwrap_or(true);

@@ -5,6 +5,7 @@
 //! append|replay|store|serve [--json]`.
 
 mod bench;
+mod connectors;
 mod scale;
 mod serve;
 

@@ -46,6 +46,10 @@ pub const SOURCE: &str = "chatwoot";
 /// is the same).
 pub const PAYLOAD_BYTES_MAX: usize = 1 << 20;
 
+/// Payloads an import records between two syncs: what a crash of the import may take back
+/// (importing the file again records it; the ids are stable).
+pub const SYNC_EVERY_PAYLOADS: u64 = 8192;
+
 /// Labels a conversation carries, at most (Chatwoot's own limit is lower).
 pub const LABELS_MAX: usize = 64;
 
@@ -713,12 +717,22 @@ pub struct Applied {
 #[derive(Debug)]
 pub struct Connector<'s> {
     store: &'s Store,
+    /// Submissions leave the sync to the caller ([`Store::submit_many_deferred`]).
+    deferred: bool,
 }
 
 impl<'s> Connector<'s> {
-    /// A connector writing into `store`.
+    /// A connector writing into `store`: every payload applied is durable when `apply` returns
+    /// (in `Sync` mode) — what a webhook acknowledges.
     pub fn new(store: &'s Store) -> Connector<'s> {
-        Connector { store }
+        Connector { store, deferred: false }
+    }
+
+    /// A connector for bulk imports: nothing is synced by `apply`; the caller calls
+    /// [`Store::sync`] before it reports the payloads as recorded (one sync per import instead of
+    /// one per input).
+    pub fn deferred(store: &'s Store) -> Connector<'s> {
+        Connector { store, deferred: true }
     }
 
     fn id(&self, account: u64, parts: &[&[u8]]) -> EventId {
@@ -729,7 +743,14 @@ impl<'s> Connector<'s> {
     }
 
     fn submit(&self, applied: &mut Applied, input: Input, meta: Meta) -> Result<Submitted, rapport::Error> {
-        let submitted = self.store.submit(input, meta)?;
+        let submitted = if self.deferred {
+            match self.store.submit_many_deferred(vec![(input, meta)])?.pop() {
+                Some(result) => result?,
+                None => unreachable!("one input gives one result"),
+            }
+        } else {
+            self.store.submit(input, meta)?
+        };
         if submitted.already_recorded {
             applied.already_recorded += 1;
         } else if submitted.events > 0 {
@@ -1106,6 +1127,8 @@ fn import_pass(store: &Store, mut pass: Pass<'_>, mut progress: impl FnMut(u64))
     let mut pass = pass.again()?;
     let mut ignored_unknown = BTreeMap::new();
     let mut done = 0u64;
+    let connector = Connector::deferred(store);
+    let mut syncs = 0u64;
     while let Some(line_no) = pass.next_line(&mut buf)? {
         if buf.iter().all(u8::is_ascii_whitespace) {
             continue;
@@ -1126,7 +1149,7 @@ fn import_pass(store: &Store, mut pass: Pass<'_>, mut progress: impl FnMut(u64))
         if matches!(payload, Payload::Ignored { .. }) {
             report.ignored += 1;
         }
-        match Connector::new(store).apply(&payload) {
+        match connector.apply(&payload) {
             Ok(applied) => {
                 report.recorded += applied.recorded;
                 report.already_recorded += applied.already_recorded;
@@ -1140,11 +1163,20 @@ fn import_pass(store: &Store, mut pass: Pass<'_>, mut progress: impl FnMut(u64))
             Err(error) => return Err(error.into()),
         }
         done += 1;
+        if done.is_multiple_of(SYNC_EVERY_PAYLOADS) {
+            store.sync()?;
+            syncs += 1;
+        }
         progress(done);
     }
     pass.finish()?;
     store.sync()?;
-    report.durability = ImportDurability::SyncedAtEnd { chunks: done };
+    // Chunks of SYNC_EVERY_PAYLOADS payloads, each synced before the next is read.
+    report.durability = if store.log().durability() == rapport::log::Durability::Sync {
+        ImportDurability::SyncedPerChunk { chunk_inputs_max: SYNC_EVERY_PAYLOADS as usize, chunks: syncs + 1 }
+    } else {
+        ImportDurability::SyncedAtEnd { chunks: syncs + 1 }
+    };
     Ok(report)
 }
 

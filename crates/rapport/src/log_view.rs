@@ -27,6 +27,12 @@ impl<'a> LogView<'a> {
         self.log.end_position()
     }
 
+    /// The position up to which every event is durable (synced); below `end_position` while
+    /// a `Store::submit_many_deferred` waits for its sync.
+    pub fn durable_position(&self) -> Position {
+        self.log.durable_position()
+    }
+
     /// Every event from `from` up to the end of the log as it is now.
     pub fn read_all(&self, from: Position) -> ReadAll {
         self.log.read_all(from)

@@ -584,6 +584,27 @@ impl Store {
         &self,
         inputs: Vec<(Input, Meta)>,
         dry_run: bool,
+        progress: impl FnMut(usize),
+    ) -> Result<Vec<Result<Submitted>>> {
+        self.submit_many_inner(inputs, dry_run, true, progress)
+    }
+
+    /// [`Store::submit_many`] without the sync at its end (in `Sync` mode): the inputs are
+    /// recorded and visible, but durable only once a later call syncs — [`Store::sync`], or any
+    /// submission that syncs. For an importer that must decide each input on the store's answer
+    /// to the one before (a connector routing a conversation's first message) and acknowledges
+    /// nothing until its final `sync`: one sync per import instead of one per input. A crash
+    /// before that sync keeps a prefix of the batches, each all-or-nothing, as a crash during
+    /// `submit_many` does. The key store is still synced before any event names a key in it.
+    pub fn submit_many_deferred(&self, inputs: Vec<(Input, Meta)>) -> Result<Vec<Result<Submitted>>> {
+        self.submit_many_inner(inputs, false, false, |_| {})
+    }
+
+    fn submit_many_inner(
+        &self,
+        inputs: Vec<(Input, Meta)>,
+        dry_run: bool,
+        sync_at_end: bool,
         mut progress: impl FnMut(usize),
     ) -> Result<Vec<Result<Submitted>>> {
         if self.log.is_read_only() && !dry_run {
@@ -695,7 +716,8 @@ impl Store {
             self.privacy.vault.commit()?;
             // One sync per call: the last batch (or the one that reaches the cap) is appended
             // synced, and its sync covers the unsynced batches before it.
-            let sync_now = next >= inputs.len() || unsynced_bytes + batch_bytes >= SUBMIT_UNSYNCED_BYTES_MAX;
+            let sync_now =
+                (sync_at_end && next >= inputs.len()) || unsynced_bytes + batch_bytes >= SUBMIT_UNSYNCED_BYTES_MAX;
             let appended =
                 if sync_now { self.log.append_multi(writes) } else { self.log.append_multi_unsynced(writes) };
             match &appended {
@@ -754,7 +776,7 @@ impl Store {
         }
         // The last batches planned nothing to write (inputs refused or already recorded), or a
         // retry left an unsynced batch: nothing is acknowledged before it is durable.
-        if unsynced {
+        if unsynced && sync_at_end {
             self.log.sync()?;
         }
         Ok(results)

@@ -344,3 +344,24 @@ fn a_batched_merge_into_the_ticket_written_last_is_recorded() {
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     assert_eq!(store.ticket(&id("T-3")).unwrap().unwrap().merged_from(), &[id("T-4")]);
 }
+
+#[test]
+fn deferred_submissions_are_visible_at_once_and_durable_at_the_next_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    let durable = store.log().durable_position();
+    for n in 0..20 {
+        let from = format!("email:p{n}@x.io");
+        let results =
+            store.submit_many_deferred(vec![(message(&from, Channel::Email, None, None), at(n * HOUR))]).unwrap();
+        let submitted = results.into_iter().next().unwrap().unwrap();
+        // Routed, readable, and the next input can decide on it.
+        assert!(store.ticket(submitted.ticket_id.as_ref().unwrap()).unwrap().is_some());
+    }
+    assert_eq!(store.ticket_count().unwrap(), 20);
+    assert_eq!(store.log().durable_position(), durable, "nothing durable yet");
+    store.sync().unwrap();
+    assert_eq!(store.log().durable_position(), store.log().end_position());
+    drop(store);
+    assert_eq!(open_store(dir.path()).ticket_count().unwrap(), 20, "all there after a reopen");
+}
