@@ -2,6 +2,7 @@
 //! directory and checks what it prints (JSON keys and values, exit codes, error messages).
 
 mod commands;
+mod connectors;
 mod definitions;
 mod live;
 mod money;
