@@ -19,6 +19,10 @@
 //! Fields the mapping does not read are counted per JSON path pattern in
 //! [`ZendeskImportReport::unknown_fields`] (never their values: they may be personal).
 //!
+//! The warehouse tables of Fivetran's connector (one CSV file per table) are read into the
+//! same records and planned by the same code: [`import_zendesk_tables`], mapping in
+//! docs/connectors-zendesk-tables.md.
+//!
 //! Memory: every record of the directory and every planned input are held at once (a few
 //! hundred bytes per record plus comment bodies); import a very large export as several
 //! directories, each with the cursor of the one before.

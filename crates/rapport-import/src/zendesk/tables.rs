@@ -735,13 +735,10 @@ impl Reader {
         let created_at = row.req_time("created_at")?;
         let deleted = row.deleted()?;
         let rel = row.text("via_source_rel");
-        let channel = match row.str("via_channel") {
-            Some(text) => Some(match text.parse::<u64>() {
-                Ok(via_id) => via_type_of_id(via_id),
-                Err(_) => text.to_ascii_lowercase().replace(' ', "_"),
-            }),
-            None => None,
-        };
+        let channel = row.str("via_channel").map(|text| match text.parse::<u64>() {
+            Ok(via_id) => via_type_of_id(via_id),
+            Err(_) => text.to_ascii_lowercase().replace(' ', "_"),
+        });
         let from = row.u64("via_followup_source_id")?;
         let mut merged = Vec::new();
         if let Some(text) = row.str("merged_ticket_ids") {
