@@ -260,8 +260,13 @@ fn zendesk_tables_give_the_same_tickets_and_customers_as_the_rest_pages() {
 fn zendesk_tables_unknown_columns_are_counted_never_stored() {
     let root = tempfile::tempdir().unwrap();
     let store = store(&root.path().join("store"));
-    let report = import(&store, &tables(root.path(), "tables"));
+    let dir = tables(root.path(), "tables");
+    let mut history = std::fs::read_to_string(dir.join("ticket_field_history.csv")).unwrap();
+    history.push_str("1,brand_id,2024-03-01 09:30:00,77,100,\n");
+    std::fs::write(dir.join("ticket_field_history.csv"), history).unwrap();
+    let report = import(&store, &dir);
     let unknown = &report.import.unknown_fields;
+    assert_eq!(unknown.get("ticket_field_history.field_name=brand_id"), Some(&1), "{unknown:#?}");
     for (column, n) in [
         ("ticket.url", 6),
         ("ticket.description", 6),
@@ -440,4 +445,58 @@ fn zendesk_tables_row_over_the_limit_is_refused() {
     assert!(matches!(&error, Error::TableRow { path: at, row: 11, column: None, .. } if at == &path), "{error:?}");
     assert!(error.to_string().contains("the limit of one row"), "{error}");
     assert_eq!(store.log().end_position(), empty, "nothing written");
+}
+
+#[test]
+fn zendesk_tables_mutated_cells_import_or_fail_with_a_row_error_never_panic() {
+    // Every cell of the history, comment, ticket, user and schedule tables replaced in turn by
+    // values of other kinds: the import either succeeds (refusing what it cannot map) or names
+    // the file, row and column; the store never fails and nothing panics.
+    let root = tempfile::tempdir().unwrap();
+    let store = store(&root.path().join("store"));
+    let dir = tables(root.path(), "tables");
+    let replacements = ["", "-7", "18446744073709551616", "2262-04-11 23:47:16", "x y", "[5, \"a\"]", "true", "null"];
+    let (mut imports, mut row_errors) = (0u64, 0u64);
+    for table in ["ticket_field_history", "ticket_comment", "ticket", "user", "schedule", "schedule_holiday"] {
+        let path = dir.join(format!("{table}.csv"));
+        let original = std::fs::read_to_string(fixtures().join("zendesk-tables").join(format!("{table}.csv"))).unwrap();
+        let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(original.as_bytes());
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        for (r, row) in rows.iter().enumerate().skip(1).take(6) {
+            for c in 0..row.len() {
+                for replacement in replacements {
+                    let mut writer = csv::Writer::from_writer(Vec::new());
+                    for (i, other) in rows.iter().enumerate() {
+                        if i == r {
+                            let cells: Vec<&str> = other
+                                .iter()
+                                .enumerate()
+                                .map(|(j, cell)| if j == c { replacement } else { cell })
+                                .collect();
+                            writer.write_record(cells).unwrap();
+                        } else {
+                            writer.write_record(other).unwrap();
+                        }
+                    }
+                    std::fs::write(&path, writer.into_inner().unwrap()).unwrap();
+                    imports += 1;
+                    match import_zendesk_tables(&store, &dir, &ZendeskImportOptions::default(), |_| {}) {
+                        Ok(_) => {}
+                        Err(Error::TableRow { path: at, row, column, .. }) => {
+                            row_errors += 1;
+                            assert_eq!(at, path);
+                            // A schedule's rows must agree: a changed name is reported at the row after it.
+                            let expected =
+                                if table == "schedule" { r as u64..=rows.len() as u64 } else { r as u64..=r as u64 };
+                            assert!(expected.contains(&row), "{table} row {r} column {c} = {replacement:?}: row {row}");
+                            assert!(column.is_some());
+                        }
+                        Err(other) => panic!("{table} row {r} column {c} = {replacement:?}: {other:?}"),
+                    }
+                }
+            }
+        }
+        std::fs::write(&path, original).unwrap();
+    }
+    assert!(imports > 1000 && row_errors > 200, "{imports} imports, {row_errors} row errors");
 }
