@@ -500,3 +500,22 @@ fn zendesk_tables_mutated_cells_import_or_fail_with_a_row_error_never_panic() {
     }
     assert!(imports > 1000 && row_errors > 200, "{imports} imports, {row_errors} row errors");
 }
+
+#[test]
+fn zendesk_tables_cursor_skips_what_the_last_import_read() {
+    let root = tempfile::tempdir().unwrap();
+    let store = store(&root.path().join("store"));
+    let dir = tables(root.path(), "tables");
+    let first = import(&store, &dir);
+    let cursor = first.import.cursor.clone().expect("a cursor");
+    assert!(cursor.starts_with("zendesk-cursor-v1;"), "{cursor}");
+    let end = store.log().end_position();
+    let options = ZendeskImportOptions { since: Some(cursor) };
+    let second = import_zendesk_tables(&store, &dir, &options, |_| {}).unwrap();
+    assert!(second.import.before_cursor_skipped > 0, "{second:#?}");
+    assert_eq!(second.import.imported, 0, "{second:#?}");
+    assert_eq!(store.log().end_position(), end);
+    let bad = ZendeskImportOptions { since: Some("yesterday".to_owned()) };
+    let error = import_zendesk_tables(&store, &dir, &bad, |_| {}).unwrap_err();
+    assert!(matches!(error, Error::InvalidOption { option: "since", .. }), "{error:?}");
+}
