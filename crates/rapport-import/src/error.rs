@@ -116,6 +116,31 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A row of a Zendesk warehouse table that is not what the connector writes: the file, the
+    /// row (1 = the first row after the header), the line it starts on, the column at fault and
+    /// why. Tables are all checked before anything is written, so nothing was written.
+    #[error("{}: row {row} (line {line}){}: {reason}", path.display(), column_of(column))]
+    TableRow {
+        /// The table's file.
+        path: PathBuf,
+        /// 1-based data row (the header is row 0).
+        row: u64,
+        /// 1-based line where the row starts (a quoted field may hold line ends).
+        line: u64,
+        /// The column at fault, when one is.
+        column: Option<String>,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The header of a Zendesk warehouse table lacks a column the mapping requires (or repeats
+    /// one); nothing was written.
+    #[error("{}: {reason}", path.display())]
+    TableHeader {
+        /// The table's file.
+        path: PathBuf,
+        /// What is wrong (`missing required column "created_at"`).
+        reason: String,
+    },
     /// A file or directory is over an importer's size or count limit; nothing was written.
     #[error("{}: {what} is {actual}, over the limit of {limit}", path.display())]
     TooLarge {
@@ -143,6 +168,10 @@ pub enum Error {
 
 fn first_of(errors: &[LineError]) -> String {
     errors.first().map_or_else(String::new, ToString::to_string)
+}
+
+fn column_of(column: &Option<String>) -> String {
+    column.as_ref().map_or_else(String::new, |column| format!(", column {column:?}"))
 }
 
 fn at_line(line: Option<u64>) -> String {

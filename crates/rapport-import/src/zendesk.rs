@@ -19,6 +19,10 @@
 //! Fields the mapping does not read are counted per JSON path pattern in
 //! [`ZendeskImportReport::unknown_fields`] (never their values: they may be personal).
 //!
+//! The warehouse tables of Fivetran's connector (one CSV file per table) are read into the
+//! same records and planned by the same code: [`import_zendesk_tables`], mapping in
+//! docs/connectors-zendesk-tables.md.
+//!
 //! Memory: every record of the directory and every planned input are held at once (a few
 //! hundred bytes per record plus comment bodies); import a very large export as several
 //! directories, each with the cursor of the one before.
@@ -37,6 +41,11 @@ use crate::error::{is_refusal, Error, Result};
 mod json;
 mod parse;
 mod plan;
+mod tables;
+
+pub use tables::{
+    import_zendesk_tables, ZendeskTable, ZendeskTablesReport, TABLE_BYTES_MAX, TABLE_ROWS_MAX, TABLE_ROW_BYTES_MAX,
+};
 
 /// Largest page file read, in bytes; a larger one is refused ([`Error::TooLarge`]). Zendesk
 /// pages hold at most 1000 records (a few MiB).
@@ -344,10 +353,7 @@ pub fn import_zendesk_dir(
     options: &ZendeskImportOptions,
     mut progress: impl FnMut(u64),
 ) -> Result<ZendeskImportReport> {
-    let since = match &options.since {
-        Some(text) => Cursor::parse(text).map_err(|reason| Error::InvalidOption { option: "since", reason })?,
-        None => Cursor::default(),
-    };
+    let since = since_of(options)?;
     let files = page_files(dir)?;
     // Phase 1: read and check every page.
     let mut parsed = parse::Parsed::default();
@@ -359,10 +365,30 @@ pub fn import_zendesk_dir(
             reason: fault.reason,
         })?;
     }
+    import_parsed(store, &files, &parsed, &since, &mut progress)
+}
+
+/// The cursor of `options.since`.
+fn since_of(options: &ZendeskImportOptions) -> Result<Cursor> {
+    match &options.since {
+        Some(text) => Cursor::parse(text).map_err(|reason| Error::InvalidOption { option: "since", reason }),
+        None => Ok(Cursor::default()),
+    }
+}
+
+/// Plans every input of checked records (phase 1, continued: reads the store, writes nothing),
+/// then submits them (phase 2). `files` are the files `Origin::file` indexes.
+fn import_parsed(
+    store: &Store,
+    files: &[PathBuf],
+    parsed: &parse::Parsed,
+    since: &Cursor,
+    progress: &mut dyn FnMut(u64),
+) -> Result<ZendeskImportReport> {
     let mut cursor = since.clone();
-    advance_cursor(&mut cursor, &parsed);
+    advance_cursor(&mut cursor, parsed);
     // Phase 1, continued: plan every input (reads the store, writes nothing).
-    let mut planner = plan::Planner::new(store, &parsed, &since, &store.options().normalize);
+    let mut planner = plan::Planner::new(store, parsed, since, &store.options().normalize);
     planner.plan_all()?;
     let plan::Planner { mut planned, tally, .. } = planner;
     planned.sort_by_key(plan::Planned::order_key);

@@ -134,6 +134,9 @@ pub(super) struct Audit {
     pub(super) merged_ticket_ids: Vec<u64>,
     /// From the audits API (preferred over the same audit from the ticket event export).
     pub(super) from_audits: bool,
+    /// Made by the tables importer from the rows of one ticket at one time (`ticket_field_history`,
+    /// `ticket_comment`): no audit id, `id` is the time in microseconds.
+    pub(super) from_tables: bool,
     pub(super) origin: Origin,
 }
 
@@ -192,6 +195,13 @@ pub(super) struct Schedule {
     pub(super) time_zone: String,
     /// Minutes since Sunday 00:00, `[start, end)`.
     pub(super) intervals: Vec<(u64, u64)>,
+    /// Closed dates, `YYYY-MM-DD` (the tables' `schedule_holiday`; the REST import reads none).
+    pub(super) holidays: Vec<String>,
+    /// The IANA zone, when the reader resolved it already (else `time_zone` goes through the table).
+    pub(super) iana_time_zone: Option<String>,
+    /// A hash of the schedule's content, when its source has no `updated_at` (the tables): the
+    /// event id is made of it instead of the time, so a changed schedule is a new event.
+    pub(super) content_key: Option<[u8; 32]>,
     pub(super) created_at: Timestamp,
     pub(super) updated_at: Timestamp,
     pub(super) origin: Origin,
@@ -395,7 +405,7 @@ impl Parsed {
 
 /// Keeps the newer of two versions of a record (a later page wins a tie: pages are read in
 /// name order).
-fn keep_newest<T>(map: &mut BTreeMap<u64, T>, id: u64, record: T, updated_at: impl Fn(&T) -> Timestamp) {
+pub(super) fn keep_newest<T>(map: &mut BTreeMap<u64, T>, id: u64, record: T, updated_at: impl Fn(&T) -> Timestamp) {
     match map.get(&id) {
         Some(kept) if updated_at(kept) > updated_at(&record) => {}
         _ => {
@@ -406,7 +416,7 @@ fn keep_newest<T>(map: &mut BTreeMap<u64, T>, id: u64, record: T, updated_at: im
 
 /// The via type of a via id (Zendesk's via types reference), for the ids whose type the
 /// mapping reads.
-fn via_type_of_id(id: u64) -> String {
+pub(super) fn via_type_of_id(id: u64) -> String {
     match id {
         0 => "web".to_owned(),
         4 => "email".to_owned(),
@@ -718,6 +728,7 @@ fn audit(
         items,
         merged_ticket_ids: Vec::new(),
         from_audits: true,
+        from_tables: false,
         origin,
     }))
 }
@@ -822,7 +833,18 @@ fn ticket_event(
         *side_conversations += 1;
         return Ok(None);
     }
-    Ok(Some(Audit { id, ticket_id, at, author_id, via, items, merged_ticket_ids, from_audits: false, origin }))
+    Ok(Some(Audit {
+        id,
+        ticket_id,
+        at,
+        author_id,
+        via,
+        items,
+        merged_ticket_ids,
+        from_audits: false,
+        from_tables: false,
+        origin,
+    }))
 }
 
 fn rating(mut rec: Rec<'_>, origin: Origin, unknown: &mut BTreeMap<String, u64>) -> Parse<Rating> {
@@ -953,6 +975,9 @@ fn schedule(mut rec: Rec<'_>, origin: Origin, unknown: &mut BTreeMap<String, u64
         name,
         time_zone,
         intervals,
+        holidays: Vec::new(),
+        iana_time_zone: None,
+        content_key: None,
         created_at,
         updated_at: rec.time("updated_at")?.unwrap_or(created_at),
         origin,

@@ -475,7 +475,7 @@ impl<'a> Planner<'a> {
         if self.before_cursor(ZendeskKind::Schedules, schedule.updated_at) {
             return;
         }
-        let Some(timezone) = iana_zone(&schedule.time_zone) else {
+        let Some(timezone) = schedule.iana_time_zone.as_deref().or_else(|| iana_zone(&schedule.time_zone)) else {
             let reason = format!("time zone {:?} has no IANA name in the importer's table", schedule.time_zone);
             return self.refuse(&schedule.origin, reason);
         };
@@ -483,10 +483,13 @@ impl<'a> Planner<'a> {
             name: if is_default { "default".to_owned() } else { schedule.name.clone() },
             timezone: timezone.to_owned(),
             intervals: weekly_spans(&schedule.intervals),
-            holidays: Vec::new(),
+            holidays: schedule.holidays.clone(),
             valid_from: schedule.created_at,
         });
-        let event_id = self.id(&[b"schedule", &schedule.id.to_le_bytes(), &time_bytes(schedule.updated_at)]);
+        let event_id = match &schedule.content_key {
+            Some(key) => self.id(&[b"schedule", &schedule.id.to_le_bytes(), b"content", key]),
+            None => self.id(&[b"schedule", &schedule.id.to_le_bytes(), &time_bytes(schedule.updated_at)]),
+        };
         self.push(schedule.updated_at, PHASE_DEFINITIONS, (schedule.id, 2, 0), event, event_id, &schedule.origin);
     }
 
@@ -779,8 +782,11 @@ impl<'a> Planner<'a> {
         for audit in audits {
             // At the very time the history starts from, an audit is skipped only when it is
             // recorded: the snapshot open is at `created_at`, the time of the `Create` audit.
+            // An update of the tables (no audit id: one per ticket and time) at that very time is
+            // skipped too: the stored event there is of it (or of the same update from the API).
             let skip = audit.at < history_from
-                || (audit.at == history_from && (history_from == snapshot_time || self.is_recorded(audit)));
+                || (audit.at == history_from
+                    && (history_from == snapshot_time || audit.from_tables || self.is_recorded(audit)));
             if skip {
                 self.tally.history_before_snapshot += 1;
                 continue;
@@ -935,7 +941,7 @@ impl<'a> Planner<'a> {
             self.tally.opened_elsewhere += 1;
             return Ok(());
         }
-        let pattern = format!("{}[].events[]", audit_kind(audit).key());
+        let pattern = events_pattern(audit);
         let (mut status, mut priority, mut ticket_type, mut subject) = (None, None, None, None);
         let (mut group, mut assignee, mut requester_id) = (None, None, None);
         let mut tags: Vec<String> = Vec::new();
@@ -1012,7 +1018,7 @@ impl<'a> Planner<'a> {
 
     /// The comments and changes of one audit (its `Create` events made the open).
     fn plan_audit(&mut self, plan: &mut TicketPlan, audit: &Audit, closes_by_merge: bool) {
-        let pattern = format!("{}[].events[]", audit_kind(audit).key());
+        let pattern = events_pattern(audit);
         let seq = |step: u64| (audit.ticket_id, audit.id, step);
         let (mut group, mut assignee) = (None, None);
         let (mut add, mut remove): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
@@ -1206,6 +1212,15 @@ impl<'a> Planner<'a> {
             })
         };
         self.push(audit.at, PHASE_TICKETS, seq, event, event_id, &audit.origin);
+    }
+}
+
+/// The pattern of an audit's events in `unknown_fields`.
+fn events_pattern(audit: &Audit) -> String {
+    if audit.from_tables {
+        "ticket_field_history".to_owned()
+    } else {
+        format!("{}[].events[]", audit_kind(audit).key())
     }
 }
 
