@@ -34,9 +34,15 @@ use rapport::{Input, Meta, Store};
 use crate::durability::ImportDurability;
 use crate::error::{is_refusal, Error, Result};
 
+mod check;
 mod json;
 mod parse;
 mod plan;
+
+pub use self::check::{
+    check_metrics, CheckedTicket, ExplainedTickets, KnownDifference, MetricCheck, MetricsCheck, TicketSample,
+    ZendeskMetric, CHECK_TICKET_IDS_MAX, MINUTES_TOLERANCE, TABLE_TICKET_IDS_MAX,
+};
 
 /// Largest page file read, in bytes; a larger one is refused ([`Error::TooLarge`]). Zendesk
 /// pages hold at most 1000 records (a few MiB).
