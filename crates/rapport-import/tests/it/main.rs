@@ -10,3 +10,4 @@ mod jsonl;
 mod migrate;
 mod privacy;
 mod zendesk;
+mod zendesk_check;
