@@ -1,6 +1,6 @@
 //! `check_metrics` end to end: Zendesk's `ticket_metrics` against Rapport's metrics of the same
 //! tickets. Method: a hand-written export (tests/fixtures/zendesk-check: users, groups, one
-//! schedule, the audits of six tickets) whose `ticket_metrics` page was computed by hand from
+//! schedule, the audits of seven tickets) whose `ticket_metrics` page was computed by hand from
 //! Zendesk's definitions (the arithmetic is below, per ticket); import it into a fresh store, run
 //! the check on `report.ticket_metrics`, and assert every row's counts, its drill-down and the
 //! table.
@@ -45,6 +45,14 @@
 //!   runs to `now`: calendar Thu 15:00 -> Fri 00:00 9 h + 24 h + 48 h + 10.5 h = 91.5 h = 5490,
 //!   business Thu 15-17 120 + Fri 480 + Mon 09:00-10:30 90 = 690. Known difference
 //!   `unsolved_wait_runs_to_now`.
+//! - 107, Tue 2024-03-05: new 13:00, agent reply + solved 13:10, an agent sets it pending at
+//!   13:30 and it stays pending. Zendesk: reply = first = full 10/10 (the row keeps the solve);
+//!   requester wait new 10/10; agent wait 0 (the pending interval has not ended); reopens 0 (no
+//!   solved -> open). Rapport: full resolution none (unsolved now, `unsolved_after_reopen`);
+//!   reopens 1 (solved -> pending, `reopen_to_pending_or_hold`); agent wait runs to `now`,
+//!   calendar Tue 13:30 -> Wed 00:00 10.5 h + 3 * 24 h + 48 h + Mon 10.5 h = 141 h = 8460,
+//!   business Tue 13:30-17 210 + 3 * 480 + Mon 09:00-10:30 90 = 1740
+//!   (`unsolved_wait_runs_to_now`).
 //! - 199: in the export only (not in the store): missing in Rapport for every metric.
 
 use std::path::{Path, PathBuf};
@@ -53,6 +61,7 @@ use rapport::log::{Durability, LogOptions};
 use rapport::{Store, StoreOptions};
 use rapport_import::zendesk::{
     check_metrics, import_zendesk_dir, KnownDifference, MetricCheck, MetricsCheck, ZendeskImportOptions, ZendeskMetric,
+    ZendeskTicketMetrics,
 };
 
 const PAGES: [&str; 5] = ["users.json", "groups.json", "schedules.json", "audits.json", "ticket-metrics.json"];
@@ -66,8 +75,8 @@ fn store(dir: &Path) -> Store {
     Store::open(dir, StoreOptions { log, ..StoreOptions::default() }).unwrap()
 }
 
-/// Imports the fixture export into a fresh store and checks its metrics.
-fn checked(root: &Path) -> MetricsCheck {
+/// Imports the fixture export into a fresh store: the store and the export's metric rows.
+fn imported(root: &Path) -> (Store, Vec<ZendeskTicketMetrics>) {
     let pages = root.join("pages");
     std::fs::create_dir_all(&pages).unwrap();
     for (idx, name) in PAGES.iter().enumerate() {
@@ -76,55 +85,62 @@ fn checked(root: &Path) -> MetricsCheck {
     let store = store(&root.join("store"));
     let report = import_zendesk_dir(&store, &pages, &ZendeskImportOptions::default(), |_| {}).unwrap();
     assert!(report.refused.is_empty(), "{:?}", report.refused);
-    assert_eq!(report.ticket_metrics.len(), 7);
-    check_metrics(&store, &report.ticket_metrics).unwrap()
+    assert_eq!(report.ticket_metrics.len(), 8);
+    (store, report.ticket_metrics)
+}
+
+/// Imports the fixture export and checks its metrics.
+fn checked(root: &Path) -> MetricsCheck {
+    let (store, metrics) = imported(root);
+    check_metrics(&store, &metrics).unwrap()
 }
 
 fn row(check: &MetricsCheck, metric: ZendeskMetric) -> &MetricCheck {
     check.row(metric).unwrap()
 }
 
-/// Asserts a row's counts: compared, agree, disagree, missing in Rapport, missing in Zendesk.
-fn counts(check: &MetricsCheck, metric: ZendeskMetric, expected: (u64, u64, u64, u64, u64)) {
+/// Asserts a row's counts (compared, agree, disagree, missing in Rapport, missing in Zendesk)
+/// and the tickets missing in Rapport.
+fn counts(check: &MetricsCheck, metric: ZendeskMetric, expected: (u64, u64, u64, u64, u64), missing: &[u64]) {
     let row = row(check, metric);
     let actual =
         (row.compared, row.agree, row.disagree.count, row.missing_in_rapport.count, row.missing_in_zendesk.count);
     assert_eq!(actual, expected, "{metric}: (compared, agree, disagree, missing rapport, missing zendesk)");
-    // 199 is not in the store: missing in Rapport for every metric.
-    assert_eq!(row.missing_in_rapport.ticket_ids(), vec![199], "{metric}");
+    assert_eq!(row.missing_in_rapport.ticket_ids(), missing, "{metric}");
 }
 
 #[test]
 fn zendesk_check_counts_every_metric_of_every_ticket() {
     let root = tempfile::tempdir().unwrap();
     let check = checked(root.path());
-    assert_eq!(check.tickets, 7);
+    assert_eq!(check.tickets, 8);
     assert_eq!(check.not_in_store.ticket_ids(), vec![199]);
     assert_eq!(check.rows.len(), 16, "every metric of the export has a row");
     // 2024-03-11T10:30:00Z, the last audit of ticket 102: 1 710 153 000 s.
     assert_eq!(check.now.0, 1_710_153_000_000_000);
     use ZendeskMetric as M;
+    // 199 is not in the store: missing in Rapport for every metric.
     for metric in [
         M::ReplyTimeCalendar,
         M::ReplyTimeBusiness,
         M::FirstResolutionBusiness,
-        M::FullResolutionCalendar,
-        M::FullResolutionBusiness,
-        M::AgentWaitCalendar,
-        M::AgentWaitBusiness,
         M::OnHoldCalendar,
         M::OnHoldBusiness,
-        M::Reopens,
         M::AssigneeStations,
         M::GroupStations,
     ] {
-        counts(&check, metric, (7, 6, 0, 1, 0));
+        counts(&check, metric, (8, 7, 0, 1, 0), &[199]);
         assert!(row(&check, metric).explained.is_empty(), "{metric}");
     }
-    counts(&check, M::FirstResolutionCalendar, (7, 5, 1, 1, 0));
-    counts(&check, M::RequesterWaitCalendar, (7, 5, 1, 1, 0));
-    counts(&check, M::RequesterWaitBusiness, (7, 5, 1, 1, 0));
-    counts(&check, M::Replies, (7, 5, 1, 1, 0));
+    counts(&check, M::FirstResolutionCalendar, (8, 6, 1, 1, 0), &[199]);
+    counts(&check, M::FullResolutionCalendar, (8, 6, 0, 2, 0), &[107, 199]);
+    counts(&check, M::FullResolutionBusiness, (8, 6, 0, 2, 0), &[107, 199]);
+    counts(&check, M::AgentWaitCalendar, (8, 6, 1, 1, 0), &[199]);
+    counts(&check, M::AgentWaitBusiness, (8, 6, 1, 1, 0), &[199]);
+    counts(&check, M::RequesterWaitCalendar, (8, 6, 1, 1, 0), &[199]);
+    counts(&check, M::RequesterWaitBusiness, (8, 6, 1, 1, 0), &[199]);
+    counts(&check, M::Reopens, (8, 6, 1, 1, 0), &[199]);
+    counts(&check, M::Replies, (8, 6, 1, 1, 0), &[199]);
     assert!(!check.all_explained(), "105's first resolution is unexplained");
 }
 
@@ -162,6 +178,57 @@ fn zendesk_check_explains_a_wait_running_to_now() {
 }
 
 #[test]
+fn zendesk_check_explains_a_reopen_to_pending_left_unsolved() {
+    let root = tempfile::tempdir().unwrap();
+    let check = checked(root.path());
+    let reopens = row(&check, ZendeskMetric::Reopens);
+    assert_eq!(reopens.disagree.ticket_ids(), vec![107]);
+    assert_eq!((reopens.disagree.tickets[0].zendesk, reopens.disagree.tickets[0].rapport), (Some(0), Some(1.0)));
+    assert_eq!(reopens.explained_by(KnownDifference::ReopenToPendingOrHold).unwrap().ticket_ids(), vec![107]);
+    // 103's reopen (solved -> open by the customer's reply) agrees: 1 on both sides.
+    assert_eq!(reopens.unexplained.count, 0);
+    for metric in [ZendeskMetric::FullResolutionCalendar, ZendeskMetric::FullResolutionBusiness] {
+        let row = row(&check, metric);
+        let explained = row.explained_by(KnownDifference::UnsolvedAfterReopen).unwrap();
+        assert_eq!(explained.ticket_ids(), vec![107], "{metric}");
+        assert_eq!((explained.tickets[0].zendesk, explained.tickets[0].rapport), (Some(10), None), "{metric}");
+    }
+    for (metric, rapport) in [(ZendeskMetric::AgentWaitCalendar, 8460.0), (ZendeskMetric::AgentWaitBusiness, 1740.0)] {
+        let row = row(&check, metric);
+        let explained = row.explained_by(KnownDifference::UnsolvedWaitRunsToNow).unwrap();
+        assert_eq!(explained.ticket_ids(), vec![107], "{metric}");
+        let value = explained.tickets[0].rapport;
+        assert!(value.is_some_and(|r| (r - rapport).abs() < 1e-9), "{metric}: {value:?}");
+    }
+}
+
+#[test]
+fn zendesk_check_explains_business_minutes_only_by_the_schedule() {
+    let root = tempfile::tempdir().unwrap();
+    let (store, mut metrics) = imported(root.path());
+    // As if Zendesk's schedule for 102 differed: its reply business minutes 40 instead of 30,
+    // the calendar 30 still agreeing. For 101 both calendar (35 for 30) and business (35 for
+    // 30) are off: the schedule explains nothing there.
+    for row in &mut metrics {
+        match row.ticket_id {
+            102 => row.reply_time_in_minutes.business = Some(40),
+            101 => {
+                row.reply_time_in_minutes.calendar = Some(35);
+                row.reply_time_in_minutes.business = Some(35);
+            }
+            _ => {}
+        }
+    }
+    let check = check_metrics(&store, &metrics).unwrap();
+    let business = row(&check, ZendeskMetric::ReplyTimeBusiness);
+    assert_eq!(business.disagree.ticket_ids(), vec![101, 102]);
+    assert_eq!(business.explained_by(KnownDifference::BusinessSchedule).unwrap().ticket_ids(), vec![102]);
+    assert_eq!(business.unexplained.ticket_ids(), vec![101]);
+    let calendar = row(&check, ZendeskMetric::ReplyTimeCalendar);
+    assert_eq!(calendar.unexplained.ticket_ids(), vec![101]);
+}
+
+#[test]
 fn zendesk_check_leaves_a_wrong_export_value_unexplained() {
     let root = tempfile::tempdir().unwrap();
     let check = checked(root.path());
@@ -181,7 +248,7 @@ fn zendesk_check_table_has_one_line_per_metric() {
     let check = checked(root.path());
     let table = check.table();
     let lines: Vec<&str> = table.lines().collect();
-    assert!(lines[0].starts_with("Zendesk ticket_metrics against Rapport: 7 tickets, Rapport at 2024-03-11T10:30:00Z"));
+    assert!(lines[0].starts_with("Zendesk ticket_metrics against Rapport: 8 tickets, Rapport at 2024-03-11T10:30:00Z"));
     assert_eq!(lines[1], "not in the store (missing in Rapport for every metric): 199");
     let cells = |line: &str| line.split('|').map(str::trim).map(str::to_owned).collect::<Vec<_>>();
     assert_eq!(
@@ -195,29 +262,40 @@ fn zendesk_check_table_has_one_line_per_metric() {
     let line_of = |name: &str| metric_lines.iter().find(|c| c[0] == name).unwrap().clone();
     assert_eq!(
         line_of("reply_time_in_minutes.calendar"),
-        ["reply_time_in_minutes.calendar", "7", "6", "0", "1/0", "199", "-"]
+        ["reply_time_in_minutes.calendar", "8", "7", "0", "1/0", "199", "-"]
     );
-    assert_eq!(line_of("replies"), ["replies", "7", "5", "1", "1/0", "104, 199", "agent_creation_comment (104)"]);
+    assert_eq!(line_of("replies"), ["replies", "8", "6", "1", "1/0", "104, 199", "agent_creation_comment (104)"]);
     assert_eq!(
         line_of("first_resolution_time_in_minutes.calendar"),
-        ["first_resolution_time_in_minutes.calendar", "7", "5", "1", "1/0", "105, 199", "unexplained (105)"]
+        ["first_resolution_time_in_minutes.calendar", "8", "6", "1", "1/0", "105, 199", "unexplained (105)"]
     );
     assert_eq!(
         line_of("requester_wait_time_in_minutes.business"),
         [
             "requester_wait_time_in_minutes.business",
-            "7",
-            "5",
+            "8",
+            "6",
             "1",
             "1/0",
             "106, 199",
             "unsolved_wait_runs_to_now (106)"
         ]
     );
+    assert_eq!(
+        line_of("full_resolution_time_in_minutes.calendar"),
+        ["full_resolution_time_in_minutes.calendar", "8", "6", "0", "2/0", "107, 199", "unsolved_after_reopen (107)"]
+    );
     // The reasons of the differences used follow, one line each.
-    assert_eq!(lines.len(), 21);
-    assert_eq!(lines[19], format!("agent_creation_comment: {}", KnownDifference::AgentCreationComment.reason()));
-    assert_eq!(lines[20], format!("unsolved_wait_runs_to_now: {}", KnownDifference::UnsolvedWaitRunsToNow.reason()));
+    let reasons: Vec<String> = [
+        KnownDifference::AgentCreationComment,
+        KnownDifference::UnsolvedWaitRunsToNow,
+        KnownDifference::UnsolvedAfterReopen,
+        KnownDifference::ReopenToPendingOrHold,
+    ]
+    .iter()
+    .map(|d| format!("{}: {}", d.key(), d.reason()))
+    .collect();
+    assert_eq!(lines[19..], reasons);
     assert_eq!(check.to_string(), table);
 }
 
