@@ -687,16 +687,13 @@ impl MetricsCheck {
     /// rapport}]}`.
     pub fn to_json(&self) -> serde_json::Value {
         use serde_json::json;
-        let sample = |s: &TicketSample| {
-            json!({
-                "count": s.count,
-                "tickets": s.tickets.iter().map(|t| json!({
-                    "ticket_id": t.ticket_id,
-                    "zendesk": t.zendesk,
-                    "rapport": t.rapport,
-                })).collect::<Vec<_>>(),
-            })
+        let tickets = |s: &TicketSample| {
+            s.tickets
+                .iter()
+                .map(|t| json!({"ticket_id": t.ticket_id, "zendesk": t.zendesk, "rapport": t.rapport}))
+                .collect::<Vec<_>>()
         };
+        let sample = |s: &TicketSample| json!({"count": s.count, "tickets": tickets(s)});
         json!({
             "now": time_text(self.now),
             "tickets": self.tickets,
@@ -713,7 +710,7 @@ impl MetricsCheck {
                     "difference": e.difference.key(),
                     "reason": e.difference.reason(),
                     "count": e.tickets.count,
-                    "tickets": sample(&e.tickets)["tickets"].clone(),
+                    "tickets": tickets(&e.tickets),
                 })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         })

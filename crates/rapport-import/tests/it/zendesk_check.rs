@@ -22,8 +22,8 @@
 //!   10:00->12:00 = 120/120; requester wait new 5 + open 25 + open 30 = 60/60; agent wait
 //!   10:30->11:30 = 60/60; on-hold 0; reopens 0; replies 2; stations 1 / 1. All agree.
 //! - 102, Fri 2024-03-08 16:00, customer: agent reply + on-hold 16:30, open Mon 2024-03-11 10:00,
-//!   agent reply + solved 10:30. reply 30/30; first = full: calendar Fri 16:00 -> Sat 00:00 8 h
-//!   + 48 h + Mon 10.5 h = 66.5 h = 3990, business Fri 16-17 60 + Mon 09:00-10:30 90 = 150;
+//!   agent reply + solved 10:30. reply 30/30; first = full: calendar Fri 16:00 -> Sat 00:00 8 h +
+//!   48 h + Mon 10.5 h = 66.5 h = 3990, business Fri 16-17 60 + Mon 09:00-10:30 90 = 150;
 //!   on-hold calendar 7.5 h + 48 h + 10 h = 65.5 h = 3930, business Fri 16:30-17 30 + Mon 09-10
 //!   60 = 90; requester wait new 30/30 + hold 3930/90 + open 30/30 = 3990/150; agent wait 0;
 //!   replies 2. All agree: business hours.
@@ -36,8 +36,8 @@
 //!   comment 09:00->10:00 = 60/60; first = full 60/60; requester wait open 60/60; replies: the
 //!   creating comment does not count in Zendesk = 1, Rapport counts both = 2. Known difference
 //!   `agent_creation_comment`.
-//! - 105, Thu 2024-03-07: new 13:00, agent reply + solved 13:45: every duration 45/45, replies
-//!   1. The export says first resolution calendar 50 (deliberately wrong): a disagreement with
+//! - 105, Thu 2024-03-07: new 13:00, agent reply + solved 13:45: every duration 45/45, replies 1.
+//!   The export says first resolution calendar 50 (deliberately wrong): a disagreement with
 //!   no known reason.
 //! - 106, Thu 2024-03-07 15:00: new, unanswered, the last ticket event of the store is Mon
 //!   2024-03-11 10:30 (102). Zendesk: no reply or solve (null), requester wait 0 (its one
