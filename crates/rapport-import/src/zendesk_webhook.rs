@@ -159,7 +159,8 @@ pub fn channel_of(name: &str) -> Channel {
         "telegram" => Channel::Telegram,
         "help_center" => Channel::SelfService,
         other => {
-            let name: String = other.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(64).collect();
+            let name: String =
+                other.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(64).collect();
             Channel::Other(if name.is_empty() { "zendesk".to_owned() } else { name })
         }
     }
@@ -207,11 +208,9 @@ pub fn parse_event(value: &Value) -> Result<ZendeskEvent, PayloadError> {
             ticket_of(value)?,
             lower(value, "event.current")?.ok_or_else(|| fault("event.current", "missing"))?,
         ),
-        "ticket.tags_changed" => ZendeskEventKind::Tags(
-            ticket_of(value)?,
-            strings(value, "event.tags_added")?,
-            strings(value, "event.tags_removed")?,
-        ),
+        "ticket.tags_changed" => {
+            ZendeskEventKind::Tags(ticket_of(value)?, strings(value, "event.tags_added")?, strings(value, "event.tags_removed")?)
+        }
         "ticket.agent_assignment_changed" | "ticket.group_assignment_changed" => {
             let who = match opt(value, "event.current") {
                 Some(Value::Object(current)) => current
