@@ -38,6 +38,7 @@ use rapport::{Input, Meta, Store};
 use crate::durability::ImportDurability;
 use crate::error::{is_refusal, Error, Result};
 
+mod check;
 mod json;
 mod parse;
 mod plan;
@@ -45,6 +46,11 @@ mod tables;
 
 pub use tables::{
     import_zendesk_tables, ZendeskTable, ZendeskTablesReport, TABLE_BYTES_MAX, TABLE_ROWS_MAX, TABLE_ROW_BYTES_MAX,
+};
+
+pub use self::check::{
+    check_metrics, CheckedTicket, ExplainedTickets, KnownDifference, MetricCheck, MetricsCheck, TicketSample,
+    ZendeskMetric, CHECK_TICKET_IDS_MAX, MINUTES_TOLERANCE, TABLE_TICKET_IDS_MAX,
 };
 
 /// Largest page file read, in bytes; a larger one is refused ([`Error::TooLarge`]). Zendesk

@@ -10,4 +10,5 @@ mod jsonl;
 mod migrate;
 mod privacy;
 mod zendesk;
+mod zendesk_check;
 mod zendesk_tables;
