@@ -38,6 +38,11 @@ pub(crate) enum ImportCommand {
     /// schedules), recognized by their content (docs/connectors.md). A malformed page imports
     /// nothing. The export's cursor is recorded in the store for `--since-last`.
     Zendesk(ZendeskArgs),
+    /// Zendesk history as the warehouse tables of Fivetran's connector: a directory of
+    /// `<table>.csv` files (ticket, ticket_field_history, ticket_comment, user, organization,
+    /// group, schedule, ...), mapped like the REST pages (docs/connectors.md). A bad row imports
+    /// nothing.
+    ZendeskTables(ZendeskArgs),
 }
 
 /// Arguments of `rapport import chatwoot`.
@@ -62,6 +67,10 @@ pub(crate) struct ZendeskArgs {
     /// `source.checkpoint` event).
     #[arg(long)]
     since_last: bool,
+    /// Compare the export's `ticket_metrics` (Zendesk's own numbers) with Rapport's for every
+    /// ticket, and print the table of agreements and disagreements with the tickets behind them.
+    #[arg(long)]
+    check_metrics: bool,
     #[command(flatten)]
     retain: RetainArgs,
 }
@@ -137,7 +146,8 @@ pub(crate) fn run(command: &ImportCommand) -> Result<ExitCode, CliError> {
         ImportCommand::Cdnow(args) => cdnow(args),
         ImportCommand::Scenario(args) => scenario(args),
         ImportCommand::Chatwoot(args) => chatwoot(args),
-        ImportCommand::Zendesk(args) => zendesk(args),
+        ImportCommand::Zendesk(args) => zendesk(args, false),
+        ImportCommand::ZendeskTables(args) => zendesk(args, true),
     }
 }
 
@@ -430,7 +440,7 @@ fn chatwoot(args: &FileOrStdinArgs) -> Result<ExitCode, CliError> {
 /// The source name of Zendesk imports' cursors.
 const ZENDESK_SOURCE: &str = "zendesk";
 
-fn zendesk(args: &ZendeskArgs) -> Result<ExitCode, CliError> {
+fn zendesk(args: &ZendeskArgs, tables: bool) -> Result<ExitCode, CliError> {
     let store = open_store(&args.store.store, import_options(&args.retain)?)?;
     let since = if args.since_last {
         let cursor = rapport_import::checkpoint::last_cursor(&store, ZENDESK_SOURCE).map_err(import_error)?;
@@ -445,11 +455,21 @@ fn zendesk(args: &ZendeskArgs) -> Result<ExitCode, CliError> {
     let bar = spinner("zendesk inputs");
     let started = Instant::now();
     let options = rapport_import::zendesk::ZendeskImportOptions { since };
-    let result =
-        rapport_import::zendesk::import_zendesk_dir(&store, &args.dir, &options, |done| bar.set_position(done));
+    let result = if tables {
+        rapport_import::zendesk::import_zendesk_tables(&store, &args.dir, &options, |done| bar.set_position(done)).map(
+            |report| {
+                println!("tables read: {:?}; missing: {:?}", report.tables, report.missing_tables);
+                report.import
+            },
+        )
+    } else {
+        rapport_import::zendesk::import_zendesk_dir(&store, &args.dir, &options, |done| bar.set_position(done))
+    };
     bar.finish_and_clear();
     let report = result.map_err(|e| match e {
-        rapport_import::Error::Page { .. } => CliError::Refused(format!("{e}; nothing was imported")),
+        rapport_import::Error::Page { .. }
+        | rapport_import::Error::TableRow { .. }
+        | rapport_import::Error::TableHeader { .. } => CliError::Refused(format!("{e}; nothing was imported")),
         other => import_error(other),
     })?;
     for refusal in &report.refused {
@@ -482,6 +502,14 @@ fn zendesk(args: &ZendeskArgs) -> Result<ExitCode, CliError> {
     if let Some(cursor) = &report.cursor {
         if rapport_import::checkpoint::record_cursor(&store, ZENDESK_SOURCE, cursor).map_err(import_error)? {
             println!("cursor recorded for --since-last: {cursor}");
+        }
+    }
+    if args.check_metrics {
+        if report.ticket_metrics.is_empty() {
+            println!("--check-metrics: the export has no ticket_metrics rows to compare");
+        } else {
+            let check = rapport_import::zendesk::check_metrics(&store, &report.ticket_metrics).map_err(import_error)?;
+            println!("{}", check.table());
         }
     }
     Ok(ExitCode::SUCCESS)

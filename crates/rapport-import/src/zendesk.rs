@@ -21,7 +21,7 @@
 //!
 //! The warehouse tables of Fivetran's connector (one CSV file per table) are read into the
 //! same records and planned by the same code: [`import_zendesk_tables`], mapping in
-//! docs/connectors-zendesk-tables.md.
+//! docs/connectors.md.
 //!
 //! Memory: every record of the directory and every planned input are held at once (a few
 //! hundred bytes per record plus comment bodies); import a very large export as several

@@ -1,6 +1,6 @@
 //! Import of the Zendesk warehouse tables (the layout Fivetran's connector syncs and the dbt
 //! package `dbt_zendesk_source` documents): one CSV file per table, read into the same records
-//! as the REST pages and planned by the same code. Mapping: docs/connectors-zendesk-tables.md.
+//! as the REST pages and planned by the same code. Mapping: docs/connectors.md.
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};

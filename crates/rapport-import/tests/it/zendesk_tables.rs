@@ -75,7 +75,7 @@ fn key(text: &str) -> CustomerKey {
 }
 
 /// What the tests compare of a ticket across stores: everything but the channels of later
-/// messages (the tables carry no `via` per comment; see docs/connectors-zendesk-tables.md).
+/// messages (the tables carry no `via` per comment; see docs/connectors.md).
 #[derive(Debug, PartialEq, Eq)]
 struct TicketState {
     status: Status,
