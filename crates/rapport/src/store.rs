@@ -996,29 +996,42 @@ impl Store {
         Ok(tickets)
     }
 
-    /// The newest import cursor recorded for `source` (a `source.checkpoint` event on
-    /// [`source_stream`](crate::source_stream)`(source)`), with its position; `None` when none
-    /// was. Reads the one stream: costs one event read whatever the log's size.
-    pub fn source_checkpoint(&self, source: &str) -> Result<Option<(rapport_events::SourceCheckpoint, Position)>> {
-        let stream = crate::projection::source_stream(source);
-        let Some(version) = self.log.stream_version(&stream) else { return Ok(None) };
-        let Some(recorded) = self.log.read_stream(&stream, version).next().transpose()? else { return Ok(None) };
+    /// The newest event of `stream` decoded, with its position (one stream read); `None` for
+    /// an empty stream.
+    fn last_event_of(&self, stream: &str) -> Result<Option<(CxEvent, Position)>> {
+        let Some(version) = self.log.stream_version(stream) else { return Ok(None) };
+        let Some(recorded) = self.log.read_stream(stream, version).next().transpose()? else { return Ok(None) };
         let event = rapport_events::codec::decode(
             &recorded.data.event_type,
             recorded.data.schema_version,
             &recorded.data.payload,
         )
         .map_err(|source| Error::Decode { position: recorded.position, source })?;
-        match event {
-            CxEvent::SourceCheckpoint(checkpoint) => Ok(Some((checkpoint, recorded.position))),
-            other => Err(Error::Decode {
-                position: recorded.position,
-                source: rapport_events::Error::InvalidValue {
-                    field: "type",
-                    value: other.event_type().to_owned(),
-                    expected: "a source.checkpoint event on a source stream",
-                },
-            }),
+        Ok(Some((event, recorded.position)))
+    }
+
+    /// A source stream holding an event of another type: a decode error at its position.
+    fn not_a_source_event(event: &CxEvent, position: Position, expected: &'static str) -> Error {
+        Error::Decode {
+            position,
+            source: rapport_events::Error::InvalidValue {
+                field: "type",
+                value: event.event_type().to_owned(),
+                expected,
+            },
+        }
+    }
+
+    /// The newest import cursor recorded for `source` (a `source.checkpoint` event on
+    /// [`source_stream`](crate::source_stream)`(source)`), with its position; `None` when none
+    /// was. Reads the one stream: costs one event read whatever the log's size.
+    pub fn source_checkpoint(&self, source: &str) -> Result<Option<(rapport_events::SourceCheckpoint, Position)>> {
+        match self.last_event_of(&crate::projection::source_stream(source))? {
+            None => Ok(None),
+            Some((CxEvent::SourceCheckpoint(checkpoint), position)) => Ok(Some((checkpoint, position))),
+            Some((other, position)) => {
+                Err(Store::not_a_source_event(&other, position, "a source.checkpoint event on a source stream"))
+            }
         }
     }
 
@@ -1026,24 +1039,16 @@ impl Store {
     /// recorded (one stream read). A link to a ticket merged away since names the ticket it was
     /// merged into.
     pub fn source_link(&self, source: &str, key: &str) -> Result<Option<TicketId>> {
-        let stream = crate::projection::source_link_stream(source, key);
-        let Some(version) = self.log.stream_version(&stream) else { return Ok(None) };
-        let Some(recorded) = self.log.read_stream(&stream, version).next().transpose()? else { return Ok(None) };
-        let event = rapport_events::codec::decode(
-            &recorded.data.event_type,
-            recorded.data.schema_version,
-            &recorded.data.payload,
-        )
-        .map_err(|source| Error::Decode { position: recorded.position, source })?;
-        let CxEvent::SourceLinked(link) = event else {
-            return Err(Error::Decode {
-                position: recorded.position,
-                source: rapport_events::Error::InvalidValue {
-                    field: "type",
-                    value: event.event_type().to_owned(),
-                    expected: "a source.linked event on a source link stream",
-                },
-            });
+        let link = match self.last_event_of(&crate::projection::source_link_stream(source, key))? {
+            None => return Ok(None),
+            Some((CxEvent::SourceLinked(link), _)) => link,
+            Some((other, position)) => {
+                return Err(Store::not_a_source_event(
+                    &other,
+                    position,
+                    "a source.linked event on a source link stream",
+                ))
+            }
         };
         let projection = self.current()?;
         let mut ticket_id = link.ticket_id;
