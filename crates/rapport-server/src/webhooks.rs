@@ -183,6 +183,24 @@ fn now_seconds() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+/// A signature check of one sender.
+type Verify = fn(&WebhookSecret, &HeaderMap, &[u8], i64) -> Result<(), Problem>;
+
+/// The body, its signature checked with `verify` when the route has a secret, as JSON.
+async fn signed_json(
+    state: &Shared,
+    headers: &HeaderMap,
+    body: Body,
+    secret: Option<&WebhookSecret>,
+    verify: Verify,
+) -> Result<serde_json::Value, Problem> {
+    let bytes = read_body(state, headers, body).await?;
+    if let Some(secret) = secret {
+        verify(secret, headers, &bytes, now_seconds())?;
+    }
+    json_body(&bytes)
+}
+
 /// `POST /v1/webhooks/chatwoot`.
 #[utoipa::path(post, path = "/v1/webhooks/chatwoot", tag = "events",
     description = "One Chatwoot webhook payload (docs/connectors.md). With `--chatwoot-secret` the route checks `X-Chatwoot-Signature` (`sha256=` HMAC-SHA256 over `<X-Chatwoot-Timestamp>.<body>`) instead of a token; without, it needs a write token.",
@@ -202,11 +220,7 @@ pub(crate) async fn chatwoot(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<WebhookResult>, Problem> {
-    let bytes = read_body(&state, &headers, body).await?;
-    if let Some(secret) = &state.webhooks.chatwoot_secret {
-        verify_chatwoot(secret, &headers, &bytes, now_seconds())?;
-    }
-    let value = json_body(&bytes)?;
+    let value = signed_json(&state, &headers, body, state.webhooks.chatwoot_secret.as_ref(), verify_chatwoot).await?;
     let payload =
         rapport_import::chatwoot::parse_payload(&value, &mut Default::default()).map_err(|e| invalid_payload(&e))?;
     let shared = state.clone();
@@ -245,11 +259,7 @@ pub(crate) async fn zendesk(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<WebhookResult>, Problem> {
-    let bytes = read_body(&state, &headers, body).await?;
-    if let Some(secret) = &state.webhooks.zendesk_secret {
-        verify_zendesk(secret, &headers, &bytes, now_seconds())?;
-    }
-    let value = json_body(&bytes)?;
+    let value = signed_json(&state, &headers, body, state.webhooks.zendesk_secret.as_ref(), verify_zendesk).await?;
     let event = rapport_import::zendesk_webhook::parse_event(&value).map_err(|e| invalid_payload(&e))?;
     let shared = state.clone();
     let result = blocking(&state, move |store| {

@@ -82,7 +82,8 @@ impl Answer {
     }
 }
 
-fn answer(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
+/// The answer of a request sent with ureq (every status is an answer).
+pub fn answer(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
     let mut response = response.unwrap();
     let headers =
         response.headers().iter().map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned())).collect();

@@ -9,7 +9,7 @@ use rapport::{Store, StoreOptions};
 use rapport_server::webhooks::WebhookSecret;
 use rapport_server::{add_token, Scope, Server, ServerOptions};
 
-use crate::{client, serve, Answer};
+use crate::{answer, client, serve, Answer};
 
 const CHATWOOT_SECRET: &[u8] = b"cw-secret-0123456789";
 const ZENDESK_SECRET: &[u8] = b"zd-secret-9876543210";
@@ -21,13 +21,7 @@ fn post_with(server: &Server, path: &str, headers: &[(&str, String)], body: &str
     for (name, value) in headers {
         request = request.header(*name, value);
     }
-    let mut response = request.send(body.as_bytes()).unwrap();
-    let headers =
-        response.headers().iter().map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned())).collect();
-    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-    let status = response.status().as_u16();
-    let body = response.body_mut().read_to_string().unwrap();
-    Answer { status, content_type, headers, body }
+    answer(request.send(body.as_bytes()))
 }
 
 fn hex(bytes: &[u8]) -> String {
