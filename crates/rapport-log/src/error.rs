@@ -26,6 +26,16 @@ pub enum Error {
         /// The failure that poisoned the writer.
         cause: String,
     },
+    /// The engine that keeps the log beyond this process (e.g. a JetStream cluster,
+    /// [`crate::LogEngine`]) failed; the source is that engine's own typed error.
+    #[error("log engine {engine}: {source}")]
+    Engine {
+        /// The engine's name ([`crate::LogEngine::name`]).
+        engine: &'static str,
+        /// The engine's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
     /// Stored bytes failed validation at a place where a torn write is not a possible explanation.
     #[error("corruption in segment {segment} at offset {offset}: {reason}")]
     Corruption {

@@ -28,6 +28,7 @@
 
 mod backup;
 mod commit;
+mod engine;
 mod error;
 mod ids;
 mod index;
@@ -45,6 +46,7 @@ mod writer;
 pub mod fuzzing;
 
 pub use crate::backup::{salvage, BackupReport, SalvageReport};
+pub use crate::engine::LogEngine;
 pub use crate::error::{Error, Result};
 pub use crate::log::{Clock, Log, LogOptions};
 pub use crate::read::{ReadAll, ReadStream, Subscription};

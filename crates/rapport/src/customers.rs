@@ -477,7 +477,7 @@ impl Store {
 
     /// The event at a position the projection names (`store::read_recorded`).
     fn read_recorded(&self, position: Position) -> Result<RecordedEvent> {
-        crate::store::read_recorded(&self.log, position)
+        crate::store::read_recorded(self.local(), position)
     }
 
     /// Undoes a wrong merge: `identities` of `customer`, and every event that reached the

@@ -13,7 +13,7 @@
 
 use std::path::Path;
 
-use rapport_log::{EventData, ExpectedVersion, Log, Position};
+use rapport_log::{EventData, ExpectedVersion, Log, LogEngine, Position, StreamWrite};
 
 use crate::error::{Error, Result};
 use crate::ids::fresh_event_id;
@@ -74,11 +74,11 @@ pub(crate) fn new_store_id() -> Result<[u8; STORE_ID_BYTES]> {
 }
 
 /// Writes the header of a new store (its log is empty; its key store exists).
-pub(crate) fn create_header(log: &Log, store_id: [u8; STORE_ID_BYTES]) -> Result<StoreHeader> {
+pub(crate) fn create_header(log: &dyn LogEngine, store_id: [u8; STORE_ID_BYTES]) -> Result<StoreHeader> {
     let header = StoreHeader { format_version: STORE_FORMAT_VERSION, store_id };
     let mut data = EventData::new(fresh_event_id(), STORE_CREATED_TYPE, encode(&header));
     data.occurred_at = rapport_log::Timestamp::now();
-    log.append(STORE_STREAM, ExpectedVersion::NoStream, vec![data])?;
+    log.append_multi(vec![StreamWrite { stream: STORE_STREAM.to_owned(), expected: ExpectedVersion::NoStream, events: vec![data] }])?;
     Ok(header)
 }
 

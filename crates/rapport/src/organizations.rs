@@ -122,7 +122,7 @@ impl Store {
     ) -> Result<Option<String>> {
         let Some(value) = profile.traits.get(name) else { return Ok(None) };
         if let std::collections::hash_map::Entry::Vacant(entry) = revealed.entry(value.position) {
-            let recorded = crate::store::read_recorded(&self.log, value.position)?;
+            let recorded = crate::store::read_recorded(self.local(), value.position)?;
             entry.insert(self.privacy.reveal_recorded(&recorded, erased)?.0);
         }
         Ok(match revealed.get(&value.position) {

@@ -489,7 +489,7 @@ impl Store {
     /// with a what-if in force or no events yet ([`Error::InvalidArgument`]).
     pub fn snapshot(&self) -> Result<SnapshotWritten> {
         if self.is_read_only() {
-            return Err(rapport_log::Error::ReadOnly { dir: self.log.dir().to_path_buf() }.into());
+            return Err(rapport_log::Error::ReadOnly { dir: self.local().dir().to_path_buf() }.into());
         }
         self.catch_up()?;
         let mut pending = self.snapshots.pending.lock();
@@ -499,7 +499,7 @@ impl Store {
             self.encode_snapshot(&projection)?
                 .ok_or_else(|| Error::InvalidArgument("nothing to snapshot: the store holds no events yet".into()))?
         };
-        let written = write(self.options().log.storage.as_ref(), self.log.dir(), position, &image)?;
+        let written = write(self.options().log.storage.as_ref(), self.local().dir(), position, &image)?;
         *self.snapshots.last.lock() = (position.0, Instant::now());
         self.snapshots.record(Ok(written.clone()));
         Ok(written)
@@ -541,9 +541,9 @@ impl Store {
             return Ok(None);
         }
         let before = Position(position.0 - 1);
-        let last = self.log.read_event(before)?.ok_or(Error::InvalidArgument(format!("no event at {before}")))?;
-        if self.log.durable_position() < position {
-            self.log.sync()?;
+        let last = self.local().read_event(before)?.ok_or(Error::InvalidArgument(format!("no event at {before}")))?;
+        if self.local().durable_position() < position {
+            self.engine.sync()?;
         }
         Ok(Some((position, encode(projection, &fits, self.snapshots.store_id, last.data.id)?)))
     }
@@ -575,7 +575,7 @@ impl Store {
             Err(error) => return self.snapshots.record(Err(error)),
         };
         let storage: Arc<dyn Storage> = self.options().log.storage.clone();
-        let dir = self.log.dir().to_path_buf();
+        let dir = self.local().dir().to_path_buf();
         let spawned = std::thread::Builder::new()
             .name("rapport-snapshot".into())
             .spawn(move || write(storage.as_ref(), &dir, position, &image));

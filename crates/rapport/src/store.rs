@@ -8,7 +8,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use rapport_customer::{ResolutionOptions, ResolverView, Touch};
 use rapport_events::{CustomerId, CxEvent, Identity, NormalizeOptions, TicketId};
-use rapport_log::{AppendOutcome, Error as LogError, EventId, Log, LogOptions, Position, Timestamp};
+use rapport_log::{AppendOutcome, Error as LogError, EventId, Log, LogEngine, LogOptions, Position, Timestamp};
 use rapport_metrics::MetricsOptions;
 use rapport_ticket::{Ticket, TicketCommand};
 
@@ -204,7 +204,8 @@ fn back_off(attempt: u32) {
 /// The embedded store. `Send + Sync`: share it between threads.
 #[derive(Debug)]
 pub struct Store {
-    pub(crate) log: Log,
+    /// Where the events are kept: reads go to its local log, writes through it.
+    pub(crate) engine: Box<dyn LogEngine>,
     options: StoreOptions,
     /// The id rules under the store's key (from its header record).
     ids: Ids,
@@ -231,10 +232,19 @@ impl Store {
     /// key; a store in another format (the first release's) is refused with
     /// [`Error::StoreFormat`], which says how to migrate it.
     pub fn open(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
-        let dir = dir.as_ref();
-        let log = Log::open(dir, options.log.clone())?;
+        let log = Log::open(dir.as_ref(), options.log.clone())?;
+        Store::open_with(Box::new(log), options)
+    }
+
+    /// Opens (or creates) the store whose events `engine` keeps ([`LogEngine`]: the embedded
+    /// log, or a node of a replicated one such as `rapport-jetstream`'s). The key store and the
+    /// snapshots are in the directory of the engine's local log; everything else is as
+    /// [`Store::open`] says. The facade knows engines only through the trait.
+    pub fn open_with(engine: Box<dyn LogEngine>, options: StoreOptions) -> Result<Store> {
+        let dir = engine.local().dir().to_path_buf();
+        let dir = dir.as_path();
         let storage = options.log.storage.clone();
-        let vault = match read_header(&log, dir)? {
+        let vault = match read_header(engine.local(), dir)? {
             Some(header) => Vault::open(storage, dir, options.master_key.clone(), Access::Write, header.store_id)?,
             None => {
                 // A new store: its key store first, then the header naming it. A key store
@@ -257,12 +267,12 @@ impl Store {
                 };
                 let id_key = options.id_key.as_ref().map(|key| *key.as_bytes());
                 let vault = Vault::create(storage, dir, source, store_id, id_key)?;
-                create_header(&log, store_id)?;
+                create_header(engine.as_ref(), store_id)?;
                 vault
             }
         };
         let id_key = vault.id_key().ok_or(Error::Locked { what: "opening a store for writing" })?;
-        let store = Store::with_log(log, options, Ids::new(IdKey::from_bytes(id_key)), Privacy { vault })?;
+        let store = Store::with_log(engine, options, Ids::new(IdKey::from_bytes(id_key)), Privacy { vault })?;
         store.finish_erasures()?;
         store.enforce_retention(Timestamp::now())?;
         Ok(store)
@@ -294,13 +304,13 @@ impl Store {
             None => Vault::locked_empty([0; crate::format::STORE_ID_BYTES]),
         };
         let key = vault.id_key().unwrap_or([0; crate::ids::ID_KEY_BYTES]);
-        Store::with_log(log, options, Ids::new(IdKey::from_bytes(key)), Privacy { vault })
+        Store::with_log(Box::new(log), options, Ids::new(IdKey::from_bytes(key)), Privacy { vault })
     }
 
     /// The store over an open log: the projection from the newest valid snapshot (or empty),
     /// then the tail folded.
-    fn with_log(log: Log, options: StoreOptions, ids: Ids, privacy: Privacy) -> Result<Store> {
-        let (projection, fits, snapshots) = SnapshotState::open(&log, &options, privacy.vault.store_id())?;
+    fn with_log(engine: Box<dyn LogEngine>, options: StoreOptions, ids: Ids, privacy: Privacy) -> Result<Store> {
+        let (projection, fits, snapshots) = SnapshotState::open(engine.local(), &options, privacy.vault.store_id())?;
         let projection = Arc::new(RwLock::new(projection));
         let clv = crate::clv::ClvCache::new(
             Arc::clone(&projection),
@@ -312,7 +322,7 @@ impl Store {
             erase_lock: RwLock::new(()),
             projection,
             clv,
-            log,
+            engine,
             options,
             ids,
             catch_up_lock: Mutex::new(()),
@@ -324,15 +334,34 @@ impl Store {
         Ok(store)
     }
 
+    /// The engine's local log, where every read goes.
+    pub(crate) fn local(&self) -> &Log {
+        self.engine.local()
+    }
+
+    /// The name of the engine that keeps the store's events (`embedded`, `jetstream`).
+    pub fn engine_name(&self) -> &'static str {
+        self.engine.name()
+    }
+
+    /// Waits until this store has folded every event before `position` (one another node
+    /// returned, for a read after a write made elsewhere), at most `timeout`; returns whether
+    /// it did. On the embedded engine a writable store always has.
+    pub fn wait_for(&self, position: Position, timeout: std::time::Duration) -> Result<bool> {
+        let reached = self.engine.wait_for(position, timeout)?;
+        self.catch_up()?;
+        Ok(reached)
+    }
+
     /// Whether the store was opened with [`Store::open_read_only`].
     pub fn is_read_only(&self) -> bool {
-        self.log.is_read_only()
+        self.local().is_read_only()
     }
 
     /// Picks up what a writer committed since the open or the last refresh (read-only stores;
     /// a writable store is always current) and folds it; returns the new end of the log.
     pub fn refresh(&self) -> Result<Position> {
-        self.log.refresh()?;
+        self.engine.refresh()?;
         self.privacy.vault.refresh()?;
         self.catch_up()
     }
@@ -372,8 +401,8 @@ impl Store {
     /// (`rapport expire`: a store opened without retention, so that the count returned is all
     /// that the periods destroy at `now`).
     pub fn enforce_retention_of(&self, retention: &Retention, now: Timestamp) -> Result<usize> {
-        if self.log.is_read_only() {
-            return Err(rapport_log::Error::ReadOnly { dir: self.log.dir().to_path_buf() }.into());
+        if self.local().is_read_only() {
+            return Err(rapport_log::Error::ReadOnly { dir: self.local().dir().to_path_buf() }.into());
         }
         let expired: Vec<rapport_vault::KeyId> = self
             .privacy
@@ -405,8 +434,8 @@ impl Store {
     /// holds (views read erased at once, and an open finishes destroying the keys). `reason` is a
     /// label (`gdpr-art17`, a request number), not personal data.
     pub fn erase(&self, customer: CustomerId, reason: &str) -> Result<Submitted> {
-        if self.log.is_read_only() {
-            return Err(rapport_log::Error::ReadOnly { dir: self.log.dir().to_path_buf() }.into());
+        if self.local().is_read_only() {
+            return Err(rapport_log::Error::ReadOnly { dir: self.local().dir().to_path_buf() }.into());
         }
         let _exclusive = self.erase_lock.write();
         let (survivor, keys) = {
@@ -439,7 +468,8 @@ impl Store {
         data.schema_version = encoded.schema_version;
         data.occurred_at = Timestamp::now();
         let stream = format!("{}{}", crate::projection::CUSTOMER_STREAM_PREFIX, survivor);
-        let outcome = self.log.append(&stream, rapport_log::ExpectedVersion::Any, vec![data])?;
+        let write = rapport_log::StreamWrite { stream, expected: rapport_log::ExpectedVersion::Any, events: vec![data] };
+        let outcome = self.engine.append_multi(vec![write])?;
         let position = match outcome {
             AppendOutcome::Appended(commit) | AppendOutcome::AlreadyAppended(commit) => commit.last_position,
         };
@@ -485,7 +515,7 @@ impl Store {
     /// The underlying log, read-only (reads, subscriptions, recovery report). The store is its
     /// only writer.
     pub fn log(&self) -> LogView<'_> {
-        LogView::new(&self.log)
+        LogView::new(self.engine.as_ref())
     }
 
     /// The options the store was opened with.
@@ -504,17 +534,17 @@ impl Store {
     pub fn catch_up(&self) -> Result<Position> {
         let _serial = self.catch_up_lock.lock();
         let from = self.projection.read().checkpoint;
-        if from >= self.log.end_position().0 {
+        if from >= self.local().end_position().0 {
             return Ok(Position(from));
         }
         let mut projection = self.projection.write();
-        let log = &self.log;
+        let log = self.local();
         // Every event below the checkpoint is in the log: a missing one is an error, as is any
         // I/O or decode error (a split must not silently drop events from the profiles).
         let mut read = |position: Position| -> Result<Option<Touch>> {
             crate::projection::touch_of(&read_recorded(log, position)?).map(Some)
         };
-        let mut reader = self.log.read_all(Position(projection.checkpoint));
+        let mut reader = self.local().read_all(Position(projection.checkpoint));
         while let Some(record) = reader.next_ref() {
             let record = record?;
             if is_system_type(record.event_type) {
@@ -607,8 +637,8 @@ impl Store {
         sync_at_end: bool,
         mut progress: impl FnMut(usize),
     ) -> Result<Vec<Result<Submitted>>> {
-        if self.log.is_read_only() && !dry_run {
-            return Err(rapport_log::Error::ReadOnly { dir: self.log.dir().to_path_buf() }.into());
+        if self.local().is_read_only() && !dry_run {
+            return Err(rapport_log::Error::ReadOnly { dir: self.local().dir().to_path_buf() }.into());
         }
         // From here on every identity is a pseudonym; the values wait in `reveals` until the
         // key store records them with their data keys.
@@ -630,7 +660,7 @@ impl Store {
         let mut batch_start = 0;
         let mut attempts = 0u32;
         // Encoded bytes appended by this call and not yet synced (`Sync` mode only).
-        let syncs = self.log.durability() == rapport_log::Durability::Sync;
+        let syncs = self.local().durability() == rapport_log::Durability::Sync;
         let mut unsynced_bytes = 0usize;
         let mut unsynced = false;
         while batch_start < inputs.len() {
@@ -719,7 +749,7 @@ impl Store {
             let sync_now =
                 (sync_at_end && next >= inputs.len()) || unsynced_bytes + batch_bytes >= SUBMIT_UNSYNCED_BYTES_MAX;
             let appended =
-                if sync_now { self.log.append_multi(writes) } else { self.log.append_multi_unsynced(writes) };
+                if sync_now { self.engine.append_multi(writes) } else { self.engine.append_multi_unsynced(writes) };
             match &appended {
                 Ok(AppendOutcome::Appended(_)) if syncs && sync_now => (unsynced_bytes, unsynced) = (0, false),
                 Ok(AppendOutcome::Appended(_)) if syncs => {
@@ -743,7 +773,7 @@ impl Store {
                         let Ok(result) = result else { continue };
                         if result.events > 0 {
                             // Streams are written in batch order, not item order: look each id up.
-                            let position = ids.iter().filter_map(|id| self.log.event_position(*id)).max();
+                            let position = ids.iter().filter_map(|id| self.local().event_position(*id)).max();
                             result.last_position = Some(position.unwrap_or(last));
                         }
                     }
@@ -777,7 +807,7 @@ impl Store {
         // The last batches planned nothing to write (inputs refused or already recorded), or a
         // retry left an unsynced batch: nothing is acknowledged before it is durable.
         if unsynced && sync_at_end {
-            self.log.sync()?;
+            self.engine.sync()?;
         }
         Ok(results)
     }
@@ -787,11 +817,11 @@ impl Store {
     /// `Durability::None` or `Buffered` (bulk loads that sync once at the end); in `Sync` mode
     /// every submission that returned is durable already and this costs one no-op check.
     pub fn sync(&self) -> Result<()> {
-        if self.log.is_read_only() {
-            return Err(rapport_log::Error::ReadOnly { dir: self.log.dir().to_path_buf() }.into());
+        if self.local().is_read_only() {
+            return Err(rapport_log::Error::ReadOnly { dir: self.local().dir().to_path_buf() }.into());
         }
         self.privacy.vault.commit()?;
-        Ok(self.log.sync()?)
+        Ok(self.engine.sync()?)
     }
 
     /// Decides what to do with one input of a batch: refuse it, answer it as already recorded,
@@ -820,7 +850,7 @@ impl Store {
                     reason: "an event planned earlier in this dry run has this id",
                 })));
             }
-            if let Some(position) = self.log.event_position(source_id) {
+            if let Some(position) = self.local().event_position(source_id) {
                 if position.0 >= projection.checkpoint && !dry_run {
                     // A concurrent writer recorded it after this batch read the state: read again.
                     return Ok(Step::Flush);
@@ -853,14 +883,14 @@ impl Store {
                     reason: "an id the store derives from this input is planned earlier in this dry run",
                 })));
             }
-            if let Some(position) = self.log.event_position(id) {
+            if let Some(position) = self.local().event_position(id) {
                 if position.0 >= projection.checkpoint {
                     // Appended after this batch read the state — by a concurrent writer, maybe
                     // for this very input: decide it again against the new state.
                     if !dry_run {
                         return Ok(Step::Flush);
                     }
-                    if let Some(recorded) = meta.id.and_then(|_| self.log.event_position(source_id)) {
+                    if let Some(recorded) = meta.id.and_then(|_| self.local().event_position(source_id)) {
                         return self.recorded_again(projection, input, meta, source_id, recorded);
                     }
                 }
@@ -885,7 +915,7 @@ impl Store {
         id: EventId,
         position: Position,
     ) -> Result<Step> {
-        let recorded = read_recorded(&self.log, position)?;
+        let recorded = read_recorded(self.local(), position)?;
         let conflict = |reason| Ok(Step::Done(Err(Error::IdConflict { id, position: Some(position), reason })));
         if is_system_type(&recorded.data.event_type) {
             return conflict("the id names the store's own header record");
@@ -970,7 +1000,7 @@ impl Store {
             None => None,
             Some(_) => {
                 let stream = crate::projection::ticket_stream(ticket.id());
-                match self.log.read_stream(&stream, 0).next() {
+                match self.local().read_stream(&stream, 0).next() {
                     Some(first) => match self.privacy.reveal_recorded(&first?, &erased)?.0 {
                         CxEvent::TicketOpened(opened) => opened.subject,
                         _ => ticket.subject().map(str::to_owned),
@@ -999,8 +1029,8 @@ impl Store {
     /// The newest event of `stream` decoded, with its position (one stream read); `None` for
     /// an empty stream.
     fn last_event_of(&self, stream: &str) -> Result<Option<(CxEvent, Position)>> {
-        let Some(version) = self.log.stream_version(stream) else { return Ok(None) };
-        let Some(recorded) = self.log.read_stream(stream, version).next().transpose()? else { return Ok(None) };
+        let Some(version) = self.local().stream_version(stream) else { return Ok(None) };
+        let Some(recorded) = self.local().read_stream(stream, version).next().transpose()? else { return Ok(None) };
         let event = rapport_events::codec::decode(
             &recorded.data.event_type,
             recorded.data.schema_version,
@@ -1095,7 +1125,7 @@ impl Store {
         let stream = crate::projection::ticket_stream(ticket_id);
         let erased = self.erased_keys();
         let mut history = Vec::new();
-        for recorded in self.log.read_stream(&stream, 0) {
+        for recorded in self.local().read_stream(&stream, 0) {
             let recorded = recorded?;
             let (event, _) = self.privacy.reveal_recorded(&recorded, &erased)?;
             history.push((recorded, event));

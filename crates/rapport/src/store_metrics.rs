@@ -147,7 +147,7 @@ impl Store {
     ) -> Result<Vec<SurveyAnswer>> {
         let mut answers = Vec::new();
         for position in positions {
-            let recorded = crate::store::read_recorded(&self.log, position)?;
+            let recorded = crate::store::read_recorded(self.local(), position)?;
             if recorded.data.event_type != rapport_events::names::CUSTOMER_RATED {
                 continue;
             }
@@ -213,7 +213,7 @@ impl Store {
             return self.ticket(ticket_id);
         }
         let mut state = None;
-        for recorded in self.log.read_stream(&ticket_stream(ticket_id), 0) {
+        for recorded in self.local().read_stream(&ticket_stream(ticket_id), 0) {
             let recorded = recorded?;
             if known_at.is_some_and(|t| recorded.recorded_at > t) {
                 // `recorded_at` never decreases along the log.
@@ -341,7 +341,7 @@ impl Store {
         occurred_by: Option<Timestamp>,
     ) -> Result<MetricsProjection> {
         let known = |recorded_at: Timestamp| known_at.is_none_or(|t| recorded_at <= t);
-        for recorded in self.log.read_stream(DEFINITIONS_STREAM, 0) {
+        for recorded in self.local().read_stream(DEFINITIONS_STREAM, 0) {
             let recorded = recorded?;
             if recorded.position.0 >= end || !known(recorded.recorded_at) {
                 // The stream is in log order and `recorded_at` never decreases along the log.
@@ -350,7 +350,7 @@ impl Store {
             let touch = touch_of(&recorded)?;
             metrics.apply(None, &touch.event, touch.at);
         }
-        let mut reader = self.log.read_all(Position(0));
+        let mut reader = self.local().read_all(Position(0));
         while let Some(record) = reader.next_ref() {
             let record = record?;
             if record.position.0 >= end || !known(record.recorded_at) {

@@ -363,7 +363,7 @@ fn read_only_opens_load_snapshots_and_never_write_one() {
     fill(&store, 8, 10);
     let live = encoded(&store);
     // The writer stays open (and holds the lock): a second process reads beside it.
-    store.log.sync().unwrap();
+    store.engine.sync().unwrap();
     let reader =
         Store::open_read_only(dir.path(), options(Arc::new(rapport_log::StdStorage), SnapshotOptions::default()))
             .unwrap();
@@ -472,8 +472,8 @@ fn a_snapshot_beyond_the_log_or_of_another_history_is_ignored() {
     let store = disk_store(dir.path(), manual());
     seeded(&store);
     fill(&store, 0, 6);
-    store.log.sync().unwrap();
-    store.log.backup_to(&copy).unwrap();
+    store.engine.sync().unwrap();
+    store.local().backup_to(&copy).unwrap();
     store.copy_keys_to(&copy).unwrap();
     fill(&store, 6, 12);
     store.snapshot().unwrap();

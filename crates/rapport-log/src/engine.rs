@@ -1,0 +1,100 @@
+//! [`LogEngine`]: what a store needs from a log, whichever engine keeps it.
+//!
+//! Every engine keeps a local [`Log`] that holds the events in their one global order, with the
+//! same positions, stream versions, `recorded_at` and ids everywhere: the embedded engine is that
+//! log; a replicated engine (the `rapport-jetstream` crate) keeps it as the node's replica of the
+//! shared stream and appends to it only what the shared stream committed, in its order. Reads
+//! (by position, by stream, by id, subscriptions) go to the local log; writes go through the
+//! engine, which decides them against the shared order. The trait is deliberately small: one
+//! write, one wait, one refresh.
+
+use std::time::Duration;
+
+use crate::{AppendOutcome, Log, Position, Result, StreamWrite};
+
+/// A log engine: the local [`Log`] every read goes to, and the writes that keep it.
+///
+/// Contract, the same for every engine (docs/design/cluster.md):
+/// - [`LogEngine::append_multi`] is atomic across its streams, checks every expectation against
+///   the shared order, is idempotent by event id for ever (a re-submit returns
+///   [`AppendOutcome::AlreadyAppended`] with the original positions), and returns only when the
+///   events are durable as the engine promises *and* in the local log.
+/// - Positions are gapless and the same on every node; the local log is always a prefix of the
+///   shared order.
+pub trait LogEngine: Send + Sync + std::fmt::Debug {
+    /// The engine's name in reports and errors: `embedded`, `jetstream`.
+    fn name(&self) -> &'static str;
+
+    /// The local log: every read of the store goes here.
+    fn local(&self) -> &Log;
+
+    /// Appends to several streams atomically (see the trait's contract).
+    fn append_multi(&self, writes: Vec<StreamWrite>) -> Result<AppendOutcome>;
+
+    /// [`LogEngine::append_multi`] that may leave the sync to a later [`LogEngine::sync`]
+    /// (bulk writers). Engines whose every append is durable when acknowledged append as
+    /// [`LogEngine::append_multi`] does.
+    fn append_multi_unsynced(&self, writes: Vec<StreamWrite>) -> Result<AppendOutcome> {
+        self.append_multi(writes)
+    }
+
+    /// Makes every append this engine acknowledged durable as the engine promises.
+    fn sync(&self) -> Result<()>;
+
+    /// Brings the local log up to what the shared order holds now (other writers' commits);
+    /// returns the new end of the local log.
+    fn refresh(&self) -> Result<Position>;
+
+    /// Waits until the local log reaches `position` (it holds every event before it), at most
+    /// `timeout`; returns whether it did. Cross-node reads: a position another node returned.
+    fn wait_for(&self, position: Position, timeout: Duration) -> Result<bool>;
+
+    /// The largest encoded commit the engine accepts, in bytes (its message size limit); a
+    /// caller that cuts batches cuts them below it.
+    fn commit_bytes_max(&self) -> usize {
+        crate::BATCH_BYTES_MAX
+    }
+}
+
+/// The embedded engine: the log is its own local log.
+impl LogEngine for Log {
+    fn name(&self) -> &'static str {
+        "embedded"
+    }
+
+    fn local(&self) -> &Log {
+        self
+    }
+
+    fn append_multi(&self, writes: Vec<StreamWrite>) -> Result<AppendOutcome> {
+        Log::append_multi(self, writes)
+    }
+
+    fn append_multi_unsynced(&self, writes: Vec<StreamWrite>) -> Result<AppendOutcome> {
+        Log::append_multi_unsynced(self, writes)
+    }
+
+    fn sync(&self) -> Result<()> {
+        Log::sync(self)
+    }
+
+    fn refresh(&self) -> Result<Position> {
+        Log::refresh(self)
+    }
+
+    fn wait_for(&self, position: Position, timeout: Duration) -> Result<bool> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if LogEngine::refresh(self)? >= position {
+                return Ok(true);
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline || !self.is_read_only() {
+                // A writable embedded log has no other writer: what is not here now never comes
+                // from elsewhere.
+                return Ok(self.end_position() >= position);
+            }
+            std::thread::sleep((deadline - now).min(Duration::from_millis(10)));
+        }
+    }
+}
