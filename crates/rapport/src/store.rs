@@ -244,6 +244,15 @@ impl Store {
     /// snapshots are in the directory of the engine's local log; everything else is as
     /// [`Store::open`] says. The facade knows engines only through the trait.
     pub fn open_with(engine: Box<dyn LogEngine>, options: StoreOptions) -> Result<Store> {
+        if engine.commit_bytes_max() < crate::planner::INPUT_BYTES_MAX {
+            return Err(Error::InvalidArgument(format!(
+                "the {} engine takes commits of at most {} bytes, below the {} bytes one input can take \
+                 (a JetStream cluster needs max_payload of at least 16 MB: docs/design/cluster.md)",
+                engine.name(),
+                engine.commit_bytes_max(),
+                crate::planner::INPUT_BYTES_MAX
+            )));
+        }
         if engine.is_replicated() {
             return Store::open_node(engine, options);
         }
@@ -733,7 +742,8 @@ impl Store {
             let projection = self.current()?;
             let sealer =
                 if dry_run || self.options.benchmark_without_sealing { None } else { Some((&self.privacy, &reveals)) };
-            let mut planner = Planner::new(&projection, &self.options, &self.ids, sealer);
+            let mut planner =
+                Planner::new(&projection, &self.options, &self.ids, sealer, self.engine.commit_bytes_max());
             let mut batch_results: Vec<Result<Submitted>> = Vec::new();
             // Per result: the identity its customer is resolved from, and the ids it appends.
             let mut requesters: Vec<Option<Identity>> = Vec::new();
