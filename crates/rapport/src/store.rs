@@ -419,6 +419,13 @@ impl Store {
         self.engine.name()
     }
 
+    /// Whether other nodes write this store's log (a replicated engine): its projections then
+    /// also change by [`Store::refresh`] and [`Store::wait_for`], which fold what the others
+    /// committed (`rapport serve` runs a follower that does so).
+    pub fn is_replicated(&self) -> bool {
+        self.engine.is_replicated()
+    }
+
     /// Waits until this store has folded every event before `position` (one another node
     /// returned, for a read after a write made elsewhere), at most `timeout`; returns whether
     /// it did. On the embedded engine a writable store always has.
