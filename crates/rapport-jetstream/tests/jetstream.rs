@@ -121,3 +121,113 @@ fn one_node_appends_reads_and_is_idempotent() {
     let big = log.append_multi(vec![write("big", ExpectedVersion::Any, vec![event(5000, &"x".repeat(2 << 20))])]);
     assert!(big.is_err(), "{big:?}");
 }
+
+#[test]
+fn a_restarted_node_resumes_and_idempotency_outlives_the_dedup_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = start(1, dir.path());
+    let node = |name: &str| {
+        let mut options = options(&cluster, "restart", dir.path(), name);
+        options.duplicate_window = Duration::from_secs(1);
+        JetStreamLog::open(options).unwrap()
+    };
+    let a = node("a");
+    let b = node("b");
+    let original = a.append_multi(vec![write("s", ExpectedVersion::NoStream, vec![event(1, "a"), event(2, "b")])]).unwrap();
+    a.append_multi(vec![write("s", ExpectedVersion::Exact(1), vec![event(3, "c")])]).unwrap();
+    // b has not seen a's appends yet when it decides: its expectation is checked against the
+    // stream anyway.
+    b.append_multi(vec![write("s", ExpectedVersion::Exact(2), vec![event(4, "d")])]).unwrap();
+    assert!(matches!(
+        b.append_multi(vec![write("s", ExpectedVersion::Exact(2), vec![event(5, "e")])]),
+        Err(LogError::WrongExpectedVersion { actual: Some(3), .. })
+    ));
+    // The follower brings b's write to a without a write of a's own.
+    assert!(a.wait_for(Position(4), Duration::from_secs(5)).unwrap());
+    drop(a);
+    for i in 0..5 {
+        b.append_multi(vec![write("t", ExpectedVersion::Any, vec![event(10 + i, "x"), event(20 + i, "y")])]).unwrap();
+    }
+    let a = node("a");
+    assert_eq!(a.local().end_position(), Position(14), "the reopened replica caught up");
+    assert_eq!(all_events(&a), all_events(&b));
+
+    // Past the de-duplication window the replica still knows the ids.
+    std::thread::sleep(Duration::from_millis(1500));
+    let again = a.append_multi(vec![write("s", ExpectedVersion::NoStream, vec![event(1, "a"), event(2, "b")])]).unwrap();
+    let AppendOutcome::AlreadyAppended(again) = again else { panic!("{again:?}") };
+    assert_eq!((again.first_position, again.last_position), (original.commit().first_position, original.commit().last_position));
+    assert_eq!(again.streams, original.commit().streams);
+    let fresh = node("c");
+    assert_eq!(all_events(&fresh), all_events(&b));
+    let again = fresh.append_multi(vec![write("s", ExpectedVersion::NoStream, vec![event(1, "a"), event(2, "b")])]).unwrap();
+    assert!(matches!(&again, AppendOutcome::AlreadyAppended(c) if c.first_position == Position(0)), "{again:?}");
+    assert_eq!(fresh.local().end_position(), Position(14));
+    drop(fresh);
+    drop(a);
+
+    // A replica of another stream is refused.
+    let mut other = options(&cluster, "another", dir.path(), "a");
+    other.duplicate_window = Duration::from_secs(1);
+    match JetStreamLog::open(other) {
+        Err(rapport_jetstream::Error::ReplicaDiverged { .. }) => {}
+        other => panic!("expected a diverged replica, got {other:?}"),
+    }
+    // An invalid stream name is refused before anything is done.
+    assert!(matches!(
+        JetStreamLog::open(options(&cluster, "bad.name", dir.path(), "z")),
+        Err(rapport_jetstream::Error::InvalidStreamName { .. })
+    ));
+}
+
+#[test]
+fn three_nodes_on_r3_agree_and_each_conflicting_append_succeeds_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = start(3, dir.path());
+    let nodes: Vec<JetStreamLog> =
+        (0..3).map(|i| JetStreamLog::open(options(&cluster, "three", dir.path(), &format!("node{i}"))).unwrap()).collect();
+    // (node, expected version) of every successful append to the shared stream.
+    let wins: Vec<Vec<(usize, u64)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = nodes
+            .iter()
+            .enumerate()
+            .map(|(n, node)| {
+                scope.spawn(move || {
+                    let mut wins = Vec::new();
+                    let own = format!("own-{n}");
+                    for i in 0..40u128 {
+                        let id = (n as u128) << 32 | i;
+                        let version = node.local().stream_version("shared");
+                        let expected = version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
+                        match node.append_multi(vec![write("shared", expected, vec![event(id, "shared")])]) {
+                            Ok(AppendOutcome::Appended(_)) => wins.push((n, version.map_or(u64::MAX, |v| v))),
+                            Err(LogError::WrongExpectedVersion { .. }) => {}
+                            other => panic!("node {n}: {other:?}"),
+                        }
+                        let own_version = node.local().stream_version(&own);
+                        let expected = own_version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
+                        let outcome = node.append_multi(vec![write(&own, expected, vec![event(id | 1 << 64, "own")])]);
+                        assert!(matches!(outcome, Ok(AppendOutcome::Appended(_))), "node {n}: {outcome:?}");
+                    }
+                    wins
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut expectations: Vec<u64> = wins.iter().flatten().map(|&(_, v)| v).collect();
+    expectations.sort_unstable();
+    let before = expectations.len();
+    expectations.dedup();
+    assert_eq!(before, expectations.len(), "an expectation was met twice");
+    for node in &nodes {
+        node.refresh().unwrap();
+    }
+    let reference = all_events(&nodes[0]);
+    for node in &nodes[1..] {
+        assert_eq!(all_events(node), reference, "replicas differ");
+    }
+    assert!(reference.iter().enumerate().all(|(i, e)| e.position == Position(i as u64)), "positions have a gap");
+    assert_eq!(nodes[0].local().stream_version("shared").map(|v| v + 1), Some(before as u64));
+    assert_eq!(reference.len(), before + 3 * 40);
+}
