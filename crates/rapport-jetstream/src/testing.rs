@@ -23,6 +23,7 @@ struct Server {
     monitor_port: u16,
     dir: PathBuf,
     child: Option<Child>,
+    paused: bool,
 }
 
 /// A running cluster of `nats-server` processes with JetStream (one server: no routes).
@@ -82,7 +83,7 @@ impl Cluster {
             .map(|(index, ports)| {
                 let name = format!("n{index}");
                 let [client_port, route_port, monitor_port] = [ports[0], ports[1], ports[2]];
-                Server { dir: dir.join(&name), name, client_port, route_port, monitor_port, child: None }
+                Server { dir: dir.join(&name), name, client_port, route_port, monitor_port, child: None, paused: false }
             })
             .collect();
         let mut cluster = Cluster { binary, dir: dir.to_path_buf(), servers };
@@ -199,6 +200,9 @@ impl Cluster {
 
     /// Kills server `index` with SIGKILL and waits for it to exit.
     pub fn kill(&mut self, index: usize) {
+        if let Some(server) = self.servers.get_mut(index) {
+            server.paused = false;
+        }
         if let Some(mut child) = self.servers.get_mut(index).and_then(|server| server.child.take()) {
             // A stopped process dies of SIGKILL as well.
             let _ = child.kill();
@@ -235,20 +239,60 @@ impl Cluster {
     }
 
     /// Stops server `index` with SIGSTOP (it keeps its sockets but answers nothing).
-    pub fn pause(&self, index: usize) -> Result<()> {
-        self.signal(index, "-STOP")
+    pub fn pause(&mut self, index: usize) -> Result<()> {
+        self.signal(index, "-STOP")?;
+        if let Some(server) = self.servers.get_mut(index) {
+            server.paused = true;
+        }
+        Ok(())
     }
 
     /// Continues server `index` after [`Cluster::pause`] (SIGCONT).
-    pub fn resume(&self, index: usize) -> Result<()> {
-        self.signal(index, "-CONT")
+    pub fn resume(&mut self, index: usize) -> Result<()> {
+        self.signal(index, "-CONT")?;
+        if let Some(server) = self.servers.get_mut(index) {
+            server.paused = false;
+        }
+        Ok(())
+    }
+
+    /// Whether server `index` is stopped by [`Cluster::pause`].
+    pub fn is_paused(&self, index: usize) -> bool {
+        self.servers.get(index).is_some_and(|server| server.paused)
+    }
+
+    /// The index of the server that leads stream `stream` now (asked of a running, unpaused
+    /// server; `None` if none answers or the stream has no leader at the moment).
+    pub fn stream_leader(&self, stream: &str) -> Option<usize> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+        let candidates: Vec<String> =
+            (0..self.servers.len()).filter(|&i| self.is_running(i) && !self.is_paused(i)).map(|i| self.url(i)).collect();
+        let leader = runtime.block_on(async {
+            for url in candidates {
+                let asked = tokio::time::timeout(Duration::from_secs(3), async {
+                    let client = async_nats::connect(url.as_str()).await.ok()?;
+                    let context = async_nats::jetstream::new(client);
+                    let mut found = context.get_stream(stream).await.ok()?;
+                    let info = found.info().await.ok()?;
+                    info.cluster.as_ref().and_then(|cluster| cluster.leader.clone())
+                })
+                .await;
+                if let Ok(Some(name)) = asked {
+                    return Some(name);
+                }
+            }
+            None
+        })?;
+        self.index_of(&leader)
     }
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
         for index in 0..self.servers.len() {
-            let _ = self.resume(index);
+            if self.is_paused(index) {
+                let _ = self.resume(index);
+            }
             self.kill(index);
         }
     }

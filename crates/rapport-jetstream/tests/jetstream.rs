@@ -231,3 +231,233 @@ fn three_nodes_on_r3_agree_and_each_conflicting_append_succeeds_once() {
     assert_eq!(nodes[0].local().stream_version("shared").map(|v| v + 1), Some(before as u64));
     assert_eq!(reference.len(), before + 3 * 40);
 }
+
+/// One append as the fault test saw it.
+#[derive(Debug, Clone)]
+struct Invocation {
+    node: usize,
+    stream: String,
+    expected: ExpectedVersion,
+    ids: Vec<u128>,
+    invoked: std::time::Instant,
+    /// When it returned and what: `Ok((first, last))` positions, or the error's text.
+    returned: std::time::Instant,
+    outcome: Result<(u64, u64), String>,
+    /// Whether the error is definite (the append is surely not in the log).
+    definite_failure: bool,
+}
+
+fn open_retrying(options: &JetStreamOptions) -> JetStreamLog {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match JetStreamLog::open(options.clone()) {
+            Ok(log) => return log,
+            Err(error) if std::time::Instant::now() < deadline => {
+                eprintln!("reopen failed, retrying: {error}");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            Err(error) => panic!("cannot reopen {:?}: {error}", options.local_dir),
+        }
+    }
+}
+
+/// The writers of the fault test: shared-stream appends with exact expectations, own-stream
+/// appends, re-submits of acknowledged appends.
+fn fault_writer(
+    n: usize,
+    options: JetStreamOptions,
+    stop: &std::sync::atomic::AtomicBool,
+    reopen_at: Option<std::time::Instant>,
+) -> Vec<Invocation> {
+    use std::sync::atomic::Ordering;
+    let mut log = Some(open_retrying(&options));
+    let mut reopened = reopen_at.is_none();
+    let mut invocations: Vec<Invocation> = Vec::new();
+    let mut i: u128 = 0;
+    while !stop.load(Ordering::Relaxed) {
+        if !reopened && reopen_at.is_some_and(|at| std::time::Instant::now() >= at) {
+            drop(log.take());
+            log = Some(open_retrying(&options));
+            reopened = true;
+        }
+        let Some(node) = log.as_ref() else { unreachable!() };
+        i += 1;
+        let id = (n as u128 + 1) << 40 | i;
+        let (stream, expected, events) = match i % 3 {
+            0 => (format!("own-{n}"), ExpectedVersion::Any, vec![event(id, "own"), event(id | 1 << 80, "own")]),
+            1 | 2 => {
+                let version = node.local().stream_version("shared");
+                let expected = version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
+                ("shared".to_owned(), expected, vec![event(id, "shared")])
+            }
+            _ => unreachable!(),
+        };
+        // Every 7th step re-submits an acknowledged append instead.
+        let resubmit = (i % 7 == 0).then(|| invocations.iter().rev().find(|inv| inv.outcome.is_ok()).cloned()).flatten();
+        let (stream, expected, events) = match &resubmit {
+            Some(old) => {
+                let events = old
+                    .ids
+                    .iter()
+                    .map(|&id| event(id, if old.stream == "shared" { "shared" } else { "own" }))
+                    .collect();
+                (old.stream.clone(), old.expected, events)
+            }
+            None => (stream, expected, events),
+        };
+        let ids: Vec<u128> = events.iter().map(|e: &EventData| e.id.as_u128()).collect();
+        let invoked = std::time::Instant::now();
+        let result = node.append_multi(vec![write(&stream, expected, events)]);
+        let returned = std::time::Instant::now();
+        let (outcome, definite_failure) = match &result {
+            Ok(outcome) => {
+                let commit = outcome.commit();
+                if let Some(old) = &resubmit {
+                    assert!(matches!(outcome, AppendOutcome::AlreadyAppended(_)), "re-submit answered {outcome:?}");
+                    assert_eq!(Ok((commit.first_position.0, commit.last_position.0)), old.outcome, "re-submit moved");
+                } else {
+                    assert!(matches!(outcome, AppendOutcome::Appended(_)), "new append answered {outcome:?}");
+                }
+                (Ok((commit.first_position.0, commit.last_position.0)), false)
+            }
+            Err(error) => (Err(error.to_string()), matches!(error, LogError::WrongExpectedVersion { .. })),
+        };
+        if resubmit.is_none() {
+            invocations.push(Invocation { node: n, stream, expected, ids, invoked, returned, outcome, definite_failure });
+        }
+    }
+    invocations
+}
+
+#[test]
+fn faults_lose_no_acknowledged_append_and_all_nodes_agree() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = start(3, dir.path());
+    let node_options: Vec<JetStreamOptions> = (0..3)
+        .map(|n| {
+            let mut options = options(&cluster, "faults", dir.path(), &format!("node{n}"));
+            options.append_timeout = Duration::from_secs(8);
+            options
+        })
+        .collect();
+    // Create the stream before the faults start.
+    drop(JetStreamLog::open(node_options[0].clone()).unwrap());
+    let stop = AtomicBool::new(false);
+    let began = std::time::Instant::now();
+    let at = |seconds: u64| began + Duration::from_secs(seconds);
+    let invocations: Vec<Invocation> = std::thread::scope(|scope| {
+        let writers: Vec<_> = node_options
+            .iter()
+            .enumerate()
+            .map(|(n, options)| {
+                let stop = &stop;
+                let reopen_at = (n == 2).then(|| at(9));
+                scope.spawn(move || fault_writer(n, options.clone(), stop, reopen_at))
+            })
+            .collect();
+        let sleep_until = |when: std::time::Instant| std::thread::sleep(when.saturating_duration_since(std::time::Instant::now()));
+        let leader = |cluster: &Cluster| cluster.stream_leader("faults").unwrap_or(0);
+        // The nemesis: never more than one server down or stopped at a time.
+        sleep_until(at(2));
+        let victim = leader(&cluster);
+        eprintln!("kill -9 the stream leader n{victim}");
+        cluster.kill(victim);
+        sleep_until(at(5));
+        cluster.restart(victim).unwrap();
+        sleep_until(at(7));
+        let leader_now = leader(&cluster);
+        let paused = (leader_now + 1) % 3;
+        eprintln!("SIGSTOP n{paused} (leader n{leader_now})");
+        cluster.pause(paused).unwrap();
+        sleep_until(at(10));
+        cluster.resume(paused).unwrap();
+        sleep_until(at(12));
+        let victim = leader(&cluster);
+        eprintln!("kill -9 the stream leader n{victim} again");
+        cluster.kill(victim);
+        sleep_until(at(14));
+        cluster.restart(victim).unwrap();
+        sleep_until(at(16));
+        let victim = (leader(&cluster) + 2) % 3;
+        eprintln!("kill -9 the follower n{victim}");
+        cluster.kill(victim);
+        sleep_until(at(18));
+        cluster.restart(victim).unwrap();
+        sleep_until(at(22));
+        stop.store(true, Ordering::Relaxed);
+        writers.into_iter().flat_map(|w| w.join().unwrap()).collect()
+    });
+
+    // Every node (reopened) and a fresh observer end with the same log.
+    let finals: Vec<JetStreamLog> = (0..3)
+        .map(|n| node_options[n].clone())
+        .chain(std::iter::once(options(&cluster, "faults", dir.path(), "observer")))
+        .map(|options| open_retrying(&options))
+        .collect();
+    for node in &finals {
+        node.refresh().unwrap();
+    }
+    let events = all_events(&finals[0]);
+    for (n, node) in finals.iter().enumerate().skip(1) {
+        assert_eq!(all_events(node).len(), events.len(), "node {n} has another length");
+        assert!(all_events(node) == events, "node {n} has another log");
+    }
+    assert!(events.iter().enumerate().all(|(i, e)| e.position == Position(i as u64)), "a gap in positions");
+    let mut positions_of: std::collections::HashMap<u128, Vec<u64>> = std::collections::HashMap::new();
+    for e in &events {
+        positions_of.entry(e.data.id.as_u128()).or_default().push(e.position.0);
+    }
+    assert!(positions_of.values().all(|p| p.len() == 1), "an id is in the log twice");
+    // Each stream's versions are contiguous.
+    let mut next_version: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+    for e in &events {
+        let next = next_version.entry(e.stream.as_str()).or_insert(0);
+        assert_eq!(e.version.0, *next, "stream {} skips a version at {}", e.stream, e.position);
+        *next += 1;
+    }
+    let acked: Vec<&Invocation> = invocations.iter().filter(|inv| inv.outcome.is_ok()).collect();
+    let unknown = invocations.iter().filter(|inv| inv.outcome.is_err() && !inv.definite_failure).count();
+    eprintln!(
+        "{} invocations: {} acknowledged, {} conflicts, {unknown} unknown; {} events",
+        invocations.len(),
+        acked.len(),
+        invocations.iter().filter(|inv| inv.definite_failure).count(),
+        events.len()
+    );
+    assert!(acked.len() > 30, "too few appends went through: {}", acked.len());
+    let by_id: std::collections::HashMap<u128, &Invocation> =
+        invocations.iter().flat_map(|inv| inv.ids.iter().map(move |&id| (id, inv))).collect();
+    for inv in &invocations {
+        let found: Vec<Option<u64>> = inv.ids.iter().map(|id| positions_of.get(id).map(|p| p[0])).collect();
+        match &inv.outcome {
+            Ok((first, last)) => {
+                let expected: Vec<Option<u64>> = (*first..=*last).map(Some).collect();
+                assert_eq!(found, expected, "acknowledged append of node {} is not where its ack said", inv.node);
+            }
+            Err(error) if inv.definite_failure => {
+                assert!(found.iter().all(Option::is_none), "a refused append ({error}) is in the log");
+            }
+            Err(_) => assert!(found.iter().all(Option::is_some) || found.iter().all(Option::is_none), "half an append"),
+        }
+    }
+    // Every shared-stream event (acknowledged or not) met its expectation: no conflicting
+    // append succeeded twice.
+    for e in events.iter().filter(|e| e.stream == "shared") {
+        let inv = by_id.get(&e.data.id.as_u128()).expect("every event was invoked");
+        let wanted = match inv.expected {
+            ExpectedVersion::NoStream => 0,
+            ExpectedVersion::Exact(v) => v + 1,
+            other => panic!("unexpected expectation {other:?}"),
+        };
+        assert_eq!(e.version.0, wanted, "shared-stream event at {} broke its expectation", e.position);
+    }
+    // Per stream, an append acknowledged before another was invoked has the lower position.
+    for a in &acked {
+        for b in acked.iter().filter(|b| b.stream == a.stream && a.returned < b.invoked) {
+            let (a_first, _) = a.outcome.clone().unwrap();
+            let (b_first, _) = b.outcome.clone().unwrap();
+            assert!(a_first < b_first, "real-time order broken in {}: {a:?} before {b:?}", a.stream);
+        }
+    }
+}
