@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -362,7 +362,7 @@ async fn connect(options: &JetStreamOptions, subject: &str) -> Result<(async_nat
     let deadline = Instant::now() + options.request_timeout * 3;
     let info = loop {
         let found = match context.get_stream(&options.stream).await {
-            Ok(mut stream) => Some(stream.info().await.map(|info| info.clone()).map_err(|e| e.to_string())),
+            Ok(mut stream) => Some(stream.info().await.cloned().map_err(|e| e.to_string())),
             Err(error)
                 if matches!(error.kind(), jetstream::context::GetStreamErrorKind::JetStream(inner)
                     if inner.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND) =>
@@ -666,21 +666,14 @@ impl Shared {
             let mut events = first.events;
             let mut bytes = first.encoded.len() + wire::PAYLOAD_OVERHEAD_BYTES;
             let mut group = vec![first];
-            loop {
-                match requests.try_recv() {
-                    Ok(next) => {
-                        if events + next.events > BATCH_EVENTS_MAX
-                            || bytes + next.encoded.len() > self.message_bytes_max
-                        {
-                            carried = Some(next);
-                            break;
-                        }
-                        events += next.events;
-                        bytes += next.encoded.len();
-                        group.push(next);
-                    }
-                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            while let Ok(next) = requests.try_recv() {
+                if events + next.events > BATCH_EVENTS_MAX || bytes + next.encoded.len() > self.message_bytes_max {
+                    carried = Some(next);
+                    break;
                 }
+                events += next.events;
+                bytes += next.encoded.len();
+                group.push(next);
             }
             self.commit_group(group);
         }
@@ -894,9 +887,14 @@ impl LogEngine for JetStreamLog {
             if Instant::now() >= deadline {
                 return Ok(false);
             }
-            // Catch up here too (the follower may be waiting for the lock).
+            // Catch up here too (the follower may be waiting for the lock). A cluster that does
+            // not answer is waited for until the deadline; a replica that cannot follow is an
+            // error.
             if let Some(mut applied) = self.shared.applied.try_lock_for(Duration::from_millis(20)) {
-                self.shared.catch_up(&mut applied, None, None).map_err(rapport_log::Error::from)?;
+                match self.shared.catch_up(&mut applied, None, None) {
+                    Ok(_) | Err(Error::Fetch { .. } | Error::Timeout { .. }) => {}
+                    Err(error) => return Err(error.into()),
+                }
             }
             if self.shared.replica.end_position() < position {
                 std::thread::sleep(Duration::from_millis(10).min(deadline.saturating_duration_since(Instant::now())));

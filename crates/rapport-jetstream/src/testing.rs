@@ -79,10 +79,10 @@ impl Cluster {
         let ports = free_ports(3 * n_servers)?;
         let servers = ports
             .chunks_exact(3)
+            .filter_map(|ports| <[u16; 3]>::try_from(ports).ok())
             .enumerate()
-            .map(|(index, ports)| {
+            .map(|(index, [client_port, route_port, monitor_port])| {
                 let name = format!("n{index}");
-                let [client_port, route_port, monitor_port] = [ports[0], ports[1], ports[2]];
                 Server { dir: dir.join(&name), name, client_port, route_port, monitor_port, child: None, paused: false }
             })
             .collect();
@@ -265,8 +265,10 @@ impl Cluster {
     /// server; `None` if none answers or the stream has no leader at the moment).
     pub fn stream_leader(&self, stream: &str) -> Option<usize> {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-        let candidates: Vec<String> =
-            (0..self.servers.len()).filter(|&i| self.is_running(i) && !self.is_paused(i)).map(|i| self.url(i)).collect();
+        let candidates: Vec<String> = (0..self.servers.len())
+            .filter(|&i| self.is_running(i) && !self.is_paused(i))
+            .map(|i| self.url(i))
+            .collect();
         let leader = runtime.block_on(async {
             for url in candidates {
                 let asked = tokio::time::timeout(Duration::from_secs(3), async {

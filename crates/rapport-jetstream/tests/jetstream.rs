@@ -118,8 +118,18 @@ fn one_node_appends_reads_and_is_idempotent() {
     });
     assert_eq!(log.local().end_position(), Position(85));
     assert!(log.commit_bytes_max() > 1000);
-    let big = log.append_multi(vec![write("big", ExpectedVersion::Any, vec![event(5000, &"x".repeat(2 << 20))])]);
-    assert!(big.is_err(), "{big:?}");
+    // Under the log's event limit, over the server's max_payload (1 MiB by default).
+    let big = log.append_multi(vec![write("big", ExpectedVersion::Any, vec![event(5000, &"x".repeat(1_048_500))])]);
+    match big {
+        Err(LogError::Engine { engine: "jetstream", source }) => assert!(
+            matches!(
+                source.downcast_ref::<rapport_jetstream::Error>(),
+                Some(rapport_jetstream::Error::CommitTooLarge { .. })
+            ),
+            "{source}"
+        ),
+        other => panic!("expected CommitTooLarge, got {other:?}"),
+    }
 }
 
 #[test]
@@ -133,7 +143,8 @@ fn a_restarted_node_resumes_and_idempotency_outlives_the_dedup_window() {
     };
     let a = node("a");
     let b = node("b");
-    let original = a.append_multi(vec![write("s", ExpectedVersion::NoStream, vec![event(1, "a"), event(2, "b")])]).unwrap();
+    let original =
+        a.append_multi(vec![write("s", ExpectedVersion::NoStream, vec![event(1, "a"), event(2, "b")])]).unwrap();
     a.append_multi(vec![write("s", ExpectedVersion::Exact(1), vec![event(3, "c")])]).unwrap();
     // b has not seen a's appends yet when it decides: its expectation is checked against the
     // stream anyway.
@@ -154,13 +165,18 @@ fn a_restarted_node_resumes_and_idempotency_outlives_the_dedup_window() {
 
     // Past the de-duplication window the replica still knows the ids.
     std::thread::sleep(Duration::from_millis(1500));
-    let again = a.append_multi(vec![write("s", ExpectedVersion::NoStream, vec![event(1, "a"), event(2, "b")])]).unwrap();
+    let again =
+        a.append_multi(vec![write("s", ExpectedVersion::NoStream, vec![event(1, "a"), event(2, "b")])]).unwrap();
     let AppendOutcome::AlreadyAppended(again) = again else { panic!("{again:?}") };
-    assert_eq!((again.first_position, again.last_position), (original.commit().first_position, original.commit().last_position));
+    assert_eq!(
+        (again.first_position, again.last_position),
+        (original.commit().first_position, original.commit().last_position)
+    );
     assert_eq!(again.streams, original.commit().streams);
     let fresh = node("c");
     assert_eq!(all_events(&fresh), all_events(&b));
-    let again = fresh.append_multi(vec![write("s", ExpectedVersion::NoStream, vec![event(1, "a"), event(2, "b")])]).unwrap();
+    let again =
+        fresh.append_multi(vec![write("s", ExpectedVersion::NoStream, vec![event(1, "a"), event(2, "b")])]).unwrap();
     assert!(matches!(&again, AppendOutcome::AlreadyAppended(c) if c.first_position == Position(0)), "{again:?}");
     assert_eq!(fresh.local().end_position(), Position(14));
     drop(fresh);
@@ -173,6 +189,13 @@ fn a_restarted_node_resumes_and_idempotency_outlives_the_dedup_window() {
         Err(rapport_jetstream::Error::ReplicaDiverged { .. }) => {}
         other => panic!("expected a diverged replica, got {other:?}"),
     }
+    // A stream there with a configuration that matters (replicas) is refused.
+    let mut three = options(&cluster, "restart", dir.path(), "r3");
+    three.replicas = 3;
+    match JetStreamLog::open(three) {
+        Err(rapport_jetstream::Error::StreamConfig { .. }) => {}
+        other => panic!("expected a stream config error, got {other:?}"),
+    }
     // An invalid stream name is refused before anything is done.
     assert!(matches!(
         JetStreamLog::open(options(&cluster, "bad.name", dir.path(), "z")),
@@ -184,8 +207,9 @@ fn a_restarted_node_resumes_and_idempotency_outlives_the_dedup_window() {
 fn three_nodes_on_r3_agree_and_each_conflicting_append_succeeds_once() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = start(3, dir.path());
-    let nodes: Vec<JetStreamLog> =
-        (0..3).map(|i| JetStreamLog::open(options(&cluster, "three", dir.path(), &format!("node{i}"))).unwrap()).collect();
+    let nodes: Vec<JetStreamLog> = (0..3)
+        .map(|i| JetStreamLog::open(options(&cluster, "three", dir.path(), &format!("node{i}"))).unwrap())
+        .collect();
     // (node, expected version) of every successful append to the shared stream.
     let wins: Vec<Vec<(usize, u64)>> = std::thread::scope(|scope| {
         let handles: Vec<_> = nodes
@@ -293,7 +317,8 @@ fn fault_writer(
             _ => unreachable!(),
         };
         // Every 7th step re-submits an acknowledged append instead.
-        let resubmit = (i % 7 == 0).then(|| invocations.iter().rev().find(|inv| inv.outcome.is_ok()).cloned()).flatten();
+        let resubmit =
+            i.is_multiple_of(7).then(|| invocations.iter().rev().find(|inv| inv.outcome.is_ok()).cloned()).flatten();
         let (stream, expected, events) = match &resubmit {
             Some(old) => {
                 let events = old
@@ -323,7 +348,16 @@ fn fault_writer(
             Err(error) => (Err(error.to_string()), matches!(error, LogError::WrongExpectedVersion { .. })),
         };
         if resubmit.is_none() {
-            invocations.push(Invocation { node: n, stream, expected, ids, invoked, returned, outcome, definite_failure });
+            invocations.push(Invocation {
+                node: n,
+                stream,
+                expected,
+                ids,
+                invoked,
+                returned,
+                outcome,
+                definite_failure,
+            });
         }
     }
     invocations
@@ -356,7 +390,8 @@ fn faults_lose_no_acknowledged_append_and_all_nodes_agree() {
                 scope.spawn(move || fault_writer(n, options.clone(), stop, reopen_at))
             })
             .collect();
-        let sleep_until = |when: std::time::Instant| std::thread::sleep(when.saturating_duration_since(std::time::Instant::now()));
+        let sleep_until =
+            |when: std::time::Instant| std::thread::sleep(when.saturating_duration_since(std::time::Instant::now()));
         let leader = |cluster: &Cluster| cluster.stream_leader("faults").unwrap_or(0);
         // The nemesis: never more than one server down or stopped at a time.
         sleep_until(at(2));
@@ -460,4 +495,96 @@ fn faults_lose_no_acknowledged_append_and_all_nodes_agree() {
             assert!(a_first < b_first, "real-time order broken in {}: {a:?} before {b:?}", a.stream);
         }
     }
+}
+
+#[test]
+fn a_replica_cut_inside_a_message_is_completed_at_open() {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = start(1, dir.path());
+    let log = JetStreamLog::open(options(&cluster, "partial", dir.path(), "a")).unwrap();
+    // Concurrent callers: some messages hold several commits.
+    let barrier = std::sync::Barrier::new(8);
+    let commits: Vec<rapport_log::Commit> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8u128)
+            .map(|t| {
+                let (log, barrier) = (&log, &barrier);
+                scope.spawn(move || {
+                    let mut commits = Vec::new();
+                    for i in 0..20u128 {
+                        barrier.wait();
+                        let id = t << 32 | i;
+                        let events = vec![event(id, "x"), event(id | 1 << 64, "y")];
+                        let outcome = log.append_multi(vec![write(&format!("s{t}"), ExpectedVersion::Any, events)]);
+                        commits.push(outcome.unwrap().commit().clone());
+                    }
+                    commits
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let events = all_events(&log);
+    assert!(log.applied_sequence() < commits.len() as u64, "no message held two commits");
+    // A commit that starts inside a message: its first event has the recorded_at of the event
+    // before it (every event of a message has the message's).
+    let mut starts: Vec<u64> = commits.iter().map(|c| c.first_position.0).collect();
+    starts.sort_unstable();
+    let cut = *starts
+        .iter()
+        .find(|&&p| p > 0 && events[p as usize - 1].recorded_at == events[p as usize].recorded_at)
+        .expect("a message with two commits");
+    drop(log);
+    // The replica as a crash may leave it: the commits before `cut`, nothing after.
+    let cell = Arc::new(AtomicI64::new(0));
+    let clock = {
+        let cell = cell.clone();
+        Arc::new(move || rapport_log::Timestamp(cell.load(Ordering::SeqCst)))
+    };
+    {
+        let prefix =
+            rapport_log::Log::open(dir.path().join("cut"), rapport_log::LogOptions { clock, ..Default::default() })
+                .unwrap();
+        for &first in starts.iter().take_while(|&&p| p < cut) {
+            let commit = commits.iter().find(|c| c.first_position.0 == first).unwrap();
+            let first = first as usize;
+            let slice = &events[first..=commit.last_position.0 as usize];
+            cell.store(slice[0].recorded_at.0, Ordering::SeqCst);
+            let stream = slice[0].stream.clone();
+            prefix.append(&stream, ExpectedVersion::Any, slice.iter().map(|e| e.data.clone()).collect()).unwrap();
+        }
+        assert_eq!(prefix.end_position(), Position(cut));
+    }
+    let reopened = JetStreamLog::open(options(&cluster, "partial", dir.path(), "cut")).unwrap();
+    assert_eq!(all_events(&reopened), events);
+}
+
+#[test]
+fn a_foreign_message_on_the_subject_is_reported_as_malformed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = start(1, dir.path());
+    let log = JetStreamLog::open(options(&cluster, "foreign", dir.path(), "a")).unwrap();
+    log.append_multi(vec![write("s", ExpectedVersion::Any, vec![event(1, "a")])]).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let client = async_nats::connect(cluster.url(0).as_str()).await.unwrap();
+        let context = async_nats::jetstream::new(client);
+        context.publish("rapport.foreign.commits", "not a commit".into()).await.unwrap().await.unwrap();
+    });
+    match log.refresh() {
+        Err(LogError::Engine { source, .. }) => assert!(
+            matches!(
+                source.downcast_ref::<rapport_jetstream::Error>(),
+                Some(rapport_jetstream::Error::MessageMalformed { sequence: 2, .. })
+            ),
+            "{source}"
+        ),
+        other => panic!("expected a malformed message, got {other:?}"),
+    }
+    assert_eq!(log.local().end_position(), Position(1), "the replica stays a prefix");
+    assert!(matches!(
+        JetStreamLog::open(options(&cluster, "foreign", dir.path(), "b")),
+        Err(rapport_jetstream::Error::MessageMalformed { sequence: 2, .. })
+    ));
 }
