@@ -154,6 +154,12 @@ impl JetStreamLog {
     /// catches up; starts the writer and the follower.
     pub fn open(options: JetStreamOptions) -> Result<JetStreamLog> {
         validate_stream_name(&options.stream)?;
+        if options.replicas != 1 && options.replicas != 3 {
+            return Err(Error::StreamConfig {
+                stream: options.stream.clone(),
+                reason: format!("{} replicas asked for; use 1 or 3", options.replicas),
+            });
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("rapport-jetstream")
@@ -682,6 +688,7 @@ impl Shared {
     /// Decides the group against the replica, publishes the accepted appends as one message and
     /// answers every caller.
     fn commit_group(&self, mut pending: Vec<Pending>) {
+        let deadline = Instant::now() + self.append_timeout;
         while !pending.is_empty() {
             let mut applied = self.applied.lock();
             let mut accepted: Vec<Pending> = Vec::new();
@@ -738,16 +745,25 @@ impl Shared {
                     }
                     pending = deferred;
                 }
+                Ok(Published::Moved) if Instant::now() >= deadline => {
+                    // Beaten by other writers for the whole append timeout (the message never
+                    // landed: the stream moved past the sequence it expected).
+                    let error = Error::Timeout {
+                        what: "deciding an append against other writers",
+                        millis: self.append_timeout.as_millis() as u64,
+                    };
+                    for entry in accepted {
+                        let _ = entry.reply.send(Err(error.for_another_caller()));
+                    }
+                    pending = deferred;
+                }
                 Ok(Published::Moved) => {
                     accepted.extend(deferred);
                     pending = accepted;
                 }
                 Err(error) => {
-                    let message = error.to_string();
-                    let mut error = Some(error);
                     for entry in accepted {
-                        let answer = error.take().unwrap_or_else(|| same_error(&message));
-                        let _ = entry.reply.send(Err(answer));
+                        let _ = entry.reply.send(Err(error.for_another_caller()));
                     }
                     pending = deferred;
                 }
@@ -840,11 +856,6 @@ impl Shared {
             *self.follower_error.lock() = result.err().map(|error| error.to_string());
         }
     }
-}
-
-/// A new error like the first of a group's (each caller gets its own).
-fn same_error(message: &str) -> Error {
-    Error::Publish { subject: String::new(), reason: message.to_owned() }
 }
 
 /// A fresh group id: 128 random bits, 32 hex digits.

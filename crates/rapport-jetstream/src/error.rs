@@ -89,6 +89,32 @@ pub enum Error {
     Log(#[from] rapport_log::Error),
 }
 
+impl Error {
+    /// The same failure for another caller of one group (every caller gets its own error).
+    pub(crate) fn for_another_caller(&self) -> Error {
+        match self {
+            Error::Connect { servers, reason } => Error::Connect { servers: servers.clone(), reason: reason.clone() },
+            Error::StreamConfig { stream, reason } => {
+                Error::StreamConfig { stream: stream.clone(), reason: reason.clone() }
+            }
+            Error::Publish { subject, reason } => Error::Publish { subject: subject.clone(), reason: reason.clone() },
+            Error::Fetch { stream, sequence, reason } => {
+                Error::Fetch { stream: stream.clone(), sequence: *sequence, reason: reason.clone() }
+            }
+            Error::Timeout { what, millis } => Error::Timeout { what, millis: *millis },
+            Error::ReplicaDiverged { reason } => Error::ReplicaDiverged { reason: reason.clone() },
+            Error::MessageMalformed { sequence, reason } => {
+                Error::MessageMalformed { sequence: *sequence, reason: reason.clone() }
+            }
+            Error::CommitTooLarge { bytes, limit } => Error::CommitTooLarge { bytes: *bytes, limit: *limit },
+            Error::InvalidStreamName { name } => Error::InvalidStreamName { name: name.clone() },
+            Error::Closed => Error::Closed,
+            // The replica's errors on this path are I/O or poisoning: the replica cannot follow.
+            Error::Log(error) => Error::ReplicaDiverged { reason: format!("the replica failed: {error}") },
+        }
+    }
+}
+
 impl From<Error> for rapport_log::Error {
     fn from(error: Error) -> rapport_log::Error {
         match error {

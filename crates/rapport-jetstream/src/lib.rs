@@ -57,9 +57,26 @@
 //!          | correlation_id: Option<[u8; 16]> | causation_id: Option<[u8; 16]>
 //!          | metadata: Vec<(String, String)> | payload: Vec<u8>
 //! ```
+//! `Commit.synced` and `Commit.durability` in the answers describe the local replica (by
+//! default [`rapport_log::Durability::None`], not synced); an acknowledged append is stored by the
+//! stream's quorum (JetStream's own file storage syncs on its `sync_interval`).
+//!
 //! The headers plus payload stay within the server's `max_payload` (512 bytes are kept for the
 //! headers); one append that does not fit is [`Error::CommitTooLarge`]
 //! ([`rapport_log::LogEngine::commit_bytes_max`] tells the limit).
+//!
+//! ```no_run
+//! use rapport_jetstream::{JetStreamLog, JetStreamOptions};
+//! use rapport_log::{EventData, EventId, ExpectedVersion, LogEngine, StreamWrite};
+//! let mut options = JetStreamOptions::new(vec!["nats://127.0.0.1:4222".to_owned()], "support", "/var/lib/rapport/replica");
+//! options.replicas = 3;
+//! let log = JetStreamLog::open(options)?;
+//! let event = EventData::new(EventId::from_u128(1), "ticket.opened", b"{}".to_vec());
+//! let write = StreamWrite { stream: "ticket-1".to_owned(), expected: ExpectedVersion::NoStream, events: vec![event] };
+//! let outcome = log.append_multi(vec![write])?;
+//! assert_eq!(log.local().read_event(outcome.commit().first_position)?.map(|e| e.stream), Some("ticket-1".to_owned()));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! The crate owns a small tokio runtime; its API is synchronous. [`testing`] runs real
 //! `nats-server` processes for tests and benchmarks.
