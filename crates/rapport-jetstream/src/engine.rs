@@ -336,6 +336,8 @@ async fn connect(options: &JetStreamOptions, subject: &str) -> Result<(async_nat
         let attempt = async_nats::ConnectOptions::new()
             .connection_timeout(options.request_timeout)
             .request_timeout(Some(options.request_timeout))
+            // A server that stops answering (hung, paused) is left after two missed pings.
+            .ping_interval(options.request_timeout.max(Duration::from_secs(2)))
             .max_reconnects(None)
             .reconnect_delay_callback(|attempts| Duration::from_millis((50 * attempts as u64).min(1000)))
             .connect(addresses.clone())

@@ -81,6 +81,12 @@ pub enum Error {
         /// The name given.
         name: String,
     },
+    /// [`crate::testing::Cluster`] could not start or drive its `nats-server` processes.
+    #[error("test cluster: {reason}")]
+    TestCluster {
+        /// What failed (for a missing binary: how to install it).
+        reason: String,
+    },
     /// The engine's writer or follower has stopped (the handle is being dropped).
     #[error("the jetstream engine is closed")]
     Closed,
@@ -108,6 +114,7 @@ impl Error {
             }
             Error::CommitTooLarge { bytes, limit } => Error::CommitTooLarge { bytes: *bytes, limit: *limit },
             Error::InvalidStreamName { name } => Error::InvalidStreamName { name: name.clone() },
+            Error::TestCluster { reason } => Error::TestCluster { reason: reason.clone() },
             Error::Closed => Error::Closed,
             // The replica's errors on this path are I/O or poisoning: the replica cannot follow.
             Error::Log(error) => Error::ReplicaDiverged { reason: format!("the replica failed: {error}") },

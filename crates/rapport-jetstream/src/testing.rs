@@ -41,8 +41,7 @@ pub fn nats_server_binary() -> Result<PathBuf> {
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path).map(|dir| dir.join("nats-server")).find(|candidate| candidate.is_file()).ok_or_else(
-        || Error::Connect {
-            servers: Vec::new(),
+        || Error::TestCluster {
             reason: "nats-server not found: install it (Debian: apt-get install nats-server) or set \
                      RAPPORT_NATS_SERVER to its path"
                 .to_owned(),
@@ -51,7 +50,7 @@ pub fn nats_server_binary() -> Result<PathBuf> {
 }
 
 fn setup_error(reason: String) -> Error {
-    Error::Connect { servers: Vec::new(), reason }
+    Error::TestCluster { reason }
 }
 
 /// `count` distinct free loopback ports (held open together while they are picked).
