@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the tests need and is missing (Debian's chromium and
-# chromium-driver for the console's browser tests; later nats-server for the cluster tests),
+# chromium-driver for the console's browser tests; nats-server for the JetStream engine's tests),
 # then runs every test of the workspace. `.ci/run` calls this same script.
 #
 #   scripts/test.sh [cargo test arguments...]
@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests need: package -> the binary it provides.
-declare -A needed=([chromium]=/usr/bin/chromium [chromium-driver]=/usr/bin/chromedriver)
+declare -A needed=([chromium]=/usr/bin/chromium [chromium-driver]=/usr/bin/chromedriver [nats-server]=/usr/bin/nats-server)
 missing=()
 for package in "${!needed[@]}"; do
     [ -x "${needed[$package]}" ] || missing+=("$package")
