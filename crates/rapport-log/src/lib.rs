@@ -28,6 +28,7 @@
 
 mod backup;
 mod commit;
+mod decide;
 mod engine;
 mod error;
 mod ids;

@@ -1,0 +1,921 @@
+//! [`JetStreamLog`]: open, the node-level group commit, catch-up and the follower.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, context::PublishErrorKind, message::StreamMessage, stream};
+use parking_lot::{Condvar, Mutex};
+use rapport_log::{
+    AppendOutcome, Commit, Durability, EventId, Log, LogEngine, LogOptions, Position, StreamWrite, Timestamp,
+    BATCH_EVENTS_MAX,
+};
+
+use crate::error::{Error, Result};
+use crate::wire::{self, MessageHeaders};
+
+/// Longest stream name, in bytes.
+pub const STREAM_NAME_BYTES_MAX: usize = 64;
+/// Appends waiting for the node's writer before `append_multi` blocks.
+const QUEUE_CAPACITY: usize = 1024;
+/// How often the follower looks for new messages when nothing woke it.
+const FOLLOW_INTERVAL: Duration = Duration::from_millis(200);
+
+/// How to open a [`JetStreamLog`].
+#[derive(Debug, Clone)]
+pub struct JetStreamOptions {
+    /// The cluster's client URLs (`nats://127.0.0.1:4222`, ...): the client connects to one and
+    /// reconnects to any. Plain TCP only: this build has no TLS.
+    pub servers: Vec<String>,
+    /// The JetStream stream that holds the shared order (1..=64 bytes of `A-Z a-z 0-9 _ -`).
+    /// Its one subject is `rapport.<stream>.commits`.
+    pub stream: String,
+    /// Replicas of the stream (1, or 3 on a cluster of three servers or more).
+    pub replicas: usize,
+    /// The directory of the node's replica (a [`Log`]).
+    pub local_dir: PathBuf,
+    /// The replica's log options; the clock is replaced by the engine's (`recorded_at` comes
+    /// from the message). Default durability [`Durability::None`]: the cluster is the
+    /// durability, and a crash that shortens the replica leaves a prefix that catch-up extends.
+    pub local: LogOptions,
+    /// How long one request to the cluster (a publish's ack, a fetch) may take.
+    pub request_timeout: Duration,
+    /// How long an append retries a publish whose outcome is unknown before it gives up with
+    /// [`Error::Timeout`] (the append may then be in the stream or not).
+    pub append_timeout: Duration,
+    /// JetStream's de-duplication window of `Nats-Msg-Id` (when the engine creates the stream).
+    /// Idempotency does not depend on it: ids are checked against the replica.
+    pub duplicate_window: Duration,
+}
+
+impl JetStreamOptions {
+    /// Options with the defaults: one replica, the replica in `local_dir` with
+    /// [`Durability::None`], 5 s requests, 30 s appends, a 2 min de-duplication window.
+    pub fn new(servers: Vec<String>, stream: impl Into<String>, local_dir: impl Into<PathBuf>) -> JetStreamOptions {
+        JetStreamOptions {
+            servers,
+            stream: stream.into(),
+            replicas: 1,
+            local_dir: local_dir.into(),
+            local: LogOptions { durability: Durability::None, ..LogOptions::default() },
+            request_timeout: Duration::from_secs(5),
+            append_timeout: Duration::from_secs(30),
+            duplicate_window: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Whether `name` is a valid stream name.
+fn validate_stream_name(name: &str) -> Result<()> {
+    let valid = !name.is_empty()
+        && name.len() <= STREAM_NAME_BYTES_MAX
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::InvalidStreamName { name: name.to_owned() })
+    }
+}
+
+/// What the replica has applied (held while applying: the replica lock).
+#[derive(Debug)]
+struct Applied {
+    /// The last stream sequence applied (0: none).
+    seq: u64,
+    /// The largest `recorded_at` in the replica.
+    last_recorded_at: i64,
+}
+
+/// One caller's append, waiting for the writer.
+struct Pending {
+    writes: Vec<StreamWrite>,
+    /// The commit as the payload holds it.
+    encoded: Vec<u8>,
+    events: usize,
+    reply: SyncSender<Result<AppendOutcome>>,
+}
+
+/// State shared by the handle, the writer thread and the follower thread.
+struct Shared {
+    stream: String,
+    subject: String,
+    request_timeout: Duration,
+    append_timeout: Duration,
+    runtime: tokio::runtime::Handle,
+    client: async_nats::Client,
+    context: jetstream::Context,
+    replica: Log,
+    /// The `recorded_at` the replica's clock returns: set before each apply.
+    clock_cell: Arc<AtomicI64>,
+    applied: Mutex<Applied>,
+    /// The largest message the server takes, less the headers' reserve.
+    message_bytes_max: usize,
+    closed: AtomicBool,
+    wake: Mutex<bool>,
+    wake_changed: Condvar,
+    /// The last error the follower met (cleared by a successful catch-up).
+    follower_error: Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").field("stream", &self.stream).field("replica", &self.replica).finish_non_exhaustive()
+    }
+}
+
+/// A log engine whose shared order is one JetStream stream; the node's local [`Log`] is its
+/// replica (see the crate docs for the protocol and the message layout).
+pub struct JetStreamLog {
+    shared: Arc<Shared>,
+    queue: Option<SyncSender<Pending>>,
+    writer: Option<JoinHandle<()>>,
+    follower: Option<JoinHandle<()>>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl std::fmt::Debug for JetStreamLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JetStreamLog").field("shared", &self.shared).finish_non_exhaustive()
+    }
+}
+
+/// Ends a blocking wait on the cluster at `timeout`.
+async fn bounded<T>(timeout: Duration, what: &'static str, future: impl std::future::Future<Output = T>) -> Result<T> {
+    tokio::time::timeout(timeout, future).await.map_err(|_| Error::Timeout { what, millis: timeout.as_millis() as u64 })
+}
+
+impl JetStreamLog {
+    /// Connects to the cluster, creates the stream if it is missing (or checks the one there),
+    /// opens the replica in `options.local_dir`, finds the stream sequence it ends at and
+    /// catches up; starts the writer and the follower.
+    pub fn open(options: JetStreamOptions) -> Result<JetStreamLog> {
+        validate_stream_name(&options.stream)?;
+        if options.replicas != 1 && options.replicas != 3 {
+            return Err(Error::StreamConfig {
+                stream: options.stream.clone(),
+                reason: format!("{} replicas asked for; use 1 or 3", options.replicas),
+            });
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("rapport-jetstream")
+            .enable_all()
+            .build()
+            .map_err(|error| Error::Connect { servers: options.servers.clone(), reason: error.to_string() })?;
+        let handle = runtime.handle().clone();
+        let subject = format!("rapport.{}.commits", options.stream);
+        let (client, context, max_payload) = handle.block_on(connect(&options, &subject))?;
+        let message_bytes_max = max_payload.saturating_sub(wire::HEADERS_RESERVE_BYTES);
+        let clock_cell = Arc::new(AtomicI64::new(0));
+        let clock = {
+            let cell = clock_cell.clone();
+            Arc::new(move || Timestamp(cell.load(Ordering::Acquire)))
+        };
+        let replica = Log::open(&options.local_dir, LogOptions { clock, ..options.local.clone() })?;
+        let shared = Arc::new(Shared {
+            stream: options.stream.clone(),
+            subject,
+            request_timeout: options.request_timeout,
+            append_timeout: options.append_timeout,
+            runtime: handle,
+            client,
+            context,
+            replica,
+            clock_cell,
+            applied: Mutex::new(Applied { seq: 0, last_recorded_at: 0 }),
+            message_bytes_max,
+            closed: AtomicBool::new(false),
+            wake: Mutex::new(false),
+            wake_changed: Condvar::new(),
+            follower_error: Mutex::new(None),
+        });
+        {
+            let mut applied = shared.applied.lock();
+            shared.resume(&mut applied)?;
+            shared.catch_up(&mut applied, None, None)?;
+        }
+        let (queue, requests) = std::sync::mpsc::sync_channel(QUEUE_CAPACITY);
+        let writer = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("rapport-js-writer".to_owned())
+                .spawn(move || shared.write_loop(requests))
+                .map_err(|error| {
+                    Error::Log(rapport_log::Error::Io { context: "spawning the writer".to_owned(), source: error })
+                })?
+        };
+        let follower = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("rapport-js-follower".to_owned())
+                .spawn(move || shared.follow_loop())
+                .map_err(|error| {
+                    Error::Log(rapport_log::Error::Io { context: "spawning the follower".to_owned(), source: error })
+                })?
+        };
+        // Wakes the follower when a message is published on the subject (by any node): reads
+        // become fresh soon after a write elsewhere. Losing a wake-up only delays it.
+        {
+            let shared_for_wakes = Arc::downgrade(&shared);
+            let client = shared.client.clone();
+            let subject = shared.subject.clone();
+            shared.runtime.spawn(async move {
+                use futures_util::StreamExt;
+                let Ok(mut subscriber) = client.subscribe(subject).await else { return };
+                while subscriber.next().await.is_some() {
+                    let Some(shared) = shared_for_wakes.upgrade() else { return };
+                    *shared.wake.lock() = true;
+                    shared.wake_changed.notify_all();
+                }
+            });
+        }
+        Ok(JetStreamLog {
+            shared,
+            queue: Some(queue),
+            writer: Some(writer),
+            follower: Some(follower),
+            runtime: Some(runtime),
+        })
+    }
+
+    /// The local replica.
+    pub fn replica(&self) -> &Log {
+        &self.shared.replica
+    }
+
+    /// The stream sequence the replica has applied.
+    pub fn applied_sequence(&self) -> u64 {
+        self.shared.applied.lock().seq
+    }
+
+    /// The JetStream stream's name.
+    pub fn stream_name(&self) -> &str {
+        &self.shared.stream
+    }
+
+    /// The last error the background follower met, if its last catch-up failed.
+    pub fn follower_error(&self) -> Option<String> {
+        self.shared.follower_error.lock().clone()
+    }
+
+    /// Appends atomically to several streams through the cluster (the [`LogEngine`] contract):
+    /// returns once the stream's quorum stored the message *and* the replica applied it.
+    pub fn append(&self, writes: Vec<StreamWrite>) -> Result<AppendOutcome> {
+        // Final answers need no round trip: ids in the replica stay there.
+        if let Some(commit) = self.shared.replica.check_append(&writes)? {
+            return Ok(AppendOutcome::AlreadyAppended(commit));
+        }
+        let encoded = wire::encode_commit(&writes)?;
+        let bytes = encoded.len() + wire::PAYLOAD_OVERHEAD_BYTES;
+        if bytes > self.shared.message_bytes_max {
+            return Err(Error::CommitTooLarge { bytes, limit: self.shared.message_bytes_max });
+        }
+        let events = writes.iter().map(|w| w.events.len()).sum();
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        let queue = self.queue.as_ref().ok_or(Error::Closed)?;
+        queue.send(Pending { writes, encoded, events, reply }).map_err(|_| Error::Closed)?;
+        answer.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// Catches the replica up to the stream's current last message; returns its end.
+    pub fn catch_up(&self) -> Result<Position> {
+        let mut applied = self.shared.applied.lock();
+        self.shared.catch_up(&mut applied, None, None)?;
+        Ok(self.shared.replica.end_position())
+    }
+
+    /// The server name of the stream's current leader (from the stream's info).
+    pub fn stream_leader(&self) -> Result<Option<String>> {
+        let shared = &self.shared;
+        shared.runtime.block_on(async {
+            let stream = shared.context.get_stream(&shared.stream).await.map_err(|error| Error::StreamConfig {
+                stream: shared.stream.clone(),
+                reason: format!("reading the stream's info: {error}"),
+            })?;
+            Ok(stream.cached_info().cluster.as_ref().and_then(|cluster| cluster.leader.clone()))
+        })
+    }
+}
+
+impl Drop for JetStreamLog {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::Release);
+        self.queue = None;
+        self.shared.wake_changed.notify_all();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+        if let Some(follower) = self.follower.take() {
+            let _ = follower.join();
+        }
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Connects and makes sure the stream is there as this engine needs it; returns the client, the
+/// JetStream context and the server's `max_payload`.
+async fn connect(options: &JetStreamOptions, subject: &str) -> Result<(async_nats::Client, jetstream::Context, usize)> {
+    let connect_error = |reason: String| Error::Connect { servers: options.servers.clone(), reason };
+    let mut addresses = Vec::new();
+    for server in &options.servers {
+        let address: async_nats::ServerAddr =
+            server.parse().map_err(|error| connect_error(format!("server {server:?}: {error}")))?;
+        addresses.push(address);
+    }
+    if addresses.is_empty() {
+        return Err(connect_error("no server given".to_owned()));
+    }
+    let deadline = Instant::now() + options.request_timeout.max(Duration::from_secs(1)) * 2;
+    let client = loop {
+        let attempt = async_nats::ConnectOptions::new()
+            .connection_timeout(options.request_timeout)
+            .request_timeout(Some(options.request_timeout))
+            // A server that stops answering (hung, paused) is left after two missed pings.
+            .ping_interval(options.request_timeout.max(Duration::from_secs(2)))
+            .max_reconnects(None)
+            .reconnect_delay_callback(|attempts| Duration::from_millis((50 * attempts as u64).min(1000)))
+            .connect(addresses.clone())
+            .await;
+        match attempt {
+            Ok(client) => break client,
+            Err(error) if Instant::now() >= deadline => return Err(connect_error(error.to_string())),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    };
+    let max_payload = client.server_info().max_payload;
+    let context = jetstream::ContextBuilder::new().timeout(options.request_timeout).build(client.clone());
+    let wanted = stream::Config {
+        name: options.stream.clone(),
+        subjects: vec![subject.to_owned()],
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::Limits,
+        num_replicas: options.replicas,
+        deny_delete: true,
+        deny_purge: true,
+        duplicate_window: options.duplicate_window,
+        max_message_size: i32::try_from(max_payload).unwrap_or(i32::MAX),
+        max_bytes: -1,
+        max_messages: -1,
+        max_messages_per_subject: -1,
+        max_consumers: -1,
+        ..stream::Config::default()
+    };
+    let config_error = |reason: String| Error::StreamConfig { stream: options.stream.clone(), reason };
+    let deadline = Instant::now() + options.request_timeout * 3;
+    let info = loop {
+        let found = match context.get_stream(&options.stream).await {
+            Ok(mut stream) => Some(stream.info().await.cloned().map_err(|e| e.to_string())),
+            Err(error)
+                if matches!(error.kind(), jetstream::context::GetStreamErrorKind::JetStream(inner)
+                    if inner.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND) =>
+            {
+                None
+            }
+            Err(error) => Some(Err(error.to_string())),
+        };
+        let attempt = match found {
+            Some(result) => result,
+            None => context
+                .create_stream(wanted.clone())
+                .await
+                .map(|stream| stream.cached_info().clone())
+                .map_err(|e| e.to_string()),
+        };
+        match attempt {
+            Ok(info) => break info,
+            Err(reason) if Instant::now() >= deadline => return Err(config_error(reason)),
+            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    };
+    check_config(&info.config, &wanted, max_payload).map_err(config_error)?;
+    Ok((client, context, max_payload))
+}
+
+/// Whether an existing stream can hold the shared order: one subject ours, no limit that
+/// deletes messages, no delete or purge, the replicas asked for.
+fn check_config(have: &stream::Config, wanted: &stream::Config, max_payload: usize) -> std::result::Result<(), String> {
+    if !have.subjects.iter().any(|subject| wanted.subjects.contains(subject)) {
+        return Err(format!("its subjects {:?} do not include {:?}", have.subjects, wanted.subjects));
+    }
+    if have.num_replicas.max(1) != wanted.num_replicas.max(1) {
+        return Err(format!("it has {} replicas, {} were asked for", have.num_replicas, wanted.num_replicas));
+    }
+    if have.storage != stream::StorageType::File {
+        return Err("its storage is not file storage".to_owned());
+    }
+    if have.retention != stream::RetentionPolicy::Limits {
+        return Err(format!("its retention is {:?}, not limits (messages must never go)", have.retention));
+    }
+    if have.max_bytes > 0 || have.max_messages > 0 || have.max_messages_per_subject > 0 || !have.max_age.is_zero() {
+        return Err("it has a limit (max bytes, messages or age) that deletes messages".to_owned());
+    }
+    if !have.deny_delete || !have.deny_purge {
+        return Err("it allows deletes or purges (deny_delete and deny_purge must be set)".to_owned());
+    }
+    if have.max_message_size > 0 && (have.max_message_size as usize) < max_payload {
+        return Err(format!(
+            "its max message size {} is below the server's max payload {max_payload}",
+            have.max_message_size
+        ));
+    }
+    Ok(())
+}
+
+/// What a publish came to.
+enum Published {
+    /// The message is in the stream and applied: the commits of its callers, in order.
+    Applied(Vec<Commit>),
+    /// The stream moved on without the message (wrong last sequence); the replica caught up.
+    Moved,
+}
+
+impl Shared {
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Fetches message `sequence`; `None` when the stream has no such message (yet).
+    fn fetch(&self, sequence: u64) -> Result<Option<StreamMessage>> {
+        let fetch_error = |reason: String| Error::Fetch { stream: self.stream.clone(), sequence, reason };
+        self.runtime.block_on(async {
+            let stream =
+                bounded(self.request_timeout, "getting the stream", self.context.get_stream_no_info(&self.stream))
+                    .await?
+                    .map_err(|error| fetch_error(error.to_string()))?;
+            let message = bounded(self.request_timeout, "fetching a message", stream.get_raw_message(sequence)).await?;
+            match message {
+                Ok(message) => Ok(Some(message)),
+                Err(error) => match error.kind() {
+                    stream::LastRawMessageErrorKind::NoMessageFound => Ok(None),
+                    stream::LastRawMessageErrorKind::JetStream(inner)
+                        if inner.error_code() == jetstream::ErrorCode::NO_MESSAGE_FOUND =>
+                    {
+                        Ok(None)
+                    }
+                    _ => Err(fetch_error(error.to_string())),
+                },
+            }
+        })
+    }
+
+    /// [`Shared::fetch`], retried on errors until the request timeout has passed three times.
+    fn fetch_retrying(&self, sequence: u64) -> Result<Option<StreamMessage>> {
+        let deadline = Instant::now() + self.request_timeout * 3;
+        loop {
+            match self.fetch(sequence) {
+                Ok(found) => return Ok(found),
+                Err(error) if Instant::now() >= deadline || self.is_closed() => return Err(error),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
+    /// The headers and commits of a fetched message.
+    fn decode(&self, message: &StreamMessage) -> Result<(MessageHeaders, Vec<Vec<StreamWrite>>)> {
+        let sequence = message.sequence;
+        let headers = wire::read_headers(sequence, &message.headers)?;
+        let commits = wire::decode_payload(sequence, &message.payload)?;
+        let events: u64 = commits.iter().flatten().map(|w| w.events.len() as u64).sum();
+        if events != headers.events {
+            return Err(Error::MessageMalformed {
+                sequence,
+                reason: format!("{} header says {}, the payload holds {events}", wire::HEADER_EVENTS, headers.events),
+            });
+        }
+        Ok((headers, commits))
+    }
+
+    /// Applies the commits of message `sequence` (from commit `skip` on) to the replica.
+    fn apply(
+        &self,
+        applied: &mut Applied,
+        sequence: u64,
+        headers: &MessageHeaders,
+        commits: Vec<Vec<StreamWrite>>,
+        skip: usize,
+    ) -> Result<Vec<Commit>> {
+        let diverged = |reason: String| Error::ReplicaDiverged { reason };
+        self.clock_cell.store(headers.recorded_at.max(applied.last_recorded_at), Ordering::Release);
+        let mut out = Vec::with_capacity(commits.len());
+        for writes in commits.into_iter().skip(skip) {
+            let expected_first = self.replica.end_position();
+            match self.replica.append_multi(writes) {
+                Ok(AppendOutcome::Appended(commit)) if commit.first_position == expected_first => out.push(commit),
+                Ok(outcome) => {
+                    return Err(diverged(format!("message {sequence} applied as {outcome:?} at {expected_first}")));
+                }
+                Err(error) => {
+                    return Err(diverged(format!("message {sequence} did not apply to the replica: {error}")))
+                }
+            }
+        }
+        let end = self.replica.end_position().0;
+        if end != headers.first_position + headers.events {
+            return Err(diverged(format!(
+                "after message {sequence} the replica ends at {end}, the message ends at {}",
+                headers.first_position + headers.events
+            )));
+        }
+        applied.seq = sequence;
+        applied.last_recorded_at = applied.last_recorded_at.max(headers.recorded_at);
+        Ok(out)
+    }
+
+    /// Applies every message after the applied one, up to `upto` (which must exist) or, without
+    /// it, up to the stream's end. Returns the commits of the message whose id is `ours`, if it
+    /// was among them.
+    fn catch_up(&self, applied: &mut Applied, upto: Option<u64>, ours: Option<&str>) -> Result<Option<Vec<Commit>>> {
+        let mut found = None;
+        let deadline = Instant::now() + self.request_timeout * 3;
+        loop {
+            let sequence = applied.seq + 1;
+            if upto.is_some_and(|upto| sequence > upto) {
+                return Ok(found);
+            }
+            let Some(message) = self.fetch_retrying(sequence)? else {
+                if upto.is_none() {
+                    return Ok(found);
+                }
+                // An acknowledged message the server we read from does not show yet.
+                if Instant::now() >= deadline || self.is_closed() {
+                    return Err(Error::Timeout {
+                        what: "fetching an acknowledged message",
+                        millis: (self.request_timeout * 3).as_millis() as u64,
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            };
+            let (headers, commits) = self.decode(&message)?;
+            if headers.first_position != self.replica.end_position().0 {
+                return Err(Error::ReplicaDiverged {
+                    reason: format!(
+                        "message {sequence} starts at position {}, the replica ends at {}",
+                        headers.first_position,
+                        self.replica.end_position()
+                    ),
+                });
+            }
+            let commits = self.apply(applied, sequence, &headers, commits, 0)?;
+            if ours == Some(headers.msg_id.as_str()) {
+                found = Some(commits);
+            }
+        }
+    }
+
+    /// At open: finds the message the replica ends in (binary search over the stream by the
+    /// messages' position headers) and applies what a crash cut off of it.
+    fn resume(&self, applied: &mut Applied) -> Result<()> {
+        let end = self.replica.end_position().0;
+        if end == 0 {
+            return Ok(());
+        }
+        let diverged = |reason: String| Error::ReplicaDiverged { reason };
+        let last = self.last_sequence()?;
+        let (mut low, mut high) = (1u64, last);
+        let mut hit = None;
+        while low <= high {
+            let middle = low + (high - low) / 2;
+            let message = self.fetch_retrying(middle)?.ok_or_else(|| Error::Fetch {
+                stream: self.stream.clone(),
+                sequence: middle,
+                reason: "message missing below the stream's last sequence".to_owned(),
+            })?;
+            let headers = wire::read_headers(middle, &message.headers)?;
+            if end <= headers.first_position {
+                high = middle - 1;
+            } else if end > headers.first_position + headers.events {
+                low = middle + 1;
+            } else {
+                hit = Some(message);
+                break;
+            }
+        }
+        let Some(message) = hit else {
+            return Err(diverged(format!(
+                "the replica ends at position {end}, no message of the stream (1..={last}) ends there"
+            )));
+        };
+        let sequence = message.sequence;
+        let (headers, commits) = self.decode(&message)?;
+        // The commit boundary the replica ends at, and a check that it is this message's.
+        let mut boundary = headers.first_position;
+        let mut skip = None;
+        for (index, writes) in commits.iter().enumerate() {
+            boundary += writes.iter().map(|w| w.events.len() as u64).sum::<u64>();
+            if boundary == end {
+                let last_id: Option<EventId> = writes.iter().rev().find_map(|w| w.events.last()).map(|e| e.id);
+                let local = self.replica.read_event(Position(end - 1))?.map(|event| event.data.id);
+                if last_id.is_none() || local != last_id {
+                    return Err(diverged(format!("the replica's event at {} is not message {sequence}'s", end - 1)));
+                }
+                skip = Some(index + 1);
+                break;
+            }
+        }
+        let Some(skip) = skip else {
+            return Err(diverged(format!("the replica ends at {end}, inside a commit of message {sequence}")));
+        };
+        let local_last = self.replica.read_event(Position(end - 1))?.map_or(0, |event| event.recorded_at.0);
+        applied.last_recorded_at = local_last;
+        applied.seq = sequence - 1;
+        if skip == commits.len() {
+            applied.seq = sequence;
+            applied.last_recorded_at = applied.last_recorded_at.max(headers.recorded_at);
+            return Ok(());
+        }
+        self.apply(applied, sequence, &headers, commits, skip)?;
+        Ok(())
+    }
+
+    /// The stream's last sequence (from its info).
+    fn last_sequence(&self) -> Result<u64> {
+        let deadline = Instant::now() + self.request_timeout * 3;
+        loop {
+            let attempt = self.runtime.block_on(async {
+                let info = bounded(self.request_timeout, "reading the stream's info", async {
+                    let mut stream = self.context.get_stream(&self.stream).await.map_err(|e| e.to_string())?;
+                    stream.info().await.map(|info| info.state.last_sequence).map_err(|e| e.to_string())
+                })
+                .await;
+                match info {
+                    Ok(result) => result,
+                    Err(error) => Err(error.to_string()),
+                }
+            });
+            match attempt {
+                Ok(last) => return Ok(last),
+                Err(reason) if Instant::now() >= deadline => {
+                    return Err(Error::Fetch { stream: self.stream.clone(), sequence: 0, reason });
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
+    /// The writer thread: takes the queued appends in bounded groups and commits each group.
+    fn write_loop(self: Arc<Shared>, requests: Receiver<Pending>) {
+        let mut carried: Option<Pending> = None;
+        loop {
+            let first = match carried.take() {
+                Some(pending) => pending,
+                None => match requests.recv_timeout(Duration::from_millis(100)) {
+                    Ok(pending) => pending,
+                    Err(RecvTimeoutError::Timeout) if !self.is_closed() => continue,
+                    Err(_) => return,
+                },
+            };
+            let mut events = first.events;
+            let mut bytes = first.encoded.len() + wire::PAYLOAD_OVERHEAD_BYTES;
+            let mut group = vec![first];
+            while let Ok(next) = requests.try_recv() {
+                if events + next.events > BATCH_EVENTS_MAX || bytes + next.encoded.len() > self.message_bytes_max {
+                    carried = Some(next);
+                    break;
+                }
+                events += next.events;
+                bytes += next.encoded.len();
+                group.push(next);
+            }
+            self.commit_group(group);
+        }
+    }
+
+    /// Decides the group against the replica, publishes the accepted appends as one message and
+    /// answers every caller.
+    fn commit_group(&self, mut pending: Vec<Pending>) {
+        let deadline = Instant::now() + self.append_timeout;
+        while !pending.is_empty() {
+            let mut applied = self.applied.lock();
+            let mut accepted: Vec<Pending> = Vec::new();
+            let mut deferred: Vec<Pending> = Vec::new();
+            let mut versions: HashMap<String, Option<u64>> = HashMap::new();
+            let mut group_ids: HashSet<EventId> = HashSet::new();
+            for entry in pending.drain(..) {
+                match self.replica.check_append(&entry.writes) {
+                    Err(error) => {
+                        let _ = entry.reply.send(Err(Error::Log(error)));
+                        continue;
+                    }
+                    Ok(Some(commit)) => {
+                        let _ = entry.reply.send(Ok(AppendOutcome::AlreadyAppended(commit)));
+                        continue;
+                    }
+                    Ok(None) => {}
+                }
+                if entry.writes.iter().flat_map(|w| &w.events).any(|e| group_ids.contains(&e.id)) {
+                    // Same id as an earlier append of this group: decided once that one is in.
+                    deferred.push(entry);
+                    continue;
+                }
+                let actual = |versions: &HashMap<String, Option<u64>>, stream: &str| match versions.get(stream) {
+                    Some(version) => *version,
+                    None => self.replica.stream_version(stream),
+                };
+                if let Some(write) =
+                    entry.writes.iter().find(|w| !w.expected.is_satisfied_by(actual(&versions, &w.stream)))
+                {
+                    let error = rapport_log::Error::WrongExpectedVersion {
+                        stream: write.stream.clone(),
+                        expected: write.expected,
+                        actual: actual(&versions, &write.stream),
+                    };
+                    let _ = entry.reply.send(Err(Error::Log(error)));
+                    continue;
+                }
+                for write in entry.writes.iter().filter(|w| !w.events.is_empty()) {
+                    let next = actual(&versions, &write.stream).map_or(0, |v| v + 1);
+                    versions.insert(write.stream.clone(), Some(next + write.events.len() as u64 - 1));
+                }
+                group_ids.extend(entry.writes.iter().flat_map(|w| &w.events).map(|e| e.id));
+                accepted.push(entry);
+            }
+            if accepted.is_empty() {
+                pending = deferred;
+                continue;
+            }
+            match self.publish(&mut applied, &accepted) {
+                Ok(Published::Applied(commits)) => {
+                    for (entry, commit) in accepted.into_iter().zip(commits) {
+                        let _ = entry.reply.send(Ok(AppendOutcome::Appended(commit)));
+                    }
+                    pending = deferred;
+                }
+                Ok(Published::Moved) if Instant::now() >= deadline => {
+                    // Beaten by other writers for the whole append timeout (the message never
+                    // landed: the stream moved past the sequence it expected).
+                    let error = Error::Timeout {
+                        what: "deciding an append against other writers",
+                        millis: self.append_timeout.as_millis() as u64,
+                    };
+                    for entry in accepted {
+                        let _ = entry.reply.send(Err(error.for_another_caller()));
+                    }
+                    pending = deferred;
+                }
+                Ok(Published::Moved) => {
+                    accepted.extend(deferred);
+                    pending = accepted;
+                }
+                Err(error) => {
+                    for entry in accepted {
+                        let _ = entry.reply.send(Err(error.for_another_caller()));
+                    }
+                    pending = deferred;
+                }
+            }
+        }
+    }
+
+    /// Publishes the accepted appends as one message expected right after the applied one,
+    /// retrying while its outcome is unknown; applies it once acknowledged.
+    fn publish(&self, applied: &mut Applied, accepted: &[Pending]) -> Result<Published> {
+        let group_id = group_id()?;
+        let first_position = self.replica.end_position().0;
+        let events: usize = accepted.iter().map(|p| p.events).sum();
+        let recorded_at = applied.last_recorded_at.max(Timestamp::now().0);
+        let payload = bytes::Bytes::from(wire::encode_payload(accepted.iter().map(|p| p.encoded.as_slice())));
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(wire::HEADER_MSG_ID, group_id.as_str());
+        headers.insert(wire::HEADER_EXPECTED_LAST_SEQUENCE, applied.seq.to_string().as_str());
+        headers.insert(wire::HEADER_FIRST_POSITION, first_position.to_string().as_str());
+        headers.insert(wire::HEADER_EVENTS, events.to_string().as_str());
+        headers.insert(wire::HEADER_RECORDED_AT, recorded_at.to_string().as_str());
+        let deadline = Instant::now() + self.append_timeout;
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            let attempt = self.runtime.block_on(async {
+                let publish =
+                    jetstream::message::PublishMessage::build().payload(payload.clone()).headers(headers.clone());
+                let ack = self.context.send_publish(self.subject.clone(), publish).await?;
+                ack.await
+            });
+            match attempt {
+                Ok(ack) => {
+                    // The ack (or a duplicate's, naming the original) says where the message is.
+                    let found = self.catch_up(applied, Some(ack.sequence), Some(&group_id))?;
+                    return match found {
+                        Some(commits) => Ok(Published::Applied(commits)),
+                        None => Err(Error::ReplicaDiverged {
+                            reason: format!(
+                                "message {} was acknowledged, but it is not message {group_id}",
+                                ack.sequence
+                            ),
+                        }),
+                    };
+                }
+                Err(error) if error.kind() == PublishErrorKind::WrongLastSequence => {
+                    let found = self.catch_up(applied, None, Some(&group_id))?;
+                    return Ok(match found {
+                        // An earlier attempt whose answer was lost had landed.
+                        Some(commits) => Published::Applied(commits),
+                        None => Published::Moved,
+                    });
+                }
+                Err(error) if error.kind() == PublishErrorKind::MaxPayloadExceeded => {
+                    return Err(Error::Publish { subject: self.subject.clone(), reason: error.to_string() });
+                }
+                Err(_) => {
+                    // Timeout, disconnect, no responders during an election, a server error:
+                    // the outcome is unknown; the same message (same id, same expected
+                    // sequence) is sent again until it is acknowledged or the stream moved.
+                    if Instant::now() >= deadline || self.is_closed() {
+                        return Err(Error::Timeout {
+                            what: "append (outcome unknown: re-submit it)",
+                            millis: self.append_timeout.as_millis() as u64,
+                        });
+                    }
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_millis(500));
+                }
+            }
+        }
+    }
+
+    /// The follower thread: applies other nodes' messages as they come.
+    fn follow_loop(self: Arc<Shared>) {
+        while !self.is_closed() {
+            {
+                let mut woken = self.wake.lock();
+                if !*woken {
+                    self.wake_changed.wait_for(&mut woken, FOLLOW_INTERVAL);
+                }
+                *woken = false;
+            }
+            if self.is_closed() {
+                return;
+            }
+            // The writer holds the lock while it publishes: it catches up itself.
+            let Some(mut applied) = self.applied.try_lock_for(Duration::from_millis(10)) else { continue };
+            let result = self.catch_up(&mut applied, None, None);
+            drop(applied);
+            *self.follower_error.lock() = result.err().map(|error| error.to_string());
+        }
+    }
+}
+
+/// A fresh group id: 128 random bits, 32 hex digits.
+fn group_id() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|error| Error::Publish {
+        subject: String::new(),
+        reason: format!("no random bytes for a message id: {error}"),
+    })?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+impl LogEngine for JetStreamLog {
+    fn name(&self) -> &'static str {
+        crate::ENGINE_NAME
+    }
+
+    fn local(&self) -> &Log {
+        &self.shared.replica
+    }
+
+    fn append_multi(&self, writes: Vec<StreamWrite>) -> rapport_log::Result<AppendOutcome> {
+        Ok(self.append(writes)?)
+    }
+
+    fn sync(&self) -> rapport_log::Result<()> {
+        self.shared.replica.sync()
+    }
+
+    fn refresh(&self) -> rapport_log::Result<Position> {
+        Ok(self.catch_up()?)
+    }
+
+    fn wait_for(&self, position: Position, timeout: Duration) -> rapport_log::Result<bool> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.shared.replica.end_position() >= position {
+                return Ok(true);
+            }
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            // Catch up here too (the follower may be waiting for the lock). A cluster that does
+            // not answer is waited for until the deadline; a replica that cannot follow is an
+            // error.
+            if let Some(mut applied) = self.shared.applied.try_lock_for(Duration::from_millis(20)) {
+                match self.shared.catch_up(&mut applied, None, None) {
+                    Ok(_) | Err(Error::Fetch { .. } | Error::Timeout { .. }) => {}
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            if self.shared.replica.end_position() < position {
+                std::thread::sleep(Duration::from_millis(10).min(deadline.saturating_duration_since(Instant::now())));
+            }
+        }
+    }
+
+    fn commit_bytes_max(&self) -> usize {
+        self.shared.message_bytes_max.saturating_sub(wire::PAYLOAD_OVERHEAD_BYTES)
+    }
+}

@@ -1,0 +1,132 @@
+//! The one error type of `rapport-jetstream`.
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the JetStream engine.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No server of the list could be reached (or the connection could not be set up).
+    #[error("cannot connect to the nats servers {servers:?}: {reason}")]
+    Connect {
+        /// The servers tried.
+        servers: Vec<String>,
+        /// What the client said.
+        reason: String,
+    },
+    /// The stream exists with a configuration this engine cannot run on, or could not be created.
+    #[error("stream {stream}: {reason}")]
+    StreamConfig {
+        /// The stream name.
+        stream: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A publish failed for another reason than a timeout or a moved stream.
+    #[error("publishing to {subject} failed: {reason}")]
+    Publish {
+        /// The subject.
+        subject: String,
+        /// What the server or the client said.
+        reason: String,
+    },
+    /// Reading a message of the stream failed.
+    #[error("fetching message {sequence} of stream {stream} failed: {reason}")]
+    Fetch {
+        /// The stream name.
+        stream: String,
+        /// The sequence asked for.
+        sequence: u64,
+        /// What the server or the client said.
+        reason: String,
+    },
+    /// The cluster did not answer in time; an append that ends with it may or may not be in the
+    /// stream (its outcome is unknown: re-submit it, the event ids make that safe).
+    #[error("{what} timed out after {millis} ms")]
+    Timeout {
+        /// What was waited for.
+        what: &'static str,
+        /// How long, in milliseconds.
+        millis: u64,
+    },
+    /// The local replica is not a prefix of the stream (it belongs to another stream, or a
+    /// message did not apply as it did where it was decided). Remove the replica's directory
+    /// and reopen: it is rebuilt from the stream.
+    #[error("the local replica diverged from the stream: {reason}")]
+    ReplicaDiverged {
+        /// What did not match.
+        reason: String,
+    },
+    /// A message of the stream is not a Rapport commit message (docs: the crate's message layout).
+    #[error("message {sequence} of the stream is malformed: {reason}")]
+    MessageMalformed {
+        /// Its stream sequence.
+        sequence: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// One commit does not fit in one message of the server's `max_payload`.
+    #[error("a commit of {bytes} bytes does not fit in one message (limit {limit} bytes)")]
+    CommitTooLarge {
+        /// The encoded commit plus the message's overhead.
+        bytes: usize,
+        /// The largest message the server accepts, less the headers' reserve.
+        limit: usize,
+    },
+    /// The stream name has characters other than `A-Z a-z 0-9 _ -`, or is empty, or is longer
+    /// than 64 bytes.
+    #[error("invalid stream name {name:?}: use 1 to 64 of A-Z a-z 0-9 _ -")]
+    InvalidStreamName {
+        /// The name given.
+        name: String,
+    },
+    /// [`crate::testing::Cluster`] could not start or drive its `nats-server` processes.
+    #[error("test cluster: {reason}")]
+    TestCluster {
+        /// What failed (for a missing binary: how to install it).
+        reason: String,
+    },
+    /// The engine's writer or follower has stopped (the handle is being dropped).
+    #[error("the jetstream engine is closed")]
+    Closed,
+    /// An error of the local replica log.
+    #[error(transparent)]
+    Log(#[from] rapport_log::Error),
+}
+
+impl Error {
+    /// The same failure for another caller of one group (every caller gets its own error).
+    pub(crate) fn for_another_caller(&self) -> Error {
+        match self {
+            Error::Connect { servers, reason } => Error::Connect { servers: servers.clone(), reason: reason.clone() },
+            Error::StreamConfig { stream, reason } => {
+                Error::StreamConfig { stream: stream.clone(), reason: reason.clone() }
+            }
+            Error::Publish { subject, reason } => Error::Publish { subject: subject.clone(), reason: reason.clone() },
+            Error::Fetch { stream, sequence, reason } => {
+                Error::Fetch { stream: stream.clone(), sequence: *sequence, reason: reason.clone() }
+            }
+            Error::Timeout { what, millis } => Error::Timeout { what, millis: *millis },
+            Error::ReplicaDiverged { reason } => Error::ReplicaDiverged { reason: reason.clone() },
+            Error::MessageMalformed { sequence, reason } => {
+                Error::MessageMalformed { sequence: *sequence, reason: reason.clone() }
+            }
+            Error::CommitTooLarge { bytes, limit } => Error::CommitTooLarge { bytes: *bytes, limit: *limit },
+            Error::InvalidStreamName { name } => Error::InvalidStreamName { name: name.clone() },
+            Error::TestCluster { reason } => Error::TestCluster { reason: reason.clone() },
+            Error::Closed => Error::Closed,
+            // The replica's errors on this path are I/O or poisoning: the replica cannot follow.
+            Error::Log(error) => Error::ReplicaDiverged { reason: format!("the replica failed: {error}") },
+        }
+    }
+}
+
+impl From<Error> for rapport_log::Error {
+    fn from(error: Error) -> rapport_log::Error {
+        match error {
+            Error::Log(error) => error,
+            other => rapport_log::Error::Engine { engine: crate::ENGINE_NAME, source: Box::new(other) },
+        }
+    }
+}
