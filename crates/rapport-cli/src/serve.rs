@@ -40,6 +40,41 @@ pub(crate) struct ServeArgs {
     /// checks `X-Zendesk-Webhook-Signature` instead of a token.
     #[arg(long)]
     zendesk_secret: Option<PathBuf>,
+    /// Serve a node of a replicated store: the NATS JetStream servers (comma-separated
+    /// `nats://HOST:PORT` URLs) whose stream holds the events; `--store` is then this node's
+    /// replica and key store, and `--master-key` (shared by every node) is required
+    /// (docs/design/cluster.md).
+    #[arg(long, value_delimiter = ',')]
+    jetstream: Vec<String>,
+    /// The JetStream stream of `--jetstream` (created by the first node).
+    #[arg(long, default_value = "rapport", requires = "jetstream")]
+    stream: String,
+    /// Replicas of the stream when this node creates it (1 or 3).
+    #[arg(long, default_value_t = 3, requires = "jetstream")]
+    replicas: usize,
+}
+
+/// Opens the store `rapport serve` serves: the embedded store in `--store`, or with
+/// `--jetstream` a node of the replicated one.
+fn open_store(args: &ServeArgs) -> Result<rapport::Store, CliError> {
+    if args.jetstream.is_empty() {
+        return open_existing_store_for_writing(&args.store.store, store_options()?);
+    }
+    let options = store_options()?;
+    let mut engine = rapport_jetstream::JetStreamOptions::new(args.jetstream.clone(), &args.stream, &args.store.store);
+    engine.replicas = args.replicas;
+    engine.local = options.log.clone();
+    let engine = rapport_jetstream::JetStreamLog::open(engine).map_err(|error| {
+        CliError::Log(rapport::log::Error::Engine { engine: rapport_jetstream::ENGINE_NAME, source: Box::new(error) })
+    })?;
+    let store = rapport::Store::open_with(Box::new(engine), options)?;
+    eprintln!(
+        "node of stream {} on {} ({} events in the replica)",
+        args.stream,
+        args.jetstream.join(","),
+        store.log().end_position()
+    );
+    Ok(store)
 }
 
 /// Reads a webhook secret from a file (at most `SECRET_BYTES_MAX` bytes, white space trimmed).
@@ -87,7 +122,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, CliError> {
             args.rate_limit
         )));
     }
-    let store = open_existing_store_for_writing(&args.store.store, store_options()?)?;
+    let store = open_store(args)?;
     let options = ServerOptions {
         listen: args.listen,
         tokens: args.tokens.clone(),

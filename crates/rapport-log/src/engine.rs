@@ -38,6 +38,13 @@ pub trait LogEngine: Send + Sync + std::fmt::Debug {
         self.append_multi(writes)
     }
 
+    /// The position below which every event is durable as the engine promises (the embedded
+    /// log: synced; a replicated engine: stored by the shared stream's quorum, which holds every
+    /// event the local log has).
+    fn durable_position(&self) -> Position {
+        self.local().durable_position()
+    }
+
     /// Makes every append this engine acknowledged durable as the engine promises.
     fn sync(&self) -> Result<()>;
 

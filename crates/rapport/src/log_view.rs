@@ -30,7 +30,7 @@ impl<'a> LogView<'a> {
     /// The position up to which every event is durable (synced); below `end_position` while
     /// a `Store::submit_many_deferred` waits for its sync.
     pub fn durable_position(&self) -> Position {
-        self.engine.local().durable_position()
+        self.engine.durable_position()
     }
 
     /// Every event from `from` up to the end of the log as it is now.

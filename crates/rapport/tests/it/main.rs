@@ -18,3 +18,16 @@ mod store;
 pub(crate) fn open_store_with(dir: impl AsRef<std::path::Path>, options: rapport::StoreOptions) -> rapport::Result<rapport::Store> {
     rapport::Store::open(dir, options)
 }
+
+/// A second store over the same log, rebuilt from it: here a read-only open of `dir` beside the
+/// closed writer (nothing to keep alive); the JetStream suite opens a fresh node on the same
+/// stream, whose directory the returned guard holds.
+pub(crate) fn rebuilt_beside(
+    dir: &std::path::Path,
+    options: rapport::StoreOptions,
+) -> (rapport::Store, Box<dyn std::any::Any>) {
+    (rapport::Store::open_read_only(dir, options).unwrap(), Box::new(()))
+}
+
+/// Whether a second store over the same log opens what the first sealed: here, one store.
+pub(crate) const NODES_SHARE_DATA_KEYS: bool = true;
