@@ -588,3 +588,21 @@ fn a_foreign_message_on_the_subject_is_reported_as_malformed() {
         Err(rapport_jetstream::Error::MessageMalformed { sequence: 2, .. })
     ));
 }
+
+#[test]
+fn a_store_opens_over_the_engine_and_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = start(1, dir.path());
+    let open = || {
+        let engine = JetStreamLog::open(options(&cluster, "store", dir.path(), "node")).unwrap();
+        rapport::Store::open_with(Box::new(engine), rapport::StoreOptions::default()).unwrap()
+    };
+    let store = open();
+    assert_eq!(store.engine_name(), "jetstream");
+    let end = store.refresh().unwrap();
+    assert!(end > Position(0), "the store's header went through the engine");
+    drop(store);
+    let store = open();
+    assert_eq!(store.refresh().unwrap(), end);
+    assert!(store.wait_for(end, Duration::from_secs(1)).unwrap());
+}
