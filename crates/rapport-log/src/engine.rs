@@ -49,6 +49,22 @@ pub trait LogEngine: Send + Sync + std::fmt::Debug {
     /// `timeout`; returns whether it did. Cross-node reads: a position another node returned.
     fn wait_for(&self, position: Position, timeout: Duration) -> Result<bool>;
 
+    /// Whether other nodes write the same log (a replicated engine): the store then agrees with
+    /// them on its secrets through [`LogEngine::agree`] instead of keeping its own.
+    fn is_replicated(&self) -> bool {
+        false
+    }
+
+    /// Agrees with the engine's other nodes on one value under `name` (at most 64 bytes of
+    /// `[A-Za-z0-9_-]`): stores `proposal` if no node stored one yet and returns the stored value
+    /// (this proposal or the first node's), the same on every node for ever. `None`: the engine
+    /// has no other nodes (the embedded log) and nothing is stored. Values are small and, when
+    /// secret, already wrapped by the caller (only ciphertext leaves a node).
+    fn agree(&self, name: &str, proposal: &[u8]) -> Result<Option<Vec<u8>>> {
+        let _ = (name, proposal);
+        Ok(None)
+    }
+
     /// The largest encoded commit the engine accepts, in bytes (its message size limit); a
     /// caller that cuts batches cuts them below it.
     fn commit_bytes_max(&self) -> usize {

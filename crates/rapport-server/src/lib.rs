@@ -136,6 +136,7 @@ impl Server {
             .map_err(Error::Runtime)?;
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
         let store = Arc::new(store);
+        let follower = Follower::start(&store).map_err(Error::Runtime)?;
         let state = api::AppState::new(store.clone(), tokens, &options);
         let thread = std::thread::Builder::new()
             .name("rapport-server".into())
@@ -159,6 +160,9 @@ impl Server {
                 });
                 // Blocking store calls still running finish before the store closes.
                 runtime.shutdown_timeout(std::time::Duration::from_secs(30));
+                if let Some(follower) = follower {
+                    follower.stop();
+                }
                 let closed = match Arc::try_unwrap(store) {
                     Ok(store) => store.close().map(|_| ()).map_err(Error::Store),
                     Err(_) => Ok(()),
@@ -237,4 +241,51 @@ async fn terminated() {
         return;
     }
     std::future::pending::<()>().await;
+}
+
+/// How long the follower waits for other nodes' events before it looks at its stop flag again.
+const FOLLOW_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// On a replicated store (a node of a JetStream cluster), the thread that folds what the other
+/// nodes commit as it arrives, so that every read of this server is as fresh as the node's
+/// replica (docs/design/cluster.md). An embedded store needs none: only this process writes it.
+struct Follower {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Follower {
+    fn start(store: &Arc<Store>) -> std::io::Result<Option<Follower>> {
+        if !store.is_replicated() {
+            return Ok(None);
+        }
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (store, flag) = (store.clone(), stop.clone());
+        let thread = std::thread::Builder::new().name("rapport-follower".into()).spawn(move || {
+            while !flag.load(std::sync::atomic::Ordering::Acquire) {
+                let next = rapport::log::Position(store.log().end_position().0 + 1);
+                if let Err(error) = store.wait_for(next, FOLLOW_WAIT) {
+                    // The engine reconnects by itself; say so once per failure and go on.
+                    eprintln!("rapport serve: following the other nodes failed: {error}");
+                    std::thread::sleep(FOLLOW_WAIT);
+                }
+            }
+        })?;
+        Ok(Some(Follower { stop, thread: Some(thread) }))
+    }
+
+    /// Stops the thread and waits for it (it holds the store until then).
+    fn stop(mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Follower {
+    /// A server that failed to start drops its follower: the thread stops at its next look.
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+    }
 }

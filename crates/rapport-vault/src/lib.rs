@@ -99,11 +99,13 @@ mod crypto;
 mod error;
 mod format;
 mod master;
+mod shared;
 mod vault;
 
 pub use crate::error::{Error, Result};
 pub use crate::format::IDENTITY_VALUE_BYTES_MAX;
 pub use crate::master::{MasterKey, KEY_BYTES};
+pub use crate::shared::{SharedSecrets, SHARED_SECRETS_BYTES};
 pub use crate::vault::Vault;
 
 /// Name of the key store file in a store directory.

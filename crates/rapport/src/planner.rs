@@ -112,6 +112,9 @@ pub(crate) struct Planner<'a> {
     pub(crate) n_events: usize,
     /// Encoded bytes of the batch in the log's accounting.
     pub(crate) n_bytes: usize,
+    /// The most encoded bytes of this planner's batches: [`BATCH_BYTES`], or less when the
+    /// engine takes smaller commits ([`rapport_log::LogEngine::commit_bytes_max`]).
+    batch_bytes: usize,
     /// Identity resolution of the batch so far.
     pub(crate) customers: Overlay<'a>,
     /// A split was planned: the batch must be appended before anything else is decided.
@@ -140,17 +143,17 @@ const _: () = assert!(BATCH_EVENTS <= rapport_log::BATCH_EVENTS_MAX, "batch even
 const _: () = assert!(BATCH_STREAMS <= rapport_log::BATCH_STREAMS_MAX, "batch streams over the log's limit");
 const _: () = assert!(BATCH_BYTES <= rapport_log::BATCH_BYTES_MAX, "batch bytes over the log's limit");
 const _: () = assert!(RECORD_OVERHEAD_BYTES >= 120, "the log's record header is 120 bytes");
-// One input's events (at most a follow-up open, a channel switch, its own event and a flag, each
-// under the per-event limit) plus its explanations always fit an empty batch.
-const _: () = assert!(
-    8 * (RECORD_OVERHEAD_BYTES
+/// The most encoded bytes one input's events can take (at most a follow-up open, a channel
+/// switch, its own event and a flag, each under the per-event limit, plus its explanations):
+/// an engine must take commits at least this large ([`crate::Store::open_with`] checks).
+pub(crate) const INPUT_BYTES_MAX: usize = 8
+    * (RECORD_OVERHEAD_BYTES
         + rapport_log::STREAM_NAME_BYTES_MAX
         + rapport_log::EVENT_TYPE_BYTES_MAX
         + rapport_log::EVENT_BYTES_MAX)
-        + 64 * EXPLANATION_BYTES_MAX
-        <= BATCH_BYTES,
-    "one input must fit a batch"
-);
+    + 64 * EXPLANATION_BYTES_MAX;
+// One input always fits an empty batch.
+const _: () = assert!(INPUT_BYTES_MAX <= BATCH_BYTES, "one input must fit a batch");
 // Stream names: a ticket id is at most NAME_BYTES_MAX bytes; identity streams are hashed when long.
 const _: () = assert!(
     super::projection::TICKET_STREAM_PREFIX.len() + rapport_events::NAME_BYTES_MAX
@@ -199,8 +202,10 @@ impl<'a> Planner<'a> {
         options: &'a StoreOptions,
         ids: &'a Ids,
         sealer: Option<(&'a Privacy, &'a Reveals)>,
+        batch_bytes: usize,
     ) -> Planner<'a> {
         Planner {
+            batch_bytes: batch_bytes.min(BATCH_BYTES),
             base,
             options,
             ids,
@@ -265,7 +270,7 @@ impl<'a> Planner<'a> {
         if self.n_events + plan.events.len() + identity_events > BATCH_EVENTS {
             return true;
         }
-        if self.n_bytes + plan.bytes() + identity_events * EXPLANATION_BYTES_MAX > BATCH_BYTES {
+        if self.n_bytes + plan.bytes() + identity_events * EXPLANATION_BYTES_MAX > self.batch_bytes {
             return true;
         }
         if plan.events.iter().any(|e| matches!(e.event, CxEvent::CustomersSplit(_)) || is_correction(&e.event)) {

@@ -188,6 +188,9 @@ enum Step {
 /// `Sync` mode): the page cache never holds much of a huge call that a power cut would lose.
 pub const SUBMIT_UNSYNCED_BYTES_MAX: usize = 64 << 20;
 
+/// The name under which the nodes of a replicated store agree on its secrets.
+const SHARED_SECRETS_NAME: &str = "store-secrets";
+
 /// How many times a conflicting batch is re-planned before giving up.
 const CONFLICT_RETRIES_MAX: u32 = 64;
 /// Longest back-off between two attempts, in microseconds.
@@ -241,6 +244,18 @@ impl Store {
     /// snapshots are in the directory of the engine's local log; everything else is as
     /// [`Store::open`] says. The facade knows engines only through the trait.
     pub fn open_with(engine: Box<dyn LogEngine>, options: StoreOptions) -> Result<Store> {
+        if engine.commit_bytes_max() < crate::planner::INPUT_BYTES_MAX {
+            return Err(Error::InvalidArgument(format!(
+                "the {} engine takes commits of at most {} bytes, below the {} bytes one input can take \
+                 (a JetStream cluster needs max_payload of at least 16 MB: docs/design/cluster.md)",
+                engine.name(),
+                engine.commit_bytes_max(),
+                crate::planner::INPUT_BYTES_MAX
+            )));
+        }
+        if engine.is_replicated() {
+            return Store::open_node(engine, options);
+        }
         let dir = engine.local().dir().to_path_buf();
         let dir = dir.as_path();
         let storage = options.log.storage.clone();
@@ -272,6 +287,66 @@ impl Store {
             }
         };
         let id_key = vault.id_key().ok_or(Error::Locked { what: "opening a store for writing" })?;
+        let store = Store::with_log(engine, options, Ids::new(IdKey::from_bytes(id_key)), Privacy { vault })?;
+        store.finish_erasures()?;
+        store.enforce_retention(Timestamp::now())?;
+        Ok(store)
+    }
+
+    /// A node of a replicated store: the store id and id key are agreed with the other nodes
+    /// through the engine ([`LogEngine::agree`], wrapped under the master key every node is
+    /// given), the node's key store is created from them the first time, and the header is
+    /// written by whichever node gets there first. Every node then derives the same ids and
+    /// pseudonyms. Identity and bucket keys are still each node's own (docs/design/cluster.md).
+    fn open_node(engine: Box<dyn LogEngine>, options: StoreOptions) -> Result<Store> {
+        const WHAT: &str = "opening a node of a replicated store (it needs the master key the nodes share)";
+        let master = options.master_key.clone().ok_or(Error::Locked { what: WHAT })?;
+        let dir = engine.local().dir().to_path_buf();
+        let storage = options.log.storage.clone();
+        let proposal = match &options.id_key {
+            Some(key) => rapport_vault::SharedSecrets::with_id_key(*key.as_bytes())?,
+            None => rapport_vault::SharedSecrets::generate()?,
+        };
+        let agreed = engine
+            .agree(SHARED_SECRETS_NAME, &proposal.encode(&master)?)?
+            .ok_or(Error::InvalidArgument(format!("the {} engine agreed on no secrets", engine.name())))?;
+        let secrets = rapport_vault::SharedSecrets::decode(&master, &agreed, SHARED_SECRETS_NAME)?;
+        let keys_exist = match storage.metadata(&dir.join(KEYS_FILE)) {
+            Ok(_) => true,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => false,
+            Err(error) => {
+                let context = format!("looking for {}", dir.join(KEYS_FILE).display());
+                return Err(rapport_log::Error::Io { context, source: error }.into());
+            }
+        };
+        let vault = if keys_exist {
+            Vault::open(storage, &dir, Some(master.clone()), Access::Write, secrets.store_id)?
+        } else {
+            let source = MasterKeySource::External(master.clone());
+            Vault::create(storage, &dir, source, secrets.store_id, Some(*secrets.id_key))?
+        };
+        let header = match read_header(engine.local(), &dir)? {
+            Some(header) => header,
+            None => match create_header(engine.as_ref(), secrets.store_id) {
+                Ok(header) => header,
+                // Another node wrote it first: read theirs.
+                Err(Error::Log(LogError::WrongExpectedVersion { .. })) => {
+                    engine.refresh()?;
+                    read_header(engine.local(), &dir)?.ok_or_else(|| Error::StoreHeader {
+                        position: Position(0),
+                        reason: "another node wrote the header, but this node cannot read it".into(),
+                    })?
+                }
+                Err(error) => return Err(error),
+            },
+        };
+        if header.store_id != secrets.store_id {
+            return Err(Error::StoreHeader {
+                position: Position(0),
+                reason: "the log belongs to another store than the secrets its nodes agreed on".into(),
+            });
+        }
+        let id_key = vault.id_key().ok_or(Error::Locked { what: WHAT })?;
         let store = Store::with_log(engine, options, Ids::new(IdKey::from_bytes(id_key)), Privacy { vault })?;
         store.finish_erasures()?;
         store.enforce_retention(Timestamp::now())?;
@@ -342,6 +417,13 @@ impl Store {
     /// The name of the engine that keeps the store's events (`embedded`, `jetstream`).
     pub fn engine_name(&self) -> &'static str {
         self.engine.name()
+    }
+
+    /// Whether other nodes write this store's log (a replicated engine): its projections then
+    /// also change by [`Store::refresh`] and [`Store::wait_for`], which fold what the others
+    /// committed (`rapport serve` runs a follower that does so).
+    pub fn is_replicated(&self) -> bool {
+        self.engine.is_replicated()
     }
 
     /// Waits until this store has folded every event before `position` (one another node
@@ -667,7 +749,8 @@ impl Store {
             let projection = self.current()?;
             let sealer =
                 if dry_run || self.options.benchmark_without_sealing { None } else { Some((&self.privacy, &reveals)) };
-            let mut planner = Planner::new(&projection, &self.options, &self.ids, sealer);
+            let mut planner =
+                Planner::new(&projection, &self.options, &self.ids, sealer, self.engine.commit_bytes_max());
             let mut batch_results: Vec<Result<Submitted>> = Vec::new();
             // Per result: the identity its customer is resolved from, and the ids it appends.
             let mut requesters: Vec<Option<Identity>> = Vec::new();

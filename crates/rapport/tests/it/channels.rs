@@ -31,7 +31,7 @@ fn message(from: &str, channel: Channel, topic: &str) -> Input {
 #[test]
 fn old_and_new_kind_names_are_one_person_before_and_after_a_rebuild() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let store = crate::open_store_with(dir.path(), StoreOptions::default()).unwrap();
     let first = store.submit(message("kakao:kim_1", Channel::KakaoTalk, "O-1"), Meta::at(Timestamp(0))).unwrap();
     let second =
         store.submit(message("kakaotalk:kim_1", Channel::KakaoTalk, "O-1"), Meta::at(Timestamp(HOUR))).unwrap();
@@ -51,14 +51,14 @@ fn old_and_new_kind_names_are_one_person_before_and_after_a_rebuild() {
     };
     check(&store);
     drop(store);
-    let reopened = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let reopened = crate::open_store_with(dir.path(), StoreOptions::default()).unwrap();
     check(&reopened);
 }
 
 #[test]
 fn every_messenger_is_a_channel_and_a_kind_of_the_same_name() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let store = crate::open_store_with(dir.path(), StoreOptions::default()).unwrap();
     let messengers = [
         ("whatsapp:+821012345678", Channel::WhatsApp),
         ("line:U4af4980629", Channel::Line),

@@ -65,7 +65,7 @@ fn rated(who: &str, survey: Survey, score: u8) -> Input {
 }
 
 fn open_store(dir: &std::path::Path) -> Store {
-    Store::open(dir, StoreOptions::default()).unwrap()
+    crate::open_store_with(dir, StoreOptions::default()).unwrap()
 }
 
 #[test]
@@ -421,7 +421,7 @@ fn rfm_uses_net_spend_in_the_reporting_currency() {
         exchange_rates: Some(rapport::events::ExchangeRates::parse("KRW", "KWD 4000").unwrap()),
         ..StoreOptions::default()
     };
-    let store = Store::open(dir.path(), options).unwrap();
+    let store = crate::open_store_with(dir.path(), options).unwrap();
     history(&store);
     let view = store.customer(&key("email:kim@x.io"), end).unwrap().unwrap();
     let rfm = view.rfm.unwrap();
@@ -434,7 +434,7 @@ fn rfm_uses_net_spend_in_the_reporting_currency() {
     // Reporting in KWD (set explicitly), no rates: only w1 counts; the 5 KRW purchases are out.
     let dir = tempfile::tempdir().unwrap();
     let options = StoreOptions { reporting_currency: Some("KWD".into()), ..StoreOptions::default() };
-    let store = Store::open(dir.path(), options).unwrap();
+    let store = crate::open_store_with(dir.path(), options).unwrap();
     history(&store);
     let view = store.customer(&key("email:kim@x.io"), end).unwrap().unwrap();
     let rfm = view.rfm.unwrap();

@@ -90,7 +90,7 @@ fn record(store: &Store) {
 #[test]
 fn follow_ups_and_merges_have_their_own_metrics() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let store = crate::open_store_with(dir.path(), StoreOptions::default()).unwrap();
     record(&store);
     let now = Some(t(400));
     let metrics = |ticket: &str| store.ticket_metrics(&id(ticket), now).unwrap().unwrap();
@@ -120,7 +120,7 @@ fn follow_ups_and_merges_have_their_own_metrics() {
 #[test]
 fn changing_definitions_recomputes_like_a_fresh_store() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let store = crate::open_store_with(dir.path(), StoreOptions::default()).unwrap();
     record(&store);
     // Business hours 09:00-17:00 UTC on weekdays for group L1 (the store-wide schedule stays
     // open around the clock), and a 2-business-hour first reply target.
@@ -157,7 +157,7 @@ fn changing_definitions_recomputes_like_a_fresh_store() {
     let query = ReportQuery { now: Some(t(400)), ..ReportQuery::default() };
     let (live, live_report) = (metrics_of(&store), store.metrics_report(&query).unwrap());
     drop(store);
-    let fresh = Store::open(dir.path(), StoreOptions { metrics: options, ..StoreOptions::default() }).unwrap();
+    let fresh = crate::open_store_with(dir.path(), StoreOptions { metrics: options, ..StoreOptions::default() }).unwrap();
     assert_eq!(live, metrics_of(&fresh), "recomputed in place = rebuilt at open, per ticket");
     assert_eq!(live_report, fresh.metrics_report(&query).unwrap(), "and the report");
     // T-1, T-1-f1 and T-1-f2 were replied to before Monday 11:00; S and M never were, and at
@@ -189,7 +189,7 @@ fn qa_review(ticket: &str, categories: Vec<QaCategoryScore>) -> Input {
 fn bots_surveys_qa_and_fcr_know_the_customer_across_channels() {
     const DAY: i64 = 24 * 60;
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let store = crate::open_store_with(dir.path(), StoreOptions::default()).unwrap();
     let identified = Input::Event(CxEvent::CustomerIdentified(CustomerIdentified {
         identities: vec![kim(), kakao()],
         traits: Default::default(),
@@ -290,7 +290,7 @@ fn bots_surveys_qa_and_fcr_know_the_customer_across_channels() {
     let query = ReportQuery { now: Some(t(10 * DAY)), ..ReportQuery::default() };
     let live = store.metrics_report(&query).unwrap();
     drop(store);
-    let reopened = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let reopened = crate::open_store_with(dir.path(), StoreOptions::default()).unwrap();
     assert_eq!(live, reopened.metrics_report(&query).unwrap());
     // Erased, kim's ratings leave the ticket view (the comment is personal), and no metric
     // changes: kim's identities resolve to nobody now, yet remain one customer for FCR and the

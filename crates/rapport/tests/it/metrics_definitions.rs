@@ -106,13 +106,13 @@ fn store_with_clock(dir: &std::path::Path) -> (Store, Arc<AtomicI64>) {
     let reading = clock.clone();
     let log =
         LogOptions { clock: Arc::new(move || Timestamp(reading.load(Ordering::SeqCst))), ..LogOptions::default() };
-    (Store::open(dir, StoreOptions { log, ..StoreOptions::default() }).unwrap(), clock)
+    (crate::open_store_with(dir, StoreOptions { log, ..StoreOptions::default() }).unwrap(), clock)
 }
 
 #[test]
 fn effective_dated_sla_across_a_policy_change() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let store = crate::open_store_with(dir.path(), StoreOptions::default()).unwrap();
     submit_all(
         &store,
         vec![
@@ -145,7 +145,7 @@ fn effective_dated_sla_across_a_policy_change() {
 #[test]
 fn effective_dated_schedule_and_a_backfilled_one_refold_like_a_fresh_store() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let store = crate::open_store_with(dir.path(), StoreOptions::default()).unwrap();
     submit_all(
         &store,
         vec![
@@ -180,7 +180,7 @@ fn effective_dated_schedule_and_a_backfilled_one_refold_like_a_fresh_store() {
     let query = ReportQuery { now: Some(t(3000)), ..ReportQuery::default() };
     let live = store.metrics_report(&query).unwrap();
     drop(store);
-    let fresh = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let fresh = crate::open_store_with(dir.path(), StoreOptions::default()).unwrap();
     assert_eq!(live, fresh.metrics_report(&query).unwrap(), "the live refold equals a rebuild at open");
     assert_eq!((business(&fresh, "A"), business(&fresh, "B"), wait(&fresh, "B")), (45.0, 45.0, 60.0));
 }
@@ -188,7 +188,7 @@ fn effective_dated_schedule_and_a_backfilled_one_refold_like_a_fresh_store() {
 #[test]
 fn a_bad_schedule_is_refused_before_it_is_recorded() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let store = crate::open_store_with(dir.path(), StoreOptions::default()).unwrap();
     let end = store.log().end_position();
     let bad_zone = store.submit(schedule("09:00-17:00", "Mars/Olympus", t(0)), Meta::at(t(0)));
     assert!(
@@ -203,7 +203,7 @@ fn a_bad_schedule_is_refused_before_it_is_recorded() {
 #[test]
 fn a_what_if_recomputes_beside_the_store_without_changing_it() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let store = crate::open_store_with(dir.path(), StoreOptions::default()).unwrap();
     submit_all(
         &store,
         vec![(0, policy("std", Some(60), t(0))), (100, open("A", Channel::Email, "a@example.com")), (145, reply("A"))],
@@ -265,7 +265,7 @@ fn known_at_reproduces_the_report_from_before_a_backfill() {
 #[test]
 fn a_past_now_replays_the_events_up_to_it() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let store = crate::open_store_with(dir.path(), StoreOptions::default()).unwrap();
     submit_all(
         &store,
         vec![
@@ -296,7 +296,7 @@ fn a_past_now_replays_the_events_up_to_it() {
 #[test]
 fn metrics_group_by_nested_and_where_filters() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let store = crate::open_store_with(dir.path(), StoreOptions::default()).unwrap();
     let identified = |who: &str, tier: &str| {
         Input::Event(CxEvent::CustomerIdentified(CustomerIdentified {
             identities: vec![person(who)],

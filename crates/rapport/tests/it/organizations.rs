@@ -47,7 +47,7 @@ fn org_of(store: &Store, pair: &str) -> Option<String> {
 #[test]
 fn membership_by_trait_then_by_domain_and_grouped_in_reports() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let store = crate::open_store_with(dir.path(), StoreOptions::default()).unwrap();
     let mut hour = 0;
     let mut submit = |input: Input| {
         hour += 1;
@@ -95,7 +95,7 @@ fn membership_by_trait_then_by_domain_and_grouped_in_reports() {
     assert_eq!(orgs.iter().find(|o| o.id == "acme").unwrap().name.as_deref(), Some("ACME Corp"));
     // The same after a rebuild from the log.
     drop(store);
-    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let store = crate::open_store_with(dir.path(), StoreOptions::default()).unwrap();
     assert_eq!(org_of(&store, "email:choi@beta.example").as_deref(), Some("acme"));
     assert_eq!(org_of(&store, "email:lee@beta.example").as_deref(), Some("gamma"));
 }

@@ -43,7 +43,7 @@ fn options() -> StoreOptions {
 }
 
 fn open_store(dir: &std::path::Path) -> Store {
-    Store::open(dir, options()).unwrap()
+    crate::open_store_with(dir, options()).unwrap()
 }
 
 /// Submits `input` at `at` (micros) under the input id `name`.
@@ -465,7 +465,7 @@ proptest! {
             drop(store);
             // A rebuild from the log (the snapshot written at close is left aside: the snapshot
             // tests compare snapshot + tail with a rebuild).
-            store = Store::open(dir.path(), StoreOptions { snapshots: rapport::SnapshotOptions::disabled(), ..options() }).unwrap();
+            store = crate::open_store_with(dir.path(), StoreOptions { snapshots: rapport::SnapshotOptions::disabled(), ..options() }).unwrap();
             let rebuilt = everything(&store, now);
             prop_assert_eq!(live, rebuilt, "after step {} {:?}: the rebuild differs from the live projection", k, step);
         }

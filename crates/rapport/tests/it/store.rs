@@ -25,7 +25,7 @@ fn id(text: &str) -> TicketId {
 /// stores fed the same inputs derive the same ids (and ticket ids) and can be compared.
 fn open_store(dir: &std::path::Path) -> Store {
     let id_key = Some(rapport::IdKey::from_bytes([7; 32]));
-    Store::open(dir, StoreOptions { id_key, ..StoreOptions::default() }).unwrap()
+    crate::open_store_with(dir, StoreOptions { id_key, ..StoreOptions::default() }).unwrap()
 }
 
 fn message(from: &str, channel: Channel, topic: Option<&str>, ticket: Option<&str>) -> Input {
