@@ -147,6 +147,22 @@ impl std::fmt::Debug for JetStreamLog {
     }
 }
 
+/// Runs `future` on the engine's runtime and waits for it. Called from inside another tokio
+/// runtime (an async server's handler), where blocking on a runtime is refused, it waits on a
+/// scoped thread instead.
+fn block_on<F>(runtime: &tokio::runtime::Handle, future: F) -> F::Output
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    if tokio::runtime::Handle::try_current().is_err() {
+        return runtime.block_on(future);
+    }
+    std::thread::scope(|scope| {
+        scope.spawn(|| runtime.block_on(future)).join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
 /// Ends a blocking wait on the cluster at `timeout`.
 async fn bounded<T>(timeout: Duration, what: &'static str, future: impl std::future::Future<Output = T>) -> Result<T> {
     tokio::time::timeout(timeout, future).await.map_err(|_| Error::Timeout { what, millis: timeout.as_millis() as u64 })
@@ -172,7 +188,7 @@ impl JetStreamLog {
             .map_err(|error| Error::Connect { servers: options.servers.clone(), reason: error.to_string() })?;
         let handle = runtime.handle().clone();
         let subject = format!("rapport.{}.commits", options.stream);
-        let (client, context, max_payload) = handle.block_on(connect(&options, &subject))?;
+        let (client, context, max_payload) = block_on(&handle, connect(&options, &subject))?;
         let message_bytes_max = max_payload.saturating_sub(wire::HEADERS_RESERVE_BYTES);
         let clock_cell = Arc::new(AtomicI64::new(0));
         let clock = {
@@ -319,7 +335,7 @@ impl JetStreamLog {
             shared.max_payload,
         );
         let timeout = shared.request_timeout;
-        shared.runtime.block_on(async {
+        block_on(&shared.runtime, async {
             let info = ensure_stream(&shared.context, &wanted, timeout).await?;
             check_config(&info.config, &wanted, shared.max_payload)
                 .map_err(|reason| Error::StreamConfig { stream: stream_name.clone(), reason })?;
@@ -361,7 +377,7 @@ impl JetStreamLog {
     /// The server name of the stream's current leader (from the stream's info).
     pub fn stream_leader(&self) -> Result<Option<String>> {
         let shared = &self.shared;
-        shared.runtime.block_on(async {
+        block_on(&shared.runtime, async {
             let stream = shared.context.get_stream(&shared.stream).await.map_err(|error| Error::StreamConfig {
                 stream: shared.stream.clone(),
                 reason: format!("reading the stream's info: {error}"),
@@ -529,7 +545,7 @@ impl Shared {
     /// Fetches message `sequence`; `None` when the stream has no such message (yet).
     fn fetch(&self, sequence: u64) -> Result<Option<StreamMessage>> {
         let fetch_error = |reason: String| Error::Fetch { stream: self.stream.clone(), sequence, reason };
-        self.runtime.block_on(async {
+        block_on(&self.runtime, async {
             let stream =
                 bounded(self.request_timeout, "getting the stream", self.context.get_stream_no_info(&self.stream))
                     .await?
@@ -724,7 +740,7 @@ impl Shared {
     fn last_sequence(&self) -> Result<u64> {
         let deadline = Instant::now() + self.request_timeout * 3;
         loop {
-            let attempt = self.runtime.block_on(async {
+            let attempt = block_on(&self.runtime, async {
                 let info = bounded(self.request_timeout, "reading the stream's info", async {
                     let mut stream = self.context.get_stream(&self.stream).await.map_err(|e| e.to_string())?;
                     stream.info().await.map(|info| info.state.last_sequence).map_err(|e| e.to_string())
@@ -876,7 +892,7 @@ impl Shared {
         let deadline = Instant::now() + self.append_timeout;
         let mut backoff = Duration::from_millis(50);
         loop {
-            let attempt = self.runtime.block_on(async {
+            let attempt = block_on(&self.runtime, async {
                 let publish =
                     jetstream::message::PublishMessage::build().payload(payload.clone()).headers(headers.clone());
                 let ack = self.context.send_publish(self.subject.clone(), publish).await?;

@@ -685,3 +685,19 @@ fn nodes_agree_on_the_first_proposal_on(config: &ClusterConfig) {
     assert!(a.agree("not.valid", b"x").is_err());
     assert!(a.is_replicated());
 }
+
+#[test]
+fn the_engine_works_when_called_from_inside_a_tokio_runtime() {
+    let config = &configs()[0];
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = start(1, dir.path(), config);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let log = JetStreamLog::open(options(&cluster, "inside", dir.path(), "a")).unwrap();
+        log.append_multi(vec![write("s", ExpectedVersion::Any, vec![event(1, "a")])]).unwrap();
+        assert_eq!(log.refresh().unwrap(), Position(1));
+        assert!(log.wait_for(Position(1), Duration::from_secs(1)).unwrap());
+        assert_eq!(log.agree("x", b"y").unwrap(), Some(b"y".to_vec()));
+        drop(log);
+    });
+}
