@@ -101,6 +101,10 @@ struct Pending {
 
 /// State shared by the handle, the writer thread and the follower thread.
 struct Shared {
+    /// The options the engine was opened with.
+    options: JetStreamOptions,
+    /// The server's `max_payload`.
+    max_payload: usize,
     stream: String,
     subject: String,
     request_timeout: Duration,
@@ -143,6 +147,22 @@ impl std::fmt::Debug for JetStreamLog {
     }
 }
 
+/// Runs `future` on the engine's runtime and waits for it. Called from inside another tokio
+/// runtime (an async server's handler), where blocking on a runtime is refused, it waits on a
+/// scoped thread instead.
+fn block_on<F>(runtime: &tokio::runtime::Handle, future: F) -> F::Output
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    if tokio::runtime::Handle::try_current().is_err() {
+        return runtime.block_on(future);
+    }
+    std::thread::scope(|scope| {
+        scope.spawn(|| runtime.block_on(future)).join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
 /// Ends a blocking wait on the cluster at `timeout`.
 async fn bounded<T>(timeout: Duration, what: &'static str, future: impl std::future::Future<Output = T>) -> Result<T> {
     tokio::time::timeout(timeout, future).await.map_err(|_| Error::Timeout { what, millis: timeout.as_millis() as u64 })
@@ -168,7 +188,7 @@ impl JetStreamLog {
             .map_err(|error| Error::Connect { servers: options.servers.clone(), reason: error.to_string() })?;
         let handle = runtime.handle().clone();
         let subject = format!("rapport.{}.commits", options.stream);
-        let (client, context, max_payload) = handle.block_on(connect(&options, &subject))?;
+        let (client, context, max_payload) = block_on(&handle, connect(&options, &subject))?;
         let message_bytes_max = max_payload.saturating_sub(wire::HEADERS_RESERVE_BYTES);
         let clock_cell = Arc::new(AtomicI64::new(0));
         let clock = {
@@ -177,6 +197,8 @@ impl JetStreamLog {
         };
         let replica = Log::open(&options.local_dir, LogOptions { clock, ..options.local.clone() })?;
         let shared = Arc::new(Shared {
+            options: options.clone(),
+            max_payload,
             stream: options.stream.clone(),
             subject,
             request_timeout: options.request_timeout,
@@ -288,10 +310,74 @@ impl JetStreamLog {
         Ok(self.shared.replica.end_position())
     }
 
+    /// Agrees with the other nodes on one value under `name` (see [`LogEngine::agree`]): the
+    /// first message published on `rapport.<stream>.shared.<name>` in the stream
+    /// `rapport-<stream>-shared` (created like the commit stream) is the value, for every node
+    /// and for ever (no deletes, no purges, no limits). A node publishes its proposal only when
+    /// it finds no value; re-publishes after an unknown outcome are harmless (the first wins).
+    pub fn agree_on(&self, name: &str, proposal: &[u8]) -> Result<Vec<u8>> {
+        let shared = &self.shared;
+        let valid = !name.is_empty()
+            && name.len() <= STREAM_NAME_BYTES_MAX
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !valid {
+            return Err(Error::InvalidAgreeName { name: name.to_owned() });
+        }
+        if proposal.len() > shared.message_bytes_max {
+            return Err(Error::CommitTooLarge { bytes: proposal.len(), limit: shared.message_bytes_max });
+        }
+        let stream_name = format!("rapport-{}-shared", shared.stream);
+        let subject = format!("rapport.{}.shared.{name}", shared.stream);
+        let wanted = stream_config(
+            &shared.options,
+            &stream_name,
+            &format!("rapport.{}.shared.>", shared.stream),
+            shared.max_payload,
+        );
+        let timeout = shared.request_timeout;
+        block_on(&shared.runtime, async {
+            let info = ensure_stream(&shared.context, &wanted, timeout).await?;
+            check_config(&info.config, &wanted, shared.max_payload)
+                .map_err(|reason| Error::StreamConfig { stream: stream_name.clone(), reason })?;
+            let stream = shared
+                .context
+                .get_stream_no_info(&stream_name)
+                .await
+                .map_err(|error| Error::StreamConfig { stream: stream_name.clone(), reason: error.to_string() })?;
+            let deadline = Instant::now() + shared.append_timeout;
+            loop {
+                let first =
+                    bounded(timeout, "reading an agreed value", stream.get_first_raw_message_by_subject(&subject, 1))
+                        .await;
+                match first {
+                    Ok(Ok(message)) => return Ok(message.payload.to_vec()),
+                    Ok(Err(error))
+                        if matches!(error.kind(), stream::LastRawMessageErrorKind::NoMessageFound)
+                            || matches!(error.kind(), stream::LastRawMessageErrorKind::JetStream(inner)
+                                if inner.error_code() == jetstream::ErrorCode::NO_MESSAGE_FOUND) =>
+                    {
+                        let payload = bytes::Bytes::copy_from_slice(proposal);
+                        if let Ok(ack) = shared.context.publish(subject.clone(), payload).await {
+                            let _ = ack.await;
+                        }
+                    }
+                    Ok(Err(_)) | Err(_) => {}
+                }
+                if Instant::now() >= deadline {
+                    return Err(Error::Timeout {
+                        what: "agreeing on a value",
+                        millis: shared.append_timeout.as_millis() as u64,
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    }
+
     /// The server name of the stream's current leader (from the stream's info).
     pub fn stream_leader(&self) -> Result<Option<String>> {
         let shared = &self.shared;
-        shared.runtime.block_on(async {
+        block_on(&shared.runtime, async {
             let stream = shared.context.get_stream(&shared.stream).await.map_err(|error| Error::StreamConfig {
                 stream: shared.stream.clone(),
                 reason: format!("reading the stream's info: {error}"),
@@ -350,8 +436,18 @@ async fn connect(options: &JetStreamOptions, subject: &str) -> Result<(async_nat
     };
     let max_payload = client.server_info().max_payload;
     let context = jetstream::ContextBuilder::new().timeout(options.request_timeout).build(client.clone());
-    let wanted = stream::Config {
-        name: options.stream.clone(),
+    let wanted = stream_config(options, &options.stream, subject, max_payload);
+    let info = ensure_stream(&context, &wanted, options.request_timeout).await?;
+    check_config(&info.config, &wanted, max_payload)
+        .map_err(|reason| Error::StreamConfig { stream: options.stream.clone(), reason })?;
+    Ok((client, context, max_payload))
+}
+
+/// The configuration of a stream this engine writes: one subject, file storage, no limits, no
+/// deletes or purges.
+fn stream_config(options: &JetStreamOptions, name: &str, subject: &str, max_payload: usize) -> stream::Config {
+    stream::Config {
+        name: name.to_owned(),
         subjects: vec![subject.to_owned()],
         storage: stream::StorageType::File,
         retention: stream::RetentionPolicy::Limits,
@@ -365,11 +461,19 @@ async fn connect(options: &JetStreamOptions, subject: &str) -> Result<(async_nat
         max_messages_per_subject: -1,
         max_consumers: -1,
         ..stream::Config::default()
-    };
-    let config_error = |reason: String| Error::StreamConfig { stream: options.stream.clone(), reason };
-    let deadline = Instant::now() + options.request_timeout * 3;
-    let info = loop {
-        let found = match context.get_stream(&options.stream).await {
+    }
+}
+
+/// The stream's info, after creating it as `wanted` if it is missing.
+async fn ensure_stream(
+    context: &jetstream::Context,
+    wanted: &stream::Config,
+    timeout: Duration,
+) -> Result<stream::Info> {
+    let config_error = |reason: String| Error::StreamConfig { stream: wanted.name.clone(), reason };
+    let deadline = Instant::now() + timeout * 3;
+    loop {
+        let found = match context.get_stream(&wanted.name).await {
             Ok(mut stream) => Some(stream.info().await.cloned().map_err(|e| e.to_string())),
             Err(error)
                 if matches!(error.kind(), jetstream::context::GetStreamErrorKind::JetStream(inner)
@@ -388,13 +492,11 @@ async fn connect(options: &JetStreamOptions, subject: &str) -> Result<(async_nat
                 .map_err(|e| e.to_string()),
         };
         match attempt {
-            Ok(info) => break info,
+            Ok(info) => return Ok(info),
             Err(reason) if Instant::now() >= deadline => return Err(config_error(reason)),
             Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
         }
-    };
-    check_config(&info.config, &wanted, max_payload).map_err(config_error)?;
-    Ok((client, context, max_payload))
+    }
 }
 
 /// Whether an existing stream can hold the shared order: one subject ours, no limit that
@@ -443,7 +545,7 @@ impl Shared {
     /// Fetches message `sequence`; `None` when the stream has no such message (yet).
     fn fetch(&self, sequence: u64) -> Result<Option<StreamMessage>> {
         let fetch_error = |reason: String| Error::Fetch { stream: self.stream.clone(), sequence, reason };
-        self.runtime.block_on(async {
+        block_on(&self.runtime, async {
             let stream =
                 bounded(self.request_timeout, "getting the stream", self.context.get_stream_no_info(&self.stream))
                     .await?
@@ -638,7 +740,7 @@ impl Shared {
     fn last_sequence(&self) -> Result<u64> {
         let deadline = Instant::now() + self.request_timeout * 3;
         loop {
-            let attempt = self.runtime.block_on(async {
+            let attempt = block_on(&self.runtime, async {
                 let info = bounded(self.request_timeout, "reading the stream's info", async {
                     let mut stream = self.context.get_stream(&self.stream).await.map_err(|e| e.to_string())?;
                     stream.info().await.map(|info| info.state.last_sequence).map_err(|e| e.to_string())
@@ -790,7 +892,7 @@ impl Shared {
         let deadline = Instant::now() + self.append_timeout;
         let mut backoff = Duration::from_millis(50);
         loop {
-            let attempt = self.runtime.block_on(async {
+            let attempt = block_on(&self.runtime, async {
                 let publish =
                     jetstream::message::PublishMessage::build().payload(payload.clone()).headers(headers.clone());
                 let ack = self.context.send_publish(self.subject.clone(), publish).await?;
@@ -913,6 +1015,14 @@ impl LogEngine for JetStreamLog {
                 std::thread::sleep(Duration::from_millis(10).min(deadline.saturating_duration_since(Instant::now())));
             }
         }
+    }
+
+    fn is_replicated(&self) -> bool {
+        true
+    }
+
+    fn agree(&self, name: &str, proposal: &[u8]) -> rapport_log::Result<Option<Vec<u8>>> {
+        Ok(Some(self.agree_on(name, proposal)?))
     }
 
     fn commit_bytes_max(&self) -> usize {

@@ -81,6 +81,13 @@ pub enum Error {
         /// The name given.
         name: String,
     },
+    /// The name of an agreed value ([`rapport_log::LogEngine::agree`]) is not 1 to 64 bytes of
+    /// `A-Z a-z 0-9 _ -`.
+    #[error("invalid name {name:?} for an agreed value: use 1 to 64 of A-Z a-z 0-9 _ -")]
+    InvalidAgreeName {
+        /// The name given.
+        name: String,
+    },
     /// [`crate::testing::Cluster`] could not start or drive its `nats-server` processes.
     #[error("test cluster: {reason}")]
     TestCluster {
@@ -114,6 +121,7 @@ impl Error {
             }
             Error::CommitTooLarge { bytes, limit } => Error::CommitTooLarge { bytes: *bytes, limit: *limit },
             Error::InvalidStreamName { name } => Error::InvalidStreamName { name: name.clone() },
+            Error::InvalidAgreeName { name } => Error::InvalidAgreeName { name: name.clone() },
             Error::TestCluster { reason } => Error::TestCluster { reason: reason.clone() },
             Error::Closed => Error::Closed,
             // The replica's errors on this path are I/O or poisoning: the replica cannot follow.

@@ -30,6 +30,11 @@
 //!   there is [`Error::ReplicaDiverged`]. No caller gets `Ok` before the ack and the apply.
 //! - **Follow**: a background thread applies other nodes' messages (fetched by sequence, so
 //!   gapless and in order; a subscription to the subject wakes it).
+//! - **Agree** ([`rapport_log::LogEngine::agree`], [`JetStreamLog::agree_on`]): the first
+//!   message on `rapport.<stream>.shared.<name>` in the stream `rapport-<stream>-shared`
+//!   (configured like the commit stream) is the value every node gets, for ever; a node
+//!   publishes its proposal only when it finds none. No per-subject expectation is used (they
+//!   are unreliable on clustered nats-server 2.9).
 //! - **Resume**: at open the replica's end is looked up among the messages (binary search over
 //!   their position headers); a crash that cut the replica inside a message (between two of its
 //!   commits) is completed from the message. A replica that ends nowhere in the stream is
@@ -63,7 +68,9 @@
 //!
 //! The headers plus payload stay within the server's `max_payload` (512 bytes are kept for the
 //! headers); one append that does not fit is [`Error::CommitTooLarge`]
-//! ([`rapport_log::LogEngine::commit_bytes_max`] tells the limit).
+//! ([`rapport_log::LogEngine::commit_bytes_max`] tells the limit). A store needs servers with a
+//! `max_payload` of at least 16 MB (docs/design/cluster.md); the default 1 MB works for the
+//! engine alone.
 //!
 //! ```no_run
 //! use rapport_jetstream::{JetStreamLog, JetStreamOptions};

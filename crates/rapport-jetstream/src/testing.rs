@@ -1,7 +1,9 @@
 //! Test support: a cluster of real `nats-server` processes on loopback ([`Cluster`]).
 //!
 //! The binary is `$RAPPORT_NATS_SERVER` or `nats-server` on the `PATH` (Debian: `apt-get install
-//! nats-server`). Each server gets its own free 127.0.0.1 ports (client, routes, monitoring),
+//! nats-server`), or one given in a [`ClusterConfig`] (`$RAPPORT_NATS_SERVER_NEW`: a newer server
+//! run with `sync_interval: always`). Each server runs from a config file with
+//! `max_payload` [`MAX_PAYLOAD_BYTES`]. Each server gets its own free 127.0.0.1 ports (client, routes, monitoring),
 //! its own JetStream directory and log file under the cluster's directory, and routes to every
 //! other server. Every wait is bounded; dropping the cluster kills every server.
 
@@ -29,9 +31,45 @@ struct Server {
 /// A running cluster of `nats-server` processes with JetStream (one server: no routes).
 #[derive(Debug)]
 pub struct Cluster {
-    binary: PathBuf,
+    config: ClusterConfig,
     dir: PathBuf,
     servers: Vec<Server>,
+}
+
+/// The servers' `max_payload` in the test clusters: 16 MiB, what a store needs
+/// (docs/design/cluster.md, "Limits that agree").
+pub const MAX_PAYLOAD_BYTES: usize = 16 << 20;
+
+/// Which `nats-server` a [`Cluster`] runs, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// The binary.
+    pub binary: PathBuf,
+    /// `sync_interval: always` (nats-server 2.10 and later: fsync before every ack).
+    pub sync_always: bool,
+    /// The servers' `max_payload` (default [`MAX_PAYLOAD_BYTES`]).
+    pub max_payload_bytes: usize,
+}
+
+impl ClusterConfig {
+    /// The default server: [`nats_server_binary`], background syncs, [`MAX_PAYLOAD_BYTES`].
+    pub fn from_env() -> Result<ClusterConfig> {
+        Ok(ClusterConfig { binary: nats_server_binary()?, sync_always: false, max_payload_bytes: MAX_PAYLOAD_BYTES })
+    }
+
+    /// The newer server of `$RAPPORT_NATS_SERVER_NEW` (scripts/nats-server-new.sh), with
+    /// `sync_interval: always`; `None` when the variable is not set.
+    pub fn newer_from_env() -> Option<ClusterConfig> {
+        let binary = std::env::var_os("RAPPORT_NATS_SERVER_NEW").filter(|path| !path.is_empty())?;
+        Some(ClusterConfig { binary: PathBuf::from(binary), sync_always: true, max_payload_bytes: MAX_PAYLOAD_BYTES })
+    }
+
+    /// Every server the tests run against: the default one, and the newer one when set.
+    pub fn all_from_env() -> Result<Vec<ClusterConfig>> {
+        let mut all = vec![ClusterConfig::from_env()?];
+        all.extend(ClusterConfig::newer_from_env());
+        Ok(all)
+    }
 }
 
 /// The `nats-server` binary: `$RAPPORT_NATS_SERVER`, or `nats-server` found on the `PATH`.
@@ -71,7 +109,11 @@ impl Cluster {
     /// [`READY_TIMEOUT`]) until JetStream answers on every one (and, for several servers, a
     /// stream with as many replicas can be created).
     pub fn start(n_servers: usize, dir: &Path) -> Result<Cluster> {
-        let binary = nats_server_binary()?;
+        Cluster::start_with(n_servers, dir, ClusterConfig::from_env()?)
+    }
+
+    /// [`Cluster::start`] with another server binary or setting.
+    pub fn start_with(n_servers: usize, dir: &Path, config: ClusterConfig) -> Result<Cluster> {
         if n_servers == 0 {
             return Err(setup_error("a cluster needs at least one server".to_owned()));
         }
@@ -85,7 +127,7 @@ impl Cluster {
                 Server { dir: dir.join(&name), name, client_port, route_port, monitor_port, child: None, paused: false }
             })
             .collect();
-        let mut cluster = Cluster { binary, dir: dir.to_path_buf(), servers };
+        let mut cluster = Cluster { config, dir: dir.to_path_buf(), servers };
         for index in 0..n_servers {
             cluster.spawn(index)?;
         }
@@ -114,24 +156,35 @@ impl Cluster {
             .open(&log_path)
             .map_err(|error| setup_error(format!("opening {}: {error}", log_path.display())))?;
         let log_err = log.try_clone().map_err(|error| setup_error(error.to_string()))?;
-        let mut command = Command::new(&self.binary);
-        command
-            .args(["-a", "127.0.0.1", "-p", &server.client_port.to_string()])
-            .args(["-m", &server.monitor_port.to_string()])
-            .args(["-n", &server.name, "-js", "-sd"])
-            .arg(&server.dir);
+        let mut config = format!(
+            "server_name: {name}\nlisten: \"127.0.0.1:{client}\"\nhttp: \"127.0.0.1:{monitor}\"\n\
+             max_payload: {max_payload}\njetstream {{\n  store_dir: \"{dir}\"\n{sync}}}\n",
+            name = server.name,
+            client = server.client_port,
+            monitor = server.monitor_port,
+            max_payload = self.config.max_payload_bytes,
+            dir = server.dir.display(),
+            sync = if self.config.sync_always { "  sync_interval: always\n" } else { "" },
+        );
         if n_servers > 1 {
-            command
-                .args(["--cluster_name", "rapport"])
-                .args(["--cluster", &format!("nats://127.0.0.1:{}", server.route_port)])
-                .args(["--routes", &routes.join(",")]);
+            let routes: Vec<String> = routes.iter().map(|route| format!("\"{route}\"")).collect();
+            config.push_str(&format!(
+                "cluster {{\n  name: rapport\n  listen: \"127.0.0.1:{}\"\n  routes: [{}]\n}}\n",
+                server.route_port,
+                routes.join(", ")
+            ));
         }
+        let config_path = self.dir.join(format!("{}.conf", server.name));
+        std::fs::write(&config_path, config)
+            .map_err(|error| setup_error(format!("writing {}: {error}", config_path.display())))?;
+        let mut command = Command::new(&self.config.binary);
+        command.arg("-c").arg(&config_path);
         let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err))
             .spawn()
-            .map_err(|error| setup_error(format!("starting {}: {error}", self.binary.display())))?;
+            .map_err(|error| setup_error(format!("starting {}: {error}", self.config.binary.display())))?;
         server.child = Some(child);
         Ok(())
     }
@@ -165,6 +218,11 @@ impl Cluster {
             }
         }
         Ok(())
+    }
+
+    /// The servers' binary and settings.
+    pub fn config(&self) -> &ClusterConfig {
+        &self.config
     }
 
     /// The client URL of every server.

@@ -4,15 +4,25 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rapport_jetstream::testing::Cluster;
+use rapport_jetstream::testing::{Cluster, ClusterConfig};
 use rapport_jetstream::{JetStreamLog, JetStreamOptions};
 use rapport_log::{
     AppendOutcome, Error as LogError, EventData, EventId, ExpectedVersion, LogEngine, Position, RecordedEvent,
     StreamWrite,
 };
 
-fn start(n_servers: usize, dir: &Path) -> Cluster {
-    match Cluster::start(n_servers, &dir.join("cluster")) {
+/// Every server the tests run against: Debian's (or `$RAPPORT_NATS_SERVER`), and the newer one
+/// of `$RAPPORT_NATS_SERVER_NEW` with `sync_interval: always` when it is set.
+fn configs() -> Vec<ClusterConfig> {
+    match ClusterConfig::all_from_env() {
+        Ok(configs) => configs,
+        Err(error) => panic!("cannot find nats-server (install nats-server or set RAPPORT_NATS_SERVER): {error}"),
+    }
+}
+
+fn start(n_servers: usize, dir: &Path, config: &ClusterConfig) -> Cluster {
+    eprintln!("on {} (sync_interval always: {})", config.binary.display(), config.sync_always);
+    match Cluster::start_with(n_servers, &dir.join("cluster"), config.clone()) {
         Ok(cluster) => cluster,
         Err(error) => panic!("cannot start nats-server (install nats-server or set RAPPORT_NATS_SERVER): {error}"),
     }
@@ -40,8 +50,14 @@ fn all_events(engine: &JetStreamLog) -> Vec<RecordedEvent> {
 
 #[test]
 fn one_node_appends_reads_and_is_idempotent() {
+    for config in configs() {
+        one_node_appends_reads_and_is_idempotent_on(&config);
+    }
+}
+
+fn one_node_appends_reads_and_is_idempotent_on(config: &ClusterConfig) {
     let dir = tempfile::tempdir().unwrap();
-    let cluster = start(1, dir.path());
+    let cluster = start(1, dir.path(), config);
     let log = JetStreamLog::open(options(&cluster, "one", dir.path(), "a")).unwrap();
     assert_eq!(log.name(), "jetstream");
 
@@ -118,8 +134,9 @@ fn one_node_appends_reads_and_is_idempotent() {
     });
     assert_eq!(log.local().end_position(), Position(85));
     assert!(log.commit_bytes_max() > 1000);
-    // Under the log's event limit, over the server's max_payload (1 MiB by default).
-    let big = log.append_multi(vec![write("big", ExpectedVersion::Any, vec![event(5000, &"x".repeat(1_048_500))])]);
+    // Under the log's limits, over the servers' max_payload (16 MiB in the test clusters).
+    let events: Vec<EventData> = (0..17).map(|i| event(5000 + i, &"x".repeat(1_000_000))).collect();
+    let big = log.append_multi(vec![write("big", ExpectedVersion::Any, events)]);
     match big {
         Err(LogError::Engine { engine: "jetstream", source }) => assert!(
             matches!(
@@ -134,8 +151,14 @@ fn one_node_appends_reads_and_is_idempotent() {
 
 #[test]
 fn a_restarted_node_resumes_and_idempotency_outlives_the_dedup_window() {
+    for config in configs() {
+        a_restarted_node_resumes_and_idempotency_outlives_the_dedup_window_on(&config);
+    }
+}
+
+fn a_restarted_node_resumes_and_idempotency_outlives_the_dedup_window_on(config: &ClusterConfig) {
     let dir = tempfile::tempdir().unwrap();
-    let cluster = start(1, dir.path());
+    let cluster = start(1, dir.path(), config);
     let node = |name: &str| {
         let mut options = options(&cluster, "restart", dir.path(), name);
         options.duplicate_window = Duration::from_secs(1);
@@ -205,8 +228,14 @@ fn a_restarted_node_resumes_and_idempotency_outlives_the_dedup_window() {
 
 #[test]
 fn three_nodes_on_r3_agree_and_each_conflicting_append_succeeds_once() {
+    for config in configs() {
+        three_nodes_on_r3_agree_and_each_conflicting_append_succeeds_once_on(&config);
+    }
+}
+
+fn three_nodes_on_r3_agree_and_each_conflicting_append_succeeds_once_on(config: &ClusterConfig) {
     let dir = tempfile::tempdir().unwrap();
-    let cluster = start(3, dir.path());
+    let cluster = start(3, dir.path(), config);
     let nodes: Vec<JetStreamLog> = (0..3)
         .map(|i| JetStreamLog::open(options(&cluster, "three", dir.path(), &format!("node{i}"))).unwrap())
         .collect();
@@ -365,9 +394,15 @@ fn fault_writer(
 
 #[test]
 fn faults_lose_no_acknowledged_append_and_all_nodes_agree() {
+    for config in configs() {
+        faults_lose_no_acknowledged_append_and_all_nodes_agree_on(&config);
+    }
+}
+
+fn faults_lose_no_acknowledged_append_and_all_nodes_agree_on(config: &ClusterConfig) {
     use std::sync::atomic::{AtomicBool, Ordering};
     let dir = tempfile::tempdir().unwrap();
-    let mut cluster = start(3, dir.path());
+    let mut cluster = start(3, dir.path(), config);
     let node_options: Vec<JetStreamOptions> = (0..3)
         .map(|n| {
             let mut options = options(&cluster, "faults", dir.path(), &format!("node{n}"));
@@ -499,10 +534,16 @@ fn faults_lose_no_acknowledged_append_and_all_nodes_agree() {
 
 #[test]
 fn a_replica_cut_inside_a_message_is_completed_at_open() {
+    for config in configs() {
+        a_replica_cut_inside_a_message_is_completed_at_open_on(&config);
+    }
+}
+
+fn a_replica_cut_inside_a_message_is_completed_at_open_on(config: &ClusterConfig) {
     use std::sync::atomic::{AtomicI64, Ordering};
     use std::sync::Arc;
     let dir = tempfile::tempdir().unwrap();
-    let cluster = start(1, dir.path());
+    let cluster = start(1, dir.path(), config);
     let log = JetStreamLog::open(options(&cluster, "partial", dir.path(), "a")).unwrap();
     // Concurrent callers: some messages hold several commits.
     let barrier = std::sync::Barrier::new(8);
@@ -562,8 +603,14 @@ fn a_replica_cut_inside_a_message_is_completed_at_open() {
 
 #[test]
 fn a_foreign_message_on_the_subject_is_reported_as_malformed() {
+    for config in configs() {
+        a_foreign_message_on_the_subject_is_reported_as_malformed_on(&config);
+    }
+}
+
+fn a_foreign_message_on_the_subject_is_reported_as_malformed_on(config: &ClusterConfig) {
     let dir = tempfile::tempdir().unwrap();
-    let cluster = start(1, dir.path());
+    let cluster = start(1, dir.path(), config);
     let log = JetStreamLog::open(options(&cluster, "foreign", dir.path(), "a")).unwrap();
     log.append_multi(vec![write("s", ExpectedVersion::Any, vec![event(1, "a")])]).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -587,4 +634,70 @@ fn a_foreign_message_on_the_subject_is_reported_as_malformed() {
         JetStreamLog::open(options(&cluster, "foreign", dir.path(), "b")),
         Err(rapport_jetstream::Error::MessageMalformed { sequence: 2, .. })
     ));
+}
+
+#[test]
+fn a_store_opens_over_the_engine_and_reopens() {
+    for config in configs() {
+        a_store_opens_over_the_engine_and_reopens_on(&config);
+    }
+}
+
+fn a_store_opens_over_the_engine_and_reopens_on(config: &ClusterConfig) {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = start(3, dir.path(), config);
+    let master = rapport::vault::MasterKey::from_bytes([7; 32]);
+    let open = |node: &str| {
+        let engine = JetStreamLog::open(options(&cluster, "store", dir.path(), node)).unwrap();
+        let options = rapport::StoreOptions { master_key: Some(master.clone()), ..rapport::StoreOptions::default() };
+        rapport::Store::open_with(Box::new(engine), options).unwrap()
+    };
+    let store = open("a");
+    assert_eq!(store.engine_name(), "jetstream");
+    assert!(store.is_replicated());
+    let end = store.refresh().unwrap();
+    assert!(end > Position(0), "the store's header went through the engine");
+    // A second node agrees on the store's secrets and reads the same header.
+    let other = open("b");
+    assert_eq!(other.refresh().unwrap(), end);
+    assert_eq!(other.ids().user_id("someone"), store.ids().user_id("someone"), "the nodes derive the same ids");
+    drop(store);
+    let store = open("a");
+    assert_eq!(store.refresh().unwrap(), end);
+    assert!(store.wait_for(end, Duration::from_secs(1)).unwrap());
+}
+
+#[test]
+fn nodes_agree_on_the_first_proposal() {
+    for config in configs() {
+        nodes_agree_on_the_first_proposal_on(&config);
+    }
+}
+
+fn nodes_agree_on_the_first_proposal_on(config: &ClusterConfig) {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = start(1, dir.path(), config);
+    let a = JetStreamLog::open(options(&cluster, "agree", dir.path(), "a")).unwrap();
+    let b = JetStreamLog::open(options(&cluster, "agree", dir.path(), "b")).unwrap();
+    assert_eq!(a.agree("secrets", b"from a").unwrap(), Some(b"from a".to_vec()));
+    assert_eq!(b.agree("secrets", b"from b").unwrap(), Some(b"from a".to_vec()));
+    assert_eq!(b.agree("other", b"from b").unwrap(), Some(b"from b".to_vec()));
+    assert!(a.agree("not.valid", b"x").is_err());
+    assert!(a.is_replicated());
+}
+
+#[test]
+fn the_engine_works_when_called_from_inside_a_tokio_runtime() {
+    let config = &configs()[0];
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = start(1, dir.path(), config);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let log = JetStreamLog::open(options(&cluster, "inside", dir.path(), "a")).unwrap();
+        log.append_multi(vec![write("s", ExpectedVersion::Any, vec![event(1, "a")])]).unwrap();
+        assert_eq!(log.refresh().unwrap(), Position(1));
+        assert!(log.wait_for(Position(1), Duration::from_secs(1)).unwrap());
+        assert_eq!(log.agree("x", b"y").unwrap(), Some(b"y".to_vec()));
+        drop(log);
+    });
 }
