@@ -38,7 +38,8 @@ pub struct JetStreamOptions {
     pub replicas: usize,
     /// The directory of the node's replica (a [`Log`]).
     pub local_dir: PathBuf,
-    /// The replica's log options; the clock is replaced by the engine's (`recorded_at` comes
+    /// The replica's log options. Its clock stamps the messages this node publishes; the
+    /// replica itself gets the engine's (`recorded_at` comes
     /// from the message). Default durability [`Durability::None`]: the cluster is the
     /// durability, and a crash that shortens the replica leaves a prefix that catch-up extends.
     pub local: LogOptions,
@@ -115,6 +116,8 @@ struct Shared {
     replica: Log,
     /// The `recorded_at` the replica's clock returns: set before each apply.
     clock_cell: Arc<AtomicI64>,
+    /// The store clock (`JetStreamOptions::local`'s): the publisher stamps `recorded_at` with it.
+    clock: rapport_log::Clock,
     applied: Mutex<Applied>,
     /// The largest message the server takes, less the headers' reserve.
     message_bytes_max: usize,
@@ -208,6 +211,7 @@ impl JetStreamLog {
             context,
             replica,
             clock_cell,
+            clock: options.local.clock.clone(),
             applied: Mutex::new(Applied { seq: 0, last_recorded_at: 0 }),
             message_bytes_max,
             closed: AtomicBool::new(false),
@@ -881,7 +885,7 @@ impl Shared {
         let group_id = group_id()?;
         let first_position = self.replica.end_position().0;
         let events: usize = accepted.iter().map(|p| p.events).sum();
-        let recorded_at = applied.last_recorded_at.max(Timestamp::now().0);
+        let recorded_at = applied.last_recorded_at.max((self.clock)().0);
         let payload = bytes::Bytes::from(wire::encode_payload(accepted.iter().map(|p| p.encoded.as_slice())));
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(wire::HEADER_MSG_ID, group_id.as_str());
@@ -1027,5 +1031,10 @@ impl LogEngine for JetStreamLog {
 
     fn commit_bytes_max(&self) -> usize {
         self.shared.message_bytes_max.saturating_sub(wire::PAYLOAD_OVERHEAD_BYTES)
+    }
+
+    /// Everything in the replica was stored by the stream's quorum before it was applied.
+    fn durable_position(&self) -> Position {
+        self.shared.replica.end_position()
     }
 }

@@ -78,7 +78,11 @@ pub(crate) fn create_header(log: &dyn LogEngine, store_id: [u8; STORE_ID_BYTES])
     let header = StoreHeader { format_version: STORE_FORMAT_VERSION, store_id };
     let mut data = EventData::new(fresh_event_id(), STORE_CREATED_TYPE, encode(&header));
     data.occurred_at = rapport_log::Timestamp::now();
-    log.append_multi(vec![StreamWrite { stream: STORE_STREAM.to_owned(), expected: ExpectedVersion::NoStream, events: vec![data] }])?;
+    log.append_multi(vec![StreamWrite {
+        stream: STORE_STREAM.to_owned(),
+        expected: ExpectedVersion::NoStream,
+        events: vec![data],
+    }])?;
     Ok(header)
 }
 

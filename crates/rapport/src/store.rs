@@ -550,7 +550,8 @@ impl Store {
         data.schema_version = encoded.schema_version;
         data.occurred_at = Timestamp::now();
         let stream = format!("{}{}", crate::projection::CUSTOMER_STREAM_PREFIX, survivor);
-        let write = rapport_log::StreamWrite { stream, expected: rapport_log::ExpectedVersion::Any, events: vec![data] };
+        let write =
+            rapport_log::StreamWrite { stream, expected: rapport_log::ExpectedVersion::Any, events: vec![data] };
         let outcome = self.engine.append_multi(vec![write])?;
         let position = match outcome {
             AppendOutcome::Appended(commit) | AppendOutcome::AlreadyAppended(commit) => commit.last_position,

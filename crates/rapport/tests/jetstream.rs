@@ -57,8 +57,9 @@ pub(crate) fn open_store_with(dir: impl AsRef<Path>, mut options: StoreOptions) 
     }
     let mut engine = JetStreamOptions::new(cluster().urls(), stream_of(dir), dir);
     engine.local = options.log.clone();
-    let engine = JetStreamLog::open(engine)
-        .map_err(|error| rapport::Error::Log(rapport::log::Error::Engine { engine: "jetstream", source: Box::new(error) }))?;
+    let engine = JetStreamLog::open(engine).map_err(|error| {
+        rapport::Error::Log(rapport::log::Error::Engine { engine: "jetstream", source: Box::new(error) })
+    })?;
     Store::open_with(Box::new(engine), options)
 }
 

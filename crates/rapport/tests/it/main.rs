@@ -15,7 +15,10 @@ mod store;
 
 /// Opens the store the suite's shared modules test: here the embedded engine; the JetStream
 /// suite (`tests/jetstream.rs`) compiles the same modules over a cluster node.
-pub(crate) fn open_store_with(dir: impl AsRef<std::path::Path>, options: rapport::StoreOptions) -> rapport::Result<rapport::Store> {
+pub(crate) fn open_store_with(
+    dir: impl AsRef<std::path::Path>,
+    options: rapport::StoreOptions,
+) -> rapport::Result<rapport::Store> {
     rapport::Store::open(dir, options)
 }
 

@@ -157,7 +157,8 @@ fn changing_definitions_recomputes_like_a_fresh_store() {
     let query = ReportQuery { now: Some(t(400)), ..ReportQuery::default() };
     let (live, live_report) = (metrics_of(&store), store.metrics_report(&query).unwrap());
     drop(store);
-    let fresh = crate::open_store_with(dir.path(), StoreOptions { metrics: options, ..StoreOptions::default() }).unwrap();
+    let fresh =
+        crate::open_store_with(dir.path(), StoreOptions { metrics: options, ..StoreOptions::default() }).unwrap();
     assert_eq!(live, metrics_of(&fresh), "recomputed in place = rebuilt at open, per ticket");
     assert_eq!(live_report, fresh.metrics_report(&query).unwrap(), "and the report");
     // T-1, T-1-f1 and T-1-f2 were replied to before Monday 11:00; S and M never were, and at
