@@ -25,6 +25,8 @@ struct Server {
     monitor_port: u16,
     dir: PathBuf,
     child: Option<Child>,
+    /// Kills the server when this process ends, however it ends (below).
+    watchdog: Option<Child>,
     paused: bool,
 }
 
@@ -124,7 +126,7 @@ impl Cluster {
             .enumerate()
             .map(|(index, [client_port, route_port, monitor_port])| {
                 let name = format!("n{index}");
-                Server { dir: dir.join(&name), name, client_port, route_port, monitor_port, child: None, paused: false }
+                Server { dir: dir.join(&name), name, client_port, route_port, monitor_port, child: None, watchdog: None, paused: false }
             })
             .collect();
         let mut cluster = Cluster { config, dir: dir.to_path_buf(), servers };
@@ -185,7 +187,24 @@ impl Cluster {
             .stderr(Stdio::from(log_err))
             .spawn()
             .map_err(|error| setup_error(format!("starting {}: {error}", self.config.binary.display())))?;
+        // A cluster in a `static` is never dropped, and a test process may die of a signal: a
+        // watchdog shell reads its stdin, a pipe from this process, and kills the server when
+        // the read ends, that is when this process has exited and the pipe closed.
+        let watchdog = Command::new("sh")
+            .args(["-c", "read _; kill -9 \"$0\" 2>/dev/null", &child.id().to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
         server.child = Some(child);
+        server.watchdog = match watchdog {
+            Ok(watchdog) => Some(watchdog),
+            Err(error) => {
+                let error = setup_error(format!("starting the watchdog shell: {error}"));
+                self.kill(index);
+                return Err(error);
+            }
+        };
         Ok(())
     }
 
@@ -264,6 +283,11 @@ impl Cluster {
             // A stopped process dies of SIGKILL as well.
             let _ = child.kill();
             let _ = child.wait();
+        }
+        // Its watchdog goes with it (it would otherwise kill the pid later, whoever has it).
+        if let Some(mut watchdog) = self.servers.get_mut(index).and_then(|server| server.watchdog.take()) {
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
         }
     }
 
