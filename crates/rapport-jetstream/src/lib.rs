@@ -90,11 +90,14 @@
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod copy;
 mod engine;
 mod error;
 pub mod testing;
+pub mod verify;
 mod wire;
 
+pub use crate::copy::{copy_log, CopyReport};
 pub use crate::engine::{JetStreamLog, JetStreamOptions, STREAM_NAME_BYTES_MAX};
 pub use crate::error::{Error, Result};
 

@@ -213,6 +213,12 @@ pub struct RecordRef<'a> {
 }
 
 impl<'a> RecordRef<'a> {
+    /// Where the event is in the append (batch) it was committed in: its index there and the
+    /// batch's number of events. A copy of a log that keeps every batch whole cuts at index 0.
+    pub fn batch(&self) -> (u32, u32) {
+        (self.batch_index, self.batch_len)
+    }
+
     /// Metadata entries, in stored order.
     pub fn metadata(&self) -> Vec<(String, String)> {
         let mut entries = Vec::new();

@@ -1,0 +1,116 @@
+//! Migration of an embedded store's log into an empty stream ([`copy_log`]), keeping every
+//! position, stream version, event id and `recorded_at`, and every append (batch) whole: each
+//! batch of the source is one commit of the stream. The copied stream's first node can then run
+//! with the old store directory as its replica (it is one already: the same events at the same
+//! positions), so its key store comes along (docs/design/cluster.md, "Migrating").
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use rapport_log::{EventData, ExpectedVersion, Log, LogEngine, Position, StreamWrite, Timestamp};
+
+use crate::engine::{JetStreamLog, JetStreamOptions};
+use crate::error::{Error, Result};
+
+/// What [`copy_log`] copied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyReport {
+    /// Events copied (= the source's end position).
+    pub events: u64,
+    /// Commits (the source's batches) published.
+    pub commits: u64,
+}
+
+/// Copies every event of `source` into the empty stream `options.stream` (created if missing;
+/// one that holds anything is refused, [`Error::StreamConfig`]), through an engine whose
+/// replica is in `options.local_dir` (which must not hold a log). `progress(done, total)` is
+/// called after every commit. The copy checks that every commit lands at the source's
+/// positions and versions; a difference is [`Error::ReplicaDiverged`].
+pub fn copy_log(source: &Log, mut options: JetStreamOptions, mut progress: impl FnMut(u64, u64)) -> Result<CopyReport> {
+    // The publisher stamps each message with the store clock: here the source's recorded_at.
+    let clock_cell = Arc::new(AtomicI64::new(0));
+    let clock = {
+        let cell = clock_cell.clone();
+        Arc::new(move || Timestamp(cell.load(Ordering::Acquire)))
+    };
+    options.local.clock = clock;
+    let stream = options.stream.clone();
+    let target = JetStreamLog::open(options)?;
+    if target.applied_sequence() != 0 || target.replica().end_position() != Position(0) {
+        return Err(Error::StreamConfig {
+            stream,
+            reason: "a copy goes into an empty stream and an empty replica directory".to_owned(),
+        });
+    }
+    let total = source.end_position().0;
+    let mut report = CopyReport { events: 0, commits: 0 };
+    let mut reader = source.read_all(Position(0));
+    // The batch being gathered: its events in order, with their source positions and versions.
+    let mut batch: Vec<(String, u64, EventData)> = Vec::new();
+    let mut batch_at = Timestamp(0);
+    let mut batch_first = Position(0);
+    while let Some(record) = reader.next_ref() {
+        let record = record?;
+        let (index, _) = record.batch();
+        if index == 0 && !batch.is_empty() {
+            publish(&target, &clock_cell, std::mem::take(&mut batch), batch_at, batch_first, &mut report)?;
+            progress(report.events, total);
+        }
+        if batch.is_empty() {
+            batch_at = record.recorded_at;
+            batch_first = record.position;
+        }
+        let event = record.to_event();
+        batch.push((event.stream, event.version.0, event.data));
+    }
+    if !batch.is_empty() {
+        publish(&target, &clock_cell, batch, batch_at, batch_first, &mut report)?;
+        progress(report.events, total);
+    }
+    target.sync()?;
+    Ok(report)
+}
+
+/// Appends one source batch as one commit and checks where it landed.
+fn publish(
+    target: &JetStreamLog,
+    clock_cell: &AtomicI64,
+    batch: Vec<(String, u64, EventData)>,
+    recorded_at: Timestamp,
+    first: Position,
+    report: &mut CopyReport,
+) -> Result<()> {
+    let diverged = |reason: String| Error::ReplicaDiverged { reason };
+    // Runs of one stream become one write each; the version before the run is its expectation,
+    // so the copy also checks that the stream's versions are the source's.
+    let mut writes: Vec<StreamWrite> = Vec::new();
+    let events = batch.len() as u64;
+    for (stream, version, data) in batch {
+        match writes.last_mut() {
+            Some(write) if write.stream == stream => write.events.push(data),
+            _ => {
+                let expected =
+                    if version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(version - 1) };
+                writes.push(StreamWrite { stream, expected, events: vec![data] });
+            }
+        }
+    }
+    clock_cell.store(recorded_at.0, Ordering::Release);
+    let outcome = target.append(writes)?;
+    let commit = outcome.commit();
+    if commit.first_position != first || commit.last_position.0 + 1 != first.0 + events {
+        return Err(diverged(format!(
+            "the source's batch at {first} ({events} events) landed at {}..={}",
+            commit.first_position, commit.last_position
+        )));
+    }
+    let landed = target.replica().read_event(first)?.map(|event| event.recorded_at);
+    if landed != Some(recorded_at) {
+        return Err(diverged(format!(
+            "the batch at {first} was recorded at {recorded_at:?} in the source, {landed:?} in the stream"
+        )));
+    }
+    report.events += events;
+    report.commits += 1;
+    Ok(())
+}
