@@ -6,6 +6,7 @@
 
 mod access;
 mod backup;
+mod cluster;
 mod clv;
 mod customers;
 mod dump;
@@ -109,6 +110,10 @@ enum Command {
     /// Replay an older store's (format 1 or 2) input events into a new store under this release's rules,
     /// listing every identity, ticket id and input that changed (the old store is only read).
     Migrate(backup::MigrateArgs),
+    /// Copy an embedded store's log into an empty NATS JetStream stream (positions, versions,
+    /// ids and times kept; the store's secrets agreed for the stream's nodes), so that
+    /// `rapport serve --jetstream` nodes serve it (docs/design/cluster.md).
+    MigrateToJetstream(cluster::MigrateToJetStreamArgs),
     /// Customer lifetime value: fit BG/NBD + Gamma-Gamma, predict.
     #[command(subcommand)]
     Clv(clv::ClvCommand),
@@ -162,6 +167,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Token(command) => serve::run_token(&command),
         Command::Salvage(args) => backup::run_salvage(&args),
         Command::Migrate(args) => backup::run_migrate(&args),
+        Command::MigrateToJetstream(args) => cluster::run(&args),
     }
 }
 

@@ -26,7 +26,15 @@ pub struct CopyReport {
 /// replica is in `options.local_dir` (which must not hold a log). `progress(done, total)` is
 /// called after every commit. The copy checks that every commit lands at the source's
 /// positions and versions; a difference is [`Error::ReplicaDiverged`].
-pub fn copy_log(source: &Log, mut options: JetStreamOptions, mut progress: impl FnMut(u64, u64)) -> Result<CopyReport> {
+/// Before anything is published, the target's nodes are made to agree on `agreements`
+/// ([`JetStreamLog::agree_on`]: the store's wrapped secrets, so nodes derive the ids the source
+/// derived); a stream whose nodes agreed on other values is refused ([`Error::StreamConfig`]).
+pub fn copy_log(
+    source: &Log,
+    mut options: JetStreamOptions,
+    agreements: &[(&str, &[u8])],
+    mut progress: impl FnMut(u64, u64),
+) -> Result<CopyReport> {
     // The publisher stamps each message with the store clock: here the source's recorded_at.
     let clock_cell = Arc::new(AtomicI64::new(0));
     let clock = {
@@ -41,6 +49,14 @@ pub fn copy_log(source: &Log, mut options: JetStreamOptions, mut progress: impl 
             stream,
             reason: "a copy goes into an empty stream and an empty replica directory".to_owned(),
         });
+    }
+    for (name, value) in agreements {
+        if target.agree_on(name, value)? != *value {
+            return Err(Error::StreamConfig {
+                stream,
+                reason: format!("its nodes agreed on another {name}: the stream belongs to another store"),
+            });
+        }
     }
     let total = source.end_position().0;
     let mut report = CopyReport { events: 0, commits: 0 };

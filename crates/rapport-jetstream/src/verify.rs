@@ -202,7 +202,10 @@ fn config_problems(info: &stream::Info, name: &str) -> Vec<String> {
     if config.retention != stream::RetentionPolicy::Limits {
         problems.push(format!("its retention is {:?}, not limits", config.retention));
     }
-    if config.max_bytes > 0 || config.max_messages > 0 || config.max_messages_per_subject > 0 || !config.max_age.is_zero()
+    if config.max_bytes > 0
+        || config.max_messages > 0
+        || config.max_messages_per_subject > 0
+        || !config.max_age.is_zero()
     {
         problems.push("it has a limit (max bytes, messages or age) that deletes messages".to_owned());
     }

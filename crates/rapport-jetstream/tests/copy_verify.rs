@@ -12,8 +12,9 @@ use rapport_log::{
 };
 
 fn cluster(dir: &std::path::Path) -> Cluster {
-    Cluster::start(1, &dir.join("cluster"))
-        .unwrap_or_else(|error| panic!("cannot start nats-server (install nats-server or set RAPPORT_NATS_SERVER): {error}"))
+    Cluster::start(1, &dir.join("cluster")).unwrap_or_else(|error| {
+        panic!("cannot start nats-server (install nats-server or set RAPPORT_NATS_SERVER): {error}")
+    })
 }
 
 fn event(id: u128) -> EventData {
@@ -53,7 +54,11 @@ fn embedded(dir: &std::path::Path) -> Vec<RecordedEvent> {
         log.append(&stream, ExpectedVersion::Any, vec![next(), next()]).unwrap();
         log.append_multi(vec![
             StreamWrite { stream: "customer-1".into(), expected: ExpectedVersion::Any, events: vec![next()] },
-            StreamWrite { stream: format!("case-{round}"), expected: ExpectedVersion::NoStream, events: vec![next(), next()] },
+            StreamWrite {
+                stream: format!("case-{round}"),
+                expected: ExpectedVersion::NoStream,
+                events: vec![next(), next()],
+            },
         ])
         .unwrap();
     }
@@ -69,7 +74,7 @@ fn a_copied_log_keeps_positions_versions_ids_and_times_and_verifies_clean() {
     let source = Log::open(&source_dir, LogOptions::default()).unwrap();
     let mut calls = 0;
     let options = JetStreamOptions::new(cluster.urls(), "copied", dir.path().join("copy-replica"));
-    let report = copy_log(&source, options, |_, _| calls += 1).unwrap();
+    let report = copy_log(&source, options, &[("store-secrets", b"wrapped")], |_, _| calls += 1).unwrap();
     assert_eq!(report.events, source_events.len() as u64);
     assert_eq!(report.commits, 40, "every batch is one commit");
     assert_eq!(calls, 40);
@@ -83,7 +88,13 @@ fn a_copied_log_keeps_positions_versions_ids_and_times_and_verifies_clean() {
     drop(source);
     let on_old = JetStreamLog::open(JetStreamOptions::new(cluster.urls(), "copied", &source_dir)).unwrap();
     assert_eq!(on_old.applied_sequence(), 40);
-    on_old.append_multi(vec![StreamWrite { stream: "ticket-0".into(), expected: ExpectedVersion::Any, events: vec![event(999)] }]).unwrap();
+    on_old
+        .append_multi(vec![StreamWrite {
+            stream: "ticket-0".into(),
+            expected: ExpectedVersion::Any,
+            events: vec![event(999)],
+        }])
+        .unwrap();
     assert_eq!(on_old.local().end_position(), Position(source_events.len() as u64 + 1));
     drop(on_old);
 
@@ -95,7 +106,18 @@ fn a_copied_log_keeps_positions_versions_ids_and_times_and_verifies_clean() {
 
     // Into a stream that holds something: refused.
     let again = JetStreamOptions::new(cluster.urls(), "copied", dir.path().join("again"));
-    assert!(matches!(copy_log(&Log::open(dir.path().join("empty"), LogOptions::default()).unwrap(), again, |_, _| {}), Err(rapport_jetstream::Error::StreamConfig { .. })));
+    let empty = Log::open(dir.path().join("empty"), LogOptions::default()).unwrap();
+    assert!(matches!(copy_log(&empty, again, &[], |_, _| {}), Err(rapport_jetstream::Error::StreamConfig { .. })));
+    // Into a new stream whose nodes agreed on other secrets already: refused before publishing.
+    let other = JetStreamOptions::new(cluster.urls(), "taken", dir.path().join("taken-a"));
+    JetStreamLog::open(other.clone()).unwrap().agree_on("store-secrets", b"theirs").unwrap();
+    let other = JetStreamOptions { local_dir: dir.path().join("taken-b"), ..other };
+    let refused = copy_log(&source_again(&source_dir), other, &[("store-secrets", b"ours")], |_, _| {});
+    assert!(matches!(refused, Err(rapport_jetstream::Error::StreamConfig { .. })), "{refused:?}");
+}
+
+fn source_again(dir: &std::path::Path) -> Log {
+    Log::open_read_only(dir, LogOptions::default()).unwrap()
 }
 
 #[test]
@@ -103,7 +125,8 @@ fn verify_reports_the_first_bad_message_and_a_stream_that_lets_messages_go() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = cluster(dir.path());
     let log = JetStreamLog::open(JetStreamOptions::new(cluster.urls(), "damaged", dir.path().join("a"))).unwrap();
-    log.append_multi(vec![StreamWrite { stream: "s".into(), expected: ExpectedVersion::Any, events: vec![event(1)] }]).unwrap();
+    log.append_multi(vec![StreamWrite { stream: "s".into(), expected: ExpectedVersion::Any, events: vec![event(1)] }])
+        .unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let client = async_nats::connect(cluster.url(0).as_str()).await.unwrap();

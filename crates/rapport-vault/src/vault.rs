@@ -389,6 +389,47 @@ impl Vault {
         store_id: [u8; 16],
         id_key: Option<[u8; 32]>,
     ) -> Result<Vault> {
+        // A given id key (reproducible tests and demos) also fixes the identity-hash key, so
+        // two such stores hold the same pseudonyms; a production store keeps both random.
+        let secrets = match id_key {
+            Some(bytes) => (Zeroizing::new(bytes), crate::shared::derived_hash_key(&bytes)),
+            None => (crypto::random_key()?, crypto::random_key()?),
+        };
+        Vault::create_with(storage, dir, master, store_id, secrets)
+    }
+
+    /// A node's key store for a replicated store: [`Vault::create`] with the store id, id key
+    /// and identity-hash key the nodes agreed on ([`SharedSecrets`](crate::SharedSecrets)).
+    pub fn create_shared(
+        storage: Arc<dyn Storage>,
+        dir: &Path,
+        master: MasterKeySource,
+        shared: &crate::SharedSecrets,
+    ) -> Result<Vault> {
+        let secrets = (shared.id_key.clone(), shared.hash_key.clone());
+        Vault::create_with(storage, dir, master, shared.store_id, secrets)
+    }
+
+    /// The store's secrets as they travel to the other nodes of a replicated store (wrapped
+    /// under this vault's master key, [`SharedSecrets::encode`](crate::SharedSecrets::encode)).
+    /// [`Error::Locked`] without the master key.
+    pub fn encode_shared_secrets(&self) -> Result<Vec<u8>> {
+        let inner = self.inner.lock();
+        let (Some(master), Some(id_key), Some(hash_key)) = (&inner.master, &inner.id_key, &inner.hash_key) else {
+            return Err(Error::Locked);
+        };
+        let shared =
+            crate::SharedSecrets { store_id: inner.store_id, id_key: id_key.clone(), hash_key: hash_key.clone() };
+        shared.encode(master)
+    }
+
+    fn create_with(
+        storage: Arc<dyn Storage>,
+        dir: &Path,
+        master: MasterKeySource,
+        store_id: [u8; 16],
+        (id_key, hash_key): (SecretKey, SecretKey),
+    ) -> Result<Vault> {
         let path = keys_path(dir);
         match storage.metadata(&path) {
             Ok(_) => return Err(Error::KeyStoreExists { path }),
@@ -408,15 +449,6 @@ impl Vault {
                 storage.sync_dir(dir).map_err(Error::io("syncing directory", dir))?;
                 (key, false)
             }
-        };
-        // A given id key (reproducible tests and demos) also fixes the identity-hash key, so
-        // two such stores hold the same pseudonyms; a production store keeps both random.
-        let (id_key, hash_key) = match id_key {
-            Some(bytes) => (
-                Zeroizing::new(bytes),
-                Zeroizing::new(blake3::derive_key("rapport.vault identity-hash key from a given id key v1", &bytes)),
-            ),
-            None => (crypto::random_key()?, crypto::random_key()?),
         };
         let source = if external { SOURCE_EXTERNAL } else { SOURCE_IN_STORE };
         let check = crypto::wrap(master.bytes(), &format::check_aad(&store_id), &CHECK_PLAINTEXT)?;

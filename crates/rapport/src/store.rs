@@ -188,8 +188,9 @@ enum Step {
 /// `Sync` mode): the page cache never holds much of a huge call that a power cut would lose.
 pub const SUBMIT_UNSYNCED_BYTES_MAX: usize = 64 << 20;
 
-/// The name under which the nodes of a replicated store agree on its secrets.
-const SHARED_SECRETS_NAME: &str = "store-secrets";
+/// The name under which the nodes of a replicated store agree on its secrets
+/// ([`LogEngine::agree`], [`Store::shared_secrets`]).
+pub const SHARED_SECRETS_NAME: &str = "store-secrets";
 
 /// How many times a conflicting batch is re-planned before giving up.
 const CONFLICT_RETRIES_MAX: u32 = 64;
@@ -323,7 +324,7 @@ impl Store {
             Vault::open(storage, &dir, Some(master.clone()), Access::Write, secrets.store_id)?
         } else {
             let source = MasterKeySource::External(master.clone());
-            Vault::create(storage, &dir, source, secrets.store_id, Some(*secrets.id_key))?
+            Vault::create_shared(storage, &dir, source, &secrets)?
         };
         let header = match read_header(engine.local(), &dir)? {
             Some(header) => header,
@@ -417,6 +418,17 @@ impl Store {
     /// The name of the engine that keeps the store's events (`embedded`, `jetstream`).
     pub fn engine_name(&self) -> &'static str {
         self.engine.name()
+    }
+
+    /// The store's secrets as a replicated store's nodes agree on them (store id, id key and
+    /// identity-hash key, wrapped under the master key): what a migration into a JetStream
+    /// stream proposes, so that nodes derive the ids and pseudonyms this store derived.
+    /// [`Error::Locked`] without the master key.
+    pub fn shared_secrets(&self) -> Result<Vec<u8>> {
+        self.privacy.vault.encode_shared_secrets().map_err(|error| match error {
+            rapport_vault::Error::Locked => Error::Locked { what: "reading the store's secrets" },
+            other => other.into(),
+        })
     }
 
     /// Whether other nodes write this store's log (a replicated engine): its projections then
