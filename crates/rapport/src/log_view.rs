@@ -10,7 +10,7 @@ use rapport_log::{
 
 use crate::error::Result;
 
-/// The store's log, read-only. Get it from `Store::log`; every method is the [`Log`] method of
+/// The store's log, read-only. Get it from `Store::log`; every method is the [`Log`](rapport_log::Log) method of
 /// the same name.
 #[derive(Debug, Clone, Copy)]
 pub struct LogView<'a> {
