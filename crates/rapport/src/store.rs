@@ -288,7 +288,7 @@ impl Store {
             }
         };
         let id_key = vault.id_key().ok_or(Error::Locked { what: "opening a store for writing" })?;
-        let store = Store::with_log(engine, options, Ids::new(IdKey::from_bytes(id_key)), Privacy { vault })?;
+        let store = Store::with_log(engine, options, Ids::new(IdKey::from_bytes(id_key)), Privacy::local(vault))?;
         store.finish_erasures()?;
         store.enforce_retention(Timestamp::now())?;
         Ok(store)
@@ -348,7 +348,8 @@ impl Store {
             });
         }
         let id_key = vault.id_key().ok_or(Error::Locked { what: WHAT })?;
-        let store = Store::with_log(engine, options, Ids::new(IdKey::from_bytes(id_key)), Privacy { vault })?;
+        let privacy = Privacy { vault, foreign_seals: true };
+        let store = Store::with_log(engine, options, Ids::new(IdKey::from_bytes(id_key)), privacy)?;
         store.finish_erasures()?;
         store.enforce_retention(Timestamp::now())?;
         Ok(store)
@@ -380,7 +381,7 @@ impl Store {
             None => Vault::locked_empty([0; crate::format::STORE_ID_BYTES]),
         };
         let key = vault.id_key().unwrap_or([0; crate::ids::ID_KEY_BYTES]);
-        Store::with_log(Box::new(log), options, Ids::new(IdKey::from_bytes(key)), Privacy { vault })
+        Store::with_log(Box::new(log), options, Ids::new(IdKey::from_bytes(key)), Privacy::local(vault))
     }
 
     /// The store over an open log: the projection from the newest valid snapshot (or empty),
