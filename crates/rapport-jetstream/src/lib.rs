@@ -92,6 +92,7 @@
 
 mod engine;
 mod error;
+pub mod raw;
 pub mod testing;
 mod wire;
 

@@ -126,7 +126,16 @@ impl Cluster {
             .enumerate()
             .map(|(index, [client_port, route_port, monitor_port])| {
                 let name = format!("n{index}");
-                Server { dir: dir.join(&name), name, client_port, route_port, monitor_port, child: None, watchdog: None, paused: false }
+                Server {
+                    dir: dir.join(&name),
+                    name,
+                    client_port,
+                    route_port,
+                    monitor_port,
+                    child: None,
+                    watchdog: None,
+                    paused: false,
+                }
             })
             .collect();
         let mut cluster = Cluster { config, dir: dir.to_path_buf(), servers };
