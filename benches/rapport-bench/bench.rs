@@ -30,6 +30,9 @@ pub(crate) enum BenchCommand {
     /// Import speed of a generated Zendesk REST export and of Chatwoot payloads, beside parsing
     /// the same pages to JSON.
     Connectors(crate::connectors::ConnectorsArgs),
+    /// Rapport's JetStream engine (R1, R3) against raw JetStream publishes on the same loopback
+    /// servers, beside the embedded log with `Durability::Sync`.
+    Cluster(crate::cluster::ClusterArgs),
 }
 
 /// Durability of a benchmark run.
@@ -97,6 +100,7 @@ pub(crate) fn run(command: BenchCommand) -> Result<ExitCode, CliError> {
         BenchCommand::Store(args) => crate::scale::run(&args),
         BenchCommand::Serve(args) => crate::serve::run(&args),
         BenchCommand::Connectors(args) => crate::connectors::run(&args),
+        BenchCommand::Cluster(args) => crate::cluster::run(&args),
     }
 }
 

@@ -2,9 +2,10 @@
 //! in the same run. Kept out of the shipped `rapport` binary so that embedders and users of the
 //! CLI never compile SQLite (as redb keeps its peers in redb-bench).
 //! Build with `cargo build --release -p rapport-benches`; run `target/release/rapport-bench
-//! append|replay|store|serve [--json]`.
+//! append|replay|store|serve|connectors|cluster [--json]`.
 
 mod bench;
+mod cluster;
 mod connectors;
 mod scale;
 mod serve;
@@ -55,6 +56,9 @@ enum CliError {
         /// Why it is refused.
         reason: String,
     },
+    /// The JetStream engine, its test cluster or the raw-JetStream peer failed.
+    #[error(transparent)]
+    JetStream(#[from] rapport_jetstream::Error),
     /// Bad arguments.
     #[error("{0}")]
     Invalid(String),

@@ -93,6 +93,7 @@
 mod copy;
 mod engine;
 mod error;
+pub mod raw;
 pub mod testing;
 pub mod verify;
 mod wire;
