@@ -252,8 +252,17 @@ impl JetStreamLog {
             shared.runtime.spawn(async move {
                 use futures_util::StreamExt;
                 let Ok(mut subscriber) = client.subscribe(subject).await else { return };
-                while subscriber.next().await.is_some() {
+                while let Some(message) = subscriber.next().await {
                     let Some(shared) = shared_for_wakes.upgrade() else { return };
+                    // This node's own message (applied when it was acknowledged) needs no fetch.
+                    let already_applied = message
+                        .headers
+                        .as_ref()
+                        .and_then(|headers| wire::read_headers(0, headers).ok())
+                        .is_some_and(|h| h.first_position + h.events <= shared.replica.end_position().0);
+                    if already_applied {
+                        continue;
+                    }
                     *shared.wake.lock() = true;
                     shared.wake_changed.notify_all();
                 }
@@ -903,6 +912,18 @@ impl Shared {
                 ack.await
             });
             match attempt {
+                Ok(ack) if ack.sequence == applied.seq + 1 && !ack.duplicate => {
+                    // Stored right after the applied message, as expected: it is exactly what
+                    // was published, so it is applied from memory (no fetch of our own message).
+                    let headers = MessageHeaders {
+                        msg_id: group_id.clone(),
+                        first_position,
+                        events: events as u64,
+                        recorded_at,
+                    };
+                    let commits = accepted.iter().map(|entry| entry.writes.clone()).collect();
+                    return Ok(Published::Applied(self.apply(applied, ack.sequence, &headers, commits, 0)?));
+                }
                 Ok(ack) => {
                     // The ack (or a duplicate's, naming the original) says where the message is.
                     let found = self.catch_up(applied, Some(ack.sequence), Some(&group_id))?;
