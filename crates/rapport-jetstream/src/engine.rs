@@ -915,12 +915,8 @@ impl Shared {
                 Ok(ack) if ack.sequence == applied.seq + 1 && !ack.duplicate => {
                     // Stored right after the applied message, as expected: it is exactly what
                     // was published, so it is applied from memory (no fetch of our own message).
-                    let headers = MessageHeaders {
-                        msg_id: group_id.clone(),
-                        first_position,
-                        events: events as u64,
-                        recorded_at,
-                    };
+                    let headers =
+                        MessageHeaders { msg_id: group_id.clone(), first_position, events: events as u64, recorded_at };
                     let commits = accepted.iter().map(|entry| entry.writes.clone()).collect();
                     return Ok(Published::Applied(self.apply(applied, ack.sequence, &headers, commits, 0)?));
                 }

@@ -45,6 +45,9 @@ pub fn commit_message_payload(writes: &[StreamWrite]) -> Result<Vec<u8>> {
     Ok(wire::encode_payload(std::iter::once(commit.as_slice())))
 }
 
+/// How long [`publish_bench`] waits for a new stream to take publishes through every server.
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// Creates stream `stream` (subject `raw.<stream>`, file storage, `replicas` replicas, a 2 min
 /// de-duplication window as the engine's default) and runs `writers` concurrent tasks that each
 /// publish `messages_per_writer` messages of `payload` to it one at a time, awaiting each ack.
@@ -115,6 +118,29 @@ async fn run(
         .create_stream(config)
         .await
         .map_err(|error| Error::StreamConfig { stream: stream.to_owned(), reason: error.to_string() })?;
+    // Before the clock starts, every connection publishes once (retrying for a while): a stream
+    // just created is not known at once through every server ("no stream found for subject").
+    for (index, context) in contexts.iter().enumerate() {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert(wire::HEADER_MSG_ID, format!("ready-{index}").as_str());
+            let probe = jetstream::message::PublishMessage::build().payload(payload.to_vec().into()).headers(headers);
+            let acked =
+                tokio::time::timeout(ACK_TIMEOUT, async { context.send_publish(subject.clone(), probe).await?.await })
+                    .await;
+            match acked {
+                Ok(Ok(_)) => break,
+                _ if Instant::now() >= deadline => {
+                    return Err(Error::Timeout {
+                        what: "the raw stream's readiness",
+                        millis: READY_TIMEOUT.as_millis() as u64,
+                    })
+                }
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
     let mut nonce = [0u8; 16];
     getrandom::fill(&mut nonce).map_err(|error| Error::Publish {
         subject: subject.clone(),
