@@ -2,10 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::types::{Commit, StreamAppended, StreamWrite};
-use crate::{
-    Log, BATCH_BYTES_MAX, BATCH_EVENTS_MAX, BATCH_STREAMS_MAX, EVENT_BYTES_MAX, EVENT_TYPE_BYTES_MAX,
-    METADATA_BYTES_MAX, METADATA_ENTRIES_MAX, STREAM_NAME_BYTES_MAX,
-};
+use crate::Log;
 
 impl Log {
     /// Decides `writes` against the log as it is now, writing nothing: the checks
@@ -22,7 +19,7 @@ impl Log {
     /// ([`Error::EventIdConflict`]). Expectations are not checked: the caller checks them against
     /// the versions it decides on ([`Log::stream_version`] plus its own pending appends).
     pub fn check_append(&self, writes: &[StreamWrite]) -> Result<Option<Commit>> {
-        validate(writes)?;
+        crate::log::validate(writes)?;
         let mut found = Vec::new();
         let mut first_new = None;
         for write in writes {
@@ -50,17 +47,7 @@ impl Log {
             }
             lowest = lowest.min(position.0);
             highest = highest.max(position.0);
-            match streams.iter_mut().find(|s| s.stream == write.stream) {
-                Some(entry) => {
-                    entry.first_version = entry.first_version.min(stored.version);
-                    entry.last_version = entry.last_version.max(stored.version);
-                }
-                None => streams.push(StreamAppended {
-                    stream: write.stream.clone(),
-                    first_version: stored.version,
-                    last_version: stored.version,
-                }),
-            }
+            StreamAppended::widen(&mut streams, &write.stream, stored.version);
         }
         Ok(Some(Commit {
             first_position: crate::Position(lowest),
@@ -70,97 +57,6 @@ impl Log {
             synced: highest < self.durable_position().0,
         }))
     }
-}
-
-/// The bounds and rules of `log::validate` (the append path), checked without writing. Kept in
-/// step with it by the test below.
-fn validate(writes: &[StreamWrite]) -> Result<()> {
-    if writes.is_empty() {
-        return Err(Error::InvalidAppend("no stream given".to_owned()));
-    }
-    if writes.len() > BATCH_STREAMS_MAX {
-        return Err(Error::LimitExceeded {
-            what: "streams in one append",
-            actual: writes.len() as u64,
-            limit: BATCH_STREAMS_MAX as u64,
-        });
-    }
-    let mut n_events = 0usize;
-    let mut bytes = 0usize;
-    let mut ids = crate::index::IdSet::default();
-    for (write_idx, write) in writes.iter().enumerate() {
-        if write.stream.is_empty() {
-            return Err(Error::InvalidAppend("stream name is empty".to_owned()));
-        }
-        if write.stream.len() > STREAM_NAME_BYTES_MAX {
-            return Err(Error::LimitExceeded {
-                what: "stream name bytes",
-                actual: write.stream.len() as u64,
-                limit: STREAM_NAME_BYTES_MAX as u64,
-            });
-        }
-        if writes.iter().take(write_idx).any(|w| w.stream == write.stream) {
-            return Err(Error::InvalidAppend(format!("stream {:?} is listed twice", write.stream)));
-        }
-        for event in &write.events {
-            if event.event_type.is_empty() {
-                return Err(Error::InvalidAppend("event type is empty".to_owned()));
-            }
-            if event.event_type.len() > EVENT_TYPE_BYTES_MAX {
-                return Err(Error::LimitExceeded {
-                    what: "event type bytes",
-                    actual: event.event_type.len() as u64,
-                    limit: EVENT_TYPE_BYTES_MAX as u64,
-                });
-            }
-            if event.metadata.len() > METADATA_ENTRIES_MAX {
-                return Err(Error::LimitExceeded {
-                    what: "metadata entries",
-                    actual: event.metadata.len() as u64,
-                    limit: METADATA_ENTRIES_MAX as u64,
-                });
-            }
-            let metadata_bytes = crate::record::metadata_bytes(&event.metadata);
-            if metadata_bytes > METADATA_BYTES_MAX {
-                return Err(Error::LimitExceeded {
-                    what: "metadata bytes",
-                    actual: metadata_bytes as u64,
-                    limit: METADATA_BYTES_MAX as u64,
-                });
-            }
-            let event_bytes = event.payload.len() + metadata_bytes;
-            if event_bytes > EVENT_BYTES_MAX {
-                return Err(Error::LimitExceeded {
-                    what: "event bytes (payload + metadata)",
-                    actual: event_bytes as u64,
-                    limit: EVENT_BYTES_MAX as u64,
-                });
-            }
-            if !ids.insert(event.id) {
-                return Err(Error::DuplicateIdInBatch { id: event.id });
-            }
-            n_events += 1;
-            bytes += crate::record::encoded_len(&write.stream, event);
-        }
-    }
-    if n_events == 0 {
-        return Err(Error::InvalidAppend("no events to append".to_owned()));
-    }
-    if n_events > BATCH_EVENTS_MAX {
-        return Err(Error::LimitExceeded {
-            what: "events in one append",
-            actual: n_events as u64,
-            limit: BATCH_EVENTS_MAX as u64,
-        });
-    }
-    if bytes > BATCH_BYTES_MAX {
-        return Err(Error::LimitExceeded {
-            what: "encoded bytes of one append",
-            actual: bytes as u64,
-            limit: BATCH_BYTES_MAX as u64,
-        });
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -492,7 +492,7 @@ impl Drop for Log {
 }
 
 /// Checks every bound and rule an append must satisfy; returns the encoded bytes.
-fn validate(writes: &[StreamWrite]) -> Result<usize> {
+pub(crate) fn validate(writes: &[StreamWrite]) -> Result<usize> {
     if writes.is_empty() {
         return Err(Error::InvalidAppend("no stream given".to_owned()));
     }

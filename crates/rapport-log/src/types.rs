@@ -127,6 +127,24 @@ pub struct StreamAppended {
     pub last_version: StreamVersion,
 }
 
+impl StreamAppended {
+    /// Widens `stream`'s entry of `streams` to cover `version` (adding the entry if missing): the
+    /// versions an already-appended batch had, gathered event by event.
+    pub(crate) fn widen(streams: &mut Vec<StreamAppended>, stream: &str, version: StreamVersion) {
+        match streams.iter_mut().find(|s| s.stream == stream) {
+            Some(entry) => {
+                entry.first_version = entry.first_version.min(version);
+                entry.last_version = entry.last_version.max(version);
+            }
+            None => streams.push(StreamAppended {
+                stream: stream.to_owned(),
+                first_version: version,
+                last_version: version,
+            }),
+        }
+    }
+}
+
 /// Where an append's events are in the log and how durable they are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Commit {

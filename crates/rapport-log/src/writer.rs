@@ -664,17 +664,7 @@ impl Writer {
             }
             lowest = lowest.min(position);
             highest = highest.max(position);
-            match streams.iter_mut().find(|s| s.stream == write.stream) {
-                Some(entry) => {
-                    entry.first_version = entry.first_version.min(record.version);
-                    entry.last_version = entry.last_version.max(record.version);
-                }
-                None => streams.push(StreamAppended {
-                    stream: write.stream.clone(),
-                    first_version: record.version,
-                    last_version: record.version,
-                }),
-            }
+            StreamAppended::widen(&mut streams, &write.stream, record.version);
         }
         Ok(Duplicates::All(Commit {
             first_position: Position(lowest),
