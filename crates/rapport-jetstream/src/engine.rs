@@ -786,25 +786,40 @@ impl Shared {
                     Err(_) => return,
                 },
             };
-            let mut events = first.events;
-            let mut bytes = first.encoded.len() + wire::PAYLOAD_OVERHEAD_BYTES;
             let mut group = vec![first];
-            while let Ok(next) = requests.try_recv() {
-                if events + next.events > BATCH_EVENTS_MAX || bytes + next.encoded.len() > self.message_bytes_max {
-                    carried = Some(next);
-                    break;
-                }
-                events += next.events;
-                bytes += next.encoded.len();
-                group.push(next);
-            }
-            self.commit_group(group);
+            let next = self.gather(&mut group, &requests);
+            carried = self.commit_group(group, &requests, next);
         }
+    }
+
+    /// Adds the queued appends to `group` while they fit one message; returns the first one that
+    /// does not (it starts the next group).
+    fn gather(&self, group: &mut Vec<Pending>, requests: &Receiver<Pending>) -> Option<Pending> {
+        let mut events: usize = group.iter().map(|p| p.events).sum();
+        let mut bytes: usize = group.iter().map(|p| p.encoded.len()).sum::<usize>() + wire::PAYLOAD_OVERHEAD_BYTES;
+        while let Ok(next) = requests.try_recv() {
+            if events + next.events > BATCH_EVENTS_MAX || bytes + next.encoded.len() > self.message_bytes_max {
+                return Some(next);
+            }
+            events += next.events;
+            bytes += next.encoded.len();
+            group.push(next);
+        }
+        None
     }
 
     /// Decides the group against the replica, publishes the accepted appends as one message and
     /// answers every caller.
-    fn commit_group(&self, mut pending: Vec<Pending>) {
+    /// A group that lost the race for the stream's next sequence takes in what was queued
+    /// meanwhile before it is decided again (fewer, larger messages under contention), unless an
+    /// append is already waiting for the next group (`carried`, which keeps its place in line);
+    /// returns the append that starts the next group.
+    fn commit_group(
+        &self,
+        mut pending: Vec<Pending>,
+        requests: &Receiver<Pending>,
+        mut carried: Option<Pending>,
+    ) -> Option<Pending> {
         let deadline = Instant::now() + self.append_timeout;
         while !pending.is_empty() {
             let mut applied = self.applied.lock();
@@ -877,6 +892,9 @@ impl Shared {
                 Ok(Published::Moved) => {
                     accepted.extend(deferred);
                     pending = accepted;
+                    if carried.is_none() {
+                        carried = self.gather(&mut pending, requests);
+                    }
                 }
                 Err(error) => {
                     for entry in accepted {
@@ -886,6 +904,7 @@ impl Shared {
                 }
             }
         }
+        carried
     }
 
     /// Publishes the accepted appends as one message expected right after the applied one,
