@@ -20,6 +20,10 @@ use crate::wire::{self, MessageHeaders};
 
 /// Longest stream name, in bytes.
 pub const STREAM_NAME_BYTES_MAX: usize = 64;
+
+/// Messages behind from which a catch-up reads through an ordered consumer (batches) instead of
+/// one request per message: below it the consumer's set-up costs more than it saves.
+const STREAMED_CATCH_UP_MIN: u64 = 32;
 /// Appends waiting for the node's writer before `append_multi` blocks.
 const QUEUE_CAPACITY: usize = 1024;
 /// How often the follower looks for new messages when nothing woke it.
@@ -222,7 +226,7 @@ impl JetStreamLog {
         {
             let mut applied = shared.applied.lock();
             shared.resume(&mut applied)?;
-            shared.catch_up(&mut applied, None, None)?;
+            shared.catch_up_to_end(&mut applied)?;
         }
         let (queue, requests) = std::sync::mpsc::sync_channel(QUEUE_CAPACITY);
         let writer = {
@@ -319,7 +323,7 @@ impl JetStreamLog {
     /// Catches the replica up to the stream's current last message; returns its end.
     pub fn catch_up(&self) -> Result<Position> {
         let mut applied = self.shared.applied.lock();
-        self.shared.catch_up(&mut applied, None, None)?;
+        self.shared.catch_up_to_end(&mut applied)?;
         Ok(self.shared.replica.end_position())
     }
 
@@ -750,6 +754,86 @@ impl Shared {
     }
 
     /// The stream's last sequence (from its info).
+    /// A long catch-up (opening a node, a refresh far behind): the messages after the applied
+    /// one up to `target`, read through one ordered consumer in batches instead of one request
+    /// each, applied in order with the same checks as [`Shared::catch_up`]. Whatever it does not
+    /// reach (an error, a timeout) is left to the one-by-one path.
+    fn stream_catch_up(&self, applied: &mut Applied, target: u64) -> Result<()> {
+        use futures_util::StreamExt;
+        let fetch_error =
+            |sequence: u64, reason: String| Error::Fetch { stream: self.stream.clone(), sequence, reason };
+        block_on(&self.runtime, async {
+            let start = applied.seq + 1;
+            let stream =
+                bounded(self.request_timeout, "getting the stream", self.context.get_stream_no_info(&self.stream))
+                    .await?
+                    .map_err(|error| fetch_error(start, error.to_string()))?;
+            let config = jetstream::consumer::pull::OrderedConfig {
+                deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence { start_sequence: start },
+                ..Default::default()
+            };
+            let consumer =
+                bounded(self.request_timeout, "creating a catch-up consumer", stream.create_consumer(config))
+                    .await?
+                    .map_err(|error| fetch_error(start, error.to_string()))?;
+            let mut messages = bounded(self.request_timeout, "reading the catch-up consumer", consumer.messages())
+                .await?
+                .map_err(|error| fetch_error(start, error.to_string()))?;
+            while applied.seq < target && !self.is_closed() {
+                let Some(message) = bounded(self.request_timeout, "a catch-up message", messages.next()).await? else {
+                    break;
+                };
+                let message = message.map_err(|error| fetch_error(applied.seq + 1, error.to_string()))?;
+                let sequence =
+                    message.info().map_err(|error| fetch_error(applied.seq + 1, error.to_string()))?.stream_sequence;
+                if sequence != applied.seq + 1 {
+                    return Err(fetch_error(applied.seq + 1, format!("the consumer delivered message {sequence}")));
+                }
+                let headers = message
+                    .headers
+                    .as_ref()
+                    .ok_or_else(|| Error::MessageMalformed { sequence, reason: "no headers".to_owned() })?;
+                let headers = wire::read_headers(sequence, headers)?;
+                let commits = wire::decode_payload(sequence, &message.payload)?;
+                let events: u64 = commits.iter().flatten().map(|w| w.events.len() as u64).sum();
+                if events != headers.events {
+                    return Err(Error::MessageMalformed {
+                        sequence,
+                        reason: format!(
+                            "{} header says {}, the payload holds {events}",
+                            wire::HEADER_EVENTS,
+                            headers.events
+                        ),
+                    });
+                }
+                if headers.first_position != self.replica.end_position().0 {
+                    return Err(Error::ReplicaDiverged {
+                        reason: format!(
+                            "message {sequence} starts at position {}, the replica ends at {}",
+                            headers.first_position,
+                            self.replica.end_position()
+                        ),
+                    });
+                }
+                self.apply(applied, sequence, &headers, commits, 0)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Catches up to the stream's end, through [`Shared::stream_catch_up`] when far behind.
+    fn catch_up_to_end(&self, applied: &mut Applied) -> Result<()> {
+        let last = self.last_sequence()?;
+        if last > applied.seq + STREAMED_CATCH_UP_MIN {
+            match self.stream_catch_up(applied, last) {
+                // The one-by-one path below picks up where it stopped.
+                Ok(()) | Err(Error::Fetch { .. } | Error::Timeout { .. }) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        self.catch_up(applied, None, None).map(|_| ())
+    }
+
     fn last_sequence(&self) -> Result<u64> {
         let deadline = Instant::now() + self.request_timeout * 3;
         loop {
