@@ -421,19 +421,23 @@ impl Drop for JetStreamLog {
     }
 }
 
+/// The servers' addresses, parsed; none, or one that does not parse, is [`Error::Connect`].
+pub(crate) fn server_addresses(servers: &[String]) -> Result<Vec<async_nats::ServerAddr>> {
+    let connect_error = |reason: String| Error::Connect { servers: servers.to_vec(), reason };
+    if servers.is_empty() {
+        return Err(connect_error("no server given".to_owned()));
+    }
+    servers
+        .iter()
+        .map(|server| server.parse().map_err(|error| connect_error(format!("server {server:?}: {error}"))))
+        .collect()
+}
+
 /// Connects and makes sure the stream is there as this engine needs it; returns the client, the
 /// JetStream context and the server's `max_payload`.
 async fn connect(options: &JetStreamOptions, subject: &str) -> Result<(async_nats::Client, jetstream::Context, usize)> {
     let connect_error = |reason: String| Error::Connect { servers: options.servers.clone(), reason };
-    let mut addresses = Vec::new();
-    for server in &options.servers {
-        let address: async_nats::ServerAddr =
-            server.parse().map_err(|error| connect_error(format!("server {server:?}: {error}")))?;
-        addresses.push(address);
-    }
-    if addresses.is_empty() {
-        return Err(connect_error("no server given".to_owned()));
-    }
+    let addresses = server_addresses(&options.servers)?;
     let deadline = Instant::now() + options.request_timeout.max(Duration::from_secs(1)) * 2;
     let client = loop {
         let attempt = async_nats::ConnectOptions::new()
@@ -597,17 +601,7 @@ impl Shared {
 
     /// The headers and commits of a fetched message.
     fn decode(&self, message: &StreamMessage) -> Result<(MessageHeaders, Vec<Vec<StreamWrite>>)> {
-        let sequence = message.sequence;
-        let headers = wire::read_headers(sequence, &message.headers)?;
-        let commits = wire::decode_payload(sequence, &message.payload)?;
-        let events: u64 = commits.iter().flatten().map(|w| w.events.len() as u64).sum();
-        if events != headers.events {
-            return Err(Error::MessageMalformed {
-                sequence,
-                reason: format!("{} header says {}, the payload holds {events}", wire::HEADER_EVENTS, headers.events),
-            });
-        }
-        Ok((headers, commits))
+        wire::decode_message(message.sequence, &message.headers, &message.payload)
     }
 
     /// Applies the commits of message `sequence` (from commit `skip` on) to the replica.
@@ -620,6 +614,15 @@ impl Shared {
         skip: usize,
     ) -> Result<Vec<Commit>> {
         let diverged = |reason: String| Error::ReplicaDiverged { reason };
+        // The replica must end where the message (less the commits it holds already) starts.
+        let held: u64 = commits.iter().take(skip).flatten().map(|w| w.events.len() as u64).sum();
+        if headers.first_position + held != self.replica.end_position().0 {
+            return Err(diverged(format!(
+                "message {sequence} starts at position {}, the replica ends at {}",
+                headers.first_position + held,
+                self.replica.end_position()
+            )));
+        }
         self.clock_cell.store(headers.recorded_at.max(applied.last_recorded_at), Ordering::Release);
         let mut out = Vec::with_capacity(commits.len());
         for writes in commits.into_iter().skip(skip) {
@@ -672,15 +675,6 @@ impl Shared {
                 continue;
             };
             let (headers, commits) = self.decode(&message)?;
-            if headers.first_position != self.replica.end_position().0 {
-                return Err(Error::ReplicaDiverged {
-                    reason: format!(
-                        "message {sequence} starts at position {}, the replica ends at {}",
-                        headers.first_position,
-                        self.replica.end_position()
-                    ),
-                });
-            }
             let commits = self.apply(applied, sequence, &headers, commits, 0)?;
             if ours == Some(headers.msg_id.as_str()) {
                 found = Some(commits);
@@ -793,28 +787,7 @@ impl Shared {
                     .headers
                     .as_ref()
                     .ok_or_else(|| Error::MessageMalformed { sequence, reason: "no headers".to_owned() })?;
-                let headers = wire::read_headers(sequence, headers)?;
-                let commits = wire::decode_payload(sequence, &message.payload)?;
-                let events: u64 = commits.iter().flatten().map(|w| w.events.len() as u64).sum();
-                if events != headers.events {
-                    return Err(Error::MessageMalformed {
-                        sequence,
-                        reason: format!(
-                            "{} header says {}, the payload holds {events}",
-                            wire::HEADER_EVENTS,
-                            headers.events
-                        ),
-                    });
-                }
-                if headers.first_position != self.replica.end_position().0 {
-                    return Err(Error::ReplicaDiverged {
-                        reason: format!(
-                            "message {sequence} starts at position {}, the replica ends at {}",
-                            headers.first_position,
-                            self.replica.end_position()
-                        ),
-                    });
-                }
+                let (headers, commits) = wire::decode_message(sequence, headers, &message.payload)?;
                 self.apply(applied, sequence, &headers, commits, 0)?;
             }
             Ok(())

@@ -104,6 +104,25 @@ pub(crate) fn encode_payload<'a>(commits: impl ExactSizeIterator<Item = &'a [u8]
     out
 }
 
+/// The Rapport headers and the commits of message `sequence`, which must hold as many events as
+/// its `Rapport-Events` header says.
+pub(crate) fn decode_message(
+    sequence: u64,
+    headers: &async_nats::HeaderMap,
+    payload: &[u8],
+) -> Result<(MessageHeaders, Vec<Vec<StreamWrite>>)> {
+    let headers = read_headers(sequence, headers)?;
+    let commits = decode_payload(sequence, payload)?;
+    let events: u64 = commits.iter().flatten().map(|w| w.events.len() as u64).sum();
+    if events != headers.events {
+        return Err(Error::MessageMalformed {
+            sequence,
+            reason: format!("{HEADER_EVENTS} header says {}, the payload holds {events}", headers.events),
+        });
+    }
+    Ok((headers, commits))
+}
+
 /// The commits of a message's payload.
 pub(crate) fn decode_payload(sequence: u64, payload: &[u8]) -> Result<Vec<Vec<StreamWrite>>> {
     let malformed = |reason: String| Error::MessageMalformed { sequence, reason };
