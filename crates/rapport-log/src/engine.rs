@@ -8,9 +8,49 @@
 //! engine, which decides them against the shared order. The trait is deliberately small: one
 //! write, one wait, one refresh.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{AppendOutcome, Log, Position, Result, StreamWrite};
+
+/// Most bytes one record of a [`RecordLog`] may hold (a key record is about 1.2 KiB at most).
+pub const RECORD_BYTES_MAX: usize = 4096;
+
+/// A replicated list of small records that every node sees in one order and whose entries can
+/// be erased for good: a replicated store's key records (docs/design/cluster.md, "Shared data
+/// keys"). Entries are numbered from 1 by their sequence, which never changes; an erased entry
+/// keeps its number and loses its bytes on every server.
+pub trait RecordLog: Send + Sync + std::fmt::Debug {
+    /// Appends `records[i]` as entry `first + i`, and only there: each is appended only if the
+    /// list holds exactly `first + i - 1` entries at that moment (an expected-sequence publish).
+    /// Returns, per record, whether it is entry `first + i` now (a record re-sent after an
+    /// unknown outcome counts once). A record that did not land was not appended anywhere.
+    /// Records of more than [`RECORD_BYTES_MAX`] bytes are refused.
+    fn append_at(&self, first: u64, records: &[Vec<u8>]) -> Result<Vec<bool>>;
+
+    /// What the list holds after entry `after`: see [`RecordsRead`]. A caller reads again from
+    /// [`RecordsRead::through`] until it reaches [`RecordsRead::end`].
+    fn read_after(&self, after: u64) -> Result<RecordsRead>;
+
+    /// Erases entry `sequence` for good (the servers overwrite its bytes); erasing an entry that
+    /// is erased already is `Ok`.
+    fn erase(&self, sequence: u64) -> Result<()>;
+}
+
+/// One read of a [`RecordLog`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordsRead {
+    /// The list's last sequence when read.
+    pub end: u64,
+    /// This read covers entries up to here (at most `end`; a read is bounded in bytes).
+    pub through: u64,
+    /// The entries after the read's start up to `through` that are not erased, in order, with
+    /// their sequences.
+    pub records: Vec<(u64, Vec<u8>)>,
+    /// Every erased entry of the whole list up to `end`, ascending (also those before the
+    /// read's start: another node may have erased them since).
+    pub erased: Vec<u64>,
+}
 
 /// A log engine: the local [`Log`] every read goes to, and the writes that keep it.
 ///
@@ -76,6 +116,13 @@ pub trait LogEngine: Send + Sync + std::fmt::Debug {
     /// caller that cuts batches cuts them below it.
     fn commit_bytes_max(&self) -> usize {
         crate::BATCH_BYTES_MAX
+    }
+
+    /// The engine's replicated record list `name` (`keys`: the key records of a replicated
+    /// store), created on first use; `None` for an engine without other nodes.
+    fn records(&self, name: &str) -> Result<Option<Arc<dyn RecordLog>>> {
+        let _ = name;
+        Ok(None)
     }
 }
 
