@@ -125,6 +125,29 @@ pub enum Error {
         /// The limit.
         limit: usize,
     },
+    /// The key record list a replicated store's nodes share failed (a node of a cluster).
+    #[error("the shared key record list failed while {context}: {source}")]
+    Replication {
+        /// What the vault was doing.
+        context: &'static str,
+        /// The engine's error.
+        #[source]
+        source: Box<rapport_log::Error>,
+    },
+    /// A node kept losing the race to publish its key records (other nodes appended before it
+    /// every time).
+    #[error("gave up publishing key records after {rounds} rounds lost to other nodes")]
+    ReplicationContended {
+        /// Rounds tried.
+        rounds: usize,
+    },
+    /// A replicated vault seals only under keys every node can fetch: the key's record is not
+    /// in the shared list yet ([`Vault::commit`](crate::Vault::commit) first).
+    #[error("key {key} is not in the shared key record list yet: commit it before sealing under it")]
+    NotShared {
+        /// The key id.
+        key: KeyId,
+    },
     /// The operating system's random number generator failed.
     #[error("random number generator failed: {0}")]
     Random(String),
@@ -134,6 +157,10 @@ pub enum Error {
 }
 
 impl Error {
+    pub(crate) fn replication(context: &'static str) -> impl FnOnce(rapport_log::Error) -> Error {
+        move |source| Error::Replication { context, source: Box::new(source) }
+    }
+
     pub(crate) fn io(context: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
         move |source| Error::Io { context, path, source }

@@ -106,7 +106,7 @@ pub use crate::error::{Error, Result};
 pub use crate::format::IDENTITY_VALUE_BYTES_MAX;
 pub use crate::master::{MasterKey, KEY_BYTES};
 pub use crate::shared::{SharedSecrets, SHARED_SECRETS_BYTES};
-pub use crate::vault::Vault;
+pub use crate::vault::{Vault, MISS_PULL_INTERVAL};
 
 /// Name of the key store file in a store directory.
 pub const KEYS_FILE: &str = "KEYS";

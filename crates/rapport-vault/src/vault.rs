@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use rapport_log::{OpenMode, Storage, StorageFile};
+use rapport_log::{OpenMode, RecordLog, Storage, StorageFile};
 use zeroize::Zeroizing;
 
 use crate::crypto::{self, FieldKeys, SecretKey, NONCE_BYTES, WRAPPED_BYTES};
@@ -21,6 +21,10 @@ use crate::master::{hex, MasterKey, KEY_BYTES, MASTER_KEY_FILE_BYTES_MAX};
 use crate::{
     Access, Bucket, KeyId, MasterKeySource, Opened, Sealed, FIELD_KEY_CACHE_ENTRIES_MAX, KEYS_FILE, MASTER_KEY_FILE,
 };
+
+mod replicated;
+
+pub use replicated::MISS_PULL_INTERVAL;
 
 /// Name of the file [`Vault::create`] and [`Vault::copy_to`] write before renaming it to `KEYS`.
 const KEYS_TEMP_FILE: &str = "KEYS.tmp";
@@ -92,6 +96,20 @@ struct Inner {
     unwrapped: HashMap<KeyId, SecretKey>,
     damaged: Vec<KeyId>,
     torn_tail_bytes: u64,
+    /// What the pending entries (`entries[durable..]`) were made from, in their order: a
+    /// replicated vault that loses a race makes them again under other ids.
+    material: Vec<Material>,
+    /// A node of a replicated store: the key record list every node appends to and reads
+    /// (`replicated.rs`).
+    records: Option<Arc<dyn RecordLog>>,
+    /// When the record list was last read for a lookup that found nothing.
+    last_pull: Option<std::time::Instant>,
+}
+
+/// The secrets a pending key record was made from.
+enum Material {
+    Identity { pseudonym: [u8; PSEUDONYM_BYTES], value: Zeroizing<Vec<u8>>, key: SecretKey },
+    Bucket { class: u8, month: u32, key: SecretKey },
 }
 
 impl Inner {
@@ -117,6 +135,9 @@ impl Inner {
             unwrapped: HashMap::new(),
             damaged: Vec::new(),
             torn_tail_bytes: 0,
+            material: Vec::new(),
+            records: None,
+            last_pull: None,
         }
     }
 }
@@ -216,9 +237,23 @@ impl Inner {
             let key = KeyId(id as u64);
             match &entry.body {
                 Some(Body::Identity { pseudonym, .. }) => self.identities.entry(*pseudonym).or_default().push(key),
-                Some(Body::Bucket { class, month, .. }) => self.buckets.entry((*class, *month)).or_default().push(key),
+                Some(Body::Bucket { class, month, .. }) if *class != replicated::ERASED_ENTRY_CLASS => {
+                    self.buckets.entry((*class, *month)).or_default().push(key)
+                }
                 _ => {}
             }
+        }
+    }
+
+    /// A node's vault reads the shared key record list when a key id is beyond what it holds
+    /// (a key another node created): the record was published before any event named it.
+    fn know(&mut self, key: KeyId) -> Result<()> {
+        if self.entry(key).is_some() || self.master.is_none() {
+            return Ok(());
+        }
+        match self.records.clone() {
+            Some(records) => self.pull(records.as_ref()),
+            None => Ok(()),
         }
     }
 
@@ -259,6 +294,8 @@ impl Inner {
         let entry = self.entry(key)?;
         let expected_name = if expected == KIND_IDENTITY { "identity key" } else { "bucket key" };
         Some(match &entry.body {
+            // An erased entry of a node's shared list: of whichever kind was asked, destroyed.
+            Some(Body::Bucket { class: replicated::ERASED_ENTRY_CLASS, .. }) => Ok(State::Destroyed),
             Some(body) if body.kind() != expected => {
                 Err(Error::WrongKind { key, expected: expected_name, found: body.kind_name() })
             }
@@ -288,7 +325,7 @@ impl Inner {
         self.field_keys.get(&(key, bucket)).ok_or(Error::UnknownKey { key })
     }
 
-    fn push_pending(&mut self, body: Body) {
+    fn push_pending(&mut self, body: Body, material: Material) {
         let key = KeyId(self.entries.len() as u64);
         match &body {
             Body::Identity { pseudonym, .. } => self.identities.entry(*pseudonym).or_default().push(key),
@@ -296,12 +333,46 @@ impl Inner {
             _ => {}
         }
         self.entries.push(Entry { offset: 0, bytes: 0, state: State::Live, body: Some(body) });
+        self.material.push(material);
+    }
+
+    /// A new (pending) identity key record under the next key id: `data_key` wrapped, `value`
+    /// sealed under it.
+    fn push_identity(&mut self, master: &MasterKey, pseudonym: [u8; 16], value: &[u8], data_key: SecretKey) -> Result<KeyId> {
+        let key = KeyId(self.entries.len() as u64);
+        let aad =
+            Body::Identity { pseudonym, wrapped: [0; WRAPPED_BYTES], value_nonce: [0; NONCE_BYTES], value: Vec::new() }
+                .wrap_aad(key);
+        let wrapped = crypto::wrap(master.bytes(), &aad, &data_key)?;
+        let (value_nonce, sealed) = crypto::seal(&data_key, &format::identity_value_aad(&pseudonym, key), value)?;
+        let material = Material::Identity { pseudonym, value: Zeroizing::new(value.to_vec()), key: data_key.clone() };
+        self.push_pending(Body::Identity { pseudonym, wrapped, value_nonce, value: sealed }, material);
+        self.remember_unwrapped(key, data_key);
+        Ok(key)
+    }
+
+    /// A new (pending) bucket key record under the next key id.
+    fn push_bucket(&mut self, master: &MasterKey, class: u8, month: u32, bucket_key: SecretKey) -> Result<KeyId> {
+        let key = KeyId(self.entries.len() as u64);
+        let aad = Body::Bucket { class, month, wrapped: [0; WRAPPED_BYTES] }.wrap_aad(key);
+        let wrapped = crypto::wrap(master.bytes(), &aad, &bucket_key)?;
+        self.push_pending(Body::Bucket { class, month, wrapped }, Material::Bucket { class, month, key: bucket_key.clone() });
+        self.remember_unwrapped(key, bucket_key);
+        Ok(key)
     }
 
     fn commit(&mut self) -> Result<()> {
         if self.durable == self.entries.len() {
             return Ok(());
         }
+        if let Some(records) = self.records.clone() {
+            return self.commit_replicated(records.as_ref());
+        }
+        self.write_pending(true)
+    }
+
+    /// Appends the pending records to the file (synced when `sync`) and makes them durable.
+    fn write_pending(&mut self, sync: bool) -> Result<()> {
         let path = self.keys_path();
         let file = self.file.clone().ok_or(Error::ReadOnly)?;
         let mut buf = Vec::new();
@@ -319,7 +390,10 @@ impl Inner {
             if self.tail_dirty {
                 file.set_len(new_end).map_err(Error::io("truncating", &path))?;
             }
-            file.sync_data().map_err(Error::io("syncing", &path))
+            if sync {
+                file.sync_data().map_err(Error::io("syncing", &path))?;
+            }
+            Ok(())
         })();
         if let Err(error) = result {
             self.tail_dirty = true;
@@ -332,6 +406,7 @@ impl Inner {
         }
         self.end += buf.len() as u64;
         self.durable = self.entries.len();
+        self.material.clear();
         Ok(())
     }
 }
@@ -499,6 +574,9 @@ impl Vault {
                 unwrapped: HashMap::new(),
                 damaged: Vec::new(),
                 torn_tail_bytes: 0,
+                material: Vec::new(),
+                records: None,
+                last_pull: None,
             }),
         })
     }
@@ -613,17 +691,8 @@ impl Vault {
                 limit: IDENTITY_VALUE_BYTES_MAX,
             });
         }
-        let key = KeyId(inner.entries.len() as u64);
         let data_key = crypto::random_key()?;
-        let aad =
-            Body::Identity { pseudonym, wrapped: [0; WRAPPED_BYTES], value_nonce: [0; NONCE_BYTES], value: Vec::new() }
-                .wrap_aad(key);
-        let wrapped = crypto::wrap(master.bytes(), &aad, &data_key)?;
-        let (value_nonce, value) =
-            crypto::seal(&data_key, &format::identity_value_aad(&pseudonym, key), value.as_bytes())?;
-        inner.push_pending(Body::Identity { pseudonym, wrapped, value_nonce, value });
-        inner.remember_unwrapped(key, data_key);
-        Ok(key)
+        inner.push_identity(&master, pseudonym, value.as_bytes(), data_key)
     }
 
     /// The live key of an identity, without creating one.
@@ -641,26 +710,13 @@ impl Vault {
     pub fn bucket_key(&self, class: u8, month: u32) -> Result<Option<KeyId>> {
         let mut inner = self.inner.lock();
         let master = inner.writable()?.clone();
-        let mut expired = false;
-        for key in inner.buckets.get(&(class, month)).into_iter().flatten().rev() {
-            match inner.entry(*key).map(|e| e.state) {
-                Some(State::Live) => return Ok(Some(*key)),
-                Some(State::Destroyed) => expired = true,
-                // A damaged record may be a torn append that was never acknowledged: it does not
-                // expire the bucket.
-                Some(State::Damaged) | None => {}
-            }
+        match inner.bucket_lookup(class, month) {
+            BucketLookup::Live(key) => return Ok(Some(key)),
+            BucketLookup::Expired => return Ok(None),
+            BucketLookup::Missing => {}
         }
-        if expired {
-            return Ok(None);
-        }
-        let key = KeyId(inner.entries.len() as u64);
         let bucket_key = crypto::random_key()?;
-        let aad = Body::Bucket { class, month, wrapped: [0; WRAPPED_BYTES] }.wrap_aad(key);
-        let wrapped = crypto::wrap(master.bytes(), &aad, &bucket_key)?;
-        inner.push_pending(Body::Bucket { class, month, wrapped });
-        inner.remember_unwrapped(key, bucket_key);
-        Ok(Some(key))
+        inner.push_bucket(&master, class, month, bucket_key).map(Some)
     }
 
     /// Writes every pending record and syncs once (group commit). Call it before appending log
@@ -678,6 +734,10 @@ impl Vault {
             return Err(Error::Locked);
         }
         for (id, kind) in [(key, KIND_IDENTITY), (bucket, KIND_BUCKET)] {
+            inner.know(id)?;
+            if inner.records.is_some() && id.0 >= inner.durable as u64 {
+                return Err(Error::NotShared { key: id });
+            }
             match inner.kind_state(id, kind) {
                 None => return Err(Error::UnknownKey { key: id }),
                 Some(Err(error)) => return Err(error),
@@ -696,6 +756,7 @@ impl Vault {
         let mut inner = self.inner.lock();
         inner.master.as_ref()?;
         for (id, kind) in [(key, KIND_IDENTITY), (bucket, KIND_BUCKET)] {
+            inner.know(id).ok()?;
             if !matches!(inner.kind_state(id, kind), Some(Ok(State::Live))) {
                 return None;
             }
@@ -718,6 +779,8 @@ impl Vault {
         if inner.master.is_none() {
             return Ok(Opened::Unavailable);
         }
+        inner.know(key)?;
+        inner.know(bucket)?;
         let key_state = match inner.kind_state(key, KIND_IDENTITY) {
             None => return Ok(Opened::Unavailable),
             Some(state) => state?,
@@ -744,10 +807,11 @@ impl Vault {
 
     /// The identity value held in an identity key's record.
     pub fn identity_value(&self, key: KeyId) -> Result<Opened> {
-        let inner = self.inner.lock();
+        let mut inner = self.inner.lock();
         if inner.master.is_none() {
             return Ok(Opened::Unavailable);
         }
+        inner.know(key)?;
         match inner.kind_state(key, KIND_IDENTITY) {
             None => return Ok(Opened::Unavailable),
             Some(Ok(State::Live)) => {}
@@ -797,10 +861,28 @@ impl Vault {
         if targets.is_empty() {
             return Ok(0);
         }
+        if let Some(records) = inner.records.clone() {
+            // The shared copy first: once every server has overwritten it, no node can fetch the
+            // key again; a failure here leaves the local copy, and a retry erases again.
+            for key in &targets {
+                if let Some(sequence) = replicated::sequence_of(*key) {
+                    records.erase(sequence).map_err(Error::replication("erasing a key record"))?;
+                }
+            }
+        }
+        inner.destroy_local(&targets)
+    }
+}
+
+impl Inner {
+    /// Overwrites the records of `targets` (sorted, not destroyed) in place, syncs once, and
+    /// forgets them; returns how many were live.
+    fn destroy_local(&mut self, targets: &[KeyId]) -> Result<usize> {
+        let inner = self;
         let path = inner.keys_path();
         let file = inner.file.clone().ok_or(Error::ReadOnly)?;
         let mut live = 0;
-        for key in &targets {
+        for key in targets {
             let Some(entry) = inner.entry(*key) else { continue };
             let image = match &entry.body {
                 Some(body) => format::encode(STATE_DESTROYED, &body.destroyed()),
@@ -814,11 +896,11 @@ impl Vault {
             file.write_all_at(&image, offset).map_err(Error::io("destroying a key in", &path))?;
         }
         file.sync_data().map_err(Error::io("syncing", &path))?;
-        for key in &targets {
+        for key in targets {
             inner.unwrapped.remove(key);
             inner.field_keys.retain(|(data, bucket), _| data != key && bucket != key);
         }
-        for key in &targets {
+        for key in targets {
             if let Some(entry) = usize::try_from(key.0).ok().and_then(|i| inner.entries.get_mut(i)) {
                 if let Some(body) = &entry.body {
                     entry.body = Some(body.destroyed());
@@ -836,6 +918,9 @@ impl Vault {
         inner.field_keys.clear();
         Ok(live)
     }
+}
+
+impl Vault {
 
     /// Whether a key is destroyed (or its record damaged). `false` for an unknown key.
     pub fn is_destroyed(&self, key: KeyId) -> bool {
@@ -851,7 +936,7 @@ impl Vault {
             .iter()
             .enumerate()
             .filter_map(|(id, entry)| match &entry.body {
-                Some(Body::Bucket { class, month, .. }) => Some(Bucket {
+                Some(Body::Bucket { class, month, .. }) if *class != replicated::ERASED_ENTRY_CLASS => Some(Bucket {
                     class: *class,
                     month: *month,
                     key: KeyId(id as u64),
@@ -863,9 +948,13 @@ impl Vault {
     }
 
     /// Read-only vaults: picks up the records a writer appended, and the destroys it made, since
-    /// the open (re-reads the file). A no-op for a writable or an empty vault.
+    /// the open (re-reads the file). A node's vault reads the shared key record list
+    /// ([`Vault::pull`]). A no-op for another writable or an empty vault.
     pub fn refresh(&self) -> Result<()> {
         let mut inner = self.inner.lock();
+        if let Some(records) = inner.records.clone() {
+            return inner.pull(records.as_ref());
+        }
         if inner.access == Access::Write {
             return Ok(());
         }
@@ -914,6 +1003,34 @@ impl Vault {
         write_file(storage, &temp, OpenMode::CreateTruncate, &bytes)?;
         storage.rename(&temp, &target).map_err(Error::io("renaming KEYS.tmp to", &target))?;
         storage.sync_dir(dir).map_err(Error::io("syncing directory", dir))
+    }
+}
+
+/// What a vault holds for one bucket.
+enum BucketLookup {
+    Live(KeyId),
+    /// Destroyed: nothing may be sealed into it again.
+    Expired,
+    Missing,
+}
+
+impl Inner {
+    fn bucket_lookup(&self, class: u8, month: u32) -> BucketLookup {
+        let mut expired = false;
+        for key in self.buckets.get(&(class, month)).into_iter().flatten().rev() {
+            match self.entry(*key).map(|e| e.state) {
+                Some(State::Live) => return BucketLookup::Live(*key),
+                Some(State::Destroyed) => expired = true,
+                // A damaged record may be a torn append that was never acknowledged: it does not
+                // expire the bucket.
+                Some(State::Damaged) | None => {}
+            }
+        }
+        if expired {
+            BucketLookup::Expired
+        } else {
+            BucketLookup::Missing
+        }
     }
 }
 

@@ -77,32 +77,40 @@ impl Redactions {
 pub(crate) type Reveals = rapport_customer::FastMap<Identity, String>;
 
 /// The store's personal-data rules over its key store.
+///
+/// On a node of a replicated store the vault's key records are shared by every node
+/// ([`Vault::attach_records`]): a key id means the same key everywhere, and a lookup that finds
+/// nothing reads what the other nodes added before it answers.
 #[derive(Debug)]
 pub(crate) struct Privacy {
     pub(crate) vault: Vault,
-    /// A node of a replicated store: other nodes seal with key ids of their own key stores
-    /// (docs/design/cluster.md, "Not done yet"), so a key id that names another kind of key here,
-    /// or a key that does not open the value, means "sealed on another node" and reads
-    /// `[encrypted]`; on one node it is damage and an error.
-    pub(crate) foreign_seals: bool,
 }
 
 impl Privacy {
-    /// The key store of a store that is the only writer of its log.
-    pub(crate) fn local(vault: Vault) -> Privacy {
-        Privacy { vault, foreign_seals: false }
+    /// The personal-data rules over this key store.
+    pub(crate) fn new(vault: Vault) -> Privacy {
+        Privacy { vault }
     }
 
-    /// What a vault answer means here: see [`Privacy::foreign_seals`].
     fn opened(&self, opened: rapport_vault::Result<Opened>) -> Result<Opened> {
-        match opened {
-            Err(rapport_vault::Error::WrongKind { .. } | rapport_vault::Error::Corrupt { .. })
-                if self.foreign_seals =>
-            {
-                Ok(Opened::Unavailable)
-            }
-            other => Ok(other?),
+        Ok(opened?)
+    }
+
+    /// The live key of a pseudonym; on a node, after reading the shared key records when it has
+    /// none (`always`: at once, else at most every [`rapport_vault::MISS_PULL_INTERVAL`]).
+    fn live_key(&self, hash: &[u8; PSEUDONYM_BYTES], always: bool) -> Result<Option<KeyId>> {
+        if let Some(key) = self.vault.live_identity_key(hash) {
+            return Ok(Some(key));
         }
+        if !self.vault.is_replicated() {
+            return Ok(None);
+        }
+        if always {
+            self.vault.pull()?;
+        } else {
+            self.vault.pull_if_stale(rapport_vault::MISS_PULL_INTERVAL)?;
+        }
+        Ok(self.vault.live_identity_key(hash))
     }
 }
 
@@ -238,6 +246,10 @@ impl Privacy {
         }
         if let Some(value) = reveals.get(identity) {
             return Ok(self.vault.identity_key(hash, value)?);
+        }
+        // A ticket opened on another node: its requester's key is in the shared records.
+        if let Some(key) = self.live_key(&hash, true)? {
+            return Ok(key);
         }
         self.vault
             .identity_keys(&hash)
@@ -435,7 +447,7 @@ impl Privacy {
         let Some(hash) = identity.pseudonym_bytes() else { return Ok((identity.clone(), None)) };
         let key = match key {
             Some(key) => Some(KeyId(key)),
-            None => self.vault.live_identity_key(&hash),
+            None => self.live_key(&hash, false)?,
         };
         let marker = match key {
             Some(key) if erased.contains(&key.0) => ERASED,

@@ -192,6 +192,10 @@ pub const SUBMIT_UNSYNCED_BYTES_MAX: usize = 64 << 20;
 /// ([`LogEngine::agree`], [`Store::shared_secrets`]).
 pub const SHARED_SECRETS_NAME: &str = "store-secrets";
 
+/// The name of the record list ([`LogEngine::records`]) whose entries are the identity and
+/// bucket key records every node of a replicated store shares.
+pub const KEY_RECORDS_NAME: &str = "keys";
+
 /// How many times a conflicting batch is re-planned before giving up.
 const CONFLICT_RETRIES_MAX: u32 = 64;
 /// Longest back-off between two attempts, in microseconds.
@@ -288,7 +292,7 @@ impl Store {
             }
         };
         let id_key = vault.id_key().ok_or(Error::Locked { what: "opening a store for writing" })?;
-        let store = Store::with_log(engine, options, Ids::new(IdKey::from_bytes(id_key)), Privacy::local(vault))?;
+        let store = Store::with_log(engine, options, Ids::new(IdKey::from_bytes(id_key)), Privacy::new(vault))?;
         store.finish_erasures()?;
         store.enforce_retention(Timestamp::now())?;
         Ok(store)
@@ -298,7 +302,9 @@ impl Store {
     /// through the engine ([`LogEngine::agree`], wrapped under the master key every node is
     /// given), the node's key store is created from them the first time, and the header is
     /// written by whichever node gets there first. Every node then derives the same ids and
-    /// pseudonyms. Identity and bucket keys are still each node's own (docs/design/cluster.md).
+    /// pseudonyms. Identity and bucket keys are the entries of the engine's shared `keys` record
+    /// list ([`Vault::attach_records`]), so a key id means the same key on every node
+    /// (docs/design/cluster.md, "Shared data keys").
     fn open_node(engine: Box<dyn LogEngine>, options: StoreOptions) -> Result<Store> {
         const WHAT: &str = "opening a node of a replicated store (it needs the master key the nodes share)";
         let master = options.master_key.clone().ok_or(Error::Locked { what: WHAT })?;
@@ -348,7 +354,11 @@ impl Store {
             });
         }
         let id_key = vault.id_key().ok_or(Error::Locked { what: WHAT })?;
-        let privacy = Privacy { vault, foreign_seals: true };
+        let records = engine.records(KEY_RECORDS_NAME)?.ok_or_else(|| {
+            Error::InvalidArgument(format!("the {} engine shares no key records between its nodes", engine.name()))
+        })?;
+        vault.attach_records(records)?;
+        let privacy = Privacy::new(vault);
         let store = Store::with_log(engine, options, Ids::new(IdKey::from_bytes(id_key)), privacy)?;
         store.finish_erasures()?;
         store.enforce_retention(Timestamp::now())?;
@@ -381,7 +391,7 @@ impl Store {
             None => Vault::locked_empty([0; crate::format::STORE_ID_BYTES]),
         };
         let key = vault.id_key().unwrap_or([0; crate::ids::ID_KEY_BYTES]);
-        Store::with_log(Box::new(log), options, Ids::new(IdKey::from_bytes(key)), Privacy::local(vault))
+        Store::with_log(Box::new(log), options, Ids::new(IdKey::from_bytes(key)), Privacy::new(vault))
     }
 
     /// The store over an open log: the projection from the newest valid snapshot (or empty),
@@ -432,6 +442,18 @@ impl Store {
         })
     }
 
+    /// The store's identity and bucket key records as a replicated store's shared key record
+    /// list holds them ([`rapport_vault::Vault::records_for_replication`]): what a migration
+    /// into a cluster publishes before the commits, so that every key id the log names keeps
+    /// its meaning on the nodes. Destroyed keys travel without their secrets.
+    /// [`Error::Locked`] without the master key.
+    pub fn key_records(&self) -> Result<Vec<Vec<u8>>> {
+        if !self.privacy.is_unlocked() {
+            return Err(Error::Locked { what: "reading the store's key records" });
+        }
+        Ok(self.privacy.vault.records_for_replication()?)
+    }
+
     /// Whether other nodes write this store's log (a replicated engine): its projections then
     /// also change by [`Store::refresh`] and [`Store::wait_for`], which fold what the others
     /// committed (`rapport serve` runs a follower that does so).
@@ -444,8 +466,19 @@ impl Store {
     /// it did. On the embedded engine a writable store always has.
     pub fn wait_for(&self, position: Position, timeout: std::time::Duration) -> Result<bool> {
         let reached = self.engine.wait_for(position, timeout)?;
+        self.privacy.vault.refresh()?;
         self.catch_up()?;
+        self.finish_node_erasures()?;
         Ok(reached)
+    }
+
+    /// A node that folded another node's erasure destroys its copies of the erased keys (the
+    /// other node erased the shared ones, or this node does it if that one stopped first).
+    fn finish_node_erasures(&self) -> Result<()> {
+        if self.engine.is_replicated() {
+            self.finish_erasures()?;
+        }
+        Ok(())
     }
 
     /// Whether the store was opened with [`Store::open_read_only`].
@@ -456,9 +489,13 @@ impl Store {
     /// Picks up what a writer committed since the open or the last refresh (read-only stores;
     /// a writable store is always current) and folds it; returns the new end of the log.
     pub fn refresh(&self) -> Result<Position> {
+        // The log first, then the key records: every key an event names was shared before the
+        // event was committed, so the records read now hold the keys of every event folded.
         self.engine.refresh()?;
         self.privacy.vault.refresh()?;
-        self.catch_up()
+        let end = self.catch_up()?;
+        self.finish_node_erasures()?;
+        Ok(end)
     }
 
     /// Whether personal data can be shown and written: the key store is open with its master
@@ -533,6 +570,8 @@ impl Store {
             return Err(rapport_log::Error::ReadOnly { dir: self.local().dir().to_path_buf() }.into());
         }
         let _exclusive = self.erase_lock.write();
+        // A node: the keys other nodes created for this customer's identities too.
+        self.privacy.vault.pull()?;
         let (survivor, keys) = {
             let projection = self.current()?;
             let Some(profile) = projection.customers.profile(customer) else {

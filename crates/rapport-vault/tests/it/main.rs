@@ -6,4 +6,5 @@ mod destroy;
 mod master_key;
 mod read_only;
 mod recovery;
+mod replicated;
 mod round_trip;
