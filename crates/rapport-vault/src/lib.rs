@@ -65,6 +65,17 @@
 //! renames it to `KEYS` and syncs the directory, so a `KEYS` file is always whole; with an
 //! in-store master key `MASTER_KEY` is written (and synced) first.
 //!
+//! # A node of a replicated store
+//!
+//! [`Vault::attach_records`] gives a node's vault the key record list every node shares
+//! ([`rapport_log::RecordLog`]): from then on record `2 + s` of `KEYS` is entry `s` of the list,
+//! [`Vault::commit`] publishes pending records at the sequences their ids name (and makes them
+//! again under the next ids when another node got there first), [`Vault::pull`] reads what other
+//! nodes appended and erased, and [`Vault::destroy`] erases the list's copy before the file's.
+//! An erased entry is held as a destroyed bucket record of class 255 (no real class), so every
+//! key id keeps its place. The list is the durable copy: a node writes its file without a sync
+//! and reads again what a crash cut. Details: docs/design/cluster.md, "Shared data keys".
+//!
 //! # Open and recovery rules
 //!
 //! | case | outcome | test |

@@ -79,10 +79,6 @@ fn master_key() -> rapport::vault::MasterKey {
     rapport::vault::MasterKey::from_bytes([0x5a; 32])
 }
 
-/// Nodes share the store id and id key, not yet the data keys that seal personal values
-/// (docs/design/cluster.md, "Not done yet").
-pub(crate) const NODES_SHARE_DATA_KEYS: bool = false;
-
 /// Two nodes of one store, each with its own directory, on one stream.
 mod nodes {
     use std::time::Duration;
@@ -103,6 +99,19 @@ mod nodes {
 
     fn id(text: &str) -> TicketId {
         TicketId::new(text).unwrap()
+    }
+
+    /// The message bodies of a ticket's history as this node shows them.
+    fn bodies(store: &rapport::Store, ticket: &str) -> Vec<String> {
+        store
+            .ticket_history(&id(ticket))
+            .unwrap()
+            .into_iter()
+            .filter_map(|(_, event)| match event {
+                rapport::events::CxEvent::MessageSent(sent) => sent.body,
+                _ => None,
+            })
+            .collect()
     }
 
     /// A command without personal data (a tag), which any node can write on any ticket.
@@ -126,23 +135,18 @@ mod nodes {
         assert!(two.wait_for(end, Duration::from_secs(10)).unwrap());
         assert!(two.ticket(&id("T-1")).unwrap().is_some(), "{submitted:?}");
 
-        // A reply seals its text under the requester's data key, which only node one holds yet
-        // (docs/design/cluster.md, "Not done yet"): node two refuses it, typed, writing nothing.
+        // A reply seals its text under the requester's data key, which node one created: node
+        // two finds it in the key records the nodes share, and node one opens what two sealed.
         let reply = TicketCommand::SendMessage {
             channel: Channel::Email,
             agent: "agent-2".into(),
             public: true,
-            body: Some("hello".into()),
+            body: Some("hello from node two".into()),
             actor: Default::default(),
         };
-        let before = two.log().end_position();
-        let refused = two.execute(&id("T-1"), reply.clone(), Meta::at(Timestamp(1)));
-        assert!(
-            matches!(&refused, Err(rapport::Error::InvalidArgument(why)) if why.contains("no data key")),
-            "{refused:?}"
-        );
-        assert_eq!(two.log().end_position(), before);
-        one.execute(&id("T-1"), reply, Meta::at(Timestamp(1))).unwrap();
+        two.execute(&id("T-1"), reply, Meta::at(Timestamp(1))).unwrap();
+        assert!(one.wait_for(two.log().end_position(), Duration::from_secs(10)).unwrap());
+        assert_eq!(bodies(&one, "T-1"), ["hello from node two"]);
 
         // Both nodes tag the ticket at once: every command lands, once, in one order.
         let per_node: u32 = 12;
@@ -176,5 +180,51 @@ mod nodes {
         assert_eq!(fresh.tickets().unwrap(), one.tickets().unwrap());
         assert_eq!(two.tickets().unwrap(), one.tickets().unwrap());
         assert_eq!(customer(&fresh), customer(&one));
+    }
+
+    #[test]
+    fn an_erasure_on_one_node_erases_on_every_node_and_a_fresh_one() {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let stream = "erasure-nodes";
+        let (one, two) = (node(stream, dirs[0].path()), node(stream, dirs[1].path()));
+        let kim = Identity::parse_pair("email:kim@example.com", &NormalizeOptions::default()).unwrap();
+        let opened = Input::Command {
+            ticket_id: id("T-9"),
+            command: TicketCommand::Open(OpenTicket::new(id("T-9"), kim.clone(), Channel::Email)),
+        };
+        one.submit(opened, Meta::at(Timestamp(0))).unwrap();
+        let reply = TicketCommand::SendMessage {
+            channel: Channel::Email,
+            agent: "agent-1".into(),
+            public: true,
+            body: Some("your order ships today".into()),
+            actor: Default::default(),
+        };
+        one.execute(&id("T-9"), reply, Meta::at(Timestamp(1))).unwrap();
+        assert!(two.wait_for(one.log().end_position(), Duration::from_secs(10)).unwrap());
+        assert_eq!(bodies(&two, "T-9"), ["your order ships today"]);
+        let key = rapport::CustomerKey::Identity(kim.clone());
+        let customer = two.customer_id(&key).unwrap().unwrap();
+        let view = two.customer(&key, None).unwrap().unwrap();
+        assert_eq!(view.identities[0].value(), "kim@example.com");
+
+        // Node two erases; node one reads the erasure and destroys its copies of the keys.
+        two.erase(customer, "gdpr-art17").unwrap();
+        assert!(one.wait_for(two.log().end_position(), Duration::from_secs(10)).unwrap());
+        assert_eq!(bodies(&one, "T-9"), [rapport::ERASED]);
+        assert_eq!(bodies(&two, "T-9"), [rapport::ERASED]);
+        let fresh = node(stream, dirs[2].path());
+        assert_eq!(bodies(&fresh, "T-9"), [rapport::ERASED], "the key is gone from the shared records");
+        assert_eq!(fresh.customer_id(&key).unwrap(), None, "an erased identity resolves to nobody");
+        // Kim writes again on node one: a new customer with a new key, readable on every node.
+        let again = Input::Command {
+            ticket_id: id("T-10"),
+            command: TicketCommand::Open(OpenTicket::new(id("T-10"), kim.clone(), Channel::Email)),
+        };
+        let submitted = one.submit(again, Meta::at(Timestamp(2))).unwrap();
+        assert_ne!(submitted.customer_id, Some(customer));
+        assert!(fresh.wait_for(one.log().end_position(), Duration::from_secs(10)).unwrap());
+        let view = fresh.customer(&key, None).unwrap().unwrap();
+        assert_eq!(view.identities[0].value(), "kim@example.com");
     }
 }

@@ -260,26 +260,7 @@ fn rebuilding_from_the_log_gives_the_same_profiles() {
     let (rebuilt, _rebuilt_dir) = crate::rebuilt_beside(dir.path(), rebuilt);
     assert!(rebuilt.snapshot_report().loaded.is_none());
     let rebuilt = rebuilt.customers(Some(Timestamp(200 * HOUR))).unwrap();
-    if crate::NODES_SHARE_DATA_KEYS {
-        assert_eq!(rebuilt, live);
-    } else {
-        // Another node cannot open what this one sealed (docs/design/cluster.md, "Not done
-        // yet"): everything but the personal values agrees.
-        assert_eq!(without_personal_values(rebuilt), without_personal_values(live));
-    }
-}
-
-/// The views with every personal value blanked out: trait values emptied, identities reduced
-/// to their kinds.
-fn without_personal_values(views: Vec<rapport::CustomerView>) -> Vec<(rapport::CustomerView, Vec<String>)> {
-    views
-        .into_iter()
-        .map(|mut view| {
-            view.profile.traits.values_mut().for_each(|t| t.value.clear());
-            let kinds = view.identities.drain(..).map(|i| format!("{:?}", i.kind())).collect();
-            (view, kinds)
-        })
-        .collect()
+    assert_eq!(rebuilt, live);
 }
 
 #[test]

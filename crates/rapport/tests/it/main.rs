@@ -32,5 +32,3 @@ pub(crate) fn rebuilt_beside(
     (rapport::Store::open_read_only(dir, options).unwrap(), Box::new(()))
 }
 
-/// Whether a second store over the same log opens what the first sealed: here, one store.
-pub(crate) const NODES_SHARE_DATA_KEYS: bool = true;
