@@ -7,10 +7,13 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use rapport_log::{EventData, ExpectedVersion, Log, LogEngine, Position, StreamWrite, Timestamp};
+use rapport_log::{EventData, ExpectedVersion, Log, LogEngine, Position, RecordLog, StreamWrite, Timestamp};
 
 use crate::engine::{JetStreamLog, JetStreamOptions};
 use crate::error::{Error, Result};
+
+/// The record list that holds a replicated store's key records ([`rapport_log::LogEngine::records`]).
+pub const KEY_RECORDS_LIST: &str = "keys";
 
 /// What [`copy_log`] copied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,10 +32,17 @@ pub struct CopyReport {
 /// Before anything is published, the target's nodes are made to agree on `agreements`
 /// ([`JetStreamLog::agree_on`]: the store's wrapped secrets, so nodes derive the ids the source
 /// derived); a stream whose nodes agreed on other values is refused ([`Error::StreamConfig`]).
+/// Then, before the first commit, `key_records` (the source store's key records: record `i` is
+/// entry `i + 1`) go into the record list [`KEY_RECORDS_LIST`]
+/// ([`JetStreamLog::records_log`]): a list that holds entries already (a copy run before that
+/// stopped before its commits) must hold exactly the first of them, byte for byte
+/// ([`Error::RecordsDiffer`] otherwise), and only the missing ones are appended. No key records:
+/// the list is not touched.
 pub fn copy_log(
     source: &Log,
     mut options: JetStreamOptions,
     agreements: &[(&str, &[u8])],
+    key_records: &[Vec<u8>],
     mut progress: impl FnMut(u64, u64),
 ) -> Result<CopyReport> {
     // The publisher stamps each message with the store clock: here the source's recorded_at.
@@ -57,6 +67,9 @@ pub fn copy_log(
                 reason: format!("its nodes agreed on another {name}: the stream belongs to another store"),
             });
         }
+    }
+    if !key_records.is_empty() {
+        copy_key_records(&target, key_records)?;
     }
     let total = source.end_position().0;
     let mut report = CopyReport { events: 0, commits: 0 };
@@ -85,6 +98,53 @@ pub fn copy_log(
     }
     target.sync()?;
     Ok(report)
+}
+
+/// Rounds of [`copy_key_records`] that may find the list short before it gives up (each round
+/// that appends anything makes progress; another writer can only make rounds fail).
+const KEY_COPY_ROUNDS: usize = 5;
+
+/// Makes the record list [`KEY_RECORDS_LIST`] hold exactly `key_records`, appending the ones it
+/// lacks after checking the ones it has.
+fn copy_key_records(target: &JetStreamLog, key_records: &[Vec<u8>]) -> Result<()> {
+    let list = target.records_log(KEY_RECORDS_LIST)?;
+    let differ =
+        |sequence: u64, reason: String| Error::RecordsDiffer { list: KEY_RECORDS_LIST.to_owned(), sequence, reason };
+    let wanted = key_records.len() as u64;
+    for _ in 0..KEY_COPY_ROUNDS {
+        // What the list holds, checked against the source's records.
+        let mut after = 0;
+        let mut end = 0;
+        loop {
+            let read = list.read_after(after)?;
+            end = read.end.max(end);
+            if read.end > wanted {
+                return Err(differ(
+                    wanted + 1,
+                    format!("is there: the list holds {} entries, the source {wanted}", read.end),
+                ));
+            }
+            if let Some(erased) = read.erased.iter().find(|s| **s > after && **s <= read.through) {
+                return Err(differ(*erased, "is erased in the list".to_owned()));
+            }
+            for (sequence, record) in &read.records {
+                let index = usize::try_from(*sequence - 1).unwrap_or(usize::MAX);
+                if key_records.get(index) != Some(record) {
+                    return Err(differ(*sequence, "holds other bytes than the source's key record".to_owned()));
+                }
+            }
+            if read.through >= read.end || read.through <= after {
+                break;
+            }
+            after = read.through;
+        }
+        if end == wanted {
+            return Ok(());
+        }
+        let missing = key_records.get(usize::try_from(end).unwrap_or(usize::MAX)..).unwrap_or_default();
+        list.append_at(end + 1, missing)?;
+    }
+    Err(differ(0, format!("could not be completed in {KEY_COPY_ROUNDS} rounds (another writer appends to it)")))
 }
 
 /// Appends one source batch as one commit and checks where it landed.

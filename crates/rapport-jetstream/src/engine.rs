@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, context::PublishErrorKind, message::StreamMessage, stream};
 use parking_lot::{Condvar, Mutex};
 use rapport_log::{
-    AppendOutcome, Commit, Durability, EventId, Log, LogEngine, LogOptions, Position, StreamWrite, Timestamp,
-    BATCH_EVENTS_MAX,
+    AppendOutcome, Commit, Durability, EventId, Log, LogEngine, LogOptions, Position, RecordLog, StreamWrite,
+    Timestamp, BATCH_EVENTS_MAX,
 };
 
 use crate::error::{Error, Result};
+use crate::records::JetStreamRecords;
 use crate::wire::{self, MessageHeaders};
 
 /// Longest stream name, in bytes.
@@ -105,18 +106,18 @@ struct Pending {
 }
 
 /// State shared by the handle, the writer thread and the follower thread.
-struct Shared {
+pub(crate) struct Shared {
     /// The options the engine was opened with.
-    options: JetStreamOptions,
+    pub(crate) options: JetStreamOptions,
     /// The server's `max_payload`.
-    max_payload: usize,
-    stream: String,
+    pub(crate) max_payload: usize,
+    pub(crate) stream: String,
     subject: String,
-    request_timeout: Duration,
-    append_timeout: Duration,
-    runtime: tokio::runtime::Handle,
+    pub(crate) request_timeout: Duration,
+    pub(crate) append_timeout: Duration,
+    pub(crate) runtime: tokio::runtime::Handle,
     client: async_nats::Client,
-    context: jetstream::Context,
+    pub(crate) context: jetstream::Context,
     replica: Log,
     /// The `recorded_at` the replica's clock returns: set before each apply.
     clock_cell: Arc<AtomicI64>,
@@ -146,6 +147,8 @@ pub struct JetStreamLog {
     writer: Option<JoinHandle<()>>,
     follower: Option<JoinHandle<()>>,
     runtime: Option<tokio::runtime::Runtime>,
+    /// The record lists handed out so far, by name ([`JetStreamLog::records_log`]).
+    records: Mutex<HashMap<String, Arc<JetStreamRecords>>>,
 }
 
 impl std::fmt::Debug for JetStreamLog {
@@ -157,7 +160,7 @@ impl std::fmt::Debug for JetStreamLog {
 /// Runs `future` on the engine's runtime and waits for it. Called from inside another tokio
 /// runtime (an async server's handler), where blocking on a runtime is refused, it waits on a
 /// scoped thread instead.
-fn block_on<F>(runtime: &tokio::runtime::Handle, future: F) -> F::Output
+pub(crate) fn block_on<F>(runtime: &tokio::runtime::Handle, future: F) -> F::Output
 where
     F: std::future::Future + Send,
     F::Output: Send,
@@ -171,7 +174,11 @@ where
 }
 
 /// Ends a blocking wait on the cluster at `timeout`.
-async fn bounded<T>(timeout: Duration, what: &'static str, future: impl std::future::Future<Output = T>) -> Result<T> {
+pub(crate) async fn bounded<T>(
+    timeout: Duration,
+    what: &'static str,
+    future: impl std::future::Future<Output = T>,
+) -> Result<T> {
     tokio::time::timeout(timeout, future).await.map_err(|_| Error::Timeout { what, millis: timeout.as_millis() as u64 })
 }
 
@@ -278,6 +285,7 @@ impl JetStreamLog {
             writer: Some(writer),
             follower: Some(follower),
             runtime: Some(runtime),
+            records: Mutex::new(HashMap::new()),
         })
     }
 
@@ -391,6 +399,43 @@ impl JetStreamLog {
         })
     }
 
+    /// The replicated record list `name` (see [`JetStreamRecords`]): stream
+    /// `rapport-<stream>-<name>` with the one subject `rapport.<stream>.<name>`, created on first
+    /// use like the commit stream but with deletes allowed (erasure); the same handle for every
+    /// call with this name. `name` is 1 to 64 bytes of `A-Z a-z 0-9 _ -`, other than `commits`
+    /// and `shared` (the engine's own subjects and streams).
+    pub fn records_log(&self, name: &str) -> Result<Arc<JetStreamRecords>> {
+        let valid = !name.is_empty()
+            && name.len() <= STREAM_NAME_BYTES_MAX
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            && name != "commits"
+            && name != "shared";
+        if !valid {
+            return Err(Error::InvalidRecordsName { name: name.to_owned() });
+        }
+        let mut records = self.records.lock();
+        if let Some(found) = records.get(name) {
+            return Ok(found.clone());
+        }
+        let shared = &self.shared;
+        let stream_name = format!("rapport-{}-{name}", shared.stream);
+        let subject = format!("rapport.{}.{name}", shared.stream);
+        let mut wanted = stream_config(&shared.options, &stream_name, &subject, shared.max_payload);
+        wanted.deny_delete = false;
+        let timeout = shared.request_timeout;
+        let stream = block_on(&shared.runtime, async {
+            let info = ensure_stream(&shared.context, &wanted, timeout).await?;
+            check_config(&info.config, &wanted, shared.max_payload)
+                .map_err(|reason| Error::StreamConfig { stream: stream_name.clone(), reason })?;
+            bounded(timeout, "getting a record list's stream", shared.context.get_stream_no_info(&stream_name))
+                .await?
+                .map_err(|error| Error::StreamConfig { stream: stream_name.clone(), reason: error.to_string() })
+        })?;
+        let list = Arc::new(JetStreamRecords::new(shared.clone(), name, stream_name, subject, stream));
+        records.insert(name.to_owned(), list.clone());
+        Ok(list)
+    }
+
     /// The server name of the stream's current leader (from the stream's info).
     pub fn stream_leader(&self) -> Result<Option<String>> {
         let shared = &self.shared;
@@ -466,7 +511,12 @@ async fn connect(options: &JetStreamOptions, subject: &str) -> Result<(async_nat
 
 /// The configuration of a stream this engine writes: one subject, file storage, no limits, no
 /// deletes or purges.
-fn stream_config(options: &JetStreamOptions, name: &str, subject: &str, max_payload: usize) -> stream::Config {
+pub(crate) fn stream_config(
+    options: &JetStreamOptions,
+    name: &str,
+    subject: &str,
+    max_payload: usize,
+) -> stream::Config {
     stream::Config {
         name: name.to_owned(),
         subjects: vec![subject.to_owned()],
@@ -486,7 +536,7 @@ fn stream_config(options: &JetStreamOptions, name: &str, subject: &str, max_payl
 }
 
 /// The stream's info, after creating it as `wanted` if it is missing.
-async fn ensure_stream(
+pub(crate) async fn ensure_stream(
     context: &jetstream::Context,
     wanted: &stream::Config,
     timeout: Duration,
@@ -521,8 +571,13 @@ async fn ensure_stream(
 }
 
 /// Whether an existing stream can hold the shared order: one subject ours, no limit that
-/// deletes messages, no delete or purge, the replicas asked for.
-fn check_config(have: &stream::Config, wanted: &stream::Config, max_payload: usize) -> std::result::Result<(), String> {
+/// deletes messages, no purge, deletes as `wanted` has them (denied for the commit stream, allowed
+/// for a record list), the replicas asked for.
+pub(crate) fn check_config(
+    have: &stream::Config,
+    wanted: &stream::Config,
+    max_payload: usize,
+) -> std::result::Result<(), String> {
     if !have.subjects.iter().any(|subject| wanted.subjects.contains(subject)) {
         return Err(format!("its subjects {:?} do not include {:?}", have.subjects, wanted.subjects));
     }
@@ -538,8 +593,15 @@ fn check_config(have: &stream::Config, wanted: &stream::Config, max_payload: usi
     if have.max_bytes > 0 || have.max_messages > 0 || have.max_messages_per_subject > 0 || !have.max_age.is_zero() {
         return Err("it has a limit (max bytes, messages or age) that deletes messages".to_owned());
     }
-    if !have.deny_delete || !have.deny_purge {
-        return Err("it allows deletes or purges (deny_delete and deny_purge must be set)".to_owned());
+    if !have.deny_purge {
+        return Err("it allows purges (deny_purge must be set)".to_owned());
+    }
+    if have.deny_delete != wanted.deny_delete {
+        return Err(if wanted.deny_delete {
+            "it allows deletes (deny_delete must be set)".to_owned()
+        } else {
+            "it denies deletes (its entries must be erasable: deny_delete must be unset)".to_owned()
+        });
     }
     if have.max_message_size > 0 && (have.max_message_size as usize) < max_payload {
         return Err(format!(
@@ -559,7 +621,7 @@ enum Published {
 }
 
 impl Shared {
-    fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
 
@@ -1124,6 +1186,11 @@ impl LogEngine for JetStreamLog {
 
     fn commit_bytes_max(&self) -> usize {
         self.shared.message_bytes_max.saturating_sub(wire::PAYLOAD_OVERHEAD_BYTES)
+    }
+
+    fn records(&self, name: &str) -> rapport_log::Result<Option<Arc<dyn RecordLog>>> {
+        let list: Arc<dyn RecordLog> = self.records_log(name)?;
+        Ok(Some(list))
     }
 
     /// Everything in the replica was stored by the stream's quorum before it was applied.

@@ -88,6 +88,41 @@ pub enum Error {
         /// The name given.
         name: String,
     },
+    /// The name of a record list ([`rapport_log::LogEngine::records`]) is not 1 to 64 bytes of
+    /// `A-Z a-z 0-9 _ -`, or is one the engine uses itself (`commits`, `shared`).
+    #[error("invalid name {name:?} for a record list: use 1 to 64 of A-Z a-z 0-9 _ -, not commits or shared")]
+    InvalidRecordsName {
+        /// The name given.
+        name: String,
+    },
+    /// A record of more than [`rapport_log::RECORD_BYTES_MAX`] bytes was given to a record list.
+    #[error("a record of {bytes} bytes is too large for a record list (limit {limit} bytes)")]
+    RecordTooLarge {
+        /// The record's size.
+        bytes: usize,
+        /// [`rapport_log::RECORD_BYTES_MAX`].
+        limit: usize,
+    },
+    /// A record list has no entry `sequence`: 0 was given to append at or erase (entries are
+    /// numbered from 1), or a sequence past the list's end to erase.
+    #[error("record list {list}: there is no entry {sequence} (entries are numbered from 1 to the list's end)")]
+    InvalidRecordSequence {
+        /// The list's name.
+        list: String,
+        /// The sequence given.
+        sequence: u64,
+    },
+    /// A record list holds other entries than the ones it should (a migration re-run into a list
+    /// that another store, or another source, wrote).
+    #[error("record list {list}: entry {sequence} {reason}")]
+    RecordsDiffer {
+        /// The list's name.
+        list: String,
+        /// The first entry that differs.
+        sequence: u64,
+        /// How it differs.
+        reason: String,
+    },
     /// [`crate::testing::Cluster`] could not start or drive its `nats-server` processes.
     #[error("test cluster: {reason}")]
     TestCluster {
@@ -122,6 +157,14 @@ impl Error {
             Error::CommitTooLarge { bytes, limit } => Error::CommitTooLarge { bytes: *bytes, limit: *limit },
             Error::InvalidStreamName { name } => Error::InvalidStreamName { name: name.clone() },
             Error::InvalidAgreeName { name } => Error::InvalidAgreeName { name: name.clone() },
+            Error::InvalidRecordsName { name } => Error::InvalidRecordsName { name: name.clone() },
+            Error::RecordTooLarge { bytes, limit } => Error::RecordTooLarge { bytes: *bytes, limit: *limit },
+            Error::InvalidRecordSequence { list, sequence } => {
+                Error::InvalidRecordSequence { list: list.clone(), sequence: *sequence }
+            }
+            Error::RecordsDiffer { list, sequence, reason } => {
+                Error::RecordsDiffer { list: list.clone(), sequence: *sequence, reason: reason.clone() }
+            }
             Error::TestCluster { reason } => Error::TestCluster { reason: reason.clone() },
             Error::Closed => Error::Closed,
             // The replica's errors on this path are I/O or poisoning: the replica cannot follow.

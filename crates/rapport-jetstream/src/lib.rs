@@ -35,6 +35,11 @@
 //!   (configured like the commit stream) is the value every node gets, for ever; a node
 //!   publishes its proposal only when it finds none. No per-subject expectation is used (they
 //!   are unreliable on clustered nats-server 2.9).
+//! - **Records** ([`rapport_log::LogEngine::records`], [`JetStreamLog::records_log`]): each
+//!   record list `<name>` is the stream `rapport-<stream>-<name>` (subject
+//!   `rapport.<stream>.<name>`, configured like the commit stream but with deletes allowed),
+//!   entry `n` its message `n`, appended with `Nats-Expected-Last-Sequence: n - 1` and erased by
+//!   JetStream's secure delete ([`JetStreamRecords`] has the details).
 //! - **Resume**: at open the replica's end is looked up among the messages (binary search over
 //!   their position headers); a crash that cut the replica inside a message (between two of its
 //!   commits) is completed from the message. A replica that ends nowhere in the stream is
@@ -94,13 +99,15 @@ mod copy;
 mod engine;
 mod error;
 pub mod raw;
+mod records;
 pub mod testing;
 pub mod verify;
 mod wire;
 
-pub use crate::copy::{copy_log, CopyReport};
+pub use crate::copy::{copy_log, CopyReport, KEY_RECORDS_LIST};
 pub use crate::engine::{JetStreamLog, JetStreamOptions, STREAM_NAME_BYTES_MAX};
 pub use crate::error::{Error, Result};
+pub use crate::records::{JetStreamRecords, RECORDS_READ_BYTES_MAX};
 
 /// The engine's name ([`rapport_log::LogEngine::name`]).
 pub const ENGINE_NAME: &str = "jetstream";

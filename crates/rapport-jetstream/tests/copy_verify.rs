@@ -74,7 +74,7 @@ fn a_copied_log_keeps_positions_versions_ids_and_times_and_verifies_clean() {
     let source = Log::open(&source_dir, LogOptions::default()).unwrap();
     let mut calls = 0;
     let options = JetStreamOptions::new(cluster.urls(), "copied", dir.path().join("copy-replica"));
-    let report = copy_log(&source, options, &[("store-secrets", b"wrapped")], |_, _| calls += 1).unwrap();
+    let report = copy_log(&source, options, &[("store-secrets", b"wrapped")], &[], |_, _| calls += 1).unwrap();
     assert_eq!(report.events, source_events.len() as u64);
     assert_eq!(report.commits, 40, "every batch is one commit");
     assert_eq!(calls, 40);
@@ -107,12 +107,12 @@ fn a_copied_log_keeps_positions_versions_ids_and_times_and_verifies_clean() {
     // Into a stream that holds something: refused.
     let again = JetStreamOptions::new(cluster.urls(), "copied", dir.path().join("again"));
     let empty = Log::open(dir.path().join("empty"), LogOptions::default()).unwrap();
-    assert!(matches!(copy_log(&empty, again, &[], |_, _| {}), Err(rapport_jetstream::Error::StreamConfig { .. })));
+    assert!(matches!(copy_log(&empty, again, &[], &[], |_, _| {}), Err(rapport_jetstream::Error::StreamConfig { .. })));
     // Into a new stream whose nodes agreed on other secrets already: refused before publishing.
     let other = JetStreamOptions::new(cluster.urls(), "taken", dir.path().join("taken-a"));
     JetStreamLog::open(other.clone()).unwrap().agree_on("store-secrets", b"theirs").unwrap();
     let other = JetStreamOptions { local_dir: dir.path().join("taken-b"), ..other };
-    let refused = copy_log(&source_again(&source_dir), other, &[("store-secrets", b"ours")], |_, _| {});
+    let refused = copy_log(&source_again(&source_dir), other, &[("store-secrets", b"ours")], &[], |_, _| {});
     assert!(matches!(refused, Err(rapport_jetstream::Error::StreamConfig { .. })), "{refused:?}");
 }
 
