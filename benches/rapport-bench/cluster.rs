@@ -51,6 +51,10 @@ pub(crate) struct ClusterArgs {
     /// waits for an fsync.
     #[arg(long)]
     pub(crate) sync_always: bool,
+    /// Nodes do not forward appends to the last writer (`JetStreamOptions::forward_appends`
+    /// off): every node publishes its own groups and races the others for each sequence.
+    #[arg(long)]
+    pub(crate) no_forward: bool,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
@@ -226,6 +230,7 @@ fn compare(
                 dir.join(&stream).join(format!("node{node}")),
             );
             options.replicas = replicas;
+            options.forward_appends = !args.no_forward;
             nodes.push(JetStreamLog::open(options)?);
         }
         let rapport = run_writers(&nodes, workload.threads, commits_per_writer, args)?;
@@ -370,8 +375,15 @@ mod tests {
     /// set): every rate is positive. Bounded: the run gets 180 s.
     #[test]
     fn a_tiny_run_starts_servers_and_measures_positive_rates() {
-        let args =
-            ClusterArgs { events: 48, batch: 2, payload_bytes: 300, nats_server: None, sync_always: false, json: true };
+        let args = ClusterArgs {
+            events: 48,
+            batch: 2,
+            payload_bytes: 300,
+            nats_server: None,
+            sync_always: false,
+            no_forward: false,
+            json: true,
+        };
         let (done, outcome) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let _ = done.send(measure(&args).map_err(|error| error.to_string()));

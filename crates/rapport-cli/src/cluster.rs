@@ -31,7 +31,10 @@ fn engine_error(error: rapport_jetstream::Error) -> CliError {
 /// store's secrets (so every node derives the ids and pseudonyms the store derived).
 pub(crate) fn run(args: &MigrateToJetStreamArgs) -> Result<ExitCode, CliError> {
     require_store(&args.store)?;
-    let secrets = rapport::Store::open_read_only(&args.store, store_options()?)?.shared_secrets()?;
+    let (secrets, key_records) = {
+        let store = rapport::Store::open_read_only(&args.store, store_options()?)?;
+        (store.shared_secrets()?, store.key_records()?)
+    };
     // Held for writing (the lock) so that nothing is appended during the copy; only the log's
     // own recovery of a torn tail may write.
     let log = rapport::log::Log::open(&args.store, rapport::log::LogOptions::default())?;
@@ -43,14 +46,18 @@ pub(crate) fn run(args: &MigrateToJetStreamArgs) -> Result<ExitCode, CliError> {
         rapport_jetstream::JetStreamOptions::new(args.jetstream.clone(), &args.stream, scratch.path().join("replica"));
     options.replicas = args.replicas;
     let progress = crate::util::progress_bar(log.end_position().0, "events");
-    let report = rapport_jetstream::copy_log(&log, options, &[(rapport::SHARED_SECRETS_NAME, &secrets)], |done, _| {
-        progress.set_position(done)
-    })
-    .map_err(engine_error)?;
+    let agreements = [(rapport::SHARED_SECRETS_NAME, secrets.as_slice())];
+    let report =
+        rapport_jetstream::copy_log(&log, options, &agreements, &key_records, |done, _| progress.set_position(done))
+            .map_err(engine_error)?;
     progress.finish_and_clear();
     println!(
-        "copied {} events in {} commits into stream {} (positions, versions, ids and times kept)",
-        report.events, report.commits, args.stream
+        "copied {} key records and {} events in {} commits into stream {} (key ids, positions, versions, ids and \
+         times kept)",
+        key_records.len(),
+        report.events,
+        report.commits,
+        args.stream
     );
     println!(
         "next: run the first node on this directory, its replica and key store already: rapport serve --store {} \

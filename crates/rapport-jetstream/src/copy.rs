@@ -12,8 +12,7 @@ use rapport_log::{EventData, ExpectedVersion, Log, LogEngine, Position, RecordLo
 use crate::engine::{JetStreamLog, JetStreamOptions};
 use crate::error::{Error, Result};
 
-/// The record list that holds a replicated store's key records ([`rapport_log::LogEngine::records`]).
-pub const KEY_RECORDS_LIST: &str = "keys";
+use rapport_log::KEY_RECORD_LIST;
 
 /// What [`copy_log`] copied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +32,7 @@ pub struct CopyReport {
 /// ([`JetStreamLog::agree_on`]: the store's wrapped secrets, so nodes derive the ids the source
 /// derived); a stream whose nodes agreed on other values is refused ([`Error::StreamConfig`]).
 /// Then, before the first commit, `key_records` (the source store's key records: record `i` is
-/// entry `i + 1`) go into the record list [`KEY_RECORDS_LIST`]
+/// entry `i + 1`) go into the record list [`KEY_RECORD_LIST`]
 /// ([`JetStreamLog::records_log`]): a list that holds entries already (a copy run before that
 /// stopped before its commits) must hold exactly the first of them, byte for byte
 /// ([`Error::RecordsDiffer`] otherwise), and only the missing ones are appended. No key records:
@@ -104,12 +103,12 @@ pub fn copy_log(
 /// that appends anything makes progress; another writer can only make rounds fail).
 const KEY_COPY_ROUNDS: usize = 5;
 
-/// Makes the record list [`KEY_RECORDS_LIST`] hold exactly `key_records`, appending the ones it
+/// Makes the record list [`KEY_RECORD_LIST`] hold exactly `key_records`, appending the ones it
 /// lacks after checking the ones it has.
 fn copy_key_records(target: &JetStreamLog, key_records: &[Vec<u8>]) -> Result<()> {
-    let list = target.records_log(KEY_RECORDS_LIST)?;
+    let list = target.records_log(KEY_RECORD_LIST)?;
     let differ =
-        |sequence: u64, reason: String| Error::RecordsDiffer { list: KEY_RECORDS_LIST.to_owned(), sequence, reason };
+        |sequence: u64, reason: String| Error::RecordsDiffer { list: KEY_RECORD_LIST.to_owned(), sequence, reason };
     let wanted = key_records.len() as u64;
     for _ in 0..KEY_COPY_ROUNDS {
         // What the list holds, checked against the source's records.

@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -18,6 +18,9 @@ use rapport_log::{
 use crate::error::{Error, Result};
 use crate::records::JetStreamRecords;
 use crate::wire::{self, MessageHeaders};
+
+mod forward;
+mod tail;
 
 /// Longest stream name, in bytes.
 pub const STREAM_NAME_BYTES_MAX: usize = 64;
@@ -56,6 +59,11 @@ pub struct JetStreamOptions {
     /// JetStream's de-duplication window of `Nats-Msg-Id` (when the engine creates the stream).
     /// Idempotency does not depend on it: ids are checked against the replica.
     pub duplicate_window: Duration,
+    /// Whether the node sends its callers' appends to the node that wrote the stream's last
+    /// message, which decides them in its own groups (default `true`): one writer gathers every
+    /// node's appends instead of the nodes racing for each sequence. Correctness does not depend
+    /// on it (docs/design/cluster.md, "Forwarding").
+    pub forward_appends: bool,
 }
 
 impl JetStreamOptions {
@@ -71,6 +79,7 @@ impl JetStreamOptions {
             request_timeout: Duration::from_secs(5),
             append_timeout: Duration::from_secs(30),
             duplicate_window: Duration::from_secs(120),
+            forward_appends: true,
         }
     }
 }
@@ -131,6 +140,19 @@ pub(crate) struct Shared {
     wake_changed: Condvar,
     /// The last error the follower met (cleared by a successful catch-up).
     follower_error: Mutex<Option<String>>,
+    /// This node's id: the first half of every message id it publishes.
+    node_id: String,
+    /// The node id of the last applied message's writer.
+    last_writer: Mutex<Option<String>>,
+    /// The node this node forwards its callers' appends to (`forward.rs`).
+    defer_to: Mutex<Option<String>>,
+    /// Notified (with `progress` taken) whenever the replica applied a message.
+    progress: Mutex<()>,
+    progress_changed: Condvar,
+    /// `applied.seq`, readable without the lock the writer holds while it publishes.
+    applied_seq: AtomicU64,
+    /// Messages the live tail brought and nobody applied yet (`tail.rs`).
+    tail: Mutex<tail::TailBuffer>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -210,6 +232,7 @@ impl JetStreamLog {
             Arc::new(move || Timestamp(cell.load(Ordering::Acquire)))
         };
         let replica = Log::open(&options.local_dir, LogOptions { clock, ..options.local.clone() })?;
+        let node_id = random_hex(forward::NODE_ID_HEX / 2)?;
         let shared = Arc::new(Shared {
             options: options.clone(),
             max_payload,
@@ -229,6 +252,13 @@ impl JetStreamLog {
             wake: Mutex::new(false),
             wake_changed: Condvar::new(),
             follower_error: Mutex::new(None),
+            node_id,
+            last_writer: Mutex::new(None),
+            defer_to: Mutex::new(None),
+            progress: Mutex::new(()),
+            progress_changed: Condvar::new(),
+            applied_seq: AtomicU64::new(0),
+            tail: Mutex::new(tail::TailBuffer::default()),
         });
         {
             let mut applied = shared.applied.lock();
@@ -254,31 +284,15 @@ impl JetStreamLog {
                     Error::Log(rapport_log::Error::Io { context: "spawning the follower".to_owned(), source: error })
                 })?
         };
-        // Wakes the follower when a message is published on the subject (by any node): reads
-        // become fresh soon after a write elsewhere. Losing a wake-up only delays it.
-        {
-            let shared_for_wakes = Arc::downgrade(&shared);
-            let client = shared.client.clone();
-            let subject = shared.subject.clone();
-            shared.runtime.spawn(async move {
-                use futures_util::StreamExt;
-                let Ok(mut subscriber) = client.subscribe(subject).await else { return };
-                while let Some(message) = subscriber.next().await {
-                    let Some(shared) = shared_for_wakes.upgrade() else { return };
-                    // This node's own message (applied when it was acknowledged) needs no fetch.
-                    let already_applied = message
-                        .headers
-                        .as_ref()
-                        .and_then(|headers| wire::read_headers(0, headers).ok())
-                        .is_some_and(|h| h.first_position + h.events <= shared.replica.end_position().0);
-                    if already_applied {
-                        continue;
-                    }
-                    *shared.wake.lock() = true;
-                    shared.wake_changed.notify_all();
-                }
-            });
-        }
+        // Other nodes' forwarded appends, decided by this node's writer.
+        shared.runtime.spawn(forward::serve(
+            Arc::downgrade(&shared),
+            shared.client.clone(),
+            forward::forward_subject(&shared.stream, &shared.node_id),
+            queue.clone(),
+        ));
+        // Brings every new message to the node as it is stored, and wakes the follower.
+        shared.runtime.spawn(tail::follow(Arc::downgrade(&shared)));
         Ok(JetStreamLog {
             shared,
             queue: Some(queue),
@@ -321,11 +335,23 @@ impl JetStreamLog {
         if bytes > self.shared.message_bytes_max {
             return Err(Error::CommitTooLarge { bytes, limit: self.shared.message_bytes_max });
         }
+        let mut forwarded = false;
+        if let Some(writer) = self.shared.forward_target() {
+            match self.shared.forward(&writer, &writes, &encoded) {
+                forward::Forwarded::Done(outcome) => return Ok(outcome),
+                forward::Forwarded::DecideHere => forwarded = true,
+            }
+        }
         let events = writes.iter().map(|w| w.events.len()).sum();
         let (reply, answer) = std::sync::mpsc::sync_channel(1);
         let queue = self.queue.as_ref().ok_or(Error::Closed)?;
         queue.send(Pending { writes, encoded, events, reply }).map_err(|_| Error::Closed)?;
-        answer.recv().map_err(|_| Error::Closed)?
+        match answer.recv().map_err(|_| Error::Closed)? {
+            // Not in the replica before the forward (checked above): the writer appended it for
+            // this call, and only its answer was lost, as a re-published message of our own.
+            Ok(AppendOutcome::AlreadyAppended(commit)) if forwarded => Ok(AppendOutcome::Appended(commit)),
+            other => other,
+        }
     }
 
     /// Catches the replica up to the stream's current last message; returns its end.
@@ -625,8 +651,18 @@ impl Shared {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Fetches message `sequence`; `None` when the stream has no such message (yet).
+    /// Wakes the follower thread.
+    fn wake_follower(&self) {
+        *self.wake.lock() = true;
+        self.wake_changed.notify_all();
+    }
+
+    /// Message `sequence`: from the live tail when it brought it, else fetched; `None` when the
+    /// stream has no such message (yet).
     fn fetch(&self, sequence: u64) -> Result<Option<StreamMessage>> {
+        if let Some(message) = self.from_tail(sequence) {
+            return Ok(Some(message));
+        }
         let fetch_error = |reason: String| Error::Fetch { stream: self.stream.clone(), sequence, reason };
         block_on(&self.runtime, async {
             let stream =
@@ -707,7 +743,12 @@ impl Shared {
             )));
         }
         applied.seq = sequence;
+        self.applied_seq.store(sequence, Ordering::Release);
         applied.last_recorded_at = applied.last_recorded_at.max(headers.recorded_at);
+        if let Some(writer) = headers.msg_id.get(..forward::NODE_ID_HEX) {
+            *self.last_writer.lock() = Some(writer.to_owned());
+        }
+        self.notify_progress();
         Ok(out)
     }
 
@@ -800,8 +841,10 @@ impl Shared {
         let local_last = self.replica.read_event(Position(end - 1))?.map_or(0, |event| event.recorded_at.0);
         applied.last_recorded_at = local_last;
         applied.seq = sequence - 1;
+        self.applied_seq.store(applied.seq, Ordering::Release);
         if skip == commits.len() {
             applied.seq = sequence;
+            self.applied_seq.store(sequence, Ordering::Release);
             applied.last_recorded_at = applied.last_recorded_at.max(headers.recorded_at);
             return Ok(());
         }
@@ -991,6 +1034,7 @@ impl Shared {
             }
             match self.publish(&mut applied, &accepted) {
                 Ok(Published::Applied(commits)) => {
+                    self.won_race();
                     for (entry, commit) in accepted.into_iter().zip(commits) {
                         let _ = entry.reply.send(Ok(AppendOutcome::Appended(commit)));
                     }
@@ -1009,6 +1053,7 @@ impl Shared {
                     pending = deferred;
                 }
                 Ok(Published::Moved) => {
+                    self.defer_to_winner();
                     accepted.extend(deferred);
                     pending = accepted;
                     if carried.is_none() {
@@ -1029,7 +1074,7 @@ impl Shared {
     /// Publishes the accepted appends as one message expected right after the applied one,
     /// retrying while its outcome is unknown; applies it once acknowledged.
     fn publish(&self, applied: &mut Applied, accepted: &[Pending]) -> Result<Published> {
-        let group_id = group_id()?;
+        let group_id = format!("{}{}", self.node_id, random_hex(8)?);
         let first_position = self.replica.end_position().0;
         let events: usize = accepted.iter().map(|p| p.events).sum();
         let recorded_at = applied.last_recorded_at.max((self.clock)().0);
@@ -1122,13 +1167,14 @@ impl Shared {
 }
 
 /// A fresh group id: 128 random bits, 32 hex digits.
-fn group_id() -> Result<String> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|error| Error::Publish {
+/// `bytes` random bytes as lower-case hex. A message id is the node's id (8 bytes) and 8 more.
+fn random_hex(bytes: usize) -> Result<String> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).map_err(|error| Error::Publish {
         subject: String::new(),
         reason: format!("no random bytes for a message id: {error}"),
     })?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 impl LogEngine for JetStreamLog {

@@ -104,7 +104,7 @@ pub mod testing;
 pub mod verify;
 mod wire;
 
-pub use crate::copy::{copy_log, CopyReport, KEY_RECORDS_LIST};
+pub use crate::copy::{copy_log, CopyReport};
 pub use crate::engine::{JetStreamLog, JetStreamOptions, STREAM_NAME_BYTES_MAX};
 pub use crate::error::{Error, Result};
 pub use crate::records::{JetStreamRecords, RECORDS_READ_BYTES_MAX};

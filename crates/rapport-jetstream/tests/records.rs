@@ -8,7 +8,8 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use rapport_jetstream::testing::{Cluster, ClusterConfig};
-use rapport_jetstream::{copy_log, JetStreamLog, JetStreamOptions, KEY_RECORDS_LIST, RECORDS_READ_BYTES_MAX};
+use rapport_jetstream::{copy_log, JetStreamLog, JetStreamOptions, RECORDS_READ_BYTES_MAX};
+use rapport_log::KEY_RECORD_LIST;
 use rapport_log::{
     Error as LogError, EventData, EventId, ExpectedVersion, Log, LogEngine, LogOptions, RecordLog, RecordsRead,
     RECORD_BYTES_MAX,
@@ -299,7 +300,7 @@ fn copy_log_publishes_the_key_records_first_and_a_re_run_completes_them() {
     .unwrap();
     assert_eq!(report.events, 10);
     let node = open(&cluster, "copied", dir.path(), "node");
-    let (end, records, erased) = read_all(list(&node, KEY_RECORDS_LIST).as_ref());
+    let (end, records, erased) = read_all(list(&node, KEY_RECORD_LIST).as_ref());
     assert_eq!((end, erased), (40, vec![]));
     assert_eq!(records, keys.iter().enumerate().map(|(i, k)| (i as u64 + 1, k.clone())).collect::<Vec<_>>());
     // A re-run into the stream that holds the commits is refused and changes nothing.
@@ -311,7 +312,7 @@ fn copy_log_publishes_the_key_records_first_and_a_re_run_completes_them() {
         |_, _| {},
     );
     assert!(matches!(again, Err(rapport_jetstream::Error::StreamConfig { .. })), "{again:?}");
-    assert_eq!(list(&node, KEY_RECORDS_LIST).read_after(0).unwrap().end, 40);
+    assert_eq!(list(&node, KEY_RECORD_LIST).read_after(0).unwrap().end, 40);
 
     // A copy that stopped after some key records (here: an empty source, so its commit stream
     // stays empty) re-runs: the list is checked and completed, never doubled.
@@ -323,7 +324,7 @@ fn copy_log_publishes_the_key_records_first_and_a_re_run_completes_them() {
     run("p2", &keys).unwrap();
     run("p3", &keys).unwrap();
     let node = open(&cluster, "partial", dir.path(), "partial-node");
-    let (end, records, _) = read_all(list(&node, KEY_RECORDS_LIST).as_ref());
+    let (end, records, _) = read_all(list(&node, KEY_RECORD_LIST).as_ref());
     assert_eq!(end, 40);
     assert_eq!(records.into_iter().map(|(_, r)| r).collect::<Vec<_>>(), keys);
     // Other bytes, or fewer records than the list holds: a typed error.
@@ -333,7 +334,7 @@ fn copy_log_publishes_the_key_records_first_and_a_re_run_completes_them() {
     assert!(matches!(differs, Err(rapport_jetstream::Error::RecordsDiffer { sequence: 4, .. })), "{differs:?}");
     let fewer = run("p5", &keys[..20]);
     assert!(matches!(fewer, Err(rapport_jetstream::Error::RecordsDiffer { .. })), "{fewer:?}");
-    assert_eq!(list(&node, KEY_RECORDS_LIST).read_after(0).unwrap().end, 40);
+    assert_eq!(list(&node, KEY_RECORD_LIST).read_after(0).unwrap().end, 40);
 }
 
 /// Appends `records` at `first` until they are all there (the only writer: an append that gives

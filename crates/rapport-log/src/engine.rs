@@ -13,6 +13,10 @@ use std::time::Duration;
 
 use crate::{AppendOutcome, Log, Position, Result, StreamWrite};
 
+/// The name of the record list ([`LogEngine::records`]) that holds the identity and bucket key
+/// records every node of a replicated store shares.
+pub const KEY_RECORD_LIST: &str = "keys";
+
 /// Most bytes one record of a [`RecordLog`] may hold (a key record is about 1.2 KiB at most).
 pub const RECORD_BYTES_MAX: usize = 4096;
 

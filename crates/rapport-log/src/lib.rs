@@ -47,7 +47,7 @@ mod writer;
 pub mod fuzzing;
 
 pub use crate::backup::{salvage, BackupReport, SalvageReport};
-pub use crate::engine::{LogEngine, RecordLog, RecordsRead, RECORD_BYTES_MAX};
+pub use crate::engine::{LogEngine, RecordLog, RecordsRead, KEY_RECORD_LIST, RECORD_BYTES_MAX};
 pub use crate::error::{Error, Result};
 pub use crate::log::{Clock, Log, LogOptions};
 pub use crate::read::{ReadAll, ReadStream, Subscription};

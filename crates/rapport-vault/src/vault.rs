@@ -338,7 +338,13 @@ impl Inner {
 
     /// A new (pending) identity key record under the next key id: `data_key` wrapped, `value`
     /// sealed under it.
-    fn push_identity(&mut self, master: &MasterKey, pseudonym: [u8; 16], value: &[u8], data_key: SecretKey) -> Result<KeyId> {
+    fn push_identity(
+        &mut self,
+        master: &MasterKey,
+        pseudonym: [u8; 16],
+        value: &[u8],
+        data_key: SecretKey,
+    ) -> Result<KeyId> {
         let key = KeyId(self.entries.len() as u64);
         let aad =
             Body::Identity { pseudonym, wrapped: [0; WRAPPED_BYTES], value_nonce: [0; NONCE_BYTES], value: Vec::new() }
@@ -356,7 +362,10 @@ impl Inner {
         let key = KeyId(self.entries.len() as u64);
         let aad = Body::Bucket { class, month, wrapped: [0; WRAPPED_BYTES] }.wrap_aad(key);
         let wrapped = crypto::wrap(master.bytes(), &aad, &bucket_key)?;
-        self.push_pending(Body::Bucket { class, month, wrapped }, Material::Bucket { class, month, key: bucket_key.clone() });
+        self.push_pending(
+            Body::Bucket { class, month, wrapped },
+            Material::Bucket { class, month, key: bucket_key.clone() },
+        );
         self.remember_unwrapped(key, bucket_key);
         Ok(key)
     }
@@ -921,7 +930,6 @@ impl Inner {
 }
 
 impl Vault {
-
     /// Whether a key is destroyed (or its record damaged). `false` for an unknown key.
     pub fn is_destroyed(&self, key: KeyId) -> bool {
         self.inner.lock().entry(key).is_some_and(|entry| entry.state != State::Live)

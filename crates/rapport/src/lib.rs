@@ -69,7 +69,7 @@ pub use crate::snapshot::{
     LoadedSnapshot, SnapshotOptions, SnapshotRejection, SnapshotReport, SnapshotWritten, PROJECTION_VERSION,
     SNAPSHOTS_KEPT, SNAPSHOT_DIR, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_SUFFIX,
 };
-pub use crate::store::{Input, Meta, Store, StoreOptions, Submitted, KEY_RECORDS_NAME, SHARED_SECRETS_NAME, SUBMIT_UNSYNCED_BYTES_MAX};
+pub use crate::store::{Input, Meta, Store, StoreOptions, Submitted, SHARED_SECRETS_NAME, SUBMIT_UNSYNCED_BYTES_MAX};
 pub use crate::store_metrics::MetricsScope;
 pub use crate::store_metrics::SurveyAnswer;
 

@@ -192,10 +192,6 @@ pub const SUBMIT_UNSYNCED_BYTES_MAX: usize = 64 << 20;
 /// ([`LogEngine::agree`], [`Store::shared_secrets`]).
 pub const SHARED_SECRETS_NAME: &str = "store-secrets";
 
-/// The name of the record list ([`LogEngine::records`]) whose entries are the identity and
-/// bucket key records every node of a replicated store shares.
-pub const KEY_RECORDS_NAME: &str = "keys";
-
 /// How many times a conflicting batch is re-planned before giving up.
 const CONFLICT_RETRIES_MAX: u32 = 64;
 /// Longest back-off between two attempts, in microseconds.
@@ -354,7 +350,7 @@ impl Store {
             });
         }
         let id_key = vault.id_key().ok_or(Error::Locked { what: WHAT })?;
-        let records = engine.records(KEY_RECORDS_NAME)?.ok_or_else(|| {
+        let records = engine.records(rapport_log::KEY_RECORD_LIST)?.ok_or_else(|| {
             Error::InvalidArgument(format!("the {} engine shares no key records between its nodes", engine.name()))
         })?;
         vault.attach_records(records)?;

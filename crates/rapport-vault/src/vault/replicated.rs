@@ -138,11 +138,11 @@ impl Inner {
             for sequence in after + 1..=read.through {
                 let (state, body) = match present.next_if(|(at, _)| *at == sequence) {
                     Some((_, bytes)) => match format::parse(bytes) {
-                        Parsed::Record { state, body: body @ (Body::Identity { .. } | Body::Bucket { .. }), bytes: n }
-                            if n == bytes.len() =>
-                        {
-                            (state, body)
-                        }
+                        Parsed::Record {
+                            state,
+                            body: body @ (Body::Identity { .. } | Body::Bucket { .. }),
+                            bytes: n,
+                        } if n == bytes.len() => (state, body),
                         _ => {
                             return Err(Error::Corrupt {
                                 location: format!("entry {sequence} of the shared key record list"),

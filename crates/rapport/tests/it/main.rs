@@ -31,4 +31,3 @@ pub(crate) fn rebuilt_beside(
 ) -> (rapport::Store, Box<dyn std::any::Any>) {
     (rapport::Store::open_read_only(dir, options).unwrap(), Box::new(()))
 }
-
