@@ -99,7 +99,8 @@ fn an_embedded_store_migrates_into_a_stream_and_two_nodes_serve_it() {
 
     let copied =
         ok(&["migrate-to-jetstream", "--store", &store, "--jetstream", &url, "--stream", "support", "--replicas", "1"]);
-    assert!(copied.contains(&format!("copied {embedded_events} events")), "{copied}");
+    assert!(copied.contains(&format!(" key records and {embedded_events} events")), "{copied}");
+    assert!(!copied.contains("copied 0 key records"), "{copied}");
     let verified: serde_json::Value =
         serde_json::from_str(&ok(&["verify", "--jetstream", &url, "--stream", "support", "--json"])).unwrap();
     assert_eq!(verified["events"], embedded_events, "{verified}");
@@ -113,6 +114,13 @@ fn an_embedded_store_migrates_into_a_stream_and_two_nodes_serve_it() {
     let two = Node::start(&[&["serve", "--store", &node_dir][..], &cluster_args[..]].concat());
     assert_eq!(ticket_ids(&one.address), embedded_tickets);
     assert_eq!(ticket_ids(&two.address), embedded_tickets);
+    // The migrated key records travel: the node that joined empty shows the personal values the
+    // embedded store sealed, exactly as the first node does.
+    let (_, customers_one) = get(&one.address, "/v1/customers?limit=1000");
+    let (_, customers_two) = get(&two.address, "/v1/customers?limit=1000");
+    assert_eq!(customers_one, customers_two);
+    let shown = customers_two.to_string();
+    assert!(shown.contains('@') && !shown.contains("[encrypted]"), "{shown}");
 
     // A message recorded on node two is a ticket node one serves soon after (its follower).
     let mut response = agent()
@@ -140,6 +148,10 @@ fn an_embedded_store_migrates_into_a_stream_and_two_nodes_serve_it() {
     assert_eq!((status_one, status_two), (200, 200), "{customer_one} {customer_two}");
     assert!(customer_one["customer_id"].is_string(), "{customer_one}");
     assert_eq!(customer_one["customer_id"], customer_two["customer_id"]);
+    // Sealed on node two under a key node one never made: node one shows the text.
+    let (status, timeline) = get(&one.address, "/v1/customers/email:new.person@example.com/timeline");
+    assert_eq!(status, 200, "{timeline}");
+    assert!(timeline.to_string().contains("hello"), "{timeline}");
     one.stop();
     two.stop();
 }
