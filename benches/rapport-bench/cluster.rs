@@ -315,7 +315,7 @@ pub(crate) fn measure(args: &ClusterArgs) -> Result<Value, CliError> {
         "config": {
             "events": args.events, "batch": args.batch, "payload_bytes": args.payload_bytes,
             "message_payload_bytes": message_bytes, "nats_server": config.binary.display().to_string(),
-            "sync_always": config.sync_always,
+            "sync_always": config.sync_always, "forward_appends": !args.no_forward,
         },
     }))
 }

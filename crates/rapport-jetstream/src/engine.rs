@@ -660,7 +660,7 @@ impl Shared {
     /// Message `sequence`: from the live tail when it brought it, else fetched; `None` when the
     /// stream has no such message (yet).
     fn fetch(&self, sequence: u64) -> Result<Option<StreamMessage>> {
-        if let Some(message) = self.from_tail(sequence) {
+        if let Some(message) = self.take_from_tail(sequence) {
             return Ok(Some(message));
         }
         let fetch_error = |reason: String| Error::Fetch { stream: self.stream.clone(), sequence, reason };
@@ -983,6 +983,9 @@ impl Shared {
         mut carried: Option<Pending>,
     ) -> Option<Pending> {
         let deadline = Instant::now() + self.append_timeout;
+        // Whether a group of this call lost a race: its retry winning does not make this node
+        // the writer again (`forward.rs`).
+        let mut lost = false;
         while !pending.is_empty() {
             let mut applied = self.applied.lock();
             let mut accepted: Vec<Pending> = Vec::new();
@@ -1034,7 +1037,9 @@ impl Shared {
             }
             match self.publish(&mut applied, &accepted) {
                 Ok(Published::Applied(commits)) => {
-                    self.won_race();
+                    if !lost {
+                        self.won_race();
+                    }
                     for (entry, commit) in accepted.into_iter().zip(commits) {
                         let _ = entry.reply.send(Ok(AppendOutcome::Appended(commit)));
                     }
@@ -1054,6 +1059,7 @@ impl Shared {
                 }
                 Ok(Published::Moved) => {
                     self.defer_to_winner();
+                    lost = true;
                     accepted.extend(deferred);
                     pending = accepted;
                     if carried.is_none() {

@@ -50,7 +50,7 @@ impl TailBuffer {
 
 impl Shared {
     /// Message `sequence` from the tail buffer, if it is there.
-    pub(super) fn from_tail(&self, sequence: u64) -> Option<StreamMessage> {
+    pub(super) fn take_from_tail(&self, sequence: u64) -> Option<StreamMessage> {
         self.tail.lock().take(sequence)
     }
 }
