@@ -1,5 +1,5 @@
 //! The facade's suite on the JetStream engine: the same modules as `tests/it` (routing, merges,
-//! splits, metrics, idempotency, customers, channels, organizations), compiled here over a
+//! splits, metrics, idempotency, customers, erasure and retention, channels, organizations), compiled here over a
 //! node of a one-server JetStream cluster that this binary starts on 127.0.0.1
 //! (`rapport_jetstream::testing::Cluster`, real `nats-server` processes; without nats-server
 //! every test fails and says how to install it). Each store directory is one stream, so a test
@@ -9,6 +9,8 @@
 mod channels;
 #[path = "it/customers.rs"]
 mod customers;
+#[path = "it/erasure.rs"]
+mod erasure;
 #[path = "it/metrics.rs"]
 mod metrics;
 #[path = "it/metrics_definitions.rs"]

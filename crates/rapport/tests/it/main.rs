@@ -3,6 +3,7 @@
 mod channels;
 mod clv_cache;
 mod customers;
+mod erasure;
 mod feed;
 mod hardening;
 mod metrics;
