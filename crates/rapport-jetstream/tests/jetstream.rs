@@ -1,7 +1,9 @@
 //! The JetStream engine against real `nats-server` processes (install `nats-server`, or set
 //! `RAPPORT_NATS_SERVER`: without it these tests fail, they never pass silently).
 
-use std::path::Path;
+mod common;
+use common::{configs, options, start};
+
 use std::time::Duration;
 
 use rapport_jetstream::testing::{Cluster, ClusterConfig};
@@ -10,31 +12,6 @@ use rapport_log::{
     AppendOutcome, Error as LogError, EventData, EventId, ExpectedVersion, LogEngine, Position, RecordedEvent,
     StreamWrite,
 };
-
-/// Every server the tests run against: Debian's (or `$RAPPORT_NATS_SERVER`), and the newer one
-/// of `$RAPPORT_NATS_SERVER_NEW` with `sync_interval: always` when it is set.
-fn configs() -> Vec<ClusterConfig> {
-    match ClusterConfig::all_from_env() {
-        Ok(configs) => configs,
-        Err(error) => panic!("cannot find nats-server (install nats-server or set RAPPORT_NATS_SERVER): {error}"),
-    }
-}
-
-fn start(n_servers: usize, dir: &Path, config: &ClusterConfig) -> Cluster {
-    eprintln!("on {} (sync_interval always: {})", config.binary.display(), config.sync_always);
-    match Cluster::start_with(n_servers, &dir.join("cluster"), config.clone()) {
-        Ok(cluster) => cluster,
-        Err(error) => panic!("cannot start nats-server (install nats-server or set RAPPORT_NATS_SERVER): {error}"),
-    }
-}
-
-fn options(cluster: &Cluster, stream: &str, dir: &Path, node: &str) -> JetStreamOptions {
-    let mut options = JetStreamOptions::new(cluster.urls(), stream, dir.join(node));
-    options.replicas = if cluster.len() >= 3 { 3 } else { 1 };
-    options.request_timeout = Duration::from_secs(2);
-    options.append_timeout = Duration::from_secs(10);
-    options
-}
 
 fn event(id: u128, payload: &str) -> EventData {
     EventData::new(EventId::from_u128(id), "test.event", payload.as_bytes().to_vec())

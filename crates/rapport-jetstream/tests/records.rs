@@ -2,6 +2,9 @@
 //! records of `copy_log`, against real `nats-server` processes (install `nats-server`, or set
 //! `RAPPORT_NATS_SERVER`: without it these tests fail, they never pass silently).
 
+mod common;
+use common::{configs, options, start};
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Barrier};
@@ -14,29 +17,6 @@ use rapport_log::{
     Error as LogError, EventData, EventId, ExpectedVersion, Log, LogEngine, LogOptions, RecordLog, RecordsRead,
     RECORD_BYTES_MAX,
 };
-
-fn configs() -> Vec<ClusterConfig> {
-    match ClusterConfig::all_from_env() {
-        Ok(configs) => configs,
-        Err(error) => panic!("cannot find nats-server (install nats-server or set RAPPORT_NATS_SERVER): {error}"),
-    }
-}
-
-fn start(n_servers: usize, dir: &Path, config: &ClusterConfig) -> Cluster {
-    eprintln!("on {} with {n_servers} servers", config.binary.display());
-    match Cluster::start_with(n_servers, &dir.join("cluster"), config.clone()) {
-        Ok(cluster) => cluster,
-        Err(error) => panic!("cannot start nats-server (install nats-server or set RAPPORT_NATS_SERVER): {error}"),
-    }
-}
-
-fn options(cluster: &Cluster, stream: &str, dir: &Path, node: &str) -> JetStreamOptions {
-    let mut options = JetStreamOptions::new(cluster.urls(), stream, dir.join(node));
-    options.replicas = if cluster.len() >= 3 { 3 } else { 1 };
-    options.request_timeout = Duration::from_secs(2);
-    options.append_timeout = Duration::from_secs(10);
-    options
-}
 
 fn open(cluster: &Cluster, stream: &str, dir: &Path, node: &str) -> JetStreamLog {
     let options = options(cluster, stream, dir, node);

@@ -103,6 +103,25 @@ mod nodes {
         TicketId::new(text).unwrap()
     }
 
+    /// An agent's public e-mail reply.
+    fn reply(agent: &str, body: &str) -> TicketCommand {
+        TicketCommand::SendMessage {
+            channel: Channel::Email,
+            agent: agent.into(),
+            public: true,
+            body: Some(body.into()),
+            actor: Default::default(),
+        }
+    }
+
+    /// A command that opens ticket `ticket` for `requester` by e-mail.
+    fn open(ticket: &str, requester: &Identity) -> Input {
+        Input::Command {
+            ticket_id: id(ticket),
+            command: TicketCommand::Open(OpenTicket::new(id(ticket), requester.clone(), Channel::Email)),
+        }
+    }
+
     /// The message bodies of a ticket's history as this node shows them.
     fn bodies(store: &rapport::Store, ticket: &str) -> Vec<String> {
         store
@@ -127,10 +146,7 @@ mod nodes {
         let stream = "two-nodes";
         let (one, two) = (node(stream, dirs[0].path()), node(stream, dirs[1].path()));
         let kim = Identity::parse_pair("email:kim@example.com", &NormalizeOptions::default()).unwrap();
-        let opened = Input::Command {
-            ticket_id: id("T-1"),
-            command: TicketCommand::Open(OpenTicket::new(id("T-1"), kim.clone(), Channel::Email)),
-        };
+        let opened = open("T-1", &kim);
         let submitted = one.submit(opened, Meta::at(Timestamp(0))).unwrap();
         // A read on the other node after a write on this one: wait for its position.
         let end = one.log().end_position();
@@ -139,14 +155,7 @@ mod nodes {
 
         // A reply seals its text under the requester's data key, which node one created: node
         // two finds it in the key records the nodes share, and node one opens what two sealed.
-        let reply = TicketCommand::SendMessage {
-            channel: Channel::Email,
-            agent: "agent-2".into(),
-            public: true,
-            body: Some("hello from node two".into()),
-            actor: Default::default(),
-        };
-        two.execute(&id("T-1"), reply, Meta::at(Timestamp(1))).unwrap();
+        two.execute(&id("T-1"), reply("agent-2", "hello from node two"), Meta::at(Timestamp(1))).unwrap();
         assert!(one.wait_for(two.log().end_position(), Duration::from_secs(10)).unwrap());
         assert_eq!(bodies(&one, "T-1"), ["hello from node two"]);
 
@@ -190,19 +199,9 @@ mod nodes {
         let stream = "erasure-nodes";
         let (one, two) = (node(stream, dirs[0].path()), node(stream, dirs[1].path()));
         let kim = Identity::parse_pair("email:kim@example.com", &NormalizeOptions::default()).unwrap();
-        let opened = Input::Command {
-            ticket_id: id("T-9"),
-            command: TicketCommand::Open(OpenTicket::new(id("T-9"), kim.clone(), Channel::Email)),
-        };
+        let opened = open("T-9", &kim);
         one.submit(opened, Meta::at(Timestamp(0))).unwrap();
-        let reply = TicketCommand::SendMessage {
-            channel: Channel::Email,
-            agent: "agent-1".into(),
-            public: true,
-            body: Some("your order ships today".into()),
-            actor: Default::default(),
-        };
-        one.execute(&id("T-9"), reply, Meta::at(Timestamp(1))).unwrap();
+        one.execute(&id("T-9"), reply("agent-1", "your order ships today"), Meta::at(Timestamp(1))).unwrap();
         assert!(two.wait_for(one.log().end_position(), Duration::from_secs(10)).unwrap());
         assert_eq!(bodies(&two, "T-9"), ["your order ships today"]);
         let key = rapport::CustomerKey::Identity(kim.clone());
@@ -219,10 +218,7 @@ mod nodes {
         assert_eq!(bodies(&fresh, "T-9"), [rapport::ERASED], "the key is gone from the shared records");
         assert_eq!(fresh.customer_id(&key).unwrap(), None, "an erased identity resolves to nobody");
         // Kim writes again on node one: a new customer with a new key, readable on every node.
-        let again = Input::Command {
-            ticket_id: id("T-10"),
-            command: TicketCommand::Open(OpenTicket::new(id("T-10"), kim.clone(), Channel::Email)),
-        };
+        let again = open("T-10", &kim);
         let submitted = one.submit(again, Meta::at(Timestamp(2))).unwrap();
         assert_ne!(submitted.customer_id, Some(customer));
         assert!(fresh.wait_for(one.log().end_position(), Duration::from_secs(10)).unwrap());

@@ -102,15 +102,21 @@ fn plain(opened: Opened) -> Vec<u8> {
     }
 }
 
+/// Ada's key and a bucket, committed on `node`, and `hello` sealed under them for `event`.
+fn ada_sealed_on(node: &Vault) -> (rapport_vault::KeyId, rapport_vault::KeyId, rapport_vault::Sealed) {
+    let key = node.identity_key([1; 16], "ada@example.com").unwrap();
+    let bucket = node.bucket_key(2, 100).unwrap().unwrap();
+    node.commit().unwrap();
+    let sealed = node.seal(key, bucket, b"event", b"hello").unwrap();
+    (key, bucket, sealed)
+}
+
 #[test]
 fn a_value_sealed_on_one_node_opens_on_another_under_the_same_ids() {
     let cluster = Cluster::new(0);
     let a = cluster.node("/a");
     let b = cluster.node("/b");
-    let key = a.identity_key([1; 16], "ada@example.com").unwrap();
-    let bucket = a.bucket_key(2, 100).unwrap().unwrap();
-    a.commit().unwrap();
-    let sealed = a.seal(key, bucket, b"event", b"hello").unwrap();
+    let (key, bucket, sealed) = ada_sealed_on(&a);
     // B has not read the list: a key id beyond what it holds makes it read.
     assert_eq!(plain(b.open_sealed(key, bucket, b"event", &sealed.nonce, &sealed.ciphertext).unwrap()), b"hello");
     assert_eq!(plain(b.identity_value(key).unwrap()), b"ada@example.com");
@@ -172,10 +178,7 @@ fn an_erasure_on_one_node_destroys_the_key_on_every_node_and_in_the_list() {
     let cluster = Cluster::new(0);
     let a = cluster.node("/a");
     let b = cluster.node("/b");
-    let key = a.identity_key([1; 16], "ada@example.com").unwrap();
-    let bucket = a.bucket_key(2, 100).unwrap().unwrap();
-    a.commit().unwrap();
-    let sealed = a.seal(key, bucket, b"event", b"hello").unwrap();
+    let (key, bucket, sealed) = ada_sealed_on(&a);
     b.pull().unwrap();
     assert_eq!(plain(b.identity_value(key).unwrap()), b"ada@example.com");
     assert_eq!(a.destroy(&[key]).unwrap(), 1);
