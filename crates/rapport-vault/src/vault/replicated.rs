@@ -207,6 +207,26 @@ impl Inner {
         Ok(())
     }
 
+    /// A node's file is a cache of the list, written without a sync: a record with a bad crc
+    /// (a write a crash tore) and everything after it are cut, to be read from the list again,
+    /// instead of standing as a destroyed key.
+    fn drop_damaged_tail(&mut self) -> Result<()> {
+        let Some(first) = self.damaged.iter().copied().filter(|key| key.0 > RECORD_BASE).min() else {
+            return Ok(());
+        };
+        let Some(offset) = self.entry(first).map(|entry| entry.offset) else { return Ok(()) };
+        let path = self.keys_path();
+        let file = self.file.clone().ok_or(Error::ReadOnly)?;
+        file.set_len(offset).map_err(Error::io("cutting the damaged tail of", &path))?;
+        file.sync_data().map_err(Error::io("syncing", &path))?;
+        self.entries.truncate(usize::try_from(first.0).unwrap_or(usize::MAX));
+        self.durable = self.entries.len();
+        self.end = offset;
+        self.damaged.retain(|key| *key < first);
+        self.rebuild_indexes();
+        Ok(())
+    }
+
     /// Reads the list if this vault is a node's and last read it longer than `interval` ago.
     pub(super) fn pull_if_stale(&mut self, interval: Duration) -> Result<()> {
         let Some(records) = self.records.clone() else { return Ok(()) };
@@ -227,6 +247,7 @@ impl Vault {
         let mut inner = self.inner.lock();
         inner.writable()?;
         let _ = inner.take_pending();
+        inner.drop_damaged_tail()?;
         let applied = inner.applied_sequence();
         if applied > 0 {
             let read = records.read_after(applied - 1).map_err(Error::replication("reading key records"))?;

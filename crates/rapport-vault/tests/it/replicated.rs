@@ -272,3 +272,25 @@ fn a_migrated_store_keeps_its_key_ids_on_the_nodes() {
     assert_eq!(node.live_identity_key(&[2; 16]), Some(kept));
     assert_eq!(plain(node.open_sealed(kept, bucket, b"e", &sealed.nonce, &sealed.ciphertext).unwrap()), b"text");
 }
+
+#[test]
+fn a_node_reads_again_what_a_crash_tore_in_its_file_instead_of_taking_it_for_destroyed() {
+    let cluster = Cluster::new(0);
+    let a = cluster.node("/a");
+    let keys: Vec<_> = (0..3u8).map(|i| a.identity_key([i; 16], &format!("user{i}@example.com")).unwrap()).collect();
+    a.commit().unwrap();
+    drop(a);
+    // Flip a byte inside the middle record of the node's file (a write a crash tore).
+    let path = Path::new("/a").join(rapport_vault::KEYS_FILE);
+    let mut bytes = cluster.storage.read_file(&path).unwrap();
+    let middle = cluster.list.entries.lock()[1].clone().unwrap();
+    let at = bytes.windows(middle.len()).position(|window| window == middle.as_slice()).unwrap();
+    bytes[at + middle.len() / 2] ^= 0x01;
+    cluster.storage.write_file(&path, &bytes).unwrap();
+    let a = cluster.reopen("/a");
+    assert!(a.damaged().is_empty(), "{:?}", a.damaged());
+    for (i, key) in keys.iter().enumerate() {
+        assert!(!a.is_destroyed(*key));
+        assert_eq!(plain(a.identity_value(*key).unwrap()), format!("user{i}@example.com").as_bytes());
+    }
+}
