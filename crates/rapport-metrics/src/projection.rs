@@ -47,6 +47,22 @@ pub struct TicketRecord {
     pub requester: Identity,
     /// Closed by a merge into another ticket.
     pub merged_away: bool,
+    /// The requester's handle as a report's caller gave it (see
+    /// [`crate::report::HandleResolution`]): a lookup remembered, not state — never encoded,
+    /// empty after a load, and ignored by `==`.
+    #[serde(skip)]
+    pub(crate) requester_handle: HandleCell,
+}
+
+/// A remembered handle (set once: a caller's handles never change). Not part of the state:
+/// every two compare equal.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HandleCell(pub(crate) std::sync::OnceLock<u32>);
+
+impl PartialEq for HandleCell {
+    fn eq(&self, _: &HandleCell) -> bool {
+        true
+    }
 }
 
 /// One survey answer, with the ticket's context at rating time.
@@ -299,6 +315,7 @@ impl MetricsProjection {
                 solves: Vec::new(),
                 requester: opened.requester.clone(),
                 merged_away: false,
+                requester_handle: HandleCell::default(),
             };
             self.tickets.insert(ticket_id.clone(), record);
             self.latest_created_at = Some(self.latest_created_at.map_or(at, |latest| latest.max(at)));

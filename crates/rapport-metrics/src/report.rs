@@ -960,6 +960,67 @@ pub fn report_with(
     customer_of: &dyn Fn(&Identity) -> Option<CustomerId>,
     requester: &RequesterKeys<'_>,
 ) -> Report {
+    report_in(projection, query, customer_of, None, requester)
+}
+
+/// How a caller resolves requesters through handles of their identities: a handle, once given
+/// for an identity, must stay that identity's (an interner that only appends). The report
+/// remembers each ticket's requester handle in the projection, so that later reports skip the
+/// identity lookup (a hash of the identity and a probe of a large map) per ticket.
+pub struct HandleResolution<'a> {
+    /// The handle of an identity, if it has one yet.
+    pub handle_of: &'a dyn Fn(&Identity) -> Option<u32>,
+    /// The customer of `identity`, whose handle is the one given: what `customer_of` answers
+    /// for it.
+    pub customer_of_handle: &'a dyn Fn(u32, &Identity) -> Option<CustomerId>,
+}
+
+/// [`report_with`], resolving each ticket's requester through `handles` (remembered per
+/// ticket) instead of `customer_of` where it can: the same report, faster when warm.
+pub fn report_with_handles(
+    projection: &MetricsProjection,
+    query: &ReportQuery,
+    customer_of: &dyn Fn(&Identity) -> Option<CustomerId>,
+    handles: &HandleResolution<'_>,
+    requester: &RequesterKeys<'_>,
+) -> Report {
+    report_in(projection, query, customer_of, Some(handles), requester)
+}
+
+/// The customer (or the identity itself) of a ticket's requester, through its remembered
+/// handle when there are `handles`.
+fn requester_who<'a>(
+    record: &'a TicketRecord,
+    customer_of: &dyn Fn(&Identity) -> Option<CustomerId>,
+    handles: Option<&HandleResolution<'_>>,
+) -> Who<'a> {
+    let Some(handles) = handles else { return Who::of(&record.requester, customer_of) };
+    let cell = &record.requester_handle.0;
+    let handle = match cell.get() {
+        Some(handle) => Some(*handle),
+        None => {
+            let handle = (handles.handle_of)(&record.requester);
+            if let Some(handle) = handle {
+                // Another report may have set it meanwhile: to the same handle.
+                let _ = cell.set(handle);
+            }
+            handle
+        }
+    };
+    match handle {
+        Some(handle) => (handles.customer_of_handle)(handle, &record.requester)
+            .map_or(Who::Identity(&record.requester), Who::Customer),
+        None => Who::of(&record.requester, customer_of),
+    }
+}
+
+fn report_in(
+    projection: &MetricsProjection,
+    query: &ReportQuery,
+    customer_of: &dyn Fn(&Identity) -> Option<CustomerId>,
+    handles: Option<&HandleResolution<'_>>,
+    requester: &RequesterKeys<'_>,
+) -> Report {
     let now = query.now.map_or_else(|| projection.latest_at().0, |now| now.0);
     let to = query.to.map_or(now.saturating_add(1), |to| to.0);
     let from = query.from.map(|from| from.0);
@@ -973,7 +1034,7 @@ pub fn report_with(
         ratings.into_iter().zip(rating_ranks).map(|(rating, rank)| RatingRow { rating, rank }).collect();
     // Each requester's customer once (the caller's resolution is a lookup in a large map).
     let customer_tickets =
-        CustomerTickets::new(records.iter().map(|r| (Who::of(&r.requester, customer_of), r.state.created_at)));
+        CustomerTickets::new(records.iter().map(|r| (requester_who(r, customer_of, handles), r.state.created_at)));
     let fcr_window = i64::from(query.fcr_window_days).saturating_mul(DAY_MICROS);
     let rows: Vec<Row<'_>> = records
         .iter()

@@ -685,7 +685,7 @@ mod equal_to_the_reference {
 
     use super::*;
     use crate::projection::MetricsOptions;
-    use crate::report::report_with;
+    use crate::report::{report_with, report_with_handles, HandleResolution};
     use crate::schedule::Schedules;
     use crate::sla::policies_from_json;
 
@@ -941,6 +941,21 @@ mod equal_to_the_reference {
                 let with_customers = report_with(&projection, query, &customer_of, &requester);
                 let reference = report_with_reference(&projection, query, &customer_of, &requester);
                 assert!(with_customers == reference, "seed {seed}, query {index} ({query:?}): the report differs");
+                // Through handles (some identities without one), cold and then warm (the
+                // handles remembered per ticket): the same report.
+                let handle_of = |identity: &Identity| -> Option<u32> {
+                    let index: u32 = identity.value().trim_start_matches('p').split('@').next()?.parse().ok()?;
+                    (!index.is_multiple_of(5)).then_some(index)
+                };
+                let customer_of_handle = |_: u32, identity: &Identity| customer_of(identity);
+                let handles = HandleResolution { handle_of: &handle_of, customer_of_handle: &customer_of_handle };
+                for round in ["cold", "warm"] {
+                    let through_handles = report_with_handles(&projection, query, &customer_of, &handles, &requester);
+                    assert!(
+                        through_handles == reference,
+                        "seed {seed}, query {index}, {round} handles: the report differs"
+                    );
+                }
                 let alone = report_with(&projection, query, &|_| None, &|_, _| Vec::new());
                 let reference = report_with_reference(&projection, query, &|_| None, &|_, _| Vec::new());
                 assert!(alone == reference, "seed {seed}, query {index} without customers: the report differs");

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use rapport_events::{CustomerId, CustomerRated, CxEvent, Identity, Survey, TicketId};
 use rapport_log::{Position, Timestamp};
-use rapport_metrics::report::{report_with, Dimension, Report, ReportQuery};
+use rapport_metrics::report::{report_with_handles, Dimension, HandleResolution, Report, ReportQuery};
 use rapport_metrics::{
     MetricsOptions, MetricsProjection, Schedules, SlaPolicy, TicketFields, TicketMetrics, TicketSla, WhatIf,
 };
@@ -259,7 +259,15 @@ impl Store {
             let customer_of = |identity: &Identity| {
                 customers.owner(identity).or_else(|| erased.get(identity).map(|c| customers.resolver().resolve(*c)))
             };
-            Ok(report_with(metrics, query, &customer_of, &resolve))
+            // The same resolution through the resolver's identity handles (an interned identity
+            // keeps its handle), which the report remembers per ticket.
+            let resolver = customers.resolver();
+            let handle_of = |identity: &Identity| resolver.handle(identity);
+            let customer_of_handle = |handle: u32, identity: &Identity| {
+                resolver.owner_of_handle(handle).or_else(|| erased.get(identity).map(|c| resolver.resolve(*c)))
+            };
+            let handles = HandleResolution { handle_of: &handle_of, customer_of_handle: &customer_of_handle };
+            Ok(report_with_handles(metrics, query, &customer_of, &handles, &resolve))
         })
     }
 
