@@ -14,7 +14,7 @@ pub mod resolution;
 
 pub use crate::profile::{
     day_of, rfm, CurrencyCode, CurrencyOrders, CurrencyTotals, MergeConflict, OrderLine, Orders, Profile, PurchaseDays,
-    Rating, Rfm, TraitValue, CUSTOM_EVENT_NAMES_MAX,
+    Rating, Rfm, TraitValue, Traits, CUSTOM_EVENT_NAMES_MAX,
 };
 pub use crate::projection::{CustomerProjection, CustomerTotals, ReadAt, Touch};
 pub use crate::resolution::{

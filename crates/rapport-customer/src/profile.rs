@@ -53,13 +53,122 @@ impl TraitValue {
     }
 }
 
-fn set_trait(traits: &mut BTreeMap<String, TraitValue>, key: String, value: TraitValue) {
-    match traits.get_mut(&key) {
-        Some(current) if value.supersedes(current) => *current = value,
-        Some(_) => {}
-        None => {
-            traits.insert(key, value);
+fn set_trait(traits: &mut Traits, key: String, value: TraitValue) {
+    match traits.0.binary_search_by(|(k, _)| k.as_str().cmp(&key)) {
+        Ok(index) => {
+            if let Some((_, current)) = traits.0.get_mut(index) {
+                if value.supersedes(current) {
+                    *current = value;
+                }
+            }
         }
+        Err(index) => traits.0.insert(index, (key, value)),
+    }
+}
+
+/// A profile's traits: the latest value per key, in key order. A sorted `Vec`, not a
+/// `BTreeMap`: a profile holds a handful of traits, and a `BTreeMap`'s first node takes room
+/// for eleven (720 bytes per profile, 72 MB of the 100,000-people store's heap); this takes
+/// 64 bytes per trait. Encoded as a map in key order, byte for byte what the `BTreeMap` was.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Traits(Vec<(String, TraitValue)>);
+
+impl Traits {
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&TraitValue> {
+        let index = self.0.binary_search_by(|(k, _)| k.as_str().cmp(key)).ok()?;
+        self.0.get(index).map(|(_, value)| value)
+    }
+
+    /// The traits in key order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&String, &TraitValue)> {
+        self.0.iter().map(|(key, value)| (key, value))
+    }
+
+    /// The traits in key order, values mutable (keys are not: they keep the order).
+    pub fn iter_mut(&mut self) -> impl ExactSizeIterator<Item = (&String, &mut TraitValue)> {
+        self.0.iter_mut().map(|(key, value)| (&*key, value))
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'a> IntoIterator for &'a Traits {
+    type Item = (&'a String, &'a TraitValue);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (String, TraitValue)>,
+        fn(&'a (String, TraitValue)) -> (&'a String, &'a TraitValue),
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(key, value)| (key, value))
+    }
+}
+
+impl<'a> IntoIterator for &'a mut Traits {
+    type Item = (&'a String, &'a mut TraitValue);
+    type IntoIter = std::iter::Map<
+        std::slice::IterMut<'a, (String, TraitValue)>,
+        fn(&'a mut (String, TraitValue)) -> (&'a String, &'a mut TraitValue),
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter_mut().map(|(key, value)| (&*key, value))
+    }
+}
+
+impl IntoIterator for Traits {
+    type Item = (String, TraitValue);
+    type IntoIter = std::vec::IntoIter<(String, TraitValue)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl serde::Serialize for Traits {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Traits {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Traits, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Traits;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map of trait values")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Traits, A::Error> {
+                // What a `BTreeMap` decode gave: any order in, key order kept, a repeated
+                // key's last value wins.
+                let mut traits = Vec::with_capacity(map.size_hint().unwrap_or(0).min(rapport_events::TRAITS_MAX));
+                while let Some((key, value)) = map.next_entry::<String, TraitValue>()? {
+                    traits.push((key, value));
+                }
+                traits.sort_by(|(a, _), (b, _)| a.cmp(b));
+                let mut deduped: Vec<(String, TraitValue)> = Vec::with_capacity(traits.len());
+                for (key, value) in traits {
+                    match deduped.last_mut() {
+                        Some((last, current)) if *last == key => *current = value,
+                        _ => deduped.push((key, value)),
+                    }
+                }
+                Ok(Traits(deduped))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
     }
 }
 
@@ -487,7 +596,7 @@ pub struct Profile {
     /// The customer this one was split from, if any.
     pub split_from: Option<CustomerId>,
     /// Traits, the latest value per key (see [`TraitValue`]).
-    pub traits: BTreeMap<String, TraitValue>,
+    pub traits: Traits,
     /// Time of the first event that reached the customer.
     pub first_seen: Option<Timestamp>,
     /// Time of the latest.
@@ -520,7 +629,7 @@ impl Profile {
             id,
             merged_from: Vec::new(),
             split_from: None,
-            traits: BTreeMap::new(),
+            traits: Traits::default(),
             first_seen: None,
             last_seen: None,
             channels: Vec::new(),
@@ -714,6 +823,55 @@ impl Profile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// `Traits` against a `BTreeMap` model: the same latest value per key after any sets,
+        /// the same iteration order, the same encoded bytes, and a decode of any map (unsorted,
+        /// repeated keys) gives what a `BTreeMap` decode gives.
+        #[test]
+        fn traits_behave_and_encode_as_the_btreemap_they_replace(
+            sets in proptest::collection::vec(("[a-d]{1,2}", 0i64..4, 0u64..4, "[x-z]{0,3}"), 0..24),
+        ) {
+            let mut traits = Traits::default();
+            let mut model: BTreeMap<String, TraitValue> = BTreeMap::new();
+            for (key, at, position, value) in &sets {
+                let value = TraitValue { value: value.clone(), at: Timestamp(*at), position: Position(*position) };
+                set_trait(&mut traits, key.clone(), value.clone());
+                match model.get(key) {
+                    Some(current) if !value.supersedes(current) => {}
+                    _ => {
+                        model.insert(key.clone(), value);
+                    }
+                }
+            }
+            let listed: Vec<(String, TraitValue)> = traits.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let expected: Vec<(String, TraitValue)> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            prop_assert_eq!(&listed, &expected);
+            for key in ["a", "b", "ab", "zz"] {
+                prop_assert_eq!(traits.get(key), model.get(key));
+            }
+            let bytes = postcard::to_allocvec(&traits).unwrap();
+            prop_assert_eq!(&bytes, &postcard::to_allocvec(&model).unwrap());
+            prop_assert_eq!(postcard::from_bytes::<Traits>(&bytes).unwrap(), traits);
+            // An unsorted map with repeated keys, as a hostile file could hold it.
+            let pairs: Vec<(String, TraitValue)> = sets
+                .iter()
+                .map(|(key, at, position, value)| {
+                    (key.clone(), TraitValue { value: value.clone(), at: Timestamp(*at), position: Position(*position) })
+                })
+                .collect();
+            // A map's length is a varint; these hold fewer than 128 pairs: one byte.
+            let mut raw = vec![pairs.len() as u8];
+            for pair in &pairs {
+                raw.extend(postcard::to_allocvec(pair).unwrap());
+            }
+            let decoded: Traits = postcard::from_bytes(&raw).unwrap();
+            let decoded_model: BTreeMap<String, TraitValue> = postcard::from_bytes(&raw).unwrap();
+            let decoded: Vec<(String, TraitValue)> = decoded.into_iter().collect();
+            prop_assert_eq!(decoded, decoded_model.into_iter().collect::<Vec<_>>());
+        }
+    }
 
     #[test]
     fn rfm_follows_the_lifetimes_convention() {

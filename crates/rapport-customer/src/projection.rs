@@ -192,7 +192,8 @@ impl serde::Serialize for ProfileTable {
 impl<'de> serde::Deserialize<'de> for ProfileTable {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<ProfileTable, D::Error> {
         let profiles: Vec<Profile> = serde::Deserialize::deserialize(deserializer)?;
-        let mut table = ProfileTable { index: Vec::new(), profiles: Vec::new() };
+        // Exactly as long as it needs (a `Vec` grown by pushes keeps up to half again).
+        let mut table = ProfileTable { index: Vec::new(), profiles: Vec::with_capacity(profiles.len()) };
         for profile in profiles {
             if profile.id.0 == 0 || table.contains_key(profile.id) {
                 return Err(serde::de::Error::custom(format!("profile {} is invalid or listed twice", profile.id)));

@@ -44,6 +44,7 @@ mod fcr;
 mod grouping;
 mod projection;
 mod qa;
+mod records;
 pub mod report;
 mod schedule;
 mod sla;

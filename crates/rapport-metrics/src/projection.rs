@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::records::TicketRecords;
 use rapport_customer::FastMap;
 use rapport_events::{Channel, CxEvent, Identity, QaCategory, Survey, TicketId};
 use rapport_types::Timestamp;
@@ -94,8 +95,7 @@ pub struct RatingRecord {
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct MetricsProjection {
     options: MetricsOptions,
-    #[serde(serialize_with = "rapport_types::sorted::map")]
-    tickets: FastMap<TicketId, TicketRecord>,
+    tickets: TicketRecords,
     ratings: Vec<RatingRecord>,
     /// Days (days since the epoch, UTC) on which each agent replied or solved a ticket.
     agent_days: BTreeMap<String, BTreeSet<i32>>,
@@ -317,7 +317,7 @@ impl MetricsProjection {
                 merged_away: false,
                 requester_handle: HandleCell::default(),
             };
-            self.tickets.insert(ticket_id.clone(), record);
+            self.tickets.insert(record);
             self.latest_created_at = Some(self.latest_created_at.map_or(at, |latest| latest.max(at)));
         }
         if let CxEvent::TicketFieldsSet(set) = event {

@@ -155,9 +155,9 @@ impl Inner {
                 let record = format::encode(state, &body);
                 let key = KeyId(self.entries.len() as u64);
                 match &body {
-                    Body::Identity { pseudonym, .. } => self.identities.entry(*pseudonym).or_default().push(key),
+                    Body::Identity { pseudonym, .. } => super::file_key(&mut self.identities, *pseudonym, key),
                     Body::Bucket { class, month, .. } if *class != ERASED_ENTRY_CLASS => {
-                        self.buckets.entry((*class, *month)).or_default().push(key)
+                        super::file_key(&mut self.buckets, (*class, *month), key)
                     }
                     _ => {}
                 }
