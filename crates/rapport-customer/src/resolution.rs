@@ -361,8 +361,10 @@ pub struct Resolver {
     interner: Interner,
     /// Owner of each identity by handle, as a customer id (follow redirects to the survivor);
     /// 0: nobody (an erased customer's identity, or one interned as a ticket requester only).
+    #[serde(deserialize_with = "rapport_types::sorted::exact_vec")]
     owners: Vec<u64>,
     /// Customers by id − 1.
+    #[serde(deserialize_with = "rapport_types::sorted::exact_vec")]
     customers: Vec<Slot>,
     /// Pairs of handles a split separated, smaller handle first.
     #[serde(serialize_with = "rapport_types::sorted::set")]

@@ -96,12 +96,15 @@ pub struct RatingRecord {
 pub struct MetricsProjection {
     options: MetricsOptions,
     tickets: TicketRecords,
+    #[serde(deserialize_with = "rapport_types::sorted::exact_vec")]
     ratings: Vec<RatingRecord>,
     /// Days (days since the epoch, UTC) on which each agent replied or solved a ticket.
     agent_days: BTreeMap<String, BTreeSet<i32>>,
     /// Every `survey.offered`, in fold order.
+    #[serde(deserialize_with = "rapport_types::sorted::exact_vec")]
     offers: Vec<OfferRecord>,
     /// Every `qa.reviewed`, in fold order.
+    #[serde(deserialize_with = "rapport_types::sorted::exact_vec")]
     reviews: Vec<QaReviewRecord>,
     /// Every `qa.scorecard_set`, by name and `valid_from`.
     scorecards: Scorecards,

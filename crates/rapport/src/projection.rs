@@ -255,6 +255,7 @@ pub(crate) struct Projection {
     /// customer and one per identity it had to keep apart). Ids are assigned in log order, so
     /// this names every customer exactly and is strictly increasing; as-of views translate the
     /// ids of a replay with it.
+    #[serde(deserialize_with = "rapport_types::sorted::exact_vec")]
     pub(crate) customer_created_at: Vec<(u64, u32)>,
     /// Every recorded message (`message.received`, `message.sent`) by event id: what a routing
     /// correction names.
