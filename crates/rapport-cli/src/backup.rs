@@ -162,5 +162,6 @@ pub(crate) fn run_migrate(args: &MigrateArgs) -> Result<ExitCode, CliError> {
         report.customers_after,
         report.changes.len()
     );
+    eprintln!("durability: {}", report.durability);
     Ok(ExitCode::SUCCESS)
 }

@@ -23,6 +23,7 @@ use rapport::events::{codec, CxEvent, Identity, TicketId};
 use rapport::log::{EventId, Log, Position, RecordedEvent};
 use rapport::{Input, Meta, Store, ADDRESSED_METADATA_KEY, TICKET_STREAM_PREFIX};
 
+use crate::durability::ImportDurability;
 use crate::error::is_refusal;
 use crate::error::Result;
 
@@ -86,6 +87,8 @@ pub struct MigrationReport {
     pub customers_before: u64,
     /// Customers in the new store afterwards.
     pub customers_after: u64,
+    /// What the migration did to make what it recorded durable (chunks of [`CHUNK_INPUTS`]).
+    pub durability: ImportDurability,
 }
 
 /// Whether the old payload stored this phone number as its digits alone (the first release's
@@ -267,6 +270,8 @@ pub fn migrate(old: &Log, new: &Store, mut progress: impl FnMut(u64)) -> Result<
             let result = if new.log().event_position(id).is_some() {
                 Ok(None)
             } else {
+                // One append, under the log's own durability: a chunk of one.
+                replay.report.durability.chunk_submitted(new, CHUNK_INPUTS);
                 new.split(split.customer, split.identities, meta).map(|_| Some(rapport::Submitted::default()))
             };
             replay.tally(new, id, record.position, result.map(|s| s.map(|s| (s, true))))?;
@@ -294,6 +299,7 @@ pub fn migrate(old: &Log, new: &Store, mut progress: impl FnMut(u64)) -> Result<
     }
     replay.flush(new)?;
     progress(replay.report.inputs_read);
+    replay.report.durability.finish(new)?;
     let mut report = replay.report;
     report.tickets_after = new.ticket_count()? as u64;
     report.customers_after = new.customer_count()? as u64;
@@ -391,6 +397,7 @@ impl Replay {
             inputs.push((input, meta));
         }
         let results = new.submit_many(inputs, false)?;
+        self.report.durability.chunk_submitted(new, CHUNK_INPUTS);
         for ((id, position), result) in keys.into_iter().zip(results) {
             let result = result.map(|submitted| {
                 let recorded = !submitted.already_recorded && submitted.events > 0;
