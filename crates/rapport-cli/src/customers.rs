@@ -222,13 +222,19 @@ pub(crate) fn print_customer(out: &mut impl Write, value: &Value) -> Result<(), 
     Ok(())
 }
 
+/// Customers `rapport customers` builds and writes at a time.
+const CUSTOMERS_PAGE: usize = 1024;
+
 pub(crate) fn run_customers(args: &CustomersArgs) -> Result<ExitCode, CliError> {
     let store = open_existing_store(&args.store.store)?;
     let end = observation_end(&args.observation_end)?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    for view in store.customers(end)? {
-        write_json_line(&mut out, &customer_json(&view))?;
+    // A page at a time: memory stays bounded by the page, whatever the number of customers.
+    for page in store.customer_ids()?.chunks(CUSTOMERS_PAGE) {
+        for view in store.customers_of(page, end)? {
+            write_json_line(&mut out, &customer_json(&view))?;
+        }
     }
     out.flush().map_err(CliError::io("writing to stdout"))?;
     Ok(ExitCode::SUCCESS)

@@ -509,8 +509,11 @@ pub(crate) async fn list_customers(
                 (ids.len(), customers)
             }
             None => {
-                let views = store.customers(end).map_err(store_error)?;
-                (views.len(), views.iter().skip(offset).take(limit).map(json::customer_json).collect())
+                // Only the page's profiles are copied and revealed.
+                let ids = store.customer_ids().map_err(store_error)?;
+                let page: Vec<CustomerId> = ids.iter().skip(offset).take(limit).copied().collect();
+                let views = store.customers_of(&page, end).map_err(store_error)?;
+                (ids.len(), views.iter().map(json::customer_json).collect())
             }
         };
         let next_offset =

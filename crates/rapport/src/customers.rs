@@ -293,9 +293,41 @@ impl Store {
         })
     }
 
-    /// Every customer, in id order, revealed like [`Store::customer`].
+    /// Every customer, in id order, revealed like [`Store::customer`]. This copies every
+    /// profile at once: on a large store, list [`Store::customer_ids`] and take the views a
+    /// page at a time with [`Store::customers_of`].
     pub fn customers(&self, observation_end: Option<Timestamp>) -> Result<Vec<CustomerView>> {
         let (views, erased) = self.customer_views(observation_end)?;
+        views.into_iter().map(|view| self.reveal_view(view, &erased)).collect()
+    }
+
+    /// The id of every customer, in id order: the list to page through (nothing else is copied).
+    pub fn customer_ids(&self) -> Result<Vec<CustomerId>> {
+        self.catch_up()?;
+        let projection = self.projection.read();
+        let mut ids: Vec<CustomerId> = projection.customers.profiles_unordered().map(|p| p.id).collect();
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    /// The views of `ids`, in their order, revealed like [`Store::customer`], from one state of
+    /// the projection. An id that is no customer (now) is left out, a merged one included, so a
+    /// listing paged through [`Store::customer_ids`] shows no customer twice. Only these
+    /// profiles are copied.
+    pub fn customers_of(&self, ids: &[CustomerId], observation_end: Option<Timestamp>) -> Result<Vec<CustomerView>> {
+        self.catch_up()?;
+        let (views, erased) = {
+            let projection = self.projection.read();
+            let customers = &projection.customers;
+            let end = self.observation_end(&projection, observation_end);
+            let money = self.reporting(customers);
+            let views: Vec<CustomerView> = ids
+                .iter()
+                .filter_map(|id| customers.profile(*id).filter(|profile| profile.id == *id))
+                .map(|profile| view(&projection, customers, profile, end, &money))
+                .collect();
+            (views, projection.erased_keys.clone())
+        };
         views.into_iter().map(|view| self.reveal_view(view, &erased)).collect()
     }
 

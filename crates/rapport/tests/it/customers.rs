@@ -255,6 +255,17 @@ fn rebuilding_from_the_log_gives_the_same_profiles() {
             assert_eq!(store.customer_id(&CustomerKey::Identity(identity.clone())).unwrap(), Some(view.id()));
         }
     }
+    // Paged through the ids: the same views, a page at a time; a merged id is no customer.
+    let end = Some(Timestamp(200 * HOUR));
+    let ids = store.customer_ids().unwrap();
+    assert_eq!(ids, live.iter().map(|view| view.id()).collect::<Vec<_>>());
+    let paged: Vec<_> = ids.chunks(3).flat_map(|page| store.customers_of(page, end).unwrap()).collect();
+    assert_eq!(paged, live);
+    // Every id up to beyond the last: ids that are no customer (merged away, never given) are
+    // left out, so the views are the listing's.
+    let last = ids.last().unwrap().0;
+    let every: Vec<CustomerId> = (0..last + 3).map(CustomerId).collect();
+    assert_eq!(store.customers_of(&every, end).unwrap(), live);
     drop(store);
     let rebuilt = StoreOptions { snapshots: rapport::SnapshotOptions::disabled(), ..StoreOptions::default() };
     let (rebuilt, _rebuilt_dir) = crate::rebuilt_beside(dir.path(), rebuilt);
