@@ -619,8 +619,8 @@ impl Writer {
                 for record in run {
                     assert!(record.offset <= u64::from(u32::MAX), "segment offset over 4 GiB");
                     segment.offsets.push(record.offset as u32);
-                    streams.push(&write.stream, record.position);
                 }
+                streams.push_run(&write.stream, run.iter().map(|record| record.position));
             }
             segment.end_offset = self.init.segment_len;
             *end = next_position;
