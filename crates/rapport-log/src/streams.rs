@@ -34,6 +34,36 @@ fn put_varint(out: &mut Vec<u8>, mut value: u64) {
     out.push(value as u8);
 }
 
+/// Up to three LEB128 values built on the stack (a blob's fields, a position delta): appending to a
+/// blob allocates nothing.
+struct Varints {
+    bytes: [u8; 30],
+    len: usize,
+}
+
+impl Varints {
+    fn new() -> Varints {
+        Varints { bytes: [0; 30], len: 0 }
+    }
+
+    fn put(&mut self, mut value: u64) {
+        loop {
+            let byte = if value >= 0x80 { (value as u8) | 0x80 } else { value as u8 };
+            let Some(slot) = self.bytes.get_mut(self.len) else { unreachable!("at most three varints") };
+            *slot = byte;
+            self.len += 1;
+            value >>= 7;
+            if value == 0 {
+                return;
+            }
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or_default()
+    }
+}
+
 /// Reads a LEB128 value at `*at` and advances past it. Blobs are written only by this module,
 /// so a malformed one is a broken invariant.
 fn get_varint(bytes: &[u8], at: &mut usize) -> u64 {
@@ -304,6 +334,14 @@ impl StreamIndex {
 
     /// Appends `position` to `stream` (created if new). Positions of a stream must grow.
     pub(crate) fn push(&mut self, stream: &str, position: u64) {
+        self.push_run(stream, std::iter::once(position));
+    }
+
+    /// Appends `positions` (growing) to `stream` (created if new) with one lookup of the stream:
+    /// the records of one stream write.
+    pub(crate) fn push_run(&mut self, stream: &str, positions: impl IntoIterator<Item = u64>) {
+        let mut positions = positions.into_iter();
+        let Some(first) = positions.next() else { return };
         let mut encoded = std::mem::take(&mut self.scratch);
         encoded.clear();
         let prefix = self.prefixes.lookup(stream, true);
@@ -319,17 +357,10 @@ impl StreamIndex {
                 })
                 .copied()
         };
-        match found {
-            Some(unit) => {
-                if let Some(new_unit) = self.append_to_blob(unit, position) {
-                    let Some(slot) = self.table.find_mut(hash, |u| *u == unit) else {
-                        unreachable!("a blob that moved is in the table")
-                    };
-                    *slot = new_unit;
-                }
-            }
+        let (mut unit, rest) = match found {
+            Some(unit) => (unit, Some(first).into_iter().chain(positions)),
             None => {
-                let unit = self.new_blob(&encoded, position);
+                let unit = self.new_blob(&encoded, first);
                 let (arena, hasher) = (&self.arena, &self.hasher);
                 self.table.insert_unique(hash, unit, |unit| {
                     let blob = arena.get(*unit as usize * BLOB_ALIGN_BYTES..).unwrap_or_default();
@@ -337,6 +368,16 @@ impl StreamIndex {
                     hasher
                         .hash_one(blob.get(header.name_start..header.name_start + header.name_len).unwrap_or_default())
                 });
+                (unit, None.into_iter().chain(positions))
+            }
+        };
+        for position in rest {
+            if let Some(new_unit) = self.append_to_blob(unit, position) {
+                let Some(slot) = self.table.find_mut(hash, |u| *u == unit) else {
+                    unreachable!("a blob that moved is in the table")
+                };
+                *slot = new_unit;
+                unit = new_unit;
             }
         }
         self.scratch = encoded;
@@ -398,12 +439,14 @@ impl StreamIndex {
             "stream positions must grow: {position} after {}",
             header.last
         );
-        let mut delta = Vec::with_capacity(10);
-        put_varint(&mut delta, position - if header.count == 0 { 0 } else { header.last });
-        let mut new_fields = Vec::with_capacity(30);
-        put_varint(&mut new_fields, header.count + 1);
-        put_varint(&mut new_fields, position);
-        put_varint(&mut new_fields, (header.data_len + delta.len()) as u64);
+        let mut delta = Varints::new();
+        delta.put(position - if header.count == 0 { 0 } else { header.last });
+        let delta = delta.as_slice();
+        let mut fields = Varints::new();
+        fields.put(header.count + 1);
+        fields.put(position);
+        fields.put((header.data_len + delta.len()) as u64);
+        let new_fields = fields.as_slice();
         let fields_at = header.name_start + header.name_len;
         let old_fields_len = header.data_start - fields_at;
         let size = header.capacity_units as usize * BLOB_ALIGN_BYTES;
@@ -415,11 +458,11 @@ impl StreamIndex {
             }
             let data_start = fields_at + new_fields.len();
             if let Some(target) = blob.get_mut(fields_at..data_start) {
-                target.copy_from_slice(&new_fields);
+                target.copy_from_slice(new_fields);
             }
             let data_end = data_start + header.data_len;
             if let Some(target) = blob.get_mut(data_end..data_end + delta.len()) {
-                target.copy_from_slice(&delta);
+                target.copy_from_slice(delta);
             }
             return None;
         }
@@ -429,7 +472,7 @@ impl StreamIndex {
         self.holes += size;
         // Grows by a quarter: the copies of a long stream's blob add up to 4 times its size.
         let slack = (header.data_len / 4).max(8);
-        Some(self.write_blob(&name, (header.count + 1, position), &[&data, &delta], slack))
+        Some(self.write_blob(&name, (header.count + 1, position), &[&data, delta], slack))
     }
 
     /// Copies every blob into a new arena, dropping the holes; `tight`: also the spare room

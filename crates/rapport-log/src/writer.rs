@@ -22,18 +22,37 @@ use crate::types::{
 };
 
 /// Zero-filled space kept ahead of the tail in `Sync` mode (docs/design/log-format.md,
-/// "Preallocated space"): an `fdatasync` after appending to a file that grows must also commit
-/// the file-system journal (new size, new blocks); overwriting space that is already allocated
-/// and written does not, which made the sync of a small group about a quarter cheaper (ext4).
-/// The sync that carries a new chunk's zeros is slower by the chunk's write: 256 KiB keeps that
-/// near a third of a millisecond (1 MiB doubled the p99 of 512-event appends; 4 MiB also cost
-/// throughput).
-const PREALLOCATE_BYTES: u64 = 256 << 10;
-/// Preallocation writes every byte twice, and saves a constant per `fdatasync` (the journal
-/// commit), so it pays for small groups only. Measured per-append throughput of one writer with
-/// it: +30 % at 43 KiB per group, +15 % at 87 KiB, even at 174 KiB, -5 % at 700 KiB. Above this
-/// average group size the tail just grows.
-const PREALLOCATE_GROUP_BYTES_MAX: u64 = 128 << 10;
+/// "Preallocated space"): an `fdatasync` after appending to a file that grows must also write
+/// the file's metadata (new size, new blocks: on the development VM's ext4, which runs without a
+/// journal, a synchronous inode write, a second round trip to the disk); overwriting space that is
+/// already allocated and written does not, which made the sync of a small group about a quarter
+/// cheaper. The sync that carries a new chunk's zeros is slower by the chunk's write, so the chunk
+/// is sized by the groups: [`PREALLOCATE_GROUPS`] average groups, at least
+/// [`PREALLOCATE_BYTES_MIN`] and at most [`PREALLOCATE_BYTES_MAX`] ([`preallocate_bytes`]).
+const PREALLOCATE_BYTES_MIN: u64 = 256 << 10;
+/// Largest preallocation chunk. Measured with one writer and 512-event groups (174 KiB,
+/// `rapport-bench append --writers 1 --batch 512 --events 200000 --durability sync`, against the
+/// unchanged build in the same minutes): chunks of 256 KiB (a zero-fill every 1.5 groups) gained
+/// nothing (-3 to -7 %), 1 MiB +5 to +29 % (0.33 of the bench's physical limit instead of 0.27),
+/// 2 MiB the same throughput as 1 MiB with a p99 of 2.7–2.9 ms instead of 1.9–2.3 ms (1.3 ms
+/// without preallocation). So at most 1 MiB.
+const PREALLOCATE_BYTES_MAX: u64 = 1 << 20;
+/// Average groups per preallocation chunk (between the two bounds above): one zero-fill every
+/// few groups, so that the extra write of the zeros is spread over them.
+const PREALLOCATE_GROUPS: u64 = 6;
+/// Preallocation writes every byte twice and saves a constant per `fdatasync` (the metadata
+/// write), so it pays while groups are small next to a chunk. Measured per-append throughput of one
+/// writer with 256 KiB chunks: +30 % at 43 KiB per group, +15 % at 87 KiB, even at 174 KiB, -5 % at
+/// 700 KiB; with the chunk sized by the groups, 174 KiB groups gain (above). Above this average
+/// group size (4 groups per largest chunk) the tail just grows.
+const PREALLOCATE_GROUP_BYTES_MAX: u64 = 256 << 10;
+
+/// How much zero-filled space to keep past a group when groups average `group_bytes_avg` bytes;
+/// `None`: do not preallocate (groups too big for it to pay).
+fn preallocate_bytes(group_bytes_avg: u64) -> Option<u64> {
+    (group_bytes_avg <= PREALLOCATE_GROUP_BYTES_MAX)
+        .then(|| group_bytes_avg.saturating_mul(PREALLOCATE_GROUPS).clamp(PREALLOCATE_BYTES_MIN, PREALLOCATE_BYTES_MAX))
+}
 
 /// Longest time an unsynced group goes without a check of the store lock (see
 /// [`Writer::check_lock`]).
@@ -554,25 +573,22 @@ impl Writer {
     }
 
     /// In `Sync` mode with small groups that are synced (`sync`), makes sure zero-filled space
-    /// follows `group_end`: when the group does not fit into what is left, zero-fills the next
-    /// [`PREALLOCATE_BYTES`] (never where the group goes, never past `segment_bytes_max`). The
+    /// follows `group_end`: when the group does not fit into what is left, zero-fills up to
+    /// [`preallocate_bytes`] past it (never where the group goes, never past `segment_bytes_max`). The
     /// group's `fdatasync` makes the zeros durable with it; later syncs then overwrite allocated
     /// space only.
     fn preallocate(&mut self, group_end: u64, sync: bool) -> std::io::Result<()> {
-        if self.init.durability != Durability::Sync
-            || !sync
-            || group_end <= self.file_len
-            || self.group_bytes_avg > PREALLOCATE_GROUP_BYTES_MAX
-        {
+        if self.init.durability != Durability::Sync || !sync || group_end <= self.file_len {
             return Ok(());
         }
-        let target = (group_end + PREALLOCATE_BYTES).min(self.init.segment_bytes_max);
+        let Some(chunk) = preallocate_bytes(self.group_bytes_avg) else { return Ok(()) };
+        let target = (group_end + chunk).min(self.init.segment_bytes_max);
         let mut at = self.file_len.max(group_end);
         if target <= at {
             return Ok(());
         }
         if self.zeros.is_empty() {
-            self.zeros = vec![0; PREALLOCATE_BYTES as usize];
+            self.zeros = vec![0; PREALLOCATE_BYTES_MIN as usize];
         }
         while at < target {
             let n = (target - at).min(self.zeros.len() as u64) as usize;
@@ -603,8 +619,8 @@ impl Writer {
                 for record in run {
                     assert!(record.offset <= u64::from(u32::MAX), "segment offset over 4 GiB");
                     segment.offsets.push(record.offset as u32);
-                    streams.push(&write.stream, record.position);
                 }
+                streams.push_run(&write.stream, run.iter().map(|record| record.position));
             }
             segment.end_offset = self.init.segment_len;
             *end = next_position;
@@ -673,5 +689,25 @@ impl Writer {
             durability: self.init.durability,
             synced: highest < self.durable_end,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{preallocate_bytes, PREALLOCATE_BYTES_MAX, PREALLOCATE_BYTES_MIN, PREALLOCATE_GROUP_BYTES_MAX};
+
+    #[test]
+    fn preallocation_chunks_grow_with_the_groups_within_bounds_and_stop_for_big_groups() {
+        // Small groups: the smallest chunk.
+        assert_eq!(preallocate_bytes(0), Some(PREALLOCATE_BYTES_MIN));
+        assert_eq!(preallocate_bytes(40 << 10), Some(PREALLOCATE_BYTES_MIN));
+        // 512-event groups of the bench (174 KiB): the largest chunk, several groups per zero-fill.
+        assert_eq!(preallocate_bytes(174 << 10), Some(PREALLOCATE_BYTES_MAX));
+        // In between: six groups.
+        assert_eq!(preallocate_bytes(100 << 10), Some(600 << 10));
+        assert_eq!(preallocate_bytes(PREALLOCATE_GROUP_BYTES_MAX), Some(PREALLOCATE_BYTES_MAX));
+        // Bigger groups: the tail just grows.
+        assert_eq!(preallocate_bytes(PREALLOCATE_GROUP_BYTES_MAX + 1), None);
+        assert_eq!(preallocate_bytes(u64::MAX), None);
     }
 }
