@@ -5,9 +5,7 @@
 
 use rapport_customer::FastMap;
 
-use crate::projection::TicketRecord;
 use crate::surveys::Who;
-use crate::ticket::TicketMetrics;
 
 /// The default window of first-contact resolution, in days after the first solve.
 pub const FCR_WINDOW_DAYS_DEFAULT: u32 = 7;
@@ -21,6 +19,18 @@ pub(crate) struct CustomerTickets {
     /// `times[starts[c]..starts[c + 1]]`: customer `c`'s creation times, ascending.
     starts: Vec<usize>,
     times: Vec<i64>,
+}
+
+/// What first-contact resolution reads of a ticket.
+pub(crate) struct FcrTicket {
+    /// Creation.
+    pub(crate) created_at: i64,
+    /// The first solve.
+    pub(crate) first_solved_at: Option<i64>,
+    /// Closed by a merge into another ticket.
+    pub(crate) merged_away: bool,
+    /// The ticket's [`crate::TicketMetrics::one_touch`].
+    pub(crate) one_touch: Option<bool>,
 }
 
 impl CustomerTickets {
@@ -61,23 +71,16 @@ impl CustomerTickets {
     /// Whether `record`, the `ticket`-th ticket given to `new`, is FCR; `None` when it does not
     /// count: never solved, closed by a merge, or first solved less than `window` before `now`.
     /// O(log tickets of the customer).
-    pub(crate) fn fcr(
-        &self,
-        ticket: usize,
-        record: &TicketRecord,
-        metrics: &TicketMetrics,
-        window: i64,
-        now: i64,
-    ) -> Option<bool> {
-        let first_solved = record.state.first_solved_at?;
+    pub(crate) fn fcr(&self, ticket: usize, record: &FcrTicket, window: i64, now: i64) -> Option<bool> {
+        let first_solved = record.first_solved_at?;
         let end = first_solved.saturating_add(window);
         if record.merged_away || end > now {
             return None;
         }
-        if metrics.one_touch != Some(true) {
+        if record.one_touch != Some(true) {
             return Some(false);
         }
-        let start = record.state.created_at;
+        let start = record.created_at;
         let times = self.times_of(ticket);
         // Tickets of the customer created in [start, max(end, start)]; the ticket itself is one.
         let opened =
