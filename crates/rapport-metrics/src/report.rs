@@ -395,27 +395,36 @@ fn nearest_rank_index(n: usize, p: f64) -> usize {
     ((p * n as f64).ceil() as usize).clamp(1, n) - 1
 }
 
+/// `value` as an integer that orders as `f64::total_cmp` orders values (what `total_cmp`
+/// compares): flipping every bit but the sign of a negative value. Its own inverse.
+fn total_order_key(value: i64) -> i64 {
+    value ^ ((((value >> 63) as u64) >> 1) as i64)
+}
+
 /// The median and the 90th percentile (nearest rank) of `values`, in the order of
 /// `f64::total_cmp`: two selections, O(n), instead of a sort (under a total order the value at
-/// an index of the sorted list is the same whichever way it is found).
-fn median_and_p90(mut values: Vec<f64>) -> (Option<f64>, Option<f64>) {
-    if values.is_empty() {
+/// an index of the sorted list is the same whichever way it is found), over integer keys of the
+/// values ([`total_order_key`]) rather than the values.
+fn median_and_p90(values: impl Iterator<Item = f64>) -> (Option<f64>, Option<f64>) {
+    let mut keys: Vec<i64> = values.map(|value| total_order_key(value.to_bits() as i64)).collect();
+    if keys.is_empty() {
         return (None, None);
     }
-    let (median, p90) = (nearest_rank_index(values.len(), 0.5), nearest_rank_index(values.len(), 0.9));
-    let (_, median_value, above) = values.select_nth_unstable_by(median, f64::total_cmp);
-    let median_value = *median_value;
+    let (median, p90) = (nearest_rank_index(keys.len(), 0.5), nearest_rank_index(keys.len(), 0.9));
+    let (_, median_key, above) = keys.select_nth_unstable(median);
+    let median_key = *median_key;
     // Every value above the median's index is at or above it: the 90th is among them.
-    let p90_value = match p90.checked_sub(median + 1) {
-        Some(index) => above.select_nth_unstable_by(index, f64::total_cmp).1,
-        None => &median_value,
+    let p90_key = match p90.checked_sub(median + 1) {
+        Some(index) => *above.select_nth_unstable(index).1,
+        None => median_key,
     };
-    (Some(median_value), Some(*p90_value))
+    let value = |key: i64| f64::from_bits(total_order_key(key) as u64);
+    (Some(value(median_key)), Some(value(p90_key)))
 }
 
 fn quantiles(values: &[(u32, Minutes)], ranked: &Ranked) -> Quantiles {
-    let (calendar_median, calendar_p90) = median_and_p90(values.iter().map(|(_, m)| m.calendar).collect());
-    let (business_median, business_p90) = median_and_p90(values.iter().map(|(_, m)| m.business).collect());
+    let (calendar_median, calendar_p90) = median_and_p90(values.iter().map(|(_, m)| m.calendar));
+    let (business_median, business_p90) = median_and_p90(values.iter().map(|(_, m)| m.business));
     Quantiles {
         n: values.len(),
         calendar_median,
