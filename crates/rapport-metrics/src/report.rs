@@ -3,14 +3,16 @@
 //! Definitions and the period rules: docs/metrics.md.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use chrono::{DateTime, Datelike};
 use rapport_events::{CustomerId, Identity, Survey, TicketId};
 use rapport_types::Timestamp;
 
 use crate::error::MetricsError;
-use crate::fcr::{CustomerTickets, FCR_WINDOW_DAYS_DEFAULT};
+use crate::fcr::{CustomerTickets, FcrTicket, FCR_WINDOW_DAYS_DEFAULT};
 use crate::grouping::{dimensions, product, rating_dimension_keys, ticket_keys, RequesterKeys};
 pub use crate::grouping::{field_text, parse_filter, FILTERS_MAX, GROUP_BY_MAX, GROUP_KEYS_PER_TICKET_MAX};
 use crate::projection::{MetricsProjection, RatingRecord, TicketRecord};
@@ -125,104 +127,245 @@ pub struct Drill {
     /// How many.
     pub count: usize,
     /// Which (ticket ids, sorted, each once).
-    pub tickets: Vec<TicketId>,
+    pub tickets: DrillTickets,
+}
+
+/// The tickets of a [`Drill`]: ticket ids sorted, each once. A report's drill-downs share one
+/// list of every ticket of the report and each holds positions in it (integers), not copies of
+/// ids: a report on a large store has millions of drill-down entries. Compares, and prints
+/// with `{:?}`, as its list of ids.
+#[derive(Clone)]
+pub struct DrillTickets {
+    /// The ids the positions index (ascending ids).
+    ids: Arc<[TicketId]>,
+    /// Positions in `ids`, ascending, each once.
+    ranks: Vec<u32>,
+}
+
+impl DrillTickets {
+    /// The ids, in order (ascending).
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &TicketId> + DoubleEndedIterator + Clone + '_ {
+        self.ranks.iter().map(|rank| self.id_of(*rank))
+    }
+
+    /// How many ids.
+    pub fn len(&self) -> usize {
+        self.ranks.len()
+    }
+
+    /// No ids.
+    pub fn is_empty(&self) -> bool {
+        self.ranks.is_empty()
+    }
+
+    /// The `index`-th id.
+    pub fn get(&self, index: usize) -> Option<&TicketId> {
+        self.ranks.get(index).map(|rank| self.id_of(*rank))
+    }
+
+    /// Whether `id` is one of the ids. O(log n).
+    pub fn contains(&self, id: &TicketId) -> bool {
+        self.ranks.binary_search_by(|rank| self.id_of(*rank).cmp(id)).is_ok()
+    }
+
+    /// The ids copied into a list.
+    pub fn to_vec(&self) -> Vec<TicketId> {
+        self.iter().cloned().collect()
+    }
+
+    /// The id at position `rank` of the shared list.
+    #[expect(clippy::indexing_slicing, reason = "the ranks are positions in ids: every constructor makes them so")]
+    fn id_of(&self, rank: u32) -> &TicketId {
+        &self.ids[rank as usize]
+    }
+}
+
+impl Default for DrillTickets {
+    fn default() -> DrillTickets {
+        DrillTickets { ids: Arc::from(Vec::new()), ranks: Vec::new() }
+    }
+}
+
+/// Ids given sorted, each once (as a drill-down's are).
+impl From<Vec<TicketId>> for DrillTickets {
+    fn from(ids: Vec<TicketId>) -> DrillTickets {
+        let ranks = (0..ids.len()).map(to_rank).collect();
+        DrillTickets { ids: ids.into(), ranks }
+    }
+}
+
+impl PartialEq for DrillTickets {
+    fn eq(&self, other: &DrillTickets) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for DrillTickets {}
+
+impl PartialEq<[TicketId]> for DrillTickets {
+    fn eq(&self, other: &[TicketId]) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl PartialEq<Vec<TicketId>> for DrillTickets {
+    fn eq(&self, other: &Vec<TicketId>) -> bool {
+        *self == **other
+    }
+}
+
+impl std::fmt::Debug for DrillTickets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
 }
 
 /// Every ticket of the report by rank — the tickets of the projection and the tickets ratings
 /// name that it does not hold — : rank `r` is the `r`-th id in id order, so sorting ranks sorts
 /// ids (integers sort much faster than strings).
 struct Ranked {
-    /// The ids, copied once into one array: drill-downs copy millions of them, reading them in
-    /// rank order from here rather than from records spread over a large map.
-    ids: Vec<TicketId>,
+    /// The ids in rank order, shared by every drill-down of the report: a drill-down holds
+    /// ranks into it, not copies of ids (a report's drill-downs hold millions).
+    ids: Arc<[TicketId]>,
 }
 
-/// A sort key of a ticket id that orders as the id does when the keys differ: its first 16
-/// bytes, big-endian, zero-padded (a shorter id is a prefix, and sorts first, exactly when its
-/// padding compares lower). Equal keys fall back to the ids: comparing integers first saves
-/// following every id's pointer in most comparisons.
-fn id_prefix(id: &TicketId) -> u128 {
-    let mut bytes = [0u8; 16];
-    for (byte, source) in bytes.iter_mut().zip(id.as_str().as_bytes()) {
-        *byte = *source;
+/// The bytes of an id an [`IdKey`] holds: every id kept inline
+/// ([`rapport_events::TICKET_ID_INLINE_BYTES`]) fits.
+const ID_KEY_BYTES: usize = 24;
+
+/// A sort key of a ticket id: its first [`ID_KEY_BYTES`] bytes, big-endian, zero-padded, and
+/// its length. Keys whose bytes differ order as their ids do (a shorter id is a prefix, and
+/// sorts first, exactly when its padding compares lower). Equal bytes of two ids that both fit
+/// are ids equal up to trailing NULs: the shorter sorts first, and equal lengths are equal ids.
+/// Only longer ids fall back to their texts: comparing integers saves following every id's
+/// pointer.
+#[derive(Debug, Clone, Copy)]
+struct IdKey {
+    high: u128,
+    low: u64,
+    len: usize,
+}
+
+impl IdKey {
+    fn of(id: &TicketId) -> IdKey {
+        let text = id.as_str().as_bytes();
+        let (mut high, mut low) = ([0u8; 16], [0u8; 8]);
+        for (byte, source) in high.iter_mut().chain(low.iter_mut()).zip(text) {
+            *byte = *source;
+        }
+        IdKey { high: u128::from_be_bytes(high), low: u64::from_be_bytes(low), len: text.len() }
     }
-    u128::from_be_bytes(bytes)
+
+    /// How `id`, of this key, compares with `other_id`, of `other`, as the ids compare: the
+    /// ids are read only when the keys cannot tell.
+    fn cmp_ids(&self, id: &TicketId, other: &IdKey, other_id: &TicketId) -> std::cmp::Ordering {
+        (self.high, self.low).cmp(&(other.high, other.low)).then_with(|| {
+            if self.len.max(other.len) <= ID_KEY_BYTES {
+                self.len.cmp(&other.len)
+            } else {
+                id.cmp(other_id)
+            }
+        })
+    }
+}
+
+/// Items with the keys of their ids, sorted by id.
+fn keyed_by_id<'a, T>(items: impl Iterator<Item = (&'a TicketId, T)>) -> Vec<(IdKey, &'a TicketId, T)> {
+    let mut keyed: Vec<(IdKey, &TicketId, T)> = items.map(|(id, item)| (IdKey::of(id), id, item)).collect();
+    keyed.sort_unstable_by(|(a, x, _), (b, y, _)| a.cmp_ids(x, b, y));
+    keyed
 }
 
 /// Sorts `items` by the id `id_of` gives, as sorting by the ids would.
-fn sort_by_id<T>(items: &mut Vec<T>, id_of: impl Fn(&T) -> &TicketId) {
-    let mut keyed: Vec<(u128, T)> = items.drain(..).map(|item| (id_prefix(id_of(&item)), item)).collect();
-    keyed.sort_unstable_by(|(a, x), (b, y)| a.cmp(b).then_with(|| id_of(x).cmp(id_of(y))));
-    items.extend(keyed.into_iter().map(|(_, item)| item));
-}
-
-/// [`sort_by_id`] of ids, for the tests.
 #[cfg(test)]
 pub(crate) fn sort_by_id_for_tests(ids: &mut Vec<&TicketId>) {
-    sort_by_id(ids, |id| id);
+    let keyed = keyed_by_id(ids.drain(..).map(|id| (id, ())));
+    ids.extend(keyed.into_iter().map(|(_, id, ())| id));
+}
+
+/// A count as a rank: fewer than 2^32 tickets (a projection that large would not fit in
+/// memory).
+fn to_rank(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// The rank of a rated ticket the projection does not hold: a new one, unless it is the
+/// `last` ranked (rated more than once).
+fn rank_rated<'a>(
+    ranked: &mut Vec<TicketId>,
+    last: &mut Option<(IdKey, &'a TicketId)>,
+    key: IdKey,
+    id: &'a TicketId,
+) -> u32 {
+    if !last.is_some_and(|(last_key, last_id)| last_key.cmp_ids(last_id, &key, id).is_eq()) {
+        ranked.push(id.clone());
+        *last = Some((key, id));
+    }
+    to_rank(ranked.len()).saturating_sub(1)
+}
+
+/// What [`Ranked::new`] gives besides the ranking.
+struct Ranks {
+    /// The index of each ticket given and its rank, in rank order.
+    order: Vec<(usize, u32)>,
+    /// The rank of each rating's ticket, by rating index (`None` for a rating without one).
+    of_rating: Vec<Option<u32>>,
 }
 
 impl Ranked {
-    /// Ranks the records (sorted by id) and the tickets `rated` names (ratings about a ticket,
-    /// `(ticket, rating index)`): the rank of each record, in order, and of each rating's
-    /// ticket, by rating index (`None` for a rating without a ticket). O((records + rated) · log).
-    fn new(
-        records: &[&TicketRecord],
-        mut rated: Vec<(&TicketId, usize)>,
-        ratings: usize,
-    ) -> (Ranked, Vec<u32>, Vec<Option<u32>>) {
-        sort_by_id(&mut rated, |(id, _)| id);
-        let mut ids: Vec<&TicketId> = Vec::with_capacity(records.len());
-        let mut record_ranks = Vec::with_capacity(records.len());
-        let mut rating_ranks = vec![None; ratings];
-        // Fewer than 2^32 tickets: a projection that large would not fit in memory.
-        let rank_of = |ids: &Vec<&TicketId>| u32::try_from(ids.len()).unwrap_or(u32::MAX);
-        let mut rated = rated.into_iter().peekable();
-        // A merge of two sorted lists; a rated ticket the projection holds gets its record's rank.
-        for record in records {
-            while let Some((id, index)) = rated.next_if(|(id, _)| *id <= &record.ticket_id) {
-                if id != &record.ticket_id && ids.last() != Some(&id) {
-                    ids.push(id);
-                }
-                let rank = if id == &record.ticket_id { rank_of(&ids) } else { rank_of(&ids).saturating_sub(1) };
-                if let Some(slot) = rating_ranks.get_mut(index) {
+    /// Ranks the tickets `ids` (distinct, in any order) and the tickets `rated` names (ratings
+    /// about a ticket, `(ticket, rating index)`, of `ratings` ratings); a rated ticket among
+    /// `ids` gets its rank. O((tickets + rated) · log), reading only `ids` and `rated`.
+    fn new<'a>(ids: &'a [TicketId], rated: &[(&'a TicketId, usize)], ratings: usize) -> (Ranked, Ranks) {
+        let records = keyed_by_id(ids.iter().zip(0..));
+        let named = keyed_by_id(rated.iter().map(|(id, index)| (*id, *index)));
+        let mut ranked: Vec<TicketId> = Vec::with_capacity(ids.len());
+        let mut ranks = Ranks { order: Vec::with_capacity(ids.len()), of_rating: vec![None; ratings] };
+        // The latest ticket ranked, to rank a ticket rated more than once once.
+        let mut last: Option<(IdKey, &'a TicketId)> = None;
+        let mut named = named.into_iter().peekable();
+        // A merge of two sorted lists.
+        for (key, id, index) in records {
+            while let Some((rated_key, rated_id, rating)) =
+                named.next_if(|(rated_key, rated_id, _)| rated_key.cmp_ids(rated_id, &key, id).is_le())
+            {
+                let rank = if rated_key.cmp_ids(rated_id, &key, id).is_eq() {
+                    to_rank(ranked.len())
+                } else {
+                    rank_rated(&mut ranked, &mut last, rated_key, rated_id)
+                };
+                if let Some(slot) = ranks.of_rating.get_mut(rating) {
                     *slot = Some(rank);
                 }
             }
-            record_ranks.push(rank_of(&ids));
-            ids.push(&record.ticket_id);
+            ranks.order.push((index, to_rank(ranked.len())));
+            ranked.push(id.clone());
+            last = Some((key, id));
         }
-        for (id, index) in rated {
-            if ids.last() != Some(&id) {
-                ids.push(id);
-            }
-            if let Some(slot) = rating_ranks.get_mut(index) {
-                *slot = Some(rank_of(&ids).saturating_sub(1));
+        for (rated_key, rated_id, rating) in named {
+            let rank = rank_rated(&mut ranked, &mut last, rated_key, rated_id);
+            if let Some(slot) = ranks.of_rating.get_mut(rating) {
+                *slot = Some(rank);
             }
         }
-        (Ranked { ids: ids.into_iter().cloned().collect() }, record_ranks, rating_ranks)
+        (Ranked { ids: ranked.into() }, ranks)
     }
 
+    /// The drill-down of ranks in any order, repeated or not: ranks taken in rank order (most
+    /// are) are only checked.
     fn drill(&self, mut ranks: Vec<u32>) -> Drill {
-        ranks.sort_unstable();
-        ranks.dedup();
-        self.drill_sorted(&ranks)
+        if !ranks.is_sorted_by(|a, b| a < b) {
+            ranks.sort_unstable();
+            ranks.dedup();
+        }
+        self.drill_sorted(ranks)
     }
 
-    /// [`Ranked::drill`] of ranks already ascending, each once.
-    fn drill_sorted(&self, ranks: &[u32]) -> Drill {
+    /// [`Ranked::drill`] of ranks already ascending, each once: the drill-down keeps them.
+    fn drill_sorted(&self, ranks: Vec<u32>) -> Drill {
         debug_assert!(ranks.is_sorted_by(|a, b| a < b), "ranks must ascend strictly");
-        let tickets: Vec<TicketId> = ranks.iter().map(|rank| self.id_of(*rank).clone()).collect();
-        Drill { count: tickets.len(), tickets }
-    }
-
-    /// The id of the ticket of rank `rank`.
-    #[expect(
-        clippy::indexing_slicing,
-        reason = "ranks are indices into ids: a Row's rank is its record's index in the records ids is built from"
-    )]
-    fn id_of(&self, rank: u32) -> &TicketId {
-        &self.ids[rank as usize]
+        debug_assert!(ranks.last().is_none_or(|last| (*last as usize) < self.ids.len()), "ranks are of the ids");
+        Drill { count: ranks.len(), tickets: DrillTickets { ids: Arc::clone(&self.ids), ranks } }
     }
 }
 
@@ -252,27 +395,36 @@ fn nearest_rank_index(n: usize, p: f64) -> usize {
     ((p * n as f64).ceil() as usize).clamp(1, n) - 1
 }
 
+/// `value` as an integer that orders as `f64::total_cmp` orders values (what `total_cmp`
+/// compares): flipping every bit but the sign of a negative value. Its own inverse.
+fn total_order_key(value: i64) -> i64 {
+    value ^ ((((value >> 63) as u64) >> 1) as i64)
+}
+
 /// The median and the 90th percentile (nearest rank) of `values`, in the order of
 /// `f64::total_cmp`: two selections, O(n), instead of a sort (under a total order the value at
-/// an index of the sorted list is the same whichever way it is found).
-fn median_and_p90(mut values: Vec<f64>) -> (Option<f64>, Option<f64>) {
-    if values.is_empty() {
+/// an index of the sorted list is the same whichever way it is found), over integer keys of the
+/// values ([`total_order_key`]) rather than the values.
+fn median_and_p90(values: impl Iterator<Item = f64>) -> (Option<f64>, Option<f64>) {
+    let mut keys: Vec<i64> = values.map(|value| total_order_key(value.to_bits() as i64)).collect();
+    if keys.is_empty() {
         return (None, None);
     }
-    let (median, p90) = (nearest_rank_index(values.len(), 0.5), nearest_rank_index(values.len(), 0.9));
-    let (_, median_value, above) = values.select_nth_unstable_by(median, f64::total_cmp);
-    let median_value = *median_value;
+    let (median, p90) = (nearest_rank_index(keys.len(), 0.5), nearest_rank_index(keys.len(), 0.9));
+    let (_, median_key, above) = keys.select_nth_unstable(median);
+    let median_key = *median_key;
     // Every value above the median's index is at or above it: the 90th is among them.
-    let p90_value = match p90.checked_sub(median + 1) {
-        Some(index) => above.select_nth_unstable_by(index, f64::total_cmp).1,
-        None => &median_value,
+    let p90_key = match p90.checked_sub(median + 1) {
+        Some(index) => *above.select_nth_unstable(index).1,
+        None => median_key,
     };
-    (Some(median_value), Some(*p90_value))
+    let value = |key: i64| f64::from_bits(total_order_key(key) as u64);
+    (Some(value(median_key)), Some(value(p90_key)))
 }
 
 fn quantiles(values: &[(u32, Minutes)], ranked: &Ranked) -> Quantiles {
-    let (calendar_median, calendar_p90) = median_and_p90(values.iter().map(|(_, m)| m.calendar).collect());
-    let (business_median, business_p90) = median_and_p90(values.iter().map(|(_, m)| m.business).collect());
+    let (calendar_median, calendar_p90) = median_and_p90(values.iter().map(|(_, m)| m.calendar));
+    let (business_median, business_p90) = median_and_p90(values.iter().map(|(_, m)| m.business));
     Quantiles {
         n: values.len(),
         calendar_median,
@@ -594,7 +746,13 @@ struct Row<'a> {
     solved_at: Option<i64>,
     /// The first solve.
     first_solved_at: Option<i64>,
+    /// Closed by a merge into another ticket.
+    merged_away: bool,
     repeat_inquiry: bool,
+    /// The ticket's transitions in [`Flat::transitions`].
+    transitions: Range<usize>,
+    /// The ticket's solves in [`Flat::solves`].
+    solves: Range<usize>,
     metrics: TicketMetrics,
     sla: Option<TicketSla>,
     /// `None`: not counted for FCR (not solved, merged away, or solved within the window
@@ -602,21 +760,58 @@ struct Row<'a> {
     fcr: Option<bool>,
 }
 
+/// The transitions and solves of every ticket, copied into two arrays (each [`Row`] knows its
+/// ranges): the backlog and the throughput read them in rank order, no order of the records'
+/// own lists in memory.
+#[derive(Default)]
+struct Flat<'a> {
+    /// Each ticket's [`TicketRecord::transitions`] by time, ties in fold order (imports may
+    /// record them out of order).
+    transitions: Vec<(i64, bool)>,
+    /// Each ticket's [`TicketRecord::solves`]: time and assignee.
+    solves: Vec<(i64, Option<&'a str>)>,
+}
+
 impl<'a> Row<'a> {
-    fn new(record: &'a TicketRecord, rank: u32, metrics: TicketMetrics) -> Row<'a> {
+    /// The row of `record` (rank 0 until ranked), its transitions and solves added to `flat`.
+    fn new(record: &'a TicketRecord, metrics: TicketMetrics, flat: &mut Flat<'a>) -> Row<'a> {
         let state = &record.state;
         let unsolved = state.status.is_unsolved();
+        let start = flat.transitions.len();
+        flat.transitions.extend_from_slice(&record.transitions);
+        if let Some(added) = flat.transitions.get_mut(start..) {
+            if !added.is_sorted_by_key(|(at, _)| *at) {
+                // A stable sort: ties stay in fold order.
+                added.sort_by_key(|(at, _)| *at);
+            }
+        }
+        let transitions = start..flat.transitions.len();
+        let start = flat.solves.len();
+        flat.solves.extend(record.solves.iter().map(|(at, agent)| (*at, agent.as_deref())));
         Row {
             record,
-            rank,
+            rank: 0,
             created_at: state.created_at,
             unsolved,
             solved_at: if unsolved { None } else { state.last_solved_at },
             first_solved_at: state.first_solved_at,
+            merged_away: record.merged_away,
             repeat_inquiry: state.repeat_inquiry,
+            transitions,
+            solves: start..flat.solves.len(),
             metrics,
             sla: None,
             fcr: None,
+        }
+    }
+
+    /// What first-contact resolution reads of the ticket.
+    fn fcr_ticket(&self) -> FcrTicket {
+        FcrTicket {
+            created_at: self.created_at,
+            first_solved_at: self.first_solved_at,
+            merged_away: self.merged_away,
+            one_touch: self.metrics.one_touch,
         }
     }
 }
@@ -667,21 +862,14 @@ fn periods(
 /// each transition decides the day ends from its own up to the next one's: every ticket adds
 /// its rank to the days it is unsolved at, in rank order (rows are), and no day's list needs a
 /// sort. O(transitions + the rows' tickets).
-fn backlog(rows: &[&Row<'_>], ranked: &Ranked, calendar: &Calendar) -> Vec<BacklogRow> {
+fn backlog(rows: &[&Row<'_>], ranked: &Ranked, calendar: &Calendar, flat: &Flat<'_>) -> Vec<BacklogRow> {
     let days = calendar.days();
     let mut open: Vec<Vec<u32>> = vec![Vec::new(); days];
     // The first day whose end is after `at` (a change at `at` counts from that day's end on).
     let counts_from = |at: i64| (day_of(at) - calendar.first_day).clamp(0, days as i64) as usize;
-    let mut sorted: Vec<(i64, bool)> = Vec::new();
     for row in rows {
-        let mut transitions = row.record.transitions.as_slice();
-        if !transitions.is_sorted_by_key(|(at, _)| *at) {
-            // Out-of-order times (imports): by time, ties in fold order (a stable sort).
-            sorted.clear();
-            sorted.extend_from_slice(transitions);
-            sorted.sort_by_key(|(at, _)| *at);
-            transitions = &sorted;
-        }
+        // By time, ties in fold order ([`Flat::transitions`]).
+        let transitions = flat.transitions.get(row.transitions.clone()).unwrap_or_default();
         for (index, (at, unsolved)) in transitions.iter().enumerate() {
             if !*unsolved {
                 continue;
@@ -694,7 +882,7 @@ fn backlog(rows: &[&Row<'_>], ranked: &Ranked, calendar: &Calendar) -> Vec<Backl
     }
     open.into_iter()
         .zip(calendar.names(0))
-        .map(|(ranks, day)| BacklogRow { day: day.clone(), unsolved: ranked.drill_sorted(&ranks) })
+        .map(|(ranks, day)| BacklogRow { day: day.clone(), unsolved: ranked.drill_sorted(ranks) })
         .collect()
 }
 
@@ -720,11 +908,18 @@ fn sla_counts(
     SlaCounts { achieved, breached, active, percent_achieved }
 }
 
-/// A rating of the period, with the rank of the ticket it names.
+/// A rating of the period, with the rank of the ticket it names. The fields the scores read
+/// are copied here: the rows are in rank order, the records in time order.
 struct RatingRow<'a> {
     rating: &'a RatingRecord,
     /// `None`: the rating names no ticket.
     rank: Option<u32>,
+    /// [`RatingRecord::at`].
+    at: i64,
+    /// [`RatingRecord::survey`].
+    survey: Survey,
+    /// [`RatingRecord::score`].
+    score: u8,
 }
 
 /// Scores of the ratings; answers outside their survey's range are ignored.
@@ -732,11 +927,11 @@ fn satisfaction<'a>(ratings: impl IntoIterator<Item = &'a RatingRow<'a>>, ranked
     let mut s = Satisfaction::default();
     let mut ces_sum = 0u64;
     let mut tickets = Vec::new();
-    for RatingRow { rating, rank } in ratings {
+    for rating in ratings {
         if !rating.survey.score_range().contains(&rating.score) {
             continue;
         }
-        tickets.extend(*rank);
+        tickets.extend(rating.rank);
         match rating.survey {
             Survey::Csat => {
                 s.csat_responses += 1;
@@ -758,6 +953,8 @@ fn satisfaction<'a>(ratings: impl IntoIterator<Item = &'a RatingRow<'a>>, ranked
         .zip(rate(s.detractors, s.nps_responses))
         .map(|(promoters, detractors)| (promoters - detractors) * 100.0);
     s.ces_mean = (s.ces_responses > 0).then(|| ces_sum as f64 / s.ces_responses as f64);
+    // Ratings are in rank order: a ticket rated more than once is a run.
+    tickets.dedup();
     s.tickets = ranked.drill(tickets);
     s
 }
@@ -771,7 +968,7 @@ fn satisfaction_rows(
     let mut buckets: Vec<Vec<&RatingRow<'_>>> = vec![Vec::new(); calendar.names(kind).len()];
     for rating in ratings {
         // Rows of `kind` are indices of its names, so the bucket always exists.
-        if let Some(bucket) = calendar.row(kind, rating.rating.at).and_then(|i| buckets.get_mut(i)) {
+        if let Some(bucket) = calendar.row(kind, rating.at).and_then(|i| buckets.get_mut(i)) {
             bucket.push(rating);
         }
     }
@@ -785,19 +982,23 @@ fn satisfaction_rows(
         .collect()
 }
 
-fn throughput(
+fn throughput<'a>(
     rows: &[&Row<'_>],
     ranked: &Ranked,
     projection: &MetricsProjection,
+    flat: &Flat<'a>,
     (from, to): (Option<i64>, i64),
 ) -> Vec<AgentThroughput> {
-    let mut solved: BTreeMap<&str, (usize, Vec<u32>)> = BTreeMap::new();
+    let mut solved: BTreeMap<&'a str, (usize, Vec<u32>)> = BTreeMap::new();
     for row in rows {
-        for (at, agent) in &row.record.solves {
+        for (at, agent) in flat.solves.get(row.solves.clone()).unwrap_or_default() {
             if let (Some(agent), true) = (agent, in_range(*at, from, to)) {
-                let entry = solved.entry(agent.as_str()).or_default();
+                let entry = solved.entry(*agent).or_default();
                 entry.0 += 1;
-                entry.1.push(row.rank);
+                // Each ticket once (a ticket solved twice by the agent counts twice).
+                if entry.1.last() != Some(&row.rank) {
+                    entry.1.push(row.rank);
+                }
             }
         }
     }
@@ -828,6 +1029,7 @@ struct Context<'a> {
     projection: &'a MetricsProjection,
     query: &'a ReportQuery,
     ranked: Ranked,
+    flat: Flat<'a>,
     calendar: Calendar,
     from: Option<i64>,
     to: i64,
@@ -839,7 +1041,7 @@ fn group_report(
     rows: &[&Row<'_>],
     ratings: &[&RatingRow<'_>],
 ) -> GroupReport {
-    let Context { projection, query, ref ranked, ref calendar, from, to } = *context;
+    let Context { projection, query, ref ranked, ref calendar, ref flat, from, to } = *context;
     let created: Vec<&Row<'_>> = rows.iter().copied().filter(|r| in_range(r.created_at, from, to)).collect();
     let ids = |filter: &dyn Fn(&Row<'_>) -> bool| {
         ranked.drill(created.iter().filter(|r| filter(r)).map(|r| r.rank).collect())
@@ -902,24 +1104,36 @@ fn group_report(
         solved: ranked.drill(fcr_solved.iter().map(|r| r.rank).collect()),
         fcr: fcr_drill,
     };
+    let daily = periods(rows, ranked, calendar, (from, to), 0);
+    let weekly = periods(rows, ranked, calendar, (from, to), 1);
+    let monthly = periods(rows, ranked, calendar, (from, to), 2);
+    let backlog = backlog(rows, ranked, calendar, flat);
+    let sla_first_reply = sla_counts(rows, ranked, |s| s.first_reply, (from, to));
+    let sla_next_reply = sla_counts(rows, ranked, |s| s.next_reply, (from, to));
+    let sla_resolution = sla_counts(rows, ranked, |s| s.resolution, (from, to));
+    let satisfaction_all = satisfaction(ratings.iter().copied(), ranked);
+    let satisfaction_daily = satisfaction_rows(ratings, ranked, calendar, 0);
+    let satisfaction_weekly = satisfaction_rows(ratings, ranked, calendar, 1);
+    let satisfaction_monthly = satisfaction_rows(ratings, ranked, calendar, 2);
+    let throughput = throughput(rows, ranked, projection, flat, (from, to));
     GroupReport {
+        daily,
+        weekly,
+        monthly,
+        backlog,
+        sla_first_reply,
+        sla_next_reply,
+        sla_resolution,
+        satisfaction: satisfaction_all,
+        satisfaction_daily,
+        satisfaction_weekly,
+        satisfaction_monthly,
+        throughput,
         bots,
         fcr,
         reopen_rate: rate(reopened.count, created_drill.count),
         one_touch_rate: rate(one_touch.count, solved_created),
         repeat_inquiry_rate: rate(repeat_inquiry.count, created_drill.count),
-        daily: periods(rows, ranked, calendar, (from, to), 0),
-        weekly: periods(rows, ranked, calendar, (from, to), 1),
-        monthly: periods(rows, ranked, calendar, (from, to), 2),
-        backlog: backlog(rows, ranked, calendar),
-        sla_first_reply: sla_counts(rows, ranked, |s| s.first_reply, (from, to)),
-        sla_next_reply: sla_counts(rows, ranked, |s| s.next_reply, (from, to)),
-        sla_resolution: sla_counts(rows, ranked, |s| s.resolution, (from, to)),
-        satisfaction: satisfaction(ratings.iter().copied(), ranked),
-        satisfaction_daily: satisfaction_rows(ratings, ranked, calendar, 0),
-        satisfaction_weekly: satisfaction_rows(ratings, ranked, calendar, 1),
-        satisfaction_monthly: satisfaction_rows(ratings, ranked, calendar, 2),
-        throughput: throughput(rows, ranked, projection, (from, to)),
         key: keys.join(" / "),
         keys,
         created: created_drill,
@@ -1024,37 +1238,45 @@ fn report_in(
     let now = query.now.map_or_else(|| projection.latest_at().0, |now| now.0);
     let to = query.to.map_or(now.saturating_add(1), |to| to.0);
     let from = query.from.map(|from| from.0);
-    let mut records: Vec<&TicketRecord> = projection.tickets().collect();
-    sort_by_id(&mut records, |r| &r.ticket_id);
+    let fcr_window = i64::from(query.fcr_window_days).saturating_mul(DAY_MICROS);
+    let records: Vec<&TicketRecord> = projection.tickets().collect();
+    // The ids copied in the map's order (their order in memory) into one array: ranking reads
+    // only it.
+    let ids: Vec<TicketId> = records.iter().map(|r| r.ticket_id.clone()).collect();
     let ratings: Vec<&RatingRecord> = projection.ratings().iter().filter(|r| in_range(r.at, from, to)).collect();
-    let rated =
+    let rated: Vec<(&TicketId, usize)> =
         ratings.iter().enumerate().filter_map(|(index, r)| r.ticket_id.as_ref().map(|id| (id, index))).collect();
-    let (ranked, record_ranks, rating_ranks) = Ranked::new(&records, rated, ratings.len());
-    let ratings: Vec<RatingRow<'_>> =
-        ratings.into_iter().zip(rating_ranks).map(|(rating, rank)| RatingRow { rating, rank }).collect();
+    let (ranked, ranks) = Ranked::new(&ids, &rated, ratings.len());
+    let records: Vec<(&TicketRecord, u32)> =
+        ranks.order.iter().filter_map(|(index, rank)| Some((*records.get(*index)?, *rank))).collect();
     // Each requester's customer once (the caller's resolution is a lookup in a large map).
     let customer_tickets =
-        CustomerTickets::new(records.iter().map(|r| (requester_who(r, customer_of, handles), r.state.created_at)));
-    let fcr_window = i64::from(query.fcr_window_days).saturating_mul(DAY_MICROS);
-    let rows: Vec<Row<'_>> = records
-        .iter()
-        .zip(record_ranks)
-        .enumerate()
-        .map(|(index, (record, rank))| {
-            let schedule = projection.schedule_of(&record.state);
-            let metrics = record.state.metrics(schedule, now);
-            let fcr = customer_tickets.fcr(index, record, &metrics, fcr_window, now);
-            let sla = evaluate_in(projection.policies_of(&record.state), schedule, &record.state, now);
-            Row { fcr, sla, ..Row::new(record, rank, metrics) }
-        })
+        CustomerTickets::new(records.iter().map(|(r, _)| (requester_who(r, customer_of, handles), r.state.created_at)));
+    // The rows in rank order: the groups' lists of ranks are then ascending as they are made.
+    let mut flat = Flat::default();
+    let mut rows: Vec<Row<'_>> = Vec::with_capacity(records.len());
+    for (index, (record, rank)) in records.iter().enumerate() {
+        let schedule = projection.schedule_of(&record.state);
+        let metrics = record.state.metrics(schedule, now);
+        let sla = evaluate_in(projection.policies_of(&record.state), schedule, &record.state, now);
+        let mut row = Row { rank: *rank, sla, ..Row::new(record, metrics, &mut flat) };
+        row.fcr = customer_tickets.fcr(index, &row.fcr_ticket(), fcr_window, now);
+        rows.push(row);
+    }
+    let mut ratings: Vec<RatingRow<'_>> = ratings
+        .into_iter()
+        .zip(ranks.of_rating)
+        .map(|(rating, rank)| RatingRow { rating, rank, at: rating.at, survey: rating.survey, score: rating.score })
         .collect();
+    // In rank order too (those without a ticket last), ties in time order.
+    ratings.sort_by_key(|r| r.rank.unwrap_or(u32::MAX));
     // The rows run from the period's first day (or the earliest creation, solve or rating in
     // it) to its last day.
     let earliest = rows
         .iter()
         .flat_map(|r| [Some(r.created_at), r.solved_at])
         .flatten()
-        .chain(ratings.iter().map(|r| r.rating.at))
+        .chain(ratings.iter().map(|r| r.at))
         .filter(|at| in_range(*at, from, to))
         .min();
     let last_day = day_of(to.saturating_sub(1));
@@ -1098,8 +1320,8 @@ fn report_in(
             }
         }
     }
-    let context = Context { projection, query, ranked, calendar, from, to };
-    let groups =
+    let context = Context { projection, query, ranked, flat, calendar, from, to };
+    let groups: Vec<GroupReport> =
         groups.into_iter().map(|(key, (rows, ratings))| group_report(&context, key, &rows, &ratings)).collect();
     let surveys = survey_report(projection.offers(), projection.ratings(), customer_of, |at| in_range(at, from, to));
     let qa =

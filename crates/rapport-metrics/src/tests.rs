@@ -579,7 +579,7 @@ fn sla_outcomes_count_in_the_period_they_happen() {
         report(&p, &query).groups.remove(0).sla_first_reply
     };
     let day0 = day(0, 3 * DAY);
-    assert_eq!((day0.achieved.tickets, day0.breached.count), (vec![id("B")], 0));
+    assert_eq!((day0.achieved.tickets.to_vec(), day0.breached.count), (vec![id("B")], 0));
     assert_eq!(day0.percent_achieved, Some(100.0));
     let day1 = day(DAY, 3 * DAY);
     assert_eq!(day1.achieved.tickets, vec![id("C")]);
@@ -588,7 +588,7 @@ fn sla_outcomes_count_in_the_period_they_happen() {
     assert!(close(day1.percent_achieved, 100.0 / 3.0), "{:?}", day1.percent_achieved);
     // Measured at day 1 12:30, D is running (due 13:00) and not breached.
     let early = day(DAY, DAY + 750);
-    assert_eq!((early.active.tickets, early.breached.tickets), (vec![id("D")], vec![id("A")]));
+    assert_eq!((early.active.tickets.to_vec(), early.breached.tickets.to_vec()), (vec![id("D")], vec![id("A")]));
 }
 
 #[test]
@@ -661,7 +661,7 @@ fn report_counts_rates_and_drill_down() {
     let rates: Vec<(u32, usize)> = all.response_rates.iter().map(|(h, d, _)| (*h, d.count)).collect();
     assert_eq!(rates, vec![(3, 1), (6, 1), (16, 2), (24, 2)]);
     assert_eq!(all.response_rates[0].1.tickets, vec![id("A")], "drill-down lists the tickets");
-    let backlog: Vec<Vec<TicketId>> = all.backlog.iter().map(|r| r.unsolved.tickets.clone()).collect();
+    let backlog: Vec<Vec<TicketId>> = all.backlog.iter().map(|r| r.unsolved.tickets.to_vec()).collect();
     assert_eq!(backlog, vec![vec![], vec![id("C")], vec![id("C")]], "end of day 0: A and B solved; C open from day 1");
     assert_eq!(all.one_touch.count, 2);
     // Full resolution 120 and 420: nearest-rank median = rank ceil(0.5 * 2) = 1 -> 120.
@@ -700,7 +700,7 @@ fn a_ticket_opened_solved_or_closed_is_solved_at_its_opening_instant() {
     let all = &report.groups[0];
     assert_eq!(all.created.count, 3);
     assert_eq!(all.solved.tickets, vec![id("C"), id("S")], "both count as solved");
-    let backlog: Vec<Vec<TicketId>> = all.backlog.iter().map(|r| r.unsolved.tickets.clone()).collect();
+    let backlog: Vec<Vec<TicketId>> = all.backlog.iter().map(|r| r.unsolved.tickets.to_vec()).collect();
     assert_eq!(backlog, vec![vec![id("O")]], "only O is in the backlog");
 }
 

@@ -189,7 +189,10 @@ fn bot_and_system_messages_are_never_replies() {
     assert_eq!(all.bots.tickets.tickets, vec![id("A"), id("B"), id("D"), id("E")]);
     assert_eq!(all.bots.handoff.tickets, vec![id("A"), id("D"), id("E")]);
     assert_eq!(all.bots.handoff_rate, Some(0.75));
-    assert_eq!((all.bots.solved.tickets, all.bots.bot_resolved.tickets), (vec![id("A"), id("B")], vec![id("B")]));
+    assert_eq!(
+        (all.bots.solved.tickets.to_vec(), all.bots.bot_resolved.tickets.to_vec()),
+        (vec![id("A"), id("B")], vec![id("B")])
+    );
     assert_eq!(all.bots.bot_resolved_rate, Some(0.5));
     // Handoff minutes 30, 9, 10: nearest-rank median = rank 2 of [9, 10, 30] = 10.
     assert_eq!(all.durations["bot_handoff"].calendar_median, Some(10.0));

@@ -27,7 +27,7 @@ const HOUR_MICROS: i64 = 3_600_000_000;
 fn drill_of(mut tickets: Vec<TicketId>) -> Drill {
     tickets.sort_unstable();
     tickets.dedup();
-    Drill { count: tickets.len(), tickets }
+    Drill { count: tickets.len(), tickets: tickets.into() }
 }
 
 /// Every ticket of the report by rank: rank `r` is the `r`-th ticket in id order, so sorting
@@ -41,7 +41,7 @@ impl Ranked<'_> {
         ranks.sort_unstable();
         ranks.dedup();
         let tickets: Vec<TicketId> = ranks.iter().map(|rank| self.id_of(*rank).clone()).collect();
-        Drill { count: tickets.len(), tickets }
+        Drill { count: tickets.len(), tickets: tickets.into() }
     }
 
     /// The id of the ticket of rank `rank`.
@@ -234,7 +234,10 @@ fn backlog(rows: &[&Row<'_>], ranked: &Ranked<'_>, calendar: &Calendar) -> Vec<B
             next += 1;
         }
         let tickets: Vec<TicketId> = open.iter().map(|rank| ranked.id_of(*rank).clone()).collect();
-        out.push(BacklogRow { day: day_name.clone(), unsolved: Drill { count: tickets.len(), tickets } });
+        out.push(BacklogRow {
+            day: day_name.clone(),
+            unsolved: Drill { count: tickets.len(), tickets: tickets.into() },
+        });
     }
     out
 }
@@ -982,6 +985,11 @@ fn ids_sort_by_their_prefix_key_as_by_their_text() {
         "a",
         "0123456789abcdef0123456789",
         "0123456789abcdef01234567",
+        "0123456789abcdef0123456",
+        "0123456789abcdef0123456\u{0}",
+        "0123456789abcdef01234567\u{0}",
+        "0123456789abcdef012345678",
+        "0123456789abcdef012345670",
     ];
     let ids: Vec<TicketId> = texts.iter().map(|t| TicketId::new(*t).unwrap()).collect();
     for rotation in 0..ids.len() {

@@ -1085,7 +1085,7 @@ fn actual_scores(s: &rapport_metrics::report::Satisfaction) -> Scores {
         s.detractors,
         s.ces_responses,
         ces_sum,
-        s.tickets.tickets.clone(),
+        s.tickets.tickets.to_vec(),
     )
 }
 

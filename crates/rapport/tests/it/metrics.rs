@@ -263,7 +263,7 @@ fn bots_surveys_qa_and_fcr_know_the_customer_across_channels() {
     assert_eq!(all.fcr.fcr.tickets, vec![id("B")]);
     assert_eq!(all.fcr.fcr_rate, Some(0.5));
     // Bots: B alone has a bot message, no handoff, solved by the bot alone.
-    assert_eq!((all.bots.tickets.tickets.clone(), all.bots.handoff_rate), (vec![id("B")], Some(0.0)));
+    assert_eq!((all.bots.tickets.tickets.to_vec(), all.bots.handoff_rate), (vec![id("B")], Some(0.0)));
     assert_eq!(all.bots.bot_resolved_rate, Some(1.0));
     // The survey: offered once, answered (by the other identity of the same customer).
     let csat = &report.surveys["csat"];

@@ -338,7 +338,7 @@ fn metrics_group_by_nested_and_where_filters() {
     };
     let report = store.metrics_report(&nested).unwrap();
     let groups: Vec<(Vec<String>, Vec<TicketId>)> =
-        report.groups.iter().map(|g| (g.keys.clone(), g.created.tickets.clone())).collect();
+        report.groups.iter().map(|g| (g.keys.clone(), g.created.tickets.to_vec())).collect();
     let keys = |a: &str, b: &str| vec![a.to_owned(), b.to_owned()];
     assert_eq!(
         groups,
@@ -365,13 +365,13 @@ fn metrics_group_by_nested_and_where_filters() {
     let by_tier = ReportQuery { group_by: Some(Dimension::Trait("tier".into())), ..base.clone() };
     let report = store.metrics_report(&by_tier).unwrap();
     let groups: Vec<(&str, Vec<TicketId>)> =
-        report.groups.iter().map(|g| (g.key.as_str(), g.created.tickets.clone())).collect();
+        report.groups.iter().map(|g| (g.key.as_str(), g.created.tickets.to_vec())).collect();
     assert_eq!(groups, vec![("basic", vec![id("T2"), id("T4")]), ("vip", vec![id("T1"), id("T3")])]);
     // By segment: q's tickets (T2, T4) are in open_urgent_ticket, p's in none.
     let by_segment = ReportQuery { group_by: Some(Dimension::Segment), ..base.clone() };
     let report = store.metrics_report(&by_segment).unwrap();
     let groups: Vec<(&str, Vec<TicketId>)> =
-        report.groups.iter().map(|g| (g.key.as_str(), g.created.tickets.clone())).collect();
+        report.groups.iter().map(|g| (g.key.as_str(), g.created.tickets.to_vec())).collect();
     assert_eq!(groups, vec![("(none)", vec![id("T1"), id("T3")]), ("open_urgent_ticket", vec![id("T2"), id("T4")])]);
     // Organization is not wired yet: every ticket is `(none)`.
     let by_org = ReportQuery { group_by: Some(Dimension::Organization), ..base.clone() };
