@@ -32,8 +32,8 @@
 //!                        / [1 + δ(x>0) · a/(b+x−1) · ((α+T)/(α+tₓ))^(r+x)]
 //! ```
 //!
-//! Both expectations are evaluated in an equivalent form that is exact at a = 1 and never forms
-//! large ₂F₁ values. With z = t/(α+T+t), Euler's transformation ₂F₁(A, B; C; z) =
+//! Below a = 2 both expectations are evaluated in an equivalent form that is exact at a = 1 and
+//! never forms large ₂F₁ values (from a = 2 on, as printed: see `DIRECT_FORM_FROM_A`). With z = t/(α+T+t), Euler's transformation ₂F₁(A, B; C; z) =
 //! (1−z)^(C−A−B) · ₂F₁(C−A, C−B; C; z) turns the bracket into
 //! 1 − (1−z)^(a−1) · ₂F₁(a+b−1−r, a−1; a+b+x−1; z); writing ₂F₁(A′, ε; C; z) = 1 + ε·S with
 //! ε = a − 1, A′ = a+b−1−r, C = a+b+x−1 and S = A′z/C · ₃F₂(A′+1, 1+ε, 1; C+1, 2; z), the
@@ -77,6 +77,12 @@ use self::special::{hypergeometric, ln_gamma, log_add_exp};
 /// parameter running off to 0 or ∞: the likelihood has no interior maximum. (Where the likelihood
 /// tends to a supremum, the search stops once it is flat to `f_tol`, around ±30.)
 const LOG_PARAMETER_EDGE: f64 = 25.0;
+/// From this a on, the BG/NBD expectations are evaluated as printed (eq. 10): 1/(a − 1) is at most
+/// 1 there, and ₂F₁(r+x, b+x; a+b+x−1; z) converges at about the rate b/(a+b)·z since its third
+/// parameter exceeds its second. Below it the a → 1-safe form is used, whose ₃F₂ has the
+/// parameter a: when a is large (a Beta near a point mass, a ≈ 10⁷ on a generated store whose
+/// customers all drop out with one probability) that series grows like e^(a·z) and overflows.
+const DIRECT_FORM_FROM_A: f64 = 2.0;
 /// The objective rejects log-parameters beyond ±this.
 const LOG_PARAMETER_BOUND: f64 = 40.0;
 
@@ -358,8 +364,9 @@ impl BgNbd {
         self.purchases_numerator(frequency, self.alpha + t, horizon) / (1.0 + self.dropout_odds(frequency, recency, t))
     }
 
-    /// (a+b+x−1)/(a−1) · [1 − (1−z)^(r+x) ₂F₁(r+x, b+x; a+b+x−1; z)] with z = h/(s+h), s = α+T,
-    /// in the a → 1-safe form of the module docs.
+    /// (a+b+x−1)/(a−1) · [1 − (1−z)^(r+x) ₂F₁(r+x, b+x; a+b+x−1; z)] with z = h/(s+h), s = α+T:
+    /// below a = [`DIRECT_FORM_FROM_A`] in the a → 1-safe form of the module docs, from there on
+    /// as written.
     fn purchases_numerator(&self, frequency: f64, alpha_plus_t: f64, horizon: f64) -> f64 {
         if horizon == 0.0 {
             return 0.0;
@@ -367,6 +374,13 @@ impl BgNbd {
         let z = horizon / (alpha_plus_t + horizon);
         let ln_one_minus_z = alpha_plus_t.ln() - (alpha_plus_t + horizon).ln();
         let c = self.a + self.b + frequency - 1.0;
+        if self.a >= DIRECT_FORM_FROM_A {
+            let Some(series) = hypergeometric(&[self.r + frequency, self.b + frequency], &[c], z) else {
+                return f64::NAN;
+            };
+            // 1 − (1−z)^(r+x)·F = −expm1((r+x)·ln(1−z) + ln F).
+            return c / (self.a - 1.0) * -((self.r + frequency) * ln_one_minus_z + series.ln()).exp_m1();
+        }
         let a_prime = self.a + self.b - 1.0 - self.r;
         let epsilon = self.a - 1.0;
         let Some(series) = hypergeometric(&[a_prime + 1.0, 1.0 + epsilon, 1.0], &[c + 1.0, 2.0], z) else {

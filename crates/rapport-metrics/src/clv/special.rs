@@ -12,6 +12,9 @@ const STIRLING_FROM: f64 = 10.0;
 /// |z| up to about 1 − 2·10⁻⁶.
 const MAX_SERIES_TERMS: usize = 20_000_000;
 
+/// Most numerators a series may have: the models use ₁F₀, ₂F₁ and ₃F₂.
+const MAX_NUMERATORS: usize = 4;
+
 /// ln Γ(x) for x > 0 (NaN otherwise), to about 1e-15 absolute for moderate x.
 ///
 /// Arguments below 10 are shifted with Γ(x) = Γ(x + n) / (x (x + 1) … (x + n − 1)); from 10 on,
@@ -63,10 +66,13 @@ pub(crate) fn log_add_exp(x: f64, y: f64) -> f64 {
 /// Σₙ Πᵢ (numeratorsᵢ)ₙ / Πⱼ (denominatorsⱼ)ₙ · zⁿ / n!, with (u)ₙ the rising factorial, for
 /// |z| < 1 and one more numerator than denominators.
 ///
-/// Summed term by term until the remaining tail, bounded by the geometric series of the current
-/// term ratio (or |z| if larger: the ratio tends to z), is below one ulp of the sum. `None` when
-/// |z| ≥ 1, an argument is not finite, a denominator is a non-positive integer met by the series,
-/// the sum overflows, or the series needs more than [`MAX_SERIES_TERMS`] terms.
+/// Summed term by term until the remaining tail is below one ulp of the sum. The tail after a
+/// term is bounded by the geometric series of [`ratio_bound`], a bound on every later term ratio,
+/// so the test is rigorous however large the parameters are (a BG/NBD fit whose Beta is a point
+/// mass has a and b near 10⁷; a test that waits until the ratio is near its limit z would need
+/// that many terms). `None` when |z| ≥ 1, an argument is not finite, a denominator is a
+/// non-positive integer met by the series, the sum overflows, the series needs more than
+/// [`MAX_SERIES_TERMS`] terms, or it has more than [`MAX_NUMERATORS`] numerators.
 pub(crate) fn hypergeometric(numerators: &[f64], denominators: &[f64], z: f64) -> Option<f64> {
     if numerators.len() != denominators.len() + 1
         || !z.is_finite()
@@ -78,10 +84,18 @@ pub(crate) fn hypergeometric(numerators: &[f64], denominators: &[f64], z: f64) -
     if z == 0.0 {
         return Some(1.0);
     }
-    // Past this many terms every factor of the term ratio is positive and the ratio is close to
-    // its limit z, so the geometric tail bound holds.
-    let largest = numerators.iter().chain(denominators).fold(0.0_f64, |acc, value| acc.max(value.abs()));
-    let settled_after = 2.0 * largest + 2.0;
+    // The pairs of `ratio_bound`: numerators and denominators (with the 1 of n!) in ascending
+    // order, on the stack (views evaluate these series on their path).
+    let count = numerators.len();
+    if count > MAX_NUMERATORS {
+        return None;
+    }
+    let (mut upper, mut lower) = ([0.0; MAX_NUMERATORS], [1.0; MAX_NUMERATORS]);
+    upper[..count].copy_from_slice(numerators);
+    lower[..count - 1].copy_from_slice(denominators);
+    let (upper, lower) = (&mut upper[..count], &mut lower[..count]);
+    upper.sort_by(f64::total_cmp);
+    lower.sort_by(f64::total_cmp);
     let ratio = |n: f64| -> f64 {
         let numerator: f64 = numerators.iter().map(|value| value + n).product();
         let denominator: f64 = denominators.iter().map(|value| value + n).product::<f64>() * (n + 1.0);
@@ -103,14 +117,33 @@ pub(crate) fn hypergeometric(numerators: &[f64], denominators: &[f64], z: f64) -
         if !sum.is_finite() {
             return None;
         }
-        if nf >= settled_after {
-            let rho = ratio(nf + 1.0).abs().max(z.abs());
+        if let Some(rho) = ratio_bound(upper, lower, nf + 1.0, z) {
             if rho < 1.0 && term.abs() * rho / (1.0 - rho) <= f64::EPSILON * sum.abs() {
                 return Some(sum);
             }
         }
     }
     None
+}
+
+/// A bound on |ratio(m)| for every m ≥ `from`, where ratio(m) = Πᵢ (uᵢ + m) / Πᵢ (wᵢ + m) · z is
+/// the ratio of term m + 1 to term m of the series with numerators `upper` and denominators
+/// `lower` (the 1 of n! included). `None` until every uᵢ + m and wᵢ + m is positive.
+///
+/// Each factor (uᵢ + m)/(wᵢ + m) of positive terms is monotone in m and tends to 1, so its supremum
+/// over m ≥ `from` is max((uᵢ + from)/(wᵢ + from), 1); their product times |z| bounds every later
+/// ratio. Any pairing gives a bound; ascending order pairs large numerators with large
+/// denominators, which keeps it small.
+fn ratio_bound(upper: &[f64], lower: &[f64], from: f64, z: f64) -> Option<f64> {
+    let mut bound = z.abs();
+    for (u, w) in upper.iter().zip(lower) {
+        let (u, w) = (u + from, w + from);
+        if u <= 0.0 || w <= 0.0 {
+            return None;
+        }
+        bound *= (u / w).max(1.0);
+    }
+    Some(bound)
 }
 
 /// Gauss's hypergeometric function ₂F₁(a, b; c; z) for |z| < 1, by its power series

@@ -476,3 +476,46 @@ fn fit_timing() {
         );
     }
 }
+
+/// A Beta(a, b) near a point mass p = a/(a+b) (a fit on customers who all drop out with one
+/// probability): the expectations tend to those of a fixed drop-out probability,
+/// E[Y(h) | x, tₓ, T] → (1/p)·[1 − ((α+T)/(α+T+p·h))^(r+x)] / [1 + p/(1−p)·((α+T)/(α+tₓ))^(r+x)],
+/// and must stay finite (the a → 1-safe form overflowed there).
+#[test]
+fn expectations_at_a_point_mass_beta_tend_to_a_fixed_dropout_probability() {
+    let (r, alpha, p) = (1.29, 2.6, 0.6);
+    for scale in [1e4, 1e6, 1e7] {
+        let model = BgNbd { r, alpha, a: p * scale, b: (1.0 - p) * scale, log_likelihood: f64::NAN, customers: 1 };
+        for horizon in [0.5, 4.3, 52.0] {
+            for (x, t_x, t) in [(0.0, 0.0, 0.0), (0.0, 0.0, 30.0), (1.0, 10.0, 40.0), (3.0, 38.0, 38.5)] {
+                let rx = r + x;
+                let odds = if x > 0.0 { p / (1.0 - p) * ((alpha + t) / (alpha + t_x)).powf(rx) } else { 0.0 };
+                let limit = (1.0 - ((alpha + t) / (alpha + t + p * horizon)).powf(rx)) / p / (1.0 + odds);
+                let value = model.conditional_expected_purchases(horizon, x, t_x, t);
+                assert_relative(
+                    value,
+                    limit,
+                    200.0 / scale,
+                    &format!("E[Y({horizon}) | {x}, {t_x}, {t}] at a + b = {scale}"),
+                );
+                assert_relative(value, textbook_conditional(&model, horizon, x, t_x, t), 1e-9, "as printed");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_two_forms_agree_around_the_switch() {
+    let model = published();
+    for a in [1.5, 1.99, 2.0, 2.01, 3.0, 10.0] {
+        let model = BgNbd { a, ..model };
+        for (x, t_x, t) in [(0.0, 0.0, 0.0), (2.0, 30.43, 38.86), (7.0, 20.0, 35.0)] {
+            assert_relative(
+                model.conditional_expected_purchases(39.0, x, t_x, t),
+                textbook_conditional(&model, 39.0, x, t_x, t),
+                1e-10,
+                &format!("a = {a}, x = {x}"),
+            );
+        }
+    }
+}
