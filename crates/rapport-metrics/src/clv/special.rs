@@ -90,12 +90,17 @@ pub(crate) fn hypergeometric(numerators: &[f64], denominators: &[f64], z: f64) -
     if count > MAX_NUMERATORS {
         return None;
     }
-    let (mut upper, mut lower) = ([0.0; MAX_NUMERATORS], [1.0; MAX_NUMERATORS]);
-    upper[..count].copy_from_slice(numerators);
-    lower[..count - 1].copy_from_slice(denominators);
-    let (upper, lower) = (&mut upper[..count], &mut lower[..count]);
+    // Unused places hold +∞ so that they sort last and pair with each other.
+    let (mut upper, mut lower) = ([f64::INFINITY; MAX_NUMERATORS], [f64::INFINITY; MAX_NUMERATORS]);
+    for (place, value) in upper.iter_mut().zip(numerators) {
+        *place = *value;
+    }
+    for (place, value) in lower.iter_mut().zip(denominators.iter().chain([&1.0])) {
+        *place = *value;
+    }
     upper.sort_by(f64::total_cmp);
     lower.sort_by(f64::total_cmp);
+    let (upper, lower) = (upper.get(..count).unwrap_or_default(), lower.get(..count).unwrap_or_default());
     let ratio = |n: f64| -> f64 {
         let numerator: f64 = numerators.iter().map(|value| value + n).product();
         let denominator: f64 = denominators.iter().map(|value| value + n).product::<f64>() * (n + 1.0);
