@@ -816,32 +816,154 @@ impl<'a> Row<'a> {
     }
 }
 
-fn periods(
-    rows: &[&Row<'_>],
-    ranked: &Ranked,
-    calendar: &Calendar,
-    (from, to): (Option<i64>, i64),
-    kind: usize,
-) -> Vec<PeriodRow> {
-    let mut buckets: Vec<(Vec<u32>, Vec<u32>)> = vec![Default::default(); calendar.names(kind).len()];
-    for row in rows {
-        if in_range(row.created_at, from, to) {
-            // Rows of `kind` are indices of its names, so the bucket always exists.
-            if let Some((created, _)) = calendar.row(kind, row.created_at).and_then(|i| buckets.get_mut(i)) {
-                created.push(row.rank);
+/// How a duration metric is read from a ticket's metrics.
+type Pick = fn(&TicketMetrics) -> Option<Minutes>;
+
+/// The duration metrics of a report, by name.
+const DURATIONS: [(&str, Pick); 7] = [
+    ("agent_wait", |m| Some(m.agent_wait)),
+    ("bot_handoff", |m| m.bot_handoff),
+    ("first_reply", |m| m.first_reply),
+    ("first_resolution", |m| m.first_resolution),
+    ("full_resolution", |m| m.full_resolution),
+    ("on_hold", |m| Some(m.on_hold)),
+    ("requester_wait", |m| Some(m.requester_wait)),
+];
+
+/// The created and the solved of one row of a granularity.
+type PeriodRanks = (Vec<u32>, Vec<u32>);
+
+/// What one pass over a group's rows collects: the ranks behind each count, ascending (rows
+/// come in rank order). Created, unless named otherwise, means created in the period.
+struct Pass {
+    created: Vec<u32>,
+    /// Solved (latest solve) in the period, whenever created.
+    solved: Vec<u32>,
+    unsolved: Vec<u32>,
+    reopened: Vec<u32>,
+    /// Created tickets with a one-touch verdict (solved).
+    solved_created: usize,
+    one_touch: Vec<u32>,
+    repeat_inquiry: Vec<u32>,
+    /// For each of [`DURATIONS`], the created tickets that have it, with its value.
+    durations: [Vec<(u32, Minutes)>; 7],
+    /// For each of the query's response hours, the created tickets first solved within them.
+    response_within: Vec<Vec<u32>>,
+    /// Created tickets with bot messages.
+    bot_tickets: Vec<u32>,
+    bot_solved: Vec<u32>,
+    bot_resolved: Vec<u32>,
+    bot_handoff: Vec<u32>,
+    /// Counted for FCR and first solved in the period, whenever created.
+    fcr_solved: Vec<u32>,
+    /// Those of `fcr_solved` that are FCR.
+    fcr_true: Vec<u32>,
+    /// For each granularity (day, week, month), the created and the solved of each of its
+    /// rows.
+    periods: [(usize, Vec<PeriodRanks>); 3],
+}
+
+impl Pass {
+    fn new(response_hours: usize, calendar: &Calendar) -> Pass {
+        let buckets = |kind: usize| (kind, vec![(Vec::new(), Vec::new()); calendar.names(kind).len()]);
+        Pass {
+            created: Vec::new(),
+            solved: Vec::new(),
+            unsolved: Vec::new(),
+            reopened: Vec::new(),
+            solved_created: 0,
+            one_touch: Vec::new(),
+            repeat_inquiry: Vec::new(),
+            durations: Default::default(),
+            response_within: vec![Vec::new(); response_hours],
+            bot_tickets: Vec::new(),
+            bot_solved: Vec::new(),
+            bot_resolved: Vec::new(),
+            bot_handoff: Vec::new(),
+            fcr_solved: Vec::new(),
+            fcr_true: Vec::new(),
+            periods: [buckets(0), buckets(1), buckets(2)],
+        }
+    }
+
+    /// Counts `row` (after every row of a lower rank), for a period `[from, to)` and response
+    /// hours `hours` (the query's, in the order [`Pass::new`] was given their number).
+    fn add(&mut self, row: &Row<'_>, calendar: &Calendar, (from, to): (Option<i64>, i64), hours: &[u32]) {
+        let (rank, metrics) = (row.rank, &row.metrics);
+        let created = in_range(row.created_at, from, to);
+        let solved_at = row.solved_at.filter(|at| in_range(*at, from, to));
+        if solved_at.is_some() {
+            self.solved.push(rank);
+        }
+        if row.fcr.is_some() && row.first_solved_at.is_some_and(|at| in_range(at, from, to)) {
+            self.fcr_solved.push(rank);
+            if row.fcr == Some(true) {
+                self.fcr_true.push(rank);
             }
         }
-        if let Some(solved) = row.solved_at.filter(|at| in_range(*at, from, to)) {
-            if let Some((_, solved)) = calendar.row(kind, solved).and_then(|i| buckets.get_mut(i)) {
-                solved.push(row.rank);
+        for (kind, buckets) in &mut self.periods {
+            // Rows of `kind` are indices of its names, so the bucket always exists.
+            if created {
+                if let Some((created, _)) = calendar.row(*kind, row.created_at).and_then(|i| buckets.get_mut(i)) {
+                    created.push(rank);
+                }
+            }
+            if let Some((_, solved)) = solved_at.and_then(|at| calendar.row(*kind, at)).and_then(|i| buckets.get_mut(i))
+            {
+                solved.push(rank);
+            }
+        }
+        if !created {
+            return;
+        }
+        self.created.push(rank);
+        if row.unsolved {
+            self.unsolved.push(rank);
+        }
+        if metrics.reopens > 0 {
+            self.reopened.push(rank);
+        }
+        self.solved_created += usize::from(metrics.one_touch.is_some());
+        if metrics.one_touch == Some(true) {
+            self.one_touch.push(rank);
+        }
+        if row.repeat_inquiry {
+            self.repeat_inquiry.push(rank);
+        }
+        for ((_, pick), values) in DURATIONS.iter().zip(&mut self.durations) {
+            if let Some(value) = pick(metrics) {
+                values.push((rank, value));
+            }
+        }
+        for (hours, within) in hours.iter().zip(&mut self.response_within) {
+            let limit = i64::from(*hours) * HOUR_MICROS;
+            if row.first_solved_at.is_some_and(|at| at.saturating_sub(row.created_at) <= limit) {
+                within.push(rank);
+            }
+        }
+        if metrics.bot_messages > 0 {
+            self.bot_tickets.push(rank);
+            if metrics.one_touch.is_some() {
+                self.bot_solved.push(rank);
+                if metrics.replies == 0 {
+                    self.bot_resolved.push(rank);
+                }
+            }
+            if metrics.bot_handoff.is_some() {
+                self.bot_handoff.push(rank);
             }
         }
     }
+}
+
+/// The rows of one granularity: each row's created and solved (ranks ascending), and the
+/// change of each against the row before.
+fn period_rows(buckets: Vec<PeriodRanks>, ranked: &Ranked, names: &[String]) -> Vec<PeriodRow> {
     let change = |now: usize, before: usize| (before > 0).then(|| (now as f64 - before as f64) / before as f64);
     let mut previous: Option<(usize, usize)> = None;
     buckets
         .into_iter()
-        .zip(calendar.names(kind))
+        .zip(names)
         .map(|((created, solved), period)| {
             let (created, solved) = (ranked.drill(created), ranked.drill(solved));
             let row = PeriodRow {
@@ -1042,71 +1164,63 @@ fn group_report(
     ratings: &[&RatingRow<'_>],
 ) -> GroupReport {
     let Context { projection, query, ref ranked, ref calendar, ref flat, from, to } = *context;
-    let created: Vec<&Row<'_>> = rows.iter().copied().filter(|r| in_range(r.created_at, from, to)).collect();
-    let ids = |filter: &dyn Fn(&Row<'_>) -> bool| {
-        ranked.drill(created.iter().filter(|r| filter(r)).map(|r| r.rank).collect())
-    };
-    let created_drill = ids(&|_| true);
-    let solved = ranked
-        .drill(rows.iter().filter(|r| r.solved_at.is_some_and(|at| in_range(at, from, to))).map(|r| r.rank).collect());
-    let unsolved = ids(&|r| r.unsolved);
-    let reopened = ids(&|r| r.metrics.reopens > 0);
-    let solved_created = created.iter().filter(|r| r.metrics.one_touch.is_some()).count();
-    let one_touch = ids(&|r| r.metrics.one_touch == Some(true));
-    let repeat_inquiry = ids(&|r| r.repeat_inquiry);
-    let metric = |pick: &dyn Fn(&TicketMetrics) -> Option<Minutes>| {
-        let values: Vec<(u32, Minutes)> =
-            created.iter().filter_map(|r| pick(&r.metrics).map(|m| (r.rank, m))).collect();
-        quantiles(&values, ranked)
-    };
-    let durations = BTreeMap::from([
-        ("first_reply", metric(&|m| m.first_reply)),
-        ("first_resolution", metric(&|m| m.first_resolution)),
-        ("full_resolution", metric(&|m| m.full_resolution)),
-        ("requester_wait", metric(&|m| Some(m.requester_wait))),
-        ("agent_wait", metric(&|m| Some(m.agent_wait))),
-        ("on_hold", metric(&|m| Some(m.on_hold))),
-        ("bot_handoff", metric(&|m| m.bot_handoff)),
-    ]);
+    // One pass over the rows (in rank order, so every list of ranks ascends as it is made): a
+    // row is read once, not once per aggregate.
+    let mut made = Pass::new(query.response_hours.len(), calendar);
+    for row in rows {
+        made.add(row, calendar, (from, to), &query.response_hours);
+    }
+    let Pass {
+        created,
+        solved,
+        unsolved,
+        reopened,
+        solved_created,
+        one_touch,
+        repeat_inquiry,
+        durations,
+        response_within,
+        bot_tickets,
+        bot_solved,
+        bot_resolved,
+        bot_handoff,
+        fcr_solved,
+        fcr_true,
+        periods,
+    } = made;
+    let created_drill = ranked.drill(created);
+    let solved = ranked.drill(solved);
+    let (unsolved, reopened) = (ranked.drill(unsolved), ranked.drill(reopened));
+    let (one_touch, repeat_inquiry) = (ranked.drill(one_touch), ranked.drill(repeat_inquiry));
+    let durations: BTreeMap<&'static str, Quantiles> =
+        DURATIONS.iter().zip(durations).map(|((name, _), values)| (*name, quantiles(&values, ranked))).collect();
     let response_rates = query
         .response_hours
         .iter()
-        .map(|hours| {
-            let within = i64::from(*hours) * HOUR_MICROS;
-            let drill = ids(&|r| r.first_solved_at.is_some_and(|at| at.saturating_sub(r.created_at) <= within));
+        .zip(response_within)
+        .map(|(hours, ranks)| {
+            let drill = ranked.drill(ranks);
             let share = rate(drill.count, created_drill.count);
             (*hours, drill, share)
         })
         .collect();
-    let bot_tickets: Vec<&Row<'_>> = created.iter().copied().filter(|r| r.metrics.bot_messages > 0).collect();
-    let bot_ids = |filter: &dyn Fn(&Row<'_>) -> bool| {
-        ranked.drill(bot_tickets.iter().filter(|r| filter(r)).map(|r| r.rank).collect())
-    };
-    let bot_solved = bot_ids(&|r| r.metrics.one_touch.is_some());
-    let bot_resolved = bot_ids(&|r| r.metrics.one_touch.is_some() && r.metrics.replies == 0);
-    let handoff = bot_ids(&|r| r.metrics.bot_handoff.is_some());
+    let (bot_solved, bot_resolved) = (ranked.drill(bot_solved), ranked.drill(bot_resolved));
+    let handoff = ranked.drill(bot_handoff);
     let bots = BotCounts {
         handoff_rate: rate(handoff.count, bot_tickets.len()),
         bot_resolved_rate: rate(bot_resolved.count, bot_solved.count),
-        tickets: bot_ids(&|_| true),
+        tickets: ranked.drill(bot_tickets),
         handoff,
         solved: bot_solved,
         bot_resolved,
     };
-    let fcr_solved: Vec<&Row<'_>> = rows
-        .iter()
-        .copied()
-        .filter(|r| r.fcr.is_some() && r.first_solved_at.is_some_and(|at| in_range(at, from, to)))
-        .collect();
-    let fcr_drill = ranked.drill(fcr_solved.iter().filter(|r| r.fcr == Some(true)).map(|r| r.rank).collect());
+    let fcr_drill = ranked.drill(fcr_true);
     let fcr = FcrCounts {
         fcr_rate: rate(fcr_drill.count, fcr_solved.len()),
-        solved: ranked.drill(fcr_solved.iter().map(|r| r.rank).collect()),
+        solved: ranked.drill(fcr_solved),
         fcr: fcr_drill,
     };
-    let daily = periods(rows, ranked, calendar, (from, to), 0);
-    let weekly = periods(rows, ranked, calendar, (from, to), 1);
-    let monthly = periods(rows, ranked, calendar, (from, to), 2);
+    let [daily, weekly, monthly] = periods.map(|(kind, buckets)| period_rows(buckets, ranked, calendar.names(kind)));
     let backlog = backlog(rows, ranked, calendar, flat);
     let sla_first_reply = sla_counts(rows, ranked, |s| s.first_reply, (from, to));
     let sla_next_reply = sla_counts(rows, ranked, |s| s.next_reply, (from, to));
