@@ -5,6 +5,7 @@
 //! in one pass over contiguous memory.
 
 use std::hash::BuildHasher;
+use std::sync::{Arc, OnceLock};
 
 use rapport_events::TicketId;
 
@@ -18,6 +19,27 @@ pub(crate) struct TicketRecords {
     /// Indexes into `records`, found by the hash of the record's `ticket_id`.
     index: hashbrown::HashTable<u32>,
     records: Vec<TicketRecord>,
+    /// The records in id order, made by the first report that asks and kept until a record is
+    /// added or removed: a report then sorts no ids (13 ms of a 100 ms report on 100,000
+    /// tickets). Not encoded.
+    id_order: OnceLock<Arc<IdOrder>>,
+}
+
+/// The records of a [`TicketRecords`] in id order.
+#[derive(Debug)]
+pub(crate) struct IdOrder {
+    /// The ids, ascending.
+    pub(crate) ids: Arc<[TicketId]>,
+    /// The index in [`TicketRecords::values`] of each id's record.
+    pub(crate) records: Vec<u32>,
+    /// The inverse: the position in `ids` of each record, by its index in
+    /// [`TicketRecords::values`].
+    pub(crate) rank_of: Vec<u32>,
+    /// The position in `ids` of each rating's ticket, remembered by reports, by the rating's
+    /// index in the projection's ratings (`u32::MAX`: not yet known). A rating never changes,
+    /// and a report checks each remembered position against the rating's id before it uses
+    /// it, so a stale entry is found and made again.
+    pub(crate) rated: std::sync::Mutex<Vec<u32>>,
 }
 
 impl PartialEq for TicketRecords {
@@ -35,6 +57,11 @@ impl TicketRecords {
         self.index
             .find(hash, |at| records.get(*at as usize).is_some_and(|record| &record.ticket_id == id))
             .map(|at| *at as usize)
+    }
+
+    /// The index in [`TicketRecords::values`] of the record of `id`.
+    pub(crate) fn index_of(&self, id: &TicketId) -> Option<usize> {
+        self.find(id)
     }
 
     /// The record of `id`.
@@ -59,6 +86,7 @@ impl TicketRecords {
             *current = record;
             return;
         }
+        self.id_order = OnceLock::new();
         // Each record is a ticket held in memory: 2^32 of them is far beyond any heap.
         let at = u32::try_from(self.records.len()).unwrap_or(u32::MAX);
         assert!(at < u32::MAX, "ticket records exhausted at {} records", self.records.len());
@@ -80,6 +108,7 @@ impl TicketRecords {
             return;
         };
         let (at, _) = entry.remove();
+        self.id_order = OnceLock::new();
         let at = at as usize;
         self.records.swap_remove(at);
         // The record moved from the end now lives at `at`.
@@ -91,9 +120,25 @@ impl TicketRecords {
         }
     }
 
-    /// Every record, in no promised order.
+    /// Every record, in no promised order (the order [`TicketRecords::id_order`] indexes).
     pub(crate) fn values(&self) -> std::slice::Iter<'_, TicketRecord> {
         self.records.iter()
+    }
+
+    /// The records in id order, sorted once until a record is added or removed.
+    pub(crate) fn id_order(&self) -> Arc<IdOrder> {
+        Arc::clone(self.id_order.get_or_init(|| {
+            let sorted = crate::report::keyed_by_id(self.records.iter().map(|r| &r.ticket_id).zip(0u32..));
+            let records: Vec<u32> = sorted.iter().map(|(_, _, index)| *index).collect();
+            let mut rank_of = vec![0u32; records.len()];
+            for (index, rank) in records.iter().zip(0u32..) {
+                if let Some(slot) = rank_of.get_mut(*index as usize) {
+                    *slot = rank;
+                }
+            }
+            let ids = sorted.into_iter().map(|(_, id, _)| id.clone()).collect();
+            Arc::new(IdOrder { ids, records, rank_of, rated: std::sync::Mutex::new(Vec::new()) })
+        }))
     }
 }
 
@@ -123,6 +168,7 @@ impl<'de> serde::Deserialize<'de> for TicketRecords {
                     hasher: foldhash::fast::RandomState::default(),
                     index: hashbrown::HashTable::with_capacity(hint),
                     records: Vec::with_capacity(hint),
+                    id_order: OnceLock::new(),
                 };
                 while let Some((id, record)) = map.next_entry::<TicketId, TicketRecord>()? {
                     if record.ticket_id != id || table.contains_key(&id) {
@@ -196,6 +242,17 @@ mod tests {
                 for n in 0..12 {
                     let id = TicketId::new(format!("T{n}")).unwrap();
                     prop_assert_eq!(table.get(&id), model.get(&id));
+                }
+                // The id order (kept between changes, remade after one) is the model's, and
+                // names each id's record.
+                let order = table.id_order();
+                let mut ids: Vec<&TicketId> = model.keys().collect();
+                ids.sort();
+                prop_assert!(order.ids.iter().eq(ids.iter().copied()));
+                let records: Vec<&TicketRecord> = table.values().collect();
+                for ((id, index), rank) in order.ids.iter().zip(&order.records).zip(0u32..) {
+                    prop_assert_eq!(records.get(*index as usize).map(|r| &r.ticket_id), Some(id));
+                    prop_assert_eq!(order.rank_of.get(*index as usize), Some(&rank));
                 }
             }
             let mut sorted: Vec<(&TicketId, &TicketRecord)> = model.iter().collect();

@@ -17,6 +17,7 @@ use crate::grouping::{dimensions, product, rating_dimension_keys, ticket_keys, R
 pub use crate::grouping::{field_text, parse_filter, FILTERS_MAX, GROUP_BY_MAX, GROUP_KEYS_PER_TICKET_MAX};
 use crate::projection::{MetricsProjection, RatingRecord, TicketRecord};
 use crate::qa::{qa_report, QaReport};
+use crate::records::IdOrder;
 use crate::sla::{evaluate_in, SlaStatus, TicketSla};
 use crate::surveys::Who;
 use crate::surveys::{survey_report, SurveyReport};
@@ -240,7 +241,7 @@ const ID_KEY_BYTES: usize = 24;
 /// Only longer ids fall back to their texts: comparing integers saves following every id's
 /// pointer.
 #[derive(Debug, Clone, Copy)]
-struct IdKey {
+pub(crate) struct IdKey {
     high: u128,
     low: u64,
     len: usize,
@@ -270,7 +271,7 @@ impl IdKey {
 }
 
 /// Items with the keys of their ids, sorted by id.
-fn keyed_by_id<'a, T>(items: impl Iterator<Item = (&'a TicketId, T)>) -> Vec<(IdKey, &'a TicketId, T)> {
+pub(crate) fn keyed_by_id<'a, T>(items: impl Iterator<Item = (&'a TicketId, T)>) -> Vec<(IdKey, &'a TicketId, T)> {
     let mut keyed: Vec<(IdKey, &TicketId, T)> = items.map(|(id, item)| (IdKey::of(id), id, item)).collect();
     keyed.sort_unstable_by(|(a, x, _), (b, y, _)| a.cmp_ids(x, b, y));
     keyed
@@ -349,6 +350,45 @@ impl Ranked {
             }
         }
         (Ranked { ids: ranked.into() }, ranks)
+    }
+
+    /// [`Ranked::new`] of the projection's tickets, given in id order, for the `ratings` at
+    /// `positions` in the projection's ratings, when every rated ticket is among the tickets
+    /// (the ranking is then the order itself); `None` when one is not. `index_of` finds a
+    /// ticket's record (its index in the order's records); the rank of each rating's ticket is
+    /// remembered in the order. O(tickets + ratings).
+    fn of_order(
+        order: &IdOrder,
+        index_of: impl Fn(&TicketId) -> Option<usize>,
+        ratings: &[&RatingRecord],
+        positions: &[usize],
+    ) -> Option<(Ranked, Ranks)> {
+        // Poisoned (a report panicked meanwhile): the general ranking instead.
+        let mut remembered = order.rated.lock().ok()?;
+        let mut of_rating = Vec::with_capacity(ratings.len());
+        for (rating, position) in ratings.iter().zip(positions) {
+            let Some(id) = &rating.ticket_id else {
+                of_rating.push(None);
+                continue;
+            };
+            let known = remembered.get(*position).copied().filter(|rank| order.ids.get(*rank as usize) == Some(id));
+            let rank = match known {
+                Some(rank) => rank,
+                None => {
+                    let rank = *order.rank_of.get(index_of(id)?)?;
+                    if remembered.len() <= *position {
+                        remembered.resize(position.saturating_add(1), u32::MAX);
+                    }
+                    if let Some(slot) = remembered.get_mut(*position) {
+                        *slot = rank;
+                    }
+                    rank
+                }
+            };
+            of_rating.push(Some(rank));
+        }
+        let order_of = order.records.iter().zip(0u32..).map(|(index, rank)| (*index as usize, rank)).collect();
+        Some((Ranked { ids: Arc::clone(&order.ids) }, Ranks { order: order_of, of_rating }))
     }
 
     /// The drill-down of ranks in any order, repeated or not: ranks taken in rank order (most
@@ -864,17 +904,19 @@ struct Pass {
 }
 
 impl Pass {
-    fn new(response_hours: usize, calendar: &Calendar) -> Pass {
+    /// For `rows` rows: the lists most rows enter are made that large at once (each grown
+    /// one doubling at a time was a tenth of a report).
+    fn new(response_hours: usize, calendar: &Calendar, rows: usize) -> Pass {
         let buckets = |kind: usize| (kind, vec![(Vec::new(), Vec::new()); calendar.names(kind).len()]);
         Pass {
-            created: Vec::new(),
-            solved: Vec::new(),
+            created: Vec::with_capacity(rows),
+            solved: Vec::with_capacity(rows),
             unsolved: Vec::new(),
             reopened: Vec::new(),
             solved_created: 0,
             one_touch: Vec::new(),
             repeat_inquiry: Vec::new(),
-            durations: Default::default(),
+            durations: std::array::from_fn(|_| Vec::with_capacity(rows)),
             response_within: vec![Vec::new(); response_hours],
             bot_tickets: Vec::new(),
             bot_solved: Vec::new(),
@@ -1166,7 +1208,7 @@ fn group_report(
     let Context { projection, query, ref ranked, ref calendar, ref flat, from, to } = *context;
     // One pass over the rows (in rank order, so every list of ranks ascends as it is made): a
     // row is read once, not once per aggregate.
-    let mut made = Pass::new(query.response_hours.len(), calendar);
+    let mut made = Pass::new(query.response_hours.len(), calendar, rows.len());
     for row in rows {
         made.add(row, calendar, (from, to), &query.response_hours);
     }
@@ -1354,13 +1396,18 @@ fn report_in(
     let from = query.from.map(|from| from.0);
     let fcr_window = i64::from(query.fcr_window_days).saturating_mul(DAY_MICROS);
     let records: Vec<&TicketRecord> = projection.tickets().collect();
-    // The ids copied in the map's order (their order in memory) into one array: ranking reads
-    // only it.
-    let ids: Vec<TicketId> = records.iter().map(|r| r.ticket_id.clone()).collect();
-    let ratings: Vec<&RatingRecord> = projection.ratings().iter().filter(|r| in_range(r.at, from, to)).collect();
-    let rated: Vec<(&TicketId, usize)> =
-        ratings.iter().enumerate().filter_map(|(index, r)| r.ticket_id.as_ref().map(|id| (id, index))).collect();
-    let (ranked, ranks) = Ranked::new(&ids, &rated, ratings.len());
+    let (positions, ratings): (Vec<usize>, Vec<&RatingRecord>) =
+        projection.ratings().iter().enumerate().filter(|(_, r)| in_range(r.at, from, to)).unzip();
+    let order = projection.tickets_in_id_order();
+    let ranking = Ranked::of_order(&order, |id| projection.ticket_index(id), &ratings, &positions);
+    let (ranked, ranks) = ranking.unwrap_or_else(|| {
+        // The ids copied in the map's order (their order in memory) into one array: ranking
+        // reads only it.
+        let ids: Vec<TicketId> = records.iter().map(|r| r.ticket_id.clone()).collect();
+        let rated: Vec<(&TicketId, usize)> =
+            ratings.iter().enumerate().filter_map(|(index, r)| r.ticket_id.as_ref().map(|id| (id, index))).collect();
+        Ranked::new(&ids, &rated, ratings.len())
+    });
     let records: Vec<(&TicketRecord, u32)> =
         ranks.order.iter().filter_map(|(index, rank)| Some((*records.get(*index)?, *rank))).collect();
     // Each requester's customer once (the caller's resolution is a lookup in a large map).

@@ -772,3 +772,40 @@ fn bad_sla_files_are_errors() {
     let policies = crate::sla::policies_from_json(good).unwrap();
     assert_eq!(policies[0].targets[&Priority::Urgent].first_reply_minutes_max, Some(15));
 }
+
+/// A report remembers the tickets' id order and each rating's rank in the projection. Reports
+/// on one projection folded on between them (new tickets shift the ranks of the ones after
+/// them; ratings name tickets held, not held yet, and none) equal the same reports on
+/// projections folded afresh, and a second report equals the first.
+#[test]
+fn remembered_rankings_give_the_reports_of_a_fresh_fold() {
+    let steps: Vec<(i64, &str, CxEvent)> = vec![
+        (0, "M", opened("M", None)),
+        (1, "-", rated(Some("M"), Survey::Csat, 5)),
+        (2, "C", opened("C", None)),
+        (3, "-", rated(Some("C"), Survey::Csat, 2)),
+        (4, "-", rated(Some("Z"), Survey::Nps, 9)),
+        (5, "Z", opened("Z", None)),
+        (6, "-", rated(Some("Z"), Survey::Csat, 4)),
+        (7, "A", opened("A", None)),
+        (8, "-", rated(Some("M"), Survey::Ces, 3)),
+        (9, "-", rated(None, Survey::Csat, 1)),
+        (10, "C", status("C", Status::Solved)),
+        (11, "-", rated(Some("B"), Survey::Csat, 5)),
+        (12, "B", opened("B", None)),
+    ];
+    let query = ReportQuery::default();
+    let mut live = MetricsProjection::new(MetricsOptions::default());
+    for (done, (minute, stream, event)) in steps.iter().enumerate() {
+        let ticket = (*stream != "-").then(|| id(stream));
+        live.apply(ticket.as_ref(), event, Timestamp(t(*minute)));
+        let fresh = run(MetricsOptions::default(), steps.get(..=done).unwrap());
+        let first = report(&live, &query);
+        assert_eq!(first, report(&fresh, &query), "after step {done}");
+        assert_eq!(first, report(&live, &query), "a second report after step {done}");
+    }
+    let last = report(&live, &query);
+    let satisfaction = &last.groups.first().unwrap().satisfaction;
+    let rated: Vec<&str> = satisfaction.tickets.tickets.iter().map(TicketId::as_str).collect();
+    assert_eq!(rated, ["B", "C", "M", "Z"]);
+}
