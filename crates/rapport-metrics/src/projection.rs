@@ -203,15 +203,9 @@ impl MetricsProjection {
         self.tickets.values()
     }
 
-    /// The tickets in id order: indexes into [`MetricsProjection::tickets`]' order, kept
-    /// until a ticket is added or removed.
-    pub(crate) fn tickets_in_id_order(&self) -> std::sync::Arc<crate::records::IdOrder> {
-        self.tickets.id_order()
-    }
-
-    /// The position of `ticket_id`'s record in [`MetricsProjection::tickets`]' order.
-    pub(crate) fn ticket_index(&self, ticket_id: &TicketId) -> Option<usize> {
-        self.tickets.index_of(ticket_id)
+    /// The ticket records (what a report ranks).
+    pub(crate) fn ticket_records(&self) -> &crate::records::TicketRecords {
+        &self.tickets
     }
 
     /// Every rating.

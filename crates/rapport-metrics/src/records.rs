@@ -5,14 +5,14 @@
 //! in one pass over contiguous memory.
 
 use std::hash::BuildHasher;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rapport_events::TicketId;
 
 use crate::projection::TicketRecord;
 
 /// Ticket records by id.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub(crate) struct TicketRecords {
     /// Seeded: ticket ids come from outside.
     hasher: foldhash::fast::RandomState,
@@ -21,8 +21,32 @@ pub(crate) struct TicketRecords {
     records: Vec<TicketRecord>,
     /// The records in id order, made by the first report that asks and kept until a record is
     /// added or removed: a report then sorts no ids (13 ms of a 100 ms report on 100,000
-    /// tickets). Not encoded.
+    /// tickets). Not encoded, as the two fields below.
     id_order: OnceLock<Arc<IdOrder>>,
+    /// The order last made, while records were added after it (they are the ones at its
+    /// length and on): the next order merges them in, O(records + added · log), instead of a
+    /// sort of all. `None` after a removal.
+    previous_order: Option<Arc<IdOrder>>,
+    /// The index in `records` of each rating's ticket, remembered by reports, by the rating's
+    /// index in the projection's ratings (`u32::MAX`: not known yet). A rating never changes
+    /// its ticket, and a report checks each remembered index against the rating's id before
+    /// it uses it, so an entry made stale by a removal (which moves a record) is found and
+    /// made again. Records added keep every index.
+    rated: Mutex<Vec<u32>>,
+}
+
+impl Clone for TicketRecords {
+    /// A copy that remembers no rating (the memory is a cache).
+    fn clone(&self) -> TicketRecords {
+        TicketRecords {
+            hasher: self.hasher.clone(),
+            index: self.index.clone(),
+            records: self.records.clone(),
+            id_order: self.id_order.clone(),
+            previous_order: self.previous_order.clone(),
+            rated: Mutex::new(Vec::new()),
+        }
+    }
 }
 
 /// The records of a [`TicketRecords`] in id order.
@@ -35,11 +59,19 @@ pub(crate) struct IdOrder {
     /// The inverse: the position in `ids` of each record, by its index in
     /// [`TicketRecords::values`].
     pub(crate) rank_of: Vec<u32>,
-    /// The position in `ids` of each rating's ticket, remembered by reports, by the rating's
-    /// index in the projection's ratings (`u32::MAX`: not yet known). A rating never changes,
-    /// and a report checks each remembered position against the rating's id before it uses
-    /// it, so a stale entry is found and made again.
-    pub(crate) rated: std::sync::Mutex<Vec<u32>>,
+}
+
+impl IdOrder {
+    /// The order of `ids` (in this order) and `records` (their record indexes).
+    fn new(ids: Vec<TicketId>, records: Vec<u32>) -> IdOrder {
+        let mut rank_of = vec![0u32; records.len()];
+        for (index, rank) in records.iter().zip(0u32..) {
+            if let Some(slot) = rank_of.get_mut(*index as usize) {
+                *slot = rank;
+            }
+        }
+        IdOrder { ids: ids.into(), records, rank_of }
+    }
 }
 
 impl PartialEq for TicketRecords {
@@ -86,7 +118,9 @@ impl TicketRecords {
             *current = record;
             return;
         }
-        self.id_order = OnceLock::new();
+        if let Some(order) = self.id_order.take() {
+            self.previous_order = Some(order);
+        }
         // Each record is a ticket held in memory: 2^32 of them is far beyond any heap.
         let at = u32::try_from(self.records.len()).unwrap_or(u32::MAX);
         assert!(at < u32::MAX, "ticket records exhausted at {} records", self.records.len());
@@ -108,7 +142,7 @@ impl TicketRecords {
             return;
         };
         let (at, _) = entry.remove();
-        self.id_order = OnceLock::new();
+        (self.id_order, self.previous_order) = (OnceLock::new(), None);
         let at = at as usize;
         self.records.swap_remove(at);
         // The record moved from the end now lives at `at`.
@@ -125,21 +159,48 @@ impl TicketRecords {
         self.records.iter()
     }
 
-    /// The records in id order, sorted once until a record is added or removed.
+    /// The records in id order, made once until a record is added or removed: sorted, or the
+    /// previous order with the records added since merged in.
     pub(crate) fn id_order(&self) -> Arc<IdOrder> {
         Arc::clone(self.id_order.get_or_init(|| {
-            let sorted = crate::report::keyed_by_id(self.records.iter().map(|r| &r.ticket_id).zip(0u32..));
-            let records: Vec<u32> = sorted.iter().map(|(_, _, index)| *index).collect();
-            let mut rank_of = vec![0u32; records.len()];
-            for (index, rank) in records.iter().zip(0u32..) {
-                if let Some(slot) = rank_of.get_mut(*index as usize) {
-                    *slot = rank;
+            let kept = self.previous_order.as_ref().filter(|order| order.records.len() <= self.records.len());
+            let start = kept.map_or(0, |order| order.records.len());
+            let added = crate::report::keyed_by_id(
+                self.records.get(start..).unwrap_or_default().iter().map(|r| &r.ticket_id).zip(to_index(start)..),
+            );
+            let Some(kept) = kept else {
+                let records = added.iter().map(|(_, _, index)| *index).collect();
+                return Arc::new(IdOrder::new(added.into_iter().map(|(_, id, _)| id.clone()).collect(), records));
+            };
+            // A merge of two sorted lists (ids are distinct).
+            let (mut ids, mut records) =
+                (Vec::with_capacity(self.records.len()), Vec::with_capacity(self.records.len()));
+            let mut added = added.into_iter().peekable();
+            for (id, index) in kept.ids.iter().zip(&kept.records) {
+                while let Some((_, new, new_index)) = added.next_if(|(_, new, _)| *new < id) {
+                    ids.push(new.clone());
+                    records.push(new_index);
                 }
+                ids.push(id.clone());
+                records.push(*index);
             }
-            let ids = sorted.into_iter().map(|(_, id, _)| id.clone()).collect();
-            Arc::new(IdOrder { ids, records, rank_of, rated: std::sync::Mutex::new(Vec::new()) })
+            for (_, new, new_index) in added {
+                ids.push(new.clone());
+                records.push(new_index);
+            }
+            Arc::new(IdOrder::new(ids, records))
         }))
     }
+
+    /// What reports remember of ratings' tickets (see the field).
+    pub(crate) fn rated(&self) -> &Mutex<Vec<u32>> {
+        &self.rated
+    }
+}
+
+/// A record's index as the order holds it (fewer than 2^32 records: see `insert`).
+fn to_index(index: usize) -> u32 {
+    u32::try_from(index).unwrap_or(u32::MAX)
 }
 
 /// Encoded as the map from id to record it replaced, in id order (the same bytes).
@@ -169,6 +230,8 @@ impl<'de> serde::Deserialize<'de> for TicketRecords {
                     index: hashbrown::HashTable::with_capacity(hint),
                     records: Vec::with_capacity(hint),
                     id_order: OnceLock::new(),
+                    previous_order: None,
+                    rated: Mutex::new(Vec::new()),
                 };
                 while let Some((id, record)) = map.next_entry::<TicketId, TicketRecord>()? {
                     if record.ticket_id != id || table.contains_key(&id) {

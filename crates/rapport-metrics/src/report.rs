@@ -17,7 +17,7 @@ use crate::grouping::{dimensions, product, rating_dimension_keys, ticket_keys, R
 pub use crate::grouping::{field_text, parse_filter, FILTERS_MAX, GROUP_BY_MAX, GROUP_KEYS_PER_TICKET_MAX};
 use crate::projection::{MetricsProjection, RatingRecord, TicketRecord};
 use crate::qa::{qa_report, QaReport};
-use crate::records::IdOrder;
+use crate::records::TicketRecords;
 use crate::sla::{evaluate_in, SlaStatus, TicketSla};
 use crate::surveys::Who;
 use crate::surveys::{survey_report, SurveyReport};
@@ -352,37 +352,37 @@ impl Ranked {
         (Ranked { ids: ranked.into() }, ranks)
     }
 
-    /// [`Ranked::new`] of the projection's tickets, given in id order, for the `ratings` at
-    /// `positions` in the projection's ratings, when every rated ticket is among the tickets
-    /// (the ranking is then the order itself); `None` when one is not. `index_of` finds a
-    /// ticket's record (its index in the order's records); the rank of each rating's ticket is
-    /// remembered in the order. O(tickets + ratings).
-    fn of_order(
-        order: &IdOrder,
-        index_of: impl Fn(&TicketId) -> Option<usize>,
-        ratings: &[&RatingRecord],
-        positions: &[usize],
-    ) -> Option<(Ranked, Ranks)> {
+    /// [`Ranked::new`] of the projection's tickets `records`, in their id order, for the
+    /// `ratings` at `positions` in the projection's ratings, when every rated ticket is among
+    /// the tickets (the ranking is then the order itself); `None` when one is not. Each
+    /// rating's ticket is found once and remembered in `records` (checked before it is used).
+    /// O(tickets + ratings).
+    fn of_order(records: &TicketRecords, ratings: &[&RatingRecord], positions: &[usize]) -> Option<(Ranked, Ranks)> {
+        let order = records.id_order();
         // Poisoned (a report panicked meanwhile): the general ranking instead.
-        let mut remembered = order.rated.lock().ok()?;
+        let mut remembered = records.rated().lock().ok()?;
         let mut of_rating = Vec::with_capacity(ratings.len());
+        let rank_of = |index: u32| order.rank_of.get(index as usize).copied();
         for (rating, position) in ratings.iter().zip(positions) {
             let Some(id) = &rating.ticket_id else {
                 of_rating.push(None);
                 continue;
             };
-            let known = remembered.get(*position).copied().filter(|rank| order.ids.get(*rank as usize) == Some(id));
+            let known = remembered
+                .get(*position)
+                .and_then(|index| rank_of(*index))
+                .filter(|rank| order.ids.get(*rank as usize) == Some(id));
             let rank = match known {
                 Some(rank) => rank,
                 None => {
-                    let rank = *order.rank_of.get(index_of(id)?)?;
+                    let index = u32::try_from(records.index_of(id)?).ok()?;
                     if remembered.len() <= *position {
                         remembered.resize(position.saturating_add(1), u32::MAX);
                     }
                     if let Some(slot) = remembered.get_mut(*position) {
-                        *slot = rank;
+                        *slot = index;
                     }
-                    rank
+                    rank_of(index)?
                 }
             };
             of_rating.push(Some(rank));
@@ -1398,8 +1398,7 @@ fn report_in(
     let records: Vec<&TicketRecord> = projection.tickets().collect();
     let (positions, ratings): (Vec<usize>, Vec<&RatingRecord>) =
         projection.ratings().iter().enumerate().filter(|(_, r)| in_range(r.at, from, to)).unzip();
-    let order = projection.tickets_in_id_order();
-    let ranking = Ranked::of_order(&order, |id| projection.ticket_index(id), &ratings, &positions);
+    let ranking = Ranked::of_order(projection.ticket_records(), &ratings, &positions);
     let (ranked, ranks) = ranking.unwrap_or_else(|| {
         // The ids copied in the map's order (their order in memory) into one array: ranking
         // reads only it.

@@ -773,10 +773,11 @@ fn bad_sla_files_are_errors() {
     assert_eq!(policies[0].targets[&Priority::Urgent].first_reply_minutes_max, Some(15));
 }
 
-/// A report remembers the tickets' id order and each rating's rank in the projection. Reports
-/// on one projection folded on between them (new tickets shift the ranks of the ones after
-/// them; ratings name tickets held, not held yet, and none) equal the same reports on
-/// projections folded afresh, and a second report equals the first.
+/// A report remembers the tickets' id order and each rating's ticket in the projection.
+/// Reports on one projection folded on between them (new tickets shift the ranks of the ones
+/// after them and are merged into the order; ratings name tickets held, not held yet, and
+/// none; a re-fold moves records) equal the same reports on projections folded afresh, and a
+/// second report equals the first.
 #[test]
 fn remembered_rankings_give_the_reports_of_a_fresh_fold() {
     let steps: Vec<(i64, &str, CxEvent)> = vec![
@@ -791,7 +792,7 @@ fn remembered_rankings_give_the_reports_of_a_fresh_fold() {
         (8, "-", rated(Some("M"), Survey::Ces, 3)),
         (9, "-", rated(None, Survey::Csat, 1)),
         (10, "C", status("C", Status::Solved)),
-        (11, "-", rated(Some("B"), Survey::Csat, 5)),
+        (11, "-", rated(Some("A"), Survey::Csat, 5)),
         (12, "B", opened("B", None)),
     ];
     let query = ReportQuery::default();
@@ -804,8 +805,16 @@ fn remembered_rankings_give_the_reports_of_a_fresh_fold() {
         assert_eq!(first, report(&fresh, &query), "after step {done}");
         assert_eq!(first, report(&live, &query), "a second report after step {done}");
     }
+    // A re-fold drops a record and makes it again: the last record moves into its place, and
+    // what the reports remembered of the ratings of both is stale.
+    let refold = [(opened("M", None), Timestamp(t(0))), (status("M", Status::Solved), Timestamp(t(12)))];
+    live.refold_ticket(&id("M"), &refold);
+    let mut fresh = run(MetricsOptions::default(), &steps);
+    fresh.refold_ticket(&id("M"), &refold);
     let last = report(&live, &query);
+    assert_eq!(last, report(&fresh, &query), "after a re-fold");
+    assert_eq!(last.groups.first().unwrap().solved.count, 2);
     let satisfaction = &last.groups.first().unwrap().satisfaction;
     let rated: Vec<&str> = satisfaction.tickets.tickets.iter().map(TicketId::as_str).collect();
-    assert_eq!(rated, ["B", "C", "M", "Z"]);
+    assert_eq!(rated, ["A", "C", "M", "Z"]);
 }
