@@ -28,7 +28,9 @@ use crate::projection::{
     source_link_stream, source_stream, ticket_stream, Projection, CUSTOMER_STREAM_PREFIX, DEFINITIONS_STREAM,
     IDENTITY_STREAM_PREFIX, ORGANIZATION_STREAM_PREFIX,
 };
-use crate::routing::{is_correction, MessageRef, RoutingError, ROUTED_HISTORY_EVENTS_MAX, ROUTING_METADATA_KEY};
+use crate::routing::{
+    is_correction, MessageRef, PositionOf, RoutingError, ROUTED_HISTORY_EVENTS_MAX, ROUTING_METADATA_KEY,
+};
 use crate::store::{Input, StoreOptions, Submitted};
 
 /// Metadata key recording the ticket id a fact was addressed to when the store routed it
@@ -121,6 +123,9 @@ pub(crate) struct Planner<'a> {
     pub(crate) flush_after: bool,
     /// Seals personal values as events are encoded (`None`: a dry run, which writes no key).
     sealer: Option<(&'a Privacy, &'a Reveals)>,
+    /// Where the log holds an event, by id: how a correction's messages are found among the
+    /// base's.
+    position_of: &'a PositionOf<'a>,
 }
 
 /// Customer streams hold merge and conflict records that only explain what the projection does;
@@ -203,6 +208,7 @@ impl<'a> Planner<'a> {
         ids: &'a Ids,
         sealer: Option<(&'a Privacy, &'a Reveals)>,
         batch_bytes: usize,
+        position_of: &'a PositionOf<'a>,
     ) -> Planner<'a> {
         Planner {
             batch_bytes: batch_bytes.min(BATCH_BYTES),
@@ -221,6 +227,7 @@ impl<'a> Planner<'a> {
             customers: Overlay::new(base.customers.resolver()),
             flush_after: false,
             sealer,
+            position_of,
         }
     }
 
@@ -1090,9 +1097,10 @@ impl Scratch<'_, '_> {
     /// The recorded message `text` names: an input id (through [`Ids::user_id`]) or 32 hex digits.
     fn message(&self, field: &'static str, text: &str) -> Result<(EventId, &MessageRef)> {
         let by_input = self.planner.ids.user_id(text);
-        let found = self.planner.base.messages.get(&by_input).map(|m| (by_input, m)).or_else(|| {
+        let (base, position_of) = (self.planner.base, self.planner.position_of);
+        let found = base.message(&by_input, position_of).map(|m| (by_input, m)).or_else(|| {
             let id = EventId::parse_hex(text)?;
-            self.planner.base.messages.get(&id).map(|m| (id, m))
+            base.message(&id, position_of).map(|m| (id, m))
         });
         found.ok_or_else(|| RoutingError::UnknownMessage { field, message_id: text.to_owned() }.into())
     }

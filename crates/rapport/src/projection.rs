@@ -12,7 +12,7 @@ use rapport_metrics::{MetricsOptions, MetricsProjection};
 use rapport_ticket::Ticket;
 
 use crate::error::{Error, Result};
-use crate::routing::{self, MessageRef};
+use crate::routing::{self, MessageRef, Messages, PositionOf};
 
 /// Prefix of ticket streams: the stream of ticket `T-1` is `ticket-T-1`.
 pub const TICKET_STREAM_PREFIX: &str = "ticket-";
@@ -257,10 +257,9 @@ pub(crate) struct Projection {
     /// ids of a replay with it.
     #[serde(deserialize_with = "rapport_types::sorted::exact_vec")]
     pub(crate) customer_created_at: Vec<(u64, u32)>,
-    /// Every recorded message (`message.received`, `message.sent`) by event id: what a routing
-    /// correction names.
-    #[serde(serialize_with = "rapport_types::sorted::map")]
-    pub(crate) messages: FastMap<EventId, MessageRef>,
+    /// Every recorded message (`message.received`, `message.sent`) by position: what a
+    /// routing correction names (found through the log's event-id index).
+    pub(crate) messages: Messages,
     /// Events applied.
     pub(crate) events_applied: u64,
     /// Identity resolution and customer profiles.
@@ -294,19 +293,20 @@ impl Projection {
     /// once. `read` fetches older events (a customer split rebuilds profiles from the log, a
     /// routing correction re-folds the tickets it involves); if it fails, the error is returned
     /// and nothing changes: the checkpoint stays at this event. `version` is the event's version
-    /// in its stream (from the log's envelope).
+    /// in its stream (from the log's envelope). `position_of` finds an event's position by its
+    /// id in the log (a correction names messages by id).
     pub(crate) fn apply(
         &mut self,
         touch: &Touch,
         version: u64,
-        id: EventId,
         read: &mut ReadAt<'_, Error>,
+        position_of: &PositionOf<'_>,
     ) -> Result<()> {
         assert_eq!(touch.position.0, self.checkpoint, "projection must see every position once, in order");
         // A correction takes effect at its copy on the destination's stream (the last event it
         // writes: a ticket it creates exists by then). Its reads go before any change.
         let refolds = match (&touch.ticket, routing::is_correction(&touch.event) && touch.derived) {
-            (Some(_), true) => self.prepare_correction(&touch.event, read)?,
+            (Some(_), true) => self.prepare_correction(&touch.event, read, position_of)?,
             _ => Vec::new(),
         };
         if let CxEvent::CustomerErased(erased) = &touch.event {
@@ -337,12 +337,12 @@ impl Projection {
                 if let Some((received, channel)) = message {
                     let position = touch.position.0;
                     let reference = MessageRef { position, ticket: handle, received, channel: channel.clone() };
-                    self.messages.insert(id, reference);
+                    self.messages.push(reference);
                 }
             }
             self.tickets.slot_mut(handle).version = Some(version);
         }
-        self.commit_correction(&touch.event, refolds);
+        self.commit_correction(&touch.event, refolds, position_of);
         // An erasure is no interaction, nor is a correction: metrics never see them (nor do they
         // move their `now`).
         if !matches!(touch.event, CxEvent::CustomerErased(_)) && !correction {
@@ -355,7 +355,12 @@ impl Projection {
 
     /// Reads and re-folds the tickets a correction involves, changing nothing: their new
     /// history positions, ticket state and metrics events.
-    fn prepare_correction(&self, event: &CxEvent, read: &mut ReadAt<'_, Error>) -> Result<Vec<Refold>> {
+    fn prepare_correction(
+        &self,
+        event: &CxEvent,
+        read: &mut ReadAt<'_, Error>,
+        position_of: &PositionOf<'_>,
+    ) -> Result<Vec<Refold>> {
         let mut histories: Vec<(TicketId, Vec<u64>)> = Vec::new();
         let history_of = |ticket_id: &TicketId| self.tickets.history(ticket_id).to_vec();
         let mut read_all = |positions: &[u64]| -> Result<Vec<Touch>> {
@@ -373,7 +378,7 @@ impl Projection {
             // they are (the planner refused such a correction; a rebuild skips it the same way).
             let moved: Vec<u64> = ids
                 .iter()
-                .filter_map(|id| self.messages.get(id))
+                .filter_map(|id| self.message(id, position_of))
                 .filter(|m| self.tickets.id_of(m.ticket) == Some(from))
                 .map(|m| m.position)
                 .collect();
@@ -408,15 +413,21 @@ impl Projection {
             .collect())
     }
 
+    /// The recorded message of event `id`, if the projection folded one there.
+    pub(crate) fn message(&self, id: &EventId, position_of: &PositionOf<'_>) -> Option<&MessageRef> {
+        self.messages.at(position_of(id)?)
+    }
+
     /// Installs what [`Projection::prepare_correction`] re-folded, and moves the messages.
-    fn commit_correction(&mut self, event: &CxEvent, refolds: Vec<Refold>) {
+    fn commit_correction(&mut self, event: &CxEvent, refolds: Vec<Refold>, position_of: &PositionOf<'_>) {
         if refolds.is_empty() {
             return;
         }
         if let Some((ids, from, to)) = routing::moved_ids(event) {
             let (from, to) = (self.tickets.intern(from), self.tickets.intern(to));
             for id in &ids {
-                if let Some(message) = self.messages.get_mut(id).filter(|m| m.ticket == from) {
+                let message = position_of(id).and_then(|position| self.messages.at_mut(position));
+                if let Some(message) = message.filter(|m| m.ticket == from) {
                     message.ticket = to;
                 }
             }

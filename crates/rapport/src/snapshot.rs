@@ -32,7 +32,7 @@ pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
 /// reorders a field or changes what a field means: the golden test
 /// (`snapshot::tests::the_encoding_of_a_fixed_history_is_pinned`) fails until it is bumped, and a
 /// snapshot of another version is rebuilt, never misread.
-pub const PROJECTION_VERSION: u32 = 1;
+pub const PROJECTION_VERSION: u32 = 2;
 /// Snapshots kept: the newest, and one before it in case the newest turns out damaged.
 pub const SNAPSHOTS_KEPT: usize = 2;
 

@@ -675,6 +675,7 @@ impl Store {
         let mut read = |position: Position| -> Result<Option<Touch>> {
             crate::projection::touch_of(&read_recorded(log, position)?).map(Some)
         };
+        let position_of = |id: &EventId| log.event_position(*id).map(|position| position.0);
         let mut reader = self.local().read_all(Position(projection.checkpoint));
         while let Some(record) = reader.next_ref() {
             let record = record?;
@@ -683,7 +684,7 @@ impl Store {
                 continue;
             }
             let touch = crate::projection::touch_of_ref(&record)?;
-            projection.apply(&touch, record.version.0, record.id, &mut read)?;
+            projection.apply(&touch, record.version.0, &mut read, &position_of)?;
         }
         drop(reader);
         // A backfilled schedule applies to tickets already folded: refold the metrics.
@@ -794,12 +795,20 @@ impl Store {
         let syncs = self.local().durability() == rapport_log::Durability::Sync;
         let mut unsynced_bytes = 0usize;
         let mut unsynced = false;
+        let log = self.local();
+        let position_of = |id: &EventId| log.event_position(*id).map(|position| position.0);
         while batch_start < inputs.len() {
             let projection = self.current()?;
             let sealer =
                 if dry_run || self.options.benchmark_without_sealing { None } else { Some((&self.privacy, &reveals)) };
-            let mut planner =
-                Planner::new(&projection, &self.options, &self.ids, sealer, self.engine.commit_bytes_max());
+            let mut planner = Planner::new(
+                &projection,
+                &self.options,
+                &self.ids,
+                sealer,
+                self.engine.commit_bytes_max(),
+                &position_of,
+            );
             let mut batch_results: Vec<Result<Submitted>> = Vec::new();
             // Per result: the identity its customer is resolved from, and the ids it appends.
             let mut requesters: Vec<Option<Identity>> = Vec::new();

@@ -549,7 +549,7 @@ fn the_encoding_of_a_fixed_history_is_pinned() {
 
 /// BLAKE3 of the encoding in [`the_encoding_of_a_fixed_history_is_pinned`] at
 /// [`PROJECTION_VERSION`].
-const PINNED_ENCODING: &str = "4b9bdcea2190aecc40ee4131d63d6a17bced55fbdfabebc08ea14581ba38d547";
+const PINNED_ENCODING: &str = "303c76e5c9df1f1f04edde08438461cc55c429d9e4f8f88755d20b21ce4657bc";
 
 #[test]
 fn cached_clv_fits_travel_with_the_snapshot_under_the_same_money_options() {
