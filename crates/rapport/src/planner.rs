@@ -1095,7 +1095,7 @@ impl Scratch<'_, '_> {
 /// tickets they involve; the copy on the destination's stream comes last.
 impl Scratch<'_, '_> {
     /// The recorded message `text` names: an input id (through [`Ids::user_id`]) or 32 hex digits.
-    fn message(&self, field: &'static str, text: &str) -> Result<(EventId, &MessageRef)> {
+    fn message(&self, field: &'static str, text: &str) -> Result<(EventId, MessageRef)> {
         let by_input = self.planner.ids.user_id(text);
         let (base, position_of) = (self.planner.base, self.planner.position_of);
         let found = base.message(&by_input, position_of).map(|m| (by_input, m)).or_else(|| {
@@ -1140,7 +1140,7 @@ impl Scratch<'_, '_> {
                 }
                 .into());
             }
-            found.push((id, message.clone()));
+            found.push((id, message));
         }
         Ok(found)
     }

@@ -12,7 +12,7 @@ use rapport_metrics::{MetricsOptions, MetricsProjection};
 use rapport_ticket::Ticket;
 
 use crate::error::{Error, Result};
-use crate::routing::{self, MessageRef, Messages, PositionOf};
+use crate::routing::{self, MessageAt, MessageRef, Messages, PositionOf};
 
 /// Prefix of ticket streams: the stream of ticket `T-1` is `ticket-T-1`.
 pub const TICKET_STREAM_PREFIX: &str = "ticket-";
@@ -336,8 +336,10 @@ impl Projection {
                 };
                 if let Some((received, channel)) = message {
                     let position = touch.position.0;
-                    let reference = MessageRef { position, ticket: handle, received, channel: channel.clone() };
-                    self.messages.push(reference);
+                    let reference = MessageAt { position, ticket: handle, received, channel };
+                    // A channel beyond `CHANNELS_MAX` leaves the message unrecorded: no
+                    // correction can name it.
+                    let _recorded = self.messages.push(reference);
                 }
             }
             self.tickets.slot_mut(handle).version = Some(version);
@@ -414,7 +416,7 @@ impl Projection {
     }
 
     /// The recorded message of event `id`, if the projection folded one there.
-    pub(crate) fn message(&self, id: &EventId, position_of: &PositionOf<'_>) -> Option<&MessageRef> {
+    pub(crate) fn message(&self, id: &EventId, position_of: &PositionOf<'_>) -> Option<MessageRef> {
         self.messages.at(position_of(id)?)
     }
 
@@ -426,9 +428,8 @@ impl Projection {
         if let Some((ids, from, to)) = routing::moved_ids(event) {
             let (from, to) = (self.tickets.intern(from), self.tickets.intern(to));
             for id in &ids {
-                let message = position_of(id).and_then(|position| self.messages.at_mut(position));
-                if let Some(message) = message.filter(|m| m.ticket == from) {
-                    message.ticket = to;
+                if let Some(position) = position_of(id) {
+                    self.messages.move_ticket(position, from, to);
                 }
             }
         }

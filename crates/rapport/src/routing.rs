@@ -128,15 +128,61 @@ pub(crate) struct MessageRef {
 /// Every recorded message (`message.received`, `message.sent`), in log order: what a routing
 /// correction names. A message is found by its position, which the log's event-id index gives
 /// for the message's id: the log already holds that index, so the projection keeps no map of
-/// its own (a map by id took 41 MB for the million messages of the 100k-people scenario; 16
-/// bytes a message here).
+/// its own (a map by id took 41 MB for the million messages of the 100k-people scenario). Each
+/// message is 16 bytes here: its channel is a number into the distinct channels seen.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Messages(Vec<MessageRef>);
+pub(crate) struct Messages {
+    /// Ascending by position.
+    packed: Vec<PackedMessage>,
+    /// The distinct channels, in the order first seen: what [`PackedMessage::code`] numbers.
+    channels: Vec<Channel>,
+    /// Each channel's number in `channels`.
+    numbers: rapport_customer::FastMap<Channel, u32>,
+}
 
-/// Encoded as the list.
+/// A message to record, borrowing its channel (the fold allocates nothing per message).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MessageAt<'a> {
+    /// Its position in the log.
+    pub(crate) position: u64,
+    /// Its ticket's handle.
+    pub(crate) ticket: u32,
+    /// A customer message; otherwise an agent message.
+    pub(crate) received: bool,
+    /// Its channel.
+    pub(crate) channel: &'a Channel,
+}
+
+impl MessageRef {
+    fn borrowed(&self) -> MessageAt<'_> {
+        MessageAt { position: self.position, ticket: self.ticket, received: self.received, channel: &self.channel }
+    }
+}
+
+/// A [`MessageRef`] in 16 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PackedMessage {
+    position: u64,
+    ticket: u32,
+    /// The channel's number in [`Messages::channels`], shifted left by one; the low bit is
+    /// [`MessageRef::received`].
+    code: u32,
+}
+
+/// Channels numbered at most: a number shifted left by one must fit a `u32`. A message on a
+/// channel beyond it (two billion distinct `other:` names) is not recorded, so no correction
+/// can name it.
+const CHANNELS_MAX: usize = 1 << 31;
+
+/// Encoded as the list of [`MessageRef`]s.
 impl serde::Serialize for Messages {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.packed.len()))?;
+        for packed in &self.packed {
+            seq.serialize_element(&self.unpack(packed))?;
+        }
+        seq.end()
     }
 }
 
@@ -144,33 +190,85 @@ impl serde::Serialize for Messages {
 /// search of its position.
 impl<'de> serde::Deserialize<'de> for Messages {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Messages, D::Error> {
-        let messages: Vec<MessageRef> = rapport_types::sorted::exact_vec(deserializer)?;
-        if !messages.is_sorted_by(|a, b| a.position < b.position) {
-            return Err(serde::de::Error::custom("recorded messages are not in log order"));
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Messages;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("recorded messages in log order")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Messages, A::Error> {
+                // The length a decoder announces is not trusted beyond what a small snapshot
+                // could hold; the list grows as elements really arrive.
+                let mut messages = Messages::default();
+                messages.packed.reserve(seq.size_hint().unwrap_or(0).min(1 << 16));
+                while let Some(message) = seq.next_element::<MessageRef>()? {
+                    if messages.packed.last().is_some_and(|last| last.position >= message.position) {
+                        return Err(serde::de::Error::custom("recorded messages are not in log order"));
+                    }
+                    if !messages.push(message.borrowed()) {
+                        return Err(serde::de::Error::custom("too many distinct message channels"));
+                    }
+                }
+                messages.packed.shrink_to_fit();
+                Ok(messages)
+            }
         }
-        Ok(Messages(messages))
+        deserializer.deserialize_seq(Visitor)
     }
 }
 
 impl Messages {
     /// Records a message folded at `message.position`. The fold meets positions in order, so
     /// this appends; a position at or below the last is ignored (it cannot be a new message).
-    pub(crate) fn push(&mut self, message: MessageRef) {
-        if self.0.last().is_none_or(|last| last.position < message.position) {
-            self.0.push(message);
+    /// False when the message is not recorded because its channel is one too many
+    /// ([`CHANNELS_MAX`]).
+    pub(crate) fn push(&mut self, message: MessageAt<'_>) -> bool {
+        if self.packed.last().is_some_and(|last| last.position >= message.position) {
+            return true;
+        }
+        let number = match self.numbers.get(message.channel) {
+            Some(number) => *number,
+            None => {
+                let Some(number) = u32::try_from(self.channels.len()).ok().filter(|n| (*n as usize) < CHANNELS_MAX)
+                else {
+                    return false;
+                };
+                self.channels.push(message.channel.clone());
+                self.numbers.insert(message.channel.clone(), number);
+                number
+            }
+        };
+        let code = number << 1 | u32::from(message.received);
+        self.packed.push(PackedMessage { position: message.position, ticket: message.ticket, code });
+        true
+    }
+
+    fn unpack(&self, packed: &PackedMessage) -> MessageRef {
+        let channel = self.channels.get((packed.code >> 1) as usize);
+        MessageRef {
+            position: packed.position,
+            ticket: packed.ticket,
+            received: packed.code & 1 == 1,
+            // Every number was given out by `push`, so the channel is there.
+            channel: channel.cloned().unwrap_or_else(|| Channel::Other(String::new())),
         }
     }
 
-    /// The message at `position`, if one was folded there.
-    pub(crate) fn at(&self, position: u64) -> Option<&MessageRef> {
-        let index = self.0.binary_search_by_key(&position, |m| m.position).ok()?;
-        self.0.get(index)
+    fn index_of(&self, position: u64) -> Option<usize> {
+        self.packed.binary_search_by_key(&position, |m| m.position).ok()
     }
 
-    /// [`Messages::at`], to change its ticket.
-    pub(crate) fn at_mut(&mut self, position: u64) -> Option<&mut MessageRef> {
-        let index = self.0.binary_search_by_key(&position, |m| m.position).ok()?;
-        self.0.get_mut(index)
+    /// The message at `position`, if one was folded there.
+    pub(crate) fn at(&self, position: u64) -> Option<MessageRef> {
+        self.packed.get(self.index_of(position)?).map(|packed| self.unpack(packed))
+    }
+
+    /// Moves the message at `position` to ticket `to` if it is on ticket `from`.
+    pub(crate) fn move_ticket(&mut self, position: u64, from: u32, to: u32) {
+        let index = self.index_of(position);
+        if let Some(packed) = index.and_then(|index| self.packed.get_mut(index)).filter(|m| m.ticket == from) {
+            packed.ticket = to;
+        }
     }
 }
 
@@ -254,4 +352,80 @@ pub(crate) fn refold(ticket_id: &TicketId, history: &[Touch]) -> (Option<Ticket>
         }
     }
     (state, folded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(position: u64, ticket: u32, received: bool, channel: Channel) -> MessageRef {
+        MessageRef { position, ticket, received, channel }
+    }
+
+    fn sample() -> Vec<MessageRef> {
+        vec![
+            message(3, 0, true, Channel::Email),
+            message(7, 1, false, Channel::Other("kakao".into())),
+            message(8, 0, false, Channel::Email),
+            message(12, 2, true, Channel::Chat),
+            message(20, 1, true, Channel::Other("kakao".into())),
+        ]
+    }
+
+    #[test]
+    fn packed_messages_give_back_what_was_pushed_and_encode_as_the_plain_list() {
+        let mut messages = Messages::default();
+        for m in sample() {
+            assert!(messages.push(m.borrowed()));
+        }
+        // Three distinct channels numbered, five messages kept.
+        assert_eq!(messages.channels.len(), 3);
+        for m in sample() {
+            assert_eq!(messages.at(m.position), Some(m));
+        }
+        assert_eq!(messages.at(4), None);
+        assert_eq!(messages.at(21), None);
+        let packed = postcard::to_allocvec(&messages).unwrap();
+        assert_eq!(packed, postcard::to_allocvec(&sample()).unwrap());
+        let back: Messages = postcard::from_bytes(&packed).unwrap();
+        assert_eq!(back.at(20), messages.at(20));
+        assert_eq!(postcard::to_allocvec(&back).unwrap(), packed);
+    }
+
+    #[test]
+    fn a_position_at_or_below_the_last_is_not_a_new_message() {
+        let mut messages = Messages::default();
+        assert!(messages.push(message(5, 0, true, Channel::Sms).borrowed()));
+        assert!(messages.push(message(5, 9, false, Channel::Chat).borrowed()));
+        assert!(messages.push(message(2, 9, false, Channel::Chat).borrowed()));
+        assert_eq!(messages.packed.len(), 1);
+        assert_eq!(messages.at(5), Some(message(5, 0, true, Channel::Sms)));
+    }
+
+    #[test]
+    fn a_decoded_list_out_of_log_order_is_refused() {
+        let mut list = sample();
+        list.swap(1, 2);
+        let bytes = postcard::to_allocvec(&list).unwrap();
+        assert!(postcard::from_bytes::<Messages>(&bytes).is_err());
+        let mut twice = sample();
+        twice.push(twice[4].clone());
+        let bytes = postcard::to_allocvec(&twice).unwrap();
+        assert!(postcard::from_bytes::<Messages>(&bytes).is_err());
+    }
+
+    #[test]
+    fn a_message_moves_only_from_the_ticket_it_is_on() {
+        let mut messages = Messages::default();
+        for m in sample() {
+            messages.push(m.borrowed());
+        }
+        messages.move_ticket(7, 0, 5);
+        assert_eq!(messages.at(7).map(|m| m.ticket), Some(1));
+        messages.move_ticket(7, 1, 5);
+        assert_eq!(messages.at(7).map(|m| m.ticket), Some(5));
+        assert_eq!(messages.at(7).map(|m| m.channel), Some(Channel::Other("kakao".into())));
+        messages.move_ticket(9, 0, 5);
+        assert_eq!(messages.packed.iter().filter(|m| m.ticket == 5).count(), 1);
+    }
 }
