@@ -49,6 +49,17 @@ const CHECK_AAD: &[u8] = b"rapport.vault.check";
 /// AAD prefix of an identity value.
 const IDENTITY_VALUE_AAD: &[u8] = b"rapport.vault.identity";
 
+/// The name of a record kind (`KIND_*`) in errors.
+pub(crate) fn kind_name(kind: u8) -> &'static str {
+    match kind {
+        KIND_HEADER => "header",
+        KIND_SECRET => "secret",
+        KIND_IDENTITY => "identity key",
+        KIND_BUCKET => "bucket key",
+        _ => "undecodable record",
+    }
+}
+
 /// What a record holds.
 #[derive(Clone)]
 pub(crate) enum Body {
@@ -81,15 +92,6 @@ impl Body {
             Body::Secret { .. } => KIND_SECRET,
             Body::Identity { .. } => KIND_IDENTITY,
             Body::Bucket { .. } => KIND_BUCKET,
-        }
-    }
-
-    pub(crate) fn kind_name(&self) -> &'static str {
-        match self {
-            Body::Header { .. } => "header",
-            Body::Secret { .. } => "secret",
-            Body::Identity { .. } => "identity key",
-            Body::Bucket { .. } => "bucket key",
         }
     }
 

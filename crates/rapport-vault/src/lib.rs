@@ -7,7 +7,10 @@
 //!
 //! It is not: an access-control system, a key server, or aware of what the sealed bytes mean.
 //! Limits: an identity value is at most [`IDENTITY_VALUE_BYTES_MAX`] bytes; the whole `KEYS`
-//! file is read into memory at open (and at [`Vault::refresh`]).
+//! file is read at open (and at [`Vault::refresh`]), but only an index of it stays in memory:
+//! an identity record (its wrapped key and sealed value, most of the file) is read back from
+//! `KEYS` when its key is used or its value revealed, so a reveal sees a destroy by another
+//! process at once ([`Opened::Erased`]).
 //!
 //! ```
 //! use std::{path::Path, sync::Arc};

@@ -42,6 +42,11 @@ enum State {
     Damaged,
 }
 
+/// One record of `KEYS`. An identity record's body (its wrapped key and sealed value, most of
+/// a vault's bytes) stays in the file once the file holds it, and is read back when a key is
+/// unwrapped or a value revealed: held in memory it took 58 MB of the 100,000-people store's
+/// heap; an entry is 32 bytes. The header, the secrets, bucket keys (a few per month), damaged
+/// records and pending ones are held.
 #[derive(Clone)]
 struct Entry {
     /// Offset in `KEYS` (for a pending entry: where it will go, known at commit).
@@ -49,14 +54,48 @@ struct Entry {
     /// Bytes of the record, its `len` field included (for a pending entry: known at commit).
     bytes: usize,
     state: State,
-    /// `None` for a damaged record whose bytes do not decode.
-    body: Option<Body>,
+    /// The kind of its body (`format::KIND_*`); 0 for a damaged record whose bytes do not decode.
+    kind: u8,
+    /// The body, when held; `None` with a kind: an identity record read back from the file
+    /// ([`Inner::body`]).
+    body: Option<Box<Body>>,
+}
+
+/// No body decodes.
+const KIND_NONE: u8 = 0;
+
+impl Entry {
+    /// An entry whose body is held in memory.
+    fn held(offset: u64, bytes: usize, state: State, body: Body) -> Entry {
+        Entry { offset, bytes, state, kind: body.kind(), body: Some(Box::new(body)) }
+    }
+
+    /// An entry whose body is in the file only (an identity record the file holds) or, for a
+    /// damaged record whose bytes do not decode, nowhere.
+    fn from_file(offset: u64, bytes: usize, state: State, body: Option<Body>) -> Entry {
+        match body {
+            Some(body @ Body::Identity { .. }) if state != State::Damaged => {
+                Entry { offset, bytes, state, kind: body.kind(), body: None }
+            }
+            Some(body) => Entry::held(offset, bytes, state, body),
+            None => Entry { offset, bytes, state, kind: KIND_NONE, body: None },
+        }
+    }
+
+    /// Its body if held in memory.
+    fn held_body(&self) -> Option<&Body> {
+        self.body.as_deref()
+    }
 }
 
 /// Everything a `KEYS` file's bytes say.
 struct Loaded {
     header: Body,
     entries: Vec<Entry>,
+    /// Every identity record's key ids by pseudonym.
+    identities: HashMap<[u8; PSEUDONYM_BYTES], KeyIds>,
+    /// Every bucket record's key ids by (class, month).
+    buckets: HashMap<(u8, u32), KeyIds>,
     /// Bytes of the valid records (where the next one goes).
     end: u64,
     torn_tail_bytes: u64,
@@ -185,7 +224,9 @@ fn load(bytes: &[u8], path: &Path, writer: bool) -> Result<Loaded> {
         Parsed::Incomplete => return Err(corrupt(path, 0, "header is incomplete or has an impossible length")),
     };
     let (header, header_bytes) = header;
-    let mut entries = vec![Entry { offset: 0, bytes: header_bytes, state: State::Live, body: Some(header.clone()) }];
+    let mut entries = vec![Entry::held(0, header_bytes, State::Live, header.clone())];
+    let mut identities = HashMap::new();
+    let mut buckets = HashMap::new();
     let mut damaged = Vec::new();
     let mut pos = header_bytes;
     let mut torn_tail_bytes = 0;
@@ -198,7 +239,8 @@ fn load(bytes: &[u8], path: &Path, writer: bool) -> Result<Loaded> {
                     return Err(corrupt(path, pos as u64, "a second header record"));
                 }
                 let state = if state == STATE_DESTROYED { State::Destroyed } else { State::Live };
-                entries.push(Entry { offset: pos as u64, bytes: n, state, body: Some(body) });
+                index_body(&mut identities, &mut buckets, &body, key);
+                entries.push(Entry::from_file(pos as u64, n, state, Some(body)));
                 pos += n;
             }
             Parsed::BadCrc { body, bytes: n } => {
@@ -210,7 +252,10 @@ fn load(bytes: &[u8], path: &Path, writer: bool) -> Result<Loaded> {
                 // the header and the secrets are never rewritten, so they cannot be torn.
                 let body =
                     body.filter(|b| matches!(b, Body::Identity { .. } | Body::Bucket { .. })).map(|b| b.destroyed());
-                entries.push(Entry { offset: pos as u64, bytes: n, state: State::Damaged, body });
+                if let Some(body) = &body {
+                    index_body(&mut identities, &mut buckets, body, key);
+                }
+                entries.push(Entry::from_file(pos as u64, n, State::Damaged, body));
                 damaged.push(key);
                 pos += n;
             }
@@ -223,7 +268,23 @@ fn load(bytes: &[u8], path: &Path, writer: bool) -> Result<Loaded> {
     }
     // A grown `Vec` keeps up to as much again spare (the entries are most of a vault's memory).
     entries.shrink_to_fit();
-    Ok(Loaded { header, entries, end: pos as u64, torn_tail_bytes, damaged })
+    Ok(Loaded { header, entries, identities, buckets, end: pos as u64, torn_tail_bytes, damaged })
+}
+
+/// Files record `key` under its pseudonym or bucket.
+fn index_body(
+    identities: &mut HashMap<[u8; PSEUDONYM_BYTES], KeyIds>,
+    buckets: &mut HashMap<(u8, u32), KeyIds>,
+    body: &Body,
+    key: KeyId,
+) {
+    match body {
+        Body::Identity { pseudonym, .. } => file_key(identities, *pseudonym, key),
+        Body::Bucket { class, month, .. } if *class != replicated::ERASED_ENTRY_CLASS => {
+            file_key(buckets, (*class, *month), key)
+        }
+        _ => {}
+    }
 }
 
 impl Inner {
@@ -231,19 +292,62 @@ impl Inner {
         keys_path(&self.dir)
     }
 
-    fn rebuild_indexes(&mut self) {
-        self.identities.clear();
-        self.buckets.clear();
+    /// Keeps the first `len` records only, and forgets the later ones' keys.
+    fn truncate_entries(&mut self, len: usize) {
+        self.entries.truncate(len);
+        let first = len as u64;
+        self.identities.retain(|_, keys| keys.truncate_from(first));
+        self.buckets.retain(|_, keys| keys.truncate_from(first));
         self.field_keys.clear();
-        for (id, entry) in self.entries.iter().enumerate() {
-            let key = KeyId(id as u64);
-            match &entry.body {
-                Some(Body::Identity { pseudonym, .. }) => file_key(&mut self.identities, *pseudonym, key),
-                Some(Body::Bucket { class, month, .. }) if *class != replicated::ERASED_ENTRY_CLASS => {
-                    file_key(&mut self.buckets, (*class, *month), key)
-                }
-                _ => {}
+    }
+
+    /// The body of `entry`: held, or read back from the file. `None` when no body decodes, or
+    /// when the file no longer holds it live (a writer destroyed the key since this vault read
+    /// the file, or is destroying it now): the key is destroyed.
+    fn body<'a>(&self, key: KeyId, entry: &'a Entry) -> Result<Option<std::borrow::Cow<'a, Body>>> {
+        if let Some(body) = entry.held_body() {
+            return Ok(Some(std::borrow::Cow::Borrowed(body)));
+        }
+        match self.read_record(key, entry)? {
+            Some((STATE_LIVE, body)) => Ok(Some(std::borrow::Cow::Owned(body))),
+            _ => Ok(None),
+        }
+    }
+
+    /// A copy of `entry`'s body, held or read back from the file whatever the record's state
+    /// there; `None` when no body decodes.
+    fn owned_body(&self, key: KeyId, entry: &Entry) -> Result<Option<Body>> {
+        match entry.held_body() {
+            Some(body) => Ok(Some(body.clone())),
+            None => Ok(self.read_record(key, entry)?.map(|(_, body)| body)),
+        }
+    }
+
+    /// Reads `entry`, the record of `key`, back from the file: its state and body; `None` when
+    /// the entry has no body, or the record's crc fails (a destroy being written). A record
+    /// that is not the one the entry describes (another kind or length, or an identity record
+    /// of another pseudonym) is [`Error::Corrupt`].
+    fn read_record(&self, key: KeyId, entry: &Entry) -> Result<Option<(u8, Body)>> {
+        if entry.kind == KIND_NONE {
+            return Ok(None);
+        }
+        let path = self.keys_path();
+        let file = self.file.as_ref().ok_or_else(|| corrupt(&path, entry.offset, "no file holds this record"))?;
+        let mut bytes = vec![0; entry.bytes];
+        let mut read = 0;
+        while read < bytes.len() {
+            let rest = bytes.get_mut(read..).unwrap_or_default();
+            match file.read_at(rest, entry.offset + read as u64).map_err(Error::io("reading a key from", &path))? {
+                0 => return Err(corrupt(&path, entry.offset, "the file ends inside a record it held")),
+                n => read += n,
             }
+        }
+        match format::parse(&bytes) {
+            Parsed::Record { state, body, bytes: n } if n == entry.bytes && self.describes(key, entry, &body) => {
+                Ok(Some((state, body)))
+            }
+            Parsed::BadCrc { bytes: n, .. } if n == entry.bytes => Ok(None),
+            _ => Err(corrupt(&path, entry.offset, "the record changed since the file was read")),
         }
     }
 
@@ -271,6 +375,17 @@ impl Inner {
         Ok(master)
     }
 
+    /// Whether `body`, read back from the file, is the record `entry` of `key` describes.
+    fn describes(&self, key: KeyId, entry: &Entry, body: &Body) -> bool {
+        body.kind() == entry.kind
+            && match body {
+                Body::Identity { pseudonym, .. } => {
+                    self.identities.get(pseudonym).is_some_and(|keys| keys.as_slice().contains(&key))
+                }
+                _ => true,
+            }
+    }
+
     /// The unwrapped key of a live record.
     fn unwrap_key(&self, key: KeyId) -> Result<SecretKey> {
         if let Some(known) = self.unwrapped.get(&key) {
@@ -278,9 +393,17 @@ impl Inner {
                 return Ok(known.clone());
             }
         }
-        let master = self.master.as_ref().ok_or(Error::Locked)?;
         let entry = self.entry(key).ok_or(Error::UnknownKey { key })?;
-        let body = entry.body.as_ref().filter(|_| entry.state == State::Live).ok_or(Error::KeyDestroyed { key })?;
+        if entry.state != State::Live {
+            return Err(Error::KeyDestroyed { key });
+        }
+        let body = self.body(key, entry)?.ok_or(Error::KeyDestroyed { key })?;
+        self.unwrap_body(key, &body)
+    }
+
+    /// The key wrapped in `body`, the live record of `key`.
+    fn unwrap_body(&self, key: KeyId, body: &Body) -> Result<SecretKey> {
+        let master = self.master.as_ref().ok_or(Error::Locked)?;
         let wrapped = match body {
             Body::Secret { wrapped, .. } | Body::Identity { wrapped, .. } | Body::Bucket { wrapped, .. } => wrapped,
             Body::Header { .. } => return Err(Error::WrongKind { key, expected: "key", found: "header" }),
@@ -295,11 +418,11 @@ impl Inner {
     fn kind_state(&self, key: KeyId, expected: u8) -> Option<std::result::Result<State, Error>> {
         let entry = self.entry(key)?;
         let expected_name = if expected == KIND_IDENTITY { "identity key" } else { "bucket key" };
-        Some(match &entry.body {
+        Some(match entry.held_body() {
             // An erased entry of a node's shared list: of whichever kind was asked, destroyed.
             Some(Body::Bucket { class: replicated::ERASED_ENTRY_CLASS, .. }) => Ok(State::Destroyed),
-            Some(body) if body.kind() != expected => {
-                Err(Error::WrongKind { key, expected: expected_name, found: body.kind_name() })
+            _ if entry.kind != KIND_NONE && entry.kind != expected => {
+                Err(Error::WrongKind { key, expected: expected_name, found: format::kind_name(entry.kind) })
             }
             _ => Ok(entry.state),
         })
@@ -334,7 +457,7 @@ impl Inner {
             Body::Bucket { class, month, .. } => file_key(&mut self.buckets, (*class, *month), key),
             _ => {}
         }
-        self.entries.push(Entry { offset: 0, bytes: 0, state: State::Live, body: Some(body) });
+        self.entries.push(Entry::held(0, 0, State::Live, body));
         self.material.push(material);
     }
 
@@ -390,7 +513,7 @@ impl Inner {
         let mut spans = Vec::new();
         for entry in self.entries.get(self.durable..).unwrap_or_default() {
             let offset = self.end + buf.len() as u64;
-            if let Some(body) = &entry.body {
+            if let Some(body) = entry.held_body() {
                 buf.extend_from_slice(&format::encode(STATE_LIVE, body));
             }
             spans.push((offset, (self.end + buf.len() as u64 - offset) as usize));
@@ -414,6 +537,10 @@ impl Inner {
         for (entry, (offset, bytes)) in self.entries.iter_mut().skip(self.durable).zip(spans) {
             entry.offset = offset;
             entry.bytes = bytes;
+            // The file holds it now: read back when needed, like a loaded one.
+            if entry.kind == KIND_IDENTITY {
+                entry.body = None;
+            }
         }
         self.end += buf.len() as u64;
         self.durable = self.entries.len();
@@ -550,12 +677,7 @@ impl Vault {
         let mut entries = Vec::new();
         for body in bodies {
             let record = format::encode(STATE_LIVE, &body);
-            entries.push(Entry {
-                offset: bytes.len() as u64,
-                bytes: record.len(),
-                state: State::Live,
-                body: Some(body),
-            });
+            entries.push(Entry::held(bytes.len() as u64, record.len(), State::Live, body));
             bytes.extend_from_slice(&record);
         }
         let temp = dir.join(KEYS_TEMP_FILE);
@@ -829,9 +951,14 @@ impl Vault {
             Some(Ok(_)) => return Ok(Opened::Erased),
             Some(Err(error)) => return Err(error),
         }
-        let data_key = inner.unwrap_key(key)?;
-        let Some(Body::Identity { pseudonym, value_nonce, value, .. }) = inner.entry(key).and_then(|e| e.body.as_ref())
-        else {
+        let Some(entry) = inner.entry(key) else { return Ok(Opened::Unavailable) };
+        // Read once (an identity record's body is in the file, not in memory).
+        let Some(body) = inner.body(key, entry)? else { return Ok(Opened::Erased) };
+        let data_key = match inner.unwrapped.get(&key) {
+            Some(known) => known.clone(),
+            None => inner.unwrap_body(key, &body)?,
+        };
+        let Body::Identity { pseudonym, value_nonce, value, .. } = body.as_ref() else {
             return Ok(Opened::Unavailable);
         };
         match crypto::open(&data_key, &format::identity_value_aad(pseudonym, key), value_nonce, value) {
@@ -858,8 +985,8 @@ impl Vault {
         for key in keys {
             match inner.entry(*key) {
                 None => return Err(Error::UnknownKey { key: *key }),
-                Some(Entry { body: Some(body @ (Body::Header { .. } | Body::Secret { .. })), .. }) => {
-                    return Err(Error::NotDestroyable { key: *key, kind: body.kind_name() })
+                Some(entry) if matches!(entry.kind, format::KIND_HEADER | format::KIND_SECRET) => {
+                    return Err(Error::NotDestroyable { key: *key, kind: format::kind_name(entry.kind) })
                 }
                 Some(_) => {}
             }
@@ -895,12 +1022,13 @@ impl Inner {
         let mut live = 0;
         for key in targets {
             let Some(entry) = inner.entry(*key) else { continue };
-            let image = match &entry.body {
+            let body = inner.owned_body(*key, entry)?;
+            let image = match &body {
                 Some(body) => format::encode(STATE_DESTROYED, &body.destroyed()),
                 None => vec![0; entry.bytes.saturating_sub(format::LEN_BYTES)],
             };
-            let offset = if entry.body.is_some() { entry.offset } else { entry.offset + format::LEN_BYTES as u64 };
-            if entry.body.is_some() && image.len() != entry.bytes {
+            let offset = if body.is_some() { entry.offset } else { entry.offset + format::LEN_BYTES as u64 };
+            if body.is_some() && image.len() != entry.bytes {
                 return Err(corrupt(&path, entry.offset, "record length does not match its kind"));
             }
             live += usize::from(entry.state == State::Live);
@@ -913,8 +1041,11 @@ impl Inner {
         }
         for key in targets {
             if let Some(entry) = usize::try_from(key.0).ok().and_then(|i| inner.entries.get_mut(i)) {
-                if let Some(body) = &entry.body {
-                    entry.body = Some(body.destroyed());
+                if let Some(body) = entry.held_body() {
+                    let destroyed = body.destroyed();
+                    *entry = Entry::from_file(entry.offset, entry.bytes, State::Destroyed, Some(destroyed));
+                } else if entry.kind != KIND_NONE {
+                    // The file holds its destroyed image.
                     entry.state = State::Destroyed;
                 }
             }
@@ -945,7 +1076,7 @@ impl Vault {
             .entries
             .iter()
             .enumerate()
-            .filter_map(|(id, entry)| match &entry.body {
+            .filter_map(|(id, entry)| match entry.held_body() {
                 Some(Body::Bucket { class, month, .. }) if *class != replicated::ERASED_ENTRY_CLASS => Some(Bucket {
                     class: *class,
                     month: *month,
@@ -1067,6 +1198,17 @@ impl KeyIds {
             KeyIds::Many(keys) => keys.push(key),
         }
     }
+
+    /// Drops the keys at or after `first`; false when none is left.
+    fn truncate_from(&mut self, first: u64) -> bool {
+        match self {
+            KeyIds::One(key) => key.0 < first,
+            KeyIds::Many(keys) => {
+                keys.retain(|key| key.0 < first);
+                !keys.is_empty()
+            }
+        }
+    }
 }
 
 /// Files `key` as the newest key of `name`.
@@ -1094,18 +1236,19 @@ impl Inner {
     /// Takes over what a load found, unwrapping the secrets when unlocked.
     fn install(&mut self, loaded: Loaded) -> Result<()> {
         let path = self.keys_path();
-        let Loaded { entries, end, torn_tail_bytes, damaged, .. } = loaded;
+        let Loaded { entries, identities, buckets, end, torn_tail_bytes, damaged, .. } = loaded;
         self.entries = entries;
+        self.identities = identities;
+        self.buckets = buckets;
+        self.field_keys.clear();
         self.durable = self.entries.len();
         self.end = end;
         self.torn_tail_bytes = torn_tail_bytes;
         self.damaged = damaged;
-        self.rebuild_indexes();
         if self.master.is_some() {
             for (key, purpose) in [(ID_KEY_SECRET, PURPOSE_ID_KEY), (IDENTITY_HASH_SECRET, PURPOSE_IDENTITY_HASH_KEY)] {
-                match self.entry(key) {
-                    Some(Entry { state: State::Live, body: Some(Body::Secret { purpose: found, .. }), .. })
-                        if *found == purpose => {}
+                match self.entry(key).filter(|entry| entry.state == State::Live).and_then(Entry::held_body) {
+                    Some(Body::Secret { purpose: found, .. }) if *found == purpose => {}
                     _ => {
                         return Err(corrupt(
                             &path,

@@ -69,7 +69,7 @@ impl Inner {
                 .get(self.durable..)
                 .unwrap_or_default()
                 .iter()
-                .filter_map(|entry| entry.body.as_ref().map(|body| format::encode(STATE_LIVE, body)))
+                .filter_map(|entry| entry.held_body().map(|body| format::encode(STATE_LIVE, body)))
                 .collect();
             let landed = records.append_at(first, &pending).map_err(Error::replication("publishing key records"))?;
             if landed.len() == pending.len() && landed.iter().all(|landed| *landed) {
@@ -97,9 +97,8 @@ impl Inner {
             return Vec::new();
         }
         let first = self.durable as u64;
-        self.entries.truncate(self.durable);
+        self.truncate_entries(self.durable);
         self.unwrapped.retain(|key, _| key.0 < first);
-        self.rebuild_indexes();
         std::mem::take(&mut self.material)
     }
 
@@ -163,7 +162,7 @@ impl Inner {
                 }
                 let state = if state == STATE_DESTROYED { State::Destroyed } else { State::Live };
                 let offset = self.end + buf.len() as u64;
-                self.entries.push(Entry { offset, bytes: record.len(), state, body: Some(body) });
+                self.entries.push(Entry::held(offset, record.len(), state, body));
                 buf.extend_from_slice(&record);
             }
             if present.next().is_some() {
@@ -182,13 +181,18 @@ impl Inner {
                 })();
                 if let Err(error) = written {
                     // The entries are not this node's until the file holds them.
-                    self.entries.truncate(self.durable);
+                    self.truncate_entries(self.durable);
                     self.tail_dirty = true;
-                    self.rebuild_indexes();
                     return Err(error);
                 }
                 self.tail_dirty = false;
                 self.end += buf.len() as u64;
+                // The file holds them now: identity bodies are read back when needed.
+                for entry in self.entries.get_mut(self.durable..).unwrap_or_default() {
+                    if entry.kind == format::KIND_IDENTITY {
+                        entry.body = None;
+                    }
+                }
                 self.durable = self.entries.len();
             }
             if read.through >= read.end || read.through <= after {
@@ -219,11 +223,10 @@ impl Inner {
         let file = self.file.clone().ok_or(Error::ReadOnly)?;
         file.set_len(offset).map_err(Error::io("cutting the damaged tail of", &path))?;
         file.sync_data().map_err(Error::io("syncing", &path))?;
-        self.entries.truncate(usize::try_from(first.0).unwrap_or(usize::MAX));
+        self.truncate_entries(usize::try_from(first.0).unwrap_or(usize::MAX));
         self.durable = self.entries.len();
         self.end = offset;
         self.damaged.retain(|key| *key < first);
-        self.rebuild_indexes();
         Ok(())
     }
 
@@ -251,7 +254,10 @@ impl Vault {
         let applied = inner.applied_sequence();
         if applied > 0 {
             let read = records.read_after(applied - 1).map_err(Error::replication("reading key records"))?;
-            let local = inner.entry(KeyId(RECORD_BASE + applied)).and_then(|entry| entry.body.clone());
+            let local = match inner.entry(KeyId(RECORD_BASE + applied)) {
+                Some(entry) => inner.owned_body(KeyId(RECORD_BASE + applied), entry)?,
+                None => None,
+            };
             let shared = read.records.iter().find(|(sequence, _)| *sequence == applied).map(|(_, bytes)| {
                 match format::parse(bytes) {
                     Parsed::Record { body, .. } => Some(body),
@@ -308,16 +314,19 @@ impl Vault {
         let mut inner = self.inner.lock();
         inner.commit()?;
         let first = usize::try_from(RECORD_BASE + 1).unwrap_or(usize::MAX);
-        Ok(inner
+        inner
             .entries
             .get(first..)
             .unwrap_or_default()
             .iter()
-            .map(|entry| match (&entry.body, entry.state) {
-                (Some(body), State::Live) => format::encode(STATE_LIVE, body),
-                (Some(body), _) => format::encode(STATE_DESTROYED, &body.destroyed()),
-                (None, _) => format::encode(STATE_DESTROYED, &erased_stand_in()),
+            .zip(first as u64..)
+            .map(|(entry, key)| {
+                Ok(match (inner.owned_body(KeyId(key), entry)?, entry.state) {
+                    (Some(body), State::Live) => format::encode(STATE_LIVE, &body),
+                    (Some(body), _) => format::encode(STATE_DESTROYED, &body.destroyed()),
+                    (None, _) => format::encode(STATE_DESTROYED, &erased_stand_in()),
+                })
             })
-            .collect())
+            .collect()
     }
 }

@@ -124,3 +124,48 @@ fn on_the_real_file_system_a_reader_follows_a_writer() {
     assert_eq!(open(&writer), Opened::Expired);
     assert_eq!(writer.identity_value(key).unwrap(), Opened::Plain(b"ada".to_vec()));
 }
+
+/// An identity record's body is read back from `KEYS` when needed (it is not held in memory):
+/// a value reads the same after a commit, after a reopen and in a reader; a destroy by the
+/// writer, whole or half written, reads as erased in a reader that has not refreshed, never as
+/// an error or as the old value.
+#[test]
+fn identity_values_are_read_back_from_the_file_and_follow_a_destroy_at_once() {
+    let (sim, storage) = disk(43);
+    let writer = create_external(&storage);
+    let ada = writer.identity_key([1; 16], "ada").unwrap();
+    let bob = writer.identity_key([2; 16], "bob").unwrap();
+    assert_eq!(writer.identity_value(ada).unwrap(), Opened::Plain(b"ada".to_vec()), "pending, held");
+    writer.commit().unwrap();
+    assert_eq!(writer.identity_value(ada).unwrap(), Opened::Plain(b"ada".to_vec()), "committed, from the file");
+    let reader = reopen(&storage, Access::ReadOnly);
+    assert_eq!(reader.identity_value(bob).unwrap(), Opened::Plain(b"bob".to_vec()));
+
+    writer.destroy(&[ada]).unwrap();
+    assert_eq!(reader.identity_value(ada).unwrap(), Opened::Erased, "seen without a refresh");
+    assert_eq!(reader.identity_value(bob).unwrap(), Opened::Plain(b"bob".to_vec()));
+    assert_eq!(writer.identity_value(ada).unwrap(), Opened::Erased);
+
+    // A destroy of bob half written when the reader looks: the record's crc fails.
+    let reader = reopen(&storage, Access::ReadOnly);
+    let before = sim.read_file(&keys_path()).unwrap();
+    let (offset, len) = record_spans(&before)[usize::try_from(bob.0).unwrap()];
+    let mut torn = before.clone();
+    for byte in &mut torn[offset + len / 2..offset + len] {
+        *byte = 0;
+    }
+    sim.write_file(&keys_path(), &torn).unwrap();
+    assert_eq!(reader.identity_value(bob).unwrap(), Opened::Erased);
+    sim.write_file(&keys_path(), &before).unwrap();
+    assert_eq!(reader.identity_value(bob).unwrap(), Opened::Plain(b"bob".to_vec()));
+
+    // Another record where the reader expects bob's: corruption, typed.
+    let mut moved = before.clone();
+    moved.truncate(offset);
+    moved.extend_from_slice(&before[record_spans(&before)[usize::try_from(ada.0).unwrap()].0..][..len]);
+    sim.write_file(&keys_path(), &moved).unwrap();
+    assert!(matches!(reader.identity_value(bob), Err(Error::Corrupt { .. })), "{:?}", reader.identity_value(bob));
+    // Ended inside the record.
+    sim.write_file(&keys_path(), &before[..offset + len / 2]).unwrap();
+    assert!(matches!(reader.identity_value(bob), Err(Error::Corrupt { .. })));
+}
