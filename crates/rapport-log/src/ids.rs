@@ -26,6 +26,10 @@ const SHARD_BITS: u32 = SHARDS.trailing_zeros();
 
 type Slot = [u8; SLOT_BYTES];
 
+/// Entries whose memory [`IdIndex::insert_many`] and [`IdIndex::get_many`] fetch ahead: about
+/// the misses a core keeps in flight (10-12 line-fill buffers), two lines per entry.
+const WARM_AHEAD: usize = 8;
+
 fn slot_id(slot: &Slot) -> [u8; 16] {
     let mut id = [0u8; 16];
     id.copy_from_slice(slot.get(..16).unwrap_or(&[0; 16]));
@@ -89,19 +93,44 @@ impl Shard {
     }
 
     /// Index of the slot holding `id`, or of the empty slot where it would go.
+    ///
+    /// The tags are read eight at a time: one word gives the bytes that are empty or equal to
+    /// the tag (a probe for a missing id at 87 % full passes about 30 tags, which were 30
+    /// compare-and-branch steps and are four words). The word masks can only over-report
+    /// (a borrow marks bytes above a true hit); every candidate is checked exactly, lowest first,
+    /// so the answer is the first slot a one-tag-at-a-time probe would stop at.
     fn probe(&self, hash: u64, id: &EventId) -> usize {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGHS: u64 = 0x8080_8080_8080_8080;
         let n = self.tags.len();
         let tag = tag_of(hash);
+        let pattern = ONES * u64::from(tag);
+        let stops_at = |at: usize| {
+            let Some(&found) = self.tags.get(at) else { unreachable!("probe at {at} of {n}") };
+            found == TAG_EMPTY || (found == tag && self.slots.get(at).is_some_and(|slot| slot_id(slot) == id.0))
+        };
         let mut at = self.home(hash);
         loop {
-            let Some(&found) = self.tags.get(at) else { unreachable!("probe at {at} of {n}") };
-            if found == TAG_EMPTY || (found == tag && self.slots.get(at).is_some_and(|slot| slot_id(slot) == id.0)) {
-                return at;
+            let word = self.tags.get(at..at + 8).and_then(|bytes| <[u8; 8]>::try_from(bytes).ok());
+            let Some(word) = word.map(u64::from_le_bytes) else {
+                // The last seven tags: one at a time, then wrap.
+                if stops_at(at) {
+                    return at;
+                }
+                at = if at + 1 == n { 0 } else { at + 1 };
+                continue;
+            };
+            let matched = word ^ pattern;
+            let mut candidates =
+                (word.wrapping_sub(ONES) & !word & HIGHS) | (matched.wrapping_sub(ONES) & !matched & HIGHS);
+            while candidates != 0 {
+                let candidate = at + candidates.trailing_zeros() as usize / 8;
+                if stops_at(candidate) {
+                    return candidate;
+                }
+                candidates &= candidates - 1;
             }
-            at += 1;
-            if at == n {
-                at = 0;
-            }
+            at = if at + 8 == n { 0 } else { at + 8 };
         }
     }
 
@@ -138,7 +167,10 @@ impl IdIndex {
 
     /// Position of `id`, if indexed.
     pub(crate) fn get(&self, id: &EventId) -> Option<u64> {
-        let hash = self.hash(id);
+        self.get_hashed(id, self.hash(id))
+    }
+
+    fn get_hashed(&self, id: &EventId, hash: u64) -> Option<u64> {
         let shard = self.shards.get(self.shard(hash))?;
         if shard.slots.is_empty() {
             return None;
@@ -160,9 +192,83 @@ impl IdIndex {
         self.len
     }
 
-    /// Indexes `id` at `position` (replacing an earlier position of the same id).
+    /// Indexes `id` at `position` (replacing an earlier position of the same id). The log
+    /// inserts through [`IdIndex::insert_many`]; this one-at-a-time form is its model in tests.
+    #[cfg(test)]
     pub(crate) fn insert(&mut self, id: EventId, position: u64) {
         let hash = self.hash(&id);
+        self.insert_hashed(id, hash, position);
+    }
+
+    /// [`IdIndex::insert`] of every entry, in order, with their memory fetched ahead: the
+    /// entries of a batch go to random tables, so each insert waits for one or two cache misses
+    /// (its tags and its slot: a quarter of the commit path's time with 512-event appends,
+    /// measured with `perf`). Reading the tag and slot at each entry's home for a [`WARM_AHEAD`] chunk
+    /// first lets those misses overlap (the loads are independent), and the inserts then find
+    /// the lines in cache. Warming only reads: the result is exactly that of the inserts alone.
+    pub(crate) fn insert_many(&mut self, entries: impl IntoIterator<Item = (EventId, u64)>) {
+        let mut chunk = [(EventId([0; 16]), 0u64, 0u64); WARM_AHEAD];
+        let mut entries = entries.into_iter();
+        loop {
+            let mut n = 0;
+            for (slot, (id, position)) in chunk.iter_mut().zip(entries.by_ref()) {
+                *slot = (id, self.hash(&id), position);
+                n += 1;
+            }
+            let Some(chunk) = chunk.get(..n) else { unreachable!("{n} <= {WARM_AHEAD}") };
+            self.warm(chunk.iter().map(|(_, hash, _)| *hash));
+            for (id, hash, position) in chunk {
+                self.insert_hashed(*id, *hash, *position);
+            }
+            if n < WARM_AHEAD {
+                return;
+            }
+        }
+    }
+
+    /// [`IdIndex::get`] of every item's id, in order, with their memory fetched ahead (as in
+    /// [`IdIndex::insert_many`]); calls `found(item, position)` for each.
+    pub(crate) fn get_many<T: Copy>(
+        &self,
+        items: impl IntoIterator<Item = (T, EventId)>,
+        mut found: impl FnMut(T, Option<u64>),
+    ) {
+        let mut chunk: [Option<(T, EventId, u64)>; WARM_AHEAD] = [None; WARM_AHEAD];
+        let mut items = items.into_iter();
+        loop {
+            let mut n = 0;
+            for (slot, (item, id)) in chunk.iter_mut().zip(items.by_ref()) {
+                *slot = Some((item, id, self.hash(&id)));
+                n += 1;
+            }
+            let Some(chunk) = chunk.get(..n) else { unreachable!("{n} <= {WARM_AHEAD}") };
+            self.warm(chunk.iter().flatten().map(|(_, _, hash)| *hash));
+            for (item, id, hash) in chunk.iter().flatten() {
+                found(*item, self.get_hashed(id, *hash));
+            }
+            if n < WARM_AHEAD {
+                return;
+            }
+        }
+    }
+
+    /// Reads the tag and the slot at the home of each hash, so that their cache lines are
+    /// loaded (in parallel) before they are probed.
+    fn warm(&self, hashes: impl Iterator<Item = u64>) {
+        let mut sink = 0u8;
+        for hash in hashes {
+            let Some(shard) = self.shards.get(self.shard(hash)) else { continue };
+            if shard.slots.is_empty() {
+                continue;
+            }
+            let home = shard.home(hash);
+            sink ^= shard.tags.get(home).copied().unwrap_or(0);
+            sink ^= shard.slots.get(home).and_then(|slot| slot.get(SLOT_BYTES - 1)).copied().unwrap_or(0);
+        }
+        std::hint::black_box(sink);
+    }
+
+    fn insert_hashed(&mut self, id: EventId, hash: u64, position: u64) {
         let shard_idx = self.shard(hash);
         let hasher = self.hasher.clone();
         let Some(shard) = self.shards.get_mut(shard_idx) else { unreachable!("{shard_idx} < {SHARDS}") };
@@ -196,11 +302,10 @@ impl IdIndex {
     /// Adds every entry of `other`.
     pub(crate) fn extend(&mut self, other: IdIndex) {
         for shard in other.shards {
-            for (slot, _) in shard.slots.iter().zip(&shard.tags).filter(|(_, tag)| **tag != TAG_EMPTY) {
-                if let Some(position) = slot_position(slot) {
-                    self.insert(EventId(slot_id(slot)), position);
-                }
-            }
+            let entries = shard.slots.iter().zip(&shard.tags).filter(|(_, tag)| **tag != TAG_EMPTY);
+            self.insert_many(
+                entries.filter_map(|(slot, _)| slot_position(slot).map(|position| (EventId(slot_id(slot)), position))),
+            );
         }
     }
 
@@ -243,5 +348,36 @@ mod tests {
         assert_eq!(merged.get(&EventId::from_u128(1)), Some(super::ID_INDEX_POSITION_MAX));
         let per_id = merged.heap_bytes() as f64 / merged.len() as f64;
         assert!(per_id < 30.0, "{per_id} bytes per id");
+    }
+
+    #[test]
+    fn batched_inserts_and_lookups_agree_with_a_hash_map() {
+        // Batches of every length around the warm-ahead chunk, ids repeated inside a batch (the
+        // later position wins) and across batches, and tables small enough that probes wrap.
+        let mut index = IdIndex::default();
+        let mut model = std::collections::HashMap::new();
+        let mut position = 0u64;
+        for round in 0..3_000u64 {
+            let len = (round % 21) as usize;
+            let batch: Vec<(EventId, u64)> = (0..len as u64)
+                .map(|i| {
+                    position += 1;
+                    (EventId::from_u128(u128::from((round * 7 + i * 13) % 9_000) << 3 | u128::from(i % 3)), position)
+                })
+                .collect();
+            index.insert_many(batch.iter().copied());
+            model.extend(batch.iter().copied());
+            let probes: Vec<EventId> =
+                batch.iter().map(|(id, _)| *id).chain([EventId::from_u128(u128::MAX - u128::from(round))]).collect();
+            let mut answers = Vec::new();
+            index.get_many(probes.iter().enumerate().map(|(i, id)| (i, *id)), |i, found| answers.push((i, found)));
+            let expected: Vec<(usize, Option<u64>)> =
+                probes.iter().enumerate().map(|(i, id)| (i, model.get(id).copied())).collect();
+            assert_eq!(answers, expected, "round {round}");
+        }
+        assert_eq!(index.len(), model.len());
+        for (id, position) in &model {
+            assert_eq!(index.get(id), Some(*position), "{id:?}");
+        }
     }
 }

@@ -692,15 +692,17 @@ impl Scanner {
                 let Some(segment) = self.index.segments.get_mut(seg_pos) else {
                     unreachable!("segment {seg_pos} of the scan left the index during the scan")
                 };
-                for entry in pending.drain(..) {
+                let first_position = self.index.end;
+                for entry in &pending {
                     let position = self.index.end;
                     self.index.end += 1;
                     assert!(entry.offset <= u64::from(u32::MAX), "segment offset {} over 4 GiB", entry.offset);
                     segment.offsets.push(entry.offset as u32);
                     let stream = &pending_slot(&mut pending_versions, entry.stream_slot).0;
                     self.index.streams.push(stream, position);
-                    self.ids.insert(entry.id, position);
                 }
+                self.ids
+                    .insert_many(pending.drain(..).zip(first_position..).map(|(entry, position)| (entry.id, position)));
                 pending_versions.clear();
                 segment.end_offset = offset;
                 self.record_bytes += offset - batch_start;

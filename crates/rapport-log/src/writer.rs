@@ -627,13 +627,9 @@ impl Writer {
         }
         let mut ids = self.init.shared.ids.write();
         for entry in &accepted {
-            let mut position = entry.commit.first_position.0;
-            for write in &entry.writes {
-                for event in &write.events {
-                    ids.insert(event.id, position);
-                    position += 1;
-                }
-            }
+            let first = entry.commit.first_position.0;
+            let events = entry.writes.iter().flat_map(|write| &write.events);
+            ids.insert_many(events.zip(first..).map(|(event, position)| (event.id, position)));
         }
         drop(ids);
         {
@@ -653,14 +649,11 @@ impl Writer {
         let mut found = Vec::new();
         let mut first_new = None;
         let ids = self.init.shared.ids.read();
-        for write in writes {
-            for event in &write.events {
-                match ids.get(&event.id) {
-                    Some(position) => found.push((write, event, position)),
-                    None => first_new = first_new.or(Some(event.id)),
-                }
-            }
-        }
+        let events = writes.iter().flat_map(|write| write.events.iter().map(move |event| ((write, event), event.id)));
+        ids.get_many(events, |(write, event), position| match position {
+            Some(position) => found.push((write, event, position)),
+            None => first_new = first_new.or(Some(event.id)),
+        });
         drop(ids);
         let Some(&(_, first_found, first_position)) = found.first() else { return Ok(Duplicates::None) };
         if first_new.is_some() {
