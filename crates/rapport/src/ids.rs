@@ -60,6 +60,10 @@ enum Namespace {
     Input,
 }
 
+/// Messages up to this many bytes are assembled on the stack by `Ids::hash` (a BPI row's is about
+/// 200).
+const ONE_SHOT_BYTES: usize = 512;
+
 impl Namespace {
     fn tag(self) -> &'static [u8] {
         match self {
@@ -84,15 +88,36 @@ impl Ids {
         Ids { key }
     }
 
+    /// The first 16 bytes of the keyed BLAKE3 hash of the namespace tag and `parts`, each
+    /// length-prefixed (8 bytes, little-endian), so ("ab", "c") and ("a", "bc") differ. The
+    /// message is assembled first and hashed in one call (on the stack up to
+    /// [`ONE_SHOT_BYTES`]): a streaming hasher fed twenty small pieces cost a tenth of a BPI
+    /// import. The bytes hashed, and so every id, are those of the streaming form
+    /// (`ids_hash_the_length_prefixed_parts_as_one_message`).
     fn hash(&self, namespace: Namespace, parts: &[&[u8]]) -> EventId {
-        let mut hasher = blake3::Hasher::new_keyed(&self.key.0);
-        // Every part is length-prefixed, so ("ab", "c") and ("a", "bc") differ.
-        for part in std::iter::once(namespace.tag()).chain(parts.iter().copied()) {
-            hasher.update(&(part.len() as u64).to_le_bytes());
-            hasher.update(part);
+        let all = || std::iter::once(namespace.tag()).chain(parts.iter().copied());
+        let total: usize = all().map(|part| 8 + part.len()).sum();
+        let mut stack = [0u8; ONE_SHOT_BYTES];
+        let mut heap = Vec::new();
+        let message: &mut [u8] = match stack.get_mut(..total) {
+            Some(message) => message,
+            None => {
+                heap.resize(total, 0);
+                &mut heap
+            }
+        };
+        let mut at = 0;
+        for part in all() {
+            for piece in [&(part.len() as u64).to_le_bytes()[..], part] {
+                if let Some(target) = message.get_mut(at..at + piece.len()) {
+                    target.copy_from_slice(piece);
+                }
+                at += piece.len();
+            }
         }
+        let hash = blake3::keyed_hash(&self.key.0, message);
         let mut id = [0u8; 16];
-        hasher.finalize_xof().fill(&mut id);
+        id.copy_from_slice(hash.as_bytes().get(..16).unwrap_or(&[0; 16]));
         EventId(id)
     }
 
@@ -187,6 +212,32 @@ mod tests {
         let source = ids.user_id("x");
         assert_ne!(ids.derived_id(source, 0), ids.derived_id(source, 1));
         assert_ne!(fresh_event_id(), fresh_event_id());
+    }
+
+    #[test]
+    fn ids_hash_the_length_prefixed_parts_as_one_message() {
+        // The streaming form every stored id was made with: the one-shot form must agree, on
+        // the stack and past it.
+        let ids = ids(9);
+        let streaming = |namespace: Namespace, parts: &[&[u8]]| {
+            let mut hasher = blake3::Hasher::new_keyed(&[9; 32]);
+            for part in std::iter::once(namespace.tag()).chain(parts.iter().copied()) {
+                hasher.update(&(part.len() as u64).to_le_bytes());
+                hasher.update(part);
+            }
+            let mut id = [0u8; 16];
+            hasher.finalize_xof().fill(&mut id);
+            EventId(id)
+        };
+        let long = vec![b'x'; super::ONE_SHOT_BYTES * 3];
+        let cases: [&[&[u8]]; 5] = [&[], &[b""], &[b"a", b"bc"], &[b"row", &[0; 8], b"Accepted"], &[&long, b"tail"]];
+        for parts in cases {
+            for namespace in
+                [Namespace::User, Namespace::Import, Namespace::Derived, Namespace::StreamName, Namespace::Input]
+            {
+                assert_eq!(ids.hash(namespace, parts), streaming(namespace, parts), "{namespace:?} {parts:?}");
+            }
+        }
     }
 
     #[test]
